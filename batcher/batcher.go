@@ -1,0 +1,238 @@
+// Package batcher holds the per-partition micro-batch buffers and their flush
+// policy. It is pure: no goroutines, no I/O and no clocks of its own. The
+// caller passes "now" in, owns the timers (see [Buffer.UntilNext]) and decides
+// what to do with a sealed [Batch].
+//
+// A buffer covers a contiguous range of Kafka offsets [Start, End). Start is
+// the position the partition was consuming from when the buffer opened (not
+// the first record's offset): Kafka offsets may skip (compaction, transaction
+// markers), and the commit protocol compares Start with the next offset stored
+// in the table to detect fenced (zombie) work. Records that produced no row
+// (skipped bad input) still advance End, so every consumed offset is accounted
+// for.
+package batcher
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// Reason says why a buffer was sealed. Its string form is a metric label.
+type Reason string
+
+const (
+	ReasonNone     Reason = ""
+	ReasonRecords  Reason = "records"  // Policy.MaxRecords reached
+	ReasonBytes    Reason = "bytes"    // Policy.MaxBytes reached
+	ReasonAge      Reason = "age"      // Policy.MaxAge elapsed since the first record
+	ReasonMemory   Reason = "memory"   // the global memory budget asked for room
+	ReasonShutdown Reason = "shutdown" // the process is stopping
+)
+
+// Reasons lists every flush reason, for initialising metric labels.
+var Reasons = []Reason{ReasonRecords, ReasonBytes, ReasonAge, ReasonMemory, ReasonShutdown}
+
+// Policy says when a partition's buffer is full. Zero fields are invalid;
+// use [DefaultPolicy] as the base.
+type Policy struct {
+	// MaxRecords seals a buffer once it holds this many consumed records.
+	MaxRecords int `koanf:"max-records"`
+	// MaxBytes seals a buffer once the consumed record values reach this
+	// many bytes. It is measured on the Kafka payload, not on Arrow memory:
+	// the two track each other closely for JSON and the payload size is
+	// known before decoding.
+	MaxBytes int64 `koanf:"max-bytes"`
+	// MaxAge seals a buffer this long after its first record arrived.
+	MaxAge time.Duration `koanf:"max-age"`
+}
+
+// DefaultPolicy is the policy used when the configuration says nothing.
+func DefaultPolicy() Policy {
+	return Policy{MaxRecords: 500_000, MaxBytes: 64 << 20, MaxAge: 30 * time.Second}
+}
+
+// Validate reports the first field that is out of range.
+func (p Policy) Validate() error {
+	switch {
+	case p.MaxRecords <= 0:
+		return fmt.Errorf("max-records: must be > 0, got %d", p.MaxRecords)
+	case p.MaxBytes <= 0:
+		return fmt.Errorf("max-bytes: must be > 0, got %d", p.MaxBytes)
+	case p.MaxAge <= 0:
+		return fmt.Errorf("max-age: must be > 0, got %s", p.MaxAge)
+	}
+	return nil
+}
+
+// Batch is a sealed buffer: the rows of one partition for the offsets
+// [Start, End). Rows may hold fewer rows than Records when some records were
+// skipped; it is nil when no record produced a row.
+type Batch struct {
+	Topic     string
+	Partition int32
+	// Generation is copied from the buffer; the committer uses it to drop
+	// batches that were sealed before the partition was re-seeked.
+	Generation uint64
+	Start      int64 // the first offset this batch accounts for
+	End        int64 // one past the last consumed offset: the next offset to consume
+	Records    int   // consumed records, rows and skipped ones
+	Skipped    int   // consumed records that produced no row
+	Bytes      int64 // consumed payload bytes
+	// MaxTimestamp is the newest record timestamp in the batch (watermark input).
+	MaxTimestamp time.Time
+	// Opened is when the first record was added; used for lag in seconds.
+	Opened time.Time
+	Reason Reason
+	Rows   arrow.RecordBatch
+}
+
+// Release frees the Arrow memory of the batch's rows.
+func (b *Batch) Release() {
+	if b.Rows != nil {
+		b.Rows.Release()
+		b.Rows = nil
+	}
+}
+
+// ErrOutOfOrder is returned when a record does not come after the buffer's
+// last offset. It signals a consumer bug or a partition re-seek the caller
+// did not handle; accepting the record would break the offset accounting.
+var ErrOutOfOrder = errors.New("record offset is not after the buffer's last offset")
+
+// Buffer collects the rows of one partition until its [Policy] says it is
+// full. It is not safe for concurrent use.
+type Buffer struct {
+	topic      string
+	partition  int32
+	generation uint64
+	policy     Policy
+	schema     *arrow.Schema
+	mem        memory.Allocator
+
+	builder *array.RecordBuilder
+	start   int64
+	end     int64
+	records int
+	skipped int
+	rows    int
+	bytes   int64
+	maxTS   time.Time
+	opened  time.Time
+}
+
+// NewBuffer returns an empty buffer whose first batch starts at offset start.
+func NewBuffer(topic string, partition int32, generation uint64, start int64, schema *arrow.Schema, mem memory.Allocator, p Policy) *Buffer {
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	return &Buffer{
+		topic: topic, partition: partition, generation: generation,
+		policy: p, schema: schema, mem: mem,
+		start: start, end: start,
+	}
+}
+
+// Builder returns the Arrow builder that the next row must be appended to.
+// The caller appends exactly one row per [Buffer.Add] with row set to true.
+func (b *Buffer) Builder() *array.RecordBuilder {
+	if b.builder == nil {
+		b.builder = array.NewRecordBuilder(b.mem, b.schema)
+	}
+	return b.builder
+}
+
+// Add accounts for one consumed record at offset, of size payload bytes,
+// with timestamp ts. row says whether the caller appended a row for it to
+// [Buffer.Builder] (false for a skipped record). It returns the reason the
+// buffer is now full, or ReasonNone.
+func (b *Buffer) Add(offset int64, ts time.Time, size int, row bool, now time.Time) (Reason, error) {
+	if offset < b.end {
+		return ReasonNone, fmt.Errorf("%w: %s[%d] offset %d, expected >= %d", ErrOutOfOrder, b.topic, b.partition, offset, b.end)
+	}
+	if b.records == 0 {
+		b.opened = now
+	}
+	b.end = offset + 1
+	b.records++
+	b.bytes += int64(size)
+	if row {
+		b.rows++
+	} else {
+		b.skipped++
+	}
+	if ts.After(b.maxTS) {
+		b.maxTS = ts
+	}
+	return b.full(now), nil
+}
+
+func (b *Buffer) full(now time.Time) Reason {
+	switch {
+	case b.records >= b.policy.MaxRecords:
+		return ReasonRecords
+	case b.bytes >= b.policy.MaxBytes:
+		return ReasonBytes
+	case b.records > 0 && now.Sub(b.opened) >= b.policy.MaxAge:
+		return ReasonAge
+	}
+	return ReasonNone
+}
+
+// Due reports whether the buffer's age limit has passed at now.
+func (b *Buffer) Due(now time.Time) bool { return b.full(now) == ReasonAge }
+
+// UntilNext returns how long until the age limit seals the buffer, and false
+// when the buffer is empty (no timer needed).
+func (b *Buffer) UntilNext(now time.Time) (time.Duration, bool) {
+	if b.records == 0 {
+		return 0, false
+	}
+	d := b.policy.MaxAge - now.Sub(b.opened)
+	if d < 0 {
+		d = 0
+	}
+	return d, true
+}
+
+// Len is the number of consumed records in the buffer.
+func (b *Buffer) Len() int { return b.records }
+
+// Bytes is the consumed payload size held by the buffer.
+func (b *Buffer) Bytes() int64 { return b.bytes }
+
+// Next is the offset the buffer expects next (its End).
+func (b *Buffer) Next() int64 { return b.end }
+
+// Seal returns the buffered records as a Batch and resets the buffer to start
+// where the batch ended. It returns nil when the buffer is empty.
+func (b *Buffer) Seal(reason Reason) *Batch {
+	if b.records == 0 {
+		return nil
+	}
+	batch := &Batch{
+		Topic: b.topic, Partition: b.partition, Generation: b.generation,
+		Start: b.start, End: b.end,
+		Records: b.records, Skipped: b.skipped, Bytes: b.bytes,
+		MaxTimestamp: b.maxTS, Opened: b.opened, Reason: reason,
+	}
+	if b.builder != nil && b.rows > 0 {
+		batch.Rows = b.builder.NewRecordBatch()
+	}
+	b.start = b.end
+	b.records, b.skipped, b.rows, b.bytes = 0, 0, 0, 0
+	b.maxTS, b.opened = time.Time{}, time.Time{}
+	return batch
+}
+
+// Release frees the buffer's builder; the buffer must not be used afterwards.
+func (b *Buffer) Release() {
+	if b.builder != nil {
+		b.builder.Release()
+		b.builder = nil
+	}
+}

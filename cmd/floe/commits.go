@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/apache/iceberg-go/catalog"
+
+	"github.com/floe-dev/floe/committer"
+	"github.com/floe-dev/floe/config"
+)
+
+func commitsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("floe commits", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	tableName := fs.String("table", "", "table to read (default: every configured table)")
+	asJSON := fs.Bool("json", false, "print JSON lines instead of a table")
+	limit := fs.Int("limit", 0, "print at most this many commits per table, newest first (0: all)")
+	cfg, err := loadConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	cat, err := committer.OpenCatalog(ctx, cfg.Catalog, nil)
+	if err != nil {
+		return err
+	}
+	defer closeCatalog(cat)
+	names, err := selectTables(*cfg, *tableName)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		hist, err := readHistory(ctx, cat, name, cfg.Kafka.Group)
+		if err != nil {
+			return err
+		}
+		if *limit > 0 && len(hist) > *limit {
+			hist = hist[:*limit]
+		}
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			for _, h := range hist {
+				if err := enc.Encode(struct {
+					Table string `json:"table"`
+					committer.CommitInfo
+				}{name, h}); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		printHistory(stdout, name, cfg.Kafka.Group, hist)
+	}
+	return nil
+}
+
+func selectTables(cfg config.Config, only string) ([]string, error) {
+	var names []string
+	for _, t := range cfg.Tables {
+		if only == "" || t.Name == only {
+			names = append(names, t.Name)
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%w: --table %q is not in the config's tables", errUsage, only)
+	}
+	return names, nil
+}
+
+func readHistory(ctx context.Context, cat catalog.Catalog, name, group string) ([]committer.CommitInfo, error) {
+	ident, err := committer.ParseIdentifier(name)
+	if err != nil {
+		return nil, err
+	}
+	tbl, err := cat.LoadTable(ctx, ident)
+	if err != nil {
+		return nil, fmt.Errorf("load table %s: %w", name, err)
+	}
+	return committer.History(tbl.Metadata(), group)
+}
+
+func printHistory(w io.Writer, table, group string, hist []committer.CommitInfo) {
+	fmt.Fprintf(w, "table %s, group %s: %d commits (newest first)\n", table, group, len(hist))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SNAPSHOT ID\tTIME\tRECORDS\tFILES\tWRITER\tOFFSETS [start,end)")
+	for _, h := range hist {
+		var ranges []string
+		for _, r := range h.Ranges {
+			ranges = append(ranges, fmt.Sprintf("%s[%d]:%d-%d", r.Topic, r.Partition, r.Start, r.End))
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\n", h.SnapshotID, h.Time.Format(time.RFC3339),
+			h.Records, h.Files, h.Writer.Host+"/"+h.Writer.Instance, strings.Join(ranges, " "))
+	}
+	_ = tw.Flush()
+}
+
+func closeCatalog(cat catalog.Catalog) {
+	if c, ok := cat.(io.Closer); ok {
+		_ = c.Close()
+	}
+}

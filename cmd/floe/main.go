@@ -1,0 +1,97 @@
+// Command floe streams Kafka topics into Apache Iceberg tables exactly once.
+//
+// Subcommands (one file each):
+//
+//	floe run     --config floe.yaml          consume into the configured tables
+//	floe demo                                the whole pipeline on an in-process Kafka
+//	floe commits --config floe.yaml          the commit history stored in a table
+//	floe version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// errUsage marks a command-line mistake (exit code 2).
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signalContext()
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// signalContext is cancelled by the first SIGINT/SIGTERM; the second one
+// exits at once.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		fmt.Fprintf(os.Stderr, "floe: %s received: flushing and committing; send it again to exit at once\n", s)
+		cancel()
+		s = <-sigs
+		fmt.Fprintf(os.Stderr, "floe: second %s: exiting without flushing (uncommitted records are read again on restart)\n", s)
+		os.Exit(130)
+	}()
+	return ctx, func() { signal.Stop(sigs); cancel() }
+}
+
+func exitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(stderr, "floe:", err)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "floe:", err)
+		return 1
+	}
+}
+
+const usage = `floe streams Kafka topics into Apache Iceberg tables exactly once.
+
+Usage:
+  floe run     --config FILE [--set key=value ...]   consume into the configured tables
+  floe demo    [--records N] [--dir DIR]              run the whole pipeline on an in-process Kafka
+  floe commits --config FILE [--table T] [--json]     print the commit history stored in a table
+  floe version
+
+Environment variables FLOE_SECTION__KEY override the config file (see docs/CONFIG.md).
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("%w: no command given", errUsage)
+	}
+	switch args[0] {
+	case "run":
+		return runCmd(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return demoCmd(ctx, args[1:], stdout, stderr)
+	case "commits":
+		return commitsCmd(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "floe", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+}

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/apache/iceberg-go/catalog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/floe-dev/floe/batcher"
+	"github.com/floe-dev/floe/codec"
+	"github.com/floe-dev/floe/committer"
+	"github.com/floe-dev/floe/config"
+	"github.com/floe-dev/floe/consumer"
+)
+
+// pipeline is floe's main job: one consumer feeding one committer per table,
+// plus the HTTP server. `floe run` and `floe demo` both use it.
+type pipeline struct {
+	cfg        config.Config
+	log        *slog.Logger
+	reg        *prometheus.Registry
+	cat        catalog.Catalog
+	committers []*committer.Committer
+	consumer   *consumer.Consumer
+	ln         net.Listener
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.SlogLevel()}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func instanceID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// newPipeline opens the catalog, loads or creates every table and builds the
+// consumer. extra Kafka options are for tests.
+func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, extra ...kgo.Opt) (*pipeline, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "floe_build_info", Help: "Always 1; the version label says which floe runs.",
+	}, []string{"version"})
+	reg.MustRegister(buildInfo)
+	buildInfo.WithLabelValues(version).Set(1)
+
+	cat, err := committer.OpenCatalog(ctx, cfg.Catalog, nil)
+	if err != nil {
+		return nil, err
+	}
+	p := &pipeline{cfg: cfg, log: logger, reg: reg, cat: cat}
+	host, _ := os.Hostname()
+	who := committer.Identity{Instance: instanceID(), Host: host, Version: version}
+
+	var routes []*consumer.Route
+	var cons *consumer.Consumer
+	hooks := committer.Hooks{
+		Released:  func(n int64) { cons.Released(n) },
+		Committed: func(next map[string]map[int32]int64) { cons.Committed(next) },
+		Fenced:    func(t string, p int32, g uint64, n int64) { cons.Fenced(t, p, g, n) },
+	}
+	for _, tc := range cfg.Tables {
+		extraCols := metadataColumns(tc.Codec.Metadata)
+		tbl, created, err := committer.LoadOrCreateTable(ctx, cat, tc.TableConfig, extraCols)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		if created {
+			logger.Info("table created", "table", tc.Name, "location", tbl.Location())
+		}
+		com, err := committer.New(cfg.Commit, tc.TableConfig, committer.Deps{
+			Catalog: cat, Table: tbl, Group: cfg.Kafka.Group, Identity: who, Hooks: hooks,
+		}, logger, reg)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		schema, err := com.ArrowSchema()
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("table %s: arrow schema: %w", tc.Name, err)
+		}
+		dec, err := codec.New(schema, tc.Codec)
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("table %s: %w", tc.Name, err)
+		}
+		p.committers = append(p.committers, com)
+		routes = append(routes, &consumer.Route{
+			Topics: tc.Topics, Schema: schema, Decoder: dec, OnError: tc.Codec.OnError, Sink: sink{com},
+		})
+	}
+	cons, err = consumer.New(cfg.Kafka, routes, logger, reg, extra...)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.consumer = cons
+	return p, nil
+}
+
+// metadataColumns converts the codec's metadata column declarations into
+// table columns.
+func metadataColumns(m codec.MetadataColumns) []committer.Column {
+	var conv func(c codec.Column) committer.Column
+	conv = func(c codec.Column) committer.Column {
+		out := committer.Column{Name: c.Name, Type: c.Type, Required: c.Required}
+		for _, f := range c.Fields {
+			out.Fields = append(out.Fields, conv(f))
+		}
+		if c.Element != nil {
+			e := conv(*c.Element)
+			out.Element = &e
+		}
+		return out
+	}
+	var out []committer.Column
+	for _, c := range m.Columns() {
+		out = append(out, conv(c))
+	}
+	return out
+}
+
+// Close releases the catalog.
+func (p *pipeline) Close() { closeCatalog(p.cat) }
+
+// Ready reports whether the group is joined and every table can commit.
+func (p *pipeline) Ready() error {
+	if p.consumer == nil || !p.consumer.Joined() {
+		return errors.New("not joined to the consumer group")
+	}
+	for _, c := range p.committers {
+		if !c.Healthy() {
+			return fmt.Errorf("table %s cannot commit", c.Table())
+		}
+	}
+	return nil
+}
+
+// Run consumes and commits until ctx is done or a component fails. On the
+// way out the consumer seals every buffer and each table gets a final commit
+// bounded by shutdown.timeout.
+func (p *pipeline) Run(ctx context.Context) error {
+	if err := p.listen(); err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: p.handler(), ReadHeaderTimeout: 5 * time.Second}
+	srvDone := make(chan struct{})
+	go func() { defer close(srvDone); _ = srv.Serve(p.ln) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		<-srvDone
+	}()
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		errMu    sync.Mutex
+		firstErr error
+	)
+	fail := func(err error) {
+		if err == nil {
+			return
+		}
+		errMu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		errMu.Unlock()
+		cancel()
+	}
+	consumerDone := make(chan struct{})
+	go func() { defer close(consumerDone); fail(p.consumer.Run(runCtx)) }()
+	for _, c := range p.committers {
+		wg.Add(1)
+		go func() { defer wg.Done(); fail(c.Run(runCtx)) }()
+	}
+	<-consumerDone // returns after runCtx ends (signal or failure), buffers sealed
+	cancel()
+	wg.Wait()
+
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.Shutdown.Timeout)
+	defer scancel()
+	p.log.Info("final commit", "timeout", p.cfg.Shutdown.Timeout.String())
+	for _, c := range p.committers {
+		if err := c.Commit(sctx); err != nil {
+			p.log.Error("final commit failed; uncommitted records will be read again on restart",
+				"table", c.Table(), "error", err)
+			fail(err)
+		}
+	}
+	if firstErr != nil {
+		return firstErr
+	}
+	p.log.Info("floe stopped")
+	return nil
+}
+
+// sink adapts a committer to the consumer's Sink interface.
+type sink struct{ *committer.Committer }
+
+func (s sink) StoredOffsets(ctx context.Context) (consumer.Stored, error) {
+	m, err := s.Offsets(ctx)
+	if err != nil {
+		return consumer.Stored{}, err
+	}
+	out := consumer.Stored{ClusterID: m.ClusterID, Topics: map[string]consumer.StoredTopic{}}
+	for name, t := range m.Topics {
+		out.Topics[name] = consumer.StoredTopic{TopicID: t.TopicID, Next: t.Next}
+	}
+	return out, nil
+}
+
+func (s sink) SetSource(clusterID string, topicIDs map[string]string, reset bool) {
+	s.Committer.SetSource(committer.Source{ClusterID: clusterID, TopicIDs: topicIDs, ResetMismatched: reset})
+}
+
+func (s sink) Submit(b *batcher.Batch) { s.Committer.Submit(b) }

@@ -1,0 +1,189 @@
+package codec
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
+
+// Message is one Kafka record as the codec sees it.
+type Message struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Timestamp time.Time
+	Key       []byte
+	Value     []byte // nil for a tombstone
+	Headers   []Header
+}
+
+// Header is one Kafka record header; a nil Value is a null header value.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// ErrSchemaMismatch is returned by Append when the record builder's schema
+// is not the one the Decoder was made for: a programming error, not a bad
+// record.
+var ErrSchemaMismatch = errors.New("record builder schema differs from the decoder schema")
+
+// Decoder turns JSON record values into rows of one Arrow schema. It is safe
+// for concurrent use; each call borrows its own working memory.
+type Decoder struct {
+	schema *arrow.Schema
+	root   *node   // the top-level columns as a struct
+	meta   []*node // the metadata columns among root.fields
+	states sync.Pool
+	// seen caches the last builder schema found Equal to schema, so a
+	// caller holding a distinct but equal *arrow.Schema pays the deep
+	// comparison once.
+	seen atomic.Pointer[arrow.Schema]
+}
+
+// New checks that every column of schema can be decoded into and that the
+// metadata columns of cfg exist with a compatible type, and returns a
+// Decoder. Errors name the column.
+func New(schema *arrow.Schema, cfg Config) (*Decoder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	metaByName := map[string]metaKind{}
+	for _, s := range cfg.Metadata.specs() {
+		metaByName[s.name] = s.kind
+	}
+	d := &Decoder{schema: schema}
+	d.root = &node{kind: kStruct, tname: "struct", index: make(map[string]int, schema.NumFields())}
+	for i, f := range schema.Fields() {
+		if _, dup := d.root.index[f.Name]; dup {
+			return nil, fmt.Errorf("column %q: appears twice in the schema", f.Name)
+		}
+		var (
+			n   *node
+			err error
+		)
+		if k, ok := metaByName[f.Name]; ok {
+			n, err = compileMeta(k, f)
+			d.meta = append(d.meta, n)
+		} else {
+			n, err = compile(f.Name, f.Name, f.Type, f.Nullable)
+		}
+		if err != nil {
+			return nil, err
+		}
+		d.root.fields = append(d.root.fields, n)
+		d.root.index[f.Name] = i
+	}
+	for _, s := range cfg.Metadata.specs() {
+		if _, ok := d.root.index[s.name]; !ok {
+			return nil, fmt.Errorf("metadata column %q: not in the table schema", s.name)
+		}
+	}
+	d.states.New = func() any { return newState() }
+	return d, nil
+}
+
+// Schema returns the schema the Decoder appends to.
+func (d *Decoder) Schema() *arrow.Schema { return d.schema }
+
+// Append decodes m.Value and appends exactly one row to b, or appends
+// nothing and returns an error: a *DecodeError if the record is at fault,
+// ErrSchemaMismatch if b has another schema. The value is fully parsed and
+// validated before the first column is appended, so a failure never leaves
+// a partial row behind. b must not be used concurrently.
+func (d *Decoder) Append(b *array.RecordBuilder, m *Message) error {
+	if err := d.checkBuilder(b); err != nil {
+		return err
+	}
+	st := d.states.Get().(*state)
+	root, ferr := d.decode(st, m)
+	if ferr == nil {
+		d.emitRow(st, b, root, m)
+	}
+	st.release()
+	d.states.Put(st)
+	if ferr != nil {
+		return ferr.decodeError(m)
+	}
+	return nil
+}
+
+func (d *Decoder) checkBuilder(b *array.RecordBuilder) error {
+	s := b.Schema()
+	if s == d.schema || s == d.seen.Load() {
+		return nil
+	}
+	if !s.Equal(d.schema) {
+		return ErrSchemaMismatch
+	}
+	d.seen.Store(s)
+	return nil
+}
+
+// decode is phase 1: it parses and validates the whole record and returns
+// the index of the root value.
+func (d *Decoder) decode(st *state, m *Message) (int32, *fieldErr) {
+	if m.Value == nil {
+		return 0, newErr(KindNullValue, "tombstone (null Kafka value)")
+	}
+	st.reset(m.Value)
+	sc := &st.sc
+	sc.skipWS()
+	var (
+		root int32
+		err  *fieldErr
+	)
+	switch c := sc.peek(); {
+	case c == '{':
+		if root, err = st.object(d.root); err == nil {
+			if sc.skipWS(); sc.pos != len(sc.buf) {
+				err = newErr(KindMalformedJSON, "trailing data at byte "+strconv.Itoa(sc.pos))
+			}
+		}
+	case sc.pos == len(sc.buf):
+		err = newErr(KindMalformedJSON, "empty value")
+	case c == 'n':
+		err = newErr(KindNullValue, "JSON null")
+	default:
+		err = newErr(KindNotAnObject, "got "+jsonKindName(c))
+	}
+	if err != nil {
+		// Whatever went wrong first, a malformed value is reported as such,
+		// about the whole value: the byte position locates the fault.
+		if err.kind != KindMalformedJSON {
+			if v := validate(m.Value); v != nil && v.kind == KindMalformedJSON {
+				err = v
+			}
+		}
+		if err.kind == KindMalformedJSON {
+			err.path = nil
+		}
+		return 0, err
+	}
+	for _, n := range d.meta {
+		if err := checkMeta(n, m); err != nil {
+			return 0, err
+		}
+	}
+	return root, nil
+}
+
+// maxRetained bounds the scratch memory a pooled state keeps after a
+// record with huge strings.
+const maxRetained = 1 << 20
+
+// release drops references to the record so pooled states do not pin
+// message buffers, and forgets oversized scratch memory.
+func (st *state) release() {
+	clear(st.vals)
+	st.sc.buf = nil
+	if cap(st.sc.scratch) > maxRetained {
+		st.sc.scratch = nil
+	}
+}

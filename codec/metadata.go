@@ -1,0 +1,251 @@
+package codec
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
+
+// metaKind says which part of the Kafka record fills a metadata column.
+type metaKind uint8
+
+const (
+	metaTopic metaKind = iota + 1
+	metaPartition
+	metaOffset
+	metaTimestamp
+	metaKey
+	metaHeaders
+)
+
+// Column describes a table column in Iceberg terms, for table creation.
+// Type is an Iceberg primitive type name ("string", "int", "long",
+// "timestamptz", "binary") or "struct" (see Fields) or "list" (see Element).
+type Column struct {
+	Name     string
+	Type     string
+	Required bool
+	Fields   []Column // Type "struct"
+	Element  *Column  // Type "list"; its Name is "element"
+}
+
+// String renders the type the way Iceberg prints it, e.g.
+// "list<struct<key: string, value: binary>>".
+func (c Column) String() string {
+	switch c.Type {
+	case "list":
+		if c.Element == nil {
+			return "list<?>"
+		}
+		return "list<" + c.Element.String() + ">"
+	case "struct":
+		parts := make([]string, len(c.Fields))
+		for i, f := range c.Fields {
+			parts[i] = f.Name + ": " + f.String()
+		}
+		return "struct<" + strings.Join(parts, ", ") + ">"
+	}
+	return c.Type
+}
+
+// metaColumn is the column description of each metadata kind, unnamed.
+func metaColumn(k metaKind) Column {
+	switch k {
+	case metaTopic:
+		return Column{Type: "string", Required: true}
+	case metaPartition:
+		return Column{Type: "int", Required: true}
+	case metaOffset:
+		return Column{Type: "long", Required: true}
+	case metaTimestamp:
+		return Column{Type: "timestamptz"}
+	case metaKey:
+		return Column{Type: "binary"}
+	default:
+		return Column{Type: "list", Required: true, Element: &Column{
+			Name: "element", Type: "struct", Required: true, Fields: []Column{
+				{Name: "key", Type: "string", Required: true},
+				{Name: "value", Type: "binary"},
+			},
+		}}
+	}
+}
+
+type metaSpec struct {
+	name string
+	kind metaKind
+}
+
+// specs lists the enabled metadata columns in a fixed order.
+func (m MetadataColumns) specs() []metaSpec {
+	all := []metaSpec{
+		{m.Topic, metaTopic}, {m.Partition, metaPartition}, {m.Offset, metaOffset},
+		{m.Timestamp, metaTimestamp}, {m.Key, metaKey}, {m.Headers, metaHeaders},
+	}
+	out := all[:0]
+	for _, s := range all {
+		if s.name != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Columns returns the enabled metadata columns, in the order topic,
+// partition, offset, timestamp, key, headers. Key and header values are
+// optional because Kafka allows nulls there; timestamp is optional so that
+// a record without one (a zero Message.Timestamp) is stored, not rejected.
+func (m MetadataColumns) Columns() []Column {
+	specs := m.specs()
+	out := make([]Column, len(specs))
+	for i, s := range specs {
+		out[i] = metaColumn(s.kind)
+		out[i].Name = s.name
+	}
+	return out
+}
+
+// validate reports a name configured for two metadata columns.
+func (m MetadataColumns) validate() error {
+	seen := map[string]bool{}
+	for _, s := range m.specs() {
+		if seen[s.name] {
+			return fmt.Errorf("metadata-columns: column %q is configured twice", s.name)
+		}
+		seen[s.name] = true
+	}
+	return nil
+}
+
+// headerPositions locates key and value in the headers element struct.
+type headerPositions struct {
+	key, value    int
+	valueNullable bool
+}
+
+// compileMeta checks that field can hold the metadata column of kind k.
+func compileMeta(k metaKind, f arrow.Field) (*node, error) {
+	n := &node{kind: kMeta, meta: k, name: f.Name, nullable: f.Nullable}
+	ok := false
+	switch k {
+	case metaTopic:
+		ok = isString(f.Type)
+	case metaPartition:
+		ok = f.Type.ID() == arrow.INT32
+	case metaOffset:
+		ok = f.Type.ID() == arrow.INT64
+	case metaTimestamp:
+		if t, isTS := f.Type.(*arrow.TimestampType); isTS && t.TimeZone != "" &&
+			(t.Unit == arrow.Microsecond || t.Unit == arrow.Nanosecond) {
+			ok, n.nanos = true, t.Unit == arrow.Nanosecond
+		}
+	case metaKey:
+		ok = isBinary(f.Type)
+	case metaHeaders:
+		n.hdr, ok = headerStruct(f.Type)
+	}
+	if !ok {
+		return nil, fmt.Errorf("metadata column %q: must be %s, got %s", f.Name, metaColumn(k), f.Type)
+	}
+	return n, nil
+}
+
+func isString(t arrow.DataType) bool {
+	return t.ID() == arrow.STRING || t.ID() == arrow.LARGE_STRING
+}
+
+func isBinary(t arrow.DataType) bool {
+	return t.ID() == arrow.BINARY || t.ID() == arrow.LARGE_BINARY
+}
+
+// headerStruct accepts list<struct<key: string, value: binary>> (either
+// field order, large variants too).
+func headerStruct(t arrow.DataType) (headerPositions, bool) {
+	var elem arrow.DataType
+	switch l := t.(type) {
+	case *arrow.ListType:
+		elem = l.Elem()
+	case *arrow.LargeListType:
+		elem = l.Elem()
+	default:
+		return headerPositions{}, false
+	}
+	st, ok := elem.(*arrow.StructType)
+	if !ok || st.NumFields() != 2 {
+		return headerPositions{}, false
+	}
+	k, okK := st.FieldIdx("key")
+	v, okV := st.FieldIdx("value")
+	if !okK || !okV || !isString(st.Field(k).Type) || !isBinary(st.Field(v).Type) {
+		return headerPositions{}, false
+	}
+	return headerPositions{key: k, value: v, valueNullable: st.Field(v).Nullable}, true
+}
+
+// checkMeta finds what Append would reject in the record's metadata, so
+// the check happens before anything is appended.
+func checkMeta(n *node, m *Message) *fieldErr {
+	switch n.meta {
+	case metaKey:
+		if m.Key == nil && !n.nullable {
+			return newErr(KindMissingRequired, "record key is null").in(n.name)
+		}
+	case metaTimestamp:
+		if m.Timestamp.IsZero() && !n.nullable {
+			return newErr(KindMissingRequired, "record has no timestamp").in(n.name)
+		}
+	case metaHeaders:
+		if n.hdr.valueNullable {
+			return nil
+		}
+		for i, h := range m.Headers {
+			if h.Value == nil {
+				return newErr(KindMissingRequired, "header value is null").in("value").in(indexSegment(i)).in(n.name)
+			}
+		}
+	}
+	return nil
+}
+
+// appendMeta appends the metadata column n of m to b.
+func appendMeta(n *node, b array.Builder, m *Message) {
+	switch n.meta {
+	case metaTopic:
+		appendString(b, m.Topic)
+	case metaPartition:
+		b.(*array.Int32Builder).Append(m.Partition)
+	case metaOffset:
+		b.(*array.Int64Builder).Append(m.Offset)
+	case metaTimestamp:
+		switch {
+		case m.Timestamp.IsZero():
+			b.AppendNull()
+		case n.nanos:
+			b.(*array.TimestampBuilder).Append(arrow.Timestamp(m.Timestamp.UnixNano()))
+		default:
+			b.(*array.TimestampBuilder).Append(arrow.Timestamp(m.Timestamp.UnixMicro()))
+		}
+	case metaKey:
+		if m.Key == nil {
+			b.AppendNull()
+			return
+		}
+		appendBytes(b, m.Key)
+	case metaHeaders:
+		lb := b.(listBuilder)
+		lb.Append(true)
+		sb := lb.ValueBuilder().(*array.StructBuilder)
+		kb, vb := sb.FieldBuilder(n.hdr.key), sb.FieldBuilder(n.hdr.value)
+		for _, h := range m.Headers {
+			sb.Append(true)
+			appendString(kb, h.Key)
+			if h.Value == nil {
+				vb.AppendNull()
+			} else {
+				appendBytes(vb, h.Value)
+			}
+		}
+	}
+}

@@ -1,0 +1,419 @@
+package committer
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"database/sql"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/catalog/rest"
+	sqlcat "github.com/apache/iceberg-go/catalog/sql"
+	icebergio "github.com/apache/iceberg-go/io"
+	"github.com/apache/iceberg-go/table"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/uptrace/bun/driver/sqliteshim"
+
+	// Registers the s3:// (and s3a://) file IO; file:// is built into io.
+	_ "github.com/apache/iceberg-go/io/gocloud/s3"
+)
+
+// Table properties floe sets on the tables it creates.
+const (
+	// PropOwner names the floe deployment that created (and writes) a table.
+	PropOwner = "floe.owner"
+
+	propCompression = "write.parquet.compression-codec"
+)
+
+// sqliteBusyTimeoutMillis is how long a SQLite catalog connection waits for
+// another process's lock before failing with "database is locked".
+const sqliteBusyTimeoutMillis = "5000"
+
+// OpenCatalog connects to the catalog cfg describes. cfg should have passed
+// Validate.
+//
+// The result always implements catalog.Closer; the caller must Close it when
+// done. For a SQL catalog that closes the *sql.DB OpenCatalog opened; for a
+// REST catalog it drops idle connections of transports iceberg-go created
+// (never those of httpClient).
+//
+// httpClient, if not nil, supplies the REST catalog's transport (so limits and
+// metrics can wrap it); only its Transport is used, not its Timeout: iceberg-go
+// builds its own http.Client, so bound calls with their context. When the
+// config has TLS settings the transport must be nil or an *http.Transport,
+// which is cloned with the TLS settings applied. OpenCatalog ignores
+// httpClient for SQL catalogs.
+//
+// A REST catalog is contacted at once (GET /v1/config); a SQL catalog creates
+// its tables if missing.
+func OpenCatalog(ctx context.Context, cfg CatalogConfig, httpClient *http.Client) (catalog.Catalog, error) {
+	name := cfg.Name
+	if name == "" {
+		name = DefaultCatalogConfig().Name
+	}
+	switch cfg.Type {
+	case "sql":
+		cat, err := openSQLCatalog(name, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("open sql catalog %s: %w", name, err)
+		}
+		return cat, nil
+	case "rest":
+		cat, err := openRESTCatalog(ctx, name, cfg, httpClient)
+		if err != nil {
+			return nil, fmt.Errorf("open rest catalog %s at %s: %w", name, cfg.URI, err)
+		}
+		return cat, nil
+	}
+	return nil, fmt.Errorf("open catalog: catalog.type: must be rest or sql, got %q", cfg.Type)
+}
+
+// sqlCatalog is iceberg-go's SQL catalog with the database handle floe
+// opened for it: iceberg-go leaves a caller-supplied *sql.DB open on Close.
+type sqlCatalog struct {
+	*sqlcat.Catalog
+	db *sql.DB
+}
+
+// Close releases the catalog and closes its database handle.
+func (c *sqlCatalog) Close() error {
+	return errors.Join(c.Catalog.Close(), c.db.Close())
+}
+
+func openSQLCatalog(name string, cfg CatalogConfig) (catalog.Catalog, error) {
+	var (
+		driver, dsn string
+		dialect     sqlcat.SupportedDialect
+	)
+	switch cfg.SQL.Driver {
+	case "sqlite":
+		var err error
+		if dsn, err = sqliteDSN(cfg.SQL.DSN); err != nil {
+			return nil, fmt.Errorf("catalog.sql.dsn: %w", err)
+		}
+		driver, dialect = sqliteshim.ShimName, sqlcat.SQLite
+	case "postgres":
+		if cfg.SQL.DSN == "" {
+			return nil, errors.New("catalog.sql.dsn: required for a sql catalog")
+		}
+		driver, dsn, dialect = "pgx", cfg.SQL.DSN, sqlcat.Postgres
+	default:
+		return nil, fmt.Errorf("catalog.sql.driver: must be sqlite or postgres, got %q", cfg.SQL.Driver)
+	}
+	if cfg.Warehouse == "" {
+		return nil, errors.New("catalog.warehouse: required for a sql catalog")
+	}
+
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		return nil, err
+	}
+	props := iceberg.Properties{
+		"warehouse": cfg.Warehouse,
+		// Every replica may be the first to start: create the catalog's
+		// tables if missing (CREATE TABLE IF NOT EXISTS).
+		"init_catalog_tables": "true",
+	}
+	maps.Copy(props, s3Properties(cfg.S3))
+	maps.Copy(props, cfg.Properties)
+	cat, err := sqlcat.NewCatalog(name, db, dialect, props)
+	if err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	return &sqlCatalog{Catalog: cat, db: db}, nil
+}
+
+// sqliteDSN makes a SQLite DSN safe for several floe processes sharing one
+// file: WAL so readers don't block the writer, a busy timeout so a locked
+// database is waited for, and BEGIN IMMEDIATE for write transactions so two
+// read-then-write transactions cannot deadlock on the lock upgrade (SQLite
+// fails that at once, busy timeout or not). Settings already in the DSN win.
+// The keys are understood by both drivers sqliteshim may pick
+// (modernc.org/sqlite and mattn/go-sqlite3).
+//
+// A plain path ("/var/lib/floe/catalog.db", or relative to the working
+// directory) becomes a file: URI.
+func sqliteDSN(dsn string) (string, error) {
+	if dsn == "" {
+		return "", errors.New("required for a sql catalog")
+	}
+	if dsn == ":memory:" || strings.Contains(dsn, "mode=memory") || strings.HasPrefix(dsn, "file::memory:") {
+		return "", errors.New("an in-memory SQLite catalog is not shared between connections and is lost on exit; use a file")
+	}
+	base, rawQuery, _ := strings.Cut(dsn, "?")
+	if !strings.HasPrefix(base, "file:") {
+		abs, err := filepath.Abs(base)
+		if err != nil {
+			return "", err
+		}
+		if _, err := os.Stat(filepath.Dir(abs)); err != nil {
+			return "", fmt.Errorf("directory of %s: %w", abs, err)
+		}
+		base = (&url.URL{Scheme: "file", Path: abs}).String()
+	}
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return "", fmt.Errorf("parse query of %q: %w", dsn, err)
+	}
+	setDefault := func(key, value string, aliases ...string) {
+		for _, k := range append(aliases, key) {
+			if q.Has(k) {
+				return
+			}
+		}
+		q.Set(key, value)
+	}
+	setDefault("_busy_timeout", sqliteBusyTimeoutMillis, "_timeout")
+	setDefault("_journal_mode", "WAL", "_journal")
+	setDefault("_txlock", "immediate")
+	return base + "?" + q.Encode(), nil
+}
+
+func openRESTCatalog(ctx context.Context, name string, cfg CatalogConfig, httpClient *http.Client) (catalog.Catalog, error) {
+	if cfg.URI == "" {
+		return nil, errors.New("catalog.uri: required for a rest catalog")
+	}
+	var opts []rest.Option
+	if cfg.Warehouse != "" {
+		opts = append(opts, rest.WithWarehouseLocation(cfg.Warehouse))
+	}
+	r := cfg.REST
+	if r.Token != "" {
+		opts = append(opts, rest.WithOAuthToken(r.Token))
+	}
+	if r.Credential != "" {
+		opts = append(opts, rest.WithCredential(r.Credential))
+	}
+	if r.OAuth2URI != "" {
+		u, err := url.Parse(r.OAuth2URI)
+		if err != nil || u.Scheme == "" || u.Host == "" {
+			return nil, fmt.Errorf("catalog.rest.oauth2-uri: must be an absolute http(s) URL, got %q", r.OAuth2URI)
+		}
+		opts = append(opts, rest.WithAuthURI(u))
+	}
+	if r.Scope != "" {
+		opts = append(opts, rest.WithScope(r.Scope))
+	}
+	if len(r.Headers) > 0 {
+		opts = append(opts, rest.WithHeaders(maps.Clone(r.Headers)))
+	}
+
+	tlsCfg, err := restTLSConfig(r.TLS)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case httpClient != nil:
+		rt, err := transportWithTLS(httpClient.Transport, tlsCfg)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, rest.WithCustomTransport(rt))
+	case tlsCfg != nil:
+		opts = append(opts, rest.WithTLSConfig(tlsCfg))
+	}
+
+	props := s3Properties(cfg.S3)
+	maps.Copy(props, cfg.Properties)
+	if len(props) > 0 {
+		opts = append(opts, rest.WithAdditionalProps(props))
+	}
+	return rest.NewCatalog(ctx, name, cfg.URI, opts...)
+}
+
+// restTLSConfig builds the REST client's TLS settings; nil when none are set.
+func restTLSConfig(c TLSConfig) (*tls.Config, error) {
+	if c == (TLSConfig{}) {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.InsecureSkipVerify} //nolint:gosec // opt-in
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("catalog.rest.tls.ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("catalog.rest.tls.ca-file: no PEM certificate in %s", c.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	switch {
+	case c.CertFile != "" && c.KeyFile != "":
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("catalog.rest.tls.cert-file: load key pair: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	case c.CertFile != "":
+		return nil, errors.New("catalog.rest.tls.key-file: required with cert-file")
+	case c.KeyFile != "":
+		return nil, errors.New("catalog.rest.tls.cert-file: required with key-file")
+	}
+	return cfg, nil
+}
+
+// transportWithTLS applies tlsCfg to a caller's transport. iceberg-go refuses
+// a TLS config next to a custom transport, so TLS has to go into the
+// transport itself, which is only possible for an *http.Transport.
+func transportWithTLS(rt http.RoundTripper, tlsCfg *tls.Config) (http.RoundTripper, error) {
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	if tlsCfg == nil {
+		return rt, nil
+	}
+	t, ok := rt.(*http.Transport)
+	if !ok {
+		return nil, fmt.Errorf("catalog.rest.tls: cannot apply TLS settings to a %T transport; "+
+			"set them on the underlying *http.Transport", rt)
+	}
+	t = t.Clone()
+	t.TLSClientConfig = tlsCfg
+	return t, nil
+}
+
+// s3Properties maps floe's S3 settings to iceberg-go file IO properties.
+func s3Properties(c S3Config) iceberg.Properties {
+	props := iceberg.Properties{}
+	set := func(key, v string) {
+		if v != "" {
+			props[key] = v
+		}
+	}
+	set(icebergio.S3EndpointURL, c.Endpoint)
+	set(icebergio.S3Region, c.Region)
+	set(icebergio.S3AccessKeyID, c.AccessKeyID)
+	set(icebergio.S3SecretAccessKey, c.SecretAccessKey)
+	set(icebergio.S3SessionToken, c.SessionToken)
+	if c.PathStyle {
+		// iceberg-go already uses path style whenever s3.endpoint is set;
+		// this also forces it for AWS endpoints.
+		props[icebergio.S3ForceVirtualAddressing] = "false"
+	}
+	return props
+}
+
+// EnsureNamespace creates namespace ns and every parent level that is
+// missing. A replica creating the same namespace at the same moment is not an
+// error.
+func EnsureNamespace(ctx context.Context, cat catalog.Catalog, ns []string) error {
+	if len(ns) == 0 {
+		return errors.New("ensure namespace: empty namespace")
+	}
+	for i := 1; i <= len(ns); i++ {
+		level := table.Identifier(slices.Clone(ns[:i]))
+		exists, err := cat.CheckNamespaceExists(ctx, level)
+		if err != nil {
+			return fmt.Errorf("check namespace %s: %w", strings.Join(level, "."), err)
+		}
+		if exists {
+			continue
+		}
+		err = cat.CreateNamespace(ctx, level, nil)
+		if err != nil && !errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
+			return fmt.Errorf("create namespace %s: %w", strings.Join(level, "."), err)
+		}
+	}
+	return nil
+}
+
+// TableNotCreatableError reports a table that does not exist and that floe
+// has no schema to create. It matches catalog.ErrNoSuchTable.
+type TableNotCreatableError struct{ Table string }
+
+func (e *TableNotCreatableError) Error() string {
+	return fmt.Sprintf("table %s does not exist and tables[].schema is not set, so floe cannot create it", e.Table)
+}
+
+func (e *TableNotCreatableError) Unwrap() error { return catalog.ErrNoSuchTable }
+
+// LoadOrCreateTable loads table tc.Name, creating it (and its namespace) if
+// it is missing and tc.Schema is set. extraCols are appended to tc.Schema
+// on create (floe's own columns); an existing table is returned as it is,
+// whatever its schema and properties.
+//
+// A created table is format v2 (iceberg-go cannot append written files to
+// v3 tables), has commit.retry.num-retries=0 (floe retries commits itself
+// and iceberg-go's replay must not rebase a commit behind its back) and
+// compresses Parquet with zstd unless tc.Properties says otherwise. When
+// another replica creates the table first, its table is loaded and created
+// is false.
+func LoadOrCreateTable(ctx context.Context, cat catalog.Catalog, tc TableConfig, extraCols []Column) (tbl *table.Table, created bool, err error) {
+	ident, err := ParseIdentifier(tc.Name)
+	if err != nil {
+		return nil, false, fmt.Errorf("load table: %w", err)
+	}
+	tbl, err = cat.LoadTable(ctx, ident)
+	switch {
+	case err == nil:
+		return tbl, false, nil
+	case !errors.Is(err, catalog.ErrNoSuchTable) && !errors.Is(err, catalog.ErrNoSuchNamespace):
+		return nil, false, fmt.Errorf("load table %s: %w", tc.Name, err)
+	case len(tc.Schema) == 0:
+		return nil, false, &TableNotCreatableError{Table: tc.Name}
+	}
+
+	sc, err := BuildSchema(append(slices.Clone(tc.Schema), extraCols...))
+	if err != nil {
+		return nil, false, fmt.Errorf("create table %s: schema: %w", tc.Name, err)
+	}
+	spec, err := BuildPartitionSpec(sc, tc.PartitionBy)
+	if err != nil {
+		return nil, false, fmt.Errorf("create table %s: %w", tc.Name, err)
+	}
+	props, err := CreateTableProperties(tc)
+	if err != nil {
+		return nil, false, fmt.Errorf("create table %s: %w", tc.Name, err)
+	}
+	if err := EnsureNamespace(ctx, cat, ident[:len(ident)-1]); err != nil {
+		return nil, false, fmt.Errorf("create table %s: %w", tc.Name, err)
+	}
+	tbl, err = cat.CreateTable(ctx, ident, sc, catalog.WithPartitionSpec(&spec), catalog.WithProperties(props))
+	if errors.Is(err, catalog.ErrTableAlreadyExists) {
+		// Another replica won the race: use its table.
+		if tbl, err = cat.LoadTable(ctx, ident); err != nil {
+			return nil, false, fmt.Errorf("load table %s: %w", tc.Name, err)
+		}
+		return tbl, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("create table %s: %w", tc.Name, err)
+	}
+	return tbl, true, nil
+}
+
+// CreateTableProperties returns the properties of a table floe creates for
+// tc, or an error naming a property in tc.Properties that floe cannot honour.
+func CreateTableProperties(tc TableConfig) (iceberg.Properties, error) {
+	fixed := map[string]string{
+		table.PropertyFormatVersion: "2",
+		table.CommitNumRetriesKey:   "0",
+	}
+	props := iceberg.Properties{propCompression: "zstd"}
+	for k, v := range tc.Properties {
+		if want, ok := fixed[k]; ok && v != want {
+			return nil, fmt.Errorf("properties.%s: floe needs %s, got %q", k, want, v)
+		}
+		props[k] = v
+	}
+	maps.Copy(props, fixed)
+	if tc.Owner != "" {
+		if v, ok := tc.Properties[PropOwner]; ok && v != tc.Owner {
+			return nil, fmt.Errorf("properties.%s: conflicts with owner %q", PropOwner, tc.Owner)
+		}
+		props[PropOwner] = tc.Owner
+	}
+	return props, nil
+}

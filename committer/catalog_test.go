@@ -1,0 +1,459 @@
+package committer
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
+	"github.com/stretchr/testify/require"
+)
+
+// sqliteCatalogConfig returns a SQL catalog config on a fresh SQLite file
+// with a file:// warehouse, both under a temporary directory.
+func sqliteCatalogConfig(t testing.TB) CatalogConfig {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := DefaultCatalogConfig()
+	cfg.SQL = SQLConfig{Driver: "sqlite", DSN: filepath.Join(dir, "catalog.db")}
+	cfg.Warehouse = "file://" + filepath.Join(dir, "warehouse")
+	require.NoError(t, cfg.Validate())
+	return cfg
+}
+
+// openTestCatalog opens cfg and closes the catalog when the test ends.
+func openTestCatalog(t testing.TB, cfg CatalogConfig) catalog.Catalog {
+	t.Helper()
+	cat, err := OpenCatalog(context.Background(), cfg, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, cat.(catalog.Closer).Close()) })
+	return cat
+}
+
+func testTableConfig(name string) TableConfig {
+	tc := DefaultTableConfig()
+	tc.Name = name
+	tc.Owner = "floe-test"
+	tc.Schema = []Column{
+		{Name: "id", Type: "long", Required: true},
+		{Name: "ts", Type: "timestamptz", Required: true},
+		{Name: "user", Type: "struct", Fields: []Column{
+			{Name: "name", Type: "string"},
+			{Name: "country", Type: "string"},
+		}},
+		{Name: "tags", Type: "list<string>"},
+		{Name: "attrs", Type: "map<string, string>"},
+		{Name: "amount", Type: "decimal(12, 2)"},
+	}
+	tc.PartitionBy = []string{"day(ts)", "bucket(8, id)", "user.country"}
+	tc.Properties = map[string]string{"write.target-file-size-bytes": "1048576"}
+	return tc
+}
+
+var testExtraCols = []Column{
+	{Name: "_kafka", Type: "struct", Fields: []Column{
+		{Name: "topic", Type: "string", Required: true},
+		{Name: "partition", Type: "int", Required: true},
+		{Name: "offset", Type: "long", Required: true},
+	}},
+}
+
+func TestOpenCatalogSQLiteEnsureNamespace(t *testing.T) {
+	ctx := context.Background()
+	cat := openTestCatalog(t, sqliteCatalogConfig(t))
+
+	for range 2 {
+		require.NoError(t, EnsureNamespace(ctx, cat, []string{"db", "events"}))
+	}
+	for _, ns := range [][]string{{"db"}, {"db", "events"}} {
+		ok, err := cat.CheckNamespaceExists(ctx, ns)
+		require.NoError(t, err)
+		require.True(t, ok, ns)
+	}
+	require.ErrorContains(t, EnsureNamespace(ctx, cat, nil), "empty namespace")
+}
+
+func TestLoadOrCreateTable(t *testing.T) {
+	ctx := context.Background()
+	cfg := sqliteCatalogConfig(t)
+	cat := openTestCatalog(t, cfg)
+	tc := testTableConfig("db.events.clicks")
+
+	tbl, created, err := LoadOrCreateTable(ctx, cat, tc, testExtraCols)
+	require.NoError(t, err)
+	require.True(t, created)
+
+	require.Equal(t, 2, tbl.Metadata().Version())
+	props := tbl.Properties()
+	require.Equal(t, "floe-test", props[PropOwner])
+	require.Equal(t, "0", props[table.CommitNumRetriesKey])
+	require.Equal(t, "zstd", props["write.parquet.compression-codec"])
+	require.Equal(t, "1048576", props["write.target-file-size-bytes"])
+	require.NotContains(t, props, table.PropertyFormatVersion, "format-version is metadata, not a property")
+	require.True(t, strings.HasPrefix(tbl.Location(), cfg.Warehouse+"/"), tbl.Location())
+
+	want, err := BuildSchema(append(tc.Schema, testExtraCols...))
+	require.NoError(t, err)
+	require.Truef(t, tbl.Schema().Equals(want), "table schema\n%s\nwant\n%s", tbl.Schema(), want)
+	offset, ok := tbl.Schema().FindFieldByName("_kafka.offset")
+	require.True(t, ok)
+	require.True(t, offset.Required)
+
+	spec := tbl.Spec()
+	require.Equal(t, 3, spec.NumFields())
+	var names []string
+	for i, f := range spec.Fields() {
+		require.Equal(t, iceberg.PartitionDataIDStart+i, f.FieldID)
+		names = append(names, f.Name)
+	}
+	require.Equal(t, []string{"ts_day", "id_bucket_8", "user.country"}, names)
+	country, _ := tbl.Schema().FindFieldByName("user.country")
+	require.Equal(t, country.ID, spec.Field(2).SourceID())
+
+	again, created, err := LoadOrCreateTable(ctx, cat, tc, testExtraCols)
+	require.NoError(t, err)
+	require.False(t, created)
+	require.Equal(t, tbl.Metadata().TableUUID(), again.Metadata().TableUUID())
+
+	// A second process sees the same table, and an existing table is loaded
+	// even when the config no longer has a schema.
+	other := openTestCatalog(t, cfg)
+	tc.Schema, tc.PartitionBy = nil, nil
+	loaded, created, err := LoadOrCreateTable(ctx, other, tc, nil)
+	require.NoError(t, err)
+	require.False(t, created)
+	require.Equal(t, tbl.Metadata().TableUUID(), loaded.Metadata().TableUUID())
+}
+
+func TestLoadOrCreateTableConcurrent(t *testing.T) {
+	ctx := context.Background()
+	cfg := sqliteCatalogConfig(t)
+	tc := testTableConfig("race.t")
+
+	const replicas = 4
+	cats := make([]catalog.Catalog, replicas)
+	for i := range cats {
+		cats[i] = openTestCatalog(t, cfg)
+	}
+	var (
+		wg      sync.WaitGroup
+		nCreate atomic.Int32
+		tables  = make([]*table.Table, replicas)
+		errs    = make([]error, replicas)
+		start   = make(chan struct{})
+	)
+	for i := range replicas {
+		wg.Go(func() {
+			<-start
+			tbl, created, err := LoadOrCreateTable(ctx, cats[i], tc, testExtraCols)
+			if created {
+				nCreate.Add(1)
+			}
+			tables[i], errs[i] = tbl, err
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	require.NoError(t, errors.Join(errs...))
+	require.Equal(t, int32(1), nCreate.Load())
+	for _, tbl := range tables[1:] {
+		require.Equal(t, tables[0].Metadata().TableUUID(), tbl.Metadata().TableUUID())
+	}
+	var idents []table.Identifier
+	for ident, err := range cats[0].ListTables(ctx, []string{"race"}) {
+		require.NoError(t, err)
+		idents = append(idents, ident)
+	}
+	require.Len(t, idents, 1)
+}
+
+func TestLoadOrCreateTableMissingWithoutSchema(t *testing.T) {
+	ctx := context.Background()
+	cat := openTestCatalog(t, sqliteCatalogConfig(t))
+	require.NoError(t, EnsureNamespace(ctx, cat, []string{"db"}))
+
+	for _, name := range []string{"db.missing", "nons.missing"} {
+		tc := DefaultTableConfig()
+		tc.Name = name
+		_, _, err := LoadOrCreateTable(ctx, cat, tc, testExtraCols)
+		require.EqualError(t, err, "table "+name+" does not exist and tables[].schema is not set, so floe cannot create it")
+		require.ErrorIs(t, err, catalog.ErrNoSuchTable)
+		var nc *TableNotCreatableError
+		require.ErrorAs(t, err, &nc)
+	}
+}
+
+func TestLoadOrCreateTableConfigErrors(t *testing.T) {
+	ctx := context.Background()
+	cat := openTestCatalog(t, sqliteCatalogConfig(t))
+	tests := []struct {
+		name    string
+		edit    func(*TableConfig)
+		wantErr string
+	}{
+		{"bad identifier", func(tc *TableConfig) { tc.Name = "flat" }, `must be namespace.table`},
+		{"bad schema", func(tc *TableConfig) { tc.Schema[0].Type = "lng" }, `create table db.t: schema: column "id": unknown type "lng"`},
+		{"extra col clash", func(tc *TableConfig) { tc.Schema = append(tc.Schema, Column{Name: "_KAFKA", Type: "int"}) }, `column "_kafka": duplicate name`},
+		{"bad partition", func(tc *TableConfig) { tc.PartitionBy = []string{"day(id)"} }, `partition-by[0] "day(id)": transform day cannot apply to long`},
+		{"format v3", func(tc *TableConfig) { tc.Properties = map[string]string{"format-version": "3"} }, `properties.format-version: floe needs 2, got "3"`},
+		{"retries", func(tc *TableConfig) { tc.Properties = map[string]string{"commit.retry.num-retries": "4"} }, `properties.commit.retry.num-retries: floe needs 0`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tc := testTableConfig("db.t")
+			tt.edit(&tc)
+			_, _, err := LoadOrCreateTable(ctx, cat, tc, testExtraCols)
+			require.ErrorContains(t, err, tt.wantErr)
+		})
+	}
+}
+
+func TestCreateTableProperties(t *testing.T) {
+	tc := TableConfig{Owner: "a", Properties: map[string]string{
+		"write.parquet.compression-codec": "snappy",
+		"format-version":                  "2",
+		PropOwner:                         "a",
+	}}
+	props, err := CreateTableProperties(tc)
+	require.NoError(t, err)
+	require.Equal(t, iceberg.Properties{
+		"write.parquet.compression-codec": "snappy",
+		"format-version":                  "2",
+		"commit.retry.num-retries":        "0",
+		PropOwner:                         "a",
+	}, props)
+
+	tc.Properties[PropOwner] = "b"
+	_, err = CreateTableProperties(tc)
+	require.ErrorContains(t, err, `properties.floe.owner: conflicts with owner "a"`)
+
+	props, err = CreateTableProperties(TableConfig{})
+	require.NoError(t, err)
+	require.NotContains(t, props, PropOwner)
+}
+
+func TestOpenCatalogErrors(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		cfg     CatalogConfig
+		wantErr string
+	}{
+		{"bad type", CatalogConfig{Type: "hive"}, `catalog.type: must be rest or sql, got "hive"`},
+		{"bad driver", CatalogConfig{Type: "sql", Warehouse: "file:///w", SQL: SQLConfig{Driver: "mysql", DSN: "x"}},
+			`open sql catalog floe: catalog.sql.driver: must be sqlite or postgres, got "mysql"`},
+		{"no dsn", CatalogConfig{Type: "sql", Warehouse: "file:///w", SQL: SQLConfig{Driver: "sqlite"}},
+			`catalog.sql.dsn: required`},
+		{"memory", CatalogConfig{Type: "sql", Warehouse: "file:///w", SQL: SQLConfig{Driver: "sqlite", DSN: ":memory:"}},
+			`catalog.sql.dsn: an in-memory SQLite catalog`},
+		{"missing dir", CatalogConfig{Type: "sql", Warehouse: "file:///w", SQL: SQLConfig{Driver: "sqlite", DSN: filepath.Join(dir, "nope", "c.db")}},
+			`catalog.sql.dsn: directory of`},
+		{"no warehouse", CatalogConfig{Type: "sql", SQL: SQLConfig{Driver: "sqlite", DSN: filepath.Join(dir, "c.db")}},
+			`catalog.warehouse: required`},
+		{"postgres unreachable", CatalogConfig{Type: "sql", Warehouse: "file:///w", SQL: SQLConfig{Driver: "postgres", DSN: "postgres://u:p@127.0.0.1:1/db?connect_timeout=2"}},
+			`open sql catalog floe:`},
+		{"rest no uri", CatalogConfig{Type: "rest"}, `catalog.uri: required`},
+		{"rest bad oauth uri", CatalogConfig{Type: "rest", URI: "http://127.0.0.1:1", REST: RESTConfig{Credential: "a:b", OAuth2URI: "/token"}},
+			`catalog.rest.oauth2-uri: must be an absolute http(s) URL`},
+		{"rest missing ca", CatalogConfig{Type: "rest", URI: "https://127.0.0.1:1", REST: RESTConfig{TLS: TLSConfig{CAFile: filepath.Join(dir, "ca.pem")}}},
+			`catalog.rest.tls.ca-file: open`},
+		{"rest cert without key", CatalogConfig{Type: "rest", URI: "https://127.0.0.1:1", REST: RESTConfig{TLS: TLSConfig{CertFile: "c.pem"}}},
+			`catalog.rest.tls.key-file: required with cert-file`},
+		{"rest unreachable", CatalogConfig{Type: "rest", URI: "http://127.0.0.1:1"}, `open rest catalog floe at http://127.0.0.1:1:`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cat, err := OpenCatalog(context.Background(), tt.cfg, nil)
+			require.ErrorContains(t, err, tt.wantErr)
+			require.Nil(t, cat)
+		})
+	}
+}
+
+func TestSQLiteDSN(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		dsn, want string
+	}{
+		{filepath.Join(dir, "c.db"), "file://" + dir + "/c.db?_busy_timeout=5000&_journal_mode=WAL&_txlock=immediate"},
+		{"file:" + dir + "/c.db", "file:" + dir + "/c.db?_busy_timeout=5000&_journal_mode=WAL&_txlock=immediate"},
+		{"file:" + dir + "/c.db?_timeout=100&_journal=DELETE&_txlock=deferred&cache=shared",
+			"file:" + dir + "/c.db?_journal=DELETE&_timeout=100&_txlock=deferred&cache=shared"},
+	}
+	for _, tt := range tests {
+		got, err := sqliteDSN(tt.dsn)
+		require.NoError(t, err)
+		require.Equal(t, tt.want, got)
+	}
+
+	// A relative path is made absolute against the working directory.
+	t.Chdir(dir)
+	got, err := sqliteDSN("rel.db")
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(got, "file://"+dir+"/rel.db?"), got)
+}
+
+// restServer is an httptest REST catalog that only answers GET /v1/config
+// and the OAuth2 token endpoint, recording what clients sent.
+type restServer struct {
+	*httptest.Server
+	mu          sync.Mutex
+	configReqs  []*http.Request
+	tokenForms  []map[string]string
+	accessToken string
+}
+
+func newRESTServer(t testing.TB, tlsServer bool) *restServer {
+	t.Helper()
+	s := &restServer{accessToken: "minted-token"}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/config", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.configReqs = append(s.configReqs, r.Clone(context.Background()))
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"defaults":{},"overrides":{}}`))
+	})
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		form := map[string]string{}
+		for k := range r.PostForm {
+			form[k] = r.PostForm.Get(k)
+		}
+		s.mu.Lock()
+		s.tokenForms = append(s.tokenForms, form)
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"access_token": s.accessToken, "token_type": "bearer", "expires_in": 3600,
+			"issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+		})
+	})
+	if tlsServer {
+		s.Server = httptest.NewTLSServer(mux)
+	} else {
+		s.Server = httptest.NewServer(mux)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *restServer) lastConfigRequest(t testing.TB) *http.Request {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	require.NotEmpty(t, s.configReqs)
+	return s.configReqs[len(s.configReqs)-1]
+}
+
+// countingTransport counts the requests it forwards.
+type countingTransport struct {
+	next http.RoundTripper
+	n    atomic.Int32
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.next.RoundTrip(r)
+}
+
+func TestOpenCatalogRESTTokenAndHeaders(t *testing.T) {
+	srv := newRESTServer(t, false)
+	cfg := CatalogConfig{
+		Type: "rest", Name: "lake", URI: srv.URL, Warehouse: "s3://bucket/wh",
+		REST: RESTConfig{Token: "static-token", Headers: map[string]string{"X-Tenant": "acme"}},
+		S3:   S3Config{Endpoint: "http://127.0.0.1:7070", Region: "us-east-1", AccessKeyID: "ak", SecretAccessKey: "sk", PathStyle: true},
+	}
+	require.NoError(t, cfg.Validate())
+	rt := &countingTransport{next: http.DefaultTransport}
+	cat, err := OpenCatalog(context.Background(), cfg, &http.Client{Transport: rt})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, cat.(catalog.Closer).Close()) })
+
+	require.Equal(t, catalog.REST, cat.CatalogType())
+	req := srv.lastConfigRequest(t)
+	require.Equal(t, "Bearer static-token", req.Header.Get("Authorization"))
+	require.Equal(t, "acme", req.Header.Get("X-Tenant"))
+	require.Equal(t, "s3://bucket/wh", req.URL.Query().Get("warehouse"))
+	require.Positive(t, rt.n.Load(), "the caller's transport must carry catalog requests")
+}
+
+func TestOpenCatalogRESTCredential(t *testing.T) {
+	srv := newRESTServer(t, false)
+	cfg := CatalogConfig{
+		Type: "rest", URI: srv.URL,
+		REST: RESTConfig{Credential: "client:secret", OAuth2URI: srv.URL + "/token", Scope: "PRINCIPAL_ROLE:ALL"},
+	}
+	require.NoError(t, cfg.Validate())
+	cat, err := OpenCatalog(context.Background(), cfg, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, cat.(catalog.Closer).Close()) })
+
+	require.Equal(t, "Bearer minted-token", srv.lastConfigRequest(t).Header.Get("Authorization"))
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	require.NotEmpty(t, srv.tokenForms)
+	form := srv.tokenForms[0]
+	require.Equal(t, "client_credentials", form["grant_type"])
+	require.Equal(t, "client", form["client_id"])
+	require.Equal(t, "secret", form["client_secret"])
+	require.Equal(t, "PRINCIPAL_ROLE:ALL", form["scope"])
+}
+
+func TestOpenCatalogRESTTLS(t *testing.T) {
+	srv := newRESTServer(t, true)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600))
+	ctx := context.Background()
+
+	cfg := CatalogConfig{Type: "rest", URI: srv.URL}
+	_, err := OpenCatalog(ctx, cfg, nil)
+	require.ErrorContains(t, err, "certificate", "an unknown CA must be rejected")
+
+	cfg.REST.TLS.CAFile = caFile
+	for _, client := range []*http.Client{nil, {}, {Transport: &http.Transport{}}} {
+		cat, err := OpenCatalog(ctx, cfg, client)
+		require.NoError(t, err)
+		require.NoError(t, cat.(catalog.Closer).Close())
+	}
+
+	// TLS settings cannot be put into an opaque transport.
+	_, err = OpenCatalog(ctx, cfg, &http.Client{Transport: &countingTransport{next: http.DefaultTransport}})
+	require.ErrorContains(t, err, "catalog.rest.tls: cannot apply TLS settings to a *committer.countingTransport transport")
+
+	bad := filepath.Join(t.TempDir(), "bad.pem")
+	require.NoError(t, os.WriteFile(bad, []byte("not pem"), 0o600))
+	cfg.REST.TLS.CAFile = bad
+	_, err = OpenCatalog(ctx, cfg, nil)
+	require.ErrorContains(t, err, "catalog.rest.tls.ca-file: no PEM certificate")
+}
+
+func TestS3Properties(t *testing.T) {
+	require.Empty(t, s3Properties(S3Config{}))
+	require.Equal(t, iceberg.Properties{
+		"s3.endpoint":                 "http://127.0.0.1:7070",
+		"s3.region":                   "eu-west-1",
+		"s3.access-key-id":            "ak",
+		"s3.secret-access-key":        "sk",
+		"s3.session-token":            "st",
+		"s3.force-virtual-addressing": "false",
+	}, s3Properties(S3Config{
+		Endpoint: "http://127.0.0.1:7070", Region: "eu-west-1", AccessKeyID: "ak",
+		SecretAccessKey: "sk", SessionToken: "st", PathStyle: true,
+	}))
+}

@@ -1,0 +1,837 @@
+// Package committer writes sealed batches to an Iceberg table as Parquet data
+// files and commits them together with the Kafka offsets they cover, so the
+// table alone says how far floe got. One Committer serves one table.
+//
+// The commit protocol (see DESIGN.md) makes every batch land at most once:
+// each commit pins the table head it read its offsets from, so two writers
+// can never both extend the same offset range; a commit whose outcome is
+// unknown is resolved by looking for its commit ID in the table history
+// rather than by trying again blindly; and a batch whose range another owner
+// already committed is dropped (fenced) instead of written twice.
+package committer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/floe-dev/floe/batcher"
+)
+
+// Errors callers branch on.
+var (
+	// ErrGap means the table's offset for a partition is behind the start of
+	// a batch: records between them would be lost. It is an internal error;
+	// floe stops rather than commit a hole.
+	ErrGap = errors.New("offset gap between the table and the batch")
+	// ErrSourceMismatch means the table's offsets belong to another Kafka
+	// cluster or to an earlier incarnation of a topic.
+	ErrSourceMismatch = errors.New("the table's offsets belong to another cluster or topic incarnation")
+	// ErrCommitTimeout means a commit could not land before its deadline.
+	// The batches and offsets are kept and tried again; nothing is lost.
+	ErrCommitTimeout = errors.New("commit did not land before its deadline")
+)
+
+// Identity says who writes; it is stored as floe.writer in every snapshot.
+type Identity struct {
+	Instance string `json:"instance"`
+	Host     string `json:"host"`
+	Version  string `json:"version"`
+}
+
+// Source is the live identity of the Kafka data: the cluster ID and the ID
+// of each topic. It is written into the offsets so a recreated topic or a
+// switched cluster is detected instead of silently misread.
+type Source struct {
+	ClusterID string
+	TopicIDs  map[string]string
+	// ResetMismatched discards stored offsets whose cluster or topic ID
+	// differs from the live one instead of failing (the operator's explicit
+	// override after a topic was recreated).
+	ResetMismatched bool
+}
+
+// Hooks tell the consumer what happened to its batches. Any may be nil.
+type Hooks struct {
+	// Released is called with the payload bytes of batches that left the
+	// committer (committed, fenced or stale); the memory budget uses it.
+	Released func(bytes int64)
+	// Committed is called after a commit landed with the next offset of
+	// every partition it covered, for the Kafka mirror and the lag metric.
+	Committed func(next map[string]map[int32]int64)
+	// Fenced is called when another owner already committed past the start
+	// of a partition's batches: the consumer must re-seek the partition to
+	// next if it still owns it and its generation is still generation.
+	Fenced func(topic string, partition int32, generation uint64, next int64)
+}
+
+// Deps are the Committer's collaborators.
+type Deps struct {
+	Catalog  catalog.Catalog
+	Table    *table.Table // loaded (or created) by the caller
+	Group    string
+	Identity Identity
+	Hooks    Hooks
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// Committer commits one table. Submit and Drop may be called from any
+// goroutine; Commit and Run serialize on an internal lock.
+type Committer struct {
+	cfg   Config
+	tc    TableConfig
+	deps  Deps
+	ident table.Identifier
+	log   *slog.Logger
+	m     *metrics
+
+	commitMu sync.Mutex    // one commit at a time
+	inflight *attemptGroup // a commit that timed out; owned under commitMu
+
+	mu         sync.Mutex
+	tbl        *table.Table
+	source     Source
+	pending    []*batcher.Batch
+	stale      map[topicPartition]uint64 // batches with Generation <= this are dropped
+	watermarks map[topicPartition]time.Time
+	lastCommit time.Time
+	healthy    bool
+}
+
+// New returns a Committer for deps.Table.
+func New(cfg Config, tc TableConfig, deps Deps, logger *slog.Logger, reg prometheus.Registerer) (*Committer, error) {
+	ident, err := ParseIdentifier(tc.Name)
+	if err != nil {
+		return nil, fmt.Errorf("table name: %w", err)
+	}
+	if deps.Catalog == nil || deps.Table == nil {
+		return nil, errors.New("committer needs a catalog and a loaded table")
+	}
+	if deps.Group == "" {
+		return nil, errors.New("committer needs a consumer group name")
+	}
+	return &Committer{
+		cfg: cfg, tc: tc, deps: deps, ident: ident,
+		log:        logger.With("table", tc.Name),
+		m:          newMetrics(reg, tc.Name),
+		tbl:        deps.Table,
+		stale:      map[topicPartition]uint64{},
+		watermarks: map[topicPartition]time.Time{},
+		healthy:    true,
+	}, nil
+}
+
+// Table returns the table name as configured.
+func (c *Committer) Table() string { return c.tc.Name }
+
+// ArrowSchema returns the Arrow schema (with Iceberg field IDs) that batch
+// rows must have: the table's current schema.
+func (c *Committer) ArrowSchema() (*arrow.Schema, error) {
+	c.mu.Lock()
+	sc := c.tbl.Schema()
+	c.mu.Unlock()
+	return table.SchemaToArrowSchema(sc, nil, true, false)
+}
+
+// SetSource records the live cluster and topic IDs written with offsets.
+func (c *Committer) SetSource(s Source) {
+	c.mu.Lock()
+	c.source = s
+	c.mu.Unlock()
+}
+
+// Healthy reports whether the last commit attempt group landed in time.
+func (c *Committer) Healthy() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.healthy
+}
+
+// Offsets refreshes the table and returns the group's committed offsets.
+func (c *Committer) Offsets(ctx context.Context) (OffsetMap, error) {
+	tbl, err := c.load(ctx)
+	if err != nil {
+		return OffsetMap{}, err
+	}
+	m, _, err := ReadOffsets(tbl.Metadata(), c.deps.Group)
+	return m, err
+}
+
+// Submit hands a sealed batch to the committer. It is committed by the next
+// commit; the committer owns (and releases) the batch from now on.
+func (c *Committer) Submit(b *batcher.Batch) {
+	c.mu.Lock()
+	c.pending = append(c.pending, b)
+	c.m.pendingBytes.Add(float64(b.Bytes))
+	c.mu.Unlock()
+}
+
+// Drop discards every batch of a partition with a generation up to
+// generation, pending or in a later retry: the consumer lost or re-seeked the
+// partition. A commit already on the wire is unaffected; the fencing check
+// keeps it correct.
+func (c *Committer) Drop(topic string, partition int32, generation uint64) {
+	tp := topicPartition{topic, partition}
+	c.mu.Lock()
+	if generation > c.stale[tp] {
+		c.stale[tp] = generation
+	}
+	keep := c.pending[:0]
+	var released int64
+	for _, b := range c.pending {
+		if b.Topic == topic && b.Partition == partition && b.Generation <= generation {
+			released += b.Bytes
+			b.Release()
+			continue
+		}
+		keep = append(keep, b)
+	}
+	clear(c.pending[len(keep):])
+	c.pending = keep
+	c.mu.Unlock()
+	c.release(released)
+}
+
+func (c *Committer) release(bytes int64) {
+	if bytes == 0 {
+		return
+	}
+	c.m.pendingBytes.Sub(float64(bytes))
+	if c.deps.Hooks.Released != nil {
+		c.deps.Hooks.Released(bytes)
+	}
+}
+
+// Run commits pending batches at most once per commit interval until ctx is
+// done. It returns nil on cancellation and an error only for conditions that
+// retrying cannot fix (a gap, a source mismatch). The final commit on
+// shutdown is the caller's: call Commit after Run returns.
+func (c *Committer) Run(ctx context.Context) error {
+	timer := time.NewTimer(c.tc.CommitInterval)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		}
+		err := c.Commit(ctx)
+		switch {
+		case err == nil, errors.Is(err, ErrCommitTimeout):
+		case ctx.Err() != nil:
+			return nil
+		default:
+			return err
+		}
+		timer.Reset(c.untilNext(time.Now()))
+	}
+}
+
+func (c *Committer) untilNext(now time.Time) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d := c.tc.CommitInterval - now.Sub(c.lastCommit)
+	if !c.healthy {
+		// Retry a failing table sooner than a full interval but not in a loop.
+		d = min(d, c.cfg.RetryMax)
+	}
+	return max(d, 0)
+}
+
+// attemptGroup is one logical commit: a fixed set of batches and one commit
+// ID, tried until it lands, is fenced, or times out (then resumed later).
+type attemptGroup struct {
+	id       string
+	batches  []*batcher.Batch
+	files    []iceberg.DataFile
+	filesFor string   // the include set the files hold rows of
+	unknown  bool     // an attempt's outcome was unknown: its files may be live
+	based    bool     // base is set
+	base     *int64   // head pinned by the first attempt; FindCommit stops there
+	orphans  []string // files of definitely failed attempts, to delete
+	attempts int
+	started  time.Time
+}
+
+// Commit runs one commit of everything pending (or resumes a timed-out one)
+// under the commit timeout. It returns nil when there was nothing to do.
+func (c *Committer) Commit(ctx context.Context) error {
+	c.commitMu.Lock()
+	defer c.commitMu.Unlock()
+
+	ag := c.inflight
+	if ag == nil {
+		c.mu.Lock()
+		batches := c.pending
+		c.pending = nil
+		c.mu.Unlock()
+		if len(batches) == 0 {
+			return nil
+		}
+		ag = &attemptGroup{id: uuid.NewString(), batches: batches, started: time.Now()}
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.CommitTimeout)
+	defer cancel()
+	for {
+		if ag.attempts > 0 {
+			if err := c.backoff(ctx, ag.attempts); err != nil {
+				c.inflight = ag
+				c.setHealthy(false)
+				c.m.commits.WithLabelValues(outcomeFailed).Inc()
+				c.log.Error("commit timed out; batches kept for the next try",
+					"commit_id", ag.id, "attempts", ag.attempts, "error", err)
+				return fmt.Errorf("commit %s to %s: %w", ag.id, c.tc.Name, ErrCommitTimeout)
+			}
+		}
+		ag.attempts++
+		done, err := c.attempt(ctx, ag)
+		if err != nil && !done {
+			c.m.attemptErrors.WithLabelValues(errorReason(err)).Inc()
+			c.log.Warn("commit attempt failed; retrying", "commit_id", ag.id, "attempt", ag.attempts, "error", err)
+			continue
+		}
+		c.inflight = nil
+		if err != nil { // fatal
+			c.setHealthy(false)
+			c.m.commits.WithLabelValues(outcomeFailed).Inc()
+			return fmt.Errorf("commit to %s: %w", c.tc.Name, err)
+		}
+		return nil
+	}
+}
+
+func (c *Committer) setHealthy(ok bool) {
+	c.mu.Lock()
+	c.healthy = ok
+	c.mu.Unlock()
+	c.m.healthy.Set(boolGauge(ok))
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// backoff sleeps with full jitter: a random time in [0, min(max, min·2^n)).
+func (c *Committer) backoff(ctx context.Context, attempt int) error {
+	ceil := c.cfg.RetryMin << min(attempt, 20)
+	if ceil > c.cfg.RetryMax || ceil <= 0 {
+		ceil = c.cfg.RetryMax
+	}
+	d := time.Duration(rand.Int64N(int64(ceil)) + 1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (c *Committer) load(ctx context.Context) (*table.Table, error) {
+	start := time.Now()
+	tbl, err := c.deps.Catalog.LoadTable(ctx, c.ident)
+	c.m.catalogDuration.WithLabelValues("load_table", status(err)).Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("load table %s: %w", c.tc.Name, err)
+	}
+	c.mu.Lock()
+	c.tbl = tbl
+	c.mu.Unlock()
+	return tbl, nil
+}
+
+func status(err error) string {
+	if err != nil {
+		return "error"
+	}
+	return "ok"
+}
+
+// fatal marks errors a retry cannot fix.
+type fatal struct{ err error }
+
+func (f fatal) Error() string { return f.err.Error() }
+func (f fatal) Unwrap() error { return f.err }
+
+// attempt is one pass of the protocol's loop. done is true when the group is
+// finished (landed, fenced or fatal); err with done=false means retry.
+func (c *Committer) attempt(ctx context.Context, ag *attemptGroup) (done bool, err error) {
+	tbl, err := c.load(ctx)
+	if err != nil {
+		return false, err
+	}
+	meta := tbl.Metadata()
+
+	// (a) Did an earlier attempt land after all?
+	if ag.attempts > 1 || c.inflightResumed(ag) {
+		if snap := FindCommit(meta, ag.id, ag.base); snap != nil {
+			c.finish(ag, tbl, snap, ag.batches, outcomeLandedAfterUnknown)
+			return true, nil
+		}
+	}
+	if !ag.based {
+		ag.based = true
+		if cur := meta.CurrentSnapshot(); cur != nil {
+			id := cur.SnapshotID
+			ag.base = &id
+		}
+	}
+
+	// (b) Check every partition against the committed map.
+	committed, _, err := ReadOffsets(meta, c.deps.Group)
+	if err != nil {
+		return true, fatal{err}
+	}
+	if committed, err = c.checkSource(committed); err != nil {
+		return true, fatal{err}
+	}
+	include, err := c.fence(ag, committed)
+	if err != nil {
+		return true, fatal{err}
+	}
+	if len(include) == 0 {
+		c.cleanup(ag)
+		return true, nil
+	}
+	if rowsOf(include) == 0 {
+		// Iceberg cannot record offsets without a snapshot and iceberg-go makes
+		// no snapshot without files: keep the row-less batches (all records
+		// skipped) for the next commit that has rows. Re-reading them after a
+		// crash skips them again, so nothing is lost or duplicated.
+		c.mu.Lock()
+		c.pending = append(include, c.pending...)
+		c.mu.Unlock()
+		c.cleanup(ag)
+		return true, nil
+	}
+
+	// (c) Files for exactly the included batches, then a pinned commit.
+	key := includeKey(include)
+	if ag.filesFor != key {
+		c.abandonFiles(ag)
+		files, err := c.writeFiles(ctx, tbl, include)
+		if err != nil {
+			return false, err
+		}
+		ag.files, ag.filesFor = files, key
+	}
+	next := committed.Clone()
+	c.mu.Lock()
+	src := c.source
+	c.mu.Unlock()
+	if src.ClusterID != "" {
+		next.ClusterID = src.ClusterID
+	}
+	for _, b := range include {
+		next.Set(b.Topic, src.TopicIDs[b.Topic], b.Partition, b.End)
+	}
+	rangesJSON, _ := json.Marshal(rangesOf(include))
+	props := iceberg.Properties{
+		OffsetsKey(c.deps.Group): next.Encode(),
+		SummaryRanges:            string(rangesJSON),
+		SummaryCommitID:          ag.id,
+		SummaryWriter:            c.writerJSON(),
+	}
+	if wm := c.watermarkAfter(include); !wm.IsZero() {
+		props[SummaryWatermark] = wm.UTC().Format(time.RFC3339Nano)
+	}
+	txn := tbl.NewTransaction()
+	if err := txn.AssertRefSnapshotID(table.MainBranch); err != nil {
+		return false, fmt.Errorf("pin head: %w", err)
+	}
+	if err := txn.AddDataFiles(ctx, ag.files, props, table.WithoutDuplicateCheck()); err != nil {
+		return false, fmt.Errorf("stage data files: %w", err)
+	}
+	start := time.Now()
+	newTbl, err := txn.Commit(ctx)
+	c.m.catalogDuration.WithLabelValues("commit_table", status(err)).Observe(time.Since(start).Seconds())
+	if err != nil {
+		// (d) A clean conflict committed nothing; anything else may have
+		// landed and is resolved by FindCommit on the next pass.
+		if !errors.Is(err, table.ErrCommitFailed) {
+			ag.unknown = true
+		}
+		return false, fmt.Errorf("commit table: %w", err)
+	}
+	outcome := outcomeCommitted
+	if ag.attempts > 1 {
+		outcome = outcomeConflictRetried
+	}
+	c.finish(ag, newTbl, newTbl.CurrentSnapshot(), include, outcome)
+	return true, nil
+}
+
+// inflightResumed reports whether ag was carried over from a timed-out
+// Commit: its first attempt of this call must also look for the commit ID.
+func (c *Committer) inflightResumed(ag *attemptGroup) bool { return ag.based }
+
+// checkSource compares the stored offsets' cluster and topic IDs with the
+// live ones. With Source.ResetMismatched it returns the map without the
+// mismatched parts instead of an error.
+func (c *Committer) checkSource(m OffsetMap) (OffsetMap, error) {
+	c.mu.Lock()
+	src := c.source
+	c.mu.Unlock()
+	return CheckSource(m, src)
+}
+
+// CheckSource compares the stored offsets' cluster and topic IDs with the
+// live ones in src; see [Source.ResetMismatched].
+func CheckSource(m OffsetMap, src Source) (OffsetMap, error) {
+	if m.ClusterID != "" && src.ClusterID != "" && m.ClusterID != src.ClusterID {
+		if !src.ResetMismatched {
+			return m, fmt.Errorf("%w: the table's offsets are for Kafka cluster %s but floe is connected to cluster %s",
+				ErrSourceMismatch, m.ClusterID, src.ClusterID)
+		}
+		return OffsetMap{ClusterID: src.ClusterID, Topics: map[string]TopicOffsets{}}, nil
+	}
+	for topic, t := range m.Topics {
+		live, ok := src.TopicIDs[topic]
+		if !ok || t.TopicID == "" || live == "" || t.TopicID == live {
+			continue
+		}
+		if !src.ResetMismatched {
+			return m, fmt.Errorf("%w: topic %q has ID %s in the table's offsets but %s in Kafka (deleted and recreated?)",
+				ErrSourceMismatch, topic, t.TopicID, live)
+		}
+		m = m.Clone()
+		delete(m.Topics, topic)
+	}
+	return m, nil
+}
+
+// fence applies step (b) of the protocol: it returns the batches whose
+// partition starts exactly where the table stands, drops stale and fenced
+// ones (releasing them and notifying the consumer), and fails on a gap.
+func (c *Committer) fence(ag *attemptGroup, committed OffsetMap) ([]*batcher.Batch, error) {
+	c.mu.Lock()
+	stale := make(map[topicPartition]uint64, len(c.stale))
+	for k, v := range c.stale {
+		stale[k] = v
+	}
+	c.mu.Unlock()
+
+	sort.SliceStable(ag.batches, func(i, j int) bool {
+		a, b := ag.batches[i], ag.batches[j]
+		if a.Topic != b.Topic {
+			return a.Topic < b.Topic
+		}
+		if a.Partition != b.Partition {
+			return a.Partition < b.Partition
+		}
+		return a.Start < b.Start
+	})
+	var include, keep []*batcher.Batch
+	var released int64
+	for i := 0; i < len(ag.batches); {
+		j := i
+		tp := topicPartition{ag.batches[i].Topic, ag.batches[i].Partition}
+		for j < len(ag.batches) && ag.batches[j].Topic == tp.topic && ag.batches[j].Partition == tp.partition {
+			j++
+		}
+		group := ag.batches[i:j]
+		i = j
+
+		var live []*batcher.Batch
+		for _, b := range group {
+			if b.Generation <= stale[tp] && stale[tp] > 0 {
+				c.m.dropped.WithLabelValues("stale").Inc()
+				released += b.Bytes
+				b.Release()
+				continue
+			}
+			live = append(live, b)
+		}
+		if len(live) == 0 {
+			continue
+		}
+		for k := 1; k < len(live); k++ {
+			if live[k].Start != live[k-1].End {
+				return nil, fmt.Errorf("%w: %s[%d] batches are not contiguous: [%d,%d) then [%d,%d)",
+					ErrGap, tp.topic, tp.partition, live[k-1].Start, live[k-1].End, live[k].Start, live[k].End)
+			}
+		}
+		start := live[0].Start
+		stored, ok := committed.Get(tp.topic, tp.partition)
+		switch {
+		case !ok || stored == start:
+			include = append(include, live...)
+			keep = append(keep, live...)
+		case stored > start:
+			gen := live[len(live)-1].Generation
+			c.log.Warn("batch fenced: another owner already committed this range",
+				"topic", tp.topic, "partition", tp.partition, "batch_start", start,
+				"batch_end", live[len(live)-1].End, "table_next", stored, "generation", gen)
+			c.m.dropped.WithLabelValues("fenced").Inc()
+			for _, b := range live {
+				released += b.Bytes
+				b.Release()
+			}
+			c.mu.Lock()
+			if gen > c.stale[tp] {
+				c.stale[tp] = gen
+			}
+			c.mu.Unlock()
+			if c.deps.Hooks.Fenced != nil {
+				c.deps.Hooks.Fenced(tp.topic, tp.partition, gen, stored)
+			}
+		default:
+			return nil, fmt.Errorf("%w: %s[%d] table is at %d but the batch starts at %d",
+				ErrGap, tp.topic, tp.partition, stored, start)
+		}
+	}
+	ag.batches = keep
+	c.release(released)
+	return include, nil
+}
+
+// rangesOf merges sorted, contiguous batches into one range per partition.
+func rangesOf(bs []*batcher.Batch) []Range {
+	var out []Range
+	for _, b := range bs {
+		if n := len(out); n > 0 && out[n-1].Topic == b.Topic && out[n-1].Partition == b.Partition {
+			out[n-1].End = b.End
+			continue
+		}
+		out = append(out, Range{b.Topic, b.Partition, b.Start, b.End})
+	}
+	return out
+}
+
+func rowsOf(bs []*batcher.Batch) int64 {
+	var n int64
+	for _, b := range bs {
+		if b.Rows != nil {
+			n += b.Rows.NumRows()
+		}
+	}
+	return n
+}
+
+func includeKey(bs []*batcher.Batch) string {
+	var sb strings.Builder
+	for _, b := range bs {
+		fmt.Fprintf(&sb, "%s/%d/%d/%d;", b.Topic, b.Partition, b.Start, b.End)
+	}
+	return sb.String()
+}
+
+// writeFiles writes the rows of batches as Parquet data files. A file holds
+// rows of many partitions; that is how files stay large.
+func (c *Committer) writeFiles(ctx context.Context, tbl *table.Table, batches []*batcher.Batch) ([]iceberg.DataFile, error) {
+	var sc *arrow.Schema
+	for _, b := range batches {
+		if b.Rows != nil {
+			sc = b.Rows.Schema()
+			break
+		}
+	}
+	records := func(yield func(arrow.RecordBatch, error) bool) {
+		for _, b := range batches {
+			if b.Rows == nil {
+				continue
+			}
+			b.Rows.Retain() // WriteRecords releases what it consumes; we may write again
+			if !yield(b.Rows, nil) {
+				return
+			}
+		}
+	}
+	start := time.Now()
+	var files []iceberg.DataFile
+	for df, err := range table.WriteRecords(ctx, tbl, sc, records, table.WithTargetFileSize(c.tc.TargetFileSize)) {
+		if err != nil {
+			c.deleteFiles(ctx, tbl, files)
+			return nil, fmt.Errorf("write data files: %w", err)
+		}
+		files = append(files, df)
+		c.m.fileBytes.Observe(float64(df.FileSizeBytes()))
+	}
+	c.m.writeDuration.Observe(time.Since(start).Seconds())
+	return files, nil
+}
+
+// abandonFiles forgets the group's current files before new ones are
+// written. Files no attempt with an unknown outcome could have referenced
+// are deleted; the others are left to an orphan sweep.
+func (c *Committer) abandonFiles(ag *attemptGroup) {
+	if len(ag.files) == 0 {
+		return
+	}
+	if !ag.unknown {
+		for _, f := range ag.files {
+			ag.orphans = append(ag.orphans, f.FilePath())
+		}
+	}
+	ag.files, ag.filesFor = nil, ""
+}
+
+// cleanup deletes files of attempts that definitely failed.
+func (c *Committer) cleanup(ag *attemptGroup) {
+	c.abandonFiles(ag)
+	if len(ag.orphans) == 0 {
+		return
+	}
+	c.mu.Lock()
+	tbl := c.tbl
+	c.mu.Unlock()
+	fs, err := tbl.FS(context.Background())
+	if err != nil {
+		c.log.Warn("cannot open the table's file system to delete failed files", "error", err)
+		return
+	}
+	for _, p := range ag.orphans {
+		if err := fs.Remove(p); err != nil {
+			c.log.Warn("delete data file of a failed commit", "path", p, "error", err)
+		}
+	}
+	ag.orphans = nil
+}
+
+func (c *Committer) deleteFiles(ctx context.Context, tbl *table.Table, files []iceberg.DataFile) {
+	if len(files) == 0 {
+		return
+	}
+	fs, err := tbl.FS(ctx)
+	if err != nil {
+		return
+	}
+	for _, f := range files {
+		_ = fs.Remove(f.FilePath())
+	}
+}
+
+func (c *Committer) writerJSON() string {
+	b, _ := json.Marshal(c.deps.Identity)
+	return string(b)
+}
+
+// watermarkAfter is the min over this table's partitions of the newest
+// record timestamp committed, including the batches about to be committed.
+func (c *Committer) watermarkAfter(include []*batcher.Batch) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	wm := make(map[topicPartition]time.Time, len(c.watermarks))
+	for k, v := range c.watermarks {
+		wm[k] = v
+	}
+	for _, b := range include {
+		tp := topicPartition{b.Topic, b.Partition}
+		if b.MaxTimestamp.After(wm[tp]) {
+			wm[tp] = b.MaxTimestamp
+		}
+	}
+	var low time.Time
+	for _, t := range wm {
+		if low.IsZero() || t.Before(low) {
+			low = t
+		}
+	}
+	return low
+}
+
+// finish records a landed (or landed-after-unknown) commit: evidence in the
+// log and metrics, memory released, hooks told.
+func (c *Committer) finish(ag *attemptGroup, tbl *table.Table, snap *table.Snapshot, include []*batcher.Batch, outcome string) {
+	var (
+		records, skipped int
+		bytes            int64
+		ranges           = rangesOf(include)
+		next             = map[string]map[int32]int64{}
+	)
+	for _, b := range include {
+		records += b.Records
+		skipped += b.Skipped
+		bytes += b.Bytes
+		if next[b.Topic] == nil {
+			next[b.Topic] = map[int32]int64{}
+		}
+		next[b.Topic][b.Partition] = b.End
+	}
+	rows := rowsOf(include)
+	var fileBytes int64
+	for _, f := range ag.files {
+		fileBytes += f.FileSizeBytes()
+	}
+	dur := time.Since(ag.started)
+
+	c.mu.Lock()
+	c.tbl = tbl
+	c.lastCommit = time.Now()
+	for _, b := range include {
+		tp := topicPartition{b.Topic, b.Partition}
+		if b.MaxTimestamp.After(c.watermarks[tp]) {
+			c.watermarks[tp] = b.MaxTimestamp
+		}
+	}
+	c.mu.Unlock()
+	c.setHealthy(true)
+
+	c.m.commits.WithLabelValues(outcome).Inc()
+	c.m.commitDuration.Observe(dur.Seconds())
+	c.m.rows.Add(float64(rows))
+	c.m.files.Add(float64(len(ag.files)))
+	c.m.lastCommit.SetToCurrentTime()
+	if wm := c.watermarkAfter(nil); !wm.IsZero() {
+		c.m.watermark.Set(float64(wm.UnixMilli()) / 1000)
+	}
+	var snapID int64
+	if snap != nil {
+		snapID = snap.SnapshotID
+	}
+	c.log.Info("commit",
+		"outcome", outcome, "snapshot_id", snapID, "commit_id", ag.id,
+		"offsets", ranges, "records", records, "rows", rows, "skipped", skipped,
+		"files", len(ag.files), "file_bytes", fileBytes, "bytes", bytes,
+		"attempts", ag.attempts, "duration", dur.Round(time.Millisecond).String())
+
+	for _, b := range include {
+		b.Release()
+	}
+	// The files are referenced by the snapshot now (or, after an unknown
+	// outcome, some of them may be): never delete them.
+	ag.files, ag.filesFor = nil, ""
+	c.cleanup(ag)
+	c.release(bytes)
+	if c.deps.Hooks.Committed != nil {
+		c.deps.Hooks.Committed(next)
+	}
+}
+
+func errorReason(err error) string {
+	switch {
+	case errors.Is(err, table.ErrCommitFailed):
+		return "conflict"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case strings.Contains(err.Error(), "write data files"):
+		return "write"
+	case strings.Contains(err.Error(), "load table"):
+		return "load"
+	default:
+		return "unknown"
+	}
+}

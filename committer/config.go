@@ -1,0 +1,227 @@
+package committer
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// CatalogConfig says how to reach the Iceberg catalog and the object store.
+type CatalogConfig struct {
+	// Type is "rest" or "sql".
+	Type string `koanf:"type"`
+	// Name is the catalog's name as iceberg-go knows it (logs only).
+	Name string `koanf:"name"`
+	// URI is the REST endpoint (http[s]://…) for type rest.
+	URI string `koanf:"uri"`
+	// Warehouse is the warehouse location (file:///…, s3://bucket/prefix) or,
+	// for REST catalogs that use warehouse names, that name.
+	Warehouse string     `koanf:"warehouse"`
+	REST      RESTConfig `koanf:"rest"`
+	SQL       SQLConfig  `koanf:"sql"`
+	S3        S3Config   `koanf:"s3"`
+	// Properties are passed to iceberg-go as they are, after floe's own; for
+	// settings floe has no key for.
+	Properties map[string]string `koanf:"properties"`
+}
+
+// RESTConfig holds the REST catalog's authentication and transport settings.
+type RESTConfig struct {
+	// Token is a static bearer token.
+	Token string `koanf:"token"`
+	// Credential is an OAuth2 client credential "client_id:client_secret".
+	Credential string `koanf:"credential"`
+	// OAuth2URI is the token endpoint; empty means the catalog's default.
+	OAuth2URI string `koanf:"oauth2-uri"`
+	Scope     string `koanf:"scope"`
+	// Headers are sent with every catalog request.
+	Headers map[string]string `koanf:"headers"`
+	TLS     TLSConfig         `koanf:"tls"`
+}
+
+// TLSConfig configures TLS for the REST catalog.
+type TLSConfig struct {
+	CAFile             string `koanf:"ca-file"`
+	CertFile           string `koanf:"cert-file"`
+	KeyFile            string `koanf:"key-file"`
+	InsecureSkipVerify bool   `koanf:"insecure-skip-verify"`
+}
+
+// SQLConfig configures the SQL catalog.
+type SQLConfig struct {
+	// Driver is "sqlite" or "postgres".
+	Driver string `koanf:"driver"`
+	// DSN is a SQLite file path ("file:/var/lib/floe/catalog.db") or a
+	// PostgreSQL URL ("postgres://user:pass@host/db").
+	DSN string `koanf:"dsn"`
+}
+
+// S3Config configures the s3:// object store.
+type S3Config struct {
+	Endpoint        string `koanf:"endpoint"`
+	Region          string `koanf:"region"`
+	AccessKeyID     string `koanf:"access-key-id"`
+	SecretAccessKey string `koanf:"secret-access-key"`
+	SessionToken    string `koanf:"session-token"`
+	// PathStyle forces path-style addressing (set for most non-AWS stores).
+	PathStyle bool `koanf:"path-style"`
+}
+
+// Column declares one column of a table floe creates.
+type Column struct {
+	Name string `koanf:"name"`
+	// Type is an Iceberg type: boolean, int, long, float, double,
+	// decimal(P,S), date, time, timestamp, timestamptz, string, uuid,
+	// binary, fixed[N], struct (with Fields), list (with Element),
+	// map (with Key and Value).
+	Type     string   `koanf:"type"`
+	Required bool     `koanf:"required"`
+	Doc      string   `koanf:"doc"`
+	Fields   []Column `koanf:"fields"`
+	Element  *Column  `koanf:"element"`
+	Key      *Column  `koanf:"key"`
+	Value    *Column  `koanf:"value"`
+}
+
+// TableConfig is one table floe writes to.
+type TableConfig struct {
+	// Name is "namespace.table" (namespace may have several levels).
+	Name string `koanf:"name"`
+	// Schema is used only when floe creates the table; an existing table's
+	// own schema always wins.
+	Schema []Column `koanf:"schema"`
+	// PartitionBy lists partition fields for a created table, e.g.
+	// "day(ts)", "bucket(16, id)", "truncate(4, name)", "country".
+	PartitionBy []string `koanf:"partition-by"`
+	// Properties are set on a created table.
+	Properties map[string]string `koanf:"properties"`
+	// Owner is stored as the table property floe.owner on create.
+	Owner string `koanf:"owner"`
+	// CommitInterval is the least time between two commits to this table:
+	// snapshots per hour stay bounded whatever the partition count.
+	CommitInterval time.Duration `koanf:"commit-interval"`
+	// TargetFileSize is the data file size floe aims for.
+	TargetFileSize int64 `koanf:"target-file-size"`
+}
+
+// Config is the commit loop's configuration, shared by all tables.
+type Config struct {
+	// CommitTimeout bounds one commit (all its retries). A commit that cannot
+	// land in time marks the table unhealthy and is tried again later; data
+	// and offsets are kept.
+	CommitTimeout time.Duration `koanf:"timeout"`
+	// RetryMin and RetryMax bound the exponential backoff (full jitter)
+	// between commit attempts.
+	RetryMin time.Duration `koanf:"retry-min"`
+	RetryMax time.Duration `koanf:"retry-max"`
+}
+
+// DefaultConfig returns the committer defaults.
+func DefaultConfig() Config {
+	return Config{
+		CommitTimeout: 2 * time.Minute,
+		RetryMin:      200 * time.Millisecond,
+		RetryMax:      10 * time.Second,
+	}
+}
+
+// DefaultTableConfig returns the per-table defaults.
+func DefaultTableConfig() TableConfig {
+	return TableConfig{CommitInterval: 30 * time.Second, TargetFileSize: 128 << 20}
+}
+
+// DefaultCatalogConfig returns the catalog defaults.
+func DefaultCatalogConfig() CatalogConfig { return CatalogConfig{Type: "sql", Name: "floe"} }
+
+// Validate reports the first invalid field, named by its config key.
+func (cat CatalogConfig) Validate() error {
+	switch cat.Type {
+	case "rest":
+		if cat.URI == "" {
+			return errors.New("catalog.uri: required for a rest catalog")
+		}
+		if !strings.HasPrefix(cat.URI, "http://") && !strings.HasPrefix(cat.URI, "https://") {
+			return fmt.Errorf("catalog.uri: must start with http:// or https://, got %q", cat.URI)
+		}
+		if cat.REST.Token != "" && cat.REST.Credential != "" {
+			return errors.New("catalog.rest: set token or credential, not both")
+		}
+		if cat.REST.Credential != "" && !strings.Contains(cat.REST.Credential, ":") {
+			return errors.New("catalog.rest.credential: must be \"client_id:client_secret\"")
+		}
+	case "sql":
+		switch cat.SQL.Driver {
+		case "sqlite", "postgres":
+		default:
+			return fmt.Errorf("catalog.sql.driver: must be sqlite or postgres, got %q", cat.SQL.Driver)
+		}
+		if cat.SQL.DSN == "" {
+			return errors.New("catalog.sql.dsn: required for a sql catalog")
+		}
+		if cat.Warehouse == "" {
+			return errors.New("catalog.warehouse: required for a sql catalog")
+		}
+	default:
+		return fmt.Errorf("catalog.type: must be rest or sql, got %q", cat.Type)
+	}
+	if w := cat.Warehouse; w != "" && strings.Contains(w, "://") &&
+		!strings.HasPrefix(w, "file://") && !strings.HasPrefix(w, "s3://") && !strings.HasPrefix(w, "s3a://") {
+		return fmt.Errorf("catalog.warehouse: scheme must be file:// or s3://, got %q", w)
+	}
+	return nil
+}
+
+// Validate reports the first invalid field, named by its key relative to the
+// commit section.
+func (c Config) Validate() error {
+	switch {
+	case c.CommitTimeout <= 0:
+		return fmt.Errorf("timeout: must be > 0, got %s", c.CommitTimeout)
+	case c.RetryMin <= 0:
+		return fmt.Errorf("retry-min: must be > 0, got %s", c.RetryMin)
+	case c.RetryMax < c.RetryMin:
+		return fmt.Errorf("retry-max: must be >= retry-min (%s), got %s", c.RetryMin, c.RetryMax)
+	}
+	return nil
+}
+
+// Validate reports the first invalid field of a table, including its schema
+// and partition spec.
+func (t TableConfig) Validate() error {
+	if _, err := ParseIdentifier(t.Name); err != nil {
+		return fmt.Errorf("name: %w", err)
+	}
+	if t.CommitInterval <= 0 {
+		return fmt.Errorf("commit-interval: must be > 0, got %s", t.CommitInterval)
+	}
+	if t.TargetFileSize <= 0 {
+		return fmt.Errorf("target-file-size: must be > 0, got %d", t.TargetFileSize)
+	}
+	if len(t.Schema) > 0 {
+		sc, err := BuildSchema(t.Schema)
+		if err != nil {
+			return fmt.Errorf("schema: %w", err)
+		}
+		if _, err := BuildPartitionSpec(sc, t.PartitionBy); err != nil {
+			return fmt.Errorf("partition-by: %w", err)
+		}
+	} else if len(t.PartitionBy) > 0 {
+		return errors.New("partition-by: needs a schema to refer to")
+	}
+	return nil
+}
+
+// ParseIdentifier splits "ns.table" into its parts.
+func ParseIdentifier(name string) ([]string, error) {
+	parts := strings.Split(name, ".")
+	if len(parts) < 2 {
+		return nil, fmt.Errorf("must be namespace.table, got %q", name)
+	}
+	for _, p := range parts {
+		if p == "" {
+			return nil, fmt.Errorf("empty part in %q", name)
+		}
+	}
+	return parts, nil
+}

@@ -1,0 +1,119 @@
+package committer
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Commit outcomes, the values of the outcome label.
+const (
+	outcomeCommitted          = "committed"
+	outcomeConflictRetried    = "conflict_retried"
+	outcomeLandedAfterUnknown = "landed_after_unknown"
+	outcomeFailed             = "failed"
+)
+
+type metrics struct {
+	commits         *prometheus.CounterVec
+	attemptErrors   *prometheus.CounterVec
+	dropped         *prometheus.CounterVec
+	catalogDuration prometheus.ObserverVec
+	commitDuration  prometheus.Observer
+	writeDuration   prometheus.Observer
+	fileBytes       prometheus.Observer
+	rows            prometheus.Counter
+	files           prometheus.Counter
+	pendingBytes    prometheus.Gauge
+	healthy         prometheus.Gauge
+	lastCommit      prometheus.Gauge
+	watermark       prometheus.Gauge
+}
+
+// register registers c, or returns the collector already registered under
+// the same description: several tables share one registry.
+func register[T prometheus.Collector](reg prometheus.Registerer, c T) T {
+	if reg == nil {
+		return c
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			return are.ExistingCollector.(T)
+		}
+		panic(err)
+	}
+	return c
+}
+
+func newMetrics(reg prometheus.Registerer, tableName string) *metrics {
+	l := prometheus.Labels{"table": tableName}
+	commits := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "floe_committer_commits_total",
+		Help: "Commit attempt groups by outcome: committed, conflict_retried, landed_after_unknown, failed.",
+	}, []string{"table", "outcome"})).MustCurryWith(l)
+	attemptErrors := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "floe_committer_attempt_errors_total",
+		Help: "Failed commit attempts that were retried, by reason.",
+	}, []string{"table", "reason"})).MustCurryWith(l)
+	dropped := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "floe_committer_dropped_batches_total",
+		Help: "Batches not committed because another owner committed their range (fenced) or the partition moved (stale).",
+	}, []string{"table", "reason"})).MustCurryWith(l)
+	catalog := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "floe_committer_catalog_request_duration_seconds",
+		Help:    "Catalog operations made by the committer, by operation and status.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+	}, []string{"table", "operation", "status"})).MustCurryWith(l)
+	commitDur := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "floe_committer_commit_duration_seconds",
+		Help:    "Time from the start of a commit to its landing, files and retries included.",
+		Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+	}, []string{"table"}))
+	writeDur := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "floe_committer_write_duration_seconds",
+		Help:    "Time to write one commit's Parquet data files.",
+		Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+	}, []string{"table"}))
+	fileBytes := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "floe_committer_data_file_size_bytes",
+		Help:    "Size of the data files written.",
+		Buckets: prometheus.ExponentialBuckets(64<<10, 2, 14),
+	}, []string{"table"}))
+	rows := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "floe_committer_rows_total", Help: "Rows committed to the table.",
+	}, []string{"table"}))
+	files := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "floe_committer_data_files_total", Help: "Data files committed to the table.",
+	}, []string{"table"}))
+	pending := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "floe_committer_pending_bytes", Help: "Payload bytes of sealed batches waiting for a commit.",
+	}, []string{"table"}))
+	healthy := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "floe_committer_table_healthy", Help: "1 while the table's last commit landed in time, 0 while it cannot commit.",
+	}, []string{"table"}))
+	last := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "floe_committer_last_commit_timestamp_seconds", Help: "Unix time of the last commit that landed.",
+	}, []string{"table"}))
+	wm := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "floe_committer_watermark_timestamp_seconds", Help: "Committed watermark: min over partitions of the newest committed record timestamp.",
+	}, []string{"table"}))
+
+	m := &metrics{
+		commits: commits, attemptErrors: attemptErrors, dropped: dropped, catalogDuration: catalog,
+		commitDuration: commitDur.With(l), writeDuration: writeDur.With(l), fileBytes: fileBytes.With(l),
+		rows: rows.With(l), files: files.With(l), pendingBytes: pending.With(l),
+		healthy: healthy.With(l), lastCommit: last.With(l), watermark: wm.With(l),
+	}
+	for _, o := range []string{outcomeCommitted, outcomeConflictRetried, outcomeLandedAfterUnknown, outcomeFailed} {
+		m.commits.WithLabelValues(o)
+	}
+	for _, r := range []string{"conflict", "timeout", "write", "load", "unknown"} {
+		m.attemptErrors.WithLabelValues(r)
+	}
+	for _, r := range []string{"fenced", "stale"} {
+		m.dropped.WithLabelValues(r)
+	}
+	m.healthy.Set(1)
+	return m
+}

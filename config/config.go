@@ -1,0 +1,107 @@
+// Package config loads floe's configuration. Layers apply in this order, each
+// replacing the keys it sets: built-in defaults, the YAML file, FLOE_*
+// environment variables, then explicit overrides (command-line flags). It is
+// the only package that knows koanf; components receive their own plain
+// Config types (consumer.Config, committer.CatalogConfig, …) from the fields
+// of [Config], and none of them imports this package.
+//
+// Typos must not pass silently: an unknown key anywhere — file, environment
+// or overrides — is an error naming its full path (and the variable, when it
+// came from the environment), and so is a value that does not fit its field.
+// [Config.Validate] then runs every component's own checks and the rules that
+// span components (a topic feeds one table, table names are unique, …).
+//
+// Value formats:
+//   - durations are strings with a unit: "30s", "5m", "1h30m"; a bare number
+//     is refused rather than read as nanoseconds.
+//   - integer settings, byte sizes among them (kafka.memory-budget,
+//     kafka.fetch-max-bytes, kafka.batch.max-bytes, tables[].target-file-size),
+//     accept an integer or a size string; see [ParseSize] for the units.
+package config
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/floe-dev/floe/codec"
+	"github.com/floe-dev/floe/committer"
+	"github.com/floe-dev/floe/consumer"
+)
+
+// Config is the whole of floe's configuration, as read from the YAML file.
+type Config struct {
+	Kafka   consumer.Config         `koanf:"kafka"`
+	Catalog committer.CatalogConfig `koanf:"catalog"`
+	Commit  committer.Config        `koanf:"commit"`
+	// Tables lists the tables floe writes to and the topics that feed them.
+	Tables   []Table  `koanf:"tables"`
+	HTTP     HTTP     `koanf:"http"`
+	Log      Log      `koanf:"log"`
+	Shutdown Shutdown `koanf:"shutdown"`
+}
+
+// Table is one destination table with its source topics and decoding
+// settings. In YAML its fields sit side by side in one list item:
+//
+//	tables:
+//	  - name: demo.events      # committer.TableConfig
+//	    topics: [events]
+//	    on-error: skip         # codec.Config
+type Table struct {
+	committer.TableConfig `koanf:",squash"`
+	// Topics are the Kafka topics whose records become rows of this table.
+	// A topic feeds exactly one table: offsets are stored in the table.
+	Topics []string     `koanf:"topics"`
+	Codec  codec.Config `koanf:",squash"`
+}
+
+// HTTP configures the server for /metrics, /healthz and /readyz.
+type HTTP struct {
+	// Addr is the listen address, host:port. The default binds to loopback;
+	// set ":9090" or "0.0.0.0:9090" for Prometheus to reach it from outside.
+	Addr string `koanf:"addr"`
+}
+
+// Log configures the process logger.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `koanf:"level"`
+	// Format is json (production) or text (a terminal).
+	Format string `koanf:"format"`
+}
+
+// SlogLevel returns Level as a slog.Level; info if Level is not valid (which
+// Validate reports).
+func (l Log) SlogLevel() slog.Level {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(l.Level)); err != nil {
+		return slog.LevelInfo
+	}
+	return lv
+}
+
+// Shutdown configures the stop on SIGINT/SIGTERM.
+type Shutdown struct {
+	// Timeout bounds the final flush and commit. Past it floe exits without
+	// committing the rest; nothing is lost, as uncommitted records are read
+	// again from the offsets stored in the table.
+	Timeout time.Duration `koanf:"timeout"`
+}
+
+// Default returns the configuration used for every key the file, environment
+// and overrides leave unset. It has no tables; see [DefaultTable].
+func Default() Config {
+	return Config{
+		Kafka:    consumer.DefaultConfig(),
+		Catalog:  committer.DefaultCatalogConfig(),
+		Commit:   committer.DefaultConfig(),
+		HTTP:     HTTP{Addr: "127.0.0.1:9090"},
+		Log:      Log{Level: "info", Format: "json"},
+		Shutdown: Shutdown{Timeout: 30 * time.Second},
+	}
+}
+
+// DefaultTable returns the defaults each item of the tables list starts from.
+func DefaultTable() Table {
+	return Table{TableConfig: committer.DefaultTableConfig(), Codec: codec.DefaultConfig()}
+}

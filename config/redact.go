@@ -1,0 +1,112 @@
+package config
+
+import (
+	"maps"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// redacted replaces secrets in [Config.Redacted].
+const redacted = "REDACTED"
+
+// Redacted returns a copy of c that is safe to log: the REST token, the
+// secret half of the OAuth2 credential, the S3 secret key and session token,
+// a password inside the SQL DSN, and property or header values whose names
+// look secret (token, secret, password, credential, authorization, api-key)
+// are replaced with "REDACTED". c itself is not changed.
+func (c Config) Redacted() Config {
+	out := c
+	cat := &out.Catalog
+	cat.REST.Token = mask(cat.REST.Token)
+	if id, _, ok := strings.Cut(cat.REST.Credential, ":"); ok {
+		cat.REST.Credential = id + ":" + redacted // the client ID helps debugging
+	} else {
+		cat.REST.Credential = mask(cat.REST.Credential)
+	}
+	cat.REST.Headers = redactMap(cat.REST.Headers)
+	cat.S3.SecretAccessKey = mask(cat.S3.SecretAccessKey)
+	cat.S3.SessionToken = mask(cat.S3.SessionToken)
+	cat.SQL.DSN = redactDSN(cat.SQL.DSN)
+	cat.Properties = redactMap(cat.Properties)
+	out.Tables = slices.Clone(c.Tables)
+	for i := range out.Tables {
+		out.Tables[i].Properties = redactMap(out.Tables[i].Properties)
+	}
+	return out
+}
+
+func mask(s string) string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// secretWords mark a property, header or query parameter name as secret.
+var secretWords = []string{"secret", "token", "password", "passwd", "credential", "authorization", "api-key", "apikey", "api_key", "cookie"}
+
+func isSecret(name string) bool {
+	name = strings.ToLower(name)
+	for _, w := range secretWords {
+		if strings.Contains(name, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// redactMap returns a copy of m with secret-looking values masked.
+func redactMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := maps.Clone(m)
+	for k, v := range out {
+		if isSecret(k) {
+			out[k] = mask(v)
+		}
+	}
+	return out
+}
+
+// dsnPassword finds password=… in a key/value DSN ("host=h password=p").
+var dsnPassword = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
+
+// redactDSN masks the password of a URL DSN (user:pass@, ?password=) or of a
+// key/value DSN.
+func redactDSN(dsn string) string {
+	if !strings.Contains(dsn, "://") {
+		return dsnPassword.ReplaceAllString(dsn, "${1}"+redacted)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		// Unparseable (say, an unescaped "@" in the password): mask all
+		// that follows the user name up to the last "@".
+		scheme, rest, _ := strings.Cut(dsn, "://")
+		at := strings.LastIndex(rest, "@")
+		if at < 0 {
+			return dsnPassword.ReplaceAllString(dsn, "${1}"+redacted)
+		}
+		user, _, _ := strings.Cut(rest[:at], ":")
+		return scheme + "://" + user + ":" + redacted + rest[at:]
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), redacted)
+		}
+	}
+	q := u.Query()
+	changed := false
+	for k := range q {
+		if isSecret(k) {
+			q[k] = []string{redacted}
+			changed = true
+		}
+	}
+	if changed {
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}

@@ -1,0 +1,152 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+)
+
+// Validate reports the first invalid setting, named by its full key path:
+//
+//	config: kafka.batch.max-age: must be > 0, got 0s
+//	config: tables[0] (demo.events): commit-interval: must be > 0, got 0s
+//
+// It runs each component's Validate and the checks that span components.
+func (c Config) Validate() error {
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+func (c Config) validate() error {
+	if err := c.Kafka.Validate(); err != nil {
+		return fmt.Errorf("kafka.%w", err)
+	}
+	// The catalog's messages already name their keys from "catalog.".
+	if err := c.Catalog.Validate(); err != nil {
+		return err
+	}
+	if err := c.Commit.Validate(); err != nil {
+		return fmt.Errorf("commit.%w", err)
+	}
+	if err := c.validateTables(); err != nil {
+		return err
+	}
+	if err := validateAddr(c.HTTP.Addr); err != nil {
+		return fmt.Errorf("http.addr: %w", err)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level: must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		return fmt.Errorf("log.format: must be json or text, got %q", c.Log.Format)
+	}
+	if c.Shutdown.Timeout <= 0 {
+		return fmt.Errorf("shutdown.timeout: must be > 0, got %s", c.Shutdown.Timeout)
+	}
+	return nil
+}
+
+func (c Config) validateTables() error {
+	if len(c.Tables) == 0 {
+		return errors.New("tables: at least one table is required")
+	}
+	tableAt := make(map[string]int) // lower-cased name → index
+	topicAt := make(map[string]int) // topic → index of the table it feeds
+	for i, t := range c.Tables {
+		where := fmt.Sprintf("tables[%d]", i)
+		if t.Name != "" {
+			where += " (" + t.Name + ")"
+		}
+		if err := t.validate(); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+		// Catalogs and query engines often resolve names case-insensitively.
+		if j, ok := tableAt[strings.ToLower(t.Name)]; ok {
+			return fmt.Errorf("%s: name: tables[%d] already has this name", where, j)
+		}
+		tableAt[strings.ToLower(t.Name)] = i
+		for n, topic := range t.Topics {
+			// Offsets live in the table, per group: a topic split across two
+			// tables would need two positions in one consumer group.
+			if j, ok := topicAt[topic]; ok && j != i {
+				return fmt.Errorf("%s: topics[%d]: topic %q already feeds tables[%d] (%s); a topic feeds one table", where, n, topic, j, c.Tables[j].Name)
+			}
+			topicAt[topic] = i
+		}
+	}
+	return nil
+}
+
+// validate checks one table on its own.
+func (t Table) validate() error {
+	if err := t.TableConfig.Validate(); err != nil {
+		return err
+	}
+	if len(t.Topics) == 0 {
+		return errors.New("topics: at least one topic is required")
+	}
+	seen := make(map[string]bool, len(t.Topics))
+	for n, topic := range t.Topics {
+		switch {
+		case topic == "":
+			return fmt.Errorf("topics[%d]: empty", n)
+		case seen[topic]:
+			return fmt.Errorf("topics[%d]: %q is listed twice", n, topic)
+		}
+		seen[topic] = true
+	}
+	if err := t.Codec.Validate(); err != nil {
+		return err
+	}
+	return t.validateMetadataColumns()
+}
+
+// validateMetadataColumns checks that the metadata columns do not collide
+// with each other or with a declared schema column. Names are compared
+// case-insensitively, as engines may resolve them that way. A table without a
+// declared schema is checked when floe loads it.
+func (t Table) validateMetadataColumns() error {
+	m := t.Codec.Metadata
+	cols := []struct{ key, name string }{
+		{"topic", m.Topic}, {"partition", m.Partition}, {"offset", m.Offset},
+		{"timestamp", m.Timestamp}, {"key", m.Key}, {"headers", m.Headers},
+	}
+	taken := make(map[string]string) // lower-cased name → what holds it
+	for _, col := range t.Schema {
+		taken[strings.ToLower(col.Name)] = "a schema column"
+	}
+	for _, col := range cols {
+		if col.name == "" {
+			continue
+		}
+		if by, ok := taken[strings.ToLower(col.name)]; ok {
+			return fmt.Errorf("metadata-columns.%s: %q collides with %s", col.key, col.name, by)
+		}
+		taken[strings.ToLower(col.name)] = "metadata-columns." + col.key
+	}
+	return nil
+}
+
+// validateAddr accepts host:port with a numeric port; an empty host listens
+// on every interface.
+func validateAddr(addr string) error {
+	if addr == "" {
+		return errors.New("required, as host:port")
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("must be host:port, got %q", addr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("port must be a number from 0 to 65535, got %q", port)
+	}
+	return nil
+}

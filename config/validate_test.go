@@ -1,0 +1,108 @@
+package config
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/floe-dev/floe/committer"
+)
+
+// validConfig returns a configuration that passes Validate, with two tables.
+func validConfig() Config {
+	c := Default()
+	c.Kafka.Brokers = []string{"localhost:9092"}
+	c.Catalog.Warehouse = "file:///var/lib/floe/warehouse"
+	c.Catalog.SQL = committer.SQLConfig{Driver: "sqlite", DSN: "file:/var/lib/floe/catalog.db"}
+	events := DefaultTable()
+	events.Name, events.Topics = "demo.events", []string{"events"}
+	events.Schema = []committer.Column{{Name: "id", Type: "long"}, {Name: "ts", Type: "timestamptz"}}
+	clicks := DefaultTable()
+	clicks.Name, clicks.Topics = "demo.clicks", []string{"clicks", "clicks-v2"}
+	c.Tables = []Table{events, clicks}
+	return c
+}
+
+func TestValidate(t *testing.T) {
+	require.NoError(t, validConfig().Validate())
+
+	tests := []struct {
+		name   string
+		mutate func(c *Config)
+		want   string
+	}{
+		{"kafka", func(c *Config) { c.Kafka.Batch.MaxAge = 0 }, "config: kafka.batch.max-age: must be > 0, got 0s"},
+		{"kafka brokers", func(c *Config) { c.Kafka.Brokers = nil }, "config: kafka.brokers: at least one broker is required"},
+		{"catalog not prefixed twice", func(c *Config) { c.Catalog.Type = "glue" }, `config: catalog.type: must be rest or sql, got "glue"`},
+		{"commit", func(c *Config) { c.Commit.RetryMin = 0 }, "config: commit.retry-min: must be > 0, got 0s"},
+		{"no tables", func(c *Config) { c.Tables = nil }, "config: tables: at least one table is required"},
+		{
+			"table field", func(c *Config) { c.Tables[0].CommitInterval = 0 },
+			"config: tables[0] (demo.events): commit-interval: must be > 0, got 0s",
+		},
+		{
+			"table without name", func(c *Config) { c.Tables[1].Name = "" },
+			`config: tables[1]: name: must be namespace.table, got ""`,
+		},
+		{
+			"no topics", func(c *Config) { c.Tables[1].Topics = nil },
+			"config: tables[1] (demo.clicks): topics: at least one topic is required",
+		},
+		{
+			"empty topic", func(c *Config) { c.Tables[1].Topics[1] = "" },
+			"config: tables[1] (demo.clicks): topics[1]: empty",
+		},
+		{
+			"topic twice in a table", func(c *Config) { c.Tables[1].Topics[1] = "clicks" },
+			`config: tables[1] (demo.clicks): topics[1]: "clicks" is listed twice`,
+		},
+		{
+			"topic in two tables", func(c *Config) { c.Tables[1].Topics[1] = "events" },
+			`config: tables[1] (demo.clicks): topics[1]: topic "events" already feeds tables[0] (demo.events); a topic feeds one table`,
+		},
+		{
+			"duplicate table name", func(c *Config) { c.Tables[1].Name = "Demo.Events" },
+			"config: tables[1] (Demo.Events): name: tables[0] already has this name",
+		},
+		{
+			"codec", func(c *Config) { c.Tables[1].Codec.Format = "avro" },
+			`config: tables[1] (demo.clicks): format: only json is supported, got "avro"`,
+		},
+		{
+			"metadata column collides with schema", func(c *Config) { c.Tables[0].Codec.Metadata.Offset = "ID" },
+			`config: tables[0] (demo.events): metadata-columns.offset: "ID" collides with a schema column`,
+		},
+		{
+			"metadata columns collide with each other", func(c *Config) {
+				c.Tables[1].Codec.Metadata.Topic = "_src"
+				c.Tables[1].Codec.Metadata.Key = "_SRC"
+			},
+			`config: tables[1] (demo.clicks): metadata-columns.key: "_SRC" collides with metadata-columns.topic`,
+		},
+		{"http addr empty", func(c *Config) { c.HTTP.Addr = "" }, "config: http.addr: required, as host:port"},
+		{"http addr no port", func(c *Config) { c.HTTP.Addr = "localhost" }, `config: http.addr: must be host:port, got "localhost"`},
+		{"http addr bad port", func(c *Config) { c.HTTP.Addr = "localhost:99999" }, `config: http.addr: port must be a number from 0 to 65535, got "99999"`},
+		{"log level", func(c *Config) { c.Log.Level = "verbose" }, `config: log.level: must be debug, info, warn or error, got "verbose"`},
+		{"log format", func(c *Config) { c.Log.Format = "xml" }, `config: log.format: must be json or text, got "xml"`},
+		{"shutdown timeout", func(c *Config) { c.Shutdown.Timeout = 0 }, "config: shutdown.timeout: must be > 0, got 0s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := validConfig()
+			tt.mutate(&c)
+			require.EqualError(t, c.Validate(), tt.want)
+		})
+	}
+}
+
+func TestValidateAddr(t *testing.T) {
+	for _, addr := range []string{":9090", "0.0.0.0:9090", "[::1]:9090", "localhost:0"} {
+		require.NoError(t, validateAddr(addr), addr)
+	}
+}
+
+func TestSlogLevel(t *testing.T) {
+	require.Equal(t, "DEBUG", Log{Level: "debug"}.SlogLevel().String())
+	require.Equal(t, "WARN", Log{Level: "warn"}.SlogLevel().String())
+	require.Equal(t, "INFO", Log{Level: "bogus"}.SlogLevel().String())
+}

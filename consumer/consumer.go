@@ -1,0 +1,204 @@
+// Package consumer runs the Kafka side of floe: one franz-go group client
+// whose partitions start where the Iceberg tables say (never where Kafka's
+// committed offsets say), a decode-and-buffer loop that fills one
+// [batcher.Buffer] per partition, and backpressure from a global memory
+// budget.
+//
+// A single goroutine polls, decodes and buffers; sealed batches go to the
+// table's [Sink] (the committer), which writes and commits them on its own
+// goroutine. Rebalances are blocked while a poll is being processed
+// (kgo.BlockRebalanceOnPoll), so partition state changes only between polls.
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/floe-dev/floe/batcher"
+	"github.com/floe-dev/floe/codec"
+)
+
+// ErrSourceMismatch means a table's stored offsets belong to another Kafka
+// cluster or an earlier incarnation of a topic.
+var ErrSourceMismatch = errors.New("the table's offsets belong to another cluster or topic incarnation")
+
+// Stored is what a table says about the group's progress.
+type Stored struct {
+	ClusterID string
+	Topics    map[string]StoredTopic
+}
+
+// StoredTopic is one topic's stored ID and next offsets.
+type StoredTopic struct {
+	TopicID string
+	Next    map[int32]int64
+}
+
+// Sink is the committer of one table, as the consumer sees it.
+type Sink interface {
+	// Table names the table, for logs.
+	Table() string
+	// StoredOffsets reads the group's offsets back from the table.
+	StoredOffsets(ctx context.Context) (Stored, error)
+	// SetSource tells the sink the live cluster and topic IDs; reset says
+	// mismatched stored offsets are to be discarded (operator override).
+	SetSource(clusterID string, topicIDs map[string]string, reset bool)
+	// Submit hands over a sealed batch; the sink releases it.
+	Submit(b *batcher.Batch)
+	// Drop discards the partition's batches up to generation.
+	Drop(topic string, partition int32, generation uint64)
+}
+
+// Decoder appends one record as one row, or nothing and an error.
+type Decoder interface {
+	Append(b *array.RecordBuilder, m *codec.Message) error
+}
+
+// Route sends some topics to one table.
+type Route struct {
+	Topics  []string
+	Schema  *arrow.Schema // the rows' schema: the table's, with field IDs
+	Decoder Decoder
+	OnError codec.OnError
+	Sink    Sink
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+type partState struct {
+	route *Route
+	buf   *batcher.Buffer
+	gen   uint64
+}
+
+type fenceEvent struct {
+	tp   topicPartition
+	gen  uint64
+	next int64
+}
+
+// Consumer is the Kafka group member. Create it with New, start it with Run.
+type Consumer struct {
+	cfg     Config
+	routes  []*Route
+	byTopic map[string]*Route
+	topics  []string
+	log     *slog.Logger
+	m       *metrics
+	mem     memory.Allocator
+	opts    []kgo.Opt
+
+	cl  *kgo.Client
+	adm *kadm.Client
+
+	clusterID string
+	topicIDs  map[string]string
+
+	mu        sync.Mutex // guards parts, gens and fatal; see the package doc
+	parts     map[topicPartition]*partState
+	gens      map[topicPartition]uint64
+	fatal     error
+	fences    []fenceEvent
+	paused    bool
+	tableNext map[topicPartition]int64
+
+	pendingBytes atomic.Int64 // submitted, not yet released by the sinks
+	joined       atomic.Bool
+	wake         chan struct{}
+}
+
+// New validates the routes and prepares a consumer. extra client options are
+// appended last (tests use them to tune timeouts).
+func New(cfg Config, routes []*Route, logger *slog.Logger, reg prometheus.Registerer, extra ...kgo.Opt) (*Consumer, error) {
+	c := &Consumer{
+		cfg: cfg, routes: routes, byTopic: map[string]*Route{}, log: logger,
+		mem:   memory.NewGoAllocator(),
+		parts: map[topicPartition]*partState{}, gens: map[topicPartition]uint64{},
+		tableNext: map[topicPartition]int64{},
+		wake:      make(chan struct{}, 1),
+		opts:      extra,
+	}
+	for _, r := range routes {
+		if r.Sink == nil || r.Decoder == nil || r.Schema == nil {
+			return nil, errors.New("route needs a sink, a decoder and a schema")
+		}
+		for _, t := range r.Topics {
+			if _, dup := c.byTopic[t]; dup {
+				return nil, fmt.Errorf("topic %q is routed to two tables", t)
+			}
+			c.byTopic[t] = r
+			c.topics = append(c.topics, t)
+		}
+	}
+	sort.Strings(c.topics)
+	c.m = newMetrics(reg)
+	return c, nil
+}
+
+// Joined reports whether the consumer is in the group with its partitions
+// positioned from the tables.
+func (c *Consumer) Joined() bool { return c.joined.Load() }
+
+// Released is the sinks' hook: bytes of batches that left them.
+func (c *Consumer) Released(bytes int64) {
+	c.pendingBytes.Add(-bytes)
+	c.m.bufferedBytes.WithLabelValues("pending").Set(float64(c.pendingBytes.Load()))
+	c.poke()
+}
+
+// Fenced is the sinks' hook: another owner committed past the partition's
+// batches, so the partition must restart at next if this consumer still
+// owns it at that generation.
+func (c *Consumer) Fenced(topic string, partition int32, generation uint64, next int64) {
+	c.mu.Lock()
+	c.fences = append(c.fences, fenceEvent{topicPartition{topic, partition}, generation, next})
+	c.mu.Unlock()
+	c.poke()
+}
+
+// Committed is the sinks' hook after a commit: it records the table's new
+// offsets for the lag metric and mirrors them to the Kafka group, for
+// standard lag tools only; floe never reads them back.
+func (c *Consumer) Committed(next map[string]map[int32]int64) {
+	mirror := map[string]map[int32]kgo.EpochOffset{}
+	c.mu.Lock()
+	for topic, parts := range next {
+		mirror[topic] = map[int32]kgo.EpochOffset{}
+		for p, o := range parts {
+			c.tableNext[topicPartition{topic, p}] = o
+			mirror[topic][p] = kgo.EpochOffset{Epoch: -1, Offset: o}
+		}
+	}
+	cl := c.cl
+	c.mu.Unlock()
+	if cl != nil && c.joined.Load() {
+		cl.CommitOffsets(context.Background(), mirror, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+			if err != nil {
+				c.log.Debug("mirror offsets to the Kafka group", "error", err)
+			}
+		})
+	}
+}
+
+func (c *Consumer) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,55 @@
+package consumer
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/floe-dev/floe/batcher"
+)
+
+type metrics struct {
+	records       *prometheus.CounterVec
+	bytes         *prometheus.CounterVec
+	badRecords    *prometheus.CounterVec
+	flushes       *prometheus.CounterVec
+	lag           *prometheus.GaugeVec
+	bufferedBytes *prometheus.GaugeVec
+	paused        prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	m := &metrics{
+		records: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "floe_consumer_records_total", Help: "Records consumed from Kafka.",
+		}, []string{"topic", "partition"}),
+		bytes: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "floe_consumer_bytes_total", Help: "Record value bytes consumed from Kafka.",
+		}, []string{"topic", "partition"}),
+		badRecords: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "floe_consumer_bad_records_total", Help: "Records that could not be decoded, by reason and what floe did (skipped, failed).",
+		}, []string{"topic", "reason", "outcome"}),
+		flushes: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "floe_consumer_flushes_total", Help: "Partition buffers sealed into batches, by reason.",
+		}, []string{"reason"}),
+		lag: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "floe_consumer_lag_records", Help: "Log end offset minus the offset committed to the table, per owned partition.",
+		}, []string{"topic", "partition"}),
+		bufferedBytes: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "floe_consumer_memory_bytes", Help: "Payload bytes held: in partition buffers (buffered) and in sealed, uncommitted batches (pending).",
+		}, []string{"state"}),
+		paused: f.NewGauge(prometheus.GaugeOpts{
+			Name: "floe_consumer_fetch_paused", Help: "1 while fetching is paused because the memory budget is used up.",
+		}),
+	}
+	for _, r := range batcher.Reasons {
+		m.flushes.WithLabelValues(string(r))
+	}
+	m.bufferedBytes.WithLabelValues("buffered")
+	m.bufferedBytes.WithLabelValues("pending")
+	return m
+}
+
+func partLabel(p int32) string { return strconv.Itoa(int(p)) }

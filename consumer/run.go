@@ -1,0 +1,526 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/floe-dev/floe/batcher"
+	"github.com/floe-dev/floe/codec"
+)
+
+// maxPollWait bounds one poll so age limits, fence events and memory are
+// checked at least this often.
+const maxPollWait = time.Second
+
+// Run joins the group and consumes until ctx is done or a fatal error (bad
+// record under on-error fail, offset out of range, source mismatch). On
+// return every buffer has been sealed and submitted to its sink, so the
+// caller's final commit covers everything consumed. It returns nil on
+// cancellation.
+func (c *Consumer) Run(ctx context.Context) error {
+	if err := c.open(ctx); err != nil {
+		return err
+	}
+	defer c.close()
+
+	lagCtx, stopLag := context.WithCancel(ctx)
+	lagDone := make(chan struct{})
+	go func() { defer close(lagDone); c.lagLoop(lagCtx) }()
+	defer func() { stopLag(); <-lagDone }()
+
+	err := c.loop(ctx)
+	c.mu.Lock()
+	c.sealAll(batcher.ReasonShutdown)
+	c.mu.Unlock()
+	return err
+}
+
+// open connects, checks the topics and the tables' stored offsets against
+// the live cluster, and creates the group client.
+func (c *Consumer) open(ctx context.Context) error {
+	seed, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.cfg.Brokers...), kgo.ClientID(c.cfg.ClientID)}, c.opts...)...)
+	if err != nil {
+		return fmt.Errorf("create kafka client: %w", err)
+	}
+	adm := kadm.NewClient(seed)
+	defer adm.Close()
+	md, err := adm.Metadata(ctx, c.topics...)
+	if err != nil {
+		return fmt.Errorf("read kafka metadata from %v: %w", c.cfg.Brokers, err)
+	}
+	c.clusterID = md.Cluster
+	c.topicIDs = map[string]string{}
+	for _, t := range c.topics {
+		d, ok := md.Topics[t]
+		if !ok || errors.Is(d.Err, errUnknownTopic) || d.Err != nil {
+			return fmt.Errorf("topic %q: does not exist or is not readable: %v", t, d.Err)
+		}
+		if d.ID != (kadm.TopicID{}) {
+			c.topicIDs[t] = d.ID.String()
+		}
+	}
+	for _, r := range c.routes {
+		if _, err := c.stored(ctx, r); err != nil {
+			return err
+		}
+	}
+
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(c.cfg.Brokers...),
+		kgo.ClientID(c.cfg.ClientID),
+		kgo.ConsumerGroup(c.cfg.Group),
+		kgo.ConsumeTopics(c.topics...),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// The table gives every start offset; an offset Kafka no longer has
+		// is data loss to surface, never a silent jump.
+		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
+		kgo.SessionTimeout(c.cfg.SessionTimeout),
+		kgo.FetchMaxBytes(c.cfg.FetchMaxBytes),
+		kgo.AdjustFetchOffsetsFn(c.adjust),
+		kgo.OnPartitionsAssigned(c.assigned),
+		kgo.OnPartitionsRevoked(c.revoked),
+		kgo.OnPartitionsLost(c.revoked),
+	}
+	if c.cfg.Balancer == "server" {
+		opts = append(opts, kgo.ServerSideBalancer())
+	} else {
+		opts = append(opts, kgo.Balancers(kgo.CooperativeStickyBalancer()))
+	}
+	cl, err := kgo.NewClient(append(opts, c.opts...)...)
+	if err != nil {
+		return fmt.Errorf("create kafka group client: %w", err)
+	}
+	c.mu.Lock()
+	c.cl, c.adm = cl, kadm.NewClient(cl)
+	c.mu.Unlock()
+	return nil
+}
+
+var errUnknownTopic = errors.New("unknown topic")
+
+// stored reads a route's table offsets and checks them against the live
+// cluster and topic IDs.
+func (c *Consumer) stored(ctx context.Context, r *Route) (Stored, error) {
+	s, err := r.Sink.StoredOffsets(ctx)
+	if err != nil {
+		return Stored{}, fmt.Errorf("read offsets of table %s: %w", r.Sink.Table(), err)
+	}
+	reset := c.cfg.AllowTopicMismatch
+	r.Sink.SetSource(c.clusterID, c.topicIDs, reset)
+	if s.ClusterID != "" && c.clusterID != "" && s.ClusterID != c.clusterID {
+		if !reset {
+			return Stored{}, fmt.Errorf("%w: table %s holds offsets of Kafka cluster %s but the brokers are cluster %s; "+
+				"point floe at the right cluster, or set kafka.allow-topic-mismatch: true to start over from kafka.start-from",
+				ErrSourceMismatch, r.Sink.Table(), s.ClusterID, c.clusterID)
+		}
+		c.log.Warn("cluster ID mismatch overridden: stored offsets ignored", "table", r.Sink.Table())
+		return Stored{ClusterID: c.clusterID, Topics: map[string]StoredTopic{}}, nil
+	}
+	for _, t := range r.Topics {
+		st, ok := s.Topics[t]
+		live := c.topicIDs[t]
+		if !ok || st.TopicID == "" || live == "" || st.TopicID == live {
+			continue
+		}
+		if !reset {
+			return Stored{}, fmt.Errorf("%w: topic %q has ID %s in table %s but %s in Kafka: it was deleted and recreated. "+
+				"Its stored offsets do not apply to the new topic; set kafka.allow-topic-mismatch: true to consume it from kafka.start-from",
+				ErrSourceMismatch, t, st.TopicID, r.Sink.Table(), live)
+		}
+		c.log.Warn("topic ID mismatch overridden: stored offsets ignored", "topic", t, "table", r.Sink.Table())
+		delete(s.Topics, t)
+	}
+	return s, nil
+}
+
+func (c *Consumer) close() {
+	c.mu.Lock()
+	cl, adm := c.cl, c.adm
+	c.mu.Unlock()
+	c.joined.Store(false)
+	if adm != nil {
+		adm.Close()
+	}
+	if cl != nil {
+		cl.Close()
+	}
+}
+
+// adjust positions newly assigned partitions from the tables. Partitions a
+// table has never seen start at kafka.start-from, resolved to a number so
+// every batch knows exactly where it starts.
+func (c *Consumer) adjust(ctx context.Context, assigned map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	starts := map[topicPartition]int64{}
+	var missing []string
+	for _, r := range c.routes {
+		var topics []string
+		for _, t := range r.Topics {
+			if _, ok := assigned[t]; ok {
+				topics = append(topics, t)
+			}
+		}
+		if len(topics) == 0 {
+			continue
+		}
+		s, err := c.stored(ctx, r)
+		if err != nil {
+			c.setFatal(err)
+			return nil, err
+		}
+		for _, t := range topics {
+			for p := range assigned[t] {
+				if next, ok := s.Topics[t].Next[p]; ok {
+					starts[topicPartition{t, p}] = next
+				} else {
+					missing = append(missing, t)
+				}
+			}
+		}
+	}
+	if len(missing) > 0 {
+		var listed kadm.ListedOffsets
+		var err error
+		if c.cfg.StartFrom == "latest" {
+			listed, err = c.adm.ListEndOffsets(ctx, missing...)
+		} else {
+			listed, err = c.adm.ListStartOffsets(ctx, missing...)
+		}
+		if err == nil {
+			err = listed.Error()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list %s offsets: %w", c.cfg.StartFrom, err)
+		}
+		listed.Each(func(o kadm.ListedOffset) {
+			tp := topicPartition{o.Topic, o.Partition}
+			if _, ok := assigned[o.Topic][o.Partition]; ok {
+				if _, have := starts[tp]; !have {
+					starts[tp] = o.Offset
+				}
+			}
+		})
+	}
+
+	out := map[string]map[int32]kgo.Offset{}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for tp, start := range starts {
+		if out[tp.topic] == nil {
+			out[tp.topic] = map[int32]kgo.Offset{}
+		}
+		out[tp.topic][tp.partition] = kgo.NewOffset().At(start).WithEpoch(-1)
+		c.openPart(tp, start)
+		c.tableNext[tp] = start
+		c.log.Info("partition assigned", "topic", tp.topic, "partition", tp.partition, "start_offset", start)
+	}
+	c.joined.Store(true)
+	return out, nil
+}
+
+// openPart starts a fresh buffer at start under a new generation. c.mu held.
+func (c *Consumer) openPart(tp topicPartition, start int64) {
+	if old := c.parts[tp]; old != nil {
+		old.buf.Release()
+	}
+	c.gens[tp]++
+	r := c.byTopic[tp.topic]
+	c.parts[tp] = &partState{
+		route: r, gen: c.gens[tp],
+		buf: batcher.NewBuffer(tp.topic, tp.partition, c.gens[tp], start, r.Schema, c.mem, c.cfg.Batch),
+	}
+}
+
+func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, _ map[string][]int32) {}
+
+// revoked drops the partitions' buffers and their uncommitted batches: the
+// next owner re-reads from the table's offsets. A commit already on the wire
+// stays correct through the committer's fencing check.
+func (c *Consumer) revoked(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for topic, parts := range lost {
+		for _, p := range parts {
+			tp := topicPartition{topic, p}
+			c.closePart(tp)
+			c.log.Info("partition revoked", "topic", topic, "partition", p)
+		}
+	}
+}
+
+// closePart forgets a partition and drops its uncommitted work. c.mu held.
+func (c *Consumer) closePart(tp topicPartition) {
+	st := c.parts[tp]
+	if st == nil {
+		return
+	}
+	st.buf.Release()
+	delete(c.parts, tp)
+	delete(c.tableNext, tp)
+	st.route.Sink.Drop(tp.topic, tp.partition, st.gen)
+	c.m.lag.DeleteLabelValues(tp.topic, fmt.Sprint(tp.partition))
+}
+
+func (c *Consumer) setFatal(err error) {
+	c.mu.Lock()
+	if c.fatal == nil {
+		c.fatal = err
+	}
+	c.mu.Unlock()
+	c.poke()
+}
+
+func (c *Consumer) loop(ctx context.Context) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil
+		}
+		c.mu.Lock()
+		err := c.fatal
+		if err == nil {
+			c.applyFences()
+			c.sealDue(time.Now())
+			c.balanceMemory()
+		}
+		c.mu.Unlock()
+		if err != nil {
+			return err
+		}
+
+		pollCtx, cancel := context.WithTimeout(ctx, maxPollWait)
+		fetches := c.cl.PollRecords(pollCtx, 10_000)
+		cancel()
+		if fetches.IsClientClosed() {
+			return nil
+		}
+		c.mu.Lock()
+		err = c.process(fetches)
+		c.mu.Unlock()
+		c.cl.AllowRebalance()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// process decodes and buffers one poll's records. c.mu held.
+func (c *Consumer) process(fetches kgo.Fetches) error {
+	for _, fe := range fetches.Errors() {
+		if errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, context.Canceled) {
+			continue
+		}
+		if isFatalFetchError(fe.Err) {
+			return fmt.Errorf("fetch %s[%d]: %w", fe.Topic, fe.Partition, fe.Err)
+		}
+		c.log.Warn("fetch error; the client retries", "topic", fe.Topic, "partition", fe.Partition, "error", fe.Err)
+	}
+	now := time.Now()
+	var firstErr error
+	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if firstErr != nil {
+			return
+		}
+		tp := topicPartition{fp.Topic, fp.Partition}
+		st := c.parts[tp]
+		if st == nil {
+			return // revoked while the fetch was buffered
+		}
+		for _, rec := range fp.Records {
+			if rec.Offset < st.buf.Next() {
+				continue // re-delivered before a re-seek took effect
+			}
+			if err := c.add(st, rec, now); err != nil {
+				firstErr = err
+				return
+			}
+		}
+	})
+	return firstErr
+}
+
+// add decodes one record into its partition's buffer.
+func (c *Consumer) add(st *partState, rec *kgo.Record, now time.Time) error {
+	size := len(rec.Value)
+	c.m.records.WithLabelValues(rec.Topic, partLabel(rec.Partition)).Inc()
+	c.m.bytes.WithLabelValues(rec.Topic, partLabel(rec.Partition)).Add(float64(size))
+	msg := codec.Message{
+		Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp,
+		Key: rec.Key, Value: rec.Value,
+	}
+	if len(rec.Headers) > 0 {
+		msg.Headers = make([]codec.Header, len(rec.Headers))
+		for i, h := range rec.Headers {
+			msg.Headers[i] = codec.Header{Key: h.Key, Value: h.Value}
+		}
+	}
+	row := true
+	if err := st.route.Decoder.Append(st.buf.Builder(), &msg); err != nil {
+		reason := "invalid"
+		var de *codec.DecodeError
+		if errors.As(err, &de) {
+			reason = string(de.Kind)
+		}
+		if st.route.OnError != codec.OnErrorSkip {
+			c.m.badRecords.WithLabelValues(rec.Topic, reason, "failed").Inc()
+			// Everything before the bad record is valid: seal it so the final
+			// commit keeps it, then stop at the bad record.
+			c.seal(topicPartition{rec.Topic, rec.Partition}, st, batcher.ReasonShutdown)
+			return fmt.Errorf("%w (on-error is fail: floe stops here; fix the record or set on-error: skip)", err)
+		}
+		c.m.badRecords.WithLabelValues(rec.Topic, reason, "skipped").Inc()
+		c.log.Warn("record skipped", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "error", err)
+		row = false
+	}
+	reason, err := st.buf.Add(rec.Offset, rec.Timestamp, size, row, now)
+	if err != nil {
+		return err
+	}
+	if reason != batcher.ReasonNone {
+		c.seal(topicPartition{rec.Topic, rec.Partition}, st, reason)
+	}
+	return nil
+}
+
+// isFatalFetchError is true for errors that mean records the table needs
+// are gone from Kafka: continuing would skip them silently.
+func isFatalFetchError(err error) bool {
+	var loss *kgo.ErrDataLoss
+	return errors.As(err, &loss) || errors.Is(err, kerr.OffsetOutOfRange)
+}
+
+// seal submits the partition's buffer as a batch. c.mu held.
+func (c *Consumer) seal(tp topicPartition, st *partState, reason batcher.Reason) {
+	b := st.buf.Seal(reason)
+	if b == nil {
+		return
+	}
+	c.pendingBytes.Add(b.Bytes)
+	c.m.flushes.WithLabelValues(string(reason)).Inc()
+	st.route.Sink.Submit(b)
+}
+
+func (c *Consumer) sealAll(reason batcher.Reason) {
+	for tp, st := range c.parts {
+		c.seal(tp, st, reason)
+	}
+}
+
+func (c *Consumer) sealDue(now time.Time) {
+	for tp, st := range c.parts {
+		if st.buf.Due(now) {
+			c.seal(tp, st, batcher.ReasonAge)
+		}
+	}
+}
+
+// applyFences re-seeks partitions whose batches were fenced. c.mu held.
+func (c *Consumer) applyFences() {
+	if len(c.fences) == 0 {
+		return
+	}
+	seek := map[string]map[int32]kgo.EpochOffset{}
+	for _, f := range c.fences {
+		st := c.parts[f.tp]
+		if st == nil || st.gen > f.gen {
+			continue // revoked, or already re-seeked since
+		}
+		st.route.Sink.Drop(f.tp.topic, f.tp.partition, st.gen)
+		c.openPart(f.tp, f.next)
+		c.tableNext[f.tp] = f.next
+		if seek[f.tp.topic] == nil {
+			seek[f.tp.topic] = map[int32]kgo.EpochOffset{}
+		}
+		seek[f.tp.topic][f.tp.partition] = kgo.EpochOffset{Epoch: -1, Offset: f.next}
+		c.log.Warn("partition re-seeked to the table's offset after a fenced batch",
+			"topic", f.tp.topic, "partition", f.tp.partition, "offset", f.next)
+	}
+	c.fences = nil
+	if len(seek) > 0 {
+		c.cl.SetOffsets(seek)
+	}
+}
+
+// balanceMemory enforces the memory budget: past it, the largest buffers
+// are sealed (their bytes move to the sinks); while uncommitted bytes alone
+// exceed it, fetching pauses until commits release memory. c.mu held.
+func (c *Consumer) balanceMemory() {
+	var buffered int64
+	for _, st := range c.parts {
+		buffered += st.buf.Bytes()
+	}
+	pending := c.pendingBytes.Load()
+	c.m.bufferedBytes.WithLabelValues("buffered").Set(float64(buffered))
+	c.m.bufferedBytes.WithLabelValues("pending").Set(float64(pending))
+	budget := c.cfg.MemoryBudget
+	if buffered+pending > budget {
+		type sized struct {
+			tp topicPartition
+			st *partState
+		}
+		var all []sized
+		for tp, st := range c.parts {
+			if st.buf.Len() > 0 {
+				all = append(all, sized{tp, st})
+			}
+		}
+		sort.Slice(all, func(i, j int) bool { return all[i].st.buf.Bytes() > all[j].st.buf.Bytes() })
+		for _, s := range all {
+			if buffered+pending <= budget || pending+s.st.buf.Bytes() > budget {
+				break
+			}
+			n := s.st.buf.Bytes()
+			c.seal(s.tp, s.st, batcher.ReasonMemory)
+			buffered -= n
+			pending += n
+		}
+	}
+	over := buffered+pending > budget
+	switch {
+	case over && !c.paused:
+		c.cl.PauseFetchTopics(c.topics...)
+		c.paused = true
+		c.m.paused.Set(1)
+		c.log.Info("memory budget reached: fetching paused until commits catch up",
+			"buffered_bytes", buffered, "pending_bytes", pending, "budget_bytes", budget)
+	case !over && c.paused:
+		c.cl.ResumeFetchTopics(c.topics...)
+		c.paused = false
+		c.m.paused.Set(0)
+	}
+}
+
+// lagLoop updates the lag metric: the log end offset minus the table's
+// offset, per owned partition.
+func (c *Consumer) lagLoop(ctx context.Context) {
+	t := time.NewTicker(c.cfg.LagInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ends, err := c.adm.ListEndOffsets(ctx, c.topics...)
+		if err != nil {
+			continue
+		}
+		c.mu.Lock()
+		ends.Each(func(o kadm.ListedOffset) {
+			tp := topicPartition{o.Topic, o.Partition}
+			next, ok := c.tableNext[tp]
+			if !ok || o.Err != nil {
+				return
+			}
+			c.m.lag.WithLabelValues(o.Topic, partLabel(o.Partition)).Set(float64(max(o.Offset-next, 0)))
+		})
+		c.mu.Unlock()
+	}
+}
