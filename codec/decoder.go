@@ -178,10 +178,9 @@ func (d *Decoder) decode(st *state, m *Message) (int32, *fieldErr) {
 // record with huge strings.
 const maxRetained = 1 << 20
 
-// release drops references to the record so pooled states do not pin
+// release drops the reference to the record so pooled states do not pin
 // message buffers, and forgets oversized scratch memory.
 func (st *state) release() {
-	clear(st.vals)
 	st.sc.buf = nil
 	if cap(st.sc.scratch) > maxRetained {
 		st.sc.scratch = nil

@@ -57,11 +57,11 @@ func (st *state) emit(n *node, b array.Builder, vi int32) {
 	case kTimestamp:
 		b.(*array.TimestampBuilder).Append(arrow.Timestamp(v.i))
 	case kString, kBinary:
-		appendBytes(b, v.b)
+		appendBytes(b, st.bytes(v))
 	case kFixed:
-		b.(*array.FixedSizeBinaryBuilder).Append(v.b)
+		b.(*array.FixedSizeBinaryBuilder).Append(st.bytes(v))
 	case kUUID:
-		b.(interface{ StorageBuilder() array.Builder }).StorageBuilder().(*array.FixedSizeBinaryBuilder).Append(v.b)
+		b.(interface{ StorageBuilder() array.Builder }).StorageBuilder().(*array.FixedSizeBinaryBuilder).Append(st.bytes(v))
 	case kStruct:
 		sb := b.(*array.StructBuilder)
 		sb.Append(true)

@@ -15,13 +15,23 @@ import (
 // val is one decoded value. Nested values refer to their children by index
 // into state.kids: a struct has one slot per field, a list one per element,
 // a map two per entry (key, value). A child index of null means JSON null or
-// an absent field.
+// an absent field. val holds no pointers, so filling it costs no write
+// barriers.
 type val struct {
-	i     int64  // boolean, integers, date, time, timestamp, float bits, decimal low word
-	hi    int64  // decimal high word
-	b     []byte // string, binary, fixed, uuid; aliases the input or scratch
-	first int32
-	n     int32
+	i  int64 // boolean, integers, date, time, timestamp, float bits, decimal low word
+	hi int64 // decimal high word
+	// Nested values: kids[first:first+n] (2n for maps). String, binary,
+	// fixed, uuid: the bytes at span{first, n, scratch}.
+	first   int32
+	n       int32
+	scratch bool
+}
+
+func bytesVal(sp span) val { return val{first: sp.off, n: sp.n, scratch: sp.scratch} }
+
+// bytes returns the content of a string, binary, fixed or uuid value.
+func (st *state) bytes(v *val) []byte {
+	return st.sc.bytes(span{off: v.first, n: v.n, scratch: v.scratch})
 }
 
 const (
@@ -90,11 +100,11 @@ func (st *state) value(n *node) (int32, *fieldErr) {
 			return st.list(n)
 		}
 	case '"':
-		s, err := sc.readString()
+		sp, err := sc.readString()
 		if err != nil {
 			return 0, err
 		}
-		return st.fromString(n, s)
+		return st.fromString(n, sp)
 	case 't', 'f':
 		b, err := sc.readBool()
 		if err != nil {
@@ -135,13 +145,14 @@ func (st *state) object(n *node) (int32, *fieldErr) {
 			if sc.peek() != '"' {
 				return 0, sc.syntaxErr()
 			}
-			key, err := sc.readString()
+			sp, err := sc.readString()
 			if err != nil {
 				return 0, err
 			}
 			if err := sc.expect(':'); err != nil {
 				return 0, err
 			}
+			key := sc.bytes(sp)
 			if i := n.lookup(key, hint); i >= 0 && n.fields[i].kind != kMeta {
 				f := n.fields[i]
 				slot := first + int32(i)
@@ -252,14 +263,15 @@ func (st *state) mapObject(n *node) (int32, *fieldErr) {
 		if sc.peek() != '"' {
 			return 0, sc.syntaxErr()
 		}
-		key, err := sc.readString()
+		sp, err := sc.readString()
 		if err != nil {
 			return 0, err
 		}
 		if err := sc.expect(':'); err != nil {
 			return 0, err
 		}
-		k, err := st.mapKey(n.key, key)
+		key := sc.bytes(sp)
+		k, err := st.mapKey(n.key, sp)
 		if err != nil {
 			err.detail = "key: " + err.detail
 			return 0, err.in(keySegment(key))
@@ -283,7 +295,8 @@ func (st *state) mapObject(n *node) (int32, *fieldErr) {
 
 // mapKey decodes an object key as a map key: strings as is, numbers and
 // booleans from their JSON text (so {"1": …} fills map<int, …>).
-func (st *state) mapKey(n *node, key []byte) (int32, *fieldErr) {
+func (st *state) mapKey(n *node, sp span) (int32, *fieldErr) {
+	key := st.sc.bytes(sp)
 	switch n.kind {
 	case kBool:
 		switch string(key) {
@@ -298,11 +311,11 @@ func (st *state) mapKey(n *node, key []byte) (int32, *fieldErr) {
 			return st.fromNumber(n, key)
 		}
 		if n.kind == kFloat32 || n.kind == kFloat64 {
-			return st.fromString(n, key)
+			return st.fromString(n, sp)
 		}
 		return 0, newErr(KindInvalidValue, "not a JSON number")
 	}
-	return st.fromString(n, key)
+	return st.fromString(n, sp)
 }
 
 // duplicateKey reports whether key value k equals one of the count map
@@ -312,7 +325,7 @@ func (st *state) duplicateKey(mark, count int, k int32) bool {
 	if count < smallMap {
 		for j := mark; j < mark+2*count; j += 2 {
 			o := &st.vals[st.stack[j]]
-			if o.i == kv.i && o.hi == kv.hi && bytes.Equal(o.b, kv.b) {
+			if o.i == kv.i && o.hi == kv.hi && bytes.Equal(st.bytes(o), st.bytes(kv)) {
 				return true
 			}
 		}
@@ -324,10 +337,10 @@ func (st *state) duplicateKey(mark, count int, k int32) bool {
 		}
 		clear(st.seen)
 		for j := mark; j < mark+2*count; j += 2 {
-			st.seen[keyID(&st.vals[st.stack[j]])] = struct{}{}
+			st.seen[st.keyID(&st.vals[st.stack[j]])] = struct{}{}
 		}
 	}
-	id := keyID(kv)
+	id := st.keyID(kv)
 	if _, ok := st.seen[id]; ok {
 		return true
 	}
@@ -335,15 +348,17 @@ func (st *state) duplicateKey(mark, count int, k int32) bool {
 	return false
 }
 
-func keyID(v *val) string {
-	return strconv.FormatInt(v.i, 16) + "/" + strconv.FormatInt(v.hi, 16) + "/" + string(v.b)
+func (st *state) keyID(v *val) string {
+	return strconv.FormatInt(v.i, 16) + "/" + strconv.FormatInt(v.hi, 16) + "/" + string(st.bytes(v))
 }
 
 // fromString decodes a JSON string's content into n.
-func (st *state) fromString(n *node, s []byte) (int32, *fieldErr) {
+func (st *state) fromString(n *node, sp span) (int32, *fieldErr) {
+	if n.kind == kString {
+		return st.push(bytesVal(sp)), nil
+	}
+	s := st.sc.bytes(sp)
 	switch n.kind {
-	case kString:
-		return st.push(val{b: s}), nil
 	case kDecimal:
 		if len(s) == 0 || numberLen(s) != len(s) {
 			return 0, newErr(KindInvalidValue, "string is not a decimal number")
@@ -387,7 +402,7 @@ func (st *state) fromString(n *node, s []byte) (int32, *fieldErr) {
 			return 0, newErr(KindInvalidValue, "not a canonical uuid (8-4-4-4-12 hex digits)")
 		}
 		st.sc.scratch = out
-		return st.push(val{b: out[start:]}), nil
+		return st.push(bytesVal(span{off: int32(start), n: 16, scratch: true})), nil
 	case kBinary, kFixed:
 		return st.base64(n, s)
 	}
@@ -493,5 +508,5 @@ func (st *state) base64(n *node, s []byte) (int32, *fieldErr) {
 	if n.kind == kFixed && m != n.width {
 		return 0, newErr(KindInvalidValue, "decodes to "+strconv.Itoa(m)+" bytes, "+n.tname+" needs "+strconv.Itoa(n.width))
 	}
-	return st.push(val{b: out[start : start+m : start+m]}), nil
+	return st.push(bytesVal(span{off: int32(start), n: int32(m), scratch: true})), nil
 }

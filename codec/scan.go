@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"encoding/binary"
 	"strconv"
 	"unicode/utf8"
 )
@@ -66,12 +67,51 @@ func (s *scanner) expect(c byte) *fieldErr {
 	return nil
 }
 
+// span locates a decoded string: in the input, or in scratch when it had
+// to be unescaped or decoded. Offsets (not slices) keep values free of
+// pointers, so the intermediate form costs the garbage collector nothing,
+// and stay valid when scratch grows.
+type span struct {
+	off, n  int32
+	scratch bool
+}
+
+func (s *scanner) bytes(sp span) []byte {
+	if sp.scratch {
+		return s.scratch[sp.off : sp.off+sp.n]
+	}
+	return s.buf[sp.off : sp.off+sp.n]
+}
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// plainWord reports whether the 8 bytes of w need no attention in a
+// string: no '"', no '\\', no control character, nothing beyond ASCII.
+func plainWord(w uint64) bool {
+	// Classic SWAR tests (Hacker's Delight): (x - lsb*n) &^ x has a high
+	// bit set iff some byte of x is below n; a zero byte of w^(lsb*c) is a c.
+	q := w ^ lsb*'"'
+	b := w ^ lsb*'\\'
+	ctl := (w - lsb*0x20) &^ w
+	quote := (q - lsb) &^ q
+	bslash := (b - lsb) &^ b
+	return (ctl|quote|bslash|w)&msb == 0
+}
+
 // readString reads the string starting at s.pos (which is '"') and returns
-// its unescaped content.
-func (s *scanner) readString() ([]byte, *fieldErr) {
+// where its unescaped content is. Inputs beyond 2 GiB are not supported
+// (Kafka's own limits are far lower).
+func (s *scanner) readString() (span, *fieldErr) {
 	start := s.pos + 1
 	buf := s.buf
-	for i := start; i < len(buf); {
+	i := start
+	for i+8 <= len(buf) && plainWord(binary.LittleEndian.Uint64(buf[i:])) {
+		i += 8
+	}
+	for i < len(buf) {
 		c := buf[i]
 		if plainStr[c] {
 			i++
@@ -80,22 +120,22 @@ func (s *scanner) readString() ([]byte, *fieldErr) {
 		switch {
 		case c == '"':
 			s.pos = i + 1
-			return buf[start:i], nil
+			return span{off: int32(start), n: int32(i - start)}, nil
 		case c == '\\':
 			return s.readEscaped(start, i)
 		case c < 0x20:
 			s.pos = i
-			return nil, s.controlErr()
+			return span{}, s.controlErr()
 		default:
 			r, size := utf8.DecodeRune(buf[i:])
 			if r == utf8.RuneError && size == 1 {
-				return nil, newErr(KindInvalidValue, "invalid UTF-8 in string")
+				return span{}, newErr(KindInvalidValue, "invalid UTF-8 in string")
 			}
 			i += size
 		}
 	}
 	s.pos = len(buf)
-	return nil, s.syntaxErr()
+	return span{}, s.syntaxErr()
 }
 
 func (s *scanner) controlErr() *fieldErr {
@@ -104,7 +144,7 @@ func (s *scanner) controlErr() *fieldErr {
 
 // readEscaped continues readString from the first backslash at i, building
 // the content in scratch.
-func (s *scanner) readEscaped(start, i int) ([]byte, *fieldErr) {
+func (s *scanner) readEscaped(start, i int) (span, *fieldErr) {
 	buf := s.buf
 	mark := len(s.scratch)
 	out := append(s.scratch, buf[start:i]...)
@@ -117,11 +157,11 @@ func (s *scanner) readEscaped(start, i int) ([]byte, *fieldErr) {
 		case c == '"':
 			s.pos = i + 1
 			s.scratch = out
-			return out[mark:], nil
+			return span{off: int32(mark), n: int32(len(out) - mark), scratch: true}, nil
 		case c == '\\':
 			if i+1 >= len(buf) {
 				s.pos = len(buf)
-				return nil, s.syntaxErr()
+				return span{}, s.syntaxErr()
 			}
 			e := buf[i+1]
 			i += 2
@@ -141,28 +181,28 @@ func (s *scanner) readEscaped(start, i int) ([]byte, *fieldErr) {
 			case 'u':
 				r, n, err := s.unicodeEscape(i)
 				if err != nil {
-					return nil, err
+					return span{}, err
 				}
 				i = n
 				out = utf8.AppendRune(out, r)
 			default:
 				s.pos = i - 1
-				return nil, s.syntaxErr()
+				return span{}, s.syntaxErr()
 			}
 		case c < 0x20:
 			s.pos = i
-			return nil, s.controlErr()
+			return span{}, s.controlErr()
 		default:
 			r, size := utf8.DecodeRune(buf[i:])
 			if r == utf8.RuneError && size == 1 {
-				return nil, newErr(KindInvalidValue, "invalid UTF-8 in string")
+				return span{}, newErr(KindInvalidValue, "invalid UTF-8 in string")
 			}
 			out = append(out, buf[i:i+size]...)
 			i += size
 		}
 	}
 	s.pos = len(buf)
-	return nil, s.syntaxErr()
+	return span{}, s.syntaxErr()
 }
 
 // unicodeEscape decodes the hex digits of a \u escape at i (just after the

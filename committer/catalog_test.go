@@ -71,7 +71,10 @@ var testExtraCols = []Column{
 
 func TestOpenCatalogSQLiteEnsureNamespace(t *testing.T) {
 	ctx := context.Background()
-	cat := openTestCatalog(t, sqliteCatalogConfig(t))
+	cfg := sqliteCatalogConfig(t)
+	cat := openTestCatalog(t, cfg)
+	_, err := os.Stat(cfg.SQL.DSN + "-wal")
+	require.NoError(t, err, "the SQLite catalog must run in WAL mode")
 
 	for range 2 {
 		require.NoError(t, EnsureNamespace(ctx, cat, []string{"db", "events"}))

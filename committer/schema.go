@@ -456,6 +456,9 @@ func BuildPartitionSpec(sc *iceberg.Schema, fields []string) (iceberg.PartitionS
 		if err != nil {
 			return fail("%v", err)
 		}
+		if other, ok := sc.FindFieldByName(name); ok && other.ID != field.ID {
+			return fail("partition field name %s is taken by another column", name)
+		}
 		fieldID := iceberg.PartitionDataIDStart + i
 		opts = append(opts, iceberg.AddPartitionFieldBySourceID(field.ID, name, transform, sc, &fieldID))
 		prev = append(prev, added{entry: entry, sourceID: field.ID, transform: transform})

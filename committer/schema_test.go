@@ -327,7 +327,7 @@ func TestBuildPartitionSpecNameCollision(t *testing.T) {
 	sc, err := BuildSchema([]Column{{Name: "ts", Type: "timestamp"}, {Name: "ts_day", Type: "int"}})
 	require.NoError(t, err)
 	_, err = BuildPartitionSpec(sc, []string{"day(ts)"})
-	require.ErrorContains(t, err, "ts_day")
+	require.ErrorContains(t, err, `partition-by[0] "day(ts)": partition field name ts_day is taken by another column`)
 
 	sc = partitionTestSchema(t)
 	spec, err := BuildPartitionSpec(sc, []string{"bucket(4, name)", "truncate(4, name)", "name"})

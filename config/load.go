@@ -186,15 +186,22 @@ func decodeErrors(err error, src *sources) error {
 	var out []error
 	var walk func(error)
 	walk = func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
+		var de *mapstructure.DecodeError
+		switch e := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range e.Unwrap() {
 				walk(e)
 			}
 			return
-		}
-		var de *mapstructure.DecodeError
-		if !errors.As(err, &de) {
-			out = append(out, fmt.Errorf("config: %w", err))
+		case *mapstructure.DecodeError:
+			de = e
+		default:
+			// mapstructure wraps its joined errors in a preamble.
+			if inner := errors.Unwrap(err); inner != nil {
+				walk(inner)
+			} else {
+				out = append(out, fmt.Errorf("config: %w", err))
+			}
 			return
 		}
 		name := de.Name()

@@ -12,10 +12,9 @@ import (
 	"github.com/floe-dev/floe/committer"
 )
 
-// minimal is the smallest valid configuration.
-const minimal = `
-kafka:
-  brokers: ["localhost:9092"]
+// catalogAndTables is a valid configuration but for kafka.brokers. Tables
+// come last, so a test can append list items.
+const catalogAndTables = `
 catalog:
   type: sql
   warehouse: file:///var/lib/floe/warehouse
@@ -24,6 +23,9 @@ tables:
   - name: demo.events
     topics: [events]
 `
+
+// minimal is the smallest valid configuration.
+const minimal = "kafka:\n  brokers: [\"localhost:9092\"]\n" + catalogAndTables
 
 // writeConfig writes body to a config file in a fresh directory.
 func writeConfig(tb testing.TB, body string) string {
@@ -204,7 +206,7 @@ func TestEnvKey(t *testing.T) {
 }
 
 func TestLoadPrecedence(t *testing.T) {
-	path := writeConfig(t, minimal+`
+	path := writeConfig(t, catalogAndTables+`
 kafka:
   brokers: ["localhost:9092"]
   group: from-file
@@ -244,7 +246,7 @@ log: {level: warn}
 func TestLoadErrors(t *testing.T) {
 	tests := []struct {
 		name      string
-		yaml      string // appended to minimal
+		yaml      string // appended to catalogAndTables
 		env       []string
 		overrides map[string]any
 		want      string
@@ -262,6 +264,13 @@ func TestLoadErrors(t *testing.T) {
 			name: "several unknown keys",
 			yaml: "http: {adr: x, port: 1}\n",
 			want: "config: unknown key \"http.adr\"\nconfig: unknown key \"http.port\"",
+		},
+		{
+			name: "every problem is reported",
+			yaml: "kafka:\n  batch: {max-age: 1}\n  brokrs: [x]\nlog: {level: 1s, lvl: x}\n",
+			want: "config: kafka.batch.max-age: duration 1 has no unit: write it like \"30s\"\n" +
+				"config: unknown key \"kafka.brokrs\"\n" +
+				"config: unknown key \"log.lvl\"",
 		},
 		{
 			name: "unknown env key",
@@ -326,7 +335,7 @@ func TestLoadErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Load(writeConfig(t, minimal+tt.yaml), tt.env, tt.overrides)
+			_, err := Load(writeConfig(t, catalogAndTables+tt.yaml), tt.env, tt.overrides)
 			require.EqualError(t, err, tt.want)
 		})
 	}

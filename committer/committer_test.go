@@ -1,0 +1,388 @@
+package committer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/floe-dev/floe/batcher"
+)
+
+// faultCatalog wraps a real catalog and lets a test act around CommitTable:
+// before runs ahead of the real commit (e.g. another writer commits first),
+// after may replace the result (e.g. the response is lost after the catalog
+// applied the commit). Tables it loads commit through it.
+type faultCatalog struct {
+	catalog.Catalog
+	mu     sync.Mutex
+	before func(n int) error
+	after  func(n int, err error) error
+	calls  int
+}
+
+func (f *faultCatalog) LoadTable(ctx context.Context, ident table.Identifier) (*table.Table, error) {
+	t, err := f.Catalog.LoadTable(ctx, ident)
+	if err != nil {
+		return nil, err
+	}
+	return table.New(t.Identifier(), t.Metadata(), t.MetadataLocation(), t.FS, f), nil
+}
+
+func (f *faultCatalog) CommitTable(ctx context.Context, ident table.Identifier, reqs []table.Requirement, ups []table.Update) (table.Metadata, string, error) {
+	f.mu.Lock()
+	f.calls++
+	n := f.calls
+	before, after := f.before, f.after
+	f.mu.Unlock()
+	if before != nil {
+		if err := before(n); err != nil {
+			return nil, "", err
+		}
+	}
+	meta, loc, err := f.Catalog.CommitTable(ctx, ident, reqs, ups)
+	if after != nil {
+		if aerr := after(n, err); aerr != nil {
+			return nil, "", aerr
+		}
+	}
+	return meta, loc, err
+}
+
+type protoEnv struct {
+	t      *testing.T
+	cat    *faultCatalog
+	tc     TableConfig
+	reg    *prometheus.Registry
+	fenced []string
+	mu     sync.Mutex
+}
+
+const protoGroup = "g1"
+
+func newProtoEnv(t *testing.T) *protoEnv {
+	t.Helper()
+	dir := t.TempDir()
+	raw, err := OpenCatalog(context.Background(), CatalogConfig{
+		Type: "sql", Name: "test", Warehouse: "file://" + filepath.Join(dir, "wh"),
+		SQL: SQLConfig{Driver: "sqlite", DSN: filepath.Join(dir, "cat.db")},
+	}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if c, ok := raw.(io.Closer); ok {
+			_ = c.Close()
+		}
+	})
+	tc := DefaultTableConfig()
+	tc.Name = "db.events"
+	tc.Schema = []Column{{Name: "id", Type: "string", Required: true}, {Name: "n", Type: "long"}}
+	_, _, err = LoadOrCreateTable(context.Background(), raw, tc, nil)
+	require.NoError(t, err)
+	return &protoEnv{t: t, cat: &faultCatalog{Catalog: raw}, tc: tc, reg: prometheus.NewRegistry()}
+}
+
+func (e *protoEnv) committer(instance string) *Committer {
+	e.t.Helper()
+	tbl, err := e.cat.LoadTable(context.Background(), table.Identifier{"db", "events"})
+	require.NoError(e.t, err)
+	cfg := DefaultConfig()
+	cfg.RetryMin, cfg.RetryMax, cfg.CommitTimeout = time.Millisecond, 5*time.Millisecond, 20*time.Second
+	c, err := New(cfg, e.tc, Deps{
+		Catalog: e.cat, Table: tbl, Group: protoGroup,
+		Identity: Identity{Instance: instance, Host: "test", Version: "t"},
+		Hooks: Hooks{Fenced: func(topic string, p int32, gen uint64, next int64) {
+			e.mu.Lock()
+			e.fenced = append(e.fenced, fmt.Sprintf("%s[%d]@gen%d->%d", topic, p, gen, next))
+			e.mu.Unlock()
+		}},
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)), e.reg)
+	require.NoError(e.t, err)
+	c.SetSource(Source{ClusterID: "cluster-A", TopicIDs: map[string]string{"events": "topic-1"}})
+	return c
+}
+
+// batch builds a batch of partition p covering [start, end) with one row per
+// offset, id "p/offset".
+func (e *protoEnv) batch(c *Committer, p int32, gen uint64, start, end int64) *batcher.Batch {
+	e.t.Helper()
+	sc, err := c.ArrowSchema()
+	require.NoError(e.t, err)
+	buf := batcher.NewBuffer("events", p, gen, start, sc, memory.NewGoAllocator(), batcher.DefaultPolicy())
+	now := time.Unix(1_700_000_000, 0)
+	for o := start; o < end; o++ {
+		rb := buf.Builder()
+		rb.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("%d/%d", p, o))
+		rb.Field(1).(*array.Int64Builder).Append(o)
+		_, err := buf.Add(o, now.Add(time.Duration(o)*time.Millisecond), 10, true, now)
+		require.NoError(e.t, err)
+	}
+	return buf.Seal(batcher.ReasonRecords)
+}
+
+// rows scans the table and returns how often each id occurs.
+func (e *protoEnv) rows() map[string]int {
+	e.t.Helper()
+	tbl, err := e.cat.LoadTable(context.Background(), table.Identifier{"db", "events"})
+	require.NoError(e.t, err)
+	out := map[string]int{}
+	if tbl.CurrentSnapshot() == nil {
+		return out
+	}
+	_, recs, err := tbl.Scan(table.WithSelectedFields("id")).ToArrowRecords(context.Background())
+	require.NoError(e.t, err)
+	for rec, err := range recs {
+		require.NoError(e.t, err)
+		col := rec.Column(0).(*array.String)
+		for i := 0; i < col.Len(); i++ {
+			out[col.Value(i)]++
+		}
+		rec.Release()
+	}
+	return out
+}
+
+func (e *protoEnv) offsets() OffsetMap {
+	e.t.Helper()
+	tbl, err := e.cat.LoadTable(context.Background(), table.Identifier{"db", "events"})
+	require.NoError(e.t, err)
+	m, _, err := ReadOffsets(tbl.Metadata(), protoGroup)
+	require.NoError(e.t, err)
+	return m
+}
+
+func requireNoDuplicates(t *testing.T, rows map[string]int, want int) {
+	t.Helper()
+	for id, n := range rows {
+		require.Equal(t, 1, n, "row %s appears %d times", id, n)
+	}
+	require.Len(t, rows, want)
+}
+
+func commitsWith(t *testing.T, reg *prometheus.Registry, outcome string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != "floe_committer_commits_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == outcome {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+func TestCommitPlain(t *testing.T) {
+	e := newProtoEnv(t)
+	c := e.committer("a")
+	c.Submit(e.batch(c, 0, 1, 0, 10))
+	c.Submit(e.batch(c, 0, 1, 10, 15)) // contiguous: merged into one range
+	c.Submit(e.batch(c, 1, 1, 0, 7))
+	require.NoError(t, c.Commit(context.Background()))
+	require.NoError(t, c.Commit(context.Background()), "nothing pending is not an error")
+
+	requireNoDuplicates(t, e.rows(), 22)
+	m := e.offsets()
+	require.Equal(t, "cluster-A", m.ClusterID)
+	require.Equal(t, "topic-1", m.Topics["events"].TopicID)
+	require.Equal(t, map[int32]int64{0: 15, 1: 7}, m.Topics["events"].Next)
+
+	tbl, err := e.cat.LoadTable(context.Background(), table.Identifier{"db", "events"})
+	require.NoError(t, err)
+	props := tbl.CurrentSnapshot().Summary.Properties
+	require.NotEmpty(t, props[SummaryCommitID])
+	require.JSONEq(t, `{"instance":"a","host":"test","version":"t"}`, props[SummaryWriter])
+	require.Equal(t, "2023-11-14T22:13:20.006Z", props[SummaryWatermark], "min over partitions of the newest timestamp")
+	require.Equal(t, "1", props["added-data-files"], "one file holds rows of both partitions")
+
+	hist, err := History(tbl.Metadata(), protoGroup)
+	require.NoError(t, err)
+	require.Len(t, hist, 1)
+	require.Equal(t, []Range{{"events", 0, 0, 15}, {"events", 1, 0, 7}}, hist[0].Ranges)
+	require.Equal(t, tbl.CurrentSnapshot().SnapshotID, hist[0].SnapshotID)
+	require.Equal(t, 1.0, commitsWith(t, e.reg, outcomeCommitted))
+
+	// A second commit extends the map and keeps partitions it does not touch.
+	c.Submit(e.batch(c, 1, 1, 7, 9))
+	require.NoError(t, c.Commit(context.Background()))
+	require.Equal(t, map[int32]int64{0: 15, 1: 9}, e.offsets().Topics["events"].Next)
+	requireNoDuplicates(t, e.rows(), 24)
+}
+
+func TestCommitRetriesAfterConflictWithAnotherWriter(t *testing.T) {
+	e := newProtoEnv(t)
+	ours, theirs := e.committer("ours"), e.committer("theirs")
+	ours.Submit(e.batch(ours, 0, 1, 0, 10))
+	theirs.Submit(e.batch(theirs, 1, 1, 0, 5))
+	e.cat.before = func(n int) error {
+		if n == 1 { // another replica (other partition) lands first
+			e.cat.before = nil
+			return theirs.Commit(context.Background())
+		}
+		return nil
+	}
+	require.NoError(t, ours.Commit(context.Background()))
+	requireNoDuplicates(t, e.rows(), 15)
+	require.Equal(t, map[int32]int64{0: 10, 1: 5}, e.offsets().Topics["events"].Next, "both writers' offsets survive")
+	require.Equal(t, 1.0, commitsWith(t, e.reg, outcomeConflictRetried))
+}
+
+func TestCommitFencesZombieBatch(t *testing.T) {
+	e := newProtoEnv(t)
+	owner, zombie := e.committer("owner"), e.committer("zombie")
+	// The new owner of partition 0 committed [0,15) while the zombie still
+	// holds [0,10) and [10,20) from before it lost the partition.
+	owner.Submit(e.batch(owner, 0, 1, 0, 15))
+	require.NoError(t, owner.Commit(context.Background()))
+	zombie.Submit(e.batch(zombie, 0, 4, 0, 10))
+	zombie.Submit(e.batch(zombie, 0, 4, 10, 20))
+	zombie.Submit(e.batch(zombie, 1, 1, 0, 3)) // its other partition is fine
+	require.NoError(t, zombie.Commit(context.Background()))
+
+	requireNoDuplicates(t, e.rows(), 18)
+	require.Equal(t, map[int32]int64{0: 15, 1: 3}, e.offsets().Topics["events"].Next)
+	require.Equal(t, []string{"events[0]@gen4->15"}, e.fenced, "the consumer is told to re-seek to the table's offset")
+
+	// A batch of the fenced generation that arrives later is dropped too.
+	zombie.Submit(e.batch(zombie, 0, 4, 20, 25))
+	require.NoError(t, zombie.Commit(context.Background()))
+	requireNoDuplicates(t, e.rows(), 18)
+	require.Equal(t, 1.0, testutil.ToFloat64(zombie.m.dropped.WithLabelValues("fenced")))
+	require.Equal(t, 1.0, testutil.ToFloat64(zombie.m.dropped.WithLabelValues("stale")))
+}
+
+func TestCommitOutcomeUnknownButLanded(t *testing.T) {
+	e := newProtoEnv(t)
+	c := e.committer("a")
+	c.Submit(e.batch(c, 0, 1, 0, 10))
+	e.cat.after = func(n int, err error) error {
+		if n == 1 && err == nil {
+			return errors.New("read tcp: connection reset by peer") // the catalog applied it; the response is lost
+		}
+		return nil
+	}
+	require.NoError(t, c.Commit(context.Background()))
+	requireNoDuplicates(t, e.rows(), 10)
+	require.Equal(t, 1, e.cat.calls, "no second commit was sent")
+	require.Equal(t, 1.0, commitsWith(t, e.reg, outcomeLandedAfterUnknown))
+
+	tbl, err := e.cat.LoadTable(context.Background(), table.Identifier{"db", "events"})
+	require.NoError(t, err)
+	require.Len(t, tbl.Metadata().Snapshots(), 1)
+}
+
+func TestCommitUnknownOutcomeThatFailedIsRetried(t *testing.T) {
+	e := newProtoEnv(t)
+	c := e.committer("a")
+	c.Submit(e.batch(c, 0, 1, 0, 10))
+	e.cat.before = func(n int) error {
+		if n == 1 {
+			return errors.New("503 service unavailable") // never reached the table
+		}
+		return nil
+	}
+	require.NoError(t, c.Commit(context.Background()))
+	requireNoDuplicates(t, e.rows(), 10)
+	require.Equal(t, 2, e.cat.calls)
+}
+
+func TestCommitGapStops(t *testing.T) {
+	e := newProtoEnv(t)
+	c := e.committer("a")
+	c.Submit(e.batch(c, 0, 1, 0, 5))
+	require.NoError(t, c.Commit(context.Background()))
+	c.Submit(e.batch(c, 0, 1, 8, 10)) // offsets 5..7 were never buffered
+	err := c.Commit(context.Background())
+	require.ErrorIs(t, err, ErrGap)
+	require.Contains(t, err.Error(), "table is at 5 but the batch starts at 8")
+	require.Equal(t, map[int32]int64{0: 5}, e.offsets().Topics["events"].Next, "offsets did not move")
+	require.False(t, c.Healthy())
+}
+
+func TestCommitRefusesRecreatedTopic(t *testing.T) {
+	e := newProtoEnv(t)
+	c := e.committer("a")
+	c.Submit(e.batch(c, 0, 1, 0, 5))
+	require.NoError(t, c.Commit(context.Background()))
+
+	c.SetSource(Source{ClusterID: "cluster-A", TopicIDs: map[string]string{"events": "topic-2"}})
+	c.Submit(e.batch(c, 0, 1, 0, 3))
+	err := c.Commit(context.Background())
+	require.ErrorIs(t, err, ErrSourceMismatch)
+	require.Contains(t, err.Error(), `topic "events" has ID topic-1 in the table's offsets but topic-2 in Kafka`)
+
+	// With the operator's override the old incarnation's offsets are replaced.
+	c.SetSource(Source{ClusterID: "cluster-A", TopicIDs: map[string]string{"events": "topic-2"}, ResetMismatched: true})
+	c.Submit(e.batch(c, 0, 1, 0, 3))
+	require.NoError(t, c.Commit(context.Background()))
+	m := e.offsets()
+	require.Equal(t, "topic-2", m.Topics["events"].TopicID)
+	require.Equal(t, map[int32]int64{0: 3}, m.Topics["events"].Next)
+}
+
+func TestDropDiscardsStaleBatches(t *testing.T) {
+	e := newProtoEnv(t)
+	c := e.committer("a")
+	var released int64
+	c.deps.Hooks.Released = func(n int64) { released += n }
+	c.Submit(e.batch(c, 0, 1, 0, 5))
+	c.Submit(e.batch(c, 1, 1, 0, 5))
+	c.Drop("events", 0, 1) // partition 0 revoked
+	require.Equal(t, int64(50), released)
+	require.NoError(t, c.Commit(context.Background()))
+	require.Equal(t, map[int32]int64{1: 5}, e.offsets().Topics["events"].Next)
+	requireNoDuplicates(t, e.rows(), 5)
+}
+
+func TestCommitKeepsRowlessBatchesForLater(t *testing.T) {
+	e := newProtoEnv(t)
+	c := e.committer("a")
+	sc, err := c.ArrowSchema()
+	require.NoError(t, err)
+	buf := batcher.NewBuffer("events", 0, 1, 0, sc, memory.NewGoAllocator(), batcher.DefaultPolicy())
+	_, err = buf.Add(0, time.Now(), 3, false, time.Now()) // a skipped record
+	require.NoError(t, err)
+	c.Submit(buf.Seal(batcher.ReasonAge))
+	require.NoError(t, c.Commit(context.Background()))
+	require.True(t, e.offsets().Empty(), "no snapshot without rows")
+
+	c.Submit(e.batch(c, 0, 1, 1, 4))
+	require.NoError(t, c.Commit(context.Background()))
+	require.Equal(t, map[int32]int64{0: 4}, e.offsets().Topics["events"].Next, "the skipped offset rides along")
+	requireNoDuplicates(t, e.rows(), 3)
+}
+
+func TestCommitTimeoutKeepsBatches(t *testing.T) {
+	e := newProtoEnv(t)
+	c := e.committer("a")
+	c.cfg.CommitTimeout = 50 * time.Millisecond
+	c.Submit(e.batch(c, 0, 1, 0, 5))
+	e.cat.before = func(int) error { return errors.New("503 service unavailable") }
+	err := c.Commit(context.Background())
+	require.ErrorIs(t, err, ErrCommitTimeout)
+	require.False(t, c.Healthy())
+
+	e.cat.before = nil
+	c.cfg.CommitTimeout = 20 * time.Second
+	require.NoError(t, c.Commit(context.Background()))
+	require.True(t, c.Healthy())
+	requireNoDuplicates(t, e.rows(), 5)
+}
