@@ -69,7 +69,7 @@ func TestSealAccountsForOffsetsAndSkips(t *testing.T) {
 	require.Nil(t, b.Seal(ReasonAge), "empty buffer seals to nil")
 
 	add(t, b, 100, 10, true, t0)
-	add(t, b, 101, 10, false, t0.Add(time.Second)) // skipped bad record
+	add(t, b, 101, 10, false, t0.Add(time.Second))  // skipped bad record
 	add(t, b, 105, 10, true, t0.Add(2*time.Second)) // offsets may jump (compaction, txn markers)
 	require.Equal(t, int64(106), b.Next())
 

@@ -291,4 +291,3 @@ func countRows(ctx context.Context, p *pipeline, name string) (rows, distinct in
 	}
 	return rows, int64(len(seen)), nil
 }
-
