@@ -41,15 +41,17 @@ type Decoder struct {
 	root   *node   // the top-level columns as a struct
 	meta   []*node // the metadata columns among root.fields
 	states sync.Pool
-	// seen caches the last builder schema found Equal to schema, so a
+	// equal caches the last builder schema found Equal to schema, so a
 	// caller holding a distinct but equal *arrow.Schema pays the deep
 	// comparison once.
-	seen atomic.Pointer[arrow.Schema]
+	equal atomic.Pointer[arrow.Schema]
 }
 
-// New checks that every column of schema can be decoded into and that the
-// metadata columns of cfg exist with a compatible type, and returns a
-// Decoder. Errors name the column.
+// New validates cfg, checks that every column of schema can be decoded into
+// and that the metadata columns of cfg exist with a compatible type, and
+// returns a Decoder. Errors name the column. schema is expected to come from
+// the Iceberg table (table.SchemaToArrowSchema); large string, binary and
+// list variants are accepted too.
 func New(schema *arrow.Schema, cfg Config) (*Decoder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -116,13 +118,13 @@ func (d *Decoder) Append(b *array.RecordBuilder, m *Message) error {
 
 func (d *Decoder) checkBuilder(b *array.RecordBuilder) error {
 	s := b.Schema()
-	if s == d.schema || s == d.seen.Load() {
+	if s == d.schema || s == d.equal.Load() {
 		return nil
 	}
 	if !s.Equal(d.schema) {
 		return ErrSchemaMismatch
 	}
-	d.seen.Store(s)
+	d.equal.Store(s)
 	return nil
 }
 

@@ -145,6 +145,12 @@ func TestRequiredMetadata(t *testing.T) {
 			requireDecodeError(t, h.appendMessage(m), KindMissingRequired, tt.field)
 		})
 	}
+	t.Run("invalid UTF-8 header key", func(t *testing.T) {
+		h := newHarness(t, cfg, fields...)
+		m := testMessage(5, []byte(`{}`))
+		m.Headers = []Header{{Key: "a\xffb", Value: []byte{}}}
+		requireDecodeError(t, h.appendMessage(m), KindInvalidValue, "h[0].key")
+	})
 }
 
 func TestSchemaMismatch(t *testing.T) {

@@ -3,6 +3,7 @@ package codec
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -197,11 +198,12 @@ func checkMeta(n *node, m *Message) *fieldErr {
 			return newErr(KindMissingRequired, "record has no timestamp").in(n.name)
 		}
 	case metaHeaders:
-		if n.hdr.valueNullable {
-			return nil
-		}
 		for i, h := range m.Headers {
-			if h.Value == nil {
+			// Kafka does not enforce UTF-8 header keys; Iceberg strings must be.
+			if !utf8.ValidString(h.Key) {
+				return newErr(KindInvalidValue, "header key is not valid UTF-8").in("key").in(indexSegment(i)).in(n.name)
+			}
+			if h.Value == nil && !n.hdr.valueNullable {
 				return newErr(KindMissingRequired, "header value is null").in("value").in(indexSegment(i)).in(n.name)
 			}
 		}

@@ -146,3 +146,24 @@ func TestMapKeyTypes(t *testing.T) {
 		})
 	}
 }
+
+// TestLargeNestedMaps: large maps inside large maps keep their own sets of
+// seen keys.
+func TestLargeNestedMaps(t *testing.T) {
+	p := iceberg.PrimitiveTypes
+	fields := []iceberg.NestedField{opt(1, "mm", &iceberg.MapType{KeyID: 2, KeyType: p.String, ValueID: 3,
+		ValueType: &iceberg.MapType{KeyID: 4, KeyType: p.String, ValueID: 5, ValueType: p.Int32}})}
+	object := func(n int, value func(i int) string) string {
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = fmt.Sprintf(`"k%d": %s`, i, value(i))
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	}
+	inner := object(40, func(i int) string { return fmt.Sprint(i) })
+	h := newHarness(t, DefaultConfig(), fields...)
+	require.NoError(t, h.append(`{"mm": `+object(40, func(int) string { return inner })+`}`))
+
+	dupOuter := `{"mm": ` + strings.TrimSuffix(object(40, func(int) string { return inner }), "}") + `, "k39": {}}}`
+	requireDecodeError(t, h.append(dupOuter), KindInvalidValue, `mm["k39"]`)
+}

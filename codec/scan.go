@@ -7,9 +7,9 @@ import (
 )
 
 // scanner is a minimal JSON tokenizer over one record value. It validates
-// as it goes (RFC 8259 grammar, UTF-8) and never allocates on success:
-// strings without escapes are returned as sub-slices of the input, escaped
-// ones are unescaped into scratch. Returned slices stay valid until reset.
+// as it goes (RFC 8259 grammar, UTF-8) and does not allocate once scratch
+// has grown: strings without escapes are located in the input, escaped ones
+// are unescaped into scratch. Spans and slices stay valid until reset.
 type scanner struct {
 	buf     []byte
 	pos     int
