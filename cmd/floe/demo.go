@@ -134,7 +134,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("exactly-once check failed: produced %d, table has %d rows (%d distinct)", *records, rows, distinct)
 	}
 	fmt.Fprintln(stdout, "exactly once: every produced record is in the table once")
-	fmt.Fprintln(stdout, "try: floe commits --config <your floe.yaml>  (see deploy/floe.example.yaml)")
+	fmt.Fprintf(stdout, "floe's JSON log of every commit: %s (kept with --dir)\n", logFile.Name())
 	return nil
 }
 
@@ -177,7 +177,8 @@ func demoConfig(brokers []string, dir string) config.Config {
 	return cfg
 }
 
-// produceOrders writes n sample orders, keyed by customer.
+// produceOrders writes n sample orders, keyed by customer, in twelve bursts
+// half a second apart so the demo shows several commits.
 func produceOrders(ctx context.Context, brokers []string, n int) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(demoTopic), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
@@ -187,10 +188,17 @@ func produceOrders(ctx context.Context, brokers []string, n int) error {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var firstErr error
 	results := make(chan error, 1)
-	inflight := 0
+	const bursts = 12
 	for i := 0; i < n; i++ {
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if i > 0 && i%max(n/bursts, 1) == 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(500 * time.Millisecond):
+			}
 		}
 		customer := rng.IntN(50_000)
 		rec := &kgo.Record{Key: []byte(strconv.Itoa(customer)), Value: sampleOrder(rng, i, customer)}
@@ -202,7 +210,6 @@ func produceOrders(ctx context.Context, brokers []string, n int) error {
 				}
 			}
 		})
-		inflight++
 	}
 	if err := cl.Flush(ctx); err != nil {
 		return err
