@@ -116,6 +116,7 @@ type Consumer struct {
 	fatal     error
 	fences    []fenceEvent
 	paused    bool
+	closing   bool // leaving the group: keep sealed batches for the final commit
 	tableNext map[topicPartition]int64
 
 	pendingBytes atomic.Int64 // submitted, not yet released by the sinks

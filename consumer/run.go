@@ -142,9 +142,12 @@ func (c *Consumer) stored(ctx context.Context, r *Route) (Stored, error) {
 	return s, nil
 }
 
+// close leaves the group. The revocation that leaving triggers must not drop
+// the batches just sealed for the final commit: c.closing tells revoked.
 func (c *Consumer) close() {
 	c.mu.Lock()
 	cl, adm := c.cl, c.adm
+	c.closing = true
 	c.mu.Unlock()
 	c.joined.Store(false)
 	if adm != nil {
@@ -265,7 +268,9 @@ func (c *Consumer) closePart(tp topicPartition) {
 	st.buf.Release()
 	delete(c.parts, tp)
 	delete(c.tableNext, tp)
-	st.route.Sink.Drop(tp.topic, tp.partition, st.gen)
+	if !c.closing {
+		st.route.Sink.Drop(tp.topic, tp.partition, st.gen)
+	}
 	c.m.lag.DeleteLabelValues(tp.topic, fmt.Sprint(tp.partition))
 }
 

@@ -347,6 +347,43 @@ func TestGracefulStopAndRestart(t *testing.T) {
 	b.requireExactlyOnce(8000)
 }
 
+// consumed sums floe_consumer_records_total from the process's metrics.
+func (p *proc) consumed(t *testing.T) int64 {
+	t.Helper()
+	_, body := p.get(t, "/metrics")
+	var n int64
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "floe_consumer_records_total{") {
+			var v float64
+			_, _ = fmt.Sscan(line[strings.LastIndex(line, " ")+1:], &v)
+			n += int64(v)
+		}
+	}
+	return n
+}
+
+func TestShutdownCommitsEverythingConsumed(t *testing.T) {
+	b := newBed(t, 4)
+	cfg := b.config("floe", "")
+	// With an hour between commits, only the shutdown commit can land.
+	yaml := strings.Replace(readFile(t, cfg), "commit-interval: 500ms", "commit-interval: 1h", 1)
+	require.NoError(t, os.WriteFile(cfg, []byte(yaml), 0o644))
+	b.produce(5000)
+	p := b.start(cfg)
+	require.Eventually(t, func() bool { return p.consumed(t) == 5000 }, 60*time.Second, 50*time.Millisecond)
+	require.Equal(t, int64(0), b.committed())
+	require.Equal(t, 0, p.stop(t, syscall.SIGTERM))
+	require.Equal(t, int64(5000), b.committed(), "the final commit covers every consumed record")
+	b.requireExactlyOnce(5000)
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(data)
+}
+
 func TestHardKillsAndRestart(t *testing.T) {
 	b := newBed(t, 8)
 	cfg := b.config("floe", "")
