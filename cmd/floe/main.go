@@ -70,7 +70,8 @@ Usage:
   floe commits --config FILE [--table T] [--json]     print the commit history stored in a table
   floe version
 
-Environment variables FLOE_SECTION__KEY override the config file (see docs/CONFIG.md).
+Environment variables FLOE_SECTION__KEY override the config file; every key is
+documented in deploy/floe.example.yaml.
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
