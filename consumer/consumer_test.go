@@ -1,0 +1,289 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/floe-dev/floe/batcher"
+	"github.com/floe-dev/floe/codec"
+)
+
+// fakeSink is the consumer's view of a committer, with function fields.
+type fakeSink struct {
+	mu      sync.Mutex
+	stored  Stored
+	batches []*batcher.Batch
+	drops   []string
+	submit  func(b *batcher.Batch)
+}
+
+func (s *fakeSink) Table() string { return "db.t" }
+func (s *fakeSink) StoredOffsets(context.Context) (Stored, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stored, nil
+}
+func (s *fakeSink) SetSource(string, map[string]string, bool) {}
+func (s *fakeSink) Submit(b *batcher.Batch) {
+	s.mu.Lock()
+	s.batches = append(s.batches, b)
+	f := s.submit
+	s.mu.Unlock()
+	if f != nil {
+		f(b)
+	}
+}
+func (s *fakeSink) Drop(topic string, p int32, gen uint64) {
+	s.mu.Lock()
+	s.drops = append(s.drops, fmt.Sprintf("%s[%d]@%d", topic, p, gen))
+	s.mu.Unlock()
+}
+
+func (s *fakeSink) snapshot() []*batcher.Batch {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*batcher.Batch(nil), s.batches...)
+}
+
+// idDecoder appends the record value as the only string column.
+type idDecoder struct{}
+
+func (idDecoder) Append(b *array.RecordBuilder, m *codec.Message) error {
+	if string(m.Value) == "bad" {
+		return &codec.DecodeError{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Kind: codec.KindMalformedJSON}
+	}
+	b.Field(0).(*array.StringBuilder).Append(string(m.Value))
+	return nil
+}
+
+var idSchema = arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}}, nil)
+
+type consumerEnv struct {
+	t     *testing.T
+	kafka *kfake.Cluster
+	prod  *kgo.Client
+	sink  *fakeSink
+	reg   *prometheus.Registry
+	c     *Consumer
+	stop  context.CancelFunc
+	done  chan error
+}
+
+func newConsumerEnv(t *testing.T, partitions int32, mutate func(*Config)) *consumerEnv {
+	t.Helper()
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, "t"))
+	require.NoError(t, err)
+	t.Cleanup(kc.Close)
+	prod, err := kgo.NewClient(kgo.SeedBrokers(kc.ListenAddrs()...), kgo.DefaultProduceTopic("t"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	require.NoError(t, err)
+	t.Cleanup(prod.Close)
+	cfg := DefaultConfig()
+	cfg.Brokers = kc.ListenAddrs()
+	cfg.Batch.MaxAge = 50 * time.Millisecond
+	cfg.LagInterval = 50 * time.Millisecond
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	sink := &fakeSink{stored: Stored{Topics: map[string]StoredTopic{}}}
+	reg := prometheus.NewRegistry()
+	c, err := New(cfg, []*Route{{Topics: []string{"t"}, Schema: idSchema, Decoder: idDecoder{}, OnError: codec.OnErrorSkip, Sink: sink}},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	require.NoError(t, err)
+	return &consumerEnv{t: t, kafka: kc, prod: prod, sink: sink, reg: reg, c: c}
+}
+
+func (e *consumerEnv) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	e.stop, e.done = cancel, make(chan error, 1)
+	go func() { e.done <- e.c.Run(ctx) }()
+	e.t.Cleanup(func() { cancel(); <-e.done })
+}
+
+func (e *consumerEnv) produce(p int32, values ...string) {
+	e.t.Helper()
+	for _, v := range values {
+		require.NoError(e.t, e.prod.ProduceSync(context.Background(), &kgo.Record{Partition: p, Value: []byte(v)}).FirstErr())
+	}
+}
+
+// covered returns, per partition, the offsets the batches cover, checking
+// that they are contiguous from the first batch's start.
+func covered(t *testing.T, bs []*batcher.Batch) map[int32][2]int64 {
+	t.Helper()
+	out := map[int32][2]int64{}
+	for _, b := range bs {
+		r, ok := out[b.Partition]
+		if ok {
+			require.Equal(t, r[1], b.Start, "batches of partition %d are contiguous", b.Partition)
+			r[1] = b.End
+		} else {
+			r = [2]int64{b.Start, b.End}
+		}
+		out[b.Partition] = r
+	}
+	return out
+}
+
+func TestStartsFromTheTableOffsets(t *testing.T) {
+	e := newConsumerEnv(t, 2, nil)
+	for i := 0; i < 10; i++ {
+		e.produce(0, fmt.Sprint(i))
+		e.produce(1, fmt.Sprint(i))
+	}
+	e.sink.stored.Topics["t"] = StoredTopic{Next: map[int32]int64{0: 7}} // partition 1: never committed
+	e.run()
+	require.Eventually(t, func() bool {
+		c := covered(t, e.sink.snapshot())
+		return c[0][1] == 10 && c[1][1] == 10
+	}, 10*time.Second, 10*time.Millisecond)
+	c := covered(t, e.sink.snapshot())
+	require.Equal(t, [2]int64{7, 10}, c[0], "partition 0 resumes at the table's offset")
+	require.Equal(t, [2]int64{0, 10}, c[1], "partition 1 starts at the earliest offset")
+	require.True(t, e.c.Joined())
+}
+
+func TestFencedPartitionIsReseeked(t *testing.T) {
+	e := newConsumerEnv(t, 1, nil)
+	e.produce(0, "a", "b", "c", "d", "e")
+	e.run()
+	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 5 }, 10*time.Second, 10*time.Millisecond)
+	gen := e.sink.snapshot()[0].Generation
+
+	// Another owner committed up to 3: the consumer must restart at 3 under a
+	// new generation and drop what it holds of the old one.
+	n := len(e.sink.snapshot())
+	e.c.Fenced("t", 0, gen, 3)
+	e.produce(0, "f")
+	require.Eventually(t, func() bool {
+		bs := e.sink.snapshot()[n:]
+		return len(bs) > 0 && covered(t, bs)[0][1] == 6
+	}, 10*time.Second, 10*time.Millisecond)
+	after := e.sink.snapshot()[n:]
+	require.Equal(t, int64(3), after[0].Start)
+	require.Greater(t, after[0].Generation, gen)
+	require.Contains(t, e.sink.drops, fmt.Sprintf("t[0]@%d", gen))
+
+	// A stale fence for the old generation is ignored.
+	e.c.Fenced("t", 0, gen, 1)
+	e.produce(0, "g")
+	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot()[n:])[0][1] == 7 }, 10*time.Second, 10*time.Millisecond)
+}
+
+func TestMemoryBudgetPausesUntilReleased(t *testing.T) {
+	e := newConsumerEnv(t, 2, func(c *Config) {
+		c.Batch.MaxBytes = 100
+		c.MemoryBudget = 300
+		c.Batch.MaxAge = time.Hour
+	})
+	e.run()
+	for i := 0; i < 40; i++ {
+		e.produce(int32(i%2), fmt.Sprintf("%020d", i)) // 20 bytes each
+	}
+	paused := func() float64 { return testutil.ToFloat64(e.c.m.paused) }
+	require.Eventually(t, func() bool { return paused() == 1 }, 10*time.Second, 10*time.Millisecond,
+		"with 300 bytes pending and nothing committed, fetching pauses")
+	require.Less(t, len(e.sink.snapshot()), 5, "no more than the budget was handed over")
+
+	// The sink commits and releases everything: fetching resumes and the rest arrives.
+	var (
+		mu            sync.Mutex
+		releasedSoFar int64
+	)
+	release := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		var n int64
+		for _, b := range e.sink.snapshot() {
+			n += b.Bytes
+		}
+		e.c.Released(n - releasedSoFar)
+		releasedSoFar = n
+	}
+	e.sink.mu.Lock()
+	e.sink.submit = func(*batcher.Batch) { go release() }
+	e.sink.mu.Unlock()
+	release()
+	require.Eventually(t, func() bool {
+		c := covered(t, e.sink.snapshot())
+		return c[0][1]+c[1][1] >= 30 // the budget still holds back the last partial buffers
+	}, 10*time.Second, 10*time.Millisecond)
+	require.GreaterOrEqual(t, testutil.ToFloat64(e.c.m.flushes.WithLabelValues("bytes"))+testutil.ToFloat64(e.c.m.flushes.WithLabelValues("memory")), 3.0)
+}
+
+func TestShutdownSealsEverything(t *testing.T) {
+	e := newConsumerEnv(t, 3, func(c *Config) { c.Batch.MaxAge = time.Hour })
+	e.run()
+	for i := 0; i < 30; i++ {
+		e.produce(int32(i%3), fmt.Sprint(i))
+	}
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(e.c.m.records.WithLabelValues("t", "0"))+
+			testutil.ToFloat64(e.c.m.records.WithLabelValues("t", "1"))+
+			testutil.ToFloat64(e.c.m.records.WithLabelValues("t", "2")) == 30
+	}, 10*time.Second, 10*time.Millisecond)
+	require.Empty(t, e.sink.snapshot(), "nothing is full yet")
+	e.stop()
+	require.NoError(t, <-e.done)
+	e.done <- nil // for the cleanup
+	c := covered(t, e.sink.snapshot())
+	require.Equal(t, map[int32][2]int64{0: {0, 10}, 1: {0, 10}, 2: {0, 10}}, c)
+	require.Empty(t, e.sink.drops, "leaving the group keeps the sealed batches")
+}
+
+func TestSkippedRecordsAreAccountedFor(t *testing.T) {
+	e := newConsumerEnv(t, 1, nil)
+	e.produce(0, "a", "bad", "c")
+	e.run()
+	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 3 }, 10*time.Second, 10*time.Millisecond)
+	var rows int64
+	skipped := 0
+	for _, b := range e.sink.snapshot() {
+		skipped += b.Skipped
+		if b.Rows != nil {
+			rows += b.Rows.NumRows()
+		}
+	}
+	require.Equal(t, int64(2), rows)
+	require.Equal(t, 1, skipped)
+	require.Equal(t, 1.0, testutil.ToFloat64(e.c.m.badRecords.WithLabelValues("t", "malformed_json", "skipped")))
+}
+
+func TestNewRejectsBadRoutes(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s := &fakeSink{}
+	_, err := New(DefaultConfig(), []*Route{
+		{Topics: []string{"a"}, Schema: idSchema, Decoder: idDecoder{}, Sink: s},
+		{Topics: []string{"a"}, Schema: idSchema, Decoder: idDecoder{}, Sink: s},
+	}, log, prometheus.NewRegistry())
+	require.ErrorContains(t, err, `topic "a" is routed to two tables`)
+	_, err = New(DefaultConfig(), []*Route{{Topics: []string{"a"}}}, log, prometheus.NewRegistry())
+	require.ErrorContains(t, err, "needs a sink")
+}
+
+func TestMissingTopicIsAnError(t *testing.T) {
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1))
+	require.NoError(t, err)
+	defer kc.Close()
+	cfg := DefaultConfig()
+	cfg.Brokers = kc.ListenAddrs()
+	c, err := New(cfg, []*Route{{Topics: []string{"nope"}, Schema: idSchema, Decoder: idDecoder{}, Sink: &fakeSink{}}},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.ErrorContains(t, c.Run(ctx), `topic "nope": does not exist`)
+}
