@@ -35,18 +35,29 @@ func main() {
 // signalContext is cancelled by the first SIGINT/SIGTERM; the second one
 // exits at once.
 func signalContext() (context.Context, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		s := <-sigs
-		fmt.Fprintf(os.Stderr, "floe: %s received: flushing and committing; send it again to exit at once\n", s)
-		cancel()
-		s = <-sigs
-		fmt.Fprintf(os.Stderr, "floe: second %s: exiting without flushing (uncommitted records are read again on restart)\n", s)
-		os.Exit(130)
-	}()
+	ctx, cancel := watchSignals(sigs, os.Stderr, os.Exit)
 	return ctx, func() { signal.Stop(sigs); cancel() }
+}
+
+// watchSignals cancels the returned context on the first signal from sigs
+// and calls exit(130) on the second.
+func watchSignals(sigs <-chan os.Signal, stderr io.Writer, exit func(int)) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		s, ok := <-sigs
+		if !ok {
+			return
+		}
+		fmt.Fprintf(stderr, "floe: %s received: flushing and committing; send it again to exit at once\n", s)
+		cancel()
+		if s, ok = <-sigs; ok {
+			fmt.Fprintf(stderr, "floe: second %s: exiting without flushing (uncommitted records are read again on restart)\n", s)
+			exit(130)
+		}
+	}()
+	return ctx, cancel
 }
 
 func exitCode(err error, stderr io.Writer) int {

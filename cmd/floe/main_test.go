@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	sigs := make(chan os.Signal, 2)
+	var stderr bytes.Buffer
+	exited := make(chan int, 1)
+	ctx, cancel := watchSignals(sigs, &stderr, func(code int) { exited <- code })
+	defer cancel()
+
+	sigs <- syscall.SIGTERM
+	<-ctx.Done()
+	select {
+	case <-exited:
+		t.Fatal("the first signal must not exit")
+	case <-time.After(50 * time.Millisecond):
+	}
+	sigs <- syscall.SIGINT
+	require.Equal(t, 130, <-exited)
+	require.Contains(t, stderr.String(), "send it again to exit at once")
+	require.Contains(t, stderr.String(), "second interrupt: exiting without flushing")
+}
+
+func TestCommitsCommandListsTheTableHistory(t *testing.T) {
+	b := newBed(t, 3)
+	cfg := b.config("floe", "")
+	b.produce(600)
+	p := b.start(cfg)
+	b.waitCommitted(600, p)
+	require.Equal(t, 0, p.stop(t, syscall.SIGTERM))
+
+	out, err := exec.Command(floeBin, "commits", "--config", cfg, "--json").CombinedOutput()
+	require.NoError(t, err, string(out))
+	type line struct {
+		Table      string `json:"table"`
+		SnapshotID int64  `json:"snapshot_id"`
+		Records    int64  `json:"added_records"`
+		Ranges     []struct {
+			Partition  int32
+			Start, End int64
+		} `json:"ranges"`
+		Writer struct{ Instance string } `json:"writer"`
+	}
+	var total int64
+	covered := map[int32]int64{}
+	snaps := map[int64]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var c line
+		require.NoError(t, json.Unmarshal([]byte(l), &c), l)
+		require.Equal(t, "itest.events", c.Table)
+		require.NotEmpty(t, c.Writer.Instance)
+		total += c.Records
+		snaps[c.SnapshotID] = true
+		for _, r := range c.Ranges {
+			covered[r.Partition] += r.End - r.Start
+		}
+	}
+	require.Equal(t, int64(600), total, "the commits add up to every record")
+	require.Equal(t, int64(600), covered[0]+covered[1]+covered[2], "the ranges add up to every offset")
+
+	// The same snapshots as the table itself holds.
+	tbl := b.loadTable()
+	for _, s := range tbl.Metadata().Snapshots() {
+		require.True(t, snaps[s.SnapshotID], "snapshot %d is listed", s.SnapshotID)
+	}
+	require.Len(t, snaps, len(tbl.Metadata().Snapshots()))
+
+	text, err := exec.Command(floeBin, "commits", "--config", cfg, "--limit", "1").CombinedOutput()
+	require.NoError(t, err, string(text))
+	require.Contains(t, string(text), "table itest.events, group itest: 1 commits")
+	require.Contains(t, string(text), "SNAPSHOT ID")
+
+	bad, err := exec.Command(floeBin, "commits", "--config", cfg, "--table", "nope.nope").CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(bad), `--table "nope.nope" is not in the config's tables`)
+}
+
+func TestDemoRunsEndToEnd(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	require.NoError(t, run(ctx, []string{"demo", "--records", "3000", "--partitions", "4", "--dir", t.TempDir()}, &stdout, &stderr), stderr.String())
+	out := stdout.String()
+	require.Contains(t, out, "read back from the table: 3000 rows, 3000 distinct order_id; produced 3000 records")
+	require.Contains(t, out, "exactly once: every produced record is in the table once")
+	require.Contains(t, out, "table demo.orders, group floe-demo:")
+}
