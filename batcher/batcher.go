@@ -89,6 +89,12 @@ type Batch struct {
 	Opened time.Time
 	Reason Reason
 	Rows   arrow.RecordBatch
+	// FromTable says Start descends from an offset read from the table (the
+	// partition was positioned by the table, or re-seeked to it). It is false
+	// when Start came from kafka.start-from for a partition the table had no
+	// offset for; the committer then re-seeks rather than report a gap if
+	// another owner got there first. The consumer sets it.
+	FromTable bool
 }
 
 // Release frees the Arrow memory of the batch's rows.

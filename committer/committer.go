@@ -220,10 +220,13 @@ func (c *Committer) release(bytes int64) {
 	}
 }
 
-// Run commits pending batches at most once per commit interval until ctx is
-// done. It returns nil on cancellation and an error only for conditions that
-// retrying cannot fix (a gap, a source mismatch). The final commit on
-// shutdown is the caller's: call Commit after Run returns.
+// Run commits pending batches until ctx is done, starting a commit at most
+// once per commit interval (start to start), so the snapshot rate is bounded
+// whatever the partition count. A commit in progress runs under ctx too:
+// cancel ctx only when in-flight work may be abandoned (its batches are then
+// read again after a restart). Run returns nil on cancellation and an error
+// only for conditions that retrying cannot fix (a gap, a source mismatch).
+// Commit may be called concurrently, e.g. for the final commit on shutdown.
 func (c *Committer) Run(ctx context.Context) error {
 	timer := time.NewTimer(c.tc.CommitInterval)
 	defer timer.Stop()
@@ -233,6 +236,7 @@ func (c *Committer) Run(ctx context.Context) error {
 			return nil
 		case <-timer.C:
 		}
+		started := time.Now()
 		err := c.Commit(ctx)
 		switch {
 		case err == nil, errors.Is(err, ErrCommitTimeout):
@@ -241,19 +245,19 @@ func (c *Committer) Run(ctx context.Context) error {
 		default:
 			return err
 		}
-		timer.Reset(c.untilNext(time.Now()))
+		timer.Reset(c.untilNext(time.Since(started)))
 	}
 }
 
-func (c *Committer) untilNext(now time.Time) time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	d := c.tc.CommitInterval - now.Sub(c.lastCommit)
-	if !c.healthy {
-		// Retry a failing table sooner than a full interval but not in a loop.
+// untilNext is the wait before the next commit, given how long the last one
+// took: the rest of the interval, or sooner while the table is failing.
+func (c *Committer) untilNext(took time.Duration) time.Duration {
+	d := c.tc.CommitInterval - took
+	if !c.Healthy() {
+		// Retry a failing table sooner than a full interval, never in a loop.
 		d = min(d, c.cfg.RetryMax)
 	}
-	return max(d, 0)
+	return max(d, c.cfg.RetryMin)
 }
 
 // attemptGroup is one logical commit: a fixed set of batches and one commit
@@ -271,12 +275,23 @@ type attemptGroup struct {
 	started  time.Time
 }
 
-// Commit runs one commit of everything pending (or resumes a timed-out one)
-// under the commit timeout. It returns nil when there was nothing to do.
+// Commit commits everything pending: first a commit that an earlier call
+// left unfinished (timed out), then the batches submitted since. Each
+// logical commit gets the commit timeout. It returns nil when there was
+// nothing to do.
 func (c *Committer) Commit(ctx context.Context) error {
 	c.commitMu.Lock()
 	defer c.commitMu.Unlock()
+	for {
+		resumed := c.inflight != nil
+		if err := c.commitOnce(ctx); err != nil || !resumed {
+			return err
+		}
+	}
+}
 
+// commitOnce runs one logical commit. commitMu held.
+func (c *Committer) commitOnce(ctx context.Context) error {
 	ag := c.inflight
 	if ag == nil {
 		c.mu.Lock()
@@ -420,7 +435,15 @@ func (c *Committer) attempt(ctx context.Context, ag *attemptGroup) (done bool, e
 		// Iceberg cannot record offsets without a snapshot and iceberg-go makes
 		// no snapshot without files: keep the row-less batches (all records
 		// skipped) for the next commit that has rows. Re-reading them after a
-		// crash skips them again, so nothing is lost or duplicated.
+		// crash skips them again, so nothing is lost or duplicated. They hold
+		// no Arrow memory, so their bytes leave the memory budget now: a long
+		// run of bad records must not pause fetching for good.
+		var held int64
+		for _, b := range include {
+			held += b.Bytes
+			b.Bytes = 0
+		}
+		c.release(held)
 		c.mu.Lock()
 		c.pending = append(include, c.pending...)
 		c.mu.Unlock()
@@ -580,7 +603,10 @@ func (c *Committer) fence(ag *attemptGroup, committed OffsetMap) ([]*batcher.Bat
 		case !ok || stored == start:
 			include = append(include, live...)
 			keep = append(keep, live...)
-		case stored > start:
+		case stored > start || !live[0].FromTable:
+			// Another owner committed past our start (a zombie batch), or the
+			// table moved since this partition's start came from
+			// kafka.start-from: re-read from the table's offset.
 			gen := live[len(live)-1].Generation
 			c.log.Warn("batch fenced: another owner already committed this range",
 				"topic", tp.topic, "partition", tp.partition, "batch_start", start,

@@ -129,7 +129,9 @@ func (e *protoEnv) batch(c *Committer, p int32, gen uint64, start, end int64) *b
 		_, err := buf.Add(o, now.Add(time.Duration(o)*time.Millisecond), 10, true, now)
 		require.NoError(e.t, err)
 	}
-	return buf.Seal(batcher.ReasonRecords)
+	b := buf.Seal(batcher.ReasonRecords)
+	b.FromTable = true
+	return b
 }
 
 // rows scans the table and returns how often each id occurs.
@@ -317,6 +319,54 @@ func TestCommitGapStops(t *testing.T) {
 	require.False(t, c.Healthy())
 }
 
+func TestCommitReseeksUnanchoredStartInsteadOfGap(t *testing.T) {
+	// Replica A started partition 0 at the log end (no table offset yet) and
+	// committed [0,5); replica B, assigned the partition before that commit
+	// landed, listed the end offset 8 and buffered [8,10). B is not at fault:
+	// it must re-read from 5, not stop with a gap.
+	e := newProtoEnv(t)
+	a, b := e.committer("a"), e.committer("b")
+	a.Submit(e.batch(a, 0, 1, 0, 5))
+	require.NoError(t, a.Commit(context.Background()))
+	late := e.batch(b, 0, 2, 8, 10)
+	late.FromTable = false
+	b.Submit(late)
+	require.NoError(t, b.Commit(context.Background()))
+	require.Equal(t, []string{"events[0]@gen2->5"}, e.fenced)
+	require.Equal(t, map[int32]int64{0: 5}, e.offsets().Topics["events"].Next)
+	requireNoDuplicates(t, e.rows(), 5)
+}
+
+func TestCommitAfterTimeoutAlsoCommitsNewBatches(t *testing.T) {
+	e := newProtoEnv(t)
+	c := e.committer("a")
+	c.cfg.CommitTimeout = 50 * time.Millisecond
+	c.Submit(e.batch(c, 0, 1, 0, 5))
+	e.cat.before = func(int) error { return errors.New("503 service unavailable") }
+	require.ErrorIs(t, c.Commit(context.Background()), ErrCommitTimeout)
+
+	// Sealed at shutdown, after the timed-out commit: the final Commit must
+	// finish the old commit and then commit these too.
+	e.cat.before = nil
+	c.cfg.CommitTimeout = 20 * time.Second
+	c.Submit(e.batch(c, 0, 1, 5, 8))
+	c.Submit(e.batch(c, 1, 1, 0, 2))
+	require.NoError(t, c.Commit(context.Background()))
+	require.Equal(t, map[int32]int64{0: 8, 1: 2}, e.offsets().Topics["events"].Next)
+	requireNoDuplicates(t, e.rows(), 10)
+}
+
+func TestRunWaitsTheIntervalEvenWhenIdle(t *testing.T) {
+	e := newProtoEnv(t)
+	c := e.committer("a")
+	c.tc.CommitInterval = time.Minute
+	require.Equal(t, time.Minute, c.untilNext(0), "an idle table waits a whole interval, it does not spin")
+	require.Equal(t, 40*time.Second, c.untilNext(20*time.Second), "intervals run start to start")
+	require.Equal(t, c.cfg.RetryMin, c.untilNext(2*time.Minute), "a commit longer than the interval still yields")
+	c.setHealthy(false)
+	require.Equal(t, c.cfg.RetryMax, c.untilNext(0), "a failing table retries sooner")
+}
+
 func TestCommitRefusesRecreatedTopic(t *testing.T) {
 	e := newProtoEnv(t)
 	c := e.committer("a")
@@ -355,6 +405,8 @@ func TestDropDiscardsStaleBatches(t *testing.T) {
 func TestCommitKeepsRowlessBatchesForLater(t *testing.T) {
 	e := newProtoEnv(t)
 	c := e.committer("a")
+	var released int64
+	c.deps.Hooks.Released = func(n int64) { released += n }
 	sc, err := c.ArrowSchema()
 	require.NoError(t, err)
 	buf := batcher.NewBuffer("events", 0, 1, 0, sc, memory.NewGoAllocator(), batcher.DefaultPolicy())
@@ -363,6 +415,7 @@ func TestCommitKeepsRowlessBatchesForLater(t *testing.T) {
 	c.Submit(buf.Seal(batcher.ReasonAge))
 	require.NoError(t, c.Commit(context.Background()))
 	require.True(t, e.offsets().Empty(), "no snapshot without rows")
+	require.Equal(t, int64(3), released, "held row-less batches leave the memory budget")
 
 	c.Submit(e.batch(c, 0, 1, 1, 4))
 	require.NoError(t, c.Commit(context.Background()))

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -82,9 +83,10 @@ type topicPartition struct {
 }
 
 type partState struct {
-	route *Route
-	buf   *batcher.Buffer
-	gen   uint64
+	route     *Route
+	buf       *batcher.Buffer
+	gen       uint64
+	fromTable bool // the start offset was read from the table
 }
 
 type fenceEvent struct {
@@ -119,6 +121,9 @@ type Consumer struct {
 	closing   bool // leaving the group: keep sealed batches for the final commit
 	tableNext map[topicPartition]int64
 
+	mirror     map[string]map[int32]kgo.EpochOffset // committed offsets to copy to the Kafka group
+	mirrorWake chan struct{}
+
 	pendingBytes atomic.Int64 // submitted, not yet released by the sinks
 	joined       atomic.Bool
 	wake         chan struct{}
@@ -131,9 +136,11 @@ func New(cfg Config, routes []*Route, logger *slog.Logger, reg prometheus.Regist
 		cfg: cfg, routes: routes, byTopic: map[string]*Route{}, log: logger,
 		mem:   memory.NewGoAllocator(),
 		parts: map[topicPartition]*partState{}, gens: map[topicPartition]uint64{},
-		tableNext: map[topicPartition]int64{},
-		wake:      make(chan struct{}, 1),
-		opts:      extra,
+		tableNext:  map[topicPartition]int64{},
+		wake:       make(chan struct{}, 1),
+		mirror:     map[string]map[int32]kgo.EpochOffset{},
+		mirrorWake: make(chan struct{}, 1),
+		opts:       extra,
 	}
 	for _, r := range routes {
 		if r.Sink == nil || r.Decoder == nil || r.Schema == nil {
@@ -174,26 +181,52 @@ func (c *Consumer) Fenced(topic string, partition int32, generation uint64, next
 }
 
 // Committed is the sinks' hook after a commit: it records the table's new
-// offsets for the lag metric and mirrors them to the Kafka group, for
-// standard lag tools only; floe never reads them back.
+// offsets for the lag metric and queues them for the Kafka group mirror (for
+// standard lag tools only; floe never reads them back). It never blocks on
+// Kafka: the committer calls it while holding its commit lock.
 func (c *Consumer) Committed(next map[string]map[int32]int64) {
-	mirror := map[string]map[int32]kgo.EpochOffset{}
 	c.mu.Lock()
 	for topic, parts := range next {
-		mirror[topic] = map[int32]kgo.EpochOffset{}
 		for p, o := range parts {
-			c.tableNext[topicPartition{topic, p}] = o
-			mirror[topic][p] = kgo.EpochOffset{Epoch: -1, Offset: o}
+			tp := topicPartition{topic, p}
+			if _, owned := c.parts[tp]; owned {
+				c.tableNext[tp] = o
+			}
+			if c.mirror[topic] == nil {
+				c.mirror[topic] = map[int32]kgo.EpochOffset{}
+			}
+			c.mirror[topic][p] = kgo.EpochOffset{Epoch: -1, Offset: o}
 		}
 	}
-	cl := c.cl
 	c.mu.Unlock()
-	if cl != nil && c.joined.Load() {
-		cl.CommitOffsets(context.Background(), mirror, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+	select {
+	case c.mirrorWake <- struct{}{}:
+	default:
+	}
+}
+
+// mirrorLoop commits the queued offsets to the Kafka group, newest wins.
+func (c *Consumer) mirrorLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.mirrorWake:
+		}
+		c.mu.Lock()
+		offsets := c.mirror
+		c.mirror = map[string]map[int32]kgo.EpochOffset{}
+		c.mu.Unlock()
+		if len(offsets) == 0 || !c.joined.Load() {
+			continue
+		}
+		mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		c.cl.CommitOffsetsSync(mctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
 			if err != nil {
 				c.log.Debug("mirror offsets to the Kafka group", "error", err)
 			}
 		})
+		cancel()
 	}
 }
 

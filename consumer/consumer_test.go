@@ -153,6 +153,9 @@ func TestStartsFromTheTableOffsets(t *testing.T) {
 	c := covered(t, e.sink.snapshot())
 	require.Equal(t, [2]int64{7, 10}, c[0], "partition 0 resumes at the table's offset")
 	require.Equal(t, [2]int64{0, 10}, c[1], "partition 1 starts at the earliest offset")
+	for _, b := range e.sink.snapshot() {
+		require.Equal(t, b.Partition == 0, b.FromTable, "only the table gives an anchored start")
+	}
 	require.True(t, e.c.Joined())
 }
 
@@ -174,6 +177,7 @@ func TestFencedPartitionIsReseeked(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond)
 	after := e.sink.snapshot()[n:]
 	require.Equal(t, int64(3), after[0].Start)
+	require.True(t, after[0].FromTable, "a re-seek to the table's offset is anchored")
 	require.Greater(t, after[0].Generation, gen)
 	require.Contains(t, e.sink.drops, fmt.Sprintf("t[0]@%d", gen))
 
@@ -196,7 +200,16 @@ func TestMemoryBudgetPausesUntilReleased(t *testing.T) {
 	paused := func() float64 { return testutil.ToFloat64(e.c.m.paused) }
 	require.Eventually(t, func() bool { return paused() == 1 }, 10*time.Second, 10*time.Millisecond,
 		"with 300 bytes pending and nothing committed, fetching pauses")
-	require.Less(t, len(e.sink.snapshot()), 5, "no more than the budget was handed over")
+	// While paused, nothing more is consumed.
+	consumed := func() float64 {
+		return testutil.ToFloat64(e.c.m.records.WithLabelValues("t", "0")) + testutil.ToFloat64(e.c.m.records.WithLabelValues("t", "1"))
+	}
+	before := consumed()
+	for i := 40; i < 60; i++ {
+		e.produce(int32(i%2), fmt.Sprintf("%020d", i))
+	}
+	time.Sleep(300 * time.Millisecond)
+	require.Equal(t, before, consumed(), "fetching is paused")
 
 	// The sink commits and releases everything: fetching resumes and the rest arrives.
 	var (
@@ -219,7 +232,7 @@ func TestMemoryBudgetPausesUntilReleased(t *testing.T) {
 	release()
 	require.Eventually(t, func() bool {
 		c := covered(t, e.sink.snapshot())
-		return c[0][1]+c[1][1] >= 30 // the budget still holds back the last partial buffers
+		return c[0][1]+c[1][1] >= 50 // the budget still holds back the last partial buffers
 	}, 10*time.Second, 10*time.Millisecond)
 	require.GreaterOrEqual(t, testutil.ToFloat64(e.c.m.flushes.WithLabelValues("bytes"))+testutil.ToFloat64(e.c.m.flushes.WithLabelValues("memory")), 3.0)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -25,15 +26,17 @@ const maxPollWait = time.Second
 // caller's final commit covers everything consumed. It returns nil on
 // cancellation.
 func (c *Consumer) Run(ctx context.Context) error {
+	defer c.close()
 	if err := c.open(ctx); err != nil {
 		return err
 	}
-	defer c.close()
 
-	lagCtx, stopLag := context.WithCancel(ctx)
-	lagDone := make(chan struct{})
-	go func() { defer close(lagDone); c.lagLoop(lagCtx) }()
-	defer func() { stopLag(); <-lagDone }()
+	bgCtx, stopBg := context.WithCancel(ctx)
+	var bg sync.WaitGroup
+	bg.Add(2)
+	go func() { defer bg.Done(); c.lagLoop(bgCtx) }()
+	go func() { defer bg.Done(); c.mirrorLoop(bgCtx) }()
+	defer func() { stopBg(); bg.Wait() }()
 
 	err := c.loop(ctx)
 	c.mu.Lock()
@@ -49,8 +52,10 @@ func (c *Consumer) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create kafka client: %w", err)
 	}
+	// The admin client lives on its own connection, set before the group
+	// client exists: rebalance callbacks use it from franz-go's goroutines.
 	adm := kadm.NewClient(seed)
-	defer adm.Close()
+	c.adm = adm
 	md, err := adm.Metadata(ctx, c.topics...)
 	if err != nil {
 		return fmt.Errorf("read kafka metadata from %v: %w", c.cfg.Brokers, err)
@@ -100,7 +105,7 @@ func (c *Consumer) open(ctx context.Context) error {
 		return fmt.Errorf("create kafka group client: %w", err)
 	}
 	c.mu.Lock()
-	c.cl, c.adm = cl, kadm.NewClient(cl)
+	c.cl = cl
 	c.mu.Unlock()
 	return nil
 }
@@ -150,11 +155,11 @@ func (c *Consumer) close() {
 	c.closing = true
 	c.mu.Unlock()
 	c.joined.Store(false)
-	if adm != nil {
-		adm.Close()
-	}
 	if cl != nil {
 		cl.Close()
+	}
+	if adm != nil {
+		adm.Close()
 	}
 }
 
@@ -163,6 +168,7 @@ func (c *Consumer) close() {
 // every batch knows exactly where it starts.
 func (c *Consumer) adjust(ctx context.Context, assigned map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 	starts := map[topicPartition]int64{}
+	fromTable := map[topicPartition]bool{}
 	var missing []string
 	for _, r := range c.routes {
 		var topics []string
@@ -175,14 +181,20 @@ func (c *Consumer) adjust(ctx context.Context, assigned map[string]map[int32]kgo
 			continue
 		}
 		s, err := c.stored(ctx, r)
-		if err != nil {
+		if errors.Is(err, ErrSourceMismatch) {
 			c.setFatal(err)
+			return nil, err
+		}
+		if err != nil {
+			// A catalog blip: the group client retries the assignment.
+			c.log.Warn("read the table's offsets for assigned partitions", "table", r.Sink.Table(), "error", err)
 			return nil, err
 		}
 		for _, t := range topics {
 			for p := range assigned[t] {
 				if next, ok := s.Topics[t].Next[p]; ok {
 					starts[topicPartition{t, p}] = next
+					fromTable[topicPartition{t, p}] = true
 				} else {
 					missing = append(missing, t)
 				}
@@ -221,7 +233,7 @@ func (c *Consumer) adjust(ctx context.Context, assigned map[string]map[int32]kgo
 			out[tp.topic] = map[int32]kgo.Offset{}
 		}
 		out[tp.topic][tp.partition] = kgo.NewOffset().At(start).WithEpoch(-1)
-		c.openPart(tp, start)
+		c.openPart(tp, start, fromTable[tp])
 		c.tableNext[tp] = start
 		c.log.Info("partition assigned", "topic", tp.topic, "partition", tp.partition, "start_offset", start)
 	}
@@ -229,15 +241,17 @@ func (c *Consumer) adjust(ctx context.Context, assigned map[string]map[int32]kgo
 	return out, nil
 }
 
-// openPart starts a fresh buffer at start under a new generation. c.mu held.
-func (c *Consumer) openPart(tp topicPartition, start int64) {
+// openPart starts a fresh buffer at start under a new generation; fromTable
+// says start was read from the table. c.mu held.
+func (c *Consumer) openPart(tp topicPartition, start int64, fromTable bool) {
 	if old := c.parts[tp]; old != nil {
 		old.buf.Release()
+		old.route.Sink.Drop(tp.topic, tp.partition, old.gen)
 	}
 	c.gens[tp]++
 	r := c.byTopic[tp.topic]
 	c.parts[tp] = &partState{
-		route: r, gen: c.gens[tp],
+		route: r, gen: c.gens[tp], fromTable: fromTable,
 		buf: batcher.NewBuffer(tp.topic, tp.partition, c.gens[tp], start, r.Schema, c.mem, c.cfg.Batch),
 	}
 }
@@ -407,6 +421,7 @@ func (c *Consumer) seal(tp topicPartition, st *partState, reason batcher.Reason)
 	if b == nil {
 		return
 	}
+	b.FromTable = st.fromTable
 	c.pendingBytes.Add(b.Bytes)
 	c.m.flushes.WithLabelValues(string(reason)).Inc()
 	st.route.Sink.Submit(b)
@@ -437,8 +452,7 @@ func (c *Consumer) applyFences() {
 		if st == nil || st.gen > f.gen {
 			continue // revoked, or already re-seeked since
 		}
-		st.route.Sink.Drop(f.tp.topic, f.tp.partition, st.gen)
-		c.openPart(f.tp, f.next)
+		c.openPart(f.tp, f.next, true)
 		c.tableNext[f.tp] = f.next
 		if seek[f.tp.topic] == nil {
 			seek[f.tp.topic] = map[int32]kgo.EpochOffset{}
@@ -478,8 +492,11 @@ func (c *Consumer) balanceMemory() {
 		}
 		sort.Slice(all, func(i, j int) bool { return all[i].st.buf.Bytes() > all[j].st.buf.Bytes() })
 		for _, s := range all {
-			if buffered+pending <= budget || pending+s.st.buf.Bytes() > budget {
+			if buffered+pending <= budget {
 				break
+			}
+			if pending+s.st.buf.Bytes() > budget {
+				continue // would not fit either; a smaller one may
 			}
 			n := s.st.buf.Bytes()
 			c.seal(s.tp, s.st, batcher.ReasonMemory)

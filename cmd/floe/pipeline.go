@@ -174,8 +174,13 @@ func (p *pipeline) Run(ctx context.Context) error {
 		<-srvDone
 	}()
 
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Consuming stops on the first signal or failure. Committing goes on
+	// until the final commits are done or shutdown.timeout has passed, so a
+	// commit in progress at SIGTERM is finished rather than cut off.
+	consumeCtx, stopConsuming := context.WithCancel(ctx)
+	defer stopConsuming()
+	commitCtx, stopCommitting := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCommitting()
 	var (
 		wg       sync.WaitGroup
 		errMu    sync.Mutex
@@ -190,21 +195,22 @@ func (p *pipeline) Run(ctx context.Context) error {
 			firstErr = err
 		}
 		errMu.Unlock()
-		cancel()
+		stopConsuming()
 	}
 	consumerDone := make(chan struct{})
-	go func() { defer close(consumerDone); fail(p.consumer.Run(runCtx)) }()
+	go func() { defer close(consumerDone); fail(p.consumer.Run(consumeCtx)) }()
 	for _, c := range p.committers {
 		wg.Add(1)
-		go func() { defer wg.Done(); fail(c.Run(runCtx)) }()
+		go func() { defer wg.Done(); fail(c.Run(commitCtx)) }()
 	}
-	<-consumerDone // returns after runCtx ends (signal or failure), buffers sealed
-	cancel()
-	wg.Wait()
+	<-consumerDone // after a signal or a failure, with every buffer sealed
 
-	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.Shutdown.Timeout)
+	timeout := p.cfg.Shutdown.Timeout
+	deadline := time.AfterFunc(timeout, stopCommitting)
+	defer deadline.Stop()
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer scancel()
-	p.log.Info("final commit", "timeout", p.cfg.Shutdown.Timeout.String())
+	p.log.Info("final commit", "timeout", timeout.String())
 	for _, c := range p.committers {
 		if err := c.Commit(sctx); err != nil {
 			p.log.Error("final commit failed; uncommitted records will be read again on restart",
@@ -212,6 +218,8 @@ func (p *pipeline) Run(ctx context.Context) error {
 			fail(err)
 		}
 	}
+	stopCommitting()
+	wg.Wait()
 	if firstErr != nil {
 		return firstErr
 	}
