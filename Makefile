@@ -24,7 +24,7 @@ lint:
 	$(GO) vet ./...
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./codec/ ./committer/
+	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./codec/ ./cmd/floe/
 
 clean:
 	rm -rf bin

@@ -137,15 +137,8 @@ func (st *state) object(n *node) (int32, *fieldErr) {
 		sc.pos++
 	} else {
 		for hint := 0; ; {
-			sc.skipWS()
-			if sc.peek() != '"' {
-				return 0, sc.syntaxErr()
-			}
-			sp, err := sc.readString()
+			sp, err := sc.readKey()
 			if err != nil {
-				return 0, err
-			}
-			if err := sc.expect(':'); err != nil {
 				return 0, err
 			}
 			key := sc.bytes(sp)
@@ -256,15 +249,8 @@ func (st *state) mapObject(n *node) (int32, *fieldErr) {
 	}
 	var seen map[string]struct{} // keys of a large map; per map, as maps nest
 	for count := 0; ; count++ {
-		sc.skipWS()
-		if sc.peek() != '"' {
-			return 0, sc.syntaxErr()
-		}
-		sp, err := sc.readString()
+		sp, err := sc.readKey()
 		if err != nil {
-			return 0, err
-		}
-		if err := sc.expect(':'); err != nil {
 			return 0, err
 		}
 		key := sc.bytes(sp)

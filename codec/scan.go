@@ -104,6 +104,22 @@ func plainWord(w uint64) bool {
 // readString reads the string starting at s.pos (which is '"') and returns
 // where its unescaped content is. Inputs beyond 2 GiB are not supported
 // (Kafka's own limits are far lower).
+// readKey reads an object key and the colon after it.
+func (s *scanner) readKey() (span, *fieldErr) {
+	s.skipWS()
+	if s.peek() != '"' {
+		return span{}, s.syntaxErr()
+	}
+	sp, err := s.readString()
+	if err != nil {
+		return span{}, err
+	}
+	if err := s.expect(':'); err != nil {
+		return span{}, err
+	}
+	return sp, nil
+}
+
 func (s *scanner) readString() (span, *fieldErr) {
 	start := s.pos + 1
 	buf := s.buf
