@@ -60,6 +60,9 @@ type HTTP struct {
 	// Addr is the listen address, host:port. The default binds to loopback;
 	// set ":9090" or "0.0.0.0:9090" for Prometheus to reach it from outside.
 	Addr string `koanf:"addr"`
+	// Pprof serves Go's profiler under /debug/pprof/ on the same address.
+	// Off by default: profiles expose internals and cost CPU while taken.
+	Pprof bool `koanf:"pprof"`
 }
 
 // Log configures the process logger.

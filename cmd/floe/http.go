@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -18,8 +19,9 @@ func (p *pipeline) listen() error {
 	return nil
 }
 
-// handler serves /metrics, /healthz (the process is alive) and /readyz (the
-// group is joined and every table can commit).
+// handler serves /metrics, /healthz (the process is alive), /readyz (the
+// group is joined and every table can commit) and, when http.pprof is set,
+// /debug/pprof/.
 func (p *pipeline) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{Registry: p.reg}))
@@ -33,5 +35,12 @@ func (p *pipeline) handler() http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	if p.cfg.HTTP.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }

@@ -372,6 +372,8 @@ func TestShutdownCommitsEverythingConsumed(t *testing.T) {
 	p := b.start(cfg)
 	require.Eventually(t, func() bool { return p.consumed(t) == 5000 }, 60*time.Second, 50*time.Millisecond)
 	require.Equal(t, int64(0), b.committed())
+	code, _ := p.get(t, "/debug/pprof/")
+	require.Equal(t, 404, code, "no profiler unless http.pprof is set")
 	require.Equal(t, 0, p.stop(t, syscall.SIGTERM))
 	require.Equal(t, int64(5000), b.committed(), "the final commit covers every consumed record")
 	b.requireExactlyOnce(5000)
@@ -423,10 +425,12 @@ func TestMetricsAndHealthEndpoints(t *testing.T) {
 	b := newBed(t, 2)
 	cfg := b.config("floe", "")
 	b.produce(100)
-	p := b.start(cfg)
+	p := b.start(cfg, "--set", "http.pprof=true")
 	b.waitCommitted(100, p)
 	code, _ := p.get(t, "/healthz")
 	require.Equal(t, 200, code)
+	code, _ = p.get(t, "/debug/pprof/")
+	require.Equal(t, 200, code, "http.pprof serves the profiler")
 	p.waitReady(t)
 	var metrics string
 	require.Eventually(t, func() bool {

@@ -1,0 +1,299 @@
+#!/usr/bin/env python3
+"""Independent readers for floe's e2e tests: PyIceberg and DuckDB.
+
+Reads one Iceberg table twice, through two implementations that share no code
+with floe (or with each other), and prints one JSON object with what each saw.
+The Go tests judge the result; this script only reports.
+
+Input: one JSON object on stdin:
+
+    {
+      "catalog": {
+        "type": "rest" | "sql",
+        "name": "e2e",                      # sql: the catalog_name floe writes
+        "uri": "http://127.0.0.1:18181",    # rest URI, or a postgres:// / sqlite:/// URI
+        "warehouse": "s3://bucket/prefix",
+        "s3": {"endpoint": "http://127.0.0.1:17070", "region": "us-east-1",
+               "access_key": "...", "secret_key": "..."}   # optional
+      },
+      "table": "namespace.table",
+      "group": "floe consumer group",       # reads floe.offsets.<group>
+      "id_column": "id",
+      "expected_ids": ["o0000000", ...],    # optional: reports missing/unexpected ids
+      "partition_column": "_kafka_partition",  # optional: per-partition offset coverage
+      "offset_column": "_kafka_offset"
+    }
+
+Output (stdout): {"pyiceberg": {...}, "duckdb": {...}}. Each reader reports
+rows, distinct_ids, duplicates (first few), missing/unexpected ids (first few,
+with counts), column aggregates (sum_n, sum_amount, min_ts, max_ts, tags,
+customer_id_sum) and per-partition offset coverage. PyIceberg also reports the
+current snapshot's floe.offsets.<group>, every snapshot ID and which of them
+carry floe keys. A reader that fails reports {"error": "..."} instead; the
+script itself exits non-zero only on bad input.
+"""
+
+import json
+import sys
+import traceback
+from decimal import Decimal
+
+SAMPLE = 20  # ids listed per category; counts are always complete
+
+
+def main():
+    req = json.load(sys.stdin)
+    out = {
+        "pyiceberg": run_reader(read_pyiceberg, req),
+        "duckdb": run_reader(read_duckdb, req),
+    }
+    json.dump(out, sys.stdout, default=str)
+    sys.stdout.write("\n")
+
+
+def run_reader(fn, req):
+    try:
+        return fn(req)
+    except Exception as e:  # reported, judged by the Go test
+        return {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+
+
+# ---------------------------------------------------------------- PyIceberg
+
+
+def pyiceberg_catalog(cat):
+    from pyiceberg.catalog import load_catalog
+
+    props = {}
+    s3 = cat.get("s3") or {}
+    if s3:
+        props.update({
+            "s3.endpoint": s3["endpoint"],
+            "s3.region": s3["region"],
+            "s3.access-key-id": s3["access_key"],
+            "s3.secret-access-key": s3["secret_key"],
+            "s3.force-virtual-addressing": "false",
+        })
+    if cat["type"] == "rest":
+        props.update({"type": "rest", "uri": cat["uri"]})
+        if cat.get("warehouse"):
+            props["warehouse"] = cat["warehouse"]
+    elif cat["type"] == "sql":
+        props.update({
+            "type": "sql",
+            "uri": sqlalchemy_uri(cat["uri"]),
+            "warehouse": cat["warehouse"],
+            # A reader: never create the catalog's tables.
+            "init_catalog_tables": "false",
+        })
+    else:
+        raise ValueError(f"unknown catalog type {cat['type']!r}")
+    return load_catalog(cat.get("name") or "floe", **props)
+
+
+def sqlalchemy_uri(uri):
+    """floe takes a libpq-style postgres:// DSN; SQLAlchemy wants a driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if uri.startswith(prefix):
+            return "postgresql+psycopg2://" + uri[len(prefix):]
+    return uri
+
+
+def read_pyiceberg(req):
+    import pyarrow.compute as pc
+
+    catalog = pyiceberg_catalog(req["catalog"])
+    tbl = catalog.load_table(req["table"])
+    arrow = tbl.scan().to_arrow()
+    res = {"metadata_location": tbl.metadata_location}
+
+    id_col = req.get("id_column", "id")
+    ids = arrow.column(id_col).to_pylist()
+    res.update(id_report(ids, req.get("expected_ids")))
+    res.update(aggregates_pyarrow(arrow, pc))
+    pcol, ocol = req.get("partition_column"), req.get("offset_column")
+    if pcol and ocol:
+        res["partitions"] = coverage(zip(arrow.column(pcol).to_pylist(), arrow.column(ocol).to_pylist()))
+
+    key = "floe.offsets." + req["group"]
+    snap = tbl.current_snapshot()
+    res["current_snapshot_id"] = snap.snapshot_id if snap else None
+    summary = snap.summary if snap else None
+    raw = summary.additional_properties.get(key) if summary else None
+    res["offsets"] = json.loads(raw) if raw else None
+    res["snapshots"] = []
+    for s in tbl.metadata.snapshots:
+        props = s.summary.additional_properties if s.summary else {}
+        res["snapshots"].append({
+            "snapshot_id": s.snapshot_id,
+            "parent_id": s.parent_snapshot_id,
+            "floe": key in props,
+            "commit_id": props.get("floe.commit-id"),
+            "added_records": int(props.get("added-records", "0")),
+        })
+    return res
+
+
+def aggregates_pyarrow(arrow, pc):
+    def scalar(v):
+        return v.as_py() if v is not None else None
+
+    customer = arrow.column("customer")
+    ts = arrow.column("ts")
+    return {
+        "sum_n": scalar(pc.sum(arrow.column("n"))),
+        "sum_amount": decimal_str(scalar(pc.sum(arrow.column("amount")))),
+        "min_ts": ts_str(scalar(pc.min(ts))),
+        "max_ts": ts_str(scalar(pc.max(ts))),
+        "tags": scalar(pc.sum(pc.list_value_length(arrow.column("tags")))),
+        "customer_id_sum": scalar(pc.sum(pc.struct_field(customer, "id"))),
+    }
+
+
+# ---------------------------------------------------------------- DuckDB
+
+
+def duckdb_connect(s3):
+    import duckdb
+    import duckdb_extensions
+
+    con = duckdb.connect()
+    # Offline: the extensions come from PyPI wheels, never from the network.
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    for ext in ("httpfs", "avro", "iceberg"):
+        duckdb_extensions.import_extension(ext, con=con)
+    if s3:
+        endpoint = s3["endpoint"]
+        use_ssl = endpoint.startswith("https://")
+        endpoint = endpoint.split("://", 1)[-1].rstrip("/")
+        con.execute(
+            "CREATE SECRET e2e_s3 (TYPE s3, KEY_ID ?, SECRET ?, REGION ?, ENDPOINT ?, "
+            "URL_STYLE 'path', USE_SSL ?)".replace("?", "{}").format(
+                sql_str(s3["access_key"]), sql_str(s3["secret_key"]), sql_str(s3["region"]),
+                sql_str(endpoint), "true" if use_ssl else "false"))
+    return con
+
+
+def sql_str(s):
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+def read_duckdb(req):
+    cat = req["catalog"]
+    con = duckdb_connect(cat.get("s3"))
+    res = {}
+    source = None
+    if cat["type"] == "rest":
+        # The REST catalog itself, through DuckDB's own REST client.
+        try:
+            con.execute(
+                "ATTACH {} AS lake (TYPE iceberg, ENDPOINT {}, AUTHORIZATION_TYPE 'none')".format(
+                    sql_str(cat.get("warehouse") or ""), sql_str(cat["uri"])))
+            ns, name = req["table"].rsplit(".", 1)
+            source = "lake.{}.{}".format(quote_ident(ns), quote_ident(name))
+            con.execute(f"SELECT count(*) FROM {source}").fetchone()
+            res["method"] = "attach"
+        except Exception as e:
+            res["attach_error"] = f"{type(e).__name__}: {e}"
+            source = None
+    if source is None:
+        # The metadata file the catalog points to, read by DuckDB alone.
+        location = req.get("metadata_location") or metadata_location_from_catalog(req)
+        source = "iceberg_scan({})".format(sql_str(duckdb_path(location)))
+        res["method"] = "iceberg_scan"
+        res["metadata_location"] = location
+
+    id_col = quote_ident(req.get("id_column", "id"))
+    ids = [r[0] for r in con.execute(f"SELECT {id_col} FROM {source}").fetchall()]
+    res.update(id_report(ids, req.get("expected_ids")))
+    row = con.execute(
+        f"SELECT sum(n)::HUGEINT, sum(amount)::VARCHAR, min(ts), max(ts), "
+        f"sum(len(tags))::HUGEINT, sum(customer.id)::HUGEINT FROM {source}").fetchone()
+    res.update({
+        "sum_n": int(row[0]) if row[0] is not None else None,
+        "sum_amount": decimal_str(Decimal(row[1])) if row[1] is not None else None,
+        "min_ts": ts_str(row[2]),
+        "max_ts": ts_str(row[3]),
+        "tags": int(row[4]) if row[4] is not None else None,
+        "customer_id_sum": int(row[5]) if row[5] is not None else None,
+    })
+    pcol, ocol = req.get("partition_column"), req.get("offset_column")
+    if pcol and ocol:
+        res["partitions"] = coverage(
+            con.execute(f"SELECT {quote_ident(pcol)}, {quote_ident(ocol)} FROM {source}").fetchall())
+    return res
+
+
+def quote_ident(s):
+    return '"' + s.replace('"', '""') + '"'
+
+
+def duckdb_path(location):
+    # Java writes file:/path, iceberg-go file:///path; DuckDB reads plain paths.
+    if location.startswith("file:"):
+        path = location[len("file:"):]
+        while path.startswith("//"):
+            path = path[1:]
+        return path
+    return location
+
+
+def metadata_location_from_catalog(req):
+    return pyiceberg_catalog(req["catalog"]).load_table(req["table"]).metadata_location
+
+
+# ---------------------------------------------------------------- shared
+
+
+def id_report(ids, expected):
+    counts = {}
+    for i in ids:
+        counts[i] = counts.get(i, 0) + 1
+    dups = sorted(i for i, c in counts.items() if c > 1)
+    res = {
+        "rows": len(ids),
+        "distinct_ids": len(counts),
+        "duplicate_count": len(dups),
+        "duplicates": [[i, counts[i]] for i in dups[:SAMPLE]],
+    }
+    if expected is not None:
+        exp = set(expected)
+        missing = sorted(exp.difference(counts))
+        unexpected = sorted(set(counts).difference(exp))
+        res.update({
+            "missing_count": len(missing),
+            "missing": missing[:SAMPLE],
+            "unexpected_count": len(unexpected),
+            "unexpected": unexpected[:SAMPLE],
+        })
+    return res
+
+
+def coverage(pairs):
+    """Per Kafka partition: rows, distinct offsets, min and max offset."""
+    parts = {}
+    for p, o in pairs:
+        parts.setdefault(p, []).append(o)
+    out = {}
+    for p, offs in parts.items():
+        out[str(p)] = {"rows": len(offs), "distinct": len(set(offs)), "min": min(offs), "max": max(offs)}
+    return out
+
+
+def decimal_str(d):
+    return None if d is None else format(Decimal(d).quantize(Decimal("0.01")), "f")
+
+
+def ts_str(ts):
+    """An aware or naive-UTC datetime as RFC 3339 UTC with microseconds."""
+    if ts is None:
+        return None
+    if ts.tzinfo is not None:
+        from datetime import timezone
+        ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+if __name__ == "__main__":
+    main()
