@@ -44,6 +44,10 @@ var (
 	// ErrCommitTimeout means a commit could not land before its deadline.
 	// The batches and offsets are kept and tried again; nothing is lost.
 	ErrCommitTimeout = errors.New("commit did not land before its deadline")
+	// ErrGaveUp means a table could not commit for longer than
+	// commit.give-up-after: floe exits so that its orchestrator restarts it
+	// (and alerts), rather than hold data in memory indefinitely.
+	ErrGaveUp = errors.New("the table could not commit for longer than commit.give-up-after")
 )
 
 // Identity says who writes; it is stored as floe.writer in every snapshot.
@@ -77,6 +81,9 @@ type Hooks struct {
 	// of a partition's batches: the consumer must re-seek the partition to
 	// next if it still owns it and its generation is still generation.
 	Fenced func(topic string, partition int32, generation uint64, next int64)
+	// Health is called when the table starts or stops being able to commit;
+	// the consumer pauses the table's topics while it cannot.
+	Health func(table string, healthy bool)
 }
 
 // Deps are the Committer's collaborators.
@@ -106,14 +113,17 @@ type Committer struct {
 	commitMu sync.Mutex    // one commit at a time
 	inflight *attemptGroup // a commit that timed out; owned under commitMu
 
-	mu         sync.Mutex
-	tbl        *table.Table
-	source     Source
-	pending    []*batcher.Batch
-	stale      map[topicPartition]uint64 // batches with Generation <= this are dropped
-	watermarks map[topicPartition]time.Time
-	lastCommit time.Time
-	healthy    bool
+	mu           sync.Mutex
+	tbl          *table.Table
+	source       Source
+	pending      []*batcher.Batch
+	stale        map[topicPartition]uint64 // batches with Generation <= this are dropped
+	watermarks   map[topicPartition]time.Time
+	lastCommit   time.Time
+	healthy      bool
+	failingSince time.Time // when the table stopped being able to commit
+	lastWarn     time.Time // rate limit for attempt warnings
+	suppressed   int       // attempt warnings not logged since lastWarn
 }
 
 // New returns a Committer for deps.Table.
@@ -239,9 +249,14 @@ func (c *Committer) Run(ctx context.Context) error {
 		started := time.Now()
 		err := c.Commit(ctx)
 		switch {
-		case err == nil, errors.Is(err, ErrCommitTimeout):
+		case err == nil:
 		case ctx.Err() != nil:
 			return nil
+		case errors.Is(err, ErrCommitTimeout):
+			if since := c.failingFor(); c.cfg.GiveUpAfter > 0 && since > c.cfg.GiveUpAfter {
+				return fmt.Errorf("%w: table %s has not committed for %s: %w",
+					ErrGaveUp, c.tc.Name, since.Round(time.Millisecond), err)
+			}
 		default:
 			return err
 		}
@@ -273,6 +288,7 @@ type attemptGroup struct {
 	orphans  []string // files of definitely failed attempts, to delete
 	attempts int
 	started  time.Time
+	lastErr  error // of the latest failed attempt
 }
 
 // Commit commits everything pending: first a commit that an earlier call
@@ -312,16 +328,20 @@ func (c *Committer) commitOnce(ctx context.Context) error {
 				c.inflight = ag
 				c.setHealthy(false)
 				c.m.commits.WithLabelValues(outcomeFailed).Inc()
-				c.log.Error("commit timed out; batches kept for the next try",
-					"commit_id", ag.id, "attempts", ag.attempts, "error", err)
-				return fmt.Errorf("commit %s to %s: %w", ag.id, c.tc.Name, ErrCommitTimeout)
+				c.log.Error("commit did not land before commit.timeout; batches and offsets kept for the next try",
+					"commit_id", ag.id, "attempts", ag.attempts, "failing_for", c.failingFor().Round(time.Millisecond).String(),
+					"error", ag.lastErr)
+				return fmt.Errorf("commit %s to %s: %w (last error: %v)", ag.id, c.tc.Name, ErrCommitTimeout, ag.lastErr)
 			}
 		}
 		ag.attempts++
 		done, err := c.attempt(ctx, ag)
 		if err != nil && !done {
+			if ag.lastErr == nil || ctx.Err() == nil {
+				ag.lastErr = err // not the deadline cutting an attempt short
+			}
 			c.m.attemptErrors.WithLabelValues(errorReason(err)).Inc()
-			c.log.Warn("commit attempt failed; retrying", "commit_id", ag.id, "attempt", ag.attempts, "error", err)
+			c.warnAttempt(ag, err)
 			continue
 		}
 		c.inflight = nil
@@ -334,11 +354,49 @@ func (c *Committer) commitOnce(ctx context.Context) error {
 	}
 }
 
+// warnAttempt logs a failed attempt, at most once per warnEvery per table,
+// saying how many were not logged in between: a storm of conflicts or 503s
+// must not flood the log.
+func (c *Committer) warnAttempt(ag *attemptGroup, err error) {
+	const warnEvery = 10 * time.Second
+	c.mu.Lock()
+	if time.Since(c.lastWarn) < warnEvery {
+		c.suppressed++
+		c.mu.Unlock()
+		return
+	}
+	suppressed := c.suppressed
+	c.lastWarn, c.suppressed = time.Now(), 0
+	c.mu.Unlock()
+	c.log.Warn("commit attempt failed; retrying", "commit_id", ag.id, "attempt", ag.attempts,
+		"reason", errorReason(err), "not_logged_since_last", suppressed, "error", err)
+}
+
 func (c *Committer) setHealthy(ok bool) {
 	c.mu.Lock()
+	changed := c.healthy != ok
 	c.healthy = ok
+	switch {
+	case !ok && changed:
+		c.failingSince = time.Now()
+	case ok:
+		c.failingSince = time.Time{}
+	}
 	c.mu.Unlock()
 	c.m.healthy.Set(boolGauge(ok))
+	if changed && c.deps.Hooks.Health != nil {
+		c.deps.Hooks.Health(c.tc.Name, ok)
+	}
+}
+
+// failingFor is how long the table has been unable to commit (0 if it can).
+func (c *Committer) failingFor() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failingSince.IsZero() {
+		return 0
+	}
+	return time.Since(c.failingSince)
 }
 
 func boolGauge(b bool) float64 {

@@ -439,3 +439,57 @@ func TestCommitTimeoutKeepsBatches(t *testing.T) {
 	require.True(t, c.Healthy())
 	requireNoDuplicates(t, e.rows(), 5)
 }
+
+// logCounter counts log records by message.
+type logCounter struct {
+	mu   sync.Mutex
+	msgs map[string]int
+}
+
+func (l *logCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logCounter) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	l.msgs[r.Message]++
+	l.mu.Unlock()
+	return nil
+}
+func (l *logCounter) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logCounter) WithGroup(string) slog.Handler      { return l }
+func (l *logCounter) count(msg string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.msgs[msg]
+}
+
+func TestFailingTableIsLoudNotLossyAndGivesUp(t *testing.T) {
+	e := newProtoEnv(t)
+	c := e.committer("a")
+	logs := &logCounter{msgs: map[string]int{}}
+	c.log = slog.New(logs)
+	var health []bool
+	c.deps.Hooks.Health = func(table string, ok bool) {
+		require.Equal(t, "db.events", table)
+		health = append(health, ok)
+	}
+	c.cfg.CommitTimeout, c.cfg.GiveUpAfter = 100*time.Millisecond, 300*time.Millisecond
+	c.tc.CommitInterval = 10 * time.Millisecond
+	e.cat.before = func(int) error { return errors.New("503 service unavailable") }
+	c.Submit(e.batch(c, 0, 1, 0, 5))
+
+	err := c.Run(context.Background())
+	require.ErrorIs(t, err, ErrGaveUp)
+	require.ErrorContains(t, err, "503 service unavailable", "the reason is in the error")
+	require.Equal(t, []bool{false}, health, "the consumer was told once")
+	require.False(t, c.Healthy())
+	require.GreaterOrEqual(t, testutil.ToFloat64(c.m.commits.WithLabelValues(outcomeFailed)), 3.0)
+	require.Greater(t, e.cat.calls, 10, "attempts went on with backoff")
+	require.Equal(t, 1, logs.count("commit attempt failed; retrying"), "attempt warnings are rate-limited")
+	require.GreaterOrEqual(t, logs.count("commit did not land before commit.timeout; batches and offsets kept for the next try"), 3)
+
+	// The catalog comes back: the kept batch lands, health is restored.
+	e.cat.before = nil
+	c.cfg.CommitTimeout = 20 * time.Second
+	require.NoError(t, c.Commit(context.Background()))
+	require.Equal(t, []bool{false, true}, health)
+	requireNoDuplicates(t, e.rows(), 5)
+}

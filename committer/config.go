@@ -115,6 +115,10 @@ type Config struct {
 	// between commit attempts.
 	RetryMin time.Duration `koanf:"retry-min"`
 	RetryMax time.Duration `koanf:"retry-max"`
+	// GiveUpAfter stops floe (exit code 1) once a table has been unable to
+	// commit for this long, so the orchestrator restarts it and someone is
+	// paged; nothing is lost, as offsets never advanced. 0 never gives up.
+	GiveUpAfter time.Duration `koanf:"give-up-after"`
 }
 
 // DefaultConfig returns the committer defaults.
@@ -123,6 +127,7 @@ func DefaultConfig() Config {
 		CommitTimeout: 2 * time.Minute,
 		RetryMin:      200 * time.Millisecond,
 		RetryMax:      10 * time.Second,
+		GiveUpAfter:   15 * time.Minute,
 	}
 }
 
@@ -182,6 +187,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("retry-min: must be > 0, got %s", c.RetryMin)
 	case c.RetryMax < c.RetryMin:
 		return fmt.Errorf("retry-max: must be >= retry-min (%s), got %s", c.RetryMin, c.RetryMax)
+	case c.GiveUpAfter < 0:
+		return fmt.Errorf("give-up-after: must be >= 0 (0: never), got %s", c.GiveUpAfter)
+	case c.GiveUpAfter > 0 && c.GiveUpAfter < c.CommitTimeout:
+		return fmt.Errorf("give-up-after: must be 0 or >= timeout (%s), got %s", c.CommitTimeout, c.GiveUpAfter)
 	}
 	return nil
 }

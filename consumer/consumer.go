@@ -112,14 +112,16 @@ type Consumer struct {
 	clusterID string
 	topicIDs  map[string]string
 
-	mu        sync.Mutex // guards parts, gens and fatal; see the package doc
-	parts     map[topicPartition]*partState
-	gens      map[topicPartition]uint64
-	fatal     error
-	fences    []fenceEvent
-	paused    bool
-	closing   bool // leaving the group: keep sealed batches for the final commit
-	tableNext map[topicPartition]int64
+	mu           sync.Mutex // guards parts, gens and fatal; see the package doc
+	parts        map[topicPartition]*partState
+	gens         map[topicPartition]uint64
+	fatal        error
+	fences       []fenceEvent
+	memoryPaused bool            // the memory budget is used up
+	pausedTopics map[string]bool // topics whose fetching is paused
+	unhealthy    map[string]bool // tables that cannot commit
+	closing      bool            // leaving the group: keep sealed batches for the final commit
+	tableNext    map[topicPartition]int64
 
 	mirror     map[string]map[int32]kgo.EpochOffset // committed offsets to copy to the Kafka group
 	mirrorWake chan struct{}
@@ -136,11 +138,13 @@ func New(cfg Config, routes []*Route, logger *slog.Logger, reg prometheus.Regist
 		cfg: cfg, routes: routes, byTopic: map[string]*Route{}, log: logger,
 		mem:   memory.NewGoAllocator(),
 		parts: map[topicPartition]*partState{}, gens: map[topicPartition]uint64{},
-		tableNext:  map[topicPartition]int64{},
-		wake:       make(chan struct{}, 1),
-		mirror:     map[string]map[int32]kgo.EpochOffset{},
-		mirrorWake: make(chan struct{}, 1),
-		opts:       extra,
+		tableNext:    map[topicPartition]int64{},
+		wake:         make(chan struct{}, 1),
+		mirror:       map[string]map[int32]kgo.EpochOffset{},
+		mirrorWake:   make(chan struct{}, 1),
+		pausedTopics: map[string]bool{},
+		unhealthy:    map[string]bool{},
+		opts:         extra,
 	}
 	for _, r := range routes {
 		if r.Sink == nil || r.Decoder == nil || r.Schema == nil {
@@ -228,6 +232,21 @@ func (c *Consumer) mirrorLoop(ctx context.Context) {
 		})
 		cancel()
 	}
+}
+
+// TableHealth is the sinks' hook when a table starts or stops being able to
+// commit: its topics stop fetching meanwhile, so a failing table holds no
+// more than it already has while the others go on.
+func (c *Consumer) TableHealth(table string, healthy bool) {
+	c.mu.Lock()
+	if healthy {
+		delete(c.unhealthy, table)
+	} else {
+		c.unhealthy[table] = true
+		c.log.Warn("table cannot commit: its topics are paused", "table", table)
+	}
+	c.mu.Unlock()
+	c.poke()
 }
 
 func (c *Consumer) poke() {

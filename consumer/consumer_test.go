@@ -197,7 +197,7 @@ func TestMemoryBudgetPausesUntilReleased(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		e.produce(int32(i%2), fmt.Sprintf("%020d", i)) // 20 bytes each
 	}
-	paused := func() float64 { return testutil.ToFloat64(e.c.m.paused) }
+	paused := func() float64 { return testutil.ToFloat64(e.c.m.paused.WithLabelValues("memory")) }
 	require.Eventually(t, func() bool { return paused() == 1 }, 10*time.Second, 10*time.Millisecond,
 		"with 300 bytes pending and nothing committed, fetching pauses")
 	// While paused, nothing more is consumed.
@@ -299,4 +299,21 @@ func TestMissingTopicIsAnError(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	require.ErrorContains(t, c.Run(ctx), `topic "nope": does not exist`)
+}
+
+func TestUnhealthyTablePausesItsTopics(t *testing.T) {
+	e := newConsumerEnv(t, 1, nil)
+	e.run()
+	e.produce(0, "a")
+	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 1 }, 10*time.Second, 10*time.Millisecond)
+
+	e.c.TableHealth("db.t", false)
+	require.Eventually(t, func() bool { return testutil.ToFloat64(e.c.m.paused.WithLabelValues("table")) == 1 }, 10*time.Second, 10*time.Millisecond)
+	e.produce(0, "b", "c")
+	time.Sleep(300 * time.Millisecond)
+	require.Equal(t, 1.0, testutil.ToFloat64(e.c.m.records.WithLabelValues("t", "0")), "nothing is fetched for a table that cannot commit")
+
+	e.c.TableHealth("db.t", true)
+	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 3 }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, 0.0, testutil.ToFloat64(e.c.m.paused.WithLabelValues("table")))
 }

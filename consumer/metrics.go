@@ -16,7 +16,7 @@ type metrics struct {
 	flushes       *prometheus.CounterVec
 	lag           *prometheus.GaugeVec
 	bufferedBytes *prometheus.GaugeVec
-	paused        prometheus.Gauge
+	paused        *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -40,13 +40,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		bufferedBytes: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "floe_consumer_memory_bytes", Help: "Payload bytes held: in partition buffers (buffered) and in sealed, uncommitted batches (pending).",
 		}, []string{"state"}),
-		paused: f.NewGauge(prometheus.GaugeOpts{
-			Name: "floe_consumer_fetch_paused", Help: "1 while fetching is paused because the memory budget is used up.",
-		}),
+		paused: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "floe_consumer_fetch_paused", Help: "1 while fetching is paused, by reason: memory (the budget is used up) or table (a table cannot commit).",
+		}, []string{"reason"}),
 	}
 	for _, r := range batcher.Reasons {
 		m.flushes.WithLabelValues(string(r))
 	}
+	m.paused.WithLabelValues("memory")
+	m.paused.WithLabelValues("table")
 	m.bufferedBytes.WithLabelValues("buffered")
 	m.bufferedBytes.WithLabelValues("pending")
 	return m

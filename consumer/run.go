@@ -505,18 +505,58 @@ func (c *Consumer) balanceMemory() {
 		}
 	}
 	over := buffered+pending > budget
-	switch {
-	case over && !c.paused:
-		c.cl.PauseFetchTopics(c.topics...)
-		c.paused = true
-		c.m.paused.Set(1)
-		c.log.Info("memory budget reached: fetching paused until commits catch up",
-			"buffered_bytes", buffered, "pending_bytes", pending, "budget_bytes", budget)
-	case !over && c.paused:
-		c.cl.ResumeFetchTopics(c.topics...)
-		c.paused = false
-		c.m.paused.Set(0)
+	if over != c.memoryPaused {
+		c.memoryPaused = over
+		c.m.paused.WithLabelValues("memory").Set(boolGauge(over))
+		if over {
+			c.log.Info("memory budget reached: fetching paused until commits catch up",
+				"buffered_bytes", buffered, "pending_bytes", pending, "budget_bytes", budget)
+		}
 	}
+	c.applyPauses()
+}
+
+// applyPauses pauses every topic while memory is short, and otherwise the
+// topics of tables that cannot commit; it resumes the rest. c.mu held.
+func (c *Consumer) applyPauses() {
+	want := map[string]bool{}
+	for _, r := range c.routes {
+		if c.memoryPaused || c.unhealthy[r.Sink.Table()] {
+			for _, t := range r.Topics {
+				want[t] = true
+			}
+		}
+	}
+	var pause, resume []string
+	for _, t := range c.topics {
+		switch {
+		case want[t] && !c.pausedTopics[t]:
+			pause = append(pause, t)
+		case !want[t] && c.pausedTopics[t]:
+			resume = append(resume, t)
+		}
+	}
+	if len(pause) > 0 {
+		c.cl.PauseFetchTopics(pause...)
+	}
+	if len(resume) > 0 {
+		c.cl.ResumeFetchTopics(resume...)
+	}
+	c.pausedTopics = want
+	unhealthy := 0
+	for _, r := range c.routes {
+		if c.unhealthy[r.Sink.Table()] {
+			unhealthy++
+		}
+	}
+	c.m.paused.WithLabelValues("table").Set(boolGauge(unhealthy > 0))
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // lagLoop updates the lag metric: the log end offset minus the table's

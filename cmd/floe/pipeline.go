@@ -77,6 +77,7 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 		Released:  func(n int64) { cons.Released(n) },
 		Committed: func(next map[string]map[int32]int64) { cons.Committed(next) },
 		Fenced:    func(t string, p int32, g uint64, n int64) { cons.Fenced(t, p, g, n) },
+		Health:    func(table string, ok bool) { cons.TableHealth(table, ok) },
 	}
 	for _, tc := range cfg.Tables {
 		extraCols := metadataColumns(tc.Codec.Metadata)
