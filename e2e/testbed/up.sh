@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Start the floe e2e test bed: Kafka (KRaft), two Iceberg REST catalogs
+# (file:// and S3), versitygw (S3), PostgreSQL, plus a Python venv with
+# PyIceberg and DuckDB. Idempotent: what already runs healthy is left alone.
+# Writes e2e/testbed/.run/env (KEY=VALUE lines) when everything is healthy.
+#
+# usage: e2e/testbed/up.sh
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ensure_dirs
+exec 9>"$RUN_DIR/.lock"
+flock -w 900 9 || die "another up.sh/down.sh holds $RUN_DIR/.lock"
+T0=$SECONDS
+
+# --- 1. fetch and cache (in parallel; each step is a no-op when cached) ---
+# The two Maven fetches share ~/.m2, so they run one after the other.
+fetch_maven() {
+  fetch_kafka
+  fetch_iceberg_rest
+}
+fetchers=(fetch_maven fetch_versitygw fetch_venv)
+pids=()
+for f in "${fetchers[@]}"; do
+  ("$f") >"$LOG_DIR/$f.log" 2>&1 &
+  pids+=($!)
+done
+failed=0
+for i in "${!fetchers[@]}"; do
+  if ! wait "${pids[$i]}"; then
+    log "${fetchers[$i]} failed; last 50 lines of $LOG_DIR/${fetchers[$i]}.log:"
+    tail -n 50 "$LOG_DIR/${fetchers[$i]}.log" >&2
+    failed=1
+  fi
+done
+((failed == 0)) || exit 1
+log "artifacts ready ($((SECONDS - T0))s)"
+
+# --- 2. start (everything that does not depend on another service) ---
+start_versitygw
+start_postgres
+start_rest_file
+start_kafka
+
+# --- 3. wait for health, then what depends on it ---
+wait_versitygw
+start_rest_s3
+wait_postgres
+wait_rest rest-file "$REST_FILE_PORT"
+wait_rest rest-s3 "$REST_S3_PORT"
+wait_kafka
+
+# --- 4. env file for the tests (written last: present = all healthy) ---
+cat >"$ENV_FILE.tmp" <<EOF
+E2E_KAFKA=$HOST:$KAFKA_PORT
+E2E_REST_FILE_URI=http://$HOST:$REST_FILE_PORT
+E2E_REST_FILE_WAREHOUSE=$REST_FILE_WAREHOUSE
+E2E_REST_S3_URI=http://$HOST:$REST_S3_PORT
+E2E_REST_S3_WAREHOUSE=$REST_S3_WAREHOUSE
+E2E_S3_ENDPOINT=http://$HOST:$S3_PORT
+E2E_S3_ACCESS_KEY=$S3_ACCESS_KEY
+E2E_S3_SECRET_KEY=$S3_SECRET_KEY
+E2E_S3_REGION=$S3_REGION
+E2E_S3_BUCKET=$S3_BUCKET
+E2E_PG_DSN=postgres://$PG_USER:$PG_PASSWORD@$HOST:$PG_PORT/$PG_DB?sslmode=disable
+E2E_PYTHON=$(venv_dir)/bin/python
+E2E_KAFKA_HOME=$KAFKA_HOME
+E2E_RUN_DIR=$RUN_DIR
+E2E_KAFKA_START=$TESTBED_DIR/kafka-start.sh
+E2E_KAFKA_STOP=$TESTBED_DIR/kafka-stop.sh
+EOF
+mv "$ENV_FILE.tmp" "$ENV_FILE"
+log "test bed up in $((SECONDS - T0))s; env: $ENV_FILE"
