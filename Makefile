@@ -1,20 +1,37 @@
 # floe — make targets. `make demo` runs the pipeline on an embedded Kafka;
-# `make test` runs every test (unit, kfake integration) with the race detector.
+# `make test` runs every test with the race detector: unit and kfake
+# integration tests, then the e2e suite against real services (Kafka, the
+# Iceberg REST catalog, S3, PostgreSQL, PyIceberg, DuckDB), which it starts
+# and stops itself.
 
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin/floe
 
-.PHONY: all build test demo lint bench clean
+TESTBED := e2e/testbed
+
+.PHONY: all build test unit e2e up down demo lint bench bench-go clean
 
 all: lint test build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/floe
 
-test:
+test: unit
+
+unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# e2e runs the black-box suite against services already started by `make up`.
+e2e:
+	$(GO) test -tags e2e -count=1 -timeout 30m ./e2e/
+
+up:
+	$(TESTBED)/up.sh
+
+down:
+	$(TESTBED)/down.sh
 
 demo:
 	$(GO) run ./cmd/floe demo
@@ -23,7 +40,12 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-bench:
+# bench: the Go benchmarks, then floe end to end on the real test bed
+# (2 million ~300-byte records over 8 partitions); see docs/BENCHMARKS.md.
+bench: bench-go build
+	@$(TESTBED)/up.sh && $(GO) run ./e2e/bench -floe $(BIN) $(BENCHFLAGS); rc=$$?; $(TESTBED)/down.sh; exit $$rc
+
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./codec/ ./cmd/floe/
 
 clean:
