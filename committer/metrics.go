@@ -28,6 +28,8 @@ type metrics struct {
 	healthy         prometheus.Gauge
 	lastCommit      prometheus.Gauge
 	watermark       prometheus.Gauge
+	swept           prometheus.Counter
+	sweepErrors     prometheus.Counter
 }
 
 // register registers c, or returns the collector already registered under
@@ -99,11 +101,19 @@ func newMetrics(reg prometheus.Registerer, tableName string) *metrics {
 		Name: "floe_committer_watermark_timestamp_seconds", Help: "Committed watermark: min over partitions of the newest committed record timestamp.",
 	}, []string{"table"}))
 
+	swept := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "floe_committer_swept_files_total", Help: "Orphan files deleted by the periodic sweep.",
+	}, []string{"table"}))
+	sweepErrors := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "floe_committer_sweep_errors_total", Help: "Periodic sweeps that failed.",
+	}, []string{"table"}))
+
 	m := &metrics{
 		commits: commits, attemptErrors: attemptErrors, dropped: dropped, catalogDuration: catalog,
 		commitDuration: commitDur.With(l), writeDuration: writeDur.With(l), fileBytes: fileBytes.With(l),
 		rows: rows.With(l), files: files.With(l), pendingBytes: pending.With(l),
 		healthy: healthy.With(l), lastCommit: last.With(l), watermark: wm.With(l),
+		swept: swept.With(l), sweepErrors: sweepErrors.With(l),
 	}
 	for _, o := range []string{outcomeCommitted, outcomeConflictRetried, outcomeLandedAfterUnknown, outcomeFailed} {
 		m.commits.WithLabelValues(o)

@@ -33,6 +33,8 @@ type Config struct {
 	Kafka   consumer.Config         `koanf:"kafka"`
 	Catalog committer.CatalogConfig `koanf:"catalog"`
 	Commit  committer.Config        `koanf:"commit"`
+	// Sweep is the periodic orphan-file sweep of `floe run` (off by default).
+	Sweep committer.SweepConfig `koanf:"sweep"`
 	// Tables lists the tables floe writes to and the topics that feed them.
 	Tables   []Table  `koanf:"tables"`
 	HTTP     HTTP     `koanf:"http"`
@@ -98,6 +100,7 @@ func Default() Config {
 		Kafka:    consumer.DefaultConfig(),
 		Catalog:  committer.DefaultCatalogConfig(),
 		Commit:   committer.DefaultConfig(),
+		Sweep:    committer.DefaultSweepConfig(),
 		HTTP:     HTTP{Addr: "127.0.0.1:9090"},
 		Log:      Log{Level: "info", Format: "json"},
 		Shutdown: Shutdown{Timeout: 30 * time.Second},

@@ -32,6 +32,9 @@ func (c Config) validate() error {
 	if err := c.Commit.Validate(); err != nil {
 		return fmt.Errorf("commit.%w", err)
 	}
+	if err := c.Sweep.Validate(); err != nil {
+		return fmt.Errorf("sweep.%w", err)
+	}
 	if err := c.validateTables(); err != nil {
 		return err
 	}

@@ -137,3 +137,34 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		})
 	}
 }
+
+func TestSweepCommand(t *testing.T) {
+	b := newBed(t, 2)
+	cfg := b.config("floe", "")
+	b.produce(200)
+	p := b.start(cfg)
+	b.waitCommitted(200, p)
+	require.Equal(t, 0, p.stop(t, syscall.SIGTERM))
+
+	orphan := filepath.Join(b.dir, "warehouse", "itest.db", "events", "data", "00000-0-abandoned.parquet")
+	require.NoError(t, os.WriteFile(orphan, []byte("from a failed commit"), 0o644))
+	past := time.Now().Add(-48 * time.Hour)
+	require.NoError(t, os.Chtimes(orphan, past, past))
+
+	out, err := exec.Command(floeBin, "sweep", "--config", cfg).CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.Contains(t, string(out), "table itest.events: 1 unreferenced files older than 24h0m0s")
+	require.Contains(t, string(out), "dry run")
+	require.FileExists(t, orphan)
+
+	out, err = exec.Command(floeBin, "sweep", "--config", cfg, "--apply").CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.Contains(t, string(out), "deleted")
+	require.NoFileExists(t, orphan)
+	b.requireExactlyOnce(200)
+
+	cmd := exec.Command(floeBin, "sweep", "--config", cfg, "--older-than", "10m")
+	out, _ = cmd.CombinedOutput()
+	require.Equal(t, 2, cmd.ProcessState.ExitCode())
+	require.Contains(t, string(out), "--older-than must be at least 1h0m0s")
+}

@@ -5,6 +5,7 @@
 //	floe run     --config floe.yaml          consume into the configured tables
 //	floe demo                                the whole pipeline on an in-process Kafka
 //	floe commits --config floe.yaml          the commit history stored in a table
+//	floe sweep   --config floe.yaml          unreferenced files under a table (dry run)
 //	floe version
 package main
 
@@ -79,6 +80,8 @@ Usage:
   floe run     --config FILE [--set key=value ...]   consume into the configured tables
   floe demo    [--records N] [--dir DIR]              run the whole pipeline on an in-process Kafka
   floe commits --config FILE [--table T] [--json]     print the commit history stored in a table
+  floe sweep   --config FILE [--table T] [--older-than 24h] [--apply]
+                                                      list (or delete) files no snapshot references
   floe version
 
 Environment variables FLOE_SECTION__KEY override the config file; every key is
@@ -97,6 +100,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return demoCmd(ctx, args[1:], stdout, stderr)
 	case "commits":
 		return commitsCmd(ctx, args[1:], stdout, stderr)
+	case "sweep":
+		return sweepCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "floe", version)
 		return nil

@@ -201,8 +201,9 @@ func (p *pipeline) Run(ctx context.Context) error {
 	consumerDone := make(chan struct{})
 	go func() { defer close(consumerDone); fail(p.consumer.Run(consumeCtx)) }()
 	for _, c := range p.committers {
-		wg.Add(1)
+		wg.Add(2)
 		go func() { defer wg.Done(); fail(c.Run(commitCtx)) }()
+		go func() { defer wg.Done(); c.SweepLoop(commitCtx, p.cfg.Sweep) }()
 	}
 	<-consumerDone // after a signal or a failure, with every buffer sealed
 

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/floe-dev/floe/committer"
+)
+
+// sweepCmd lists (and with --apply deletes) files under a table's location
+// that no snapshot references: data files of commits that failed or were
+// abandoned. A dry run is the default.
+func sweepCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("floe sweep", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	tableName := fs.String("table", "", "table to sweep (default: every configured table)")
+	olderThan := fs.Duration("older-than", 24*time.Hour, "only files older than this (at least 1h)")
+	apply := fs.Bool("apply", false, "delete the files; without it only list them")
+	asJSON := fs.Bool("json", false, "print one JSON object per table")
+	cfg, err := loadConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	if *olderThan < committer.MinSweepAge {
+		return fmt.Errorf("%w: --older-than must be at least %s: files of commits in progress are younger", errUsage, committer.MinSweepAge)
+	}
+	cat, err := committer.OpenCatalog(ctx, cfg.Catalog, nil)
+	if err != nil {
+		return err
+	}
+	defer closeCatalog(cat)
+	names, err := selectTables(*cfg, *tableName)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		ident, err := committer.ParseIdentifier(name)
+		if err != nil {
+			return err
+		}
+		tbl, err := cat.LoadTable(ctx, ident)
+		if err != nil {
+			return fmt.Errorf("load table %s: %w", name, err)
+		}
+		res, err := committer.Sweep(ctx, tbl, *olderThan, *apply)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			if err := json.NewEncoder(stdout).Encode(struct {
+				Table string `json:"table"`
+				committer.SweepResult
+			}{name, res}); err != nil {
+				return err
+			}
+			continue
+		}
+		verb := "would delete (dry run; --apply deletes)"
+		if *apply {
+			verb = "deleted"
+		}
+		fmt.Fprintf(stdout, "table %s: %d unreferenced files older than %s, %d bytes; %s:\n", name, len(res.Orphans), *olderThan, res.Bytes, verb)
+		for _, f := range res.Orphans {
+			fmt.Fprintf(stdout, "  %s\t%d\n", f.Path, f.Size)
+		}
+	}
+	return nil
+}
