@@ -1,0 +1,297 @@
+// Package faultproxy is an HTTP reverse proxy that injects faults between
+// floe and a service it depends on: the Iceberg REST catalog or an S3
+// endpoint. e2e tests run it in-process, point floe at its address, and
+// switch faults on and off while floe runs.
+//
+// Requests are classified by kind (see Classify) and each Rule applies to
+// one kind: answer with a status instead of forwarding, delay, reset the
+// connection, or — the hard case for exactly-once — forward the request, let
+// the service apply it, and then drop the response so the client cannot
+// know whether it happened.
+package faultproxy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Request kinds. REST catalog kinds follow the Iceberg REST spec's paths;
+// S3 kinds follow the HTTP method (and the listing query).
+const (
+	KindConfig      = "config"       // GET /v1/config
+	KindToken       = "token"        // POST /v1/oauth/tokens
+	KindLoadTable   = "load_table"   // GET  /v1/{prefix}/namespaces/{ns}/tables/{table}
+	KindCommit      = "commit"       // POST /v1/{prefix}/namespaces/{ns}/tables/{table}
+	KindCreateTable = "create_table" // POST /v1/{prefix}/namespaces/{ns}/tables
+	KindNamespace   = "namespace"    // anything else under namespaces
+	KindS3Put       = "s3_put"       // PUT (objects and multipart parts)
+	KindS3Get       = "s3_get"       // GET of an object
+	KindS3List      = "s3_list"      // GET with list-type / prefix
+	KindS3Head      = "s3_head"      // HEAD
+	KindS3Delete    = "s3_delete"    // DELETE, and POST ?delete
+	KindS3Post      = "s3_post"      // other POST (multipart create/complete)
+	KindOther       = "other"
+)
+
+var (
+	tableRE  = regexp.MustCompile(`^/v1/(?:[^/]+/)?namespaces/[^/]+/tables/[^/]+/?$`)
+	tablesRE = regexp.MustCompile(`^/v1/(?:[^/]+/)?namespaces/[^/]+/tables/?$`)
+)
+
+// Classify returns the kind of a request. s3 says the upstream is an S3
+// endpoint rather than a REST catalog.
+func Classify(r *http.Request, s3 bool) string {
+	if s3 {
+		q := r.URL.Query()
+		switch r.Method {
+		case http.MethodPut:
+			return KindS3Put
+		case http.MethodHead:
+			return KindS3Head
+		case http.MethodDelete:
+			return KindS3Delete
+		case http.MethodPost:
+			if q.Has("delete") {
+				return KindS3Delete
+			}
+			return KindS3Post
+		case http.MethodGet:
+			if q.Has("list-type") || q.Has("prefix") || strings.Count(strings.Trim(r.URL.Path, "/"), "/") == 0 {
+				return KindS3List
+			}
+			return KindS3Get
+		}
+		return KindOther
+	}
+	p := r.URL.Path
+	switch {
+	case p == "/v1/config":
+		return KindConfig
+	case strings.HasSuffix(p, "/oauth/tokens"):
+		return KindToken
+	case tableRE.MatchString(p) && r.Method == http.MethodGet:
+		return KindLoadTable
+	case tableRE.MatchString(p) && r.Method == http.MethodPost:
+		return KindCommit
+	case tablesRE.MatchString(p) && r.Method == http.MethodPost:
+		return KindCreateTable
+	case strings.Contains(p, "/namespaces"):
+		return KindNamespace
+	}
+	return KindOther
+}
+
+// Action is what a rule does to a matching request.
+type Action int
+
+const (
+	// Status answers with Rule.Status without forwarding.
+	Status Action = iota
+	// Delay waits Rule.Delay, then forwards.
+	Delay
+	// Reset closes the client connection without an answer.
+	Reset
+	// ForwardThenDrop forwards the request (the service applies it), then
+	// closes the client connection instead of answering.
+	ForwardThenDrop
+)
+
+// Rule injects one fault into requests of one kind.
+type Rule struct {
+	Kind   string
+	Action Action
+	Status int           // for Status; 0 means 503
+	Body   string        // for Status; a JSON error body is made if empty
+	Delay  time.Duration // for Delay
+	// Times limits how many requests the rule hits; 0 is unlimited.
+	Times int
+	// Probability in (0,1] hits only that share of matching requests; 0 is 1.
+	Probability float64
+	// Only hits when it returns true (e.g. to inspect the body); may be nil.
+	Only func(r *http.Request, body []byte) bool
+
+	hits int
+}
+
+// Proxy forwards to one upstream and injects the faults of its rules.
+type Proxy struct {
+	target *url.URL
+	s3     bool
+	ln     net.Listener
+	srv    *http.Server
+	rp     *httputil.ReverseProxy
+
+	mu     sync.Mutex
+	rules  []*Rule
+	counts map[string]int // requests seen, by kind
+	hits   map[string]int // faults injected, by kind
+}
+
+// New starts a proxy on 127.0.0.1 in front of target. s3 selects S3
+// request kinds instead of REST catalog kinds.
+func New(target string, s3 bool) (*Proxy, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, fmt.Errorf("faultproxy: target %q: %w", target, err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{target: u, s3: s3, ln: ln, counts: map[string]int{}, hits: map[string]int{}}
+	p.rp = httputil.NewSingleHostReverseProxy(u)
+	if s3 {
+		// SigV4 signs the Host header: keep the client's, which names the proxy.
+		director := p.rp.Director
+		p.rp.Director = func(r *http.Request) {
+			host := r.Host
+			director(r)
+			r.Host = host
+		}
+	}
+	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = p.srv.Serve(ln) }()
+	return p, nil
+}
+
+// URL is the proxy's base URL, to give floe instead of the upstream's.
+func (p *Proxy) URL() string { return "http://" + p.ln.Addr().String() }
+
+// Addr is the proxy's host:port.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Add installs rules; they apply in the order added, first match wins.
+func (p *Proxy) Add(rules ...Rule) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range rules {
+		r := rules[i]
+		p.rules = append(p.rules, &r)
+	}
+}
+
+// Clear removes every rule.
+func (p *Proxy) Clear() {
+	p.mu.Lock()
+	p.rules = nil
+	p.mu.Unlock()
+}
+
+// Seen returns how many requests of kind passed through (faulted or not).
+func (p *Proxy) Seen(kind string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.counts[kind]
+}
+
+// Hits returns how many faults were injected into requests of kind.
+func (p *Proxy) Hits(kind string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hits[kind]
+}
+
+// Close stops the proxy.
+func (p *Proxy) Close() error { return p.srv.Close() }
+
+func (p *Proxy) match(r *http.Request, kind string, body []byte) *Rule {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.counts[kind]++
+	for _, rule := range p.rules {
+		if rule.Kind != kind || (rule.Times > 0 && rule.hits >= rule.Times) {
+			continue
+		}
+		if rule.Probability > 0 && rand.Float64() >= rule.Probability {
+			continue
+		}
+		if rule.Only != nil && !rule.Only(r, body) {
+			continue
+		}
+		rule.hits++
+		p.hits[kind]++
+		return rule
+	}
+	return nil
+}
+
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	kind := Classify(r, p.s3)
+	var body []byte
+	if r.Body != nil {
+		var err error
+		if body, err = io.ReadAll(r.Body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	rule := p.match(r, kind, body)
+	if rule == nil {
+		p.rp.ServeHTTP(w, r)
+		return
+	}
+	switch rule.Action {
+	case Status:
+		code := rule.Status
+		if code == 0 {
+			code = http.StatusServiceUnavailable
+		}
+		msg := rule.Body
+		if msg == "" {
+			msg = fmt.Sprintf(`{"error":{"message":"injected by faultproxy","type":"InjectedFault","code":%d}}`, code)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_, _ = io.WriteString(w, msg)
+	case Delay:
+		select {
+		case <-time.After(rule.Delay):
+		case <-r.Context().Done():
+			return
+		}
+		p.rp.ServeHTTP(w, r)
+	case Reset:
+		hangUp(w)
+	case ForwardThenDrop:
+		rec := &discard{header: http.Header{}}
+		p.rp.ServeHTTP(rec, r) // the upstream applies the request in full
+		hangUp(w)
+	}
+}
+
+// hangUp closes the client connection with no response at all.
+func hangUp(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic(errors.New("faultproxy: response writer cannot be hijacked"))
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		_ = tcp.SetLinger(0) // RST rather than FIN
+	}
+	_ = conn.Close()
+}
+
+// discard is a ResponseWriter that forgets the upstream's answer.
+type discard struct {
+	header http.Header
+}
+
+func (d *discard) Header() http.Header         { return d.header }
+func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discard) WriteHeader(int)             {}

@@ -1,0 +1,96 @@
+package faultproxy
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestClassify(t *testing.T) {
+	for _, tc := range []struct {
+		method, path string
+		s3           bool
+		want         string
+	}{
+		{"GET", "/v1/config", false, KindConfig},
+		{"POST", "/v1/oauth/tokens", false, KindToken},
+		{"GET", "/v1/namespaces/db/tables/events", false, KindLoadTable},
+		{"GET", "/v1/prefix/namespaces/db/tables/events", false, KindLoadTable},
+		{"POST", "/v1/namespaces/db/tables/events", false, KindCommit},
+		{"POST", "/v1/namespaces/db/tables", false, KindCreateTable},
+		{"GET", "/v1/namespaces/db", false, KindNamespace},
+		{"PUT", "/bucket/wh/data/x.parquet", true, KindS3Put},
+		{"GET", "/bucket/wh/data/x.parquet", true, KindS3Get},
+		{"GET", "/bucket?list-type=2&prefix=wh", true, KindS3List},
+		{"HEAD", "/bucket/x", true, KindS3Head},
+		{"DELETE", "/bucket/x", true, KindS3Delete},
+		{"POST", "/bucket?delete", true, KindS3Delete},
+		{"POST", "/bucket/x?uploads", true, KindS3Post},
+	} {
+		r := httptest.NewRequest(tc.method, tc.path, nil)
+		require.Equal(t, tc.want, Classify(r, tc.s3), "%s %s", tc.method, tc.path)
+	}
+}
+
+func TestFaults(t *testing.T) {
+	var applied atomic.Int32
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			applied.Add(1)
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer up.Close()
+	p, err := New(up.URL, false)
+	require.NoError(t, err)
+	defer p.Close()
+	commit := func() (int, error) {
+		resp, err := http.Post(p.URL()+"/v1/namespaces/db/tables/t", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+
+	code, err := commit()
+	require.NoError(t, err)
+	require.Equal(t, 200, code)
+
+	p.Add(Rule{Kind: KindCommit, Action: Status, Status: 409, Times: 1})
+	code, err = commit()
+	require.NoError(t, err)
+	require.Equal(t, 409, code)
+	require.Equal(t, int32(1), applied.Load(), "a status fault never reaches the upstream")
+	code, _ = commit()
+	require.Equal(t, 200, code, "Times: 1 is used up")
+
+	p.Add(Rule{Kind: KindCommit, Action: ForwardThenDrop, Times: 1})
+	_, err = commit()
+	require.Error(t, err, "the client gets no answer")
+	require.Equal(t, int32(3), applied.Load(), "but the upstream applied the request")
+
+	p.Add(Rule{Kind: KindCommit, Action: Reset, Times: 1})
+	_, err = commit()
+	require.Error(t, err)
+	require.Equal(t, int32(3), applied.Load())
+
+	p.Add(Rule{Kind: KindCommit, Action: Delay, Delay: 200 * time.Millisecond, Times: 1})
+	start := time.Now()
+	code, err = commit()
+	require.NoError(t, err)
+	require.Equal(t, 200, code)
+	require.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond)
+
+	require.Equal(t, 6, p.Seen(KindCommit))
+	require.Equal(t, 4, p.Hits(KindCommit))
+	p.Clear()
+	code, _ = commit()
+	require.Equal(t, 200, code)
+}
