@@ -213,16 +213,16 @@ func openRESTCatalog(ctx context.Context, name string, cfg CatalogConfig, httpCl
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case httpClient != nil:
-		rt, err := transportWithTLS(httpClient.Transport, tlsCfg)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, rest.WithCustomTransport(rt))
-	case tlsCfg != nil:
-		opts = append(opts, rest.WithTLSConfig(tlsCfg))
+	if httpClient == nil {
+		// floe's own limits, without metrics (the daemon passes a client
+		// whose transport registers them).
+		httpClient = &http.Client{Transport: NewCatalogTransport(cfg.HTTP, nil)}
 	}
+	rt, err := transportWithTLS(httpClient.Transport, tlsCfg)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, rest.WithCustomTransport(rt))
 
 	props := s3Properties(cfg.S3)
 	maps.Copy(props, cfg.Properties)
@@ -274,14 +274,16 @@ func transportWithTLS(rt http.RoundTripper, tlsCfg *tls.Config) (http.RoundTripp
 	if tlsCfg == nil {
 		return rt, nil
 	}
-	t, ok := rt.(*http.Transport)
-	if !ok {
-		return nil, fmt.Errorf("catalog.rest.tls: cannot apply TLS settings to a %T transport; "+
-			"set them on the underlying *http.Transport", rt)
+	switch t := rt.(type) {
+	case *CatalogTransport:
+		return t.WithTLS(tlsCfg), nil
+	case *http.Transport:
+		t = t.Clone()
+		t.TLSClientConfig = tlsCfg
+		return t, nil
 	}
-	t = t.Clone()
-	t.TLSClientConfig = tlsCfg
-	return t, nil
+	return nil, fmt.Errorf("catalog.rest.tls: cannot apply TLS settings to a %T transport; "+
+		"set them on the underlying *http.Transport", rt)
 }
 
 // s3Properties maps floe's S3 settings to iceberg-go file IO properties.

@@ -381,6 +381,7 @@ func TestOpenCatalogRESTTokenAndHeaders(t *testing.T) {
 		Type: "rest", Name: "lake", URI: srv.URL, Warehouse: "s3://bucket/wh",
 		REST: RESTConfig{Token: "static-token", Headers: map[string]string{"X-Tenant": "acme"}},
 		S3:   S3Config{Endpoint: "http://127.0.0.1:7070", Region: "us-east-1", AccessKeyID: "ak", SecretAccessKey: "sk", PathStyle: true},
+		HTTP: DefaultHTTPConfig(),
 	}
 	require.NoError(t, cfg.Validate())
 	rt := &countingTransport{next: http.DefaultTransport}
@@ -401,6 +402,7 @@ func TestOpenCatalogRESTCredential(t *testing.T) {
 	cfg := CatalogConfig{
 		Type: "rest", URI: srv.URL,
 		REST: RESTConfig{Credential: "client:secret", OAuth2URI: srv.URL + "/token", Scope: "PRINCIPAL_ROLE:ALL"},
+		HTTP: DefaultHTTPConfig(),
 	}
 	require.NoError(t, cfg.Validate())
 	cat, err := OpenCatalog(context.Background(), cfg, nil)

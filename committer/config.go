@@ -21,6 +21,9 @@ type CatalogConfig struct {
 	REST      RESTConfig `koanf:"rest"`
 	SQL       SQLConfig  `koanf:"sql"`
 	S3        S3Config   `koanf:"s3"`
+	// HTTP bounds the REST catalog client (connections, requests in
+	// flight, timeouts, read retries).
+	HTTP HTTPConfig `koanf:"http"`
 	// Properties are passed to iceberg-go as they are, after floe's own; for
 	// settings floe has no key for.
 	Properties map[string]string `koanf:"properties"`
@@ -137,7 +140,9 @@ func DefaultTableConfig() TableConfig {
 }
 
 // DefaultCatalogConfig returns the catalog defaults.
-func DefaultCatalogConfig() CatalogConfig { return CatalogConfig{Type: "sql", Name: "floe"} }
+func DefaultCatalogConfig() CatalogConfig {
+	return CatalogConfig{Type: "sql", Name: "floe", HTTP: DefaultHTTPConfig()}
+}
 
 // Validate reports the first invalid field, named by its config key.
 func (cat CatalogConfig) Validate() error {
@@ -154,6 +159,9 @@ func (cat CatalogConfig) Validate() error {
 		}
 		if cat.REST.Credential != "" && !strings.Contains(cat.REST.Credential, ":") {
 			return errors.New("catalog.rest.credential: must be \"client_id:client_secret\"")
+		}
+		if err := cat.HTTP.Validate(); err != nil {
+			return fmt.Errorf("catalog.http.%w", err)
 		}
 	case "sql":
 		switch cat.SQL.Driver {

@@ -445,6 +445,9 @@ func TestMetricsAndHealthEndpoints(t *testing.T) {
 		`floe_committer_commit_duration_seconds_bucket{table="itest.events"`,
 		`floe_committer_rows_total{table="itest.events"} 100`,
 		`floe_build_info{version="dev"} 1`,
+		`floe_catalog_requests_in_flight 0`,
+		`floe_catalog_open_connections 0`,
+		`floe_consumer_fetch_paused{reason="memory"} 0`,
 	} {
 		require.Contains(t, metrics, want)
 	}

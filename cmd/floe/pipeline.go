@@ -63,7 +63,8 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 	reg.MustRegister(buildInfo)
 	buildInfo.WithLabelValues(version).Set(1)
 
-	cat, err := committer.OpenCatalog(ctx, cfg.Catalog, nil)
+	httpClient := &http.Client{Transport: committer.NewCatalogTransport(cfg.Catalog.HTTP, reg)}
+	cat, err := committer.OpenCatalog(ctx, cfg.Catalog, httpClient)
 	if err != nil {
 		return nil, err
 	}

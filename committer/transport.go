@@ -1,0 +1,331 @@
+package committer
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// HTTPConfig bounds the pressure floe puts on a shared REST catalog: how
+// many connections it opens, how many requests it has in flight (one cap
+// for all tables of the process), how long one request may take, and how
+// reads are retried. Commits are never retried here: the commit protocol
+// decides, after reading the table, whether to send one again.
+type HTTPConfig struct {
+	MaxConnsPerHost int           `koanf:"max-conns-per-host"`
+	MaxIdleConns    int           `koanf:"max-idle-conns"`
+	IdleTimeout     time.Duration `koanf:"idle-timeout"`
+	RequestTimeout  time.Duration `koanf:"request-timeout"`
+	MaxInFlight     int           `koanf:"max-in-flight"`
+	// ReadRetries is how often a failed GET (network error, 429, 5xx) is
+	// tried again, with exponential backoff and full jitter between
+	// RetryMin and RetryMax.
+	ReadRetries int           `koanf:"read-retries"`
+	RetryMin    time.Duration `koanf:"retry-min"`
+	RetryMax    time.Duration `koanf:"retry-max"`
+}
+
+// DefaultHTTPConfig returns the catalog client defaults.
+func DefaultHTTPConfig() HTTPConfig {
+	return HTTPConfig{
+		MaxConnsPerHost: 8, MaxIdleConns: 4, IdleTimeout: 90 * time.Second,
+		RequestTimeout: 30 * time.Second, MaxInFlight: 8,
+		ReadRetries: 3, RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second,
+	}
+}
+
+// Validate reports the first invalid field, relative to catalog.http.
+func (c HTTPConfig) Validate() error {
+	switch {
+	case c.MaxConnsPerHost <= 0:
+		return fmt.Errorf("max-conns-per-host: must be > 0, got %d", c.MaxConnsPerHost)
+	case c.MaxIdleConns < 0 || c.MaxIdleConns > c.MaxConnsPerHost:
+		return fmt.Errorf("max-idle-conns: must be between 0 and max-conns-per-host (%d), got %d", c.MaxConnsPerHost, c.MaxIdleConns)
+	case c.IdleTimeout <= 0:
+		return fmt.Errorf("idle-timeout: must be > 0, got %s", c.IdleTimeout)
+	case c.RequestTimeout <= 0:
+		return fmt.Errorf("request-timeout: must be > 0, got %s", c.RequestTimeout)
+	case c.MaxInFlight <= 0:
+		return fmt.Errorf("max-in-flight: must be > 0, got %d", c.MaxInFlight)
+	case c.ReadRetries < 0:
+		return fmt.Errorf("read-retries: must be >= 0, got %d", c.ReadRetries)
+	case c.RetryMin <= 0 || c.RetryMax < c.RetryMin:
+		return fmt.Errorf("retry-min, retry-max: need 0 < retry-min <= retry-max, got %s and %s", c.RetryMin, c.RetryMax)
+	}
+	return nil
+}
+
+// CatalogTransport is the REST catalog's HTTP transport: connection limits,
+// a per-process cap on requests in flight, a per-request timeout, read
+// retries, and metrics per operation.
+type CatalogTransport struct {
+	cfg   HTTPConfig
+	base  *http.Transport
+	slots chan struct{}
+	conns atomic.Int64
+	m     *transportMetrics
+}
+
+type transportMetrics struct {
+	duration *prometheus.HistogramVec
+	retries  *prometheus.CounterVec
+	inFlight prometheus.Gauge
+	waiting  prometheus.Gauge
+	open     prometheus.GaugeFunc
+}
+
+// withDefaults fills the fields left zero (a CatalogConfig built in code
+// rather than loaded) with the defaults.
+func (c HTTPConfig) withDefaults() HTTPConfig {
+	d := DefaultHTTPConfig()
+	if c.MaxConnsPerHost <= 0 {
+		c.MaxConnsPerHost = d.MaxConnsPerHost
+	}
+	if c.MaxIdleConns <= 0 {
+		c.MaxIdleConns = min(d.MaxIdleConns, c.MaxConnsPerHost)
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = d.IdleTimeout
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = d.RequestTimeout
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = d.MaxInFlight
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = d.RetryMin
+	}
+	if c.RetryMax < c.RetryMin {
+		c.RetryMax = max(d.RetryMax, c.RetryMin)
+	}
+	return c
+}
+
+// NewCatalogTransport returns a transport with cfg's limits whose metrics
+// are registered on reg (nil: not registered).
+func NewCatalogTransport(cfg HTTPConfig, reg prometheus.Registerer) *CatalogTransport {
+	cfg = cfg.withDefaults()
+	t := &CatalogTransport{cfg: cfg, slots: make(chan struct{}, cfg.MaxInFlight)}
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	t.base = &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		MaxConnsPerHost:     cfg.MaxConnsPerHost,
+		MaxIdleConns:        cfg.MaxIdleConns,
+		MaxIdleConnsPerHost: cfg.MaxIdleConns,
+		IdleConnTimeout:     cfg.IdleTimeout,
+		TLSHandshakeTimeout: 10 * time.Second,
+		ForceAttemptHTTP2:   true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			t.conns.Add(1)
+			return &countedConn{Conn: c, done: func() { t.conns.Add(-1) }}, nil
+		},
+	}
+	t.m = &transportMetrics{
+		duration: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "floe_catalog_request_duration_seconds",
+			Help:    "HTTP requests to the REST catalog, by operation and status (HTTP code, error or timeout).",
+			Buckets: prometheus.ExponentialBuckets(0.002, 2, 15),
+		}, []string{"operation", "status"})),
+		retries: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "floe_catalog_read_retries_total", Help: "Catalog reads tried again after a network error, 429 or 5xx.",
+		}, []string{"operation"})),
+		inFlight: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "floe_catalog_requests_in_flight", Help: "Catalog requests sent and not yet finished (bounded by catalog.http.max-in-flight).",
+		})),
+		waiting: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "floe_catalog_requests_waiting", Help: "Catalog requests waiting for a slot under catalog.http.max-in-flight.",
+		})),
+		open: register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "floe_catalog_open_connections", Help: "TCP connections open to the catalog (bounded by catalog.http.max-conns-per-host).",
+		}, func() float64 { return float64(t.conns.Load()) })),
+	}
+	for _, op := range catalogOperations {
+		t.m.retries.WithLabelValues(op)
+	}
+	return t
+}
+
+// OpenConnections is the number of TCP connections open now.
+func (t *CatalogTransport) OpenConnections() int64 { return t.conns.Load() }
+
+// WithTLS returns a transport with the same limits, metrics and slots that
+// uses cfg for TLS.
+func (t *CatalogTransport) WithTLS(cfg *tls.Config) http.RoundTripper {
+	base := t.base.Clone() // keeps DialContext, which counts into t.conns
+	base.TLSClientConfig = cfg
+	return &tlsView{t: t, base: base}
+}
+
+// tlsView shares t's slots, counters and metrics over another base.
+type tlsView struct {
+	t    *CatalogTransport
+	base *http.Transport
+}
+
+func (v *tlsView) RoundTrip(r *http.Request) (*http.Response, error) { return v.t.roundTrip(v.base, r) }
+
+// CloseIdleConnections closes idle connections (http.Client calls it).
+func (t *CatalogTransport) CloseIdleConnections() { t.base.CloseIdleConnections() }
+
+// RoundTrip implements http.RoundTripper.
+func (t *CatalogTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return t.roundTrip(t.base, r)
+}
+
+func (t *CatalogTransport) roundTrip(base http.RoundTripper, r *http.Request) (*http.Response, error) {
+	op := catalogOperation(r)
+	tries := 1
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		tries += t.cfg.ReadRetries
+	}
+	for attempt := 0; ; attempt++ {
+		resp, err := t.once(base, r, op)
+		if attempt+1 >= tries || !retryable(resp, err) || r.Context().Err() != nil {
+			return resp, err
+		}
+		if resp != nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+		}
+		t.m.retries.WithLabelValues(op).Inc()
+		if err := sleepJitter(r.Context(), t.cfg.RetryMin, t.cfg.RetryMax, attempt); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// once sends one request under a slot and the request timeout. The slot and
+// the timeout last until the response body is closed.
+func (t *CatalogTransport) once(base http.RoundTripper, r *http.Request, op string) (*http.Response, error) {
+	t.m.waiting.Inc()
+	select {
+	case t.slots <- struct{}{}:
+		t.m.waiting.Dec()
+	case <-r.Context().Done():
+		t.m.waiting.Dec()
+		return nil, r.Context().Err()
+	}
+	t.m.inFlight.Inc()
+	ctx, cancel := context.WithTimeout(r.Context(), t.cfg.RequestTimeout)
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			cancel()
+			t.m.inFlight.Dec()
+			<-t.slots
+		})
+	}
+	start := time.Now()
+	resp, err := base.RoundTrip(r.WithContext(ctx))
+	status := "error"
+	switch {
+	case err == nil:
+		status = strconv.Itoa(resp.StatusCode)
+	case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil:
+		status = "timeout"
+		err = fmt.Errorf("%s %s: no answer within catalog.http.request-timeout (%s): %w", r.Method, r.URL.Redacted(), t.cfg.RequestTimeout, err)
+	}
+	t.m.duration.WithLabelValues(op, status).Observe(time.Since(start).Seconds())
+	if err != nil {
+		release()
+		return nil, err
+	}
+	resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
+	return resp, nil
+}
+
+func retryable(resp *http.Response, err error) bool {
+	if err != nil {
+		return !errors.Is(err, context.Canceled)
+	}
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// sleepJitter waits a random time in [0, min(max, min·2^attempt)).
+func sleepJitter(ctx context.Context, lo, hi time.Duration, attempt int) error {
+	ceil := lo << min(attempt, 20)
+	if ceil > hi || ceil <= 0 {
+		ceil = hi
+	}
+	timer := time.NewTimer(time.Duration(rand.Int64N(int64(ceil)) + 1))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
+
+type releasingBody struct {
+	io.ReadCloser
+	release func()
+}
+
+func (b *releasingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.release()
+	return err
+}
+
+type countedConn struct {
+	net.Conn
+	once sync.Once
+	done func()
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(c.done)
+	return c.Conn.Close()
+}
+
+// Catalog operations, the values of the operation label.
+var catalogOperations = []string{"config", "token", "load_table", "commit_table", "create_table", "namespace", "other"}
+
+var (
+	restTablePath  = regexp.MustCompile(`/namespaces/[^/]+/tables/[^/]+/?$`)
+	restTablesPath = regexp.MustCompile(`/namespaces/[^/]+/tables/?$`)
+)
+
+// catalogOperation names a REST catalog request for metrics.
+func catalogOperation(r *http.Request) string {
+	p := r.URL.Path
+	switch {
+	case strings.HasSuffix(p, "/v1/config"):
+		return "config"
+	case strings.HasSuffix(p, "/oauth/tokens"):
+		return "token"
+	case restTablePath.MatchString(p) && r.Method == http.MethodGet:
+		return "load_table"
+	case restTablePath.MatchString(p) && r.Method == http.MethodPost:
+		return "commit_table"
+	case restTablesPath.MatchString(p) && r.Method == http.MethodPost:
+		return "create_table"
+	case strings.Contains(p, "/namespaces"):
+		return "namespace"
+	}
+	return "other"
+}
