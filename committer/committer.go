@@ -25,6 +25,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/catalog/rest"
 	"github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -88,7 +89,10 @@ type Hooks struct {
 
 // Deps are the Committer's collaborators.
 type Deps struct {
-	Catalog  catalog.Catalog
+	Catalog catalog.Catalog
+	// Endpoint names the catalog in error messages (its URI, or the SQL
+	// driver): an operator must see which service refused what.
+	Endpoint string
 	Table    *table.Table // loaded (or created) by the caller
 	Group    string
 	Identity Identity
@@ -428,12 +432,26 @@ func (c *Committer) load(ctx context.Context) (*table.Table, error) {
 	tbl, err := c.deps.Catalog.LoadTable(ctx, c.ident)
 	c.m.catalogDuration.WithLabelValues("load_table", status(err)).Observe(time.Since(start).Seconds())
 	if err != nil {
-		return nil, fmt.Errorf("load table %s: %w", c.tc.Name, err)
+		return nil, c.catalogError("load table", err)
 	}
 	c.mu.Lock()
 	c.tbl = tbl
 	c.mu.Unlock()
 	return tbl, nil
+}
+
+// catalogError names the operation, the table and the catalog endpoint, and
+// calls out access errors: an expired or revoked credential needs a person.
+func (c *Committer) catalogError(op string, err error) error {
+	where := ""
+	if c.deps.Endpoint != "" {
+		where = " at " + c.deps.Endpoint
+	}
+	if errors.Is(err, rest.ErrUnauthorized) || errors.Is(err, rest.ErrForbidden) {
+		return fmt.Errorf("%s %s%s: access denied by the catalog (check catalog.rest token/credential and its grants); retrying with backoff: %w",
+			op, c.tc.Name, where, err)
+	}
+	return fmt.Errorf("%s %s%s: %w", op, c.tc.Name, where, err)
 }
 
 func status(err error) string {
@@ -555,7 +573,7 @@ func (c *Committer) attempt(ctx context.Context, ag *attemptGroup) (done bool, e
 		if !errors.Is(err, table.ErrCommitFailed) {
 			ag.unknown = true
 		}
-		return false, fmt.Errorf("commit table: %w", err)
+		return false, c.catalogError("commit table", err)
 	}
 	outcome := outcomeCommitted
 	if ag.attempts > 1 {
@@ -913,6 +931,8 @@ func errorReason(err error) string {
 		return "timeout"
 	case strings.Contains(err.Error(), "write data files"):
 		return "write"
+	case errors.Is(err, rest.ErrUnauthorized), errors.Is(err, rest.ErrForbidden):
+		return "access_denied"
 	case strings.Contains(err.Error(), "load table"):
 		return "load"
 	default:

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/catalog/rest"
 	"github.com/apache/iceberg-go/table"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -492,4 +493,26 @@ func TestFailingTableIsLoudNotLossyAndGivesUp(t *testing.T) {
 	require.NoError(t, c.Commit(context.Background()))
 	require.Equal(t, []bool{false, true}, health)
 	requireNoDuplicates(t, e.rows(), 5)
+}
+
+func TestAccessDeniedIsNamedAndRetried(t *testing.T) {
+	e := newProtoEnv(t)
+	c := e.committer("a")
+	c.deps.Endpoint = "https://catalog.example"
+	c.Submit(e.batch(c, 0, 1, 0, 5))
+	var lastErr error
+	e.cat.before = func(n int) error {
+		if n <= 2 {
+			lastErr = fmt.Errorf("%w: token expired", rest.ErrUnauthorized)
+			return lastErr
+		}
+		return nil
+	}
+	require.NoError(t, c.Commit(context.Background()))
+	require.Equal(t, 2.0, testutil.ToFloat64(c.m.attemptErrors.WithLabelValues("access_denied")))
+	requireNoDuplicates(t, e.rows(), 5)
+
+	err := c.catalogError("commit table", lastErr)
+	require.ErrorIs(t, err, rest.ErrUnauthorized)
+	require.Contains(t, err.Error(), "commit table db.events at https://catalog.example: access denied by the catalog")
 }

@@ -118,7 +118,7 @@ func newMetrics(reg prometheus.Registerer, tableName string) *metrics {
 	for _, o := range []string{outcomeCommitted, outcomeConflictRetried, outcomeLandedAfterUnknown, outcomeFailed} {
 		m.commits.WithLabelValues(o)
 	}
-	for _, r := range []string{"conflict", "timeout", "write", "load", "unknown"} {
+	for _, r := range []string{"conflict", "timeout", "write", "load", "access_denied", "unknown"} {
 		m.attemptErrors.WithLabelValues(r)
 	}
 	for _, r := range []string{"fenced", "stale"} {

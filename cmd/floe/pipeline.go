@@ -91,7 +91,8 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 			logger.Info("table created", "table", tc.Name, "location", tbl.Location())
 		}
 		com, err := committer.New(cfg.Commit, tc.TableConfig, committer.Deps{
-			Catalog: cat, Table: tbl, Group: cfg.Kafka.Group, Identity: who, Hooks: hooks,
+			Catalog: cat, Endpoint: catalogEndpoint(cfg.Catalog), Table: tbl, Group: cfg.Kafka.Group,
+			Identity: who, Hooks: hooks,
 		}, logger, reg)
 		if err != nil {
 			p.Close()
@@ -119,6 +120,14 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 	}
 	p.consumer = cons
 	return p, nil
+}
+
+// catalogEndpoint names the catalog for error messages, without secrets.
+func catalogEndpoint(c committer.CatalogConfig) string {
+	if c.Type == "rest" {
+		return c.URI
+	}
+	return "sql catalog (" + c.SQL.Driver + ")"
 }
 
 // metadataColumns converts the codec's metadata column declarations into
