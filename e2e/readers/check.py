@@ -29,7 +29,7 @@ rows, distinct_ids, duplicates (first few), missing/unexpected ids (first few,
 with counts), column aggregates (sum_n, sum_amount, min_ts, max_ts, tags,
 customer_id_sum) and per-partition offset coverage. PyIceberg also reports the
 current snapshot's floe.offsets.<group>, every snapshot ID and which of them
-carry floe keys. A reader that fails reports {"error": "..."} instead; the
+carry floe keys; DuckDB lists the snapshot IDs (iceberg_snapshots). A reader that fails reports {"error": "..."} instead; the
 script itself exits non-zero only on bad input.
 """
 
@@ -162,16 +162,16 @@ def duckdb_connect(s3):
     con.execute("SET autoinstall_known_extensions = false")
     con.execute("SET autoload_known_extensions = false")
     for ext in ("httpfs", "avro", "iceberg"):
-        duckdb_extensions.import_extension(ext, con=con)
+        duckdb_extensions.import_extension(ext, con=con)  # installs the wheel's copy
+        con.execute(f"LOAD {ext}")
     if s3:
         endpoint = s3["endpoint"]
         use_ssl = endpoint.startswith("https://")
         endpoint = endpoint.split("://", 1)[-1].rstrip("/")
         con.execute(
-            "CREATE SECRET e2e_s3 (TYPE s3, KEY_ID ?, SECRET ?, REGION ?, ENDPOINT ?, "
-            "URL_STYLE 'path', USE_SSL ?)".replace("?", "{}").format(
-                sql_str(s3["access_key"]), sql_str(s3["secret_key"]), sql_str(s3["region"]),
-                sql_str(endpoint), "true" if use_ssl else "false"))
+            f"CREATE SECRET e2e_s3 (TYPE s3, KEY_ID {sql_str(s3['access_key'])}, "
+            f"SECRET {sql_str(s3['secret_key'])}, REGION {sql_str(s3['region'])}, "
+            f"ENDPOINT {sql_str(endpoint)}, URL_STYLE 'path', USE_SSL {'true' if use_ssl else 'false'})")
     return con
 
 
@@ -183,7 +183,7 @@ def read_duckdb(req):
     cat = req["catalog"]
     con = duckdb_connect(cat.get("s3"))
     res = {}
-    source = None
+    source = table_arg = None
     if cat["type"] == "rest":
         # The REST catalog itself, through DuckDB's own REST client.
         try:
@@ -193,28 +193,34 @@ def read_duckdb(req):
             ns, name = req["table"].rsplit(".", 1)
             source = "lake.{}.{}".format(quote_ident(ns), quote_ident(name))
             con.execute(f"SELECT count(*) FROM {source}").fetchone()
+            table_arg = source
             res["method"] = "attach"
         except Exception as e:
             res["attach_error"] = f"{type(e).__name__}: {e}"
             source = None
     if source is None:
         # The metadata file the catalog points to, read by DuckDB alone.
-        location = req.get("metadata_location") or metadata_location_from_catalog(req)
-        source = "iceberg_scan({})".format(sql_str(duckdb_path(location)))
+        location = metadata_location_from_catalog(req)
+        table_arg = sql_str(duckdb_path(location))
+        source = f"iceberg_scan({table_arg})"
         res["method"] = "iceberg_scan"
         res["metadata_location"] = location
 
     id_col = quote_ident(req.get("id_column", "id"))
     ids = [r[0] for r in con.execute(f"SELECT {id_col} FROM {source}").fetchall()]
     res.update(id_report(ids, req.get("expected_ids")))
+    # Timestamps leave DuckDB as text: a timestamptz object would need pytz.
+    con.execute("SET TimeZone = 'UTC'")
+    fmt = "'%Y-%m-%dT%H:%M:%S.%fZ'"
     row = con.execute(
-        f"SELECT sum(n)::HUGEINT, sum(amount)::VARCHAR, min(ts), max(ts), "
+        f"SELECT sum(n)::HUGEINT, sum(amount)::VARCHAR, "
+        f"strftime(min(ts)::TIMESTAMP, {fmt}), strftime(max(ts)::TIMESTAMP, {fmt}), "
         f"sum(len(tags))::HUGEINT, sum(customer.id)::HUGEINT FROM {source}").fetchone()
     res.update({
         "sum_n": int(row[0]) if row[0] is not None else None,
         "sum_amount": decimal_str(Decimal(row[1])) if row[1] is not None else None,
-        "min_ts": ts_str(row[2]),
-        "max_ts": ts_str(row[3]),
+        "min_ts": row[2],
+        "max_ts": row[3],
         "tags": int(row[4]) if row[4] is not None else None,
         "customer_id_sum": int(row[5]) if row[5] is not None else None,
     })
@@ -222,6 +228,8 @@ def read_duckdb(req):
     if pcol and ocol:
         res["partitions"] = coverage(
             con.execute(f"SELECT {quote_ident(pcol)}, {quote_ident(ocol)} FROM {source}").fetchall())
+    res["snapshot_ids"] = sorted(
+        int(r[0]) for r in con.execute(f"SELECT snapshot_id FROM iceberg_snapshots({table_arg})").fetchall())
     return res
 
 

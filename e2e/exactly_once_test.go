@@ -1,0 +1,293 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestExactlyOnce streams records into a table while floe is stopped with
+// SIGTERM, killed with SIGKILL twice, interrupted in its shutdown by a second
+// SIGTERM and restarted each time, for each catalog and warehouse setup; then
+// PyIceberg and DuckDB read the table: every produced record is in it once,
+// and the stored offsets are the topic's end.
+func TestExactlyOnce(t *testing.T) {
+	s := needServices(t)
+	for _, setup := range []string{"rest-file", "rest-s3", "sql-postgres-s3"} {
+		t.Run(setup, func(t *testing.T) {
+			const n = 30_000
+			p := newPipeline(t, s, setup, 8)
+			prod := startProducer(t, p.cl, p.topic, 0, n, 1000)
+
+			first := p.start("run1")
+			first.waitReady(t)
+			p.waitCommitted(n*15/100, first)
+			first.stop(t) // graceful, mid-stream: exit 0 after a final commit
+
+			second := p.start("run2")
+			p.waitCommitted(n*35/100, second)
+			second.kill(t) // mid-stream, no final commit
+
+			third := p.start("run3")
+			p.waitCommitted(n*55/100, third)
+			time.Sleep(rand.N(time.Second)) // anywhere in the commit cycle
+			third.kill(t)
+
+			fourth := p.start("run4")
+			p.waitCommitted(n*70/100, fourth)
+			fourth.interrupt(t) // SIGTERM twice: gone in the middle of its shutdown
+
+			last := p.start("run5")
+			ids := prod.wait(t)
+			p.finish(ids, last)
+		})
+	}
+}
+
+// TestGroupOfThree runs three floe processes in one consumer group on a
+// 12-partition topic while records arrive, kills one, starts a fourth, and
+// checks the table holds every record once.
+func TestGroupOfThree(t *testing.T) {
+	s := needServices(t)
+	const n = 36_000
+	p := newPipeline(t, s, "rest-file", 12)
+	prod := startProducer(t, p.cl, p.topic, 0, n, 1200)
+
+	// All three at once: they race to create the table and join the group.
+	a, b, c := p.start("a"), p.start("b"), p.start("c")
+	for _, proc := range []*floeProc{a, b, c} {
+		proc.waitReady(t)
+	}
+	p.waitCommitted(n*30/100, a, b, c)
+	b.kill(t)
+	d := p.start("d")
+	p.waitCommitted(n*60/100, a, c, d)
+
+	ids := prod.wait(t)
+	hist := p.finish(ids, a, c, d)
+
+	if w := writerInstances(hist); len(w) < 3 {
+		t.Errorf("commits come from %d floe instances; four ran in the group", len(w))
+	}
+}
+
+// pipeline is one topic → table route with its own topic, table and group,
+// named uniquely so reruns against the same services never meet.
+type pipeline struct {
+	t       testing.TB
+	svc     *services
+	dir     string
+	topic   string
+	table   string
+	group   string
+	cl      *kgo.Client
+	adm     *kadm.Client
+	conf    floeConfig
+	catalog map[string]any // the catalog as check.py takes it
+	cfgPath string         // a config for floe commits
+	procs   []*floeProc    // every floe process started, in order
+}
+
+func newPipeline(t testing.TB, s *services, setup string, partitions int32) *pipeline {
+	t.Helper()
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36) + strconv.Itoa(rand.IntN(1000))
+	slug := strings.ReplaceAll(setup, "-", "")
+	p := &pipeline{
+		t:     t,
+		svc:   s,
+		dir:   t.TempDir(),
+		topic: fmt.Sprintf("e2e-orders-%s-%s", setup, suffix),
+		table: fmt.Sprintf("e2e.orders_%s_%s", slug, suffix),
+		group: fmt.Sprintf("floe-e2e-%s-%s", setup, suffix),
+	}
+	var yaml string
+	yaml, p.catalog = catalogFor(t, s, setup, suffix)
+	p.cl, p.adm = kafkaClient(t, s)
+	createTopic(t, p.adm, p.topic, partitions)
+	p.conf = floeConfig{brokers: s.Kafka, group: p.group, topic: p.topic, table: p.table, catalog: yaml}
+	p.cfgPath, _ = p.conf.write(t, p.dir, "commits")
+	t.Logf("topic %s (%d partitions), table %s, group %s, files in %s", p.topic, partitions, p.table, p.group, p.dir)
+	return p
+}
+
+// catalogFor returns the catalog: section of floe's config for a setup and
+// the same catalog as the readers take it.
+func catalogFor(t testing.TB, s *services, setup, suffix string) (yaml string, reader map[string]any) {
+	t.Helper()
+	s3yaml := fmt.Sprintf(`  s3:
+    endpoint: %s
+    region: %s
+    access-key-id: %s
+    secret-access-key: %s
+    path-style: true`, yamlStr(s.S3.Endpoint), yamlStr(s.S3.Region), yamlStr(s.S3.AccessKey), yamlStr(s.S3.SecretKey))
+	s3reader := map[string]any{
+		"endpoint": s.S3.Endpoint, "region": s.S3.Region,
+		"access_key": s.S3.AccessKey, "secret_key": s.S3.SecretKey,
+	}
+	switch setup {
+	case "rest-file":
+		return fmt.Sprintf("  type: rest\n  name: e2e-rest-file\n  uri: %s\n  warehouse: %s",
+				yamlStr(s.RESTFileURI), yamlStr(s.RESTFileWarehouse)),
+			map[string]any{"type": "rest", "uri": s.RESTFileURI, "warehouse": s.RESTFileWarehouse}
+	case "rest-s3":
+		return fmt.Sprintf("  type: rest\n  name: e2e-rest-s3\n  uri: %s\n  warehouse: %s\n%s",
+				yamlStr(s.RESTS3URI), yamlStr(s.RESTS3Warehouse), s3yaml),
+			map[string]any{"type": "rest", "uri": s.RESTS3URI, "warehouse": s.RESTS3Warehouse, "s3": s3reader}
+	case "sql-postgres-s3":
+		// A warehouse prefix of its own per run: the SQL catalog puts
+		// tables under it.
+		warehouse := fmt.Sprintf("s3://%s/sql-%s", s.S3.Bucket, suffix)
+		return fmt.Sprintf("  type: sql\n  name: e2e\n  warehouse: %s\n  sql:\n    driver: postgres\n    dsn: %s\n%s",
+				yamlStr(warehouse), yamlStr(s.PGDSN), s3yaml),
+			map[string]any{"type": "sql", "name": "e2e", "uri": s.PGDSN, "warehouse": warehouse, "s3": s3reader}
+	}
+	t.Fatalf("unknown catalog setup %q", setup)
+	return "", nil
+}
+
+// start runs a floe process with its own config (its own http.addr).
+func (p *pipeline) start(name string) *floeProc {
+	p.t.Helper()
+	cfg, addr := p.conf.write(p.t, p.dir, name)
+	proc := startFloe(p.t, name, cfg, addr)
+	p.procs = append(p.procs, proc)
+	return proc
+}
+
+// committed is the table's next offset per partition, from floe commits. A
+// table not created yet has none.
+func (p *pipeline) committed() (map[int32]int64, []commitInfo, error) {
+	hist, err := floeCommits(p.cfgPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	return committedOffsets(hist, p.topic), hist, nil
+}
+
+// waitUntil polls the table until done says so; each of procs must stay
+// alive meanwhile.
+func (p *pipeline) waitUntil(what string, timeout time.Duration, done func(map[int32]int64) bool, procs ...*floeProc) []commitInfo {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last map[int32]int64
+	var lastErr error
+	for {
+		for _, proc := range procs {
+			if proc.exited() {
+				p.t.Fatalf("floe %s exited (%v) while waiting until %s; log:\n%s", proc.name, proc.err, what, proc.logTail(40))
+			}
+		}
+		next, hist, err := p.committed()
+		if err == nil {
+			last, lastErr = next, nil
+			if done(next) {
+				return hist
+			}
+		} else {
+			lastErr = err
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("not %s after %v: table offsets %v (%d records), last error: %v",
+				what, timeout, last, sumOffsets(last), lastErr)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// waitCommitted waits until the table covers at least n records.
+func (p *pipeline) waitCommitted(n int, procs ...*floeProc) {
+	p.t.Helper()
+	start := time.Now()
+	p.waitUntil(fmt.Sprintf("%d records committed", n), 2*time.Minute,
+		func(m map[int32]int64) bool { return sumOffsets(m) >= int64(n) }, procs...)
+	p.t.Logf("%d records committed after %v", n, time.Since(start).Round(time.Millisecond))
+}
+
+// finish waits until the table's offsets reach the topic's end, stops procs
+// with SIGTERM (all at once: each must exit 0), has the readers check the
+// table and returns floe's commit history.
+func (p *pipeline) finish(ids []string, procs ...*floeProc) []commitInfo {
+	p.t.Helper()
+	ends := endOffsets(p.t, p.adm, p.topic)
+	if sumOffsets(ends) != int64(len(ids)) {
+		p.t.Fatalf("the topic ends at %v (%d records); %d were produced", ends, sumOffsets(ends), len(ids))
+	}
+	p.waitUntil("caught up with the topic's end", 3*time.Minute,
+		func(m map[int32]int64) bool { return maps.Equal(m, withoutEmpty(ends)) }, procs...)
+	stopAll(p.t, procs...)
+
+	hist, err := floeCommits(p.cfgPath)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Logf("floe commits: %s", describe(hist))
+	for _, proc := range p.procs {
+		p.t.Logf("floe %s: %s", proc.name, proc.logSummary())
+	}
+	clusterID, topicID := topicIdentity(p.t, p.adm, p.topic)
+	py, duck := readTable(p.t, p.svc, p.catalog, p.table, p.group, ids)
+	requireExactlyOnce(p.t, expectation{
+		topic: p.topic, ids: ids, ends: ends, clusterID: clusterID, topicID: topicID, commits: hist,
+	}, py, duck)
+	return hist
+}
+
+// withoutEmpty drops partitions without records: floe stores no offset for
+// a partition it never read a record of.
+func withoutEmpty(m map[int32]int64) map[int32]int64 {
+	out := map[int32]int64{}
+	for p, o := range m {
+		if o > 0 {
+			out[p] = o
+		}
+	}
+	return out
+}
+
+// stopAll sends SIGTERM to every process at once and requires each to exit 0.
+func stopAll(t testing.TB, procs ...*floeProc) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]string, len(procs))
+	for i, proc := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				errs[i] = fmt.Sprintf("floe %s: SIGTERM: %v (exited before: %v)", proc.name, err, proc.err)
+				return
+			}
+			select {
+			case <-proc.done:
+			case <-time.After(90 * time.Second):
+				errs[i] = fmt.Sprintf("floe %s did not exit within 90s of SIGTERM", proc.name)
+				return
+			}
+			if code := proc.cmd.ProcessState.ExitCode(); code != 0 {
+				errs[i] = fmt.Sprintf("floe %s exited %d after SIGTERM, want 0", proc.name, code)
+			} else if !strings.Contains(proc.log(), `"msg":"floe stopped"`) {
+				errs[i] = fmt.Sprintf("floe %s exited 0 without logging \"floe stopped\"", proc.name)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, e := range errs {
+		if e != "" {
+			t.Error(e)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+}

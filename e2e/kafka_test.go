@@ -1,0 +1,248 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// kafkaClient connects to the testbed's broker; it is closed when t ends.
+func kafkaClient(t testing.TB, s *services) (*kgo.Client, *kadm.Client) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.Kafka),
+		kgo.ProducerLinger(5*time.Millisecond),
+		// A broker that went away fails the test instead of hanging it.
+		kgo.RecordDeliveryTimeout(time.Minute),
+		kgo.RetryTimeout(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl, kadm.NewClient(cl)
+}
+
+// createTopic creates topic with the given partitions (replication factor
+// 1): the broker does not create topics on its own.
+func createTopic(t testing.TB, adm *kadm.Client, topic string, partitions int32) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := adm.CreateTopic(ctx, partitions, 1, nil, topic)
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+	// The topic is usable once every partition has a leader.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		md, err := adm.Metadata(ctx, topic)
+		if err == nil {
+			d := md.Topics[topic]
+			ready := d.Err == nil && len(d.Partitions) == int(partitions)
+			for _, p := range d.Partitions {
+				ready = ready && p.Err == nil && p.Leader >= 0
+			}
+			if ready {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("topic %s has no leaders after 30s (%v)", topic, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// endOffsets lists the topic's end offsets, partition → next offset.
+func endOffsets(t testing.TB, adm *kadm.Client, topic string) map[int32]int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	listed, err := adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = listed.Error()
+	}
+	if err != nil {
+		t.Fatalf("list end offsets of %s: %v", topic, err)
+	}
+	out := map[int32]int64{}
+	listed.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+	return out
+}
+
+// topicIdentity is what floe stores beside the offsets to recognise the
+// cluster and the topic: Kafka's cluster ID and topic ID.
+func topicIdentity(t testing.TB, adm *kadm.Client, topic string) (clusterID, topicID string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	md, err := adm.Metadata(ctx, topic)
+	if err != nil {
+		t.Fatalf("metadata of %s: %v", topic, err)
+	}
+	return md.Cluster, md.Topics[topic].ID.String()
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// record is record i of a scenario: a unique id and a value with every kind
+// of column the table has (string, long, decimal, timestamptz, struct, list).
+func record(i int) (id string, value []byte) {
+	id = fmt.Sprintf("o%07d", i)
+	var segment any = segments[i%len(segments)]
+	if i%7 == 0 {
+		segment = nil
+	}
+	tags := make([]string, i%4)
+	for k := range tags {
+		tags[k] = fmt.Sprintf("t%d", k)
+	}
+	v := map[string]any{
+		"id":     id,
+		"n":      recordN(i),
+		"amount": recordAmount(i),
+		"ts":     recordTS(i).Format("2006-01-02T15:04:05.000000Z07:00"),
+		"customer": map[string]any{
+			"id":      i % 5000,
+			"country": countries[i%len(countries)],
+			"segment": segment,
+		},
+		"tags": tags,
+	}
+	return id, mustJSON(v)
+}
+
+var (
+	countries = []string{"DE", "FR", "NL", "PL", "US"}
+	segments  = []string{"smb", "enterprise", "consumer"}
+	tsBase    = time.Date(2026, 11, 25, 20, 0, 0, 0, time.UTC)
+)
+
+// recordN exceeds 32 bits, so a long stored as an int would show; the
+// sum over 100,000 records still fits in 64.
+func recordN(i int) int64 { return int64(i) * 1_000_000_007 }
+
+// recordAmount is a decimal string with cents, i in cents plus a spread.
+func recordAmount(i int) string { return fmt.Sprintf("%d.%02d", i%100_000, i%100) }
+
+// recordTS spreads the records over about two days (two or three day
+// partitions) with microsecond digits.
+func recordTS(i int) time.Time {
+	return tsBase.Add(time.Duration(i)*5*time.Second + time.Duration(i%1000)*time.Microsecond)
+}
+
+// aggregates are column summaries both readers compute; they show the
+// values, not only the ids, made it through.
+type aggregates struct {
+	SumN          int64  `json:"sum_n"`
+	SumAmount     string `json:"sum_amount"`
+	MinTS         string `json:"min_ts"`
+	MaxTS         string `json:"max_ts"`
+	Tags          int64  `json:"tags"`
+	CustomerIDSum int64  `json:"customer_id_sum"`
+}
+
+// expectedAggregates summarises records 0..n-1 as the readers should.
+func expectedAggregates(n int) aggregates {
+	var sumN, cents, tags, cust int64
+	for i := 0; i < n; i++ {
+		sumN += recordN(i)
+		cents += int64(i%100_000)*100 + int64(i%100)
+		tags += int64(i % 4)
+		cust += int64(i % 5000)
+	}
+	ts := func(i int) string { return recordTS(i).UTC().Format("2006-01-02T15:04:05.000000Z") }
+	return aggregates{
+		SumN:          sumN,
+		SumAmount:     fmt.Sprintf("%d.%02d", cents/100, cents%100),
+		MinTS:         ts(0),
+		MaxTS:         ts(n - 1),
+		Tags:          tags,
+		CustomerIDSum: cust,
+	}
+}
+
+// producer writes records first..first+n-1 in the background at about rate
+// records per second, so floe is stopped and killed while records arrive.
+type producer struct {
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	ids  []string
+	err  error
+	stop context.CancelFunc
+}
+
+func startProducer(t testing.TB, cl *kgo.Client, topic string, first, n, rate int) *producer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &producer{stop: cancel}
+	const chunk = 250
+	interval := time.Duration(float64(time.Second) * chunk / float64(rate))
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for i := first; i < first+n; i += chunk {
+			end := min(i+chunk, first+n)
+			recs := make([]*kgo.Record, 0, end-i)
+			ids := make([]string, 0, end-i)
+			for k := i; k < end; k++ {
+				id, v := record(k)
+				recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(id), Value: v})
+				ids = append(ids, id)
+			}
+			if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+				p.mu.Lock()
+				p.err = fmt.Errorf("produce records %d..%d: %w", i, end-1, err)
+				p.mu.Unlock()
+				return
+			}
+			p.mu.Lock()
+			p.ids = append(p.ids, ids...)
+			p.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); p.wg.Wait() })
+	return p
+}
+
+// produced is the number of records acknowledged so far.
+func (p *producer) produced() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.ids)
+}
+
+// wait waits for the producer to finish and returns the ids it produced.
+func (p *producer) wait(t testing.TB) []string {
+	t.Helper()
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		t.Fatal(p.err)
+	}
+	return p.ids
+}

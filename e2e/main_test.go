@@ -1,0 +1,147 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// floeBin is the floe binary built once by TestMain.
+var floeBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "floe-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	floeBin = filepath.Join(dir, "floe")
+	build := exec.Command("go", "build", "-o", floeBin, "../cmd/floe")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: build floe:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// services are the endpoints e2e/testbed/up.sh started and wrote to its env
+// file.
+type services struct {
+	Kafka             string // host:port of the broker
+	RESTFileURI       string // REST catalog with a file:// warehouse
+	RESTFileWarehouse string
+	RESTS3URI         string // REST catalog with S3FileIO
+	RESTS3Warehouse   string
+	S3                s3Service
+	PGDSN             string // PostgreSQL for the SQL catalog
+	Python            string // interpreter with pyiceberg and duckdb
+	RunDir            string
+}
+
+type s3Service struct {
+	Endpoint, AccessKey, SecretKey, Region, Bucket string
+}
+
+var (
+	svcOnce sync.Once
+	svc     *services
+	svcErr  error
+)
+
+// envFile is where up.sh writes the services' addresses, unless E2E_ENV_FILE
+// names another file.
+func envFile() string {
+	if p := os.Getenv("E2E_ENV_FILE"); p != "" {
+		return p
+	}
+	return filepath.Join("..", "e2e", "testbed", ".run", "env")
+}
+
+// needServices returns the testbed's services or fails the test. It never
+// skips: an e2e suite that skips itself when the services are missing would
+// pass in CI without testing anything.
+func needServices(t testing.TB) *services {
+	t.Helper()
+	svcOnce.Do(func() { svc, svcErr = loadServices(envFile()) })
+	if svcErr != nil {
+		t.Fatalf("e2e services are not available: %v\nstart them with `make up` (e2e/testbed/up.sh), then run `go test -tags e2e ./e2e/`", svcErr)
+	}
+	return svc
+}
+
+func loadServices(path string) (*services, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read the testbed's env file: %w", err)
+	}
+	defer f.Close()
+	env := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+			v = v[1 : len(v)-1]
+		}
+		env[strings.TrimSpace(k)] = v
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	var missing []string
+	get := func(k string) string {
+		if env[k] == "" {
+			missing = append(missing, k)
+		}
+		return env[k]
+	}
+	s := &services{
+		Kafka:             get("E2E_KAFKA"),
+		RESTFileURI:       get("E2E_REST_FILE_URI"),
+		RESTFileWarehouse: get("E2E_REST_FILE_WAREHOUSE"),
+		RESTS3URI:         get("E2E_REST_S3_URI"),
+		RESTS3Warehouse:   get("E2E_REST_S3_WAREHOUSE"),
+		S3: s3Service{
+			Endpoint:  get("E2E_S3_ENDPOINT"),
+			AccessKey: get("E2E_S3_ACCESS_KEY"),
+			SecretKey: get("E2E_S3_SECRET_KEY"),
+			Region:    get("E2E_S3_REGION"),
+			Bucket:    get("E2E_S3_BUCKET"),
+		},
+		PGDSN:  get("E2E_PG_DSN"),
+		Python: get("E2E_PYTHON"),
+		RunDir: env["E2E_RUN_DIR"],
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%s lacks %s", path, strings.Join(missing, ", "))
+	}
+	// A stale env file from an earlier `make up` names services that are
+	// gone: say so here rather than through a Kafka client timing out.
+	conn, err := net.DialTimeout("tcp", s.Kafka, 3*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("kafka at %s (from %s): %w", s.Kafka, path, err)
+	}
+	conn.Close()
+	return s, nil
+}

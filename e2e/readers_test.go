@@ -1,0 +1,329 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// readerResult is what one independent reader (PyIceberg or DuckDB) reports
+// about the table; see e2e/readers/check.py.
+type readerResult struct {
+	Error     string `json:"error"`
+	Traceback string `json:"traceback"`
+
+	Method           string `json:"method"`       // DuckDB: attach | iceberg_scan
+	AttachError      string `json:"attach_error"` // DuckDB: why ATTACH was not used
+	MetadataLocation string `json:"metadata_location"`
+
+	Rows            int                 `json:"rows"`
+	DistinctIDs     int                 `json:"distinct_ids"`
+	DuplicateCount  int                 `json:"duplicate_count"`
+	Duplicates      [][]any             `json:"duplicates"`
+	MissingCount    int                 `json:"missing_count"`
+	Missing         []string            `json:"missing"`
+	UnexpectedCount int                 `json:"unexpected_count"`
+	Unexpected      []string            `json:"unexpected"`
+	Partitions      map[string]coverage `json:"partitions"`
+	aggregates
+
+	// DuckDB only: the table's snapshots, as iceberg_snapshots lists them.
+	SnapshotIDs []int64 `json:"snapshot_ids"`
+
+	// PyIceberg only: the snapshot summaries.
+	CurrentSnapshotID int64          `json:"current_snapshot_id"`
+	Offsets           *storedOffsets `json:"offsets"`
+	Snapshots         []snapshotInfo `json:"snapshots"`
+}
+
+// coverage is what the table holds of one Kafka partition, from the
+// _kafka_partition and _kafka_offset columns.
+type coverage struct {
+	Rows     int64 `json:"rows"`
+	Distinct int64 `json:"distinct"`
+	Min      int64 `json:"min"`
+	Max      int64 `json:"max"`
+}
+
+// storedOffsets is the floe.offsets.<group> summary property.
+type storedOffsets struct {
+	ClusterID string `json:"cluster_id"`
+	Topics    map[string]struct {
+		TopicID    string           `json:"topic_id"`
+		Partitions map[string]int64 `json:"partitions"`
+	} `json:"topics"`
+}
+
+type snapshotInfo struct {
+	SnapshotID   int64  `json:"snapshot_id"`
+	ParentID     *int64 `json:"parent_id"`
+	Floe         bool   `json:"floe"`
+	CommitID     string `json:"commit_id"`
+	AddedRecords int64  `json:"added_records"`
+}
+
+// readTable runs e2e/readers/check.py with the services' Python: PyIceberg
+// and DuckDB read the table independently of floe and of each other.
+func readTable(t testing.TB, s *services, catalog map[string]any, table, group string, ids []string) (py, duck readerResult) {
+	t.Helper()
+	req := map[string]any{
+		"catalog":          catalog,
+		"table":            table,
+		"group":            group,
+		"id_column":        "id",
+		"expected_ids":     ids,
+		"partition_column": "_kafka_partition",
+		"offset_column":    "_kafka_offset",
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.Python, "readers/check.py")
+	cmd.Stdin = bytes.NewReader(mustJSON(req))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("readers/check.py: %v\nstderr:\n%s\nstdout:\n%s", err, stderr.String(), stdout.String())
+	}
+	var out struct {
+		PyIceberg readerResult `json:"pyiceberg"`
+		DuckDB    readerResult `json:"duckdb"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatalf("readers/check.py printed no JSON object: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	t.Logf("readers took %v; pyiceberg: %d rows, %d snapshots; duckdb (%s): %d rows, %d snapshots",
+		time.Since(start).Round(time.Millisecond), out.PyIceberg.Rows, len(out.PyIceberg.Snapshots),
+		out.DuckDB.Method, out.DuckDB.Rows, len(out.DuckDB.SnapshotIDs))
+	if out.DuckDB.AttachError != "" {
+		t.Logf("duckdb could not ATTACH the REST catalog, read the metadata file instead: %s", out.DuckDB.AttachError)
+	}
+	return out.PyIceberg, out.DuckDB
+}
+
+// expectation is what an exactly-once table must show.
+type expectation struct {
+	topic     string
+	ids       []string        // every produced id, each once
+	ends      map[int32]int64 // the topic's end offsets
+	clusterID string          // Kafka's cluster ID
+	topicID   string          // Kafka's topic ID
+	commits   []commitInfo    // floe commits --json
+}
+
+// requireExactlyOnce checks both readers' view against what was produced.
+// Every difference is reported, not only the first.
+func requireExactlyOnce(t testing.TB, want expectation, py, duck readerResult) {
+	t.Helper()
+	agg := expectedAggregates(len(want.ids))
+	for _, r := range []struct {
+		name string
+		res  readerResult
+	}{{"pyiceberg", py}, {"duckdb", duck}} {
+		checkRows(t, r.name, r.res, want, agg)
+	}
+	if py.Error == "" {
+		checkOffsets(t, py.Offsets, want)
+		checkSnapshots(t, py, want)
+		if duck.Error == "" {
+			var pyIDs []int64
+			for _, s := range py.Snapshots {
+				pyIDs = append(pyIDs, s.SnapshotID)
+			}
+			slices.Sort(pyIDs)
+			if !slices.Equal(pyIDs, duck.SnapshotIDs) {
+				t.Errorf("DuckDB sees snapshots %v; PyIceberg sees %v", duck.SnapshotIDs, pyIDs)
+			}
+		}
+	}
+	checkHistory(t, want)
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
+// checkRows: every produced id once, nothing else, the values intact, and
+// every Kafka offset of every partition once.
+func checkRows(t testing.TB, name string, r readerResult, want expectation, agg aggregates) {
+	t.Helper()
+	if r.Error != "" {
+		t.Errorf("%s could not read the table: %s\n%s", name, r.Error, r.Traceback)
+		return
+	}
+	n := len(want.ids)
+	if r.Rows != n || r.DistinctIDs != n {
+		t.Errorf("%s: %d rows, %d distinct ids; produced %d", name, r.Rows, r.DistinctIDs, n)
+	}
+	if r.DuplicateCount != 0 {
+		t.Errorf("%s: %d ids are duplicated, e.g. [id, count]: %v", name, r.DuplicateCount, r.Duplicates)
+	}
+	if r.MissingCount != 0 {
+		t.Errorf("%s: %d produced ids are missing, e.g. %v", name, r.MissingCount, r.Missing)
+	}
+	if r.UnexpectedCount != 0 {
+		t.Errorf("%s: %d ids were never produced, e.g. %v", name, r.UnexpectedCount, r.Unexpected)
+	}
+	if r.aggregates != agg {
+		t.Errorf("%s: column aggregates differ\n got: %+v\nwant: %+v", name, r.aggregates, agg)
+	}
+	for p, end := range want.ends {
+		c, ok := r.Partitions[strconv.Itoa(int(p))]
+		switch {
+		case end == 0 && ok:
+			t.Errorf("%s: partition %d is empty in Kafka but has rows in the table: %+v", name, p, c)
+		case end > 0 && c != (coverage{Rows: end, Distinct: end, Min: 0, Max: end - 1}):
+			t.Errorf("%s: partition %d holds %+v; want offsets 0..%d each once", name, p, c, end-1)
+		}
+	}
+	for p := range r.Partitions {
+		if i, err := strconv.Atoi(p); err != nil || !hasPartition(want.ends, int32(i)) {
+			t.Errorf("%s: rows of partition %s, which the topic does not have", name, p)
+		}
+	}
+}
+
+func hasPartition(m map[int32]int64, p int32) bool {
+	_, ok := m[p]
+	return ok
+}
+
+// checkOffsets: the current snapshot's floe.offsets.<group> is the topic's
+// end, for Kafka's cluster and topic IDs.
+func checkOffsets(t testing.TB, got *storedOffsets, want expectation) {
+	t.Helper()
+	if got == nil {
+		t.Errorf("the current snapshot has no floe.offsets key for the group")
+		return
+	}
+	if got.ClusterID != want.clusterID {
+		t.Errorf("stored cluster_id %q, Kafka's is %q", got.ClusterID, want.clusterID)
+	}
+	if len(got.Topics) != 1 {
+		t.Errorf("stored offsets name topics %v, want only %s", keys(got.Topics), want.topic)
+	}
+	st, ok := got.Topics[want.topic]
+	if !ok {
+		t.Errorf("stored offsets lack topic %s", want.topic)
+		return
+	}
+	if st.TopicID != want.topicID {
+		t.Errorf("stored topic_id %q, Kafka's is %q", st.TopicID, want.topicID)
+	}
+	for p, end := range want.ends {
+		next, ok := st.Partitions[strconv.Itoa(int(p))]
+		if next != end || (!ok && end > 0) {
+			t.Errorf("stored offset of partition %d is %d (present %v); the topic ends at %d", p, next, ok, end)
+		}
+	}
+	for p := range st.Partitions {
+		if i, err := strconv.Atoi(p); err != nil || !hasPartition(want.ends, int32(i)) {
+			t.Errorf("stored offsets name partition %s, which the topic does not have", p)
+		}
+	}
+}
+
+// checkSnapshots: every snapshot of the table is a floe commit, each logical
+// commit landed once, and floe's own history lists exactly these snapshots.
+func checkSnapshots(t testing.TB, py readerResult, want expectation) {
+	t.Helper()
+	var floeIDs []int64
+	commitIDs := map[string]int64{}
+	var added int64
+	for _, s := range py.Snapshots {
+		if !s.Floe {
+			t.Errorf("snapshot %d carries no floe.offsets key, but only floe writes this table", s.SnapshotID)
+			continue
+		}
+		floeIDs = append(floeIDs, s.SnapshotID)
+		added += s.AddedRecords
+		if s.CommitID == "" {
+			t.Errorf("snapshot %d has no floe.commit-id", s.SnapshotID)
+		} else if other, dup := commitIDs[s.CommitID]; dup {
+			t.Errorf("commit %s landed twice: snapshots %d and %d", s.CommitID, other, s.SnapshotID)
+		}
+		commitIDs[s.CommitID] = s.SnapshotID
+	}
+	if added != int64(len(want.ids)) {
+		t.Errorf("the snapshots added %d records in all; produced %d", added, len(want.ids))
+	}
+	var listed []int64
+	for _, c := range want.commits {
+		listed = append(listed, c.SnapshotID)
+	}
+	slices.Sort(floeIDs)
+	slices.Sort(listed)
+	if !slices.Equal(floeIDs, listed) {
+		t.Errorf("floe commits lists snapshots %v; PyIceberg sees floe snapshots %v", listed, floeIDs)
+	}
+	if len(want.commits) > 0 && py.CurrentSnapshotID != want.commits[0].SnapshotID {
+		t.Errorf("current snapshot %d, floe commits' newest is %d", py.CurrentSnapshotID, want.commits[0].SnapshotID)
+	}
+}
+
+// checkHistory: the ranges floe's commits added tile every partition from 0
+// to its end, without a gap or an overlap.
+func checkHistory(t testing.TB, want expectation) {
+	t.Helper()
+	type span struct{ start, end int64 }
+	spans := map[int32][]span{}
+	var records int64
+	for _, c := range want.commits {
+		records += c.Records
+		for _, r := range c.Ranges {
+			if r.Topic != want.topic {
+				t.Errorf("commit %d covers topic %s", c.SnapshotID, r.Topic)
+				continue
+			}
+			spans[r.Partition] = append(spans[r.Partition], span{r.Start, r.End})
+		}
+	}
+	if records != int64(len(want.ids)) {
+		t.Errorf("floe commits added %d records in all; produced %d", records, len(want.ids))
+	}
+	for p, end := range want.ends {
+		ss := spans[p]
+		slices.SortFunc(ss, func(a, b span) int { return int(a.start - b.start) })
+		var at int64
+		for _, s := range ss {
+			if s.start != at || s.end <= s.start {
+				t.Errorf("partition %d: commit ranges %v do not tile [0, %d)", p, ss, end)
+				break
+			}
+			at = s.end
+		}
+		if at != end {
+			t.Errorf("partition %d: commit ranges reach %d; the topic ends at %d", p, at, end)
+		}
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// describe is a short summary of a commit history for logs.
+func describe(hist []commitInfo) string {
+	return fmt.Sprintf("%d commits by %d writers", len(hist), len(writerInstances(hist)))
+}
+
+// writerInstances is the set of floe instances (floe.writer) that committed.
+func writerInstances(hist []commitInfo) map[string]bool {
+	out := map[string]bool{}
+	for _, c := range hist {
+		out[c.Writer.Instance] = true
+	}
+	return out
+}
