@@ -19,6 +19,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/floe
 
 test: unit
+	@$(TESTBED)/up.sh && $(MAKE) --no-print-directory e2e; rc=$$?; $(TESTBED)/down.sh; exit $$rc
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
