@@ -45,6 +45,7 @@ func main() {
 type options struct {
 	floe, envFile, catalog, profile string
 	records, partitions, size       int
+	keep                            bool
 }
 
 func run() error {
@@ -56,6 +57,7 @@ func run() error {
 	flag.IntVar(&o.records, "records", 2_000_000, "records to produce")
 	flag.IntVar(&o.partitions, "partitions", 8, "partitions of the topic")
 	flag.IntVar(&o.size, "size", 300, "approximate record size in bytes")
+	flag.BoolVar(&o.keep, "keep", false, "keep floe's config and log (printed at the end)")
 	flag.Parse()
 
 	env, err := readEnv(o.envFile)
@@ -88,7 +90,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	if o.keep {
+		defer fmt.Fprintln(os.Stderr, "kept", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 	addr, err := freeAddr()
 	if err != nil {
 		return err
@@ -112,21 +118,31 @@ func run() error {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	var profiled bool
+	var (
+		profiled    bool
+		profileDone = make(chan struct{})
+		consumedAll time.Duration // when the last record had been read
+	)
 	for {
 		select {
 		case err := <-done:
 			return fmt.Errorf("floe exited early (%v); log: %s", err, tailFile(logPath))
 		case <-time.After(200 * time.Millisecond):
 		}
-		rows := metric(addr, "floe_committer_rows_total")
-		if o.profile != "" && !profiled && rows > float64(o.records)/10 {
-			profiled = true
-			if err := cpuProfile(addr, o.profile); err != nil {
-				fmt.Fprintln(os.Stderr, "cpu profile:", err)
-			}
+		consumed := metric(addr, "floe_consumer_records_total")
+		if consumedAll == 0 && consumed >= float64(o.records) {
+			consumedAll = time.Since(t0)
 		}
-		if rows >= float64(o.records) {
+		if o.profile != "" && !profiled && consumed > float64(o.records)/20 {
+			profiled = true
+			go func() {
+				defer close(profileDone)
+				if err := cpuProfile(addr, o.profile); err != nil {
+					fmt.Fprintln(os.Stderr, "cpu profile:", err)
+				}
+			}()
+		}
+		if metric(addr, "floe_committer_rows_total") >= float64(o.records) {
 			break
 		}
 		if time.Since(t0) > 30*time.Minute {
@@ -134,6 +150,9 @@ func run() error {
 		}
 	}
 	elapsed := time.Since(t0)
+	if profiled {
+		<-profileDone
+	}
 	fileBytes, fileCount := metric(addr, "floe_committer_data_file_size_bytes_sum"), metric(addr, "floe_committer_data_file_size_bytes_count")
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	if err := <-done; err != nil {
@@ -170,6 +189,7 @@ func run() error {
 	fmt.Printf("| metric | value |\n|---|---|\n")
 	fmt.Printf("| records | %d (%.1f MB of JSON, %d partitions) |\n", o.records, float64(payload)/1e6, o.partitions)
 	fmt.Printf("| catalog | %s |\n", o.catalog)
+	fmt.Printf("| wall time, floe start to last record read | %s |\n", consumedAll.Round(time.Millisecond))
 	fmt.Printf("| wall time, floe start to last commit | %s |\n", elapsed.Round(time.Millisecond))
 	fmt.Printf("| records/s | %.0f |\n", float64(o.records)/elapsed.Seconds())
 	fmt.Printf("| MB/s | %.1f |\n", float64(payload)/1e6/elapsed.Seconds())
@@ -208,8 +228,8 @@ func produce(ctx context.Context, cl *kgo.Client, n, size int) (int64, error) {
 	var total int64
 	errc := make(chan error, 1)
 	for i := 0; i < n; i++ {
-		v := fmt.Appendf(nil, `{"id":"e%09d","n":%d,"amount":"%d.%02d","ts":"2026-11-%02dT%02d:%02d:%02dZ","user":{"name":"user-%d","age":%d},"tags":["t%d","t%d"],"note":"%s"}`,
-			i, rng.Int64(), rng.IntN(100000), rng.IntN(100), 1+rng.IntN(28), rng.IntN(24), rng.IntN(60), rng.IntN(60),
+		v := fmt.Appendf(nil, `{"id":"e%09d","n":%d,"amount":"%d.%02d","ts":"2026-11-26T%02d:%02d:%02d.%03dZ","user":{"name":"user-%d","age":%d},"tags":["t%d","t%d"],"note":"%s"}`,
+			i, rng.Int64(), rng.IntN(100000), rng.IntN(100), rng.IntN(24), rng.IntN(60), rng.IntN(60), rng.IntN(1000),
 			rng.IntN(1_000_000), rng.IntN(90), rng.IntN(50), rng.IntN(50), pad)
 		total += int64(len(v))
 		cl.Produce(ctx, &kgo.Record{Value: v}, func(_ *kgo.Record, err error) {
@@ -247,8 +267,8 @@ func config(env map[string]string, catalog, topic, table, group, addr string) st
 	return fmt.Sprintf(`kafka:
   brokers: [%q]
   group: %q
-  memory-budget: 1GiB
-  batch: {max-records: 1000000, max-bytes: 128MiB, max-age: 10s}
+  memory-budget: 512MiB
+  batch: {max-records: 200000, max-bytes: 16MiB, max-age: 2s}
 catalog:
   type: rest
   uri: %q
@@ -257,7 +277,7 @@ http: {addr: %q, pprof: true}
 tables:
   - name: %q
     topics: [%q]
-    commit-interval: 10s
+    commit-interval: 2s
     target-file-size: 128MiB
     schema:
       - {name: id, type: string, required: true}
