@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
 
 	"github.com/floe-dev/floe/committer"
 	"github.com/floe-dev/floe/config"
@@ -26,17 +27,8 @@ func commitsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	cat, err := committer.OpenCatalog(ctx, cfg.Catalog, nil)
-	if err != nil {
-		return err
-	}
-	defer closeCatalog(cat)
-	names, err := selectTables(*cfg, *tableName)
-	if err != nil {
-		return err
-	}
-	for _, name := range names {
-		hist, err := readHistory(ctx, cat, name, cfg.Kafka.Group)
+	return eachTable(ctx, cfg, *tableName, func(name string, tbl *table.Table) error {
+		hist, err := committer.History(tbl.Metadata(), cfg.Kafka.Group)
 		if err != nil {
 			return err
 		}
@@ -53,11 +45,47 @@ func commitsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 					return err
 				}
 			}
-			continue
+			return nil
 		}
 		printHistory(stdout, name, cfg.Kafka.Group, hist)
+		return nil
+	})
+}
+
+// eachTable opens the catalog and calls fn with each configured table (or
+// only the one named), loaded.
+func eachTable(ctx context.Context, cfg *config.Config, only string, fn func(name string, tbl *table.Table) error) error {
+	cat, err := committer.OpenCatalog(ctx, cfg.Catalog, nil)
+	if err != nil {
+		return err
+	}
+	defer closeCatalog(cat)
+	names, err := selectTables(*cfg, only)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		tbl, err := loadTable(ctx, cat, name)
+		if err != nil {
+			return err
+		}
+		if err := fn(name, tbl); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+func loadTable(ctx context.Context, cat catalog.Catalog, name string) (*table.Table, error) {
+	ident, err := committer.ParseIdentifier(name)
+	if err != nil {
+		return nil, err
+	}
+	tbl, err := cat.LoadTable(ctx, ident)
+	if err != nil {
+		return nil, fmt.Errorf("load table %s: %w", name, err)
+	}
+	return tbl, nil
 }
 
 func selectTables(cfg config.Config, only string) ([]string, error) {
@@ -74,13 +102,9 @@ func selectTables(cfg config.Config, only string) ([]string, error) {
 }
 
 func readHistory(ctx context.Context, cat catalog.Catalog, name, group string) ([]committer.CommitInfo, error) {
-	ident, err := committer.ParseIdentifier(name)
+	tbl, err := loadTable(ctx, cat, name)
 	if err != nil {
 		return nil, err
-	}
-	tbl, err := cat.LoadTable(ctx, ident)
-	if err != nil {
-		return nil, fmt.Errorf("load table %s: %w", name, err)
 	}
 	return committer.History(tbl.Metadata(), group)
 }

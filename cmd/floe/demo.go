@@ -268,13 +268,9 @@ func committedRecords(ctx context.Context, c *committer.Committer) (int64, error
 
 // countRows scans the table and counts rows and distinct order IDs.
 func countRows(ctx context.Context, p *pipeline, name string) (rows, distinct int64, err error) {
-	ident, err := committer.ParseIdentifier(name)
+	tbl, err := loadTable(ctx, p.cat, name)
 	if err != nil {
 		return 0, 0, err
-	}
-	tbl, err := p.cat.LoadTable(ctx, ident)
-	if err != nil {
-		return 0, 0, fmt.Errorf("load table %s: %w", name, err)
 	}
 	_, recs, err := tbl.Scan(table.WithSelectedFields("order_id")).ToArrowRecords(ctx)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/apache/iceberg-go/table"
+
 	"github.com/floe-dev/floe/committer"
 )
 
@@ -28,36 +30,16 @@ func sweepCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *olderThan < committer.MinSweepAge {
 		return fmt.Errorf("%w: --older-than must be at least %s: files of commits in progress are younger", errUsage, committer.MinSweepAge)
 	}
-	cat, err := committer.OpenCatalog(ctx, cfg.Catalog, nil)
-	if err != nil {
-		return err
-	}
-	defer closeCatalog(cat)
-	names, err := selectTables(*cfg, *tableName)
-	if err != nil {
-		return err
-	}
-	for _, name := range names {
-		ident, err := committer.ParseIdentifier(name)
-		if err != nil {
-			return err
-		}
-		tbl, err := cat.LoadTable(ctx, ident)
-		if err != nil {
-			return fmt.Errorf("load table %s: %w", name, err)
-		}
+	return eachTable(ctx, cfg, *tableName, func(name string, tbl *table.Table) error {
 		res, err := committer.Sweep(ctx, tbl, *olderThan, *apply)
 		if err != nil {
 			return err
 		}
 		if *asJSON {
-			if err := json.NewEncoder(stdout).Encode(struct {
+			return json.NewEncoder(stdout).Encode(struct {
 				Table string `json:"table"`
 				committer.SweepResult
-			}{name, res}); err != nil {
-				return err
-			}
-			continue
+			}{name, res})
 		}
 		verb := "would delete (dry run; --apply deletes)"
 		if *apply {
@@ -67,6 +49,6 @@ func sweepCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		for _, f := range res.Orphans {
 			fmt.Fprintf(stdout, "  %s\t%d\n", f.Path, f.Size)
 		}
-	}
-	return nil
+		return nil
+	})
 }
