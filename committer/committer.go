@@ -76,8 +76,9 @@ type Hooks struct {
 	// committer (committed, fenced or stale); the memory budget uses it.
 	Released func(bytes int64)
 	// Committed is called after a commit landed with the next offset of
-	// every partition it covered, for the Kafka mirror and the lag metric.
-	Committed func(next map[string]map[int32]int64)
+	// every partition it covered and the newest record timestamp committed
+	// for it, for the Kafka mirror and the lag metrics.
+	Committed func(next map[string]map[int32]int64, newest map[string]map[int32]time.Time)
 	// Fenced is called when another owner already committed past the start
 	// of a partition's batches: the consumer must re-seek the partition to
 	// next if it still owns it and its generation is still generation.
@@ -292,7 +293,8 @@ type attemptGroup struct {
 	orphans  []string // files of definitely failed attempts, to delete
 	attempts int
 	started  time.Time
-	lastErr  error // of the latest failed attempt
+	lastErr  error           // of the latest failed attempt
+	requests *requestCounter // catalog HTTP requests made for this commit
 }
 
 // Commit commits everything pending: first a commit that an earlier call
@@ -326,6 +328,11 @@ func (c *Committer) commitOnce(ctx context.Context) error {
 
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CommitTimeout)
 	defer cancel()
+	if ag.requests == nil {
+		ctx, ag.requests = countRequests(ctx)
+	} else {
+		ctx = context.WithValue(ctx, requestCounterKey{}, ag.requests)
+	}
 	for {
 		if ag.attempts > 0 {
 			if err := c.backoff(ctx, ag.attempts); err != nil {
@@ -863,6 +870,7 @@ func (c *Committer) finish(ag *attemptGroup, tbl *table.Table, snap *table.Snaps
 		bytes            int64
 		ranges           = rangesOf(include)
 		next             = map[string]map[int32]int64{}
+		newest           = map[string]map[int32]time.Time{}
 	)
 	for _, b := range include {
 		records += b.Records
@@ -870,8 +878,12 @@ func (c *Committer) finish(ag *attemptGroup, tbl *table.Table, snap *table.Snaps
 		bytes += b.Bytes
 		if next[b.Topic] == nil {
 			next[b.Topic] = map[int32]int64{}
+			newest[b.Topic] = map[int32]time.Time{}
 		}
 		next[b.Topic][b.Partition] = b.End
+		if b.MaxTimestamp.After(newest[b.Topic][b.Partition]) {
+			newest[b.Topic][b.Partition] = b.MaxTimestamp
+		}
 	}
 	rows := rowsOf(include)
 	var fileBytes int64
@@ -897,6 +909,10 @@ func (c *Committer) finish(ag *attemptGroup, tbl *table.Table, snap *table.Snaps
 	c.m.rows.Add(float64(rows))
 	c.m.files.Add(float64(len(ag.files)))
 	c.m.lastCommit.SetToCurrentTime()
+	requests := ag.requests.n.Load()
+	if requests > 0 { // a SQL catalog makes no HTTP requests
+		c.m.requestsPerCommit.Observe(float64(requests))
+	}
 	if wm := c.watermarkAfter(nil); !wm.IsZero() {
 		c.m.watermark.Set(float64(wm.UnixMilli()) / 1000)
 	}
@@ -908,7 +924,7 @@ func (c *Committer) finish(ag *attemptGroup, tbl *table.Table, snap *table.Snaps
 		"outcome", outcome, "snapshot_id", snapID, "commit_id", ag.id,
 		"offsets", ranges, "records", records, "rows", rows, "skipped", skipped,
 		"files", len(ag.files), "file_bytes", fileBytes, "bytes", bytes,
-		"attempts", ag.attempts, "duration", dur.Round(time.Millisecond).String())
+		"attempts", ag.attempts, "catalog_requests", requests, "duration", dur.Round(time.Millisecond).String())
 
 	for _, b := range include {
 		b.Release()
@@ -919,7 +935,7 @@ func (c *Committer) finish(ag *attemptGroup, tbl *table.Table, snap *table.Snaps
 	c.cleanup(ag)
 	c.release(bytes)
 	if c.deps.Hooks.Committed != nil {
-		c.deps.Hooks.Committed(next)
+		c.deps.Hooks.Committed(next, newest)
 	}
 }
 

@@ -15,21 +15,22 @@ const (
 )
 
 type metrics struct {
-	commits         *prometheus.CounterVec
-	attemptErrors   *prometheus.CounterVec
-	dropped         *prometheus.CounterVec
-	catalogDuration prometheus.ObserverVec
-	commitDuration  prometheus.Observer
-	writeDuration   prometheus.Observer
-	fileBytes       prometheus.Observer
-	rows            prometheus.Counter
-	files           prometheus.Counter
-	pendingBytes    prometheus.Gauge
-	healthy         prometheus.Gauge
-	lastCommit      prometheus.Gauge
-	watermark       prometheus.Gauge
-	swept           prometheus.Counter
-	sweepErrors     prometheus.Counter
+	commits           *prometheus.CounterVec
+	attemptErrors     *prometheus.CounterVec
+	dropped           *prometheus.CounterVec
+	catalogDuration   prometheus.ObserverVec
+	commitDuration    prometheus.Observer
+	writeDuration     prometheus.Observer
+	fileBytes         prometheus.Observer
+	rows              prometheus.Counter
+	files             prometheus.Counter
+	pendingBytes      prometheus.Gauge
+	healthy           prometheus.Gauge
+	lastCommit        prometheus.Gauge
+	watermark         prometheus.Gauge
+	swept             prometheus.Counter
+	requestsPerCommit prometheus.Observer
+	sweepErrors       prometheus.Counter
 }
 
 // register registers c, or returns the collector already registered under
@@ -108,12 +109,18 @@ func newMetrics(reg prometheus.Registerer, tableName string) *metrics {
 		Name: "floe_committer_sweep_errors_total", Help: "Periodic sweeps that failed.",
 	}, []string{"table"}))
 
+	perCommit := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "floe_committer_catalog_requests_per_commit",
+		Help:    "Catalog HTTP requests (every try) one commit made: the API cost of a commit.",
+		Buckets: []float64{1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64},
+	}, []string{"table"}))
+
 	m := &metrics{
 		commits: commits, attemptErrors: attemptErrors, dropped: dropped, catalogDuration: catalog,
 		commitDuration: commitDur.With(l), writeDuration: writeDur.With(l), fileBytes: fileBytes.With(l),
 		rows: rows.With(l), files: files.With(l), pendingBytes: pending.With(l),
 		healthy: healthy.With(l), lastCommit: last.With(l), watermark: wm.With(l),
-		swept: swept.With(l), sweepErrors: sweepErrors.With(l),
+		swept: swept.With(l), sweepErrors: sweepErrors.With(l), requestsPerCommit: perCommit.With(l),
 	}
 	for _, o := range []string{outcomeCommitted, outcomeConflictRetried, outcomeLandedAfterUnknown, outcomeFailed} {
 		m.commits.WithLabelValues(o)

@@ -190,13 +190,30 @@ func (t *CatalogTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return t.roundTrip(t.base, r)
 }
 
+// requestCounter counts the catalog requests made under a context: the API
+// cost of one commit.
+type requestCounter struct{ n atomic.Int64 }
+
+type requestCounterKey struct{}
+
+// countRequests returns a context under which the catalog transport counts
+// its requests (every try) into the returned counter.
+func countRequests(ctx context.Context) (context.Context, *requestCounter) {
+	rc := &requestCounter{}
+	return context.WithValue(ctx, requestCounterKey{}, rc), rc
+}
+
 func (t *CatalogTransport) roundTrip(base http.RoundTripper, r *http.Request) (*http.Response, error) {
 	op := catalogOperation(r)
+	rc, _ := r.Context().Value(requestCounterKey{}).(*requestCounter)
 	tries := 1
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		tries += t.cfg.ReadRetries
 	}
 	for attempt := 0; ; attempt++ {
+		if rc != nil {
+			rc.n.Add(1)
+		}
 		resp, err := t.once(base, r, op)
 		if attempt+1 >= tries || !retryable(resp, err) || r.Context().Err() != nil {
 			return resp, err

@@ -147,13 +147,16 @@ func TestTransportRetriesReadsNotCommits(t *testing.T) {
 	require.Equal(t, 503, resp.StatusCode, "a commit's outcome is for the commit protocol to settle")
 	require.Equal(t, int32(1), posts.Load())
 
-	// Retries stop at read-retries.
+	// Retries stop at read-retries; every try counts toward a commit's cost.
 	gets.Store(-100)
-	resp, err = cl.Get(srv.URL + "/v1/config")
+	ctx, rc := countRequests(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/config", nil)
+	resp, err = cl.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, 503, resp.StatusCode)
 	require.Equal(t, int32(-96), gets.Load(), "1 try + 3 retries")
+	require.Equal(t, int64(4), rc.n.Load())
 }
 
 func TestTransportRequestTimeout(t *testing.T) {

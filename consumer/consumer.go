@@ -117,11 +117,12 @@ type Consumer struct {
 	gens         map[topicPartition]uint64
 	fatal        error
 	fences       []fenceEvent
-	memoryPaused bool            // the memory budget is used up
-	pausedTopics map[string]bool // topics whose fetching is paused
-	unhealthy    map[string]bool // tables that cannot commit
-	closing      bool            // leaving the group: keep sealed batches for the final commit
-	tableNext    map[topicPartition]int64
+	memoryPaused bool                         // the memory budget is used up
+	pausedTopics map[string]bool              // topics whose fetching is paused
+	unhealthy    map[string]bool              // tables that cannot commit
+	closing      bool                         // leaving the group: keep sealed batches for the final commit
+	tableNext    map[topicPartition]int64     // the table's next offset, per owned partition
+	tableNewest  map[topicPartition]time.Time // the newest record timestamp committed, per owned partition
 
 	mirror     map[string]map[int32]kgo.EpochOffset // committed offsets to copy to the Kafka group
 	mirrorWake chan struct{}
@@ -139,6 +140,7 @@ func New(cfg Config, routes []*Route, logger *slog.Logger, reg prometheus.Regist
 		mem:   memory.NewGoAllocator(),
 		parts: map[topicPartition]*partState{}, gens: map[topicPartition]uint64{},
 		tableNext:    map[topicPartition]int64{},
+		tableNewest:  map[topicPartition]time.Time{},
 		wake:         make(chan struct{}, 1),
 		mirror:       map[string]map[int32]kgo.EpochOffset{},
 		mirrorWake:   make(chan struct{}, 1),
@@ -185,16 +187,20 @@ func (c *Consumer) Fenced(topic string, partition int32, generation uint64, next
 }
 
 // Committed is the sinks' hook after a commit: it records the table's new
-// offsets for the lag metric and queues them for the Kafka group mirror (for
-// standard lag tools only; floe never reads them back). It never blocks on
-// Kafka: the committer calls it while holding its commit lock.
-func (c *Consumer) Committed(next map[string]map[int32]int64) {
+// offsets and newest record timestamps for the lag metrics and queues the
+// offsets for the Kafka group mirror (for standard lag tools only; floe never
+// reads them back). It never blocks on Kafka: the committer calls it while
+// holding its commit lock.
+func (c *Consumer) Committed(next map[string]map[int32]int64, newest map[string]map[int32]time.Time) {
 	c.mu.Lock()
 	for topic, parts := range next {
 		for p, o := range parts {
 			tp := topicPartition{topic, p}
 			if _, owned := c.parts[tp]; owned {
 				c.tableNext[tp] = o
+				if ts := newest[topic][p]; ts.After(c.tableNewest[tp]) {
+					c.tableNewest[tp] = ts
+				}
 			}
 			if c.mirror[topic] == nil {
 				c.mirror[topic] = map[int32]kgo.EpochOffset{}

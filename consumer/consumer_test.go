@@ -317,3 +317,36 @@ func TestUnhealthyTablePausesItsTopics(t *testing.T) {
 	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 3 }, 10*time.Second, 10*time.Millisecond)
 	require.Equal(t, 0.0, testutil.ToFloat64(e.c.m.paused.WithLabelValues("table")))
 }
+
+func TestLagInRecordsAndSeconds(t *testing.T) {
+	e := newConsumerEnv(t, 1, nil)
+	e.produce(0, "a", "b", "c", "d", "e")
+	e.run()
+	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 5 }, 10*time.Second, 10*time.Millisecond)
+	lag := func() (float64, float64) {
+		return testutil.ToFloat64(e.c.m.lag.WithLabelValues("t", "0")), testutil.ToFloat64(e.c.m.lagSeconds.WithLabelValues("t", "0"))
+	}
+	require.Eventually(t, func() bool { r, _ := lag(); return r == 5 }, 10*time.Second, 10*time.Millisecond,
+		"nothing committed yet: the whole partition is lag")
+
+	// The table now holds offsets [0,2), the newest of them a minute old.
+	e.c.Committed(map[string]map[int32]int64{"t": {0: 2}}, map[string]map[int32]time.Time{"t": {0: time.Now().Add(-time.Minute)}})
+	require.Eventually(t, func() bool { r, s := lag(); return r == 3 && s >= 60 }, 10*time.Second, 10*time.Millisecond)
+
+	e.c.Committed(map[string]map[int32]int64{"t": {0: 5}}, map[string]map[int32]time.Time{"t": {0: time.Now()}})
+	require.Eventually(t, func() bool { r, s := lag(); return r == 0 && s == 0 }, 10*time.Second, 10*time.Millisecond,
+		"caught up: no lag in records or seconds")
+
+	// A partition this consumer does not own is not reported.
+	e.c.Committed(map[string]map[int32]int64{"t": {7: 1}}, map[string]map[int32]time.Time{"t": {7: time.Now()}})
+	time.Sleep(150 * time.Millisecond)
+	mfs, err := e.reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				require.False(t, l.GetName() == "partition" && l.GetValue() == "7", "%s reports an unowned partition", mf.GetName())
+			}
+		}
+	}
+}

@@ -15,6 +15,7 @@ type metrics struct {
 	badRecords    *prometheus.CounterVec
 	flushes       *prometheus.CounterVec
 	lag           *prometheus.GaugeVec
+	lagSeconds    *prometheus.GaugeVec
 	bufferedBytes *prometheus.GaugeVec
 	paused        *prometheus.GaugeVec
 }
@@ -36,6 +37,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"reason"}),
 		lag: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "floe_consumer_lag_records", Help: "Log end offset minus the offset committed to the table, per owned partition.",
+		}, []string{"topic", "partition"}),
+		lagSeconds: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "floe_consumer_lag_seconds", Help: "While records wait for a partition, the age of the newest record the table holds for it; 0 when caught up.",
 		}, []string{"topic", "partition"}),
 		bufferedBytes: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "floe_consumer_memory_bytes", Help: "Payload bytes held: in partition buffers (buffered) and in sealed, uncommitted batches (pending).",

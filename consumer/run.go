@@ -282,10 +282,12 @@ func (c *Consumer) closePart(tp topicPartition) {
 	st.buf.Release()
 	delete(c.parts, tp)
 	delete(c.tableNext, tp)
+	delete(c.tableNewest, tp)
 	if !c.closing {
 		st.route.Sink.Drop(tp.topic, tp.partition, st.gen)
 	}
-	c.m.lag.DeleteLabelValues(tp.topic, fmt.Sprint(tp.partition))
+	c.m.lag.DeleteLabelValues(tp.topic, partLabel(tp.partition))
+	c.m.lagSeconds.DeleteLabelValues(tp.topic, partLabel(tp.partition))
 }
 
 func (c *Consumer) setFatal(err error) {
@@ -559,8 +561,9 @@ func boolGauge(b bool) float64 {
 	return 0
 }
 
-// lagLoop updates the lag metric: the log end offset minus the table's
-// offset, per owned partition.
+// lagLoop updates the lag metrics per owned partition: in records, the log
+// end offset minus the table's offset; in seconds, while records wait, the
+// age of the newest record the table holds (how far behind the table is).
 func (c *Consumer) lagLoop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.LagInterval)
 	defer t.Stop()
@@ -574,6 +577,7 @@ func (c *Consumer) lagLoop(ctx context.Context) {
 		if err != nil {
 			continue
 		}
+		now := time.Now()
 		c.mu.Lock()
 		ends.Each(func(o kadm.ListedOffset) {
 			tp := topicPartition{o.Topic, o.Partition}
@@ -581,7 +585,13 @@ func (c *Consumer) lagLoop(ctx context.Context) {
 			if !ok || o.Err != nil {
 				return
 			}
-			c.m.lag.WithLabelValues(o.Topic, partLabel(o.Partition)).Set(float64(max(o.Offset-next, 0)))
+			behind := max(o.Offset-next, 0)
+			c.m.lag.WithLabelValues(o.Topic, partLabel(o.Partition)).Set(float64(behind))
+			secs := 0.0
+			if newest, known := c.tableNewest[tp]; behind > 0 && known {
+				secs = max(now.Sub(newest).Seconds(), 0)
+			}
+			c.m.lagSeconds.WithLabelValues(o.Topic, partLabel(o.Partition)).Set(secs)
 		})
 		c.mu.Unlock()
 	}

@@ -75,10 +75,12 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 	var routes []*consumer.Route
 	var cons *consumer.Consumer
 	hooks := committer.Hooks{
-		Released:  func(n int64) { cons.Released(n) },
-		Committed: func(next map[string]map[int32]int64) { cons.Committed(next) },
-		Fenced:    func(t string, p int32, g uint64, n int64) { cons.Fenced(t, p, g, n) },
-		Health:    func(table string, ok bool) { cons.TableHealth(table, ok) },
+		Released: func(n int64) { cons.Released(n) },
+		Committed: func(next map[string]map[int32]int64, newest map[string]map[int32]time.Time) {
+			cons.Committed(next, newest)
+		},
+		Fenced: func(t string, p int32, g uint64, n int64) { cons.Fenced(t, p, g, n) },
+		Health: func(table string, ok bool) { cons.TableHealth(table, ok) },
 	}
 	for _, tc := range cfg.Tables {
 		extraCols := metadataColumns(tc.Codec.Metadata)
