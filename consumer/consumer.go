@@ -22,7 +22,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -103,7 +102,7 @@ type Consumer struct {
 	topics  []string
 	log     *slog.Logger
 	m       *metrics
-	mem     memory.Allocator
+	mem     *countingAllocator
 	opts    []kgo.Opt
 
 	cl  *kgo.Client
@@ -137,7 +136,7 @@ type Consumer struct {
 func New(cfg Config, routes []*Route, logger *slog.Logger, reg prometheus.Registerer, extra ...kgo.Opt) (*Consumer, error) {
 	c := &Consumer{
 		cfg: cfg, routes: routes, byTopic: map[string]*Route{}, log: logger,
-		mem:   memory.NewGoAllocator(),
+		mem:   newCountingAllocator(),
 		parts: map[topicPartition]*partState{}, gens: map[topicPartition]uint64{},
 		tableNext:    map[topicPartition]int64{},
 		tableNewest:  map[topicPartition]time.Time{},

@@ -42,7 +42,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "floe_consumer_lag_seconds", Help: "While records wait for a partition, the age of the newest record the table holds for it; 0 when caught up.",
 		}, []string{"topic", "partition"}),
 		bufferedBytes: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "floe_consumer_memory_bytes", Help: "Payload bytes held: in partition buffers (buffered) and in sealed, uncommitted batches (pending).",
+			Name: "floe_consumer_memory_bytes", Help: "Memory held: payload bytes in partition buffers (buffered) and in sealed, uncommitted batches (pending), and the Arrow memory of their rows (arrow).",
 		}, []string{"state"}),
 		paused: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "floe_consumer_fetch_paused", Help: "1 while fetching is paused, by reason: memory (the budget is used up) or table (a table cannot commit).",
@@ -55,6 +55,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.paused.WithLabelValues("table")
 	m.bufferedBytes.WithLabelValues("buffered")
 	m.bufferedBytes.WithLabelValues("pending")
+	m.bufferedBytes.WithLabelValues("arrow")
 	return m
 }
 

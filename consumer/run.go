@@ -480,6 +480,7 @@ func (c *Consumer) balanceMemory() {
 	pending := c.pendingBytes.Load()
 	c.m.bufferedBytes.WithLabelValues("buffered").Set(float64(buffered))
 	c.m.bufferedBytes.WithLabelValues("pending").Set(float64(pending))
+	c.m.bufferedBytes.WithLabelValues("arrow").Set(float64(c.mem.bytes.Load()))
 	budget := c.cfg.MemoryBudget
 	if buffered+pending > budget {
 		type sized struct {
