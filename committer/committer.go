@@ -283,18 +283,19 @@ func (c *Committer) untilNext(took time.Duration) time.Duration {
 // attemptGroup is one logical commit: a fixed set of batches and one commit
 // ID, tried until it lands, is fenced, or times out (then resumed later).
 type attemptGroup struct {
-	id       string
-	batches  []*batcher.Batch
-	files    []iceberg.DataFile
-	filesFor string   // the include set the files hold rows of
-	unknown  bool     // an attempt's outcome was unknown: its files may be live
-	based    bool     // base is set
-	base     *int64   // head pinned by the first attempt; FindCommit stops there
-	orphans  []string // files of definitely failed attempts, to delete
-	attempts int
-	started  time.Time
-	lastErr  error           // of the latest failed attempt
-	requests *requestCounter // catalog HTTP requests made for this commit
+	id        string
+	batches   []*batcher.Batch
+	files     []iceberg.DataFile
+	filesFor  string   // the include set the files hold rows of
+	unknown   bool     // an attempt's outcome was unknown: its files may be live
+	based     bool     // base is set
+	base      *int64   // head pinned by the first attempt; FindCommit stops there
+	orphans   []string // files of definitely failed attempts, to delete
+	attempts  int
+	started   time.Time
+	lastErr   error           // of the latest failed attempt
+	conflicts int             // attempts that failed on a concurrent commit
+	requests  *requestCounter // catalog HTTP requests made for this commit
 }
 
 // Commit commits everything pending: first a commit that an earlier call
@@ -348,6 +349,9 @@ func (c *Committer) commitOnce(ctx context.Context) error {
 		ag.attempts++
 		done, err := c.attempt(ctx, ag)
 		if err != nil && !done {
+			if errorReason(err) == "conflict" {
+				ag.conflicts++
+			}
 			if ag.lastErr == nil || ctx.Err() == nil {
 				ag.lastErr = err // not the deadline cutting an attempt short
 			}
@@ -583,8 +587,11 @@ func (c *Committer) attempt(ctx context.Context, ag *attemptGroup) (done bool, e
 		return false, c.catalogError("commit table", err)
 	}
 	outcome := outcomeCommitted
-	if ag.attempts > 1 {
+	switch {
+	case ag.conflicts > 0:
 		outcome = outcomeConflictRetried
+	case ag.attempts > 1:
+		outcome = outcomeRetried
 	}
 	c.finish(ag, newTbl, newTbl.CurrentSnapshot(), include, outcome)
 	return true, nil
@@ -939,17 +946,21 @@ func (c *Committer) finish(ag *attemptGroup, tbl *table.Table, snap *table.Snaps
 	}
 }
 
+// errorReason classifies a failed attempt for metrics and logs. SQL, Glue and
+// Hive catalogs report a lost compare-and-swap as a plain "requirement
+// failed" error rather than iceberg-go's ErrCommitFailed.
 func errorReason(err error) string {
+	msg := err.Error()
 	switch {
-	case errors.Is(err, table.ErrCommitFailed):
+	case errors.Is(err, table.ErrCommitFailed), strings.Contains(msg, "requirement failed"):
 		return "conflict"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
-	case strings.Contains(err.Error(), "write data files"):
-		return "write"
+	case strings.Contains(msg, "write data files"), strings.Contains(msg, "stage data files"):
+		return "write" // data files, or the manifests that list them
 	case errors.Is(err, rest.ErrUnauthorized), errors.Is(err, rest.ErrForbidden):
 		return "access_denied"
-	case strings.Contains(err.Error(), "load table"):
+	case strings.Contains(msg, "load table"):
 		return "load"
 	default:
 		return "unknown"

@@ -305,6 +305,23 @@ func TestCommitUnknownOutcomeThatFailedIsRetried(t *testing.T) {
 	require.NoError(t, c.Commit(context.Background()))
 	requireNoDuplicates(t, e.rows(), 10)
 	require.Equal(t, 2, e.cat.calls)
+	require.Equal(t, 1.0, commitsWith(t, e.reg, outcomeRetried), "retried, but not after a conflict")
+	require.Zero(t, commitsWith(t, e.reg, outcomeConflictRetried))
+}
+
+func TestErrorReason(t *testing.T) {
+	for want, err := range map[string]error{
+		"conflict":      fmt.Errorf("commit table: %w", table.ErrCommitFailed),
+		"access_denied": fmt.Errorf("load table: %w", rest.ErrForbidden),
+		"timeout":       fmt.Errorf("x: %w", context.DeadlineExceeded),
+		"write":         errors.New("stage data files: blob PutObject: StatusCode: 500"),
+		"load":          errors.New("load table db.t: connection refused"),
+		"unknown":       errors.New("something else"),
+	} {
+		require.Equal(t, want, errorReason(err), err.Error())
+	}
+	require.Equal(t, "conflict", errorReason(errors.New("commit table db.t: requirement failed: branch main has changed")),
+		"a SQL catalog's lost compare-and-swap")
 }
 
 func TestCommitGapStops(t *testing.T) {

@@ -9,7 +9,8 @@ import (
 // Commit outcomes, the values of the outcome label.
 const (
 	outcomeCommitted          = "committed"
-	outcomeConflictRetried    = "conflict_retried"
+	outcomeConflictRetried    = "conflict_retried" // landed after losing to a concurrent commit
+	outcomeRetried            = "retried"          // landed after other failed attempts (errors, timeouts)
 	outcomeLandedAfterUnknown = "landed_after_unknown"
 	outcomeFailed             = "failed"
 )
@@ -53,7 +54,7 @@ func newMetrics(reg prometheus.Registerer, tableName string) *metrics {
 	l := prometheus.Labels{"table": tableName}
 	commits := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "floe_committer_commits_total",
-		Help: "Commit attempt groups by outcome: committed, conflict_retried, landed_after_unknown, failed.",
+		Help: "Commit attempt groups by outcome: committed, conflict_retried, retried, landed_after_unknown, failed.",
 	}, []string{"table", "outcome"})).MustCurryWith(l)
 	attemptErrors := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "floe_committer_attempt_errors_total",
@@ -122,7 +123,7 @@ func newMetrics(reg prometheus.Registerer, tableName string) *metrics {
 		healthy: healthy.With(l), lastCommit: last.With(l), watermark: wm.With(l),
 		swept: swept.With(l), sweepErrors: sweepErrors.With(l), requestsPerCommit: perCommit.With(l),
 	}
-	for _, o := range []string{outcomeCommitted, outcomeConflictRetried, outcomeLandedAfterUnknown, outcomeFailed} {
+	for _, o := range []string{outcomeCommitted, outcomeConflictRetried, outcomeRetried, outcomeLandedAfterUnknown, outcomeFailed} {
 		m.commits.WithLabelValues(o)
 	}
 	for _, r := range []string{"conflict", "timeout", "write", "load", "access_denied", "unknown"} {

@@ -1,0 +1,843 @@
+//go:build e2e
+
+package e2e
+
+// Fault injection against real services. Each scenario puts an in-process
+// faultproxy (e2e/faultproxy) between floe and the REST catalog or S3, turns
+// faults on while records stream in, turns them off, and ends with the same
+// exactly-once judgement by PyIceberg and DuckDB as TestExactlyOnce. The
+// readers and `floe commits` always talk to the services directly: only the
+// floe daemons under test go through the proxy.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/floe-dev/floe/e2e/faultproxy"
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+// restKinds are every request kind of a REST catalog.
+var restKinds = []string{
+	faultproxy.KindConfig, faultproxy.KindToken, faultproxy.KindLoadTable, faultproxy.KindCommit,
+	faultproxy.KindCreateTable, faultproxy.KindNamespace, faultproxy.KindOther,
+}
+
+// commitSection is the commit: section of a floe config.
+type commitSection struct {
+	timeout, retryMin, retryMax, giveUpAfter string
+}
+
+func (c commitSection) yaml() string {
+	return fmt.Sprintf("commit:\n  timeout: %s\n  retry-min: %s\n  retry-max: %s\n  give-up-after: %s\n",
+		c.timeout, c.retryMin, c.retryMax, c.giveUpAfter)
+}
+
+// catalogHTTP is the catalog.http section the fault scenarios use: floe
+// retries GETs itself, quickly, so a short outage shows up as failed commit
+// attempts rather than as one long request.
+const catalogHTTP = `  http:
+    request-timeout: 5s
+    read-retries: 2
+    retry-min: 50ms
+    retry-max: 500ms`
+
+// faultRig is a pipeline whose floe processes reach the catalog (and, for
+// an S3 warehouse, S3) through fault proxies.
+type faultRig struct {
+	*pipeline
+	rest *faultproxy.Proxy // in front of the REST catalog, or nil
+	s3   *faultproxy.Proxy // in front of S3, or nil
+}
+
+// newFaultRig makes a pipeline for setup "rest-file" or "rest-s3" and points
+// floe's catalog.uri at a proxy in front of the REST catalog (viaREST) and,
+// for rest-s3, floe's catalog.s3.endpoint at a proxy in front of S3 (viaS3).
+// The config for `floe commits` keeps the direct addresses.
+func newFaultRig(t *testing.T, s *services, setup string, partitions int32, viaREST, viaS3 bool) *faultRig {
+	t.Helper()
+	p := newPipeline(t, s, setup, partitions)
+	r := &faultRig{pipeline: p}
+	var uri, warehouse string
+	switch setup {
+	case "rest-file":
+		uri, warehouse = s.RESTFileURI, s.RESTFileWarehouse
+	case "rest-s3":
+		uri, warehouse = s.RESTS3URI, s.RESTS3Warehouse
+	default:
+		t.Fatalf("fault rigs take a REST catalog, not %q", setup)
+	}
+	if viaREST {
+		px, err := faultproxy.New(uri, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = px.Close() })
+		t.Logf("REST catalog proxy %s -> %s", px.URL(), uri)
+		r.rest, uri = px, px.URL()
+	}
+	yaml := fmt.Sprintf("  type: rest\n  name: e2e-fault\n  uri: %s\n  warehouse: %s\n%s",
+		yamlStr(uri), yamlStr(warehouse), catalogHTTP)
+	if setup == "rest-s3" {
+		endpoint := s.S3.Endpoint
+		if viaS3 {
+			px, err := faultproxy.New(s.S3.Endpoint, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = px.Close() })
+			r.s3, endpoint = px, px.URL()
+			t.Logf("S3 proxy %s -> %s", px.URL(), s.S3.Endpoint)
+		}
+		yaml += fmt.Sprintf(`
+  s3:
+    endpoint: %s
+    region: %s
+    access-key-id: %s
+    secret-access-key: %s
+    path-style: true`, yamlStr(endpoint), yamlStr(s.S3.Region), yamlStr(s.S3.AccessKey), yamlStr(s.S3.SecretKey))
+	}
+	p.conf.catalog = yaml
+	return r
+}
+
+var commitSectionRE = regexp.MustCompile(`(?m)^commit:\n(?:[ \t]+.*\n)+`)
+
+// startWith starts a floe process whose commit: section is commit.
+func (p *pipeline) startWith(name string, commit commitSection) *floeProc {
+	p.t.Helper()
+	cfg, addr := p.conf.write(p.t, p.dir, name)
+	data, err := os.ReadFile(cfg)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if !commitSectionRE.Match(data) {
+		p.t.Fatalf("no commit: section to replace in %s:\n%s", cfg, data)
+	}
+	data = commitSectionRE.ReplaceAllLiteral(data, []byte(commit.yaml()))
+	if err := os.WriteFile(cfg, data, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	proc := startFloe(p.t, name, cfg, addr)
+	p.procs = append(p.procs, proc)
+	return proc
+}
+
+// waitCaughtUp waits until the table's offsets are the topic's end offsets.
+func (p *pipeline) waitCaughtUp(timeout time.Duration, procs ...*floeProc) time.Duration {
+	p.t.Helper()
+	start := time.Now()
+	ends := withoutEmpty(endOffsets(p.t, p.adm, p.topic))
+	p.waitUntil("caught up with the topic's end", timeout,
+		func(m map[int32]int64) bool { return maps.Equal(m, ends) }, procs...)
+	return time.Since(start)
+}
+
+// hold waits d while every proc stays alive; tick, if set, runs every
+// 250ms meanwhile.
+func hold(t testing.TB, d time.Duration, tick func(), procs ...*floeProc) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		for _, proc := range procs {
+			if proc.exited() {
+				t.Fatalf("floe %s exited (%v) under faults; log:\n%s", proc.name, proc.err, proc.logTail(40))
+			}
+		}
+		if tick != nil {
+			tick()
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// readyStatus is the HTTP status of /readyz, 0 if it did not answer.
+func (p *floeProc) readyStatus() int {
+	client := http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get("http://" + p.addr + "/readyz")
+	if err != nil {
+		return 0
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// metrics scrapes /metrics.
+func (p *floeProc) metrics() (string, error) {
+	client := http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + p.addr + "/metrics")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("/metrics: %s", resp.Status)
+	}
+	return string(b), nil
+}
+
+// metricSum sums the samples of metric name whose labels include want.
+// found says whether any sample matched.
+func metricSum(text, name string, want map[string]string) (sum float64, found bool) {
+	sc := bufio.NewScanner(strings.NewReader(text))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		sp := strings.LastIndexByte(line, ' ')
+		if sp < 0 {
+			continue
+		}
+		series, val := line[:sp], line[sp+1:]
+		metric, labelText := series, ""
+		if i := strings.IndexByte(series, '{'); i >= 0 {
+			metric, labelText = series[:i], strings.TrimSuffix(series[i+1:], "}")
+		}
+		if metric != name {
+			continue
+		}
+		labels := map[string]string{}
+		for _, kv := range strings.Split(labelText, `",`) {
+			k, v, ok := strings.Cut(kv, "=")
+			if ok {
+				labels[k] = strings.Trim(v, `"`)
+			}
+		}
+		match := true
+		for k, v := range want {
+			match = match && labels[k] == v
+		}
+		if !match {
+			continue
+		}
+		f, err := strconv.ParseFloat(val, 64)
+		if err != nil {
+			continue
+		}
+		sum += f
+		found = true
+	}
+	return sum, found
+}
+
+// logLine is one JSON line of floe's log.
+type logLine map[string]any
+
+func (l logLine) str(k string) string {
+	s, _ := l[k].(string)
+	return s
+}
+
+// logLines parses the JSON lines of p's log; lines that are not JSON are
+// skipped.
+func (p *floeProc) logLines() []logLine {
+	var out []logLine
+	for _, line := range strings.Split(p.log(), "\n") {
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var l logLine
+		if json.Unmarshal([]byte(line), &l) == nil {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// commitsByOutcome returns the commit IDs of procs' "commit" log lines by
+// outcome.
+func commitsByOutcome(procs ...*floeProc) map[string][]string {
+	out := map[string][]string{}
+	for _, p := range procs {
+		for _, l := range p.logLines() {
+			if l.str("msg") == "commit" {
+				out[l.str("outcome")] = append(out[l.str("outcome")], l.str("commit_id"))
+			}
+		}
+	}
+	return out
+}
+
+func outcomeCounts(m map[string][]string) map[string]int {
+	out := map[string]int{}
+	for k, v := range m {
+		out[k] = len(v)
+	}
+	return out
+}
+
+// requireUniqueCommitIDs: no commit ID in two snapshots of floe's history.
+func requireUniqueCommitIDs(t testing.TB, hist []commitInfo) map[string]int64 {
+	t.Helper()
+	ids := map[string]int64{}
+	for _, c := range hist {
+		if other, dup := ids[c.CommitID]; dup {
+			t.Errorf("commit %s is in two snapshots: %d and %d", c.CommitID, other, c.SnapshotID)
+		}
+		ids[c.CommitID] = c.SnapshotID
+	}
+	return ids
+}
+
+// TestFaultLostCommitResponses (b): the proxy forwards some commits to the
+// catalog, which applies them, and then resets the connection instead of
+// answering. floe must find its commit in the table instead of sending it
+// again: outcome landed_after_unknown, no commit ID twice, no duplicate row.
+func TestFaultLostCommitResponses(t *testing.T) {
+	s := needServices(t)
+	const n = 20_000
+	r := newFaultRig(t, s, "rest-file", 8, true, false)
+	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
+	f := r.startWith("a", commitSection{"60s", "100ms", "2s", "10m"})
+	f.waitReady(t)
+	r.waitCommitted(n*5/100, f)
+
+	const drops = 10
+	r.rest.Add(faultproxy.Rule{Kind: faultproxy.KindCommit, Action: faultproxy.ForwardThenDrop, Times: drops, Probability: 0.5})
+	start := time.Now()
+	for r.rest.Hits(faultproxy.KindCommit) < drops && prod.produced() < n && time.Since(start) < 90*time.Second {
+		hold(t, 500*time.Millisecond, nil, f)
+	}
+	ids := prod.wait(t)
+	// Let the last dropped commit be resolved before the rule goes.
+	hold(t, 3*time.Second, nil, f)
+	r.rest.Clear()
+	dropped := r.rest.Hits(faultproxy.KindCommit)
+	t.Logf("%d commit responses dropped after the catalog applied them (%d commits sent)",
+		dropped, r.rest.Seen(faultproxy.KindCommit))
+	if dropped == 0 {
+		t.Fatal("no commit response was dropped: the scenario tested nothing")
+	}
+
+	hist := r.finish(ids, f)
+	byOutcome := commitsByOutcome(f)
+	t.Logf("commit outcomes in the log: %v", outcomeCounts(byOutcome))
+	landed := byOutcome["landed_after_unknown"]
+	if len(landed) == 0 {
+		t.Errorf("no commit logged outcome landed_after_unknown after %d lost responses", dropped)
+	}
+	if len(landed) != dropped {
+		// One writer: every dropped commit was applied by the catalog, so
+		// each must be found again, once.
+		t.Errorf("%d lost commit responses but %d commits logged landed_after_unknown", dropped, len(landed))
+	}
+	inHist := requireUniqueCommitIDs(t, hist)
+	for _, id := range landed {
+		if _, ok := inHist[id]; !ok {
+			t.Errorf("commit %s logged landed_after_unknown but is not in the table's history", id)
+		}
+	}
+	// Every logged commit is in the history once and vice versa.
+	logged := map[string]bool{}
+	for _, l := range byOutcome {
+		for _, id := range l {
+			if logged[id] {
+				t.Errorf("commit %s logged as landed twice", id)
+			}
+			logged[id] = true
+		}
+	}
+	for id := range inHist {
+		if !logged[id] {
+			t.Errorf("commit %s is in the table but floe never logged it as landed", id)
+		}
+	}
+}
+
+// TestFaultConflictStorm (c): two replicas in one group commit to the same
+// table (real conflicts through optimistic concurrency) while the proxy
+// answers 70% of commits with 409 for 15 s. Every conflict must be retried
+// from a fresh table read; nothing lands twice.
+func TestFaultConflictStorm(t *testing.T) {
+	s := needServices(t)
+	const n = 20_000
+	r := newFaultRig(t, s, "rest-file", 8, true, false)
+	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
+	commit := commitSection{"30s", "100ms", "1s", "10m"}
+	a, b := r.startWith("a", commit), r.startWith("b", commit)
+	a.waitReady(t)
+	b.waitReady(t)
+	r.waitCommitted(n*10/100, a, b)
+
+	r.rest.Add(faultproxy.Rule{Kind: faultproxy.KindCommit, Action: faultproxy.Status, Status: http.StatusConflict, Probability: 0.7})
+	hold(t, 15*time.Second, nil, a, b)
+	r.rest.Clear()
+	injected := r.rest.Hits(faultproxy.KindCommit)
+	t.Logf("409 storm: %d of %d commits answered 409 by the proxy", injected, r.rest.Seen(faultproxy.KindCommit))
+
+	ids := prod.wait(t)
+	r.waitCaughtUp(3*time.Minute, a, b)
+	var conflicts float64
+	for _, proc := range []*floeProc{a, b} {
+		m, err := proc.metrics()
+		if err != nil {
+			t.Fatalf("floe %s /metrics: %v", proc.name, err)
+		}
+		v, _ := metricSum(m, "floe_committer_attempt_errors_total", map[string]string{"reason": "conflict"})
+		conflicts += v
+	}
+	t.Logf("attempts failed with a conflict: %.0f (%d injected, so about %.0f real ones between the replicas)",
+		conflicts, injected, conflicts-float64(injected))
+
+	hist := r.finish(ids, a, b)
+	requireUniqueCommitIDs(t, hist)
+	byOutcome := outcomeCounts(commitsByOutcome(a, b))
+	t.Logf("commit outcomes in the logs: %v", byOutcome)
+	if byOutcome["conflict_retried"] == 0 {
+		t.Errorf("no commit logged outcome conflict_retried after %d injected 409s", injected)
+	}
+	if conflicts == 0 {
+		t.Errorf("floe_committer_attempt_errors_total{reason=conflict} is 0 after %d injected 409s", injected)
+	}
+	if w := writerInstances(hist); len(w) < 2 {
+		t.Errorf("commits come from %d floe instances; two ran in the group", len(w))
+	}
+}
+
+// TestFaultCatalogOutage (d): every catalog request is answered 503 for
+// 25 s while records arrive. The table must turn unhealthy (/readyz 503,
+// floe_committer_table_healthy 0) without floe exiting, and catch up by
+// itself within a few commit intervals once the catalog is back.
+func TestFaultCatalogOutage(t *testing.T) {
+	s := needServices(t)
+	const n = 15_000
+	r := newFaultRig(t, s, "rest-file", 8, true, false)
+	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
+	f := r.startWith("a", commitSection{"5s", "100ms", "1s", "10m"})
+	f.waitReady(t)
+	r.waitCommitted(n*15/100, f)
+
+	for _, k := range restKinds {
+		r.rest.Add(faultproxy.Rule{Kind: k, Action: faultproxy.Status, Status: http.StatusServiceUnavailable})
+	}
+	outage := time.Now()
+	var notReadyAt, unhealthyAt time.Duration
+	var lastReady int
+	hold(t, 25*time.Second, func() {
+		if code := f.readyStatus(); code != 0 {
+			lastReady = code
+			if code == http.StatusServiceUnavailable && notReadyAt == 0 {
+				notReadyAt = time.Since(outage)
+			}
+		}
+		if unhealthyAt == 0 {
+			if m, err := f.metrics(); err == nil {
+				if v, ok := metricSum(m, "floe_committer_table_healthy", map[string]string{"table": r.table}); ok && v == 0 {
+					unhealthyAt = time.Since(outage)
+				}
+			}
+		}
+	}, f)
+	m, err := f.metrics()
+	if err != nil {
+		t.Fatalf("/metrics during the outage: %v", err)
+	}
+	failed, _ := metricSum(m, "floe_committer_commits_total", map[string]string{"table": r.table, "outcome": "failed"})
+	r.rest.Clear()
+	cleared := time.Now()
+	t.Logf("outage: %d requests answered 503 (load_table %d, commit %d); /readyz 503 after %v, healthy=0 after %v; %.0f commits timed out",
+		hitsAll(r.rest), r.rest.Hits(faultproxy.KindLoadTable), r.rest.Hits(faultproxy.KindCommit),
+		notReadyAt.Round(time.Millisecond), unhealthyAt.Round(time.Millisecond), failed)
+	if notReadyAt == 0 {
+		t.Errorf("/readyz never answered 503 during a 25s catalog outage (last status %d)", lastReady)
+	}
+	if unhealthyAt == 0 {
+		t.Errorf("floe_committer_table_healthy{table=%q} never was 0 during a 25s catalog outage", r.table)
+	}
+	if failed == 0 {
+		t.Errorf("floe_committer_commits_total{outcome=failed} is 0 after a 25s outage with commit.timeout 5s")
+	}
+	// Backoff, not a loop: far fewer than one request per 50ms.
+	if h := hitsAll(r.rest); h > int(25*time.Second/(50*time.Millisecond)) {
+		t.Errorf("%d catalog requests during a 25s outage: floe retries in a loop", h)
+	}
+
+	// Back: ready again and caught up within a few commit intervals.
+	deadline := time.Now().Add(30 * time.Second)
+	for f.readyStatus() != http.StatusOK {
+		if f.exited() || time.Now().After(deadline) {
+			t.Fatalf("floe not ready again 30s after the catalog came back; log:\n%s", f.logTail(40))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	readyAgain := time.Since(cleared)
+	ids := prod.wait(t)
+	r.waitCaughtUp(30*time.Second, f)
+	caughtUp := time.Since(cleared)
+	t.Logf("after the outage: ready again in %v, caught up with the topic in %v",
+		readyAgain.Round(time.Millisecond), caughtUp.Round(time.Millisecond))
+	if m, err := f.metrics(); err == nil {
+		if v, ok := metricSum(m, "floe_committer_table_healthy", map[string]string{"table": r.table}); !ok || v != 1 {
+			t.Errorf("floe_committer_table_healthy{table=%q} is %v (present %v) after catching up, want 1", r.table, v, ok)
+		}
+	}
+
+	hist := r.finish(ids, f)
+	requireUniqueCommitIDs(t, hist)
+	t.Logf("commit outcomes in the log: %v", outcomeCounts(commitsByOutcome(f)))
+}
+
+func hitsAll(p *faultproxy.Proxy) int {
+	n := 0
+	for _, k := range restKinds {
+		n += p.Hits(k)
+	}
+	return n
+}
+
+// TestFaultS3WriteErrors (f): with the S3 warehouse, floe's S3 requests go
+// through a proxy (SigV4 signs the proxy's Host, which the proxy keeps)
+// that answers 30% of PUTs with 500 and delays half of the others, for
+// 15 s. Failed data-file writes are retried; nothing is lost or doubled.
+func TestFaultS3WriteErrors(t *testing.T) {
+	s := needServices(t)
+	const n = 20_000
+	r := newFaultRig(t, s, "rest-s3", 8, false, true)
+	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
+	f := r.startWith("a", commitSection{"60s", "100ms", "2s", "10m"})
+	f.waitReady(t)
+	r.waitCommitted(n*10/100, f)
+	if puts := r.s3.Seen(faultproxy.KindS3Put); puts == 0 {
+		t.Fatalf("floe committed without a PUT through the S3 proxy: its data files bypass catalog.s3.endpoint (S3 requests seen: get %d, head %d, post %d)",
+			r.s3.Seen(faultproxy.KindS3Get), r.s3.Seen(faultproxy.KindS3Head), r.s3.Seen(faultproxy.KindS3Post))
+	} else {
+		t.Logf("SigV4 through the proxy works: %d PUTs passed before the faults", puts)
+	}
+
+	// Phase 1, 10s: 30% of PUTs (and multipart POSTs) answered 500, half of
+	// the rest delayed. Phase 2, 10s: every PUT answered 500, longer than the
+	// S3 client's own retries last, so floe's commit attempts fail writing
+	// their data files and floe's loop must retry them.
+	const s3Error = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected by faultproxy</Message></Error>`
+	var errs500, delayed atomic.Int32
+	count := func(c *atomic.Int32) func(*http.Request, []byte) bool {
+		return func(*http.Request, []byte) bool { c.Add(1); return true }
+	}
+	puts0 := r.s3.Seen(faultproxy.KindS3Put)
+	r.s3.Add(
+		faultproxy.Rule{Kind: faultproxy.KindS3Put, Action: faultproxy.Status, Status: http.StatusInternalServerError,
+			Probability: 0.3, Body: s3Error, Only: count(&errs500)},
+		faultproxy.Rule{Kind: faultproxy.KindS3Put, Action: faultproxy.Delay, Delay: 300 * time.Millisecond,
+			Probability: 0.5, Only: count(&delayed)},
+		faultproxy.Rule{Kind: faultproxy.KindS3Post, Action: faultproxy.Status, Status: http.StatusInternalServerError,
+			Probability: 0.3, Body: s3Error},
+	)
+	hold(t, 10*time.Second, nil, f)
+	r.s3.Clear()
+	t.Logf("S3 phase 1: %d PUTs, %d answered 500, %d delayed 300ms; %d POSTs answered 500",
+		r.s3.Seen(faultproxy.KindS3Put)-puts0, errs500.Load(), delayed.Load(), r.s3.Hits(faultproxy.KindS3Post))
+	if errs500.Load() == 0 {
+		t.Fatal("no PUT was answered 500: the scenario tested nothing")
+	}
+	puts1, errs1 := r.s3.Seen(faultproxy.KindS3Put), errs500.Load()
+	r.s3.Add(faultproxy.Rule{Kind: faultproxy.KindS3Put, Action: faultproxy.Status, Status: http.StatusInternalServerError,
+		Body: s3Error, Only: count(&errs500)})
+	hold(t, 10*time.Second, nil, f)
+	r.s3.Clear()
+	t.Logf("S3 phase 2: all %d PUTs answered 500 (%d)", r.s3.Seen(faultproxy.KindS3Put)-puts1, errs500.Load()-errs1)
+
+	ids := prod.wait(t)
+	r.waitCaughtUp(3*time.Minute, f)
+	if m, err := f.metrics(); err != nil {
+		t.Errorf("/metrics: %v", err)
+	} else {
+		var all float64
+		var reasons []string
+		for _, reason := range []string{"write", "unknown", "timeout", "load", "conflict"} {
+			v, _ := metricSum(m, "floe_committer_attempt_errors_total", map[string]string{"reason": reason})
+			all += v
+			reasons = append(reasons, fmt.Sprintf("%s %.0f", reason, v))
+		}
+		// A failed data file PUT counts as reason write; a failed manifest
+		// PUT ("stage data files") as unknown.
+		t.Logf("failed commit attempts: %.0f (%s)", all, strings.Join(reasons, ", "))
+		if all == 0 {
+			t.Errorf("no commit attempt failed (floe_committer_attempt_errors_total) after 10s of S3 answering every PUT with 500")
+		}
+	}
+	hist := r.finish(ids, f)
+	requireUniqueCommitIDs(t, hist)
+	t.Logf("commit outcomes in the log: %v", outcomeCounts(commitsByOutcome(f)))
+	for _, e := range attemptWarnings(f) {
+		t.Logf("logged attempt failure: %s", e)
+	}
+}
+
+// TestFaultAccessDenied (j): the catalog answers 401 for 10 s, then 403 for
+// 10 s, to table loads and commits. floe must say "access denied", keep
+// running, retry with backoff (not in a loop), and resume by itself.
+func TestFaultAccessDenied(t *testing.T) {
+	s := needServices(t)
+	const n = 15_000
+	r := newFaultRig(t, s, "rest-file", 8, true, false)
+	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
+	f := r.startWith("a", commitSection{"5s", "100ms", "2s", "10m"})
+	f.waitReady(t)
+	r.waitCommitted(n*10/100, f)
+
+	seen := func() int {
+		return r.rest.Seen(faultproxy.KindLoadTable) + r.rest.Seen(faultproxy.KindCommit)
+	}
+	const window = 10 * time.Second
+	before := seen()
+	start := time.Now()
+	var perStatus []string
+	// Bodies as an Iceberg REST server sends them: floe must pass the
+	// catalog's reason on.
+	bodies := map[int]string{
+		http.StatusUnauthorized: `{"error":{"message":"Not authorized: token expired","type":"NotAuthorizedException","code":401}}`,
+		http.StatusForbidden:    `{"error":{"message":"Forbidden: no grant on the table","type":"ForbiddenException","code":403}}`,
+	}
+	for _, code := range []int{http.StatusUnauthorized, http.StatusForbidden} {
+		s0 := seen()
+		r.rest.Add(
+			faultproxy.Rule{Kind: faultproxy.KindLoadTable, Action: faultproxy.Status, Status: code, Body: bodies[code]},
+			faultproxy.Rule{Kind: faultproxy.KindCommit, Action: faultproxy.Status, Status: code, Body: bodies[code]},
+		)
+		hold(t, window, nil, f)
+		r.rest.Clear()
+		perStatus = append(perStatus, fmt.Sprintf("%d: %d requests in %v", code, seen()-s0, window))
+	}
+	elapsed := time.Since(start)
+	requests := seen() - before
+	t.Logf("access denied for %v: %d table loads and commits (%s), about one per %v",
+		elapsed.Round(time.Millisecond), requests, strings.Join(perStatus, "; "),
+		(elapsed / time.Duration(max(requests, 1))).Round(time.Millisecond))
+	if requests == 0 {
+		t.Errorf("floe sent no table load or commit in %v: it did not retry", elapsed)
+	}
+	// Backoff, not a loop: far fewer than one request per 50ms (a tight
+	// retry would make hundreds); with retry-max 2s expect about one a second.
+	if limit := int(elapsed / (200 * time.Millisecond)); requests > limit {
+		t.Errorf("%d table loads and commits in %v (more than one per 200ms): attempts are not spaced by backoff", requests, elapsed)
+	}
+
+	var denied, unauthorized, forbidden int
+	var example string
+	for _, l := range f.logLines() {
+		line := fmt.Sprint(l)
+		if !strings.Contains(line, "access denied") {
+			continue
+		}
+		if lvl := l.str("level"); lvl != "WARN" && lvl != "ERROR" {
+			t.Errorf("access denied logged at level %s: %v", lvl, l)
+		}
+		denied++
+		if example == "" {
+			example = l.str("level") + " " + l.str("msg") + ": " + l.str("error")
+		}
+		if strings.Contains(line, "NotAuthorizedException") {
+			unauthorized++
+		}
+		if strings.Contains(line, "ForbiddenException") {
+			forbidden++
+		}
+	}
+	t.Logf("log lines saying access denied: %d (%d with the catalog's 401 reason, %d with its 403 reason), e.g. %s",
+		denied, unauthorized, forbidden, example)
+	if denied == 0 {
+		t.Errorf("floe never logged \"access denied\" during %v of 401/403 answers", elapsed)
+	}
+	if unauthorized == 0 || forbidden == 0 {
+		t.Errorf("the access denied log lines carry the catalog's 401 reason %d times and its 403 reason %d times; want both", unauthorized, forbidden)
+	}
+	if m, err := f.metrics(); err != nil {
+		t.Errorf("/metrics: %v", err)
+	} else {
+		ad, _ := metricSum(m, "floe_committer_attempt_errors_total", map[string]string{"table": r.table, "reason": "access_denied"})
+		r401, _ := metricSum(m, "floe_catalog_request_duration_seconds_count", map[string]string{"operation": "load_table", "status": "401"})
+		r403, _ := metricSum(m, "floe_catalog_request_duration_seconds_count", map[string]string{"operation": "load_table", "status": "403"})
+		t.Logf("metrics: attempt_errors{reason=access_denied} %.0f; catalog load_table 401: %.0f, 403: %.0f", ad, r401, r403)
+		if ad == 0 {
+			t.Errorf("floe_committer_attempt_errors_total{reason=access_denied} is 0")
+		}
+	}
+
+	// Resumes by itself.
+	resumed := time.Now()
+	ids := prod.wait(t)
+	r.waitCaughtUp(time.Minute, f)
+	t.Logf("caught up %v after access came back", time.Since(resumed).Round(time.Millisecond))
+	hist := r.finish(ids, f)
+	requireUniqueCommitIDs(t, hist)
+	t.Logf("commit outcomes in the log: %v", outcomeCounts(commitsByOutcome(f)))
+}
+
+// TestFaultGroupOffsetsReset (i): floe never reads the consumer group's
+// committed offsets, only the table's. Resetting the group's offsets to 0
+// while floe is stopped, and later deleting the group, must not make it read
+// anything twice.
+func TestFaultGroupOffsetsReset(t *testing.T) {
+	s := needServices(t)
+	const n = 16_000
+	p := newPipeline(t, s, "rest-file", 8)
+	prod := startProducer(t, p.cl, p.topic, 0, n, 1000)
+
+	first := p.start("run1")
+	first.waitReady(t)
+	p.waitCommitted(n*30/100, first)
+	first.stop(t)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	table, _, err := p.committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := fetchGroupOffsets(t, p.adm, p.group, p.topic)
+	t.Logf("after run1: table offsets %v, group offsets (floe's mirror) %v", table, group)
+
+	// Reset every partition of the group to 0.
+	var zero kadm.Offsets
+	for part := range endOffsets(t, p.adm, p.topic) {
+		zero.Add(kadm.Offset{Topic: p.topic, Partition: part, At: 0, LeaderEpoch: -1})
+	}
+	// The group is empty once floe has left it; retry while the broker
+	// still settles it.
+	if err := retryFor(30*time.Second, func() error {
+		res, err := p.adm.CommitOffsets(ctx, p.group, zero)
+		if err == nil {
+			err = res.Error()
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("reset the group's offsets to 0: %v", err)
+	}
+	group = fetchGroupOffsets(t, p.adm, p.group, p.topic)
+	for part, o := range group {
+		if o != 0 {
+			t.Fatalf("group offset of partition %d is %d after the reset to 0", part, o)
+		}
+	}
+	t.Logf("group %s offsets reset to 0", p.group)
+
+	second := p.start("run2")
+	requireStartsFromTable(t, second, p.topic, table)
+	p.waitCommitted(n*60/100, second)
+	second.stop(t)
+
+	table, _, err = p.committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := retryFor(30*time.Second, func() error {
+		dres, err := p.adm.DeleteGroup(ctx, p.group)
+		if err == nil {
+			err = dres.Err
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("delete group %s: %v", p.group, err)
+	}
+	if left := fetchGroupOffsets(t, p.adm, p.group, p.topic); len(left) > 0 {
+		t.Fatalf("group %s still has offsets after it was deleted: %v", p.group, left)
+	}
+	t.Logf("after run2: table offsets %v; group %s deleted", table, p.group)
+
+	third := p.start("run3")
+	requireStartsFromTable(t, third, p.topic, table)
+	ids := prod.wait(t)
+	hist := p.finish(ids, third)
+	requireUniqueCommitIDs(t, hist)
+	t.Logf("group offsets at the end (floe's mirror): %v", fetchGroupOffsets(t, p.adm, p.group, p.topic))
+}
+
+func fetchGroupOffsets(t testing.TB, adm *kadm.Client, group, topic string) map[int32]int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := adm.FetchOffsetsForTopics(ctx, group, topic)
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		t.Fatalf("fetch offsets of group %s: %v", group, err)
+	}
+	out := map[int32]int64{}
+	res.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == topic && o.At >= 0 { // -1: no commit
+			out[o.Partition] = o.At
+		}
+	})
+	return out
+}
+
+// requireStartsFromTable waits until proc has logged the assignment of every
+// partition in table and requires each to start at the table's offset.
+func requireStartsFromTable(t testing.TB, proc *floeProc, topic string, table map[int32]int64) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		starts := map[int32]int64{}
+		for _, l := range proc.logLines() {
+			if l.str("msg") != "partition assigned" || l.str("topic") != topic {
+				continue
+			}
+			part, _ := l["partition"].(float64)
+			start, _ := l["start_offset"].(float64)
+			starts[int32(part)] = int64(start)
+		}
+		all := true
+		for part := range table {
+			_, ok := starts[part]
+			all = all && ok
+		}
+		if all {
+			for part, next := range table {
+				if starts[part] != next {
+					t.Errorf("floe %s started partition %d at %d; the table is at %d", proc.name, part, starts[part], next)
+				}
+			}
+			t.Logf("floe %s started every partition at the table's offset: %v", proc.name, starts)
+			return
+		}
+		if proc.exited() || time.Now().After(deadline) {
+			t.Fatalf("floe %s did not assign every partition within 90s (assigned %v); log:\n%s", proc.name, starts, proc.logTail(40))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// retryFor calls f until it succeeds or d has passed; it returns f's last
+// error.
+func retryFor(d time.Duration, f func() error) error {
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// attemptWarnings are the reason and error of p's logged failed commit
+// attempts (floe logs at most one every 10s per table).
+func attemptWarnings(p *floeProc) []string {
+	var out []string
+	for _, l := range p.logLines() {
+		if l.str("msg") == "commit attempt failed; retrying" {
+			out = append(out, l.str("reason")+": "+l.str("error"))
+		}
+	}
+	return out
+}
