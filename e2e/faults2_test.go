@@ -1,0 +1,430 @@
+//go:build e2e
+
+package e2e
+
+// More fault injection against real services: the Kafka broker stopped and
+// crashed under a running floe (TestFaultBrokerRestart), and a replica frozen
+// with SIGSTOP past its session so that it wakes up as a zombie holding stale
+// batches (TestFaultZombie). Both end with the same exactly-once judgement by
+// PyIceberg and DuckDB as every other e2e test.
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/floe-dev/floe/e2e/faultproxy"
+)
+
+// testbedScript returns the path the testbed's env file gives for key
+// (E2E_KAFKA_STOP, E2E_KAFKA_START), or fails the test.
+func testbedScript(t testing.TB, key string) string {
+	t.Helper()
+	f, err := os.Open(envFile())
+	if err != nil {
+		t.Fatalf("read the testbed's env file: %v", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(sc.Text()), "export "), "=")
+		if ok && strings.TrimSpace(k) == key {
+			v = strings.Trim(strings.TrimSpace(v), `"'`)
+			if v != "" {
+				return v
+			}
+		}
+	}
+	t.Fatalf("%s lacks %s: run e2e/testbed/up.sh again", envFile(), key)
+	return ""
+}
+
+// runTestbed runs a testbed script with args and returns how long it took.
+func runTestbed(t testing.TB, script string, args ...string) time.Duration {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	out, err := exec.CommandContext(ctx, script, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", script, strings.Join(args, " "), err, out)
+	}
+	return time.Since(start)
+}
+
+// countLog counts the lines of text holding needle.
+func countLog(text, needle string) int { return strings.Count(text, needle) }
+
+// brokerOutage stops the broker (controlled, or crashed with kill), keeps it
+// down for down while procs must stay alive, and starts it again.
+func brokerOutage(t *testing.T, stop, start string, kill bool, down time.Duration, prod *producer, procs ...*floeProc) {
+	t.Helper()
+	how, args := "controlled stop", []string(nil)
+	if kill {
+		how, args = "crash (SIGKILL)", []string{"--kill"}
+	}
+	before := prod.produced()
+	took := runTestbed(t, stop, args...)
+	t.Logf("broker: %s took %v (%d records produced so far)", how, took.Round(time.Millisecond), before)
+	hold(t, down, nil, procs...)
+	during := prod.produced()
+	took = runTestbed(t, start)
+	t.Logf("broker: down for %v, then started again in %v (records acknowledged while it was down: %d)",
+		down, took.Round(time.Millisecond), during-before)
+}
+
+// TestFaultBrokerRestart (e): the only Kafka broker is stopped (controlled
+// shutdown) for ~5 s and later crashed with SIGKILL and restarted (log
+// recovery) while floe consumes and a producer writes. floe must ride both
+// outages out without exiting, resume, and the table must hold every record
+// once. Restarting the broker affects every test using it: run this one
+// alone (-run TestFaultBrokerRestart).
+func TestFaultBrokerRestart(t *testing.T) {
+	s := needServices(t)
+	stop, start := testbedScript(t, "E2E_KAFKA_STOP"), testbedScript(t, "E2E_KAFKA_START")
+	// Whatever happens, leave the broker running for whoever comes next.
+	t.Cleanup(func() {
+		if out, err := exec.Command(start).CombinedOutput(); err != nil {
+			t.Logf("cleanup: %s: %v\n%s", start, err, out)
+		}
+	})
+	const n = 20_000
+	r := newFaultRig(t, s, "rest-file", 8, false, false)
+	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
+	f := r.startWith("a", commitSection{"60s", "100ms", "2s", "10m"})
+	f.waitReady(t)
+	r.waitCommitted(n*15/100, f)
+
+	// 1: controlled shutdown, down ~5 s.
+	brokerOutage(t, stop, start, false, 5*time.Second, prod, f)
+	at, _, err := r.committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark := sumOffsets(at)
+	r.waitCommitted(int(mark)+n*10/100, f)
+	t.Logf("floe resumed after the controlled stop: table went from %d to at least %d records", mark, int(mark)+n*10/100)
+
+	// 2: crash (SIGKILL), restart with log recovery.
+	r.waitCommitted(n*45/100, f)
+	if prod.produced() >= n {
+		t.Logf("note: the producer had finished before the crash")
+	}
+	brokerOutage(t, stop, start, true, 2*time.Second, prod, f)
+	at, _, err = r.committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark = sumOffsets(at)
+	r.waitCommitted(int(mark)+n*10/100, f)
+	t.Logf("floe resumed after the crash: table went from %d to at least %d records", mark, int(mark)+n*10/100)
+
+	ids := prod.wait(t)
+	hist := r.finish(ids, f)
+	requireUniqueCommitIDs(t, hist)
+	log := f.log()
+	t.Logf("floe a during the outages: %d \"fetch error; the client retries\" warnings, %d failed commit attempts, %d re-seeks, %d fenced batches; commit outcomes %v",
+		countLog(log, `"msg":"fetch error; the client retries"`), countLog(log, `"msg":"commit attempt failed; retrying"`),
+		countLog(log, `"msg":"partition re-seeked`), countLog(log, `"msg":"batch fenced`), outcomeCounts(commitsByOutcome(f)))
+	for _, l := range f.logLines() {
+		if l.str("level") == "ERROR" {
+			t.Logf("floe a logged an error: %v", l)
+		}
+	}
+}
+
+// ownedPartitions folds proc's "partition assigned" / "partition revoked"
+// log lines for topic into the partitions it holds now.
+func ownedPartitions(proc *floeProc, topic string) []int32 {
+	owned := map[int32]bool{}
+	for _, l := range proc.logLines() {
+		if l.str("topic") != topic {
+			continue
+		}
+		part, _ := l["partition"].(float64)
+		switch l.str("msg") {
+		case "partition assigned":
+			owned[int32(part)] = true
+		case "partition revoked":
+			delete(owned, int32(part))
+		}
+	}
+	out := make([]int32, 0, len(owned))
+	for p := range owned {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// assignedSince are the partitions of topic proc logged as assigned in its
+// log lines from index from on.
+func assignedSince(proc *floeProc, topic string, from int) map[int32]bool {
+	out := map[int32]bool{}
+	lines := proc.logLines()
+	for _, l := range lines[min(from, len(lines)):] {
+		if l.str("msg") == "partition assigned" && l.str("topic") == topic {
+			part, _ := l["partition"].(float64)
+			out[int32(part)] = true
+		}
+	}
+	return out
+}
+
+// TestFaultZombie (g): two replicas in one group; replica A is frozen with
+// SIGSTOP for longer than the session timeout while records keep flowing, so
+// the group fences it and B takes its partitions over and commits them.
+// Then A is thawed with SIGCONT: it wakes up holding batches for partitions
+// it no longer owns (a zombie). None of them may land: the judgement must
+// find no duplicate, and A's log tells what it did with them.
+func TestFaultZombie(t *testing.T) {
+	s := needServices(t)
+	const n = 30_000
+	const frozen = 18 * time.Second // > kafka.session-timeout 6s and the broker's 10s consumer session
+	r := newFaultRig(t, s, "rest-file", 8, false, false)
+	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
+	commit := commitSection{"30s", "100ms", "1s", "10m"}
+	a, b := r.startWith("a", commit), r.startWith("b", commit)
+	// A stopped process must not outlive the test stopped.
+	t.Cleanup(func() { _ = a.cmd.Process.Signal(syscall.SIGCONT) })
+	a.waitReady(t)
+	b.waitReady(t)
+	r.waitCommitted(n*10/100, a, b)
+
+	// Wait until both hold partitions, so A has something to lose.
+	deadline := time.Now().Add(30 * time.Second)
+	for len(ownedPartitions(a, r.topic)) == 0 || len(ownedPartitions(b, r.topic)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the replicas did not share the partitions within 30s: a %v, b %v",
+				ownedPartitions(a, r.topic), ownedPartitions(b, r.topic))
+		}
+		hold(t, 250*time.Millisecond, nil, a, b)
+	}
+	aParts := ownedPartitions(a, r.topic)
+	t.Logf("before the freeze: a holds %v, b holds %v", aParts, ownedPartitions(b, r.topic))
+
+	bLines := len(b.logLines())
+	tableBefore, _, err := r.committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(rand.N(time.Second)) // anywhere in a's batch/commit cycle
+	if err := syscall.Kill(a.cmd.Process.Pid, syscall.SIGSTOP); err != nil {
+		t.Fatalf("SIGSTOP a: %v", err)
+	}
+	frozenAt := time.Now()
+	t.Logf("a (pid %d) frozen with SIGSTOP for %v; table offsets %v", a.cmd.Process.Pid, frozen, tableBefore)
+	hold(t, frozen, nil, a, b)
+	tableFrozen, _, err := r.committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := assignedSince(b, r.topic, bLines)
+	var takenOver, advanced []int32
+	for _, p := range aParts {
+		if took[p] {
+			takenOver = append(takenOver, p)
+		}
+		if tableFrozen[p] > tableBefore[p] {
+			advanced = append(advanced, p)
+		}
+	}
+	t.Logf("while a was frozen: b was assigned %v of a's partitions %v; a's partitions whose table offsets advanced (b's commits): %v; table offsets %v",
+		takenOver, aParts, advanced, tableFrozen)
+	if len(takenOver) == 0 {
+		t.Fatalf("b took over none of a's partitions %v in %v: the scenario tested nothing", aParts, frozen)
+	}
+	if len(advanced) == 0 {
+		t.Errorf("no partition of a's %v advanced in the table while a was frozen: b did not commit them", aParts)
+	}
+
+	aLog := len(a.log())
+	if err := syscall.Kill(a.cmd.Process.Pid, syscall.SIGCONT); err != nil {
+		t.Fatalf("SIGCONT a: %v", err)
+	}
+	t.Logf("a thawed with SIGCONT after %v", time.Since(frozenAt).Round(time.Millisecond))
+	hold(t, 10*time.Second, nil, a, b)
+
+	ids := prod.wait(t)
+	hist := r.finish(ids, a, b)
+	requireUniqueCommitIDs(t, hist)
+
+	// What the zombie did after it woke.
+	after := a.log()[aLog:]
+	t.Logf("a after SIGCONT: %d fenced batches, %d re-seeks, %d failed commit attempts, %d revoked, %d assigned, %d commits",
+		countLog(after, `"msg":"batch fenced`), countLog(after, `"msg":"partition re-seeked`),
+		countLog(after, `"msg":"commit attempt failed; retrying"`), countLog(after, `"msg":"partition revoked"`),
+		countLog(after, `"msg":"partition assigned"`), countLog(after, `"msg":"commit","`))
+	// Did the zombie commit (or try to) before it learnt it had lost its
+	// partitions? Its first lines after waking tell.
+	first := strings.Split(strings.TrimSpace(after), "\n")
+	firstCommit, firstRevoke := -1, -1
+	for i, line := range first {
+		if firstCommit < 0 && (strings.Contains(line, `"msg":"commit","`) || strings.Contains(line, `"msg":"commit attempt failed`) ||
+			strings.Contains(line, `"msg":"batch fenced`)) {
+			firstCommit = i
+		}
+		if firstRevoke < 0 && strings.Contains(line, `"msg":"partition revoked"`) {
+			firstRevoke = i
+		}
+	}
+	switch {
+	case firstCommit >= 0 && (firstRevoke < 0 || firstCommit < firstRevoke):
+		t.Logf("a reached its committer (line %d after waking) before it logged a revocation (line %d): %s", firstCommit, firstRevoke, first[firstCommit])
+	default:
+		t.Logf("a logged the revocation of its partitions (line %d after waking) before any commit line (%d): its stale batches were dropped with the partitions", firstRevoke, firstCommit)
+	}
+	for i, line := range first[:min(len(first), 12)] {
+		t.Logf("a woke, line %d: %s", i, line)
+	}
+	shown := 0
+	for _, line := range strings.Split(after, "\n") {
+		if shown < 25 && (strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`) ||
+			strings.Contains(line, "revoked") || strings.Contains(line, "assigned") || strings.Contains(line, "fenced")) {
+			t.Logf("a: %s", line)
+			shown++
+		}
+	}
+	t.Logf("commit outcomes in the logs: a %v, b %v", outcomeCounts(commitsByOutcome(a)), outcomeCounts(commitsByOutcome(b)))
+	if w := writerInstances(hist); len(w) < 2 {
+		t.Errorf("commits come from %d floe instances; two ran in the group", len(w))
+	}
+}
+
+// TestFaultZombieInFlight (g'): like TestFaultZombie, but replica A is
+// frozen while one of its commits is in flight: A reaches the catalog
+// through a proxy of its own that holds that commit request for 14 s, then
+// forwards it, while A itself stays frozen for 18 s. By the time the stale
+// commit reaches the catalog, the group has given A's partitions to B (the
+// broker's consumer session is 10 s), which may have committed them from the
+// table's offsets. The stale commit must not land on top of B's (or B's must
+// not land on top of it): no duplicate, no overlap.
+func TestFaultZombieInFlight(t *testing.T) {
+	s := needServices(t)
+	const n = 30_000
+	const frozen, held = 18 * time.Second, 14 * time.Second
+	r := newFaultRig(t, s, "rest-file", 8, false, false)
+	px, err := faultproxy.New(s.RESTFileURI, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = px.Close() })
+	direct := r.conf.catalog
+	r.conf.catalog = fmt.Sprintf("  type: rest\n  name: e2e-fault\n  uri: %s\n  warehouse: %s\n%s",
+		yamlStr(px.URL()), yamlStr(s.RESTFileWarehouse), catalogHTTP)
+	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
+	commit := commitSection{"30s", "100ms", "1s", "10m"}
+	a := r.startWith("a", commit) // through px
+	r.conf.catalog = direct
+	b := r.startWith("b", commit) // direct
+	t.Cleanup(func() { _ = a.cmd.Process.Signal(syscall.SIGCONT) })
+	a.waitReady(t)
+	b.waitReady(t)
+	r.waitCommitted(n*10/100, a, b)
+	deadline := time.Now().Add(30 * time.Second)
+	for len(ownedPartitions(a, r.topic)) == 0 || len(ownedPartitions(b, r.topic)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the replicas did not share the partitions within 30s: a %v, b %v",
+				ownedPartitions(a, r.topic), ownedPartitions(b, r.topic))
+		}
+		hold(t, 250*time.Millisecond, nil, a, b)
+	}
+	aParts := ownedPartitions(a, r.topic)
+	t.Logf("before the freeze: a holds %v, b holds %v", aParts, ownedPartitions(b, r.topic))
+
+	// Catch a's next commit in the proxy and freeze a at once.
+	h0 := px.Hits(faultproxy.KindCommit)
+	px.Add(faultproxy.Rule{Kind: faultproxy.KindCommit, Action: faultproxy.Delay, Delay: held, Times: 1})
+	deadline = time.Now().Add(30 * time.Second)
+	for px.Hits(faultproxy.KindCommit) == h0 {
+		if a.exited() || time.Now().After(deadline) {
+			t.Fatalf("a sent no commit within 30s; log:\n%s", a.logTail(40))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if err := syscall.Kill(a.cmd.Process.Pid, syscall.SIGSTOP); err != nil {
+		t.Fatalf("SIGSTOP a: %v", err)
+	}
+	frozenAt := time.Now()
+	bLines := len(b.logLines())
+	tableBefore, _, err := r.committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a's commit held in the proxy for %v; a frozen for %v; table offsets %v", held, frozen, tableBefore)
+	var atForward map[int32]int64
+	hold(t, frozen, func() {
+		if atForward == nil && time.Since(frozenAt) > held-500*time.Millisecond {
+			atForward, _, _ = r.committed()
+		}
+	}, a, b)
+	tableFrozen, _, err := r.committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := assignedSince(b, r.topic, bLines)
+	var takenOver, advanced []int32
+	for _, p := range aParts {
+		if took[p] {
+			takenOver = append(takenOver, p)
+		}
+		if atForward[p] > tableBefore[p] {
+			advanced = append(advanced, p)
+		}
+	}
+	t.Logf("b was assigned %v of a's partitions %v while a was frozen; of those, advanced in the table by B before the stale commit was forwarded: %v (table then %v); table after %v: %v",
+		takenOver, aParts, advanced, atForward, frozen, tableFrozen)
+	if len(takenOver) == 0 {
+		t.Fatalf("b took over none of a's partitions %v in %v: the scenario tested nothing", aParts, frozen)
+	}
+	aLog := len(a.log())
+	if err := syscall.Kill(a.cmd.Process.Pid, syscall.SIGCONT); err != nil {
+		t.Fatalf("SIGCONT a: %v", err)
+	}
+	t.Logf("a thawed after %v", time.Since(frozenAt).Round(time.Millisecond))
+	hold(t, 10*time.Second, nil, a, b)
+
+	ids := prod.wait(t)
+	hist := r.finish(ids, a, b)
+	requireUniqueCommitIDs(t, hist)
+	after := a.log()[aLog:]
+	t.Logf("a after SIGCONT: %d fenced batches, %d re-seeks, %d failed commit attempts, %d revoked, %d assigned, %d commits",
+		countLog(after, `"msg":"batch fenced`), countLog(after, `"msg":"partition re-seeked`),
+		countLog(after, `"msg":"commit attempt failed; retrying"`), countLog(after, `"msg":"partition revoked"`),
+		countLog(after, `"msg":"partition assigned"`), countLog(after, `"msg":"commit","`))
+	first := strings.Split(strings.TrimSpace(after), "\n")
+	for i, line := range first[:min(len(first), 14)] {
+		t.Logf("a woke, line %d: %s", i, line)
+	}
+	// The commit that was held in the proxy: follow it through a's log.
+	var heldID string
+	for _, line := range first {
+		if k := strings.Index(line, `"commit_id":"`); k >= 0 {
+			heldID, _, _ = strings.Cut(line[k+len(`"commit_id":"`):], `"`)
+			break
+		}
+	}
+	if heldID != "" {
+		_, inTable := requireUniqueCommitIDs(t, hist)[heldID]
+		t.Logf("first commit a touched after waking, %s: in the table's history: %v; a's log lines about it:", heldID, inTable)
+		for _, line := range strings.Split(a.log(), "\n") {
+			if strings.Contains(line, heldID) {
+				t.Logf("a: %s", line)
+			}
+		}
+	}
+	for _, line := range strings.Split(b.log(), "\n") {
+		if strings.Contains(line, `"msg":"batch fenced`) || strings.Contains(line, `"msg":"partition re-seeked`) {
+			t.Logf("b: %s", line)
+		}
+	}
+	t.Logf("commit outcomes in the logs: a %v, b %v", outcomeCounts(commitsByOutcome(a)), outcomeCounts(commitsByOutcome(b)))
+}
