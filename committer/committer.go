@@ -210,10 +210,14 @@ func (c *Committer) Drop(topic string, partition int32, generation uint64) {
 		c.stale[tp] = generation
 	}
 	keep := c.pending[:0]
-	var released int64
+	var (
+		released int64
+		dropped  int
+	)
 	for _, b := range c.pending {
 		if b.Topic == topic && b.Partition == partition && b.Generation <= generation {
 			released += b.Bytes
+			dropped++
 			b.Release()
 			continue
 		}
@@ -222,6 +226,11 @@ func (c *Committer) Drop(topic string, partition int32, generation uint64) {
 	clear(c.pending[len(keep):])
 	c.pending = keep
 	c.mu.Unlock()
+	if dropped > 0 {
+		c.log.Info("uncommitted batches dropped: the partition was revoked or re-seeked; its next owner reads them again from the table",
+			"topic", topic, "partition", partition, "generation", generation, "batches", dropped, "bytes", released)
+		c.m.dropped.WithLabelValues("stale").Add(float64(dropped))
+	}
 	c.release(released)
 }
 
@@ -672,6 +681,8 @@ func (c *Committer) fence(ag *attemptGroup, committed OffsetMap) ([]*batcher.Bat
 		for _, b := range group {
 			if b.Generation <= stale[tp] && stale[tp] > 0 {
 				c.m.dropped.WithLabelValues("stale").Inc()
+				c.log.Info("stale batch dropped from commit: the partition was revoked or re-seeked",
+					"commit_id", ag.id, "topic", b.Topic, "partition", b.Partition, "batch_start", b.Start, "batch_end", b.End)
 				released += b.Bytes
 				b.Release()
 				continue

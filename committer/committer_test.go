@@ -415,6 +415,7 @@ func TestDropDiscardsStaleBatches(t *testing.T) {
 	c.Submit(e.batch(c, 1, 1, 0, 5))
 	c.Drop("events", 0, 1) // partition 0 revoked
 	require.Equal(t, int64(50), released)
+	require.Equal(t, 1.0, testutil.ToFloat64(c.m.dropped.WithLabelValues("stale")), "counted per batch")
 	require.NoError(t, c.Commit(context.Background()))
 	require.Equal(t, map[int32]int64{1: 5}, e.offsets().Topics["events"].Next)
 	requireNoDuplicates(t, e.rows(), 5)
