@@ -246,23 +246,7 @@ func TestFaultZombie(t *testing.T) {
 		t.Errorf("no partition of a's %v advanced in the table while a was frozen: b did not commit them", aParts)
 	}
 
-	aLog := len(a.log())
-	if err := syscall.Kill(a.cmd.Process.Pid, syscall.SIGCONT); err != nil {
-		t.Fatalf("SIGCONT a: %v", err)
-	}
-	t.Logf("a thawed with SIGCONT after %v", time.Since(frozenAt).Round(time.Millisecond))
-	hold(t, 10*time.Second, nil, a, b)
-
-	ids := prod.wait(t)
-	hist := r.finish(ids, a, b)
-	requireUniqueCommitIDs(t, hist)
-
-	// What the zombie did after it woke.
-	after := a.log()[aLog:]
-	t.Logf("a after SIGCONT: %d fenced batches, %d re-seeks, %d failed commit attempts, %d revoked, %d assigned, %d commits",
-		countLog(after, `"msg":"batch fenced`), countLog(after, `"msg":"partition re-seeked`),
-		countLog(after, `"msg":"commit attempt failed; retrying"`), countLog(after, `"msg":"partition revoked"`),
-		countLog(after, `"msg":"partition assigned"`), countLog(after, `"msg":"commit","`))
+	after, hist := thawAndJudge(t, r, prod, a, b, frozenAt)
 	// Did the zombie commit (or try to) before it learnt it had lost its
 	// partitions? Its first lines after waking tell.
 	first := strings.Split(strings.TrimSpace(after), "\n")
@@ -385,21 +369,7 @@ func TestFaultZombieInFlight(t *testing.T) {
 	if len(takenOver) == 0 {
 		t.Fatalf("b took over none of a's partitions %v in %v: the scenario tested nothing", aParts, frozen)
 	}
-	aLog := len(a.log())
-	if err := syscall.Kill(a.cmd.Process.Pid, syscall.SIGCONT); err != nil {
-		t.Fatalf("SIGCONT a: %v", err)
-	}
-	t.Logf("a thawed after %v", time.Since(frozenAt).Round(time.Millisecond))
-	hold(t, 10*time.Second, nil, a, b)
-
-	ids := prod.wait(t)
-	hist := r.finish(ids, a, b)
-	requireUniqueCommitIDs(t, hist)
-	after := a.log()[aLog:]
-	t.Logf("a after SIGCONT: %d fenced batches, %d re-seeks, %d failed commit attempts, %d revoked, %d assigned, %d commits",
-		countLog(after, `"msg":"batch fenced`), countLog(after, `"msg":"partition re-seeked`),
-		countLog(after, `"msg":"commit attempt failed; retrying"`), countLog(after, `"msg":"partition revoked"`),
-		countLog(after, `"msg":"partition assigned"`), countLog(after, `"msg":"commit","`))
+	after, hist := thawAndJudge(t, r, prod, a, b, frozenAt)
 	first := strings.Split(strings.TrimSpace(after), "\n")
 	for i, line := range first[:min(len(first), 14)] {
 		t.Logf("a woke, line %d: %s", i, line)
@@ -427,4 +397,28 @@ func TestFaultZombieInFlight(t *testing.T) {
 		}
 	}
 	t.Logf("commit outcomes in the logs: a %v, b %v", outcomeCounts(commitsByOutcome(a)), outcomeCounts(commitsByOutcome(b)))
+}
+
+// thawAndJudge wakes the frozen replica a, lets both replicas run on, judges
+// the table, and returns a's log since it woke (after logging what it did)
+// and the commit history.
+func thawAndJudge(t *testing.T, r *faultRig, prod *producer, a, b *floeProc, frozenAt time.Time) (string, []commitInfo) {
+	t.Helper()
+	aLog := len(a.log())
+	if err := syscall.Kill(a.cmd.Process.Pid, syscall.SIGCONT); err != nil {
+		t.Fatalf("SIGCONT a: %v", err)
+	}
+	t.Logf("a thawed with SIGCONT after %v", time.Since(frozenAt).Round(time.Millisecond))
+	hold(t, 10*time.Second, nil, a, b)
+
+	ids := prod.wait(t)
+	hist := r.finish(ids, a, b)
+	requireUniqueCommitIDs(t, hist)
+
+	after := a.log()[aLog:]
+	t.Logf("a after SIGCONT: %d fenced batches, %d re-seeks, %d failed commit attempts, %d revoked, %d assigned, %d commits",
+		countLog(after, `"msg":"batch fenced`), countLog(after, `"msg":"partition re-seeked`),
+		countLog(after, `"msg":"commit attempt failed; retrying"`), countLog(after, `"msg":"partition revoked"`),
+		countLog(after, `"msg":"partition assigned"`), countLog(after, `"msg":"commit","`))
+	return after, hist
 }
