@@ -89,6 +89,9 @@ type Batch struct {
 	Opened time.Time
 	Reason Reason
 	Rows   arrow.RecordBatch
+	// Letters are the records of the batch that went to the dead-letter
+	// table instead of becoming rows (a subset of Skipped), in offset order.
+	Letters []DeadLetter
 	// FromTable says Start descends from an offset read from the table (the
 	// partition was positioned by the table, or re-seeked to it). It is false
 	// when Start came from kafka.start-from for a partition the table had no
@@ -97,12 +100,39 @@ type Batch struct {
 	FromTable bool
 }
 
-// Release frees the Arrow memory of the batch's rows.
+// Release frees the Arrow memory of the batch's rows and its dead letters.
 func (b *Batch) Release() {
 	if b.Rows != nil {
 		b.Rows.Release()
 		b.Rows = nil
 	}
+	b.Letters = nil
+}
+
+// DeadLetter is a consumed record that could not become a row, kept with
+// its coordinates and reason for the dead-letter table.
+type DeadLetter struct {
+	Offset    int64
+	Timestamp time.Time
+	Key       []byte
+	// Value holds the record value, cut to the dead-letter size limit when
+	// ValueSize is larger.
+	Value     []byte
+	ValueSize int
+	Headers   []Header
+	// Reason is a stable machine-readable kind (malformed_json,
+	// record_too_large, …); Error is the full message.
+	Reason string
+	Error  string
+}
+
+// Truncated reports whether Value holds less than the original value.
+func (l *DeadLetter) Truncated() bool { return len(l.Value) < l.ValueSize }
+
+// Header is one Kafka record header; a nil Value is a null header value.
+type Header struct {
+	Key   string
+	Value []byte
 }
 
 // ErrOutOfOrder is returned when a record does not come after the buffer's
@@ -127,6 +157,7 @@ type Buffer struct {
 	skipped int
 	rows    int
 	bytes   int64
+	letters []DeadLetter
 	maxTS   time.Time
 	opened  time.Time
 }
@@ -205,6 +236,18 @@ func (b *Buffer) UntilNext(now time.Time) (time.Duration, bool) {
 	return d, true
 }
 
+// AddLetter accounts for one consumed record that goes to the dead-letter
+// table instead of becoming a row: it is [Buffer.Add] with row false, and
+// the letter travels with the batch.
+func (b *Buffer) AddLetter(l DeadLetter, size int, now time.Time) (Reason, error) {
+	reason, err := b.Add(l.Offset, l.Timestamp, size, false, now)
+	if err != nil {
+		return reason, err
+	}
+	b.letters = append(b.letters, l)
+	return reason, nil
+}
+
 // Len is the number of consumed records in the buffer.
 func (b *Buffer) Len() int { return b.records }
 
@@ -225,12 +268,14 @@ func (b *Buffer) Seal(reason Reason) *Batch {
 		Start: b.start, End: b.end,
 		Records: b.records, Skipped: b.skipped, Bytes: b.bytes,
 		MaxTimestamp: b.maxTS, Opened: b.opened, Reason: reason,
+		Letters: b.letters,
 	}
 	if b.builder != nil && b.rows > 0 {
 		batch.Rows = b.builder.NewRecordBatch()
 	}
 	b.start = b.end
 	b.records, b.skipped, b.rows, b.bytes = 0, 0, 0, 0
+	b.letters = nil
 	b.maxTS, b.opened = time.Time{}, time.Time{}
 	return batch
 }

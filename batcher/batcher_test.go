@@ -143,3 +143,30 @@ func TestPolicyValidate(t *testing.T) {
 		require.Contains(t, err.Error(), name)
 	}
 }
+
+func TestDeadLettersTravelWithTheirBatch(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	b, _ := newTestBuffer(t, 10, DefaultPolicy())
+	add(t, b, 10, 5, true, t0)
+	_, err := b.AddLetter(DeadLetter{Offset: 11, Timestamp: t0, Value: []byte("{bad"), ValueSize: 4, Reason: "malformed_json"}, 4, t0)
+	require.NoError(t, err)
+	add(t, b, 12, 5, true, t0)
+	_, err = b.AddLetter(DeadLetter{Offset: 12, Reason: "x"}, 1, t0)
+	require.ErrorIs(t, err, ErrOutOfOrder, "a letter obeys the same offset order as rows")
+
+	batch := b.Seal(ReasonAge)
+	require.Equal(t, 3, batch.Records)
+	require.Equal(t, 1, batch.Skipped, "a dead letter is a consumed record without a row")
+	require.Len(t, batch.Letters, 1)
+	require.Equal(t, int64(11), batch.Letters[0].Offset)
+	require.False(t, batch.Letters[0].Truncated())
+	require.Equal(t, int64(14), batch.Bytes)
+
+	add(t, b, 13, 1, true, t0)
+	next := b.Seal(ReasonAge)
+	require.Empty(t, next.Letters, "letters belong to the batch they were added to")
+	batch.Release()
+	require.Nil(t, batch.Letters)
+	next.Release()
+	require.True(t, (&DeadLetter{Value: []byte("ab"), ValueSize: 3}).Truncated())
+}

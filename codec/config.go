@@ -12,7 +12,18 @@ const (
 	// OnErrorSkip counts and logs the record with its coordinates and goes
 	// on; its offset is still committed, so it is accounted for.
 	OnErrorSkip OnError = "skip"
+	// OnErrorDLQ writes the record with its reason and coordinates to the
+	// table's dead-letter table (tables[].dlq.table) and goes on; its offset
+	// is committed after the letter landed, so every consumed record ends up
+	// in exactly one of the table and the dead-letter table.
+	OnErrorDLQ OnError = "dlq"
 )
+
+// DefaultMaxRecordBytes is the default for max-record-bytes: Kafka's own
+// default limit for a record batch (message.max.bytes) is 1 MiB, so 8 MiB
+// leaves room for topics configured larger while bounding what one record
+// may cost in memory.
+const DefaultMaxRecordBytes = 8 << 20
 
 // MetadataColumns names the table columns that receive Kafka metadata. An
 // empty name leaves that column out.
@@ -31,10 +42,15 @@ type Config struct {
 	Format   string          `koanf:"format"`
 	OnError  OnError         `koanf:"on-error"`
 	Metadata MetadataColumns `koanf:"metadata-columns"`
+	// MaxRecordBytes refuses a record whose key plus value is larger, before
+	// decoding it, with kind record_too_large (then on-error applies).
+	MaxRecordBytes int64 `koanf:"max-record-bytes"`
 }
 
 // DefaultConfig returns the codec defaults.
-func DefaultConfig() Config { return Config{Format: "json", OnError: OnErrorFail} }
+func DefaultConfig() Config {
+	return Config{Format: "json", OnError: OnErrorFail, MaxRecordBytes: DefaultMaxRecordBytes}
+}
 
 // Validate reports the first invalid field.
 func (c Config) Validate() error {
@@ -42,9 +58,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("format: only json is supported, got %q", c.Format)
 	}
 	switch c.OnError {
-	case OnErrorFail, OnErrorSkip:
+	case OnErrorFail, OnErrorSkip, OnErrorDLQ:
 	default:
-		return fmt.Errorf("on-error: must be fail or skip, got %q", c.OnError)
+		return fmt.Errorf("on-error: must be fail, skip or dlq, got %q", c.OnError)
+	}
+	if c.MaxRecordBytes <= 0 {
+		return fmt.Errorf("max-record-bytes: must be > 0, got %d", c.MaxRecordBytes)
 	}
 	return c.Metadata.validate()
 }

@@ -45,6 +45,8 @@ type Decoder struct {
 	// caller holding a distinct but equal *arrow.Schema pays the deep
 	// comparison once.
 	equal atomic.Pointer[arrow.Schema]
+	// maxRecord is Config.MaxRecordBytes.
+	maxRecord int64
 }
 
 // New validates cfg, checks that every column of schema can be decoded into
@@ -60,7 +62,7 @@ func New(schema *arrow.Schema, cfg Config) (*Decoder, error) {
 	for _, s := range cfg.Metadata.specs() {
 		metaByName[s.name] = s.kind
 	}
-	d := &Decoder{schema: schema}
+	d := &Decoder{schema: schema, maxRecord: cfg.MaxRecordBytes}
 	d.root = &node{kind: kStruct, tname: "struct", index: make(map[string]int, schema.NumFields())}
 	for i, f := range schema.Fields() {
 		if _, dup := d.root.index[f.Name]; dup {
@@ -102,6 +104,10 @@ func (d *Decoder) Schema() *arrow.Schema { return d.schema }
 func (d *Decoder) Append(b *array.RecordBuilder, m *Message) error {
 	if err := d.checkBuilder(b); err != nil {
 		return err
+	}
+	if size := int64(len(m.Key) + len(m.Value)); size > d.maxRecord {
+		return &DecodeError{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Kind: KindRecordTooLarge,
+			Detail: fmt.Sprintf("key and value are %d bytes, over max-record-bytes %d", size, d.maxRecord)}
 	}
 	st := d.states.Get().(*state)
 	root, ferr := d.decode(st, m)

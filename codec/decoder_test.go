@@ -31,6 +31,8 @@ func TestNewErrors(t *testing.T) {
 		err    string
 	}{
 		{"bad config", arrowSchema(t, base...), Config{Format: "avro", OnError: OnErrorFail}, `format: only json is supported, got "avro"`},
+		{"bad on-error", arrowSchema(t, base...), Config{Format: "json", OnError: "drop", MaxRecordBytes: 1}, `on-error: must be fail, skip or dlq, got "drop"`},
+		{"no record limit", arrowSchema(t, base...), Config{Format: "json", OnError: OnErrorDLQ}, `max-record-bytes: must be > 0, got 0`},
 		{"metadata column not in schema", arrowSchema(t, base...), withMeta(MetadataColumns{Offset: "kafka_offset"}),
 			`metadata column "kafka_offset": not in the table schema`},
 		{"metadata column of wrong type", arrowSchema(t, base...), withMeta(MetadataColumns{Partition: "id"}),

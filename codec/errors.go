@@ -32,13 +32,16 @@ const (
 	// KindInvalidValue: the JSON type fits but the content does not parse
 	// (a malformed date, uuid or base64, invalid UTF-8, a duplicate key).
 	KindInvalidValue Kind = "invalid_value"
+	// KindRecordTooLarge: the record's key plus value exceeds
+	// max-record-bytes; it was refused before decoding.
+	KindRecordTooLarge Kind = "record_too_large"
 )
 
 // Kinds returns every Kind, e.g. to initialise metric label values to 0.
 func Kinds() []Kind {
 	return []Kind{
 		KindMalformedJSON, KindNullValue, KindNotAnObject, KindMissingRequired,
-		KindWrongType, KindOutOfRange, KindInvalidValue,
+		KindWrongType, KindOutOfRange, KindInvalidValue, KindRecordTooLarge,
 	}
 }
 

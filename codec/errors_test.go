@@ -118,10 +118,23 @@ func TestTopLevelKinds(t *testing.T) {
 }
 
 func TestKinds(t *testing.T) {
-	require.Len(t, Kinds(), 7)
+	require.Len(t, Kinds(), 8)
 	seen := map[Kind]bool{}
 	for _, k := range Kinds() {
 		require.False(t, seen[k])
 		seen[k] = true
 	}
+}
+
+func TestRecordTooLargeIsRefusedBeforeDecoding(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxRecordBytes = 18
+	h := newHarness(t, cfg, req(1, "id", iceberg.PrimitiveTypes.Int64))
+	// Exactly at the limit: decoded (key counts too).
+	require.NoError(t, h.appendMessage(&Message{Topic: "events", Offset: 1, Key: []byte("k1234"), Value: []byte(`{"id":123456}`)}))
+	// One byte over, and malformed too: the size refusal wins, nothing is parsed.
+	err := h.appendMessage(&Message{Topic: "events", Partition: 2, Offset: 7, Key: []byte("k123456"), Value: []byte(`{"id":123456`)})
+	de := requireDecodeError(t, err, KindRecordTooLarge, "")
+	require.Equal(t, int64(7), de.Offset)
+	require.Contains(t, err.Error(), "decode events[2]@7: record_too_large: key and value are 19 bytes, over max-record-bytes 18")
 }

@@ -49,6 +49,9 @@ var (
 	// commit.give-up-after: floe exits so that its orchestrator restarts it
 	// (and alerts), rather than hold data in memory indefinitely.
 	ErrGaveUp = errors.New("the table could not commit for longer than commit.give-up-after")
+	// ErrRefused means floe refused work over a configured limit
+	// (tables[].max-files-per-commit); the message names the limit.
+	ErrRefused = errors.New("refused: over a configured limit")
 )
 
 // Identity says who writes; it is stored as floe.writer in every snapshot.
@@ -95,6 +98,9 @@ type Deps struct {
 	// driver): an operator must see which service refused what.
 	Endpoint string
 	Table    *table.Table // loaded (or created) by the caller
+	// DLQ is the dead-letter table (TableConfig.DLQ.Table), loaded or
+	// created by the caller; nil without one.
+	DLQ      *table.Table
 	Group    string
 	Identity Identity
 	Hooks    Hooks
@@ -115,6 +121,7 @@ type Committer struct {
 	log   *slog.Logger
 	m     *metrics
 
+	dlq      *dlqTarget    // nil without a dead-letter table
 	commitMu sync.Mutex    // one commit at a time
 	inflight *attemptGroup // a commit that timed out; owned under commitMu
 
@@ -143,8 +150,19 @@ func New(cfg Config, tc TableConfig, deps Deps, logger *slog.Logger, reg prometh
 	if deps.Group == "" {
 		return nil, errors.New("committer needs a consumer group name")
 	}
+	var dlq *dlqTarget
+	if deps.DLQ != nil {
+		di, err := ParseIdentifier(tc.DLQ.Table)
+		if err != nil {
+			return nil, fmt.Errorf("dlq.table: %w", err)
+		}
+		if err := CheckDLQSchema(tc.DLQ.Table, deps.DLQ.Schema()); err != nil {
+			return nil, err
+		}
+		dlq = &dlqTarget{name: tc.DLQ.Table, ident: di, tbl: deps.DLQ}
+	}
 	return &Committer{
-		cfg: cfg, tc: tc, deps: deps, ident: ident,
+		cfg: cfg, tc: tc, deps: deps, ident: ident, dlq: dlq,
 		log:        logger.With("table", tc.Name),
 		m:          newMetrics(reg, tc.Name),
 		tbl:        deps.Table,
@@ -305,6 +323,7 @@ type attemptGroup struct {
 	lastErr   error           // of the latest failed attempt
 	conflicts int             // attempts that failed on a concurrent commit
 	requests  *requestCounter // catalog HTTP requests made for this commit
+	dlq       dlqState        // the dead letters' commit, before the table's
 }
 
 // Commit commits everything pending: first a commit that an earlier call
@@ -463,15 +482,19 @@ func (c *Committer) load(ctx context.Context) (*table.Table, error) {
 // catalogError names the operation, the table and the catalog endpoint, and
 // calls out access errors: an expired or revoked credential needs a person.
 func (c *Committer) catalogError(op string, err error) error {
+	return c.catalogErrorFor(op, c.tc.Name, err)
+}
+
+func (c *Committer) catalogErrorFor(op, name string, err error) error {
 	where := ""
 	if c.deps.Endpoint != "" {
 		where = " at " + c.deps.Endpoint
 	}
 	if errors.Is(err, rest.ErrUnauthorized) || errors.Is(err, rest.ErrForbidden) {
 		return fmt.Errorf("%s %s%s: access denied by the catalog (check catalog.rest token/credential and its grants); retrying with backoff: %w",
-			op, c.tc.Name, where, err)
+			op, name, where, err)
 	}
-	return fmt.Errorf("%s %s%s: %w", op, c.tc.Name, where, err)
+	return fmt.Errorf("%s %s%s: %w", op, name, where, err)
 }
 
 func status(err error) string {
@@ -527,6 +550,11 @@ func (c *Committer) attempt(ctx context.Context, ag *attemptGroup) (done bool, e
 		c.cleanup(ag)
 		return true, nil
 	}
+	// (c′) Dead letters land before the offsets that pass them.
+	if err := c.deadLetter(ctx, ag, include); err != nil {
+		var f fatal
+		return errors.As(err, &f), err
+	}
 	if rowsOf(include) == 0 {
 		// Iceberg cannot record offsets without a snapshot and iceberg-go makes
 		// no snapshot without files: keep the row-less batches (all records
@@ -554,6 +582,14 @@ func (c *Committer) attempt(ctx context.Context, ag *attemptGroup) (done bool, e
 		files, err := c.writeFiles(ctx, tbl, include)
 		if err != nil {
 			return false, err
+		}
+		if len(files) > c.tc.MaxFilesPerCommit {
+			c.removeFiles(tbl, filePaths(files))
+			c.m.refused.WithLabelValues("too_many_files").Inc()
+			return true, fatal{fmt.Errorf("%w: the commit would add %d data files to %s, over max-files-per-commit %d "+
+				"(a batch spread over many partitions of the table's partition spec?); raise tables[].max-files-per-commit "+
+				"or coarsen the partitioning; nothing was committed, and the records are read again after a restart",
+				ErrRefused, len(files), c.tc.Name, c.tc.MaxFilesPerCommit)}
 		}
 		ag.files, ag.filesFor = files, key
 	}
@@ -819,23 +855,37 @@ func (c *Committer) abandonFiles(ag *attemptGroup) {
 // cleanup deletes files of attempts that definitely failed.
 func (c *Committer) cleanup(ag *attemptGroup) {
 	c.abandonFiles(ag)
-	if len(ag.orphans) == 0 {
-		return
-	}
 	c.mu.Lock()
 	tbl := c.tbl
 	c.mu.Unlock()
+	c.removeFiles(tbl, ag.orphans)
+	ag.orphans = nil
+	if st := &ag.dlq; c.dlq != nil && !st.done {
+		if !st.unknown {
+			st.orphans = append(st.orphans, filePaths(st.files)...)
+		}
+		st.files, st.filesFor = nil, ""
+		c.removeFiles(c.dlqTable(), st.orphans)
+		st.orphans = nil
+	}
+}
+
+// removeFiles deletes the files at paths of tbl, logging failures (a file
+// left behind is an orphan for the sweep, never a correctness problem).
+func (c *Committer) removeFiles(tbl *table.Table, paths []string) {
+	if len(paths) == 0 || tbl == nil {
+		return
+	}
 	fs, err := tbl.FS(context.Background())
 	if err != nil {
 		c.log.Warn("cannot open the table's file system to delete failed files", "error", err)
 		return
 	}
-	for _, p := range ag.orphans {
+	for _, p := range paths {
 		if err := fs.Remove(p); err != nil {
 			c.log.Warn("delete data file of a failed commit", "path", p, "error", err)
 		}
 	}
-	ag.orphans = nil
 }
 
 func (c *Committer) deleteFiles(ctx context.Context, tbl *table.Table, files []iceberg.DataFile) {
@@ -941,7 +991,7 @@ func (c *Committer) finish(ag *attemptGroup, tbl *table.Table, snap *table.Snaps
 	c.log.Info("commit",
 		"outcome", outcome, "snapshot_id", snapID, "commit_id", ag.id,
 		"offsets", ranges, "records", records, "rows", rows, "skipped", skipped,
-		"files", len(ag.files), "file_bytes", fileBytes, "bytes", bytes,
+		"dead_letters", ag.dlq.letters, "files", len(ag.files), "file_bytes", fileBytes, "bytes", bytes,
 		"attempts", ag.attempts, "catalog_requests", requests, "duration", dur.Round(time.Millisecond).String())
 
 	for _, b := range include {
@@ -971,7 +1021,7 @@ func errorReason(err error) string {
 		return "write" // data files, or the manifests that list them
 	case errors.Is(err, rest.ErrUnauthorized), errors.Is(err, rest.ErrForbidden):
 		return "access_denied"
-	case strings.Contains(msg, "load table"):
+	case strings.Contains(msg, "load table"), strings.Contains(msg, "load dead-letter table"):
 		return "load"
 	default:
 		return "unknown"

@@ -106,6 +106,23 @@ type TableConfig struct {
 	CommitInterval time.Duration `koanf:"commit-interval"`
 	// TargetFileSize is the data file size floe aims for.
 	TargetFileSize int64 `koanf:"target-file-size"`
+	// MaxFilesPerCommit refuses a commit that would add more data files
+	// (e.g. a batch spread over thousands of hour partitions): floe stops
+	// with an error naming the limit rather than bloat the table's metadata.
+	MaxFilesPerCommit int `koanf:"max-files-per-commit"`
+	// DLQ is the dead-letter table used by on-error: dlq.
+	DLQ DLQConfig `koanf:"dlq"`
+}
+
+// DLQConfig configures a table's dead-letter destination.
+type DLQConfig struct {
+	// Table is the Iceberg table ("namespace.table") that receives records
+	// the table cannot take, with their reason and source coordinates. floe
+	// creates it if missing; several tables may share one.
+	Table string `koanf:"table"`
+	// MaxValueBytes keeps at most this many bytes of a dead letter's value
+	// (value_size has the full size and value_truncated says it was cut).
+	MaxValueBytes int64 `koanf:"max-value-bytes"`
 }
 
 // Config is the commit loop's configuration, shared by all tables.
@@ -136,7 +153,10 @@ func DefaultConfig() Config {
 
 // DefaultTableConfig returns the per-table defaults.
 func DefaultTableConfig() TableConfig {
-	return TableConfig{CommitInterval: 30 * time.Second, TargetFileSize: 128 << 20}
+	return TableConfig{
+		CommitInterval: 30 * time.Second, TargetFileSize: 128 << 20, MaxFilesPerCommit: 1000,
+		DLQ: DLQConfig{MaxValueBytes: 1 << 20},
+	}
 }
 
 // DefaultCatalogConfig returns the catalog defaults.
@@ -214,6 +234,20 @@ func (t TableConfig) Validate() error {
 	}
 	if t.TargetFileSize <= 0 {
 		return fmt.Errorf("target-file-size: must be > 0, got %d", t.TargetFileSize)
+	}
+	if t.MaxFilesPerCommit <= 0 {
+		return fmt.Errorf("max-files-per-commit: must be > 0, got %d", t.MaxFilesPerCommit)
+	}
+	if t.DLQ.Table != "" {
+		if _, err := ParseIdentifier(t.DLQ.Table); err != nil {
+			return fmt.Errorf("dlq.table: %w", err)
+		}
+		if t.DLQ.Table == t.Name {
+			return fmt.Errorf("dlq.table: must not be the table itself (%s)", t.Name)
+		}
+	}
+	if t.DLQ.MaxValueBytes < 0 {
+		return fmt.Errorf("dlq.max-value-bytes: must be >= 0, got %d", t.DLQ.MaxValueBytes)
 	}
 	if len(t.Schema) > 0 {
 		sc, err := BuildSchema(t.Schema)

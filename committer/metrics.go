@@ -32,6 +32,8 @@ type metrics struct {
 	swept             prometheus.Counter
 	requestsPerCommit prometheus.Observer
 	sweepErrors       prometheus.Counter
+	deadLetters       prometheus.Counter
+	refused           *prometheus.CounterVec
 }
 
 // register registers c, or returns the collector already registered under
@@ -116,13 +118,24 @@ func newMetrics(reg prometheus.Registerer, tableName string) *metrics {
 		Buckets: []float64{1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64},
 	}, []string{"table"}))
 
+	deadLetters := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "floe_committer_dead_letters_total",
+		Help: "Records committed to the table's dead-letter table (on-error: dlq).",
+	}, []string{"table"}))
+	refused := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "floe_committer_refused_total",
+		Help: "Commits refused over a configured limit, by reason (too_many_files).",
+	}, []string{"table", "reason"})).MustCurryWith(l)
+
 	m := &metrics{
 		commits: commits, attemptErrors: attemptErrors, dropped: dropped, catalogDuration: catalog,
 		commitDuration: commitDur.With(l), writeDuration: writeDur.With(l), fileBytes: fileBytes.With(l),
 		rows: rows.With(l), files: files.With(l), pendingBytes: pending.With(l),
 		healthy: healthy.With(l), lastCommit: last.With(l), watermark: wm.With(l),
 		swept: swept.With(l), sweepErrors: sweepErrors.With(l), requestsPerCommit: perCommit.With(l),
+		deadLetters: deadLetters.With(l), refused: refused,
 	}
+	m.refused.WithLabelValues("too_many_files")
 	for _, o := range []string{outcomeCommitted, outcomeConflictRetried, outcomeRetried, outcomeLandedAfterUnknown, outcomeFailed} {
 		m.commits.WithLabelValues(o)
 	}

@@ -185,10 +185,14 @@ func Ancestry(meta table.Metadata) iter.Seq2[*table.Snapshot, bool] {
 // empty map and a nil snapshot; a history cut short by expiry yields
 // [ErrOffsetsExpired].
 func ReadOffsets(meta table.Metadata, group string) (OffsetMap, *table.Snapshot, error) {
-	key := OffsetsKey(group)
+	return readOffsetsKey(meta, OffsetsKey(group))
+}
+
+// readOffsetsKey is ReadOffsets for any summary key holding an OffsetMap.
+func readOffsetsKey(meta table.Metadata, key string) (OffsetMap, *table.Snapshot, error) {
 	for snap, ok := range Ancestry(meta) {
 		if !ok {
-			return OffsetMap{}, nil, fmt.Errorf("read offsets for group %q: %w", group, ErrOffsetsExpired)
+			return OffsetMap{}, nil, fmt.Errorf("read %s: %w", key, ErrOffsetsExpired)
 		}
 		if snap.Summary == nil {
 			continue

@@ -6,6 +6,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/floe-dev/floe/codec"
 )
 
 // Validate reports the first invalid setting, named by its full key path:
@@ -85,6 +87,15 @@ func (c Config) validateTables() error {
 			topicAt[topic] = i
 		}
 	}
+	for i, t := range c.Tables {
+		if t.DLQ.Table == "" {
+			continue
+		}
+		if j, ok := tableAt[strings.ToLower(t.DLQ.Table)]; ok {
+			return fmt.Errorf("tables[%d] (%s): dlq.table: %s is tables[%d], a table floe writes rows to; a dead-letter table takes letters only",
+				i, t.Name, t.DLQ.Table, j)
+		}
+	}
 	return nil
 }
 
@@ -108,6 +119,9 @@ func (t Table) validate() error {
 	}
 	if err := t.Codec.Validate(); err != nil {
 		return err
+	}
+	if t.Codec.OnError == codec.OnErrorDLQ && t.DLQ.Table == "" {
+		return errors.New("dlq.table: required with on-error: dlq (the Iceberg table that receives the records this table cannot take)")
 	}
 	return t.validateMetadataColumns()
 }

@@ -79,6 +79,30 @@ func TestValidate(t *testing.T) {
 			},
 			`config: tables[1] (demo.clicks): metadata-columns.key: "_SRC" collides with metadata-columns.topic`,
 		},
+		{
+			"dlq without a table", func(c *Config) { c.Tables[0].Codec.OnError = "dlq" },
+			"config: tables[0] (demo.events): dlq.table: required with on-error: dlq (the Iceberg table that receives the records this table cannot take)",
+		},
+		{
+			"dlq table is a data table", func(c *Config) { c.Tables[0].DLQ.Table = "demo.clicks" },
+			"config: tables[0] (demo.events): dlq.table: demo.clicks is tables[1], a table floe writes rows to; a dead-letter table takes letters only",
+		},
+		{
+			"dlq table is the table", func(c *Config) { c.Tables[0].DLQ.Table = "demo.events" },
+			"config: tables[0] (demo.events): dlq.table: must not be the table itself (demo.events)",
+		},
+		{
+			"dlq bad name", func(c *Config) { c.Tables[0].DLQ.Table = "nodot" },
+			`config: tables[0] (demo.events): dlq.table: must be namespace.table, got "nodot"`,
+		},
+		{
+			"max files", func(c *Config) { c.Tables[1].MaxFilesPerCommit = 0 },
+			"config: tables[1] (demo.clicks): max-files-per-commit: must be > 0, got 0",
+		},
+		{
+			"max record bytes", func(c *Config) { c.Tables[1].Codec.MaxRecordBytes = -1 },
+			"config: tables[1] (demo.clicks): max-record-bytes: must be > 0, got -1",
+		},
 		{"http addr empty", func(c *Config) { c.HTTP.Addr = "" }, "config: http.addr: required, as host:port"},
 		{"http addr no port", func(c *Config) { c.HTTP.Addr = "localhost" }, `config: http.addr: must be host:port, got "localhost"`},
 		{"http addr bad port", func(c *Config) { c.HTTP.Addr = "localhost:99999" }, `config: http.addr: port must be a number from 0 to 65535, got "99999"`},

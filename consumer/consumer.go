@@ -73,7 +73,10 @@ type Route struct {
 	Schema  *arrow.Schema // the rows' schema: the table's, with field IDs
 	Decoder Decoder
 	OnError codec.OnError
-	Sink    Sink
+	// MaxLetterValue cuts the value of a dead letter to this many bytes
+	// (on-error: dlq); 0 keeps it whole.
+	MaxLetterValue int64
+	Sink           Sink
 }
 
 type topicPartition struct {
@@ -161,7 +164,26 @@ func New(cfg Config, routes []*Route, logger *slog.Logger, reg prometheus.Regist
 	}
 	sort.Strings(c.topics)
 	c.m = newMetrics(reg)
+	for _, r := range routes {
+		for _, t := range r.Topics {
+			for _, k := range codec.Kinds() {
+				c.m.badRecords.WithLabelValues(t, string(k), badOutcome(r.OnError))
+			}
+		}
+	}
 	return c, nil
+}
+
+// badOutcome is the outcome label of a bad record under policy.
+func badOutcome(policy codec.OnError) string {
+	switch policy {
+	case codec.OnErrorSkip:
+		return "skipped"
+	case codec.OnErrorDLQ:
+		return "dead_lettered"
+	default:
+		return "failed"
+	}
 }
 
 // Joined reports whether the consumer is in the group with its partitions

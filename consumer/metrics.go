@@ -30,7 +30,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "floe_consumer_bytes_total", Help: "Record value bytes consumed from Kafka.",
 		}, []string{"topic", "partition"}),
 		badRecords: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "floe_consumer_bad_records_total", Help: "Records that could not be decoded, by reason and what floe did (skipped, failed).",
+			Name: "floe_consumer_bad_records_total", Help: "Records that could not be decoded, by reason and what floe did (skipped, dead_lettered, failed).",
 		}, []string{"topic", "reason", "outcome"}),
 		flushes: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "floe_consumer_flushes_total", Help: "Partition buffers sealed into batches, by reason.",

@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -382,25 +383,39 @@ func (c *Consumer) add(st *partState, rec *kgo.Record, now time.Time) error {
 			msg.Headers[i] = codec.Header{Key: h.Key, Value: h.Value}
 		}
 	}
-	row := true
-	if err := st.route.Decoder.Append(st.buf.Builder(), &msg); err != nil {
-		reason := "invalid"
-		var de *codec.DecodeError
-		if errors.As(err, &de) {
-			reason = string(de.Kind)
-		}
-		if st.route.OnError != codec.OnErrorSkip {
-			c.m.badRecords.WithLabelValues(rec.Topic, reason, "failed").Inc()
-			// Everything before the bad record is valid: seal it so the final
-			// commit keeps it, then stop at the bad record.
-			c.seal(topicPartition{rec.Topic, rec.Partition}, st, batcher.ReasonShutdown)
-			return fmt.Errorf("%w (on-error is fail: floe stops here; fix the record or set on-error: skip)", err)
-		}
-		c.m.badRecords.WithLabelValues(rec.Topic, reason, "skipped").Inc()
-		c.log.Warn("record skipped", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "error", err)
-		row = false
+	derr := st.route.Decoder.Append(st.buf.Builder(), &msg)
+	if derr == nil {
+		full, err := st.buf.Add(rec.Offset, rec.Timestamp, size, true, now)
+		return c.account(st, rec, full, err)
 	}
-	reason, err := st.buf.Add(rec.Offset, rec.Timestamp, size, row, now)
+	reason := "invalid"
+	var de *codec.DecodeError
+	if errors.As(derr, &de) {
+		reason = string(de.Kind)
+	}
+	switch st.route.OnError {
+	case codec.OnErrorSkip:
+		c.m.badRecords.WithLabelValues(rec.Topic, reason, badOutcome(codec.OnErrorSkip)).Inc()
+		c.log.Warn("record skipped", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "error", derr)
+		full, err := st.buf.Add(rec.Offset, rec.Timestamp, size, false, now)
+		return c.account(st, rec, full, err)
+	case codec.OnErrorDLQ:
+		c.m.badRecords.WithLabelValues(rec.Topic, reason, badOutcome(codec.OnErrorDLQ)).Inc()
+		c.log.Warn("record sent to the dead-letter table", "topic", rec.Topic, "partition", rec.Partition,
+			"offset", rec.Offset, "reason", reason, "error", derr)
+		full, err := st.buf.AddLetter(letter(rec, reason, derr, st.route.MaxLetterValue), size, now)
+		return c.account(st, rec, full, err)
+	default:
+		c.m.badRecords.WithLabelValues(rec.Topic, reason, badOutcome(codec.OnErrorFail)).Inc()
+		// Everything before the bad record is valid: seal it so the final
+		// commit keeps it, then stop at the bad record.
+		c.seal(topicPartition{rec.Topic, rec.Partition}, st, batcher.ReasonShutdown)
+		return fmt.Errorf("%w (on-error is fail: floe stops here; fix the record, or set on-error: skip or dlq)", derr)
+	}
+}
+
+// account seals the partition's buffer when adding rec filled it.
+func (c *Consumer) account(st *partState, rec *kgo.Record, reason batcher.Reason, err error) error {
 	if err != nil {
 		return err
 	}
@@ -408,6 +423,27 @@ func (c *Consumer) add(st *partState, rec *kgo.Record, now time.Time) error {
 		c.seal(topicPartition{rec.Topic, rec.Partition}, st, reason)
 	}
 	return nil
+}
+
+// letter copies a bad record for the dead-letter table: franz-go's record
+// slices point into fetch buffers that must not be kept alive. The value is
+// cut to maxValue bytes (0: no limit).
+func letter(rec *kgo.Record, reason string, err error, maxValue int64) batcher.DeadLetter {
+	v := rec.Value
+	if maxValue > 0 && int64(len(v)) > maxValue {
+		v = v[:maxValue]
+	}
+	l := batcher.DeadLetter{
+		Offset: rec.Offset, Timestamp: rec.Timestamp, ValueSize: len(rec.Value),
+		Key: bytes.Clone(rec.Key), Value: bytes.Clone(v), Reason: reason, Error: err.Error(),
+	}
+	if l.Value == nil && rec.Value != nil {
+		l.Value = []byte{}
+	}
+	for _, h := range rec.Headers {
+		l.Headers = append(l.Headers, batcher.Header{Key: h.Key, Value: bytes.Clone(h.Value)})
+	}
+	return l
 }
 
 // isFatalFetchError is true for errors that mean records the table needs

@@ -47,7 +47,7 @@ func commitsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			}
 			return nil
 		}
-		printHistory(stdout, name, cfg.Kafka.Group, hist)
+		printHistory(stdout, name, tbl.Properties()[committer.PropOwner], cfg.Kafka.Group, hist)
 		return nil
 	})
 }
@@ -109,17 +109,26 @@ func readHistory(ctx context.Context, cat catalog.Catalog, name, group string) (
 	return committer.History(tbl.Metadata(), group)
 }
 
-func printHistory(w io.Writer, table, group string, hist []committer.CommitInfo) {
-	fmt.Fprintf(w, "table %s, group %s: %d commits (newest first)\n", table, group, len(hist))
+func printHistory(w io.Writer, table, owner, group string, hist []committer.CommitInfo) {
+	if owner == "" {
+		owner = "-"
+	}
+	fmt.Fprintf(w, "table %s (owner %s), group %s: %d commits (newest first)\n", table, owner, group, len(hist))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SNAPSHOT ID\tTIME\tRECORDS\tFILES\tWRITER\tOFFSETS [start,end)")
+	fmt.Fprintln(tw, "SNAPSHOT ID\tTIME\tRECORDS\tFILES\tWRITER\tWATERMARK\tOFFSETS [start,end)")
 	for _, h := range hist {
 		var ranges []string
 		for _, r := range h.Ranges {
 			ranges = append(ranges, fmt.Sprintf("%s[%d]:%d-%d", r.Topic, r.Partition, r.Start, r.End))
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\n", h.SnapshotID, h.Time.Format(time.RFC3339),
-			h.Records, h.Files, h.Writer.Host+"/"+h.Writer.Instance, strings.Join(ranges, " "))
+		wm := h.Watermark
+		if t, err := time.Parse(time.RFC3339Nano, wm); err == nil {
+			wm = t.UTC().Format(time.RFC3339)
+		} else if wm == "" {
+			wm = "-"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\t%s\n", h.SnapshotID, h.Time.Format(time.RFC3339),
+			h.Records, h.Files, h.Writer.Host+"/"+h.Writer.Instance+" "+h.Writer.Version, wm, strings.Join(ranges, " "))
 	}
 	_ = tw.Flush()
 }

@@ -123,7 +123,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintln(stdout)
-	printHistory(stdout, cfg.Tables[0].Name, cfg.Kafka.Group, hist)
+	printHistory(stdout, cfg.Tables[0].Name, cfg.Tables[0].Owner, cfg.Kafka.Group, hist)
 	rows, distinct, err := countRows(ctx, p, cfg.Tables[0].Name)
 	if err != nil {
 		return err

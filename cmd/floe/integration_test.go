@@ -64,12 +64,13 @@ type bed struct {
 	addrs   map[string]string // config path -> HTTP address
 }
 
-func newBed(t *testing.T, partitions int32) *bed {
+func newBed(t *testing.T, partitions int32, opts ...kfake.Opt) *bed {
 	t.Helper()
-	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, "events"))
+	kc, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(partitions, "events")}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(kc.Close)
-	prod, err := kgo.NewClient(kgo.SeedBrokers(kc.ListenAddrs()...), kgo.DefaultProduceTopic("events"))
+	prod, err := kgo.NewClient(kgo.SeedBrokers(kc.ListenAddrs()...), kgo.DefaultProduceTopic("events"),
+		kgo.ProducerBatchMaxBytes(32<<20))
 	require.NoError(t, err)
 	t.Cleanup(prod.Close)
 	return &bed{t: t, dir: t.TempDir(), kafka: kc, brokers: kc.ListenAddrs(), topic: "events", prod: prod,

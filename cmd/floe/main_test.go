@@ -36,7 +36,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 
 func TestCommitsCommandListsTheTableHistory(t *testing.T) {
 	b := newBed(t, 3)
-	cfg := b.config("floe", "")
+	cfg := b.config("floe", "    owner: data-team\n")
 	b.produce(600)
 	p := b.start(cfg)
 	b.waitCommitted(600, p)
@@ -80,8 +80,10 @@ func TestCommitsCommandListsTheTableHistory(t *testing.T) {
 
 	text, err := exec.Command(floeBin, "commits", "--config", cfg, "--limit", "1").CombinedOutput()
 	require.NoError(t, err, string(text))
-	require.Contains(t, string(text), "table itest.events, group itest: 1 commits")
+	require.Contains(t, string(text), "table itest.events (owner data-team), group itest: 1 commits")
 	require.Contains(t, string(text), "SNAPSHOT ID")
+	require.Contains(t, string(text), "WATERMARK")
+	require.Regexp(t, `\s\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+events\[`, string(text), "the watermark: the records' newest timestamp")
 
 	bad, err := exec.Command(floeBin, "commits", "--config", cfg, "--table", "nope.nope").CombinedOutput()
 	require.Error(t, err)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -92,8 +93,19 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 		if created {
 			logger.Info("table created", "table", tc.Name, "location", tbl.Location())
 		}
+		var dlq *table.Table
+		if tc.DLQ.Table != "" {
+			dlq, created, err = committer.LoadOrCreateTable(ctx, cat, committer.DLQTableConfig(tc.TableConfig), nil)
+			if err != nil {
+				p.Close()
+				return nil, fmt.Errorf("table %s: dlq.table: %w", tc.Name, err)
+			}
+			if created {
+				logger.Info("dead-letter table created", "table", tc.DLQ.Table, "for", tc.Name, "location", dlq.Location())
+			}
+		}
 		com, err := committer.New(cfg.Commit, tc.TableConfig, committer.Deps{
-			Catalog: cat, Endpoint: catalogEndpoint(cfg.Catalog), Table: tbl, Group: cfg.Kafka.Group,
+			Catalog: cat, Endpoint: catalogEndpoint(cfg.Catalog), Table: tbl, DLQ: dlq, Group: cfg.Kafka.Group,
 			Identity: who, Hooks: hooks,
 		}, logger, reg)
 		if err != nil {
@@ -113,6 +125,7 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 		p.committers = append(p.committers, com)
 		routes = append(routes, &consumer.Route{
 			Topics: tc.Topics, Schema: schema, Decoder: dec, OnError: tc.Codec.OnError, Sink: sink{com},
+			MaxLetterValue: tc.DLQ.MaxValueBytes,
 		})
 	}
 	cons, err = consumer.New(cfg.Kafka, routes, logger, reg, extra...)

@@ -1,0 +1,523 @@
+package committer
+
+// Dead letters. A table with on-error: dlq sends the records it cannot take
+// to a dead-letter table, and they join the exactly-once accounting: every
+// consumed offset ends up in exactly one of the table (as a row) or the
+// dead-letter table (as a letter), across crashes, retries and zombies.
+//
+// The dead-letter table carries its own progress, like the table does:
+// floe.dead-letters.<group>.<table> in its snapshot summary maps every
+// partition to the end of the last range whose letters it holds. A commit
+// of the table whose batches hold letters first commits those letters to
+// the dead-letter table (pinned head, its own commit ID, the same
+// unknown-outcome search), skipping letters below the stored end — someone
+// (an earlier run that crashed before its table commit, or a zombie) put
+// them there already — and only then commits the table. So:
+//   - never neither: the table's offsets pass a letter only after the
+//     letter's commit landed;
+//   - never both: a letter is written only at or above the stored end, and
+//     the end only grows (max), so each offset is written once even when a
+//     crashed run or a zombie had written part of the range.
+// Decoding is deterministic, so whoever writes a letter writes the same one.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+
+	"github.com/floe-dev/floe/batcher"
+)
+
+// SummaryDeadLettersPrefix starts the dead-letter table's summary key that
+// holds one group's progress for one table.
+const SummaryDeadLettersPrefix = "floe.dead-letters."
+
+// DeadLettersKey is the dead-letter table's summary key for the letters of
+// tableName consumed by group.
+func DeadLettersKey(group, tableName string) string {
+	return SummaryDeadLettersPrefix + group + "." + tableName
+}
+
+// Dead-letter table columns.
+const (
+	dlqTable      = "target_table"
+	dlqTopic      = "source_topic"
+	dlqPartition  = "source_partition"
+	dlqOffset     = "source_offset"
+	dlqTimestamp  = "source_timestamp"
+	dlqKey        = "key"
+	dlqValue      = "value"
+	dlqValueSize  = "value_size"
+	dlqTruncated  = "value_truncated"
+	dlqHeaders    = "headers"
+	dlqReason     = "reason"
+	dlqError      = "error"
+	dlqVersion    = "floe_version"
+	dlqLetteredAt = "dead_lettered_at"
+)
+
+// DLQColumns is the schema of a dead-letter table floe creates.
+func DLQColumns() []Column {
+	return []Column{
+		{Name: dlqTable, Type: "string", Required: true, Doc: "the table the record was meant for"},
+		{Name: dlqTopic, Type: "string", Required: true},
+		{Name: dlqPartition, Type: "int", Required: true},
+		{Name: dlqOffset, Type: "long", Required: true},
+		{Name: dlqTimestamp, Type: "timestamptz", Doc: "the Kafka record timestamp"},
+		{Name: dlqKey, Type: "binary"},
+		{Name: dlqValue, Type: "binary", Doc: "the record value, cut to dlq.max-value-bytes"},
+		{Name: dlqValueSize, Type: "long", Required: true, Doc: "the full size of the record value"},
+		{Name: dlqTruncated, Type: "boolean", Required: true},
+		{Name: dlqHeaders, Type: "list", Element: &Column{Type: "struct", Required: true, Fields: []Column{
+			{Name: "key", Type: "string", Required: true}, {Name: "value", Type: "binary"},
+		}}},
+		{Name: dlqReason, Type: "string", Required: true, Doc: "malformed_json, wrong_type, record_too_large, …"},
+		{Name: dlqError, Type: "string", Required: true},
+		{Name: dlqVersion, Type: "string"},
+		{Name: dlqLetteredAt, Type: "timestamptz", Required: true},
+	}
+}
+
+// DLQTableConfig is how floe creates (or loads) the dead-letter table of tc.
+func DLQTableConfig(tc TableConfig) TableConfig {
+	return TableConfig{
+		Name: tc.DLQ.Table, Schema: DLQColumns(), PartitionBy: []string{"day(" + dlqLetteredAt + ")"},
+		Owner: tc.Owner, CommitInterval: tc.CommitInterval, TargetFileSize: tc.TargetFileSize,
+	}
+}
+
+// CheckDLQSchema reports whether floe can write letters to a table of
+// schema sc: every column floe writes must be there with its type, and any
+// other column must be optional.
+func CheckDLQSchema(name string, sc *iceberg.Schema) error {
+	want, err := BuildSchema(DLQColumns())
+	if err != nil {
+		return err
+	}
+	var problems []string
+	for _, f := range want.Fields() {
+		got, ok := sc.FindFieldByName(f.Name)
+		switch {
+		case !ok:
+			problems = append(problems, fmt.Sprintf("column %q is missing", f.Name))
+		case !sameShape(got.Type, f.Type):
+			problems = append(problems, fmt.Sprintf("column %q is %s, floe writes %s", f.Name, got.Type, f.Type))
+		}
+	}
+	for _, f := range sc.Fields() {
+		if _, ok := want.FindFieldByName(f.Name); !ok && f.Required {
+			problems = append(problems, fmt.Sprintf("column %q is required but floe does not write it", f.Name))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("dead-letter table %s cannot take floe's letters: %s", name, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// sameShape compares types ignoring field IDs.
+func sameShape(a, b iceberg.Type) bool {
+	switch a := a.(type) {
+	case *iceberg.ListType:
+		bl, ok := b.(*iceberg.ListType)
+		return ok && sameShape(a.Element, bl.Element)
+	case *iceberg.StructType:
+		bs, ok := b.(*iceberg.StructType)
+		if !ok || len(a.FieldList) != len(bs.FieldList) {
+			return false
+		}
+		for i, f := range a.FieldList {
+			if f.Name != bs.FieldList[i].Name || !sameShape(f.Type, bs.FieldList[i].Type) {
+				return false
+			}
+		}
+		return true
+	default:
+		return a.Equals(b)
+	}
+}
+
+// dlqTarget is a committer's dead-letter table.
+type dlqTarget struct {
+	name  string
+	ident table.Identifier
+	tbl   *table.Table // guarded by Committer.mu
+}
+
+// dlqState is the dead-letter step of one attempt group.
+type dlqState struct {
+	id       string // the commit ID of the letters' commit
+	done     bool   // the letters landed (or were all there already)
+	tried    bool   // a commit was sent: look for id before sending again
+	unknown  bool   // an attempt's outcome was unknown: its files may be live
+	base     *int64
+	files    []iceberg.DataFile
+	filesFor string
+	orphans  []string
+	letters  int // letters written or found in the dead-letter table
+}
+
+func lettersOf(bs []*batcher.Batch) int {
+	n := 0
+	for _, b := range bs {
+		n += len(b.Letters)
+	}
+	return n
+}
+
+// deadLetter commits the letters of include to the dead-letter table (step
+// c′ of the protocol, before the table's own commit). It returns nil once
+// they are there; an error means retry (or, wrapped in fatal, stop).
+func (c *Committer) deadLetter(ctx context.Context, ag *attemptGroup, include []*batcher.Batch) error {
+	st := &ag.dlq
+	if st.done || lettersOf(include) == 0 {
+		return nil
+	}
+	if c.dlq == nil {
+		return fatal{fmt.Errorf("table %s has dead letters but no dlq.table", c.tc.Name)}
+	}
+	if st.id == "" {
+		st.id = ag.id + "-dlq"
+	}
+	tbl, err := c.loadDLQ(ctx)
+	if err != nil {
+		return err
+	}
+	meta := tbl.Metadata()
+	if st.tried {
+		if snap := FindCommit(meta, st.id, st.base); snap != nil {
+			c.dlqLanded(ag, include, snap, -1, outcomeLandedAfterUnknown)
+			return nil
+		}
+	} else if cur := meta.CurrentSnapshot(); cur != nil && st.base == nil {
+		id := cur.SnapshotID
+		st.base = &id
+	}
+
+	key := DeadLettersKey(c.deps.Group, c.tc.Name)
+	stored, _, err := readOffsetsKey(meta, key)
+	if err != nil {
+		return fatal{fmt.Errorf("dead-letter table %s: %w", c.dlq.name, err)}
+	}
+	if stored, err = c.checkSource(stored); err != nil {
+		return fatal{fmt.Errorf("dead-letter table %s: %w", c.dlq.name, err)}
+	}
+	c.mu.Lock()
+	src := c.source
+	c.mu.Unlock()
+	next := stored.Clone()
+	if src.ClusterID != "" {
+		next.ClusterID = src.ClusterID
+	}
+	var (
+		letters []letterOf
+		already int
+	)
+	for _, b := range include {
+		if len(b.Letters) == 0 {
+			continue
+		}
+		end, ok := stored.Get(b.Topic, b.Partition)
+		for i := range b.Letters {
+			if ok && b.Letters[i].Offset < end {
+				already++
+				continue
+			}
+			letters = append(letters, letterOf{b, &b.Letters[i]})
+		}
+		if !ok || b.End > end {
+			next.Set(b.Topic, src.TopicIDs[b.Topic], b.Partition, b.End)
+		}
+	}
+	if len(letters) == 0 {
+		// An earlier run (or the partition's other owner) wrote them all.
+		c.log.Info("dead letters already in the dead-letter table", "dlq_table", c.dlq.name, "letters", already)
+		c.dlqLanded(ag, include, nil, already, "")
+		return nil
+	}
+
+	fkey := lettersKey(letters)
+	if st.filesFor != fkey {
+		if !st.unknown {
+			for _, f := range st.files {
+				st.orphans = append(st.orphans, f.FilePath())
+			}
+		}
+		files, err := c.writeLetters(ctx, tbl, letters)
+		if err != nil {
+			return err
+		}
+		st.files, st.filesFor = files, fkey
+	}
+	rangesJSON, _ := json.Marshal(rangesOf(include))
+	props := iceberg.Properties{
+		key:             next.Encode(),
+		SummaryRanges:   string(rangesJSON),
+		SummaryCommitID: st.id,
+		SummaryWriter:   c.writerJSON(),
+	}
+	txn := tbl.NewTransaction()
+	if err := txn.AssertRefSnapshotID(table.MainBranch); err != nil {
+		return fmt.Errorf("pin dead-letter head: %w", err)
+	}
+	if err := txn.AddDataFiles(ctx, st.files, props, table.WithoutDuplicateCheck()); err != nil {
+		return fmt.Errorf("stage data files of dead letters: %w", err)
+	}
+	st.tried = true
+	start := time.Now()
+	newTbl, err := txn.Commit(ctx)
+	c.m.catalogDuration.WithLabelValues("commit_dlq_table", status(err)).Observe(time.Since(start).Seconds())
+	if err != nil {
+		if !errors.Is(err, table.ErrCommitFailed) {
+			st.unknown = true
+		}
+		return c.catalogErrorFor("commit dead-letter table", c.dlq.name, err)
+	}
+	c.mu.Lock()
+	c.dlq.tbl = newTbl
+	c.mu.Unlock()
+	c.dlqLanded(ag, include, newTbl.CurrentSnapshot(), len(letters), outcomeCommitted)
+	return nil
+}
+
+// dlqLanded records that the letters of include are in the dead-letter
+// table: written now (n letters, snap), or found there (snap nil). The
+// letters' memory is freed; the batches' offsets commit next.
+func (c *Committer) dlqLanded(ag *attemptGroup, include []*batcher.Batch, snap *table.Snapshot, n int, outcome string) {
+	st := &ag.dlq
+	st.done = true
+	if n >= 0 {
+		st.letters = n
+	}
+	reasons := map[string]int{}
+	for _, b := range include {
+		for _, l := range b.Letters {
+			reasons[l.Reason]++
+		}
+		b.Letters = nil
+	}
+	if snap != nil {
+		if n < 0 {
+			n = 0
+			for _, k := range reasons {
+				n += k
+			}
+			st.letters = n
+		}
+		c.m.deadLetters.Add(float64(n))
+		c.log.Info("dead letters committed", "dlq_table", c.dlq.name, "outcome", outcome,
+			"snapshot_id", snap.SnapshotID, "commit_id", st.id, "letters", n, "reasons", reasons,
+			"files", len(st.files))
+	}
+	st.files, st.filesFor = nil, ""
+	c.removeFiles(c.dlqTable(), st.orphans)
+	st.orphans = nil
+}
+
+func (c *Committer) dlqTable() *table.Table {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dlq.tbl
+}
+
+func (c *Committer) loadDLQ(ctx context.Context) (*table.Table, error) {
+	start := time.Now()
+	tbl, err := c.deps.Catalog.LoadTable(ctx, c.dlq.ident)
+	c.m.catalogDuration.WithLabelValues("load_dlq_table", status(err)).Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, c.catalogErrorFor("load dead-letter table", c.dlq.name, err)
+	}
+	c.mu.Lock()
+	c.dlq.tbl = tbl
+	c.mu.Unlock()
+	return tbl, nil
+}
+
+type letterOf struct {
+	b *batcher.Batch
+	l *batcher.DeadLetter
+}
+
+func lettersKey(ls []letterOf) string {
+	var sb strings.Builder
+	for _, x := range ls {
+		fmt.Fprintf(&sb, "%s/%d/%d;", x.b.Topic, x.b.Partition, x.l.Offset)
+	}
+	return sb.String()
+}
+
+// writeLetters writes letters as Parquet data files of the dead-letter
+// table.
+func (c *Committer) writeLetters(ctx context.Context, tbl *table.Table, letters []letterOf) ([]iceberg.DataFile, error) {
+	sc, err := table.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter table %s: arrow schema: %w", c.dlq.name, err)
+	}
+	rec, err := buildLetters(sc, c.tc.Name, c.deps.Identity.Version, time.Now(), letters)
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter table %s: %w", c.dlq.name, err)
+	}
+	defer rec.Release()
+	records := func(yield func(arrow.RecordBatch, error) bool) {
+		rec.Retain()
+		yield(rec, nil)
+	}
+	var files []iceberg.DataFile
+	for df, err := range table.WriteRecords(ctx, tbl, sc, records) {
+		if err != nil {
+			c.removeFiles(tbl, filePaths(files))
+			return nil, fmt.Errorf("write data files of dead letters: %w", err)
+		}
+		files = append(files, df)
+	}
+	return files, nil
+}
+
+func filePaths(files []iceberg.DataFile) []string {
+	out := make([]string, len(files))
+	for i, f := range files {
+		out[i] = f.FilePath()
+	}
+	return out
+}
+
+// buildLetters turns letters into one Arrow record of schema sc (the
+// dead-letter table's): floe's columns are filled, any other column is null.
+func buildLetters(sc *arrow.Schema, target, version string, now time.Time, letters []letterOf) (arrow.RecordBatch, error) {
+	sort.SliceStable(letters, func(i, j int) bool {
+		a, b := letters[i], letters[j]
+		if a.b.Topic != b.b.Topic {
+			return a.b.Topic < b.b.Topic
+		}
+		if a.b.Partition != b.b.Partition {
+			return a.b.Partition < b.b.Partition
+		}
+		return a.l.Offset < b.l.Offset
+	})
+	rb := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+	defer rb.Release()
+	for i, f := range sc.Fields() {
+		fb := rb.Field(i)
+		for _, x := range letters {
+			if err := appendLetterField(fb, f.Name, target, version, now, x); err != nil {
+				return nil, fmt.Errorf("column %q: %w", f.Name, err)
+			}
+		}
+	}
+	return rb.NewRecordBatch(), nil
+}
+
+func appendLetterField(fb array.Builder, name, target, version string, now time.Time, x letterOf) error {
+	l := x.l
+	ts := func(t time.Time) error {
+		b, ok := fb.(*array.TimestampBuilder)
+		if !ok {
+			return fmt.Errorf("want a timestamp column, got %s", fb.Type())
+		}
+		if t.IsZero() {
+			b.AppendNull()
+			return nil
+		}
+		b.Append(arrow.Timestamp(t.UnixMicro()))
+		return nil
+	}
+	str := func(s string) error {
+		b, ok := fb.(*array.StringBuilder)
+		if !ok {
+			return fmt.Errorf("want a string column, got %s", fb.Type())
+		}
+		b.Append(s)
+		return nil
+	}
+	bin := func(v []byte) error {
+		b, ok := fb.(*array.BinaryBuilder)
+		if !ok {
+			return fmt.Errorf("want a binary column, got %s", fb.Type())
+		}
+		if v == nil {
+			b.AppendNull()
+		} else {
+			b.Append(v)
+		}
+		return nil
+	}
+	switch name {
+	case dlqTable:
+		return str(target)
+	case dlqTopic:
+		return str(x.b.Topic)
+	case dlqPartition:
+		b, ok := fb.(*array.Int32Builder)
+		if !ok {
+			return fmt.Errorf("want an int column, got %s", fb.Type())
+		}
+		b.Append(x.b.Partition)
+	case dlqOffset, dlqValueSize:
+		b, ok := fb.(*array.Int64Builder)
+		if !ok {
+			return fmt.Errorf("want a long column, got %s", fb.Type())
+		}
+		if name == dlqOffset {
+			b.Append(l.Offset)
+		} else {
+			b.Append(int64(l.ValueSize))
+		}
+	case dlqTimestamp:
+		return ts(l.Timestamp)
+	case dlqLetteredAt:
+		return ts(now)
+	case dlqKey:
+		return bin(l.Key)
+	case dlqValue:
+		return bin(l.Value)
+	case dlqTruncated:
+		b, ok := fb.(*array.BooleanBuilder)
+		if !ok {
+			return fmt.Errorf("want a boolean column, got %s", fb.Type())
+		}
+		b.Append(l.Truncated())
+	case dlqReason:
+		return str(l.Reason)
+	case dlqError:
+		return str(l.Error)
+	case dlqVersion:
+		return str(version)
+	case dlqHeaders:
+		b, ok := fb.(*array.ListBuilder)
+		if !ok {
+			return fmt.Errorf("want a list column, got %s", fb.Type())
+		}
+		sb, ok := b.ValueBuilder().(*array.StructBuilder)
+		if !ok || sb.NumField() != 2 {
+			return fmt.Errorf("want list<struct<key, value>>, got %s", fb.Type())
+		}
+		kb, kok := sb.FieldBuilder(0).(*array.StringBuilder)
+		vb, vok := sb.FieldBuilder(1).(*array.BinaryBuilder)
+		if !kok || !vok {
+			return fmt.Errorf("want list<struct<key: string, value: binary>>, got %s", fb.Type())
+		}
+		b.Append(true)
+		for _, h := range l.Headers {
+			sb.Append(true)
+			kb.Append(h.Key)
+			if h.Value == nil {
+				vb.AppendNull()
+			} else {
+				vb.Append(h.Value)
+			}
+		}
+	default:
+		fb.AppendNull()
+	}
+	return nil
+}
