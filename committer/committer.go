@@ -555,29 +555,15 @@ func (c *Committer) attempt(ctx context.Context, ag *attemptGroup) (done bool, e
 		var f fatal
 		return errors.As(err, &f), err
 	}
-	if rowsOf(include) == 0 {
-		// Iceberg cannot record offsets without a snapshot and iceberg-go makes
-		// no snapshot without files: keep the row-less batches (all records
-		// skipped) for the next commit that has rows. Re-reading them after a
-		// crash skips them again, so nothing is lost or duplicated. They hold
-		// no Arrow memory, so their bytes leave the memory budget now: a long
-		// run of bad records must not pause fetching for good.
-		var held int64
-		for _, b := range include {
-			held += b.Bytes
-			b.Bytes = 0
-		}
-		c.release(held)
-		c.mu.Lock()
-		c.pending = append(include, c.pending...)
-		c.mu.Unlock()
-		c.cleanup(ag)
-		return true, nil
-	}
+	// A commit without rows (every record skipped or dead-lettered) still
+	// records its offsets, in a snapshot that changes no file: otherwise a
+	// partition whose newest records are all bad would lag until a good one
+	// arrives.
+	offsetsOnly := rowsOf(include) == 0
 
 	// (c) Files for exactly the included batches, then a pinned commit.
 	key := includeKey(include)
-	if ag.filesFor != key {
+	if ag.filesFor != key && !offsetsOnly {
 		c.abandonFiles(ag)
 		files, err := c.writeFiles(ctx, tbl, include)
 		if err != nil {
@@ -617,7 +603,13 @@ func (c *Committer) attempt(ctx context.Context, ag *attemptGroup) (done bool, e
 	if err := txn.AssertRefSnapshotID(table.MainBranch); err != nil {
 		return false, fmt.Errorf("pin head: %w", err)
 	}
-	if err := txn.AddDataFiles(ctx, ag.files, props, table.WithoutDuplicateCheck()); err != nil {
+	if offsetsOnly {
+		// A delete that matches nothing: iceberg-go appends nothing without
+		// files, and this snapshot only carries the summary.
+		if err := txn.Delete(ctx, iceberg.AlwaysFalse{}, props); err != nil {
+			return false, fmt.Errorf("stage an offsets-only snapshot: %w", err)
+		}
+	} else if err := txn.AddDataFiles(ctx, ag.files, props, table.WithoutDuplicateCheck()); err != nil {
 		return false, fmt.Errorf("stage data files: %w", err)
 	}
 	start := time.Now()

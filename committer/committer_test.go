@@ -421,7 +421,7 @@ func TestDropDiscardsStaleBatches(t *testing.T) {
 	requireNoDuplicates(t, e.rows(), 5)
 }
 
-func TestCommitKeepsRowlessBatchesForLater(t *testing.T) {
+func TestCommitRowlessBatchesRecordTheirOffsets(t *testing.T) {
 	e := newProtoEnv(t)
 	c := e.committer("a")
 	var released int64
@@ -433,13 +433,28 @@ func TestCommitKeepsRowlessBatchesForLater(t *testing.T) {
 	require.NoError(t, err)
 	c.Submit(buf.Seal(batcher.ReasonAge))
 	require.NoError(t, c.Commit(context.Background()))
-	require.True(t, e.offsets().Empty(), "no snapshot without rows")
-	require.Equal(t, int64(3), released, "held row-less batches leave the memory budget")
+	require.Equal(t, map[int32]int64{0: 1}, e.offsets().Topics["events"].Next,
+		"a partition whose newest records are all bad does not lag")
+	require.Equal(t, int64(3), released)
+	tbl, err := e.cat.LoadTable(context.Background(), table.Identifier{"db", "events"})
+	require.NoError(t, err)
+	require.Equal(t, "0", tbl.CurrentSnapshot().Summary.Properties["total-data-files"], "the snapshot adds no file")
 
 	c.Submit(e.batch(c, 0, 1, 1, 4))
 	require.NoError(t, c.Commit(context.Background()))
-	require.Equal(t, map[int32]int64{0: 4}, e.offsets().Topics["events"].Next, "the skipped offset rides along")
+	require.Equal(t, map[int32]int64{0: 4}, e.offsets().Topics["events"].Next)
 	requireNoDuplicates(t, e.rows(), 3)
+	hist, err := History(e.reload().Metadata(), protoGroup)
+	require.NoError(t, err)
+	require.Len(t, hist, 2)
+	require.Equal(t, []Range{{"events", 0, 0, 1}}, hist[1].Ranges, "floe commits lists the offsets-only commit too")
+}
+
+func (e *protoEnv) reload() *table.Table {
+	e.t.Helper()
+	tbl, err := e.cat.LoadTable(context.Background(), table.Identifier{"db", "events"})
+	require.NoError(e.t, err)
+	return tbl
 }
 
 func TestCommitTimeoutKeepsBatches(t *testing.T) {

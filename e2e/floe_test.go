@@ -218,6 +218,9 @@ type floeConfig struct {
 	topic   string
 	table   string
 	catalog string // the YAML of the catalog: section, indented by two spaces
+	// tableExtra is more YAML for the table's list item (indented by four
+	// spaces), e.g. on-error and dlq.
+	tableExtra string
 }
 
 // write writes a config with a free http.addr to dir/name.yaml and returns
@@ -268,7 +271,7 @@ tables:
           - {name: segment, type: string}
       - {name: tags, type: "list<string>"}
     partition-by: [day(ts)]
-`, name, c.brokers, c.group, name, c.catalog, addr, c.table, c.topic)
+%s`, name, c.brokers, c.group, name, c.catalog, addr, c.table, c.topic, c.tableExtra)
 	path = filepath.Join(dir, name+".yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)

@@ -43,10 +43,16 @@ SAMPLE = 20  # ids listed per category; counts are always complete
 
 def main():
     req = json.load(sys.stdin)
-    out = {
-        "pyiceberg": run_reader(read_pyiceberg, req),
-        "duckdb": run_reader(read_duckdb, req),
-    }
+    if req.get("mode") == "pairs":
+        out = {
+            "pyiceberg": run_reader(pairs_pyiceberg, req),
+            "duckdb": run_reader(pairs_duckdb, req),
+        }
+    else:
+        out = {
+            "pyiceberg": run_reader(read_pyiceberg, req),
+            "duckdb": run_reader(read_duckdb, req),
+        }
     json.dump(out, sys.stdout, default=str)
     sys.stdout.write("\n")
 
@@ -249,6 +255,44 @@ def duckdb_path(location):
 
 def metadata_location_from_catalog(req):
     return pyiceberg_catalog(req["catalog"]).load_table(req["table"]).metadata_location
+
+
+# ---------------------------------------------------------------- pairs mode
+#
+# {"mode": "pairs", "catalog": ..., "table": ..., "partition_column": ...,
+#  "offset_column": ..., "label_column": ... (optional)} reports every row's
+# [partition, offset, label] as {"pairs": [...]}: the dead-letter accounting
+# compares the table's and the dead-letter table's offsets.
+
+
+def pair_columns(req):
+    cols = [req["partition_column"], req["offset_column"]]
+    if req.get("label_column"):
+        cols.append(req["label_column"])
+    return cols
+
+
+def pairs_pyiceberg(req):
+    catalog = pyiceberg_catalog(req["catalog"])
+    tbl = catalog.load_table(req["table"])
+    cols = pair_columns(req)
+    arrow = tbl.scan(selected_fields=tuple(cols)).to_arrow()
+    lists = [arrow.column(c).to_pylist() for c in cols]
+    if len(lists) == 2:
+        lists.append([None] * arrow.num_rows)
+    return {"pairs": [list(r) for r in zip(*lists)]}
+
+
+def pairs_duckdb(req):
+    cat = req["catalog"]
+    con = duckdb_connect(cat.get("s3"))
+    location = metadata_location_from_catalog(req)
+    source = f"iceberg_scan({sql_str(duckdb_path(location))})"
+    cols = [quote_ident(c) for c in pair_columns(req)]
+    if len(cols) == 2:
+        cols.append("NULL")
+    rows = con.execute(f"SELECT {', '.join(cols)} FROM {source}").fetchall()
+    return {"pairs": [list(r) for r in rows], "metadata_location": location}
 
 
 # ---------------------------------------------------------------- shared
