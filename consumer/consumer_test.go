@@ -411,3 +411,42 @@ func TestTopicRecreatedWhileRunningStops(t *testing.T) {
 		})
 	}
 }
+
+// blockingSink answers StoredOffsets only when the context ends, as a
+// catalog that is slow to answer while floe starts.
+type blockingSink struct {
+	fakeSink
+	asked chan struct{}
+}
+
+func (s *blockingSink) StoredOffsets(ctx context.Context) (Stored, error) {
+	close(s.asked)
+	<-ctx.Done()
+	return Stored{}, fmt.Errorf("load table: %w", ctx.Err())
+}
+
+// A stop (SIGTERM) while the consumer is still reading the tables' offsets
+// is a clean stop, not a failure: the process must exit 0.
+func TestStopWhileStartingIsClean(t *testing.T) {
+	e := newConsumerEnv(t, 1, nil)
+	sink := &blockingSink{asked: make(chan struct{})}
+	c, err := New(e.c.cfg, []*Route{{Topics: []string{"t"}, Schema: idSchema, Decoder: idDecoder{}, OnError: codec.OnErrorSkip, Sink: sink}},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	select {
+	case <-sink.asked:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the consumer never asked for the table's offsets")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after its context was canceled")
+	}
+	require.False(t, c.Joined())
+}

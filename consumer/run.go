@@ -28,6 +28,12 @@ const maxPollWait = time.Second
 func (c *Consumer) Run(ctx context.Context) error {
 	defer c.close()
 	if err := c.open(ctx); err != nil {
+		if ctx.Err() != nil {
+			// Stopped while starting (a SIGTERM before the group was
+			// joined): nothing was consumed, so this is a clean stop.
+			c.log.Info("stopped while starting; nothing consumed", "error", err)
+			return nil
+		}
 		return err
 	}
 
