@@ -118,6 +118,9 @@ type Rule struct {
 	Times int
 	// Probability in (0,1] hits only that share of matching requests; 0 is 1.
 	Probability float64
+	// Headers, if set, hits only requests carrying each of these headers
+	// with exactly this value, e.g. {"Authorization": "Bearer <revoked>"}.
+	Headers map[string]string
 	// Only hits when it returns true (e.g. to inspect the body); may be nil.
 	Only func(r *http.Request, body []byte) bool
 
@@ -213,6 +216,9 @@ func (p *Proxy) match(r *http.Request, kind string, body []byte) *Rule {
 		if rule.Kind != kind || (rule.Times > 0 && rule.hits >= rule.Times) {
 			continue
 		}
+		if !headersMatch(r, rule.Headers) {
+			continue
+		}
 		if rule.Probability > 0 && rand.Float64() >= rule.Probability {
 			continue
 		}
@@ -224,6 +230,15 @@ func (p *Proxy) match(r *http.Request, kind string, body []byte) *Rule {
 		return rule
 	}
 	return nil
+}
+
+func headersMatch(r *http.Request, want map[string]string) bool {
+	for k, v := range want {
+		if r.Header.Get(k) != v {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
