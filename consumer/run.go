@@ -144,7 +144,7 @@ func (c *Consumer) stored(ctx context.Context, r *Route) (Stored, error) {
 			continue
 		}
 		if !reset {
-			return Stored{}, fmt.Errorf("%w: topic %q has ID %s in table %s but %s in Kafka: it was deleted and recreated. "+
+			return Stored{}, fmt.Errorf("%w: topic ID mismatch: topic %q has ID %s in table %s but %s in Kafka: it was deleted and recreated. "+
 				"Its stored offsets do not apply to the new topic; set kafka.allow-topic-mismatch: true to consume it from kafka.start-from",
 				ErrSourceMismatch, t, st.TopicID, r.Sink.Table(), live)
 		}

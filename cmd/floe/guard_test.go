@@ -95,7 +95,7 @@ func TestRecreatedTopicIsRefused(t *testing.T) {
 	p = b.start(cfg)
 	require.Equal(t, 1, p.wait(t))
 	out := p.out.String()
-	require.Contains(t, out, `topic "events" has ID`)
+	require.Contains(t, out, `topic ID mismatch: topic "events" has ID`)
 	require.Contains(t, out, "deleted and recreated")
 	require.Contains(t, out, "kafka.allow-topic-mismatch")
 
