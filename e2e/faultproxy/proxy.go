@@ -111,9 +111,12 @@ const (
 type Rule struct {
 	Kind   string
 	Action Action
-	Status int           // for Status; 0 means 503
-	Body   string        // for Status; a JSON error body is made if empty
-	Delay  time.Duration // for Delay
+	Status int    // for Status; 0 means 503
+	Body   string // for Status; a JSON error body is made if empty
+	// ContentType of Body, for Status; application/json if empty (S3
+	// errors are application/xml).
+	ContentType string
+	Delay       time.Duration // for Delay
 	// Times limits how many requests the rule hits; 0 is unlimited.
 	Times int
 	// Probability in (0,1] hits only that share of matching requests; 0 is 1.
@@ -267,7 +270,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if msg == "" {
 			msg = fmt.Sprintf(`{"error":{"message":"injected by faultproxy","type":"InjectedFault","code":%d}}`, code)
 		}
-		w.Header().Set("Content-Type", "application/json")
+		ct := rule.ContentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		w.Header().Set("Content-Type", ct)
 		w.WriteHeader(code)
 		_, _ = io.WriteString(w, msg)
 	case Delay:

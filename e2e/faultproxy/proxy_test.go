@@ -138,4 +138,24 @@ func TestHeaderRules(t *testing.T) {
 	require.JSONEq(t, `{"access_token":"new","token_type":"Bearer"}`, string(b))
 	require.Equal(t, 1, p.Hits(KindLoadTable))
 	require.Equal(t, 3, p.Seen(KindLoadTable))
+	require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+}
+
+func TestStatusContentType(t *testing.T) {
+	up := httptest.NewServer(http.NotFoundHandler())
+	defer up.Close()
+	p, err := New(up.URL, true)
+	require.NoError(t, err)
+	defer p.Close()
+	const denied = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`
+	p.Add(Rule{Kind: KindS3Put, Action: Status, Status: 403, Body: denied, ContentType: "application/xml"})
+	req, err := http.NewRequest(http.MethodPut, p.URL()+"/bucket/key", strings.NewReader("data"))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	require.Equal(t, 403, resp.StatusCode)
+	require.Equal(t, "application/xml", resp.Header.Get("Content-Type"))
+	require.Equal(t, denied, string(b))
 }
