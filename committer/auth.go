@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/apache/iceberg-go/catalog/rest"
 	"golang.org/x/oauth2"
@@ -60,7 +61,9 @@ func newTokenAuth(uri string, r RESTConfig, rt http.RoundTripper) (*tokenAuth, e
 			ClientID: id, ClientSecret: secret, TokenURL: tokenURL,
 			Scopes: []string{scope}, AuthStyle: oauth2.AuthStyleInParams,
 		},
-		client: &http.Client{Transport: rt},
+		// The timeout bounds a token endpoint that never answers when rt
+		// has no request timeout of its own (floe's catalog transport has).
+		client: &http.Client{Transport: rt, Timeout: time.Minute},
 	}, nil
 }
 
