@@ -192,18 +192,11 @@ func openRESTCatalog(ctx context.Context, name string, cfg CatalogConfig, httpCl
 	if r.Token != "" {
 		opts = append(opts, rest.WithOAuthToken(r.Token))
 	}
-	if r.Credential != "" {
-		opts = append(opts, rest.WithCredential(r.Credential))
-	}
 	if r.OAuth2URI != "" {
 		u, err := url.Parse(r.OAuth2URI)
 		if err != nil || u.Scheme == "" || u.Host == "" {
 			return nil, fmt.Errorf("catalog.rest.oauth2-uri: must be an absolute http(s) URL, got %q", r.OAuth2URI)
 		}
-		opts = append(opts, rest.WithAuthURI(u))
-	}
-	if r.Scope != "" {
-		opts = append(opts, rest.WithScope(r.Scope))
 	}
 	if len(r.Headers) > 0 {
 		opts = append(opts, rest.WithHeaders(maps.Clone(r.Headers)))
@@ -221,6 +214,16 @@ func openRESTCatalog(ctx context.Context, name string, cfg CatalogConfig, httpCl
 	rt, err := transportWithTLS(httpClient.Transport, tlsCfg)
 	if err != nil {
 		return nil, err
+	}
+	if r.Credential != "" {
+		// floe's own OAuth2 client: it fetches a new token when the catalog
+		// rejects the one it has (see tokenAuth).
+		auth, err := newTokenAuth(cfg.URI, r, rt)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, rest.WithAuthManager(auth))
+		rt = &reauthTransport{next: rt, auth: auth}
 	}
 	opts = append(opts, rest.WithCustomTransport(rt))
 

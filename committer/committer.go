@@ -607,10 +607,10 @@ func (c *Committer) attempt(ctx context.Context, ag *attemptGroup) (done bool, e
 		// A delete that matches nothing: iceberg-go appends nothing without
 		// files, and this snapshot only carries the summary.
 		if err := txn.Delete(ctx, iceberg.AlwaysFalse{}, props); err != nil {
-			return false, fmt.Errorf("stage an offsets-only snapshot: %w", err)
+			return false, storageError("stage an offsets-only snapshot", err)
 		}
 	} else if err := txn.AddDataFiles(ctx, ag.files, props, table.WithoutDuplicateCheck()); err != nil {
-		return false, fmt.Errorf("stage data files: %w", err)
+		return false, storageError("stage data files", err)
 	}
 	start := time.Now()
 	newTbl, err := txn.Commit(ctx)
@@ -820,7 +820,7 @@ func (c *Committer) writeFiles(ctx context.Context, tbl *table.Table, batches []
 	for df, err := range table.WriteRecords(ctx, tbl, sc, records, table.WithTargetFileSize(c.tc.TargetFileSize)) {
 		if err != nil {
 			c.deleteFiles(ctx, tbl, files)
-			return nil, fmt.Errorf("write data files: %w", err)
+			return nil, storageError("write data files", err)
 		}
 		files = append(files, df)
 		c.m.fileBytes.Observe(float64(df.FileSizeBytes()))
@@ -1009,6 +1009,8 @@ func errorReason(err error) string {
 		return "conflict"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
+	case errors.Is(err, ErrStorageAccessDenied):
+		return "access_denied"
 	case strings.Contains(msg, "write data files"), strings.Contains(msg, "stage data files"):
 		return "write" // data files, or the manifests that list them
 	case errors.Is(err, rest.ErrUnauthorized), errors.Is(err, rest.ErrForbidden):

@@ -271,7 +271,7 @@ func (c *Committer) deadLetter(ctx context.Context, ag *attemptGroup, include []
 		return fmt.Errorf("pin dead-letter head: %w", err)
 	}
 	if err := txn.AddDataFiles(ctx, st.files, props, table.WithoutDuplicateCheck()); err != nil {
-		return fmt.Errorf("stage data files of dead letters: %w", err)
+		return storageError("stage data files of dead letters", err)
 	}
 	st.tried = true
 	start := time.Now()
@@ -376,7 +376,7 @@ func (c *Committer) writeLetters(ctx context.Context, tbl *table.Table, letters 
 	for df, err := range table.WriteRecords(ctx, tbl, sc, records) {
 		if err != nil {
 			c.removeFiles(tbl, filePaths(files))
-			return nil, fmt.Errorf("write data files of dead letters: %w", err)
+			return nil, storageError("write data files of dead letters", err)
 		}
 		files = append(files, df)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -349,4 +350,103 @@ func TestLagInRecordsAndSeconds(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A topic deleted and recreated under the same name while floe runs: the
+// group may keep the partitions assigned, franz-go never adopts the new
+// topic ID, and the table's offsets belong to the old topic. The consumer
+// must stop with the mismatch named (with the override that applies), after
+// handing over what it read of the old topic; a topic that is merely gone
+// for a while is not a mismatch.
+func TestTopicRecreatedWhileRunningStops(t *testing.T) {
+	for _, override := range []bool{false, true} {
+		t.Run(fmt.Sprintf("allow-topic-mismatch=%v", override), func(t *testing.T) {
+			e := newConsumerEnv(t, 2, func(c *Config) { c.AllowTopicMismatch = override })
+			e.produce(0, "a", "b", "c")
+			e.produce(1, "d")
+			e.run()
+			require.Eventually(t, func() bool {
+				c := covered(t, e.sink.snapshot())
+				return c[0][1] == 3 && c[1][1] == 1
+			}, 10*time.Second, 10*time.Millisecond)
+
+			adm := kadm.NewClient(e.prod)
+			ctx := context.Background()
+			_, err := adm.DeleteTopics(ctx, "t")
+			require.NoError(t, err)
+			// Gone, not yet back: several checks pass without a verdict.
+			deadline := time.Now().Add(20 * e.c.cfg.LagInterval)
+			for time.Now().Before(deadline) {
+				select {
+				case err := <-e.done:
+					t.Fatalf("the consumer stopped while the topic was only missing: %v", err)
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			require.Eventually(t, func() bool {
+				_, err := adm.CreateTopic(ctx, 2, 1, nil, "t")
+				return err == nil
+			}, 10*time.Second, 50*time.Millisecond)
+
+			var runErr error
+			select {
+			case runErr = <-e.done:
+				e.done <- runErr // for the cleanup
+			case <-time.After(30 * time.Second):
+				t.Fatal("the consumer kept running on a recreated topic")
+			}
+			require.ErrorIs(t, runErr, ErrSourceMismatch)
+			msg := runErr.Error()
+			require.Contains(t, msg, `topic ID mismatch: topic "t" had ID`)
+			require.Contains(t, msg, "deleted and recreated while floe ran")
+			require.Contains(t, msg, "kafka.allow-topic-mismatch")
+			if override {
+				require.Contains(t, msg, "kafka.allow-topic-mismatch is set: restart floe")
+			} else {
+				require.Contains(t, msg, "set kafka.allow-topic-mismatch: true and restart")
+			}
+			c := covered(t, e.sink.snapshot())
+			require.Equal(t, [2]int64{0, 3}, c[0], "what was read of the old topic is handed over")
+			require.Equal(t, [2]int64{0, 1}, c[1])
+		})
+	}
+}
+
+// blockingSink answers StoredOffsets only when the context ends, as a
+// catalog that is slow to answer while floe starts.
+type blockingSink struct {
+	fakeSink
+	asked chan struct{}
+}
+
+func (s *blockingSink) StoredOffsets(ctx context.Context) (Stored, error) {
+	close(s.asked)
+	<-ctx.Done()
+	return Stored{}, fmt.Errorf("load table: %w", ctx.Err())
+}
+
+// A stop (SIGTERM) while the consumer is still reading the tables' offsets
+// is a clean stop, not a failure: the process must exit 0.
+func TestStopWhileStartingIsClean(t *testing.T) {
+	e := newConsumerEnv(t, 1, nil)
+	sink := &blockingSink{asked: make(chan struct{})}
+	c, err := New(e.c.cfg, []*Route{{Topics: []string{"t"}, Schema: idSchema, Decoder: idDecoder{}, OnError: codec.OnErrorSkip, Sink: sink}},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	select {
+	case <-sink.asked:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the consumer never asked for the table's offsets")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after its context was canceled")
+	}
+	require.False(t, c.Joined())
 }

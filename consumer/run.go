@@ -29,14 +29,21 @@ const maxPollWait = time.Second
 func (c *Consumer) Run(ctx context.Context) error {
 	defer c.close()
 	if err := c.open(ctx); err != nil {
+		if ctx.Err() != nil {
+			// Stopped while starting (a SIGTERM before the group was
+			// joined): nothing was consumed, so this is a clean stop.
+			c.log.Info("stopped while starting; nothing consumed", "error", err)
+			return nil
+		}
 		return err
 	}
 
 	bgCtx, stopBg := context.WithCancel(ctx)
 	var bg sync.WaitGroup
-	bg.Add(2)
+	bg.Add(3)
 	go func() { defer bg.Done(); c.lagLoop(bgCtx) }()
 	go func() { defer bg.Done(); c.mirrorLoop(bgCtx) }()
+	go func() { defer bg.Done(); c.watchTopics(bgCtx) }()
 	defer func() { stopBg(); bg.Wait() }()
 
 	err := c.loop(ctx)
@@ -138,7 +145,7 @@ func (c *Consumer) stored(ctx context.Context, r *Route) (Stored, error) {
 			continue
 		}
 		if !reset {
-			return Stored{}, fmt.Errorf("%w: topic %q has ID %s in table %s but %s in Kafka: it was deleted and recreated. "+
+			return Stored{}, fmt.Errorf("%w: topic ID mismatch: topic %q has ID %s in table %s but %s in Kafka: it was deleted and recreated. "+
 				"Its stored offsets do not apply to the new topic; set kafka.allow-topic-mismatch: true to consume it from kafka.start-from",
 				ErrSourceMismatch, t, st.TopicID, r.Sink.Table(), live)
 		}
@@ -146,6 +153,57 @@ func (c *Consumer) stored(ctx context.Context, r *Route) (Stored, error) {
 		delete(s.Topics, t)
 	}
 	return s, nil
+}
+
+// checkTopicIDs compares the topics' IDs in Kafka now with those floe
+// started with. A topic deleted and recreated under the same name while floe
+// runs has a new ID. franz-go never adopts it (fetches fail with
+// UNKNOWN_TOPIC_ID until the client is restarted), and the offsets floe
+// holds and reads from the table belong to the old topic: the only safe move
+// is to stop, so that a restart meets the refusal (or the operator's
+// override) in open. A topic missing from the metadata (deleted, not yet
+// recreated) or a failed metadata request is not a mismatch: the next check
+// sees how it ends.
+func (c *Consumer) checkTopicIDs(ctx context.Context) error {
+	md, err := c.adm.Metadata(ctx, c.topics...)
+	if err != nil {
+		return nil
+	}
+	for _, t := range c.topics {
+		d, ok := md.Topics[t]
+		was := c.topicIDs[t]
+		if !ok || d.Err != nil || d.ID == (kadm.TopicID{}) || was == "" || d.ID.String() == was {
+			continue
+		}
+		override := "set kafka.allow-topic-mismatch: true and restart to consume the new topic from kafka.start-from"
+		if c.cfg.AllowTopicMismatch {
+			override = "kafka.allow-topic-mismatch is set: restart floe to consume the new topic from kafka.start-from"
+		}
+		return fmt.Errorf("%w: topic ID mismatch: topic %q had ID %s when floe started but has ID %s in Kafka now: "+
+			"it was deleted and recreated while floe ran. Offsets of the old topic do not apply to the new one, and a "+
+			"running client cannot follow it; everything read before is committed, then floe stops. To go on, %s",
+			ErrSourceMismatch, t, was, d.ID.String(), override)
+	}
+	return nil
+}
+
+// watchTopics checks the topics' IDs every lag interval and stops the
+// consumer when one changed: a recreation the group protocol never reports
+// (the partitions stay assigned) must not leave floe fetching errors forever.
+func (c *Consumer) watchTopics(ctx context.Context) {
+	t := time.NewTicker(c.cfg.LagInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := c.checkTopicIDs(ctx); err != nil {
+			c.setFatal(err)
+			return
+		}
+	}
 }
 
 // close leaves the group. The revocation that leaving triggers must not drop
@@ -168,6 +226,12 @@ func (c *Consumer) close() {
 // table has never seen start at kafka.start-from, resolved to a number so
 // every batch knows exactly where it starts.
 func (c *Consumer) adjust(ctx context.Context, assigned map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	// A topic recreated under floe: its partitions may come back in this
+	// assignment, and the table's offsets do not apply to them.
+	if err := c.checkTopicIDs(ctx); err != nil {
+		c.setFatal(err)
+		return nil, err
+	}
 	starts := map[topicPartition]int64{}
 	fromTable := map[topicPartition]bool{}
 	var missing []string

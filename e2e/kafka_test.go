@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"sync"
 	"testing"
 	"time"
@@ -135,7 +136,7 @@ var (
 )
 
 // recordN exceeds 32 bits, so a long stored as an int would show; the
-// sum over 100,000 records still fits in 64.
+// sum over a million records exceeds 64 bits, so it is compared exactly.
 func recordN(i int) int64 { return int64(i) * 1_000_000_007 }
 
 // recordAmount is a decimal string with cents, i in cents plus a spread.
@@ -150,26 +151,27 @@ func recordTS(i int) time.Time {
 // aggregates are column summaries both readers compute; they show the
 // values, not only the ids, made it through.
 type aggregates struct {
-	SumN          int64  `json:"sum_n"`
-	SumAmount     string `json:"sum_amount"`
-	MinTS         string `json:"min_ts"`
-	MaxTS         string `json:"max_ts"`
-	Tags          int64  `json:"tags"`
-	CustomerIDSum int64  `json:"customer_id_sum"`
+	SumN          json.Number `json:"sum_n"` // exact: past 2^63 for a million records
+	SumAmount     string      `json:"sum_amount"`
+	MinTS         string      `json:"min_ts"`
+	MaxTS         string      `json:"max_ts"`
+	Tags          int64       `json:"tags"`
+	CustomerIDSum int64       `json:"customer_id_sum"`
 }
 
 // expectedAggregates summarises records 0..n-1 as the readers should.
 func expectedAggregates(n int) aggregates {
-	var sumN, cents, tags, cust int64
+	var cents, tags, cust int64
+	sumN := new(big.Int)
 	for i := 0; i < n; i++ {
-		sumN += recordN(i)
+		sumN.Add(sumN, big.NewInt(recordN(i)))
 		cents += int64(i%100_000)*100 + int64(i%100)
 		tags += int64(i % 4)
 		cust += int64(i % 5000)
 	}
 	ts := func(i int) string { return recordTS(i).UTC().Format("2006-01-02T15:04:05.000000Z") }
 	return aggregates{
-		SumN:          sumN,
+		SumN:          json.Number(sumN.String()),
 		SumAmount:     fmt.Sprintf("%d.%02d", cents/100, cents%100),
 		MinTS:         ts(0),
 		MaxTS:         ts(n - 1),

@@ -5,10 +5,12 @@ package main
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -93,7 +95,7 @@ func TestRecreatedTopicIsRefused(t *testing.T) {
 	p = b.start(cfg)
 	require.Equal(t, 1, p.wait(t))
 	out := p.out.String()
-	require.Contains(t, out, `topic "events" has ID`)
+	require.Contains(t, out, `topic ID mismatch: topic "events" has ID`)
 	require.Contains(t, out, "deleted and recreated")
 	require.Contains(t, out, "kafka.allow-topic-mismatch")
 
@@ -167,4 +169,51 @@ func TestSweepCommand(t *testing.T) {
 	out, _ = cmd.CombinedOutput()
 	require.Equal(t, 2, cmd.ProcessState.ExitCode())
 	require.Contains(t, string(out), "--older-than must be at least 1h0m0s")
+}
+
+// A SIGTERM while floe is still starting (here: waiting for a catalog that
+// accepts connections and never answers) is a clean stop: exit 0. An
+// orchestrator that scales a replica down right after starting it must not
+// see a failure.
+func TestStopWhileStartingExitsZero(t *testing.T) {
+	b := newBed(t, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // never answered
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			_ = c.Close()
+		}
+	})
+	cfg := b.config("floe", "")
+	data, err := os.ReadFile(cfg)
+	require.NoError(t, err)
+	i, j := strings.Index(string(data), "catalog:\n"), strings.Index(string(data), "commit:\n")
+	require.True(t, i >= 0 && j > i)
+	hanging := string(data[:i]) + "catalog:\n  type: rest\n  uri: http://" + ln.Addr().String() + "\n" + string(data[j:])
+	require.NoError(t, os.WriteFile(cfg, []byte(hanging), 0o644))
+
+	p := b.start(cfg)
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(held) > 0
+	}, 30*time.Second, 10*time.Millisecond, "floe never contacted the catalog:\n%s", p.out.String())
+	require.Equal(t, 0, p.stop(t, syscall.SIGTERM), p.out.String())
+	require.Contains(t, p.out.String(), "stopped while starting; nothing consumed")
 }

@@ -53,6 +53,12 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	logger.Info("floe starting", "version", version, "config", cfg.Redacted())
 	p, err := newPipeline(ctx, *cfg, logger)
 	if err != nil {
+		if ctx.Err() != nil {
+			// A signal while opening the catalog or the tables: nothing was
+			// consumed yet, so stopping here is a clean stop.
+			logger.Info("stopped while starting; nothing consumed", "error", err)
+			return nil
+		}
 		return err
 	}
 	defer p.Close()

@@ -111,13 +111,19 @@ const (
 type Rule struct {
 	Kind   string
 	Action Action
-	Status int           // for Status; 0 means 503
-	Body   string        // for Status; a JSON error body is made if empty
-	Delay  time.Duration // for Delay
+	Status int    // for Status; 0 means 503
+	Body   string // for Status; a JSON error body is made if empty
+	// ContentType of Body, for Status; application/json if empty (S3
+	// errors are application/xml).
+	ContentType string
+	Delay       time.Duration // for Delay
 	// Times limits how many requests the rule hits; 0 is unlimited.
 	Times int
 	// Probability in (0,1] hits only that share of matching requests; 0 is 1.
 	Probability float64
+	// Headers, if set, hits only requests carrying each of these headers
+	// with exactly this value, e.g. {"Authorization": "Bearer <revoked>"}.
+	Headers map[string]string
 	// Only hits when it returns true (e.g. to inspect the body); may be nil.
 	Only func(r *http.Request, body []byte) bool
 
@@ -213,6 +219,9 @@ func (p *Proxy) match(r *http.Request, kind string, body []byte) *Rule {
 		if rule.Kind != kind || (rule.Times > 0 && rule.hits >= rule.Times) {
 			continue
 		}
+		if !headersMatch(r, rule.Headers) {
+			continue
+		}
 		if rule.Probability > 0 && rand.Float64() >= rule.Probability {
 			continue
 		}
@@ -224,6 +233,15 @@ func (p *Proxy) match(r *http.Request, kind string, body []byte) *Rule {
 		return rule
 	}
 	return nil
+}
+
+func headersMatch(r *http.Request, want map[string]string) bool {
+	for k, v := range want {
+		if r.Header.Get(k) != v {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -252,7 +270,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if msg == "" {
 			msg = fmt.Sprintf(`{"error":{"message":"injected by faultproxy","type":"InjectedFault","code":%d}}`, code)
 		}
-		w.Header().Set("Content-Type", "application/json")
+		ct := rule.ContentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		w.Header().Set("Content-Type", ct)
 		w.WriteHeader(code)
 		_, _ = io.WriteString(w, msg)
 	case Delay:

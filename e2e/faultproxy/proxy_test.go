@@ -94,3 +94,68 @@ func TestFaults(t *testing.T) {
 	code, _ = commit()
 	require.Equal(t, 200, code)
 }
+
+// A rule with Headers hits only requests carrying those header values: a
+// revoked token is refused while a fresh one passes, and the token endpoint
+// can be answered by the proxy itself (a 200 with a body).
+func TestHeaderRules(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "upstream")
+	}))
+	defer up.Close()
+	p, err := New(up.URL, false)
+	require.NoError(t, err)
+	defer p.Close()
+	p.Add(
+		Rule{Kind: KindLoadTable, Action: Status, Status: 401, Headers: map[string]string{"Authorization": "Bearer old"}},
+		Rule{Kind: KindToken, Action: Status, Status: 200, Body: `{"access_token":"new","token_type":"Bearer"}`},
+	)
+	get := func(token string) (int, string) {
+		req, err := http.NewRequest(http.MethodGet, p.URL()+"/v1/namespaces/db/tables/t", nil)
+		require.NoError(t, err)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, _ := get("old")
+	require.Equal(t, 401, code)
+	code, body := get("new")
+	require.Equal(t, 200, code)
+	require.Equal(t, "upstream", body)
+	code, _ = get("")
+	require.Equal(t, 200, code, "no header, no match")
+
+	resp, err := http.Post(p.URL()+"/v1/oauth/tokens", "application/x-www-form-urlencoded", strings.NewReader("grant_type=client_credentials"))
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	require.JSONEq(t, `{"access_token":"new","token_type":"Bearer"}`, string(b))
+	require.Equal(t, 1, p.Hits(KindLoadTable))
+	require.Equal(t, 3, p.Seen(KindLoadTable))
+	require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+}
+
+func TestStatusContentType(t *testing.T) {
+	up := httptest.NewServer(http.NotFoundHandler())
+	defer up.Close()
+	p, err := New(up.URL, true)
+	require.NoError(t, err)
+	defer p.Close()
+	const denied = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`
+	p.Add(Rule{Kind: KindS3Put, Action: Status, Status: 403, Body: denied, ContentType: "application/xml"})
+	req, err := http.NewRequest(http.MethodPut, p.URL()+"/bucket/key", strings.NewReader("data"))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	require.Equal(t, 403, resp.StatusCode)
+	require.Equal(t, "application/xml", resp.Header.Get("Content-Type"))
+	require.Equal(t, denied, string(b))
+}

@@ -140,14 +140,22 @@ def read_pyiceberg(req):
     return res
 
 
+def int_or_none(v):
+    return int(v) if v is not None else None
+
+
 def aggregates_pyarrow(arrow, pc):
+    import pyarrow as pa
+
     def scalar(v):
         return v.as_py() if v is not None else None
 
     customer = arrow.column("customer")
     ts = arrow.column("ts")
     return {
-        "sum_n": scalar(pc.sum(arrow.column("n"))),
+        # As a decimal: an int64 sum wraps around past 2^63 (a million
+        # records of the e2e data get there); DuckDB sums into a HUGEINT.
+        "sum_n": int_or_none(scalar(pc.sum(pc.cast(arrow.column("n"), pa.decimal128(38, 0))))),
         "sum_amount": decimal_str(scalar(pc.sum(arrow.column("amount")))),
         "min_ts": ts_str(scalar(pc.min(ts))),
         "max_ts": ts_str(scalar(pc.max(ts))),
