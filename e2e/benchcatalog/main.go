@@ -39,6 +39,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -202,6 +203,7 @@ func (b *bench) run(ctx context.Context) error {
 		}
 		lat = append(lat, l...)
 	}
+	slices.Sort(lat)
 	b.report(final, tcp, gauges, v, lat, elapsed, cpu)
 	if len(v.problems) > 0 {
 		return fmt.Errorf("%d problems:\n  %s", len(v.problems), strings.Join(v.problems, "\n  "))
