@@ -158,6 +158,10 @@ func (b *bench) report(fams []floebench.Families, tcp *connSampler, g *gaugeSamp
 	if perCommit != nil && perCommit.count > 0 {
 		fmt.Printf("| catalog requests per commit, mean / p99 | %.2f / %.0f |\n", perCommit.sum/perCommit.count, perCommit.quantile(0.99))
 	}
+	if objReqs := merge(fams, "floe_objectstore_request_duration_seconds", "")[""]; objReqs != nil && objReqs.count > 0 {
+		fmt.Printf("| object-store requests per landed commit (all of the run) | %.1f (%.0f requests; peak %.0f connections per process) |\n",
+			objReqs.count/max(landed, 1), objReqs.count, g.peak("floe_objectstore_open_connections"))
+	}
 	fmt.Printf("| commit latency p50 / p99 (log) | %s / %s |\n", floebench.Pct(lat, 50), floebench.Pct(lat, 99))
 	fmt.Printf("| peak open connections per process, floe's gauge | %s |\n", under(g.peak("floe_catalog_open_connections"), limConns))
 	fmt.Printf("| peak established TCP connections per process, /proc | %s (%d samples every 20 ms) |\n", under(float64(peakTCP), limConns), tcp.samples)

@@ -141,7 +141,7 @@ type gaugeSampler struct {
 	peaks []map[string]float64 // per process, by metric name
 }
 
-var sampledGauges = []string{"floe_catalog_open_connections", "floe_catalog_requests_in_flight", "floe_catalog_requests_waiting"}
+var sampledGauges = []string{"floe_catalog_open_connections", "floe_catalog_requests_in_flight", "floe_catalog_requests_waiting", "floe_objectstore_open_connections"}
 
 func newGaugeSampler(procs []*proc) *gaugeSampler {
 	g := &gaugeSampler{procs: procs}
