@@ -11,7 +11,7 @@ BIN     := bin/floe
 
 TESTBED := e2e/testbed
 
-.PHONY: all build test unit e2e up down demo lint bench bench-go clean
+.PHONY: all build test unit e2e up down demo lint bench bench-go bench-catalog clean
 
 all: lint test build
 
@@ -45,6 +45,15 @@ lint:
 # (2 million ~300-byte records over 8 partitions); see docs/BENCHMARKS.md.
 bench: bench-go build
 	@$(TESTBED)/up.sh && $(GO) run ./e2e/bench -floe $(BIN) $(BENCHFLAGS); rc=$$?; $(TESTBED)/down.sh; exit $$rc
+
+# bench-catalog: 24 writers (4 floe processes x 6 tables, one consumer group)
+# committing every second to the real REST catalog, with floe's default
+# catalog limits and then with max-conns-per-host 2 / max-in-flight 2;
+# see docs/BENCHMARKS.md.
+bench-catalog: build
+	@$(TESTBED)/up.sh && $(GO) run ./e2e/benchcatalog -floe $(BIN) $(BENCHFLAGS) && \
+		$(GO) run ./e2e/benchcatalog -floe $(BIN) -max-conns-per-host 2 -max-in-flight 2 $(BENCHFLAGS); \
+		rc=$$?; $(TESTBED)/down.sh; exit $$rc
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./codec/ ./cmd/floe/

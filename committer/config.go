@@ -69,6 +69,9 @@ type S3Config struct {
 	SessionToken    string `koanf:"session-token"`
 	// PathStyle forces path-style addressing (set for most non-AWS stores).
 	PathStyle bool `koanf:"path-style"`
+	// HTTP bounds floe's S3 client (connections, requests in flight,
+	// timeouts, retries); see ObjectStore.
+	HTTP ObjectStoreHTTPConfig `koanf:"http"`
 }
 
 // Column declares one column of a table floe creates.
@@ -161,7 +164,7 @@ func DefaultTableConfig() TableConfig {
 
 // DefaultCatalogConfig returns the catalog defaults.
 func DefaultCatalogConfig() CatalogConfig {
-	return CatalogConfig{Type: "sql", Name: "floe", HTTP: DefaultHTTPConfig()}
+	return CatalogConfig{Type: "sql", Name: "floe", HTTP: DefaultHTTPConfig(), S3: S3Config{HTTP: DefaultObjectStoreHTTPConfig()}}
 }
 
 // Validate reports the first invalid field, named by its config key.
@@ -197,6 +200,9 @@ func (cat CatalogConfig) Validate() error {
 		}
 	default:
 		return fmt.Errorf("catalog.type: must be rest or sql, got %q", cat.Type)
+	}
+	if err := cat.S3.HTTP.Validate(); err != nil {
+		return fmt.Errorf("catalog.s3.http.%w", err)
 	}
 	if w := cat.Warehouse; w != "" && strings.Contains(w, "://") &&
 		!strings.HasPrefix(w, "file://") && !strings.HasPrefix(w, "s3://") && !strings.HasPrefix(w, "s3a://") {

@@ -68,20 +68,42 @@ func (c HTTPConfig) Validate() error {
 	return nil
 }
 
-// CatalogTransport is the REST catalog's HTTP transport: connection limits,
-// a per-process cap on requests in flight, a per-request timeout, read
-// retries, and metrics per operation.
+// CatalogTransport is an HTTP transport with limits: connections, a
+// per-process cap on requests in flight, a per-request timeout, read
+// retries, and metrics per operation. NewCatalogTransport makes the REST
+// catalog's, NewObjectStore the S3 client's.
 type CatalogTransport struct {
 	cfg   HTTPConfig
+	kind  transportKind
 	base  *http.Transport
 	slots chan struct{}
 	conns atomic.Int64
 	m     *transportMetrics
 }
 
+// transportKind is what differs between the catalog's transport and the
+// object store's.
+type transportKind struct {
+	subsystem   string // metric names are floe_<subsystem>_…
+	service     string // for help texts
+	limitsKey   string // the config section of the limits, for messages
+	operations  []string
+	operation   func(*http.Request) string
+	dialTimeout time.Duration
+	// commitRequests: requests count toward the catalog requests of the
+	// commit whose context they carry.
+	commitRequests bool
+}
+
+var catalogKind = transportKind{
+	subsystem: "catalog", service: "the REST catalog", limitsKey: "catalog.http",
+	operations: catalogOperations, operation: catalogOperation,
+	dialTimeout: 10 * time.Second, commitRequests: true,
+}
+
 type transportMetrics struct {
 	duration *prometheus.HistogramVec
-	retries  *prometheus.CounterVec
+	retries  *prometheus.CounterVec // nil when reads are not retried here
 	inFlight prometheus.Gauge
 	waiting  prometheus.Gauge
 	open     prometheus.GaugeFunc
@@ -118,9 +140,12 @@ func (c HTTPConfig) withDefaults() HTTPConfig {
 // NewCatalogTransport returns a transport with cfg's limits whose metrics
 // are registered on reg (nil: not registered).
 func NewCatalogTransport(cfg HTTPConfig, reg prometheus.Registerer) *CatalogTransport {
-	cfg = cfg.withDefaults()
-	t := &CatalogTransport{cfg: cfg, slots: make(chan struct{}, cfg.MaxInFlight)}
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	return newTransport(cfg.withDefaults(), catalogKind, reg)
+}
+
+func newTransport(cfg HTTPConfig, kind transportKind, reg prometheus.Registerer) *CatalogTransport {
+	t := &CatalogTransport{cfg: cfg, kind: kind, slots: make(chan struct{}, cfg.MaxInFlight)}
+	dialer := &net.Dialer{Timeout: kind.dialTimeout, KeepAlive: 30 * time.Second}
 	t.base = &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		MaxConnsPerHost:     cfg.MaxConnsPerHost,
@@ -138,27 +163,30 @@ func NewCatalogTransport(cfg HTTPConfig, reg prometheus.Registerer) *CatalogTran
 			return &countedConn{Conn: c, done: func() { t.conns.Add(-1) }}, nil
 		},
 	}
+	name := func(n string) string { return "floe_" + kind.subsystem + "_" + n }
 	t.m = &transportMetrics{
 		duration: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "floe_catalog_request_duration_seconds",
-			Help:    "HTTP requests to the REST catalog, by operation and status (HTTP code, error or timeout).",
+			Name:    name("request_duration_seconds"),
+			Help:    "HTTP requests to " + kind.service + ", by operation and status (HTTP code, error or timeout).",
 			Buckets: prometheus.ExponentialBuckets(0.002, 2, 15),
 		}, []string{"operation", "status"})),
-		retries: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "floe_catalog_read_retries_total", Help: "Catalog reads tried again after a network error, 429 or 5xx.",
-		}, []string{"operation"})),
 		inFlight: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "floe_catalog_requests_in_flight", Help: "Catalog requests sent and not yet finished (bounded by catalog.http.max-in-flight).",
+			Name: name("requests_in_flight"), Help: "Requests to " + kind.service + " sent and not yet finished (bounded by " + kind.limitsKey + ".max-in-flight).",
 		})),
 		waiting: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "floe_catalog_requests_waiting", Help: "Catalog requests waiting for a slot under catalog.http.max-in-flight.",
+			Name: name("requests_waiting"), Help: "Requests to " + kind.service + " waiting for a slot under " + kind.limitsKey + ".max-in-flight.",
 		})),
 		open: register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "floe_catalog_open_connections", Help: "TCP connections open to the catalog (bounded by catalog.http.max-conns-per-host).",
+			Name: name("open_connections"), Help: "TCP connections open to " + kind.service + " (bounded by " + kind.limitsKey + ".max-conns-per-host).",
 		}, func() float64 { return float64(t.conns.Load()) })),
 	}
-	for _, op := range catalogOperations {
-		t.m.retries.WithLabelValues(op)
+	if cfg.ReadRetries > 0 {
+		t.m.retries = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: name("read_retries_total"), Help: "Reads from " + kind.service + " tried again after a network error, 429 or 5xx.",
+		}, []string{"operation"}))
+		for _, op := range kind.operations {
+			t.m.retries.WithLabelValues(op)
+		}
 	}
 	return t
 }
@@ -204,8 +232,11 @@ func countRequests(ctx context.Context) (context.Context, *requestCounter) {
 }
 
 func (t *CatalogTransport) roundTrip(base http.RoundTripper, r *http.Request) (*http.Response, error) {
-	op := catalogOperation(r)
-	rc, _ := r.Context().Value(requestCounterKey{}).(*requestCounter)
+	op := t.kind.operation(r)
+	var rc *requestCounter
+	if t.kind.commitRequests {
+		rc, _ = r.Context().Value(requestCounterKey{}).(*requestCounter)
+	}
 	tries := 1
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		tries += t.cfg.ReadRetries
@@ -222,7 +253,9 @@ func (t *CatalogTransport) roundTrip(base http.RoundTripper, r *http.Request) (*
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 		}
-		t.m.retries.WithLabelValues(op).Inc()
+		if t.m.retries != nil {
+			t.m.retries.WithLabelValues(op).Inc()
+		}
 		if err := sleepJitter(r.Context(), t.cfg.RetryMin, t.cfg.RetryMax, attempt); err != nil {
 			return nil, err
 		}
@@ -258,7 +291,7 @@ func (t *CatalogTransport) once(base http.RoundTripper, r *http.Request, op stri
 		status = strconv.Itoa(resp.StatusCode)
 	case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil:
 		status = "timeout"
-		err = fmt.Errorf("%s %s: no answer within catalog.http.request-timeout (%s): %w", r.Method, r.URL.Redacted(), t.cfg.RequestTimeout, err)
+		err = fmt.Errorf("%s %s: no answer within %s.request-timeout (%s): %w", r.Method, r.URL.Redacted(), t.kind.limitsKey, t.cfg.RequestTimeout, err)
 	}
 	t.m.duration.WithLabelValues(op, status).Observe(time.Since(start).Seconds())
 	if err != nil {

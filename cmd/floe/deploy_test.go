@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/iceberg-go/utils"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/require"
@@ -312,6 +313,9 @@ func TestDeployMetricsExist(t *testing.T) {
 	for name := range restCatalogSeries(t) {
 		exported[name] = true
 	}
+	for name := range objectStoreSeries(t) {
+		exported[name] = true
+	}
 
 	var missing []string
 	for name, where := range used {
@@ -356,6 +360,32 @@ func restCatalogSeries(t testing.TB) map[string]bool {
 	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	names := seriesNames(rec.Body.String())
 	require.True(t, names["floe_catalog_request_duration_seconds_bucket"], "the transport observed the request:\n%s", rec.Body.String())
+	return names
+}
+
+// objectStoreSeries sends one request through the S3 client floe hands to
+// iceberg-go (a file warehouse makes none) and returns the series names it
+// exports.
+func objectStoreSeries(t testing.TB) map[string]bool {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("data"))
+	}))
+	defer srv.Close()
+	reg := prometheus.NewRegistry()
+	store, err := committer.NewObjectStore(t.Context(), committer.S3Config{Region: "us-east-1"}, reg)
+	require.NoError(t, err)
+	defer store.Close()
+	client := utils.GetAwsConfig(store.Context(t.Context())).HTTPClient
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/bucket/key", nil)
+	require.NoError(t, err)
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	names := seriesNames(rec.Body.String())
+	require.True(t, names["floe_objectstore_request_duration_seconds_bucket"], "the S3 client observed the request:\n%s", rec.Body.String())
 	return names
 }
 
@@ -441,7 +471,8 @@ scrape_configs:
 		r, err := promQuery(expr)
 		require.NoError(t, err, "%s: %s", q.where, expr)
 		require.Equal(t, "success", r.Status, "%s: %s: %s", q.where, expr, r.Error)
-		if len(r.Data.Result) == 0 && !strings.Contains(expr, "floe_catalog_request_duration_seconds") {
+		restOrS3Only := strings.Contains(expr, "floe_catalog_request_duration_seconds") || strings.Contains(expr, "floe_objectstore_request_duration_seconds")
+		if len(r.Data.Result) == 0 && !restOrS3Only {
 			empty = append(empty, fmt.Sprintf("%s: %s", q.where, expr))
 		}
 	}

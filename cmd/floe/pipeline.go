@@ -34,6 +34,7 @@ type pipeline struct {
 	log        *slog.Logger
 	reg        *prometheus.Registry
 	cat        catalog.Catalog
+	store      *committer.ObjectStore
 	committers []*committer.Committer
 	consumer   *consumer.Consumer
 	ln         net.Listener
@@ -64,12 +65,20 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 	reg.MustRegister(buildInfo)
 	buildInfo.WithLabelValues(version).Set(1)
 
-	httpClient := &http.Client{Transport: committer.NewCatalogTransport(cfg.Catalog.HTTP, reg)}
-	cat, err := committer.OpenCatalog(ctx, cfg.Catalog, httpClient)
+	// Data files, manifests and metadata files go through floe's S3 client
+	// (catalog.s3.http) whatever the catalog.
+	store, err := committer.NewObjectStore(ctx, cfg.Catalog.S3, reg)
 	if err != nil {
 		return nil, err
 	}
-	p := &pipeline{cfg: cfg, log: logger, reg: reg, cat: cat}
+	ctx = store.Context(ctx)
+	httpClient := &http.Client{Transport: committer.NewCatalogTransport(cfg.Catalog.HTTP, reg)}
+	cat, err := committer.OpenCatalog(ctx, cfg.Catalog, httpClient)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	p := &pipeline{cfg: cfg, log: logger, reg: reg, cat: cat, store: store}
 	host, _ := os.Hostname()
 	who := committer.Identity{Instance: instanceID(), Host: host, Version: version}
 
@@ -168,7 +177,10 @@ func metadataColumns(m codec.MetadataColumns) []committer.Column {
 }
 
 // Close releases the catalog.
-func (p *pipeline) Close() { closeCatalog(p.cat) }
+func (p *pipeline) Close() {
+	closeCatalog(p.cat)
+	p.store.Close()
+}
 
 // Ready reports whether the group is joined and every table can commit.
 func (p *pipeline) Ready() error {
@@ -187,6 +199,7 @@ func (p *pipeline) Ready() error {
 // way out the consumer seals every buffer and each table gets a final commit
 // bounded by shutdown.timeout.
 func (p *pipeline) Run(ctx context.Context) error {
+	ctx = p.store.Context(ctx)
 	if err := p.listen(); err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -19,13 +18,11 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,6 +30,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/floe-dev/floe/e2e/internal/floebench"
 )
 
 func main() {
@@ -60,7 +59,7 @@ func run() error {
 	flag.BoolVar(&o.keep, "keep", false, "keep floe's config and log (printed at the end)")
 	flag.Parse()
 
-	env, err := readEnv(o.envFile)
+	env, err := floebench.ReadEnv(o.envFile)
 	if err != nil {
 		return fmt.Errorf("read %s (run `make up` first): %w", o.envFile, err)
 	}
@@ -95,7 +94,7 @@ func run() error {
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	addr, err := freeAddr()
+	addr, err := floebench.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -126,10 +125,10 @@ func run() error {
 	for {
 		select {
 		case err := <-done:
-			return fmt.Errorf("floe exited early (%v); log: %s", err, tailFile(logPath))
+			return fmt.Errorf("floe exited early (%v); log: %s", err, floebench.TailFile(logPath))
 		case <-time.After(200 * time.Millisecond):
 		}
-		consumed := metric(addr, "floe_consumer_records_total")
+		consumed := floebench.Metric(addr, "floe_consumer_records_total")
 		if consumedAll == 0 && consumed >= float64(o.records) {
 			consumedAll = time.Since(t0)
 		}
@@ -142,7 +141,7 @@ func run() error {
 				}
 			}()
 		}
-		if metric(addr, "floe_committer_rows_total") >= float64(o.records) {
+		if floebench.Metric(addr, "floe_committer_rows_total") >= float64(o.records) {
 			break
 		}
 		if time.Since(t0) > 30*time.Minute {
@@ -153,10 +152,10 @@ func run() error {
 	if profiled {
 		<-profileDone
 	}
-	fileBytes, fileCount := metric(addr, "floe_committer_data_file_size_bytes_sum"), metric(addr, "floe_committer_data_file_size_bytes_count")
+	fileBytes, fileCount := floebench.Metric(addr, "floe_committer_data_file_size_bytes_sum"), floebench.Metric(addr, "floe_committer_data_file_size_bytes_count")
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	if err := <-done; err != nil {
-		return fmt.Errorf("floe did not stop cleanly: %w; log: %s", err, tailFile(logPath))
+		return fmt.Errorf("floe did not stop cleanly: %w; log: %s", err, floebench.TailFile(logPath))
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
@@ -179,7 +178,7 @@ func run() error {
 	if added != int64(o.records) {
 		return fmt.Errorf("the table holds %d records, %d were produced", added, o.records)
 	}
-	lat, err := commitLatencies(logPath)
+	lat, err := floebench.CommitLatencies(logPath)
 	if err != nil {
 		return err
 	}
@@ -197,28 +196,9 @@ func run() error {
 	fmt.Printf("| CPU time | %s (%.1f CPU-s per GB) |\n", cpu.Round(time.Millisecond), cpu.Seconds()/gb)
 	fmt.Printf("| snapshots | %d |\n", snapshots)
 	fmt.Printf("| data files | %.0f, average %.1f MiB |\n", fileCount, fileBytes/max(fileCount, 1)/(1<<20))
-	fmt.Printf("| commit latency p50 / p99 | %s / %s (%d commits) |\n", pct(lat, 50), pct(lat, 99), len(lat))
+	fmt.Printf("| commit latency p50 / p99 | %s / %s (%d commits) |\n", floebench.Pct(lat, 50), floebench.Pct(lat, 99), len(lat))
 	fmt.Printf("\nmachine: %s, %d CPUs, %s; %s\n", host, runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format(time.RFC3339))
 	return nil
-}
-
-func readEnv(path string) (map[string]string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	env := map[string]string{}
-	for _, line := range strings.Split(string(data), "\n") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok && !strings.HasPrefix(k, "#") {
-			env[strings.TrimPrefix(k, "export ")] = strings.Trim(v, `"'`)
-		}
-	}
-	for _, k := range []string{"E2E_KAFKA", "E2E_REST_FILE_URI"} {
-		if env[k] == "" {
-			return nil, fmt.Errorf("%s is not set", k)
-		}
-	}
-	return env, nil
 }
 
 // produce writes n JSON records of about size bytes with a fixed seed.
@@ -291,37 +271,6 @@ tables:
 `, env["E2E_KAFKA"], group, uri, wh, s3, addr, table, topic)
 }
 
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-// metric sums every sample of name (all label sets) on floe's /metrics.
-func metric(addr, name string) float64 {
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	var sum float64
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-			continue
-		}
-		if v, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64); err == nil {
-			sum += v
-		}
-	}
-	return sum
-}
-
 func cpuProfile(addr, path string) error {
 	resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=20")
 	if err != nil {
@@ -335,47 +284,4 @@ func cpuProfile(addr, path string) error {
 	defer f.Close()
 	_, err = io.Copy(f, resp.Body)
 	return err
-}
-
-// commitLatencies reads the duration of every commit from floe's JSON log.
-func commitLatencies(logPath string) ([]time.Duration, error) {
-	f, err := os.Open(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []time.Duration
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		var l struct {
-			Msg      string `json:"msg"`
-			Duration string `json:"duration"`
-		}
-		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Msg != "commit" {
-			continue
-		}
-		if d, err := time.ParseDuration(l.Duration); err == nil {
-			out = append(out, d)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out, sc.Err()
-}
-
-func pct(ds []time.Duration, p int) string {
-	if len(ds) == 0 {
-		return "n/a"
-	}
-	i := (len(ds)*p + 99) / 100
-	return ds[min(max(i-1, 0), len(ds)-1)].Round(time.Millisecond).String()
-}
-
-func tailFile(path string) string {
-	data, _ := os.ReadFile(path)
-	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-	if len(lines) > 20 {
-		lines = lines[len(lines)-20:]
-	}
-	return strings.Join(lines, "\n")
 }
