@@ -82,6 +82,8 @@ Usage:
   floe commits --config FILE [--table T] [--json]     print the commit history stored in a table
   floe sweep   --config FILE [--table T] [--older-than 24h] [--apply]
                                                       list (or delete) files no snapshot references
+  floe rollback --config FILE --table T --to-snapshot S (--replay | --skip) [--force] [--dry-run]
+                                                      set a table back to snapshot S
   floe version
 
 Environment variables FLOE_SECTION__KEY override the config file; every key is
@@ -102,6 +104,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return commitsCmd(ctx, args[1:], stdout, stderr)
 	case "sweep":
 		return sweepCmd(ctx, args[1:], stdout, stderr)
+	case "rollback":
+		return rollbackCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "floe", version)
 		return nil
