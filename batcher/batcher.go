@@ -32,10 +32,11 @@ const (
 	ReasonAge      Reason = "age"      // Policy.MaxAge elapsed since the first record
 	ReasonMemory   Reason = "memory"   // the global memory budget asked for room
 	ReasonShutdown Reason = "shutdown" // the process is stopping
+	ReasonSchema   Reason = "schema"   // the table's schema changed (schema evolution)
 )
 
 // Reasons lists every flush reason, for initialising metric labels.
-var Reasons = []Reason{ReasonRecords, ReasonBytes, ReasonAge, ReasonMemory, ReasonShutdown}
+var Reasons = []Reason{ReasonRecords, ReasonBytes, ReasonAge, ReasonMemory, ReasonShutdown, ReasonSchema}
 
 // Policy says when a partition's buffer is full. Zero fields are invalid;
 // use [DefaultPolicy] as the base.

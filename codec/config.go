@@ -45,6 +45,10 @@ type Config struct {
 	// MaxRecordBytes refuses a record whose key plus value is larger, before
 	// decoding it, with kind record_too_large (then on-error applies).
 	MaxRecordBytes int64 `koanf:"max-record-bytes"`
+	// SchemaEvolution lists the schema changes floe may make to the table
+	// for records that need them: add-columns, widen. Empty: none — such
+	// records are bad records, and unknown fields are ignored.
+	SchemaEvolution []string `koanf:"schema-evolution"`
 }
 
 // DefaultConfig returns the codec defaults.
@@ -61,6 +65,17 @@ func (c Config) Validate() error {
 	case OnErrorFail, OnErrorSkip, OnErrorDLQ:
 	default:
 		return fmt.Errorf("on-error: must be fail, skip or dlq, got %q", c.OnError)
+	}
+	for i, e := range c.SchemaEvolution {
+		switch e {
+		case EvolveAddColumns, EvolveWiden:
+		case "none":
+			if len(c.SchemaEvolution) > 1 {
+				return fmt.Errorf("schema-evolution[%d]: none cannot be combined with other changes", i)
+			}
+		default:
+			return fmt.Errorf("schema-evolution[%d]: must be none, add-columns or widen, got %q", i, e)
+		}
 	}
 	if c.MaxRecordBytes <= 0 {
 		return fmt.Errorf("max-record-bytes: must be > 0, got %d", c.MaxRecordBytes)

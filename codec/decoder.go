@@ -47,6 +47,8 @@ type Decoder struct {
 	equal atomic.Pointer[arrow.Schema]
 	// maxRecord is Config.MaxRecordBytes.
 	maxRecord int64
+	// addColumns and widen are Config.SchemaEvolution.
+	addColumns, widen bool
 }
 
 // New validates cfg, checks that every column of schema can be decoded into
@@ -63,6 +65,10 @@ func New(schema *arrow.Schema, cfg Config) (*Decoder, error) {
 		metaByName[s.name] = s.kind
 	}
 	d := &Decoder{schema: schema, maxRecord: cfg.MaxRecordBytes}
+	for _, e := range cfg.SchemaEvolution {
+		d.addColumns = d.addColumns || e == EvolveAddColumns
+		d.widen = d.widen || e == EvolveWiden
+	}
 	d.root = &node{kind: kStruct, tname: "struct", index: make(map[string]int, schema.NumFields())}
 	for i, f := range schema.Fields() {
 		if _, dup := d.root.index[f.Name]; dup {
@@ -110,12 +116,20 @@ func (d *Decoder) Append(b *array.RecordBuilder, m *Message) error {
 			Detail: fmt.Sprintf("key and value are %d bytes, over max-record-bytes %d", size, d.maxRecord)}
 	}
 	st := d.states.Get().(*state)
+	st.collect, st.root = d.addColumns, d.root
 	root, ferr := d.decode(st, m)
-	if ferr == nil {
+	var change *SchemaChange
+	if d.addColumns || d.widen {
+		change = d.change(st, m, ferr)
+	}
+	if ferr == nil && change == nil {
 		d.emitRow(st, b, root, m)
 	}
 	st.release()
 	d.states.Put(st)
+	if change != nil {
+		return change
+	}
 	if ferr != nil {
 		return ferr.decodeError(m)
 	}
@@ -190,6 +204,8 @@ const maxRetained = 1 << 20
 // message buffers, and forgets oversized scratch memory.
 func (st *state) release() {
 	st.sc.buf = nil
+	clear(st.unknown) // they point into the record's value
+	st.unknown = st.unknown[:0]
 	if cap(st.sc.scratch) > maxRetained {
 		st.sc.scratch = nil
 	}

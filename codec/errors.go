@@ -101,6 +101,7 @@ type fieldErr struct {
 	kind   Kind
 	detail string
 	path   []string
+	widen  string // out_of_range that fits this wider type ("long", "double")
 }
 
 func newErr(kind Kind, detail string) *fieldErr { return &fieldErr{kind: kind, detail: detail} }

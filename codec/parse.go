@@ -47,6 +47,11 @@ type state struct {
 	kids   []int32
 	stack  []int32 // list elements and map entries until their container ends
 	digits []byte
+	// unknown collects top-level keys without a column when collect is set
+	// (schema evolution add-columns); root is the top-level struct.
+	collect bool
+	root    *node
+	unknown []rawField
 }
 
 func newState() *state {
@@ -63,6 +68,7 @@ func (st *state) reset(buf []byte) {
 	st.vals = st.vals[:0]
 	st.kids = st.kids[:0]
 	st.stack = st.stack[:0]
+	st.unknown = st.unknown[:0]
 }
 
 func (st *state) push(v val) int32 {
@@ -154,8 +160,14 @@ func (st *state) object(n *node) (int32, *fieldErr) {
 				}
 				st.kids[slot] = v
 				hint = i + 1
-			} else if err := sc.skipValue(); err != nil {
-				return 0, err.in(string(key))
+			} else {
+				start := sc.pos
+				if err := sc.skipValue(); err != nil {
+					return 0, err.in(string(key))
+				}
+				if st.collect && n == st.root && i < 0 {
+					st.unknown = append(st.unknown, rawField{key: string(key), raw: sc.buf[start:sc.pos]})
+				}
 			}
 			sc.skipWS()
 			c := sc.peek()

@@ -106,7 +106,11 @@ func (st *state) fromNumber(n *node, text []byte) (int32, *fieldErr) {
 		case KindWrongType:
 			return 0, newErr(k, "expected "+n.tname+", got JSON number with a fraction")
 		case KindOutOfRange:
-			return 0, newErr(k, "does not fit in "+n.tname)
+			err := newErr(k, "does not fit in "+n.tname)
+			if _, k64 := parseInt(text, st.digits, 64); bitSize == 32 && k64 == "" {
+				err.widen = "long"
+			}
+			return 0, err
 		}
 		return st.push(val{i: v}), nil
 	case kFloat32, kFloat64:
@@ -116,7 +120,11 @@ func (st *state) fromNumber(n *node, text []byte) (int32, *fieldErr) {
 		}
 		f, ok := parseFloat(text, bitSize)
 		if !ok {
-			return 0, newErr(KindOutOfRange, "does not fit in "+n.tname)
+			err := newErr(KindOutOfRange, "does not fit in "+n.tname)
+			if _, ok64 := parseFloat(text, 64); bitSize == 32 && ok64 {
+				err.widen = "double"
+			}
+			return 0, err
 		}
 		return st.float(n, f), nil
 	case kDecimal:

@@ -797,20 +797,27 @@ func includeKey(bs []*batcher.Batch) string {
 // writeFiles writes the rows of batches as Parquet data files. A file holds
 // rows of many partitions; that is how files stay large.
 func (c *Committer) writeFiles(ctx context.Context, tbl *table.Table, batches []*batcher.Batch) ([]iceberg.DataFile, error) {
-	var sc *arrow.Schema
-	for _, b := range batches {
-		if b.Rows != nil {
-			sc = b.Rows.Schema()
-			break
-		}
+	// Batches decoded before a schema change have the older schema: they
+	// are written as the table's current one (new columns null, widened
+	// types cast), so one file set has one schema.
+	sc, err := table.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
+	if err != nil {
+		return nil, fmt.Errorf("arrow schema of %s: %w", c.tc.Name, err)
 	}
+	var convErr error
 	records := func(yield func(arrow.RecordBatch, error) bool) {
 		for _, b := range batches {
 			if b.Rows == nil {
 				continue
 			}
-			b.Rows.Retain() // WriteRecords releases what it consumes; we may write again
-			if !yield(b.Rows, nil) {
+			rec := b.Rows
+			if rec.Schema().Equal(sc) {
+				rec.Retain() // WriteRecords releases what it consumes; we may write again
+			} else if rec, convErr = conformRecord(rec, sc); convErr != nil {
+				yield(nil, convErr)
+				return
+			}
+			if !yield(rec, nil) {
 				return
 			}
 		}

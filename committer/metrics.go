@@ -34,6 +34,7 @@ type metrics struct {
 	sweepErrors       prometheus.Counter
 	deadLetters       prometheus.Counter
 	refused           *prometheus.CounterVec
+	schemaChanges     prometheus.Counter
 }
 
 // register registers c, or returns the collector already registered under
@@ -127,13 +128,18 @@ func newMetrics(reg prometheus.Registerer, tableName string) *metrics {
 		Help: "Commits refused over a configured limit, by reason (too_many_files).",
 	}, []string{"table", "reason"})).MustCurryWith(l)
 
+	schemaChanges := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "floe_committer_schema_changes_total",
+		Help: "Schema changes floe committed to the table (schema-evolution: add-columns, widen).",
+	}, []string{"table"}))
+
 	m := &metrics{
 		commits: commits, attemptErrors: attemptErrors, dropped: dropped, catalogDuration: catalog,
 		commitDuration: commitDur.With(l), writeDuration: writeDur.With(l), fileBytes: fileBytes.With(l),
 		rows: rows.With(l), files: files.With(l), pendingBytes: pending.With(l),
 		healthy: healthy.With(l), lastCommit: last.With(l), watermark: wm.With(l),
 		swept: swept.With(l), sweepErrors: sweepErrors.With(l), requestsPerCommit: perCommit.With(l),
-		deadLetters: deadLetters.With(l), refused: refused,
+		deadLetters: deadLetters.With(l), refused: refused, schemaChanges: schemaChanges.With(l),
 	}
 	m.refused.WithLabelValues("too_many_files")
 	for _, o := range []string{outcomeCommitted, outcomeConflictRetried, outcomeRetried, outcomeLandedAfterUnknown, outcomeFailed} {

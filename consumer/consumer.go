@@ -77,6 +77,11 @@ type Route struct {
 	// (on-error: dlq); 0 keeps it whole.
 	MaxLetterValue int64
 	Sink           Sink
+	// Evolve changes the table's schema as a record asks
+	// (*codec.SchemaChange, tables[].schema-evolution) and returns the new
+	// row schema and a decoder for it. A *codec.DecodeError means the
+	// change cannot be made: the record is a bad record. Nil: no evolution.
+	Evolve func(ctx context.Context, ch *codec.SchemaChange) (*arrow.Schema, Decoder, error)
 }
 
 type topicPartition struct {
@@ -107,6 +112,7 @@ type Consumer struct {
 	m       *metrics
 	mem     *countingAllocator
 	opts    []kgo.Opt
+	runCtx  context.Context // Run's context, for catalog calls made while processing
 
 	cl  *kgo.Client
 	adm *kadm.Client

@@ -27,6 +27,7 @@ const maxPollWait = time.Second
 // caller's final commit covers everything consumed. It returns nil on
 // cancellation.
 func (c *Consumer) Run(ctx context.Context) error {
+	c.runCtx = ctx
 	defer c.close()
 	if err := c.open(ctx); err != nil {
 		if ctx.Err() != nil {
@@ -448,6 +449,20 @@ func (c *Consumer) add(st *partState, rec *kgo.Record, now time.Time) error {
 		}
 	}
 	derr := st.route.Decoder.Append(st.buf.Builder(), &msg)
+	// A record may need a wider type and then new columns: a few rounds.
+	var change *codec.SchemaChange
+	for round := 0; errors.As(derr, &change) && st.route.Evolve != nil; round++ {
+		if round == 3 {
+			return fmt.Errorf("table %s: the record still needs a schema change after %d were made: %w", st.route.Sink.Table(), round, derr)
+		}
+		if derr = c.evolve(st.route, change); derr != nil {
+			if !errors.As(derr, new(*codec.DecodeError)) {
+				return fmt.Errorf("table %s: %w", st.route.Sink.Table(), derr)
+			}
+			break // not a safe evolution: a bad record
+		}
+		derr = st.route.Decoder.Append(st.buf.Builder(), &msg)
+	}
 	if derr == nil {
 		full, err := st.buf.Add(rec.Offset, rec.Timestamp, size, true, now)
 		return c.account(st, rec, full, err)
@@ -476,6 +491,37 @@ func (c *Consumer) add(st *partState, rec *kgo.Record, now time.Time) error {
 		c.seal(topicPartition{rec.Topic, rec.Partition}, st, batcher.ReasonShutdown)
 		return fmt.Errorf("%w (on-error is fail: floe stops here; fix the record, or set on-error: skip or dlq)", derr)
 	}
+}
+
+// evolve changes route's table schema as ch asks: every buffer of the
+// route is sealed under the old schema (the committer writes those rows as
+// the new one), the table changes, and the buffers start again with the
+// new schema and decoder. A *codec.DecodeError means the change cannot be
+// made. c.mu held.
+func (c *Consumer) evolve(r *Route, ch *codec.SchemaChange) error {
+	for tp, st := range c.parts {
+		if st.route == r {
+			c.seal(tp, st, batcher.ReasonSchema)
+		}
+	}
+	ctx := c.runCtx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	schema, dec, err := r.Evolve(ctx, ch)
+	if err != nil {
+		return err
+	}
+	r.Schema, r.Decoder = schema, dec
+	for tp, st := range c.parts {
+		if st.route == r {
+			next := st.buf.Next()
+			st.buf.Release()
+			st.buf = batcher.NewBuffer(tp.topic, tp.partition, st.gen, next, schema, c.mem, c.cfg.Batch)
+		}
+	}
+	c.log.Info("decoding with the table's new schema", "table", r.Sink.Table(), "change", ch.Error())
+	return nil
 }
 
 // account seals the partition's buffer when adding rec filled it.

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 	"github.com/prometheus/client_golang/prometheus"
@@ -132,10 +133,14 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 			return nil, fmt.Errorf("table %s: %w", tc.Name, err)
 		}
 		p.committers = append(p.committers, com)
-		routes = append(routes, &consumer.Route{
+		route := &consumer.Route{
 			Topics: tc.Topics, Schema: schema, Decoder: dec, OnError: tc.Codec.OnError, Sink: sink{com},
 			MaxLetterValue: tc.DLQ.MaxValueBytes,
-		})
+		}
+		if evolves(tc.Codec) {
+			route.Evolve = evolver(com, tc.Codec)
+		}
+		routes = append(routes, route)
 	}
 	cons, err = consumer.New(cfg.Kafka, routes, logger, reg, extra...)
 	if err != nil {
@@ -144,6 +149,46 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 	}
 	p.consumer = cons
 	return p, nil
+}
+
+func evolves(c codec.Config) bool {
+	for _, e := range c.SchemaEvolution {
+		if e != "none" {
+			return true
+		}
+	}
+	return false
+}
+
+// evolver changes com's table as a record asks and returns the new row
+// schema with a decoder for it. A change that is no safe evolution comes
+// back as the record's decode error, so on-error decides.
+func evolver(com *committer.Committer, cfg codec.Config) func(context.Context, *codec.SchemaChange) (*arrow.Schema, consumer.Decoder, error) {
+	return func(ctx context.Context, ch *codec.SchemaChange) (*arrow.Schema, consumer.Decoder, error) {
+		change := committer.SchemaChange{}
+		for _, a := range ch.Add {
+			change.Add = append(change.Add, tableColumn(a))
+		}
+		for _, w := range ch.Widen {
+			change.Widen = append(change.Widen, committer.Widening{Path: w.Path, To: w.To})
+		}
+		if err := com.Evolve(ctx, change); err != nil {
+			if errors.Is(err, committer.ErrSchemaConflict) {
+				return nil, nil, &codec.DecodeError{Topic: ch.Topic, Partition: ch.Partition, Offset: ch.Offset,
+					Kind: codec.KindWrongType, Detail: err.Error()}
+			}
+			return nil, nil, err
+		}
+		schema, err := com.ArrowSchema()
+		if err != nil {
+			return nil, nil, err
+		}
+		dec, err := codec.New(schema, cfg)
+		if err != nil {
+			return nil, nil, fmt.Errorf("decoder for the new schema: %w", err)
+		}
+		return schema, dec, nil
+	}
 }
 
 // catalogEndpoint names the catalog for error messages, without secrets.
@@ -157,21 +202,22 @@ func catalogEndpoint(c committer.CatalogConfig) string {
 // metadataColumns converts the codec's metadata column declarations into
 // table columns.
 func metadataColumns(m codec.MetadataColumns) []committer.Column {
-	var conv func(c codec.Column) committer.Column
-	conv = func(c codec.Column) committer.Column {
-		out := committer.Column{Name: c.Name, Type: c.Type, Required: c.Required}
-		for _, f := range c.Fields {
-			out.Fields = append(out.Fields, conv(f))
-		}
-		if c.Element != nil {
-			e := conv(*c.Element)
-			out.Element = &e
-		}
-		return out
-	}
 	var out []committer.Column
 	for _, c := range m.Columns() {
-		out = append(out, conv(c))
+		out = append(out, tableColumn(c))
+	}
+	return out
+}
+
+// tableColumn converts a codec column description into a table column.
+func tableColumn(c codec.Column) committer.Column {
+	out := committer.Column{Name: c.Name, Type: c.Type, Required: c.Required}
+	for _, f := range c.Fields {
+		out.Fields = append(out.Fields, tableColumn(f))
+	}
+	if c.Element != nil {
+		e := tableColumn(*c.Element)
+		out.Element = &e
 	}
 	return out
 }

@@ -1,0 +1,110 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/floe-dev/floe/batcher"
+	"github.com/floe-dev/floe/codec"
+)
+
+// evolvingDecoder asks for a column "extra" for values "new" until it has
+// it, then appends both columns.
+type evolvingDecoder struct{ has bool }
+
+func (d evolvingDecoder) Append(b *array.RecordBuilder, m *codec.Message) error {
+	if string(m.Value) == "new" && !d.has {
+		return &codec.SchemaChange{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
+			Add: []codec.Column{{Name: "extra", Type: "string"}}}
+	}
+	b.Field(0).(*array.StringBuilder).Append(string(m.Value))
+	if d.has {
+		b.Field(1).(*array.StringBuilder).Append("x")
+	}
+	return nil
+}
+
+var wideSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "id", Type: arrow.BinaryTypes.String}, {Name: "extra", Type: arrow.BinaryTypes.String, Nullable: true},
+}, nil)
+
+func TestSchemaChangeRebuildsTheBuffers(t *testing.T) {
+	e := newConsumerEnv(t, 2, nil)
+	r := e.c.routes[0]
+	r.Decoder = evolvingDecoder{}
+	var asked []string
+	r.Evolve = func(_ context.Context, ch *codec.SchemaChange) (*arrow.Schema, Decoder, error) {
+		asked = append(asked, ch.Error())
+		return wideSchema, evolvingDecoder{has: true}, nil
+	}
+	e.produce(0, "a", "b", "new", "d") // one poll: a and b are buffered when "new" asks for the change
+	e.produce(1, "c")
+	e.run()
+	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 4 }, 10*time.Second, 10*time.Millisecond)
+
+	require.Equal(t, []string{"record t[0]@2 needs a schema change: add extra string"}, asked)
+	var sawSchemaSeal int
+	schemaOf := map[string]string{}
+	for _, b := range e.sink.snapshot() {
+		if b.Reason == batcher.ReasonSchema {
+			sawSchemaSeal++
+		}
+		if b.Rows == nil {
+			continue
+		}
+		which := "old"
+		if b.Rows.Schema().Equal(wideSchema) {
+			which = "new"
+		}
+		ids := b.Rows.Column(0).(*array.String)
+		for i := 0; i < ids.Len(); i++ {
+			schemaOf[ids.Value(i)] = which
+		}
+	}
+	require.Equal(t, "old", schemaOf["a"])
+	require.Equal(t, "old", schemaOf["b"])
+	require.Equal(t, "new", schemaOf["new"])
+	require.Equal(t, "new", schemaOf["d"])
+	require.GreaterOrEqual(t, sawSchemaSeal, 1, "the buffers were sealed under the old schema")
+	require.Equal(t, float64(sawSchemaSeal), testutil.ToFloat64(e.c.m.flushes.WithLabelValues("schema")))
+}
+
+func TestSchemaChangeThatCannotBeMadeIsABadRecord(t *testing.T) {
+	e := newConsumerEnv(t, 1, nil)
+	r := e.c.routes[0]
+	r.Decoder = evolvingDecoder{}
+	r.Evolve = func(_ context.Context, ch *codec.SchemaChange) (*arrow.Schema, Decoder, error) {
+		return nil, nil, &codec.DecodeError{Topic: ch.Topic, Partition: ch.Partition, Offset: ch.Offset, Kind: codec.KindWrongType,
+			Detail: "column extra is long, a record needs string"}
+	}
+	e.produce(0, "a", "new", "b")
+	e.run()
+	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 3 }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, 1.0, testutil.ToFloat64(e.c.m.badRecords.WithLabelValues("t", "wrong_type", "skipped")), "on-error skip applies")
+}
+
+func TestSchemaChangeFailureStopsTheConsumer(t *testing.T) {
+	e := newConsumerEnv(t, 1, nil)
+	r := e.c.routes[0]
+	r.Decoder = evolvingDecoder{}
+	r.Evolve = func(context.Context, *codec.SchemaChange) (*arrow.Schema, Decoder, error) {
+		return nil, nil, errors.New("evolve the schema of db.t: context deadline exceeded")
+	}
+	e.produce(0, "a", "new")
+	e.run()
+	select {
+	case err := <-e.done:
+		require.ErrorContains(t, err, "table db.t: evolve the schema of db.t: context deadline exceeded")
+		e.done <- nil // for the cleanup
+	case <-time.After(20 * time.Second):
+		t.Fatal("the consumer did not stop")
+	}
+	require.Equal(t, int64(1), covered(t, e.sink.snapshot())[0][1], "what came before the record is kept for the final commit")
+}
