@@ -980,6 +980,10 @@ func (c *Committer) finish(ag *attemptGroup, tbl *table.Table, snap *table.Snaps
 	if requests > 0 { // a SQL catalog makes no HTTP requests
 		c.m.requestsPerCommit.Observe(float64(requests))
 	}
+	objects := ag.requests.objects.Load()
+	if objects > 0 { // a file:// warehouse makes none
+		c.m.objectsPerCommit.Observe(float64(objects))
+	}
 	if wm := c.watermarkAfter(nil); !wm.IsZero() {
 		c.m.watermark.Set(float64(wm.UnixMilli()) / 1000)
 	}
@@ -991,7 +995,7 @@ func (c *Committer) finish(ag *attemptGroup, tbl *table.Table, snap *table.Snaps
 		"outcome", outcome, "snapshot_id", snapID, "commit_id", ag.id,
 		"offsets", ranges, "records", records, "rows", rows, "skipped", skipped,
 		"dead_letters", ag.dlq.letters, "files", len(ag.files), "file_bytes", fileBytes, "bytes", bytes,
-		"attempts", ag.attempts, "catalog_requests", requests, "duration", dur.Round(time.Millisecond).String())
+		"attempts", ag.attempts, "catalog_requests", requests, "objectstore_requests", objects, "duration", dur.Round(time.Millisecond).String())
 
 	for _, b := range include {
 		b.Release()

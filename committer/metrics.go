@@ -31,6 +31,7 @@ type metrics struct {
 	watermark         prometheus.Gauge
 	swept             prometheus.Counter
 	requestsPerCommit prometheus.Observer
+	objectsPerCommit  prometheus.Observer
 	sweepErrors       prometheus.Counter
 	deadLetters       prometheus.Counter
 	refused           *prometheus.CounterVec
@@ -133,13 +134,20 @@ func newMetrics(reg prometheus.Registerer, tableName string) *metrics {
 		Help: "Schema changes floe committed to the table (schema-evolution: add-columns, widen).",
 	}, []string{"table"}))
 
+	objPerCommit := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "floe_committer_objectstore_requests_per_commit",
+		Help:    "Object-store HTTP requests (every try) one commit made: data files, manifests, metadata (S3 warehouses through floe's client).",
+		Buckets: []float64{2, 4, 6, 8, 12, 16, 24, 32, 64, 128, 256},
+	}, []string{"table"}))
+
 	m := &metrics{
 		commits: commits, attemptErrors: attemptErrors, dropped: dropped, catalogDuration: catalog,
 		commitDuration: commitDur.With(l), writeDuration: writeDur.With(l), fileBytes: fileBytes.With(l),
 		rows: rows.With(l), files: files.With(l), pendingBytes: pending.With(l),
 		healthy: healthy.With(l), lastCommit: last.With(l), watermark: wm.With(l),
 		swept: swept.With(l), sweepErrors: sweepErrors.With(l), requestsPerCommit: perCommit.With(l),
-		deadLetters: deadLetters.With(l), refused: refused, schemaChanges: schemaChanges.With(l),
+		objectsPerCommit: objPerCommit.With(l),
+		deadLetters:      deadLetters.With(l), refused: refused, schemaChanges: schemaChanges.With(l),
 	}
 	m.refused.WithLabelValues("too_many_files")
 	for _, o := range []string{outcomeCommitted, outcomeConflictRetried, outcomeRetried, outcomeLandedAfterUnknown, outcomeFailed} {

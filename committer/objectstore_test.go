@@ -312,3 +312,21 @@ func TestObjectStoreOperation(t *testing.T) {
 		require.Equal(t, tc.want, objectStoreOperation(r), "%s %s", tc.method, tc.url)
 	}
 }
+
+// A commit's object-store requests are counted apart from its catalog
+// requests (floe_committer_objectstore_requests_per_commit).
+func TestObjectStoreRequestsCountTowardTheCommit(t *testing.T) {
+	isolateAWS(t)
+	_, srv := newFakeS3(t)
+	c := testS3Config(srv.URL)
+	store, err := NewObjectStore(context.Background(), c, nil)
+	require.NoError(t, err)
+	defer store.Close()
+	ctx, rc := countRequests(store.Context(context.Background()))
+	fs := openS3(t, ctx, c)
+	require.NoError(t, fs.(icebergio.WriteFileIO).WriteFile("s3://bucket/warehouse/a.txt", []byte("hello")))
+	_, err = fs.(icebergio.ReadFileIO).ReadFile("s3://bucket/warehouse/a.txt")
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, rc.objects.Load(), int64(2), "a PUT and a GET at least")
+	require.Zero(t, rc.n.Load(), "no catalog request was made")
+}

@@ -91,7 +91,8 @@ type transportKind struct {
 	operation   func(*http.Request) string
 	dialTimeout time.Duration
 	// commitRequests: requests count toward the catalog requests of the
-	// commit whose context they carry.
+	// commit whose context they carry (otherwise toward its object-store
+	// requests).
 	commitRequests bool
 }
 
@@ -220,7 +221,9 @@ func (t *CatalogTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // requestCounter counts the catalog requests made under a context: the API
 // cost of one commit.
-type requestCounter struct{ n atomic.Int64 }
+// requestCounter counts the HTTP requests one commit makes: to the catalog
+// (n) and to the object store (objects).
+type requestCounter struct{ n, objects atomic.Int64 }
 
 type requestCounterKey struct{}
 
@@ -234,16 +237,20 @@ func countRequests(ctx context.Context) (context.Context, *requestCounter) {
 func (t *CatalogTransport) roundTrip(base http.RoundTripper, r *http.Request) (*http.Response, error) {
 	op := t.kind.operation(r)
 	var rc *requestCounter
-	if t.kind.commitRequests {
-		rc, _ = r.Context().Value(requestCounterKey{}).(*requestCounter)
+	var count *atomic.Int64
+	if rc, _ = r.Context().Value(requestCounterKey{}).(*requestCounter); rc != nil {
+		count = &rc.objects
+		if t.kind.commitRequests {
+			count = &rc.n
+		}
 	}
 	tries := 1
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		tries += t.cfg.ReadRetries
 	}
 	for attempt := 0; ; attempt++ {
-		if rc != nil {
-			rc.n.Add(1)
+		if count != nil {
+			count.Add(1)
 		}
 		resp, err := t.once(base, r, op)
 		if attempt+1 >= tries || !retryable(resp, err) || r.Context().Err() != nil {
