@@ -291,8 +291,9 @@ type commitInfo struct {
 		Instance string `json:"instance"`
 		Host     string `json:"host"`
 	} `json:"writer"`
-	Records int64 `json:"added_records"`
-	Ranges  []struct {
+	Records  int64           `json:"added_records"`
+	Rollback json.RawMessage `json:"rollback"`
+	Ranges   []struct {
 		Topic     string `json:"topic"`
 		Partition int32  `json:"partition"`
 		Start     int64  `json:"start"`
