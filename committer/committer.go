@@ -89,6 +89,21 @@ type Hooks struct {
 	// Health is called when the table starts or stops being able to commit;
 	// the consumer pauses the table's topics while it cannot.
 	Health func(table string, healthy bool)
+	// Landed is called after each commit landed with what it holds (for
+	// reports such as the end of `floe replay`).
+	Landed func(Landed)
+}
+
+// Landed describes one landed commit.
+type Landed struct {
+	SnapshotID  int64
+	CommitID    string
+	Outcome     string
+	Ranges      []Range
+	Records     int // consumed records, rows and bad ones
+	Rows        int64
+	DeadLetters int
+	Files       int
 }
 
 // Deps are the Committer's collaborators.
@@ -1009,11 +1024,18 @@ func (c *Committer) finish(ag *attemptGroup, tbl *table.Table, snap *table.Snaps
 	}
 	// The files are referenced by the snapshot now (or, after an unknown
 	// outcome, some of them may be): never delete them.
+	files := len(ag.files)
 	ag.files, ag.filesFor = nil, ""
 	c.cleanup(ag)
 	c.release(bytes)
 	if c.deps.Hooks.Committed != nil {
 		c.deps.Hooks.Committed(next, newest)
+	}
+	if c.deps.Hooks.Landed != nil {
+		c.deps.Hooks.Landed(Landed{
+			SnapshotID: snapID, CommitID: ag.id, Outcome: outcome, Ranges: ranges,
+			Records: records, Rows: rows, DeadLetters: ag.dlq.letters, Files: files,
+		})
 	}
 }
 
