@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apache/iceberg-go/catalog"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -357,6 +358,9 @@ func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *r
 	defer store.Close()
 	defer closeCatalog(cat)
 
+	if dryRun {
+		return dryRunReplay(ctx, cat, plan, stdout)
+	}
 	rep := &replayReport{}
 	var cons *consumer.Consumer
 	hooks := committer.Hooks{
@@ -390,10 +394,6 @@ func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *r
 	}
 	if committed > 0 {
 		fmt.Fprintf(stdout, "resuming: %d of %d offsets already committed by an earlier run\n", committed, plan.offsets)
-	}
-	if dryRun {
-		fmt.Fprintf(stdout, "dry run: would read %d offsets; nothing written\n", remaining)
-		return nil
 	}
 
 	cons, err = consumer.New(cfg.Kafka, []*consumer.Route{route}, logger, reg)
@@ -467,6 +467,34 @@ func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *r
 			plan.id, left, plan.offsets)
 	}
 	fmt.Fprintf(stdout, "replay %s done: %d offsets of %s are in %s exactly once\n", plan.id, plan.offsets, plan.topic, plan.table)
+	return nil
+}
+
+// dryRunReplay says how much a replay would read, writing nothing: the
+// table is only loaded, not created.
+func dryRunReplay(ctx context.Context, cat catalog.Catalog, plan *replayPlan, stdout io.Writer) error {
+	stored := committer.OffsetMap{}
+	ident, err := committer.ParseIdentifier(plan.table)
+	if err != nil {
+		return err
+	}
+	tbl, err := cat.LoadTable(ctx, ident)
+	switch {
+	case errors.Is(err, catalog.ErrNoSuchTable):
+		fmt.Fprintf(stdout, "table %s does not exist yet: a replay would create it\n", plan.table)
+	case err != nil:
+		return fmt.Errorf("load table %s: %w", plan.table, err)
+	default:
+		if stored, _, err = committer.ReadBranchOffsets(tbl.Metadata(), plan.group(), plan.branch); err != nil {
+			return err
+		}
+	}
+	remaining, committed := plan.progress(stored)
+	if remaining == 0 {
+		fmt.Fprintf(stdout, "already done: the table holds this replay's %d offsets\n", plan.offsets)
+		return nil
+	}
+	fmt.Fprintf(stdout, "dry run: would read %d offsets (%d already committed by earlier runs); nothing written\n", remaining, committed)
 	return nil
 }
 
