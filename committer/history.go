@@ -27,6 +27,8 @@ type CommitInfo struct {
 	Records    int64     `json:"added_records"`
 	Files      int64     `json:"added_files"`
 	Ranges     []Range   `json:"ranges"`
+	// Rollback is set on the snapshot `floe rollback --skip` made.
+	Rollback *RollbackInfo `json:"rollback,omitempty"`
 }
 
 // History lists the group's commits on the current branch, newest first,
@@ -77,6 +79,12 @@ func BranchHistory(meta table.Metadata, group, branch string) ([]CommitInfo, err
 			Files:      atoi(props["added-data-files"]),
 		}
 		_ = json.Unmarshal([]byte(props[SummaryWriter]), &info.Writer)
+		if r, ok := props[SummaryRollback]; ok {
+			var ri RollbackInfo
+			if json.Unmarshal([]byte(r), &ri) == nil {
+				info.Rollback = &ri
+			}
+		}
 		if r, ok := props[SummaryRanges]; ok && json.Unmarshal([]byte(r), &info.Ranges) == nil {
 			out = append(out, info)
 			continue

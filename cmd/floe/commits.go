@@ -121,6 +121,12 @@ func printHistory(w io.Writer, table, owner, group string, hist []committer.Comm
 		for _, r := range h.Ranges {
 			ranges = append(ranges, fmt.Sprintf("%s[%d]:%d-%d", r.Topic, r.Partition, r.Start, r.End))
 		}
+		if rb := h.Rollback; rb != nil {
+			ranges = append(ranges, fmt.Sprintf("rollback from %d to %d, %d snapshots undone; skipped:", rb.From, rb.To, len(rb.Undone)))
+			for _, r := range rb.Skipped {
+				ranges = append(ranges, fmt.Sprintf("%s[%d]:%d-%d", r.Topic, r.Partition, r.Start, r.End))
+			}
+		}
 		wm := h.Watermark
 		if t, err := time.Parse(time.RFC3339Nano, wm); err == nil {
 			wm = t.UTC().Format(time.RFC3339)

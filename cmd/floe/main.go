@@ -89,6 +89,8 @@ Usage:
   floe replay  --config FILE --topic T --from OFFSET|TIME|earliest --to OFFSET|TIME|end --table X
                [--partitions 0,3,5] [--branch B] [--dry-run]
                                                       replay a topic range into a table, exactly once
+  floe rollback --config FILE --table T --to-snapshot S (--replay | --skip) [--force] [--dry-run]
+                                                      set a table back to snapshot S
   floe version
 
 Environment variables FLOE_SECTION__KEY override the config file; every key is
@@ -111,6 +113,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return sweepCmd(ctx, args[1:], stdout, stderr)
 	case "replay":
 		return replayCmd(ctx, args[1:], stdout, stderr)
+	case "rollback":
+		return rollbackCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "floe", version)
 		return nil

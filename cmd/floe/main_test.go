@@ -98,5 +98,5 @@ func TestDemoRunsEndToEnd(t *testing.T) {
 	out := stdout.String()
 	require.Contains(t, out, "read back from the table: 3000 rows, 3000 distinct order_id; produced 3000 records")
 	require.Contains(t, out, "exactly once: every produced record is in the table once")
-	require.Contains(t, out, "table demo.orders, group floe-demo:")
+	require.Contains(t, out, "table demo.orders (owner floe-demo), group floe-demo:")
 }

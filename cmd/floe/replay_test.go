@@ -388,3 +388,47 @@ func TestReplayBesideRunningFloe(t *testing.T) {
 }
 
 func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o644) }
+
+// SIGTERM commits what was read and exits 1 saying the replay is not done;
+// the same command then finishes it. With an hour between commits and a
+// small memory budget, reading stalls until the signal, so the interruption
+// is certain to leave offsets behind.
+func TestReplaySigtermCommitsAndResumes(t *testing.T) {
+	b := newBed(t, 2)
+	cfg := b.config("floe", "")
+	yaml := strings.Replace(readFile(t, cfg), "    max-records: 400\n", "    max-records: 400\n    max-bytes: 16KiB\n", 1)
+	yaml = strings.Replace(yaml, "  lag-interval: 1s\n", "  lag-interval: 1s\n  memory-budget: 64KiB\n", 1)
+	yaml = strings.Replace(yaml, "commit-interval: 500ms", "commit-interval: 1h", 1)
+	yaml = strings.Replace(yaml, "  lag-interval: 1s\n", "  lag-interval: 1s\n  fetch-max-bytes: 16KiB\n", 1)
+	require.NoError(t, writeFile(cfg, yaml))
+	for i := 0; i < 50; i++ {
+		b.produce(100) // small record batches, so that a fetch holds a few
+	}
+	args := []string{"--topic", "events", "--from", "0", "--to", "end", "--table", "itest.events"}
+
+	cmd := exec.Command(floeBin, append([]string{"replay", "--config", cfg}, args...)...)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "memory budget reached") },
+		60*time.Second, 20*time.Millisecond, "reading never stalled:\n%s", out.String())
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	err := cmd.Wait()
+	require.Error(t, err)
+	require.Equal(t, 1, cmd.ProcessState.ExitCode(), out.String())
+	require.Regexp(t, `replay [0-9a-f]+ interrupted: \d+ of 5000 offsets left; running the same command again resumes`, out.String())
+	group := replayGroup(t, out.String())
+	var first int64
+	for _, o := range b.groupOffsets(group, "") {
+		first += o
+	}
+	require.Positive(t, first, "what was read before the signal is committed")
+	require.Less(t, first, int64(5000))
+
+	yaml = strings.Replace(readFile(t, cfg), "commit-interval: 1h", "commit-interval: 100ms", 1)
+	require.NoError(t, writeFile(cfg, yaml))
+	code, out2 := b.replay(cfg, args...)
+	require.Equal(t, 0, code, out2)
+	require.Contains(t, out2, fmt.Sprintf("resuming: %d of 5000 offsets already committed", first))
+	requireIDs(t, b.idCounts(0), 0, 5000, 1)
+}

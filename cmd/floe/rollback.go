@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/floe-dev/floe/committer"
+	"github.com/floe-dev/floe/config"
+)
+
+// rollbackCmd sets a table back to one of its snapshots. With --replay floe
+// reads the undone records again; with --skip it goes on after them and a
+// new snapshot records what was skipped. It refuses while floe instances of
+// the group are consuming (unless --force), and when --replay would need
+// records Kafka no longer has.
+func rollbackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("floe rollback", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	tableName := fs.String("table", "", "the table to roll back (required)")
+	to := fs.Int64("to-snapshot", 0, "the snapshot ID to set the table back to (required; `floe commits` lists them)")
+	replay := fs.Bool("replay", false, "floe reads the undone records again from Kafka")
+	skip := fs.Bool("skip", false, "floe goes on after the undone records; a new snapshot records the skipped offsets")
+	force := fs.Bool("force", false, "roll back even while floe instances consume, or when Kafka no longer has records to replay")
+	dryRun := fs.Bool("dry-run", false, "print what would be undone and change nothing")
+	asJSON := fs.Bool("json", false, "print the result as one JSON object")
+	cfg, err := loadConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case *tableName == "":
+		return fmt.Errorf("%w: --table is required", errUsage)
+	case *to == 0:
+		return fmt.Errorf("%w: --to-snapshot is required", errUsage)
+	case *replay == *skip:
+		return fmt.Errorf("%w: give exactly one of --replay (read the undone records again) and --skip (go on after them)", errUsage)
+	}
+	mode := committer.RollbackReplay
+	if *skip {
+		mode = committer.RollbackSkip
+	}
+	if _, err := selectTables(*cfg, *tableName); err != nil {
+		return err
+	}
+
+	cat, err := committer.OpenCatalog(ctx, cfg.Catalog, nil)
+	if err != nil {
+		return err
+	}
+	defer closeCatalog(cat)
+	tbl, err := loadTable(ctx, cat, *tableName)
+	if err != nil {
+		return err
+	}
+	plan, err := committer.PlanRollback(tbl, *tableName, cfg.Kafka.Group, *to)
+	if err != nil {
+		return err
+	}
+	if plan.To == plan.From {
+		fmt.Fprintf(stdout, "table %s is at snapshot %d already: nothing to roll back\n", plan.Table, plan.To)
+		return nil
+	}
+
+	adm, closeAdm, err := kafkaAdmin(cfg)
+	if err != nil {
+		return err
+	}
+	defer closeAdm()
+	if err := refuseWhileConsuming(ctx, adm, cfg.Kafka.Group, *force, stderr); err != nil {
+		return err
+	}
+	if mode == committer.RollbackReplay {
+		if err := refuseLostRecords(ctx, adm, plan.Reread, *force, stderr); err != nil {
+			return err
+		}
+	}
+
+	if *dryRun {
+		return printRollback(stdout, plan, mode, 0, *asJSON, true)
+	}
+	host, _ := os.Hostname()
+	out, err := committer.ApplyRollback(ctx, tbl, plan, mode, committer.Identity{Instance: "rollback-" + instanceID(), Host: host, Version: version})
+	if err != nil {
+		return err
+	}
+	return printRollback(stdout, plan, mode, out.CurrentSnapshot().SnapshotID, *asJSON, false)
+}
+
+// kafkaAdmin connects to the configured brokers.
+func kafkaAdmin(cfg *config.Config) (*kadm.Client, func(), error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.ClientID(cfg.Kafka.ClientID))
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to kafka %v: %w", cfg.Kafka.Brokers, err)
+	}
+	return kadm.NewClient(cl), cl.Close, nil
+}
+
+// refuseWhileConsuming fails when the group has members: a running floe
+// would commit on top of the rollback (or be fenced by it) while it happens.
+func refuseWhileConsuming(ctx context.Context, adm *kadm.Client, group string, force bool, stderr io.Writer) error {
+	groups, err := adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return fmt.Errorf("describe consumer group %s (to check no floe consumes): %w", group, err)
+	}
+	g, ok := groups[group]
+	if !ok || g.Err != nil || len(g.Members) == 0 {
+		return nil
+	}
+	var members []string
+	for _, m := range g.Members {
+		members = append(members, m.ClientID+"@"+strings.TrimPrefix(m.ClientHost, "/"))
+	}
+	sort.Strings(members)
+	msg := fmt.Sprintf("consumer group %s has %d members (%s): floe instances are consuming and committing to the table; "+
+		"stop them first (scale the deployment to 0), or pass --force", group, len(members), strings.Join(members, ", "))
+	if !force {
+		return fmt.Errorf("refused: %s", msg)
+	}
+	fmt.Fprintf(stderr, "warning (--force): %s\n", msg)
+	return nil
+}
+
+// refuseLostRecords fails when --replay needs records that Kafka's
+// retention already deleted: floe would stop at them on its next start.
+func refuseLostRecords(ctx context.Context, adm *kadm.Client, ranges []committer.Range, force bool, stderr io.Writer) error {
+	if len(ranges) == 0 {
+		return nil
+	}
+	topics := map[string]bool{}
+	for _, r := range ranges {
+		topics[r.Topic] = true
+	}
+	var names []string
+	for t := range topics {
+		names = append(names, t)
+	}
+	starts, err := adm.ListStartOffsets(ctx, names...)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("list the first offsets Kafka still has: %w", err)
+	}
+	var lost []string
+	for _, r := range ranges {
+		if o, ok := starts.Lookup(r.Topic, r.Partition); ok && o.Offset > r.Start {
+			lost = append(lost, fmt.Sprintf("%s[%d] %d-%d (Kafka starts at %d)", r.Topic, r.Partition, r.Start, min(o.Offset, r.End), o.Offset))
+		}
+	}
+	if len(lost) == 0 {
+		return nil
+	}
+	msg := "--replay needs records Kafka no longer has (retention deleted them): " + strings.Join(lost, ", ") +
+		"; floe would stop at them. Use --skip, or restore the records first"
+	if !force {
+		return fmt.Errorf("refused: %s, or pass --force", msg)
+	}
+	fmt.Fprintf(stderr, "warning (--force): %s\n", msg)
+	return nil
+}
+
+func printRollback(w io.Writer, plan committer.RollbackPlan, mode committer.RollbackMode, newHead int64, asJSON, dry bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(struct {
+			committer.RollbackPlan
+			Mode    committer.RollbackMode `json:"mode"`
+			DryRun  bool                   `json:"dry_run"`
+			NewHead int64                  `json:"current_snapshot,omitempty"`
+		}{plan, mode, dry, newHead})
+	}
+	verb := "rolled back"
+	if dry {
+		verb = "would roll back (dry run)"
+	}
+	fmt.Fprintf(w, "table %s %s from snapshot %d to %d (--%s); %d snapshots undone:\n", plan.Table, verb, plan.From, plan.To, mode, len(plan.Undone))
+	for _, u := range plan.Undone {
+		who := "floe commit " + u.CommitID
+		if u.CommitID == "" {
+			who = "another writer"
+		}
+		fmt.Fprintf(w, "  %d  %s  %-9s %8d records  (%s)\n", u.SnapshotID, u.Time.Format(time.RFC3339), u.Operation, u.Records, who)
+	}
+	for _, r := range plan.Reread {
+		action := "floe reads again"
+		if mode == committer.RollbackSkip {
+			action = "skipped"
+		}
+		fmt.Fprintf(w, "  %s[%d] offsets %d-%d: %s\n", r.Topic, r.Partition, r.Start, r.End, action)
+	}
+	if dry {
+		return nil
+	}
+	if mode == committer.RollbackSkip {
+		fmt.Fprintf(w, "current snapshot: %d (the data of %d, with the offsets floe had; floe.rollback records the skip)\n", newHead, plan.To)
+	} else {
+		fmt.Fprintf(w, "current snapshot: %d; floe reads the ranges above again when it starts\n", newHead)
+	}
+	return nil
+}

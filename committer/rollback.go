@@ -1,0 +1,221 @@
+package committer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+	"github.com/google/uuid"
+)
+
+// SummaryRollback is the summary key of the snapshot `floe rollback --skip`
+// makes: what was undone and which offsets were skipped.
+const SummaryRollback = "floe.rollback"
+
+// RollbackMode says what happens to the records of the undone commits.
+type RollbackMode string
+
+const (
+	// RollbackReplay sets the table back: its offsets are the target's, so
+	// floe reads the undone records again from Kafka.
+	RollbackReplay RollbackMode = "replay"
+	// RollbackSkip sets the table's data back but keeps the offsets where
+	// they were: floe goes on after the undone records, and a snapshot on
+	// top of the target records what was skipped.
+	RollbackSkip RollbackMode = "skip"
+)
+
+// Undone is one snapshot a rollback takes off the branch.
+type Undone struct {
+	SnapshotID int64     `json:"snapshot_id"`
+	Time       time.Time `json:"time"`
+	Operation  string    `json:"operation"`
+	// CommitID is set for floe's commits; empty for other writers'
+	// snapshots (compaction, expiry, other engines), which are undone too.
+	CommitID string `json:"commit_id,omitempty"`
+	Records  int64  `json:"added_records"`
+}
+
+// RollbackPlan is what setting a table back to a snapshot does.
+type RollbackPlan struct {
+	Table string `json:"table"`
+	From  int64  `json:"from_snapshot"` // the current head
+	To    int64  `json:"to_snapshot"`
+	// Undone lists the snapshots after To, newest first.
+	Undone []Undone `json:"undone"`
+	// Reread are the offset ranges of group the table no longer covers
+	// after the rollback: read again with --replay, skipped with --skip.
+	Reread []Range `json:"ranges"`
+	// Offsets of every group at the head, carried by a --skip snapshot.
+	headOffsets map[string]string
+}
+
+// PlanRollback checks that snapshot to is an ancestor of the table's head
+// and works out what going back to it undoes for group.
+func PlanRollback(tbl *table.Table, name, group string, to int64) (RollbackPlan, error) {
+	meta := tbl.Metadata()
+	head := meta.CurrentSnapshot()
+	if head == nil {
+		return RollbackPlan{}, fmt.Errorf("table %s has no snapshot to roll back", name)
+	}
+	if meta.SnapshotByID(to) == nil {
+		return RollbackPlan{}, fmt.Errorf("snapshot %d is not in table %s (expired, or of another table); `floe commits --table %s` lists floe's snapshots",
+			to, name, name)
+	}
+	plan := RollbackPlan{Table: name, From: head.SnapshotID, To: to, headOffsets: map[string]string{}}
+	if to == head.SnapshotID {
+		return plan, nil
+	}
+	found := false
+	for snap, ok := range Ancestry(meta) {
+		if !ok {
+			break
+		}
+		if snap.SnapshotID == to {
+			found = true
+			break
+		}
+		u := Undone{SnapshotID: snap.SnapshotID, Time: time.UnixMilli(snap.TimestampMs).UTC()}
+		if snap.Summary != nil {
+			u.Operation = string(snap.Summary.Operation)
+			u.CommitID = snap.Summary.Properties[SummaryCommitID]
+			u.Records = atoi(snap.Summary.Properties["added-records"])
+		}
+		plan.Undone = append(plan.Undone, u)
+	}
+	if !found {
+		return RollbackPlan{}, fmt.Errorf("snapshot %d is not an ancestor of table %s's current snapshot %d: a rollback only goes back along the branch",
+			to, name, head.SnapshotID)
+	}
+
+	// Offsets of every group (and replay) at the head: the --skip snapshot
+	// carries them, as custom summary keys are not inherited.
+	for snap, ok := range Ancestry(meta) {
+		if !ok {
+			break
+		}
+		if snap.Summary == nil {
+			continue
+		}
+		for k, v := range snap.Summary.Properties {
+			if _, seen := plan.headOffsets[k]; !seen && strings.HasPrefix(k, SummaryOffsetsPrefix) {
+				plan.headOffsets[k] = v
+			}
+		}
+	}
+
+	now, _, err := ReadOffsets(meta, group)
+	if err != nil {
+		return RollbackPlan{}, err
+	}
+	at, err := offsetsAt(meta, group, to)
+	if err != nil {
+		return RollbackPlan{}, err
+	}
+	for topic, t := range now.Topics {
+		for p, end := range t.Next {
+			start, ok := at.Get(topic, p)
+			if !ok {
+				start = 0 // unknown before: from the partition's first commit
+			}
+			if end > start {
+				plan.Reread = append(plan.Reread, Range{Topic: topic, Partition: p, Start: start, End: end})
+			}
+		}
+	}
+	sort.Slice(plan.Reread, func(i, j int) bool {
+		a, b := plan.Reread[i], plan.Reread[j]
+		if a.Topic != b.Topic {
+			return a.Topic < b.Topic
+		}
+		return a.Partition < b.Partition
+	})
+	return plan, nil
+}
+
+// offsetsAt is the group's offsets as of snapshot id: the newest ancestor of
+// id (id included) carrying them.
+func offsetsAt(meta table.Metadata, group string, id int64) (OffsetMap, error) {
+	key := OffsetsKey(group)
+	for snap := meta.SnapshotByID(id); snap != nil; {
+		if snap.Summary != nil {
+			if v, ok := snap.Summary.Properties[key]; ok {
+				return DecodeOffsetMap(v)
+			}
+		}
+		if snap.ParentSnapshotID == nil {
+			break
+		}
+		parent := meta.SnapshotByID(*snap.ParentSnapshotID)
+		if parent == nil {
+			return OffsetMap{}, fmt.Errorf("offsets as of snapshot %d: %w", id, ErrOffsetsExpired)
+		}
+		snap = parent
+	}
+	return OffsetMap{Topics: map[string]TopicOffsets{}}, nil
+}
+
+// RollbackInfo is the value of floe.rollback: what a --skip rollback
+// undid and skipped.
+type RollbackInfo struct {
+	Mode    RollbackMode `json:"mode"`
+	From    int64        `json:"from_snapshot"`
+	To      int64        `json:"to_snapshot"`
+	Undone  []int64      `json:"undone_snapshots"`
+	Skipped []Range      `json:"skipped"`
+}
+
+// ApplyRollback sets tbl's main branch back to plan.To in one commit that
+// fails if the head moved since the plan was made. With RollbackSkip the
+// same commit adds a snapshot on top of plan.To that changes no file and
+// carries the head's offsets and the skipped ranges (floe.rollback), so
+// floe goes on after them. It returns the table as committed.
+func ApplyRollback(ctx context.Context, tbl *table.Table, plan RollbackPlan, mode RollbackMode, who Identity) (*table.Table, error) {
+	if mode != RollbackReplay && mode != RollbackSkip {
+		return nil, fmt.Errorf("rollback mode must be replay or skip, got %q", mode)
+	}
+	if plan.To == plan.From {
+		return tbl, errors.New("nothing to roll back: the snapshot is the table's current one")
+	}
+	if cur := tbl.CurrentSnapshot(); cur == nil || cur.SnapshotID != plan.From {
+		return nil, fmt.Errorf("table %s moved since the rollback was planned: run it again", plan.Table)
+	}
+	txn := tbl.NewTransaction()
+	if err := txn.RollbackToSnapshot(plan.To); err != nil {
+		return nil, fmt.Errorf("roll back %s to snapshot %d: %w", plan.Table, plan.To, err)
+	}
+	if mode == RollbackSkip {
+		ev := RollbackInfo{Mode: mode, From: plan.From, To: plan.To, Skipped: plan.Reread}
+		for _, u := range plan.Undone {
+			ev.Undone = append(ev.Undone, u.SnapshotID)
+		}
+		evJSON, _ := json.Marshal(ev)
+		writer, _ := json.Marshal(who)
+		props := iceberg.Properties{
+			SummaryRollback: string(evJSON),
+			SummaryCommitID: uuid.NewString(),
+			SummaryWriter:   string(writer),
+			SummaryRanges:   "[]",
+		}
+		for k, v := range plan.headOffsets {
+			props[k] = v
+		}
+		if err := txn.Delete(ctx, iceberg.AlwaysFalse{}, props); err != nil {
+			return nil, fmt.Errorf("stage the skip snapshot: %w", err)
+		}
+	}
+	out, err := txn.Commit(ctx)
+	if err != nil {
+		if errorReason(err) == "conflict" {
+			return nil, fmt.Errorf("table %s changed while rolling back (another writer committed): nothing was changed; run it again: %w", plan.Table, err)
+		}
+		return nil, fmt.Errorf("commit the rollback of %s: %w", plan.Table, err)
+	}
+	return out, nil
+}

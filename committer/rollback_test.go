@@ -1,0 +1,121 @@
+package committer
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// threeCommits commits [0,5) of partition 0; [5,10) of 0 and [0,4) of 1;
+// [10,15) of 0, and returns the three snapshot IDs.
+func threeCommits(t *testing.T, e *protoEnv, c *Committer) (s1, s2, s3 int64) {
+	t.Helper()
+	c.Submit(e.batch(c, 0, 1, 0, 5))
+	require.NoError(t, c.Commit(context.Background()))
+	s1 = e.reload().CurrentSnapshot().SnapshotID
+	c.Submit(e.batch(c, 0, 1, 5, 10))
+	c.Submit(e.batch(c, 1, 1, 0, 4))
+	require.NoError(t, c.Commit(context.Background()))
+	s2 = e.reload().CurrentSnapshot().SnapshotID
+	c.Submit(e.batch(c, 0, 1, 10, 15))
+	require.NoError(t, c.Commit(context.Background()))
+	s3 = e.reload().CurrentSnapshot().SnapshotID
+	return s1, s2, s3
+}
+
+var who = Identity{Instance: "rb", Host: "test", Version: "t"}
+
+func TestRollbackReplay(t *testing.T) {
+	e := newProtoEnv(t)
+	c := e.committer("a")
+	s1, s2, s3 := threeCommits(t, e, c)
+
+	plan, err := PlanRollback(e.reload(), "db.events", protoGroup, s1)
+	require.NoError(t, err)
+	require.Equal(t, s3, plan.From)
+	require.Len(t, plan.Undone, 2)
+	require.Equal(t, []int64{s3, s2}, []int64{plan.Undone[0].SnapshotID, plan.Undone[1].SnapshotID})
+	require.NotEmpty(t, plan.Undone[0].CommitID)
+	require.Equal(t, int64(5), plan.Undone[0].Records)
+	require.Equal(t, []Range{{"events", 0, 5, 15}, {"events", 1, 0, 4}}, plan.Reread)
+
+	out, err := ApplyRollback(context.Background(), e.reload(), plan, RollbackReplay, who)
+	require.NoError(t, err)
+	require.Equal(t, s1, out.CurrentSnapshot().SnapshotID, "the head is the target itself")
+	require.Equal(t, map[int32]int64{0: 5}, e.offsets().Topics["events"].Next, "floe reads from the target's offsets")
+	requireNoDuplicates(t, e.rows(), 5)
+
+	// The same records come again and land once.
+	c2 := e.committer("b")
+	c2.Submit(e.batch(c2, 0, 1, 5, 15))
+	c2.Submit(e.batch(c2, 1, 1, 0, 4))
+	require.NoError(t, c2.Commit(context.Background()))
+	requireNoDuplicates(t, e.rows(), 19)
+
+	// s3 is off the branch now.
+	_, err = PlanRollback(e.reload(), "db.events", protoGroup, s3)
+	require.ErrorContains(t, err, "is not an ancestor of table db.events's current snapshot")
+}
+
+func TestRollbackSkip(t *testing.T) {
+	e := newProtoEnv(t)
+	c := e.committer("a")
+	s1, _, s3 := threeCommits(t, e, c)
+	plan, err := PlanRollback(e.reload(), "db.events", protoGroup, s1)
+	require.NoError(t, err)
+	out, err := ApplyRollback(context.Background(), e.reload(), plan, RollbackSkip, who)
+	require.NoError(t, err)
+	head := out.CurrentSnapshot()
+	require.Equal(t, s1, *head.ParentSnapshotID, "a new snapshot on top of the target")
+	requireNoDuplicates(t, e.rows(), 5)
+	require.Equal(t, map[int32]int64{0: 15, 1: 4}, e.offsets().Topics["events"].Next, "the offsets floe had: it goes on after the undone records")
+
+	hist, err := History(e.reload().Metadata(), protoGroup)
+	require.NoError(t, err)
+	require.Len(t, hist, 2)
+	rb := hist[0].Rollback
+	require.NotNil(t, rb, "floe commits shows the rollback")
+	require.Equal(t, RollbackSkip, rb.Mode)
+	require.Equal(t, s3, rb.From)
+	require.Equal(t, s1, rb.To)
+	require.Len(t, rb.Undone, 2)
+	require.Equal(t, []Range{{"events", 0, 5, 15}, {"events", 1, 0, 4}}, rb.Skipped)
+	require.Empty(t, hist[0].Ranges, "the skip adds no rows")
+
+	// floe goes on after the skipped range.
+	c.Submit(e.batch(c, 0, 1, 15, 18))
+	require.NoError(t, c.Commit(context.Background()))
+	requireNoDuplicates(t, e.rows(), 8)
+	require.Equal(t, map[int32]int64{0: 18, 1: 4}, e.offsets().Topics["events"].Next)
+}
+
+func TestRollbackRefusals(t *testing.T) {
+	e := newProtoEnv(t)
+	c := e.committer("a")
+	s1, _, s3 := threeCommits(t, e, c)
+
+	_, err := PlanRollback(e.reload(), "db.events", protoGroup, 42)
+	require.ErrorContains(t, err, "snapshot 42 is not in table db.events")
+
+	plan, err := PlanRollback(e.reload(), "db.events", protoGroup, s3)
+	require.NoError(t, err)
+	require.Equal(t, plan.From, plan.To)
+	_, err = ApplyRollback(context.Background(), e.reload(), plan, RollbackSkip, who)
+	require.ErrorContains(t, err, "nothing to roll back")
+
+	// The head moves between the plan and the rollback: nothing changes.
+	plan, err = PlanRollback(e.reload(), "db.events", protoGroup, s1)
+	require.NoError(t, err)
+	stale := e.reload()
+	c.Submit(e.batch(c, 0, 1, 15, 16))
+	require.NoError(t, c.Commit(context.Background()))
+	_, err = ApplyRollback(context.Background(), stale, plan, RollbackReplay, who)
+	require.ErrorContains(t, err, "changed while rolling back")
+	requireNoDuplicates(t, e.rows(), 20)
+
+	_, err = ApplyRollback(context.Background(), e.reload(), plan, RollbackReplay, who)
+	require.ErrorContains(t, err, "moved since the rollback was planned")
+	_, err = ApplyRollback(context.Background(), stale, plan, "undo", who)
+	require.ErrorContains(t, err, `rollback mode must be replay or skip, got "undo"`)
+}
