@@ -33,10 +33,11 @@ const (
 	ReasonMemory   Reason = "memory"   // the global memory budget asked for room
 	ReasonShutdown Reason = "shutdown" // the process is stopping
 	ReasonSchema   Reason = "schema"   // the table's schema changed (schema evolution)
+	ReasonEnd      Reason = "end"      // a replay reached the end of its range
 )
 
 // Reasons lists every flush reason, for initialising metric labels.
-var Reasons = []Reason{ReasonRecords, ReasonBytes, ReasonAge, ReasonMemory, ReasonShutdown, ReasonSchema}
+var Reasons = []Reason{ReasonRecords, ReasonBytes, ReasonAge, ReasonMemory, ReasonShutdown, ReasonSchema, ReasonEnd}
 
 // Policy says when a partition's buffer is full. Zero fields are invalid;
 // use [DefaultPolicy] as the base.
@@ -249,6 +250,16 @@ func (b *Buffer) AddLetter(l DeadLetter, size int, now time.Time) (Reason, error
 	return reason, nil
 }
 
+// SkipTo accounts for offsets up to (not including) offset that hold no
+// record for the caller: a transaction marker, or the end of a replay range
+// whose last offsets were compacted away or are markers. It moves End
+// without adding a record; an offset at or below End changes nothing.
+func (b *Buffer) SkipTo(offset int64) {
+	if offset > b.end {
+		b.end = offset
+	}
+}
+
 // Len is the number of consumed records in the buffer.
 func (b *Buffer) Len() int { return b.records }
 
@@ -259,9 +270,11 @@ func (b *Buffer) Bytes() int64 { return b.bytes }
 func (b *Buffer) Next() int64 { return b.end }
 
 // Seal returns the buffered records as a Batch and resets the buffer to start
-// where the batch ended. It returns nil when the buffer is empty.
+// where the batch ended. It returns nil when the buffer is empty and
+// [Buffer.SkipTo] did not move its end: a batch of skipped offsets only has
+// no record but still carries its range.
 func (b *Buffer) Seal(reason Reason) *Batch {
-	if b.records == 0 {
+	if b.records == 0 && b.end == b.start {
 		return nil
 	}
 	batch := &Batch{

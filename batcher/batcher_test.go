@@ -170,3 +170,30 @@ func TestDeadLettersTravelWithTheirBatch(t *testing.T) {
 	next.Release()
 	require.True(t, (&DeadLetter{Value: []byte("ab"), ValueSize: 3}).Truncated())
 }
+
+func TestSkipToMovesTheEndWithoutARecord(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	b, _ := newTestBuffer(t, 10, DefaultPolicy())
+	require.Nil(t, b.Seal(ReasonEnd), "empty and not moved: nothing to seal")
+
+	add(t, b, 10, 5, true, t0)
+	b.SkipTo(12) // offset 11 was a transaction marker
+	b.SkipTo(11) // backwards: no effect
+	require.Equal(t, int64(12), b.Next())
+	_, err := b.Add(11, t0, 1, false, t0)
+	require.ErrorIs(t, err, ErrOutOfOrder, "a skipped offset cannot be added afterwards")
+	got := b.Seal(ReasonEnd)
+	require.Equal(t, int64(10), got.Start)
+	require.Equal(t, int64(12), got.End)
+	require.Equal(t, 1, got.Records)
+	got.Release()
+
+	// Only skipped offsets: a batch without records that still carries its range.
+	b.SkipTo(15)
+	got = b.Seal(ReasonEnd)
+	require.NotNil(t, got)
+	require.Equal(t, [2]int64{12, 15}, [2]int64{got.Start, got.End})
+	require.Zero(t, got.Records)
+	require.Nil(t, got.Rows)
+	require.Nil(t, b.Seal(ReasonEnd))
+}

@@ -89,6 +89,21 @@ type Hooks struct {
 	// Health is called when the table starts or stops being able to commit;
 	// the consumer pauses the table's topics while it cannot.
 	Health func(table string, healthy bool)
+	// Landed is called after each commit landed with what it holds (for
+	// reports such as the end of `floe replay`).
+	Landed func(Landed)
+}
+
+// Landed describes one landed commit.
+type Landed struct {
+	SnapshotID  int64
+	CommitID    string
+	Outcome     string
+	Ranges      []Range
+	Records     int // consumed records, rows and bad ones
+	Rows        int64
+	DeadLetters int
+	Files       int
 }
 
 // Deps are the Committer's collaborators.
@@ -100,8 +115,13 @@ type Deps struct {
 	Table    *table.Table // loaded (or created) by the caller
 	// DLQ is the dead-letter table (TableConfig.DLQ.Table), loaded or
 	// created by the caller; nil without one.
-	DLQ      *table.Table
-	Group    string
+	DLQ   *table.Table
+	Group string
+	// Branch is the Iceberg branch commits go to; "" means main. A branch
+	// that does not exist is created by the first commit, forked from
+	// main's head. Offsets are read from the branch's own history. Dead
+	// letters always go to the dead-letter table's main branch.
+	Branch   string
 	Identity Identity
 	Hooks    Hooks
 }
@@ -204,8 +224,16 @@ func (c *Committer) Offsets(ctx context.Context) (OffsetMap, error) {
 	if err != nil {
 		return OffsetMap{}, err
 	}
-	m, _, err := ReadOffsets(tbl.Metadata(), c.deps.Group)
+	m, _, err := ReadBranchOffsets(tbl.Metadata(), c.deps.Group, c.branch())
 	return m, err
+}
+
+// branch is the branch commits go to.
+func (c *Committer) branch() string {
+	if c.deps.Branch == "" {
+		return table.MainBranch
+	}
+	return c.deps.Branch
 }
 
 // Submit hands a sealed batch to the committer. It is committed by the next
@@ -521,21 +549,21 @@ func (c *Committer) attempt(ctx context.Context, ag *attemptGroup) (done bool, e
 
 	// (a) Did an earlier attempt land after all?
 	if ag.attempts > 1 || c.inflightResumed(ag) {
-		if snap := FindCommit(meta, ag.id, ag.base); snap != nil {
+		if snap := FindBranchCommit(meta, c.branch(), ag.id, ag.base); snap != nil {
 			c.finish(ag, tbl, snap, ag.batches, outcomeLandedAfterUnknown)
 			return true, nil
 		}
 	}
 	if !ag.based {
 		ag.based = true
-		if cur := meta.CurrentSnapshot(); cur != nil {
+		if cur := BranchHead(meta, c.branch()); cur != nil {
 			id := cur.SnapshotID
 			ag.base = &id
 		}
 	}
 
 	// (b) Check every partition against the committed map.
-	committed, _, err := ReadOffsets(meta, c.deps.Group)
+	committed, _, err := ReadBranchOffsets(meta, c.deps.Group, c.branch())
 	if err != nil {
 		return true, fatal{err}
 	}
@@ -599,8 +627,13 @@ func (c *Committer) attempt(ctx context.Context, ag *attemptGroup) (done bool, e
 	if wm := c.watermarkAfter(include); !wm.IsZero() {
 		props[SummaryWatermark] = wm.UTC().Format(time.RFC3339Nano)
 	}
-	txn := tbl.NewTransaction()
-	if err := txn.AssertRefSnapshotID(table.MainBranch); err != nil {
+	// On a branch that does not exist yet the pin requires that it still
+	// does not: two first commits cannot both create it.
+	txn, err := tbl.NewTransactionOnBranchWithError(c.branch())
+	if err != nil {
+		return true, fatal{fmt.Errorf("branch %s: %w", c.branch(), err)}
+	}
+	if err := txn.AssertRefSnapshotID(c.branch()); err != nil {
 		return false, fmt.Errorf("pin head: %w", err)
 	}
 	if offsetsOnly {
@@ -630,7 +663,7 @@ func (c *Committer) attempt(ctx context.Context, ag *attemptGroup) (done bool, e
 	case ag.attempts > 1:
 		outcome = outcomeRetried
 	}
-	c.finish(ag, newTbl, newTbl.CurrentSnapshot(), include, outcome)
+	c.finish(ag, newTbl, BranchHead(newTbl.Metadata(), c.branch()), include, outcome)
 	return true, nil
 }
 
@@ -1002,11 +1035,18 @@ func (c *Committer) finish(ag *attemptGroup, tbl *table.Table, snap *table.Snaps
 	}
 	// The files are referenced by the snapshot now (or, after an unknown
 	// outcome, some of them may be): never delete them.
+	files := len(ag.files)
 	ag.files, ag.filesFor = nil, ""
 	c.cleanup(ag)
 	c.release(bytes)
 	if c.deps.Hooks.Committed != nil {
 		c.deps.Hooks.Committed(next, newest)
+	}
+	if c.deps.Hooks.Landed != nil {
+		c.deps.Hooks.Landed(Landed{
+			SnapshotID: snapID, CommitID: ag.id, Outcome: outcome, Ranges: ranges,
+			Records: records, Rows: rows, DeadLetters: ag.dlq.letters, Files: files,
+		})
 	}
 }
 

@@ -205,7 +205,7 @@ func (c *Committer) deadLetter(ctx context.Context, ag *attemptGroup, include []
 	}
 
 	key := DeadLettersKey(c.deps.Group, c.tc.Name)
-	stored, _, err := readOffsetsKey(meta, key)
+	stored, _, err := readOffsetsKey(meta, table.MainBranch, key)
 	if err != nil {
 		return fatal{fmt.Errorf("dead-letter table %s: %w", c.dlq.name, err)}
 	}

@@ -110,7 +110,7 @@ func (e *protoEnv) dlqProgress() OffsetMap {
 	e.t.Helper()
 	tbl, err := e.cat.LoadTable(context.Background(), dlqIdent)
 	require.NoError(e.t, err)
-	m, _, err := readOffsetsKey(tbl.Metadata(), DeadLettersKey(protoGroup, e.tc.Name))
+	m, _, err := readOffsetsKey(tbl.Metadata(), table.MainBranch, DeadLettersKey(protoGroup, e.tc.Name))
 	require.NoError(e.t, err)
 	return m
 }

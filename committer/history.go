@@ -35,13 +35,18 @@ type CommitInfo struct {
 // with the offset ranges each one added (the difference between its offsets
 // and the previous floe commit's). Snapshots of other writers are skipped.
 func History(meta table.Metadata, group string) ([]CommitInfo, error) {
+	return BranchHistory(meta, group, table.MainBranch)
+}
+
+// BranchHistory is [History] on branch (see [BranchHead]).
+func BranchHistory(meta table.Metadata, group, branch string) ([]CommitInfo, error) {
 	key := OffsetsKey(group)
 	type entry struct {
 		snap *table.Snapshot
 		offs OffsetMap
 	}
 	var entries []entry
-	for snap, ok := range Ancestry(meta) {
+	for snap, ok := range AncestryOf(meta, BranchHead(meta, branch)) {
 		if !ok {
 			break // history before an expired snapshot is gone
 		}

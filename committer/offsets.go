@@ -153,8 +153,26 @@ func DecodeOffsetMap(s string) (OffsetMap, error) {
 // first. The final value is (nil, false) when the walk stopped at a missing
 // (expired) parent instead of at the root.
 func Ancestry(meta table.Metadata) iter.Seq2[*table.Snapshot, bool] {
+	return AncestryOf(meta, meta.CurrentSnapshot())
+}
+
+// BranchHead returns the snapshot a commit to branch builds on: the branch's
+// head, or main's current snapshot when branch is "" or main, or when the
+// branch does not exist yet (its first commit forks it from main's head).
+func BranchHead(meta table.Metadata, branch string) *table.Snapshot {
+	if branch != "" && branch != table.MainBranch {
+		for name, ref := range meta.Refs() {
+			if name == branch {
+				return meta.SnapshotByID(ref.SnapshotID)
+			}
+		}
+	}
+	return meta.CurrentSnapshot()
+}
+
+// AncestryOf is [Ancestry] from snap instead of the current snapshot.
+func AncestryOf(meta table.Metadata, snap *table.Snapshot) iter.Seq2[*table.Snapshot, bool] {
 	return func(yield func(*table.Snapshot, bool) bool) {
-		snap := meta.CurrentSnapshot()
 		seen := map[int64]bool{}
 		for snap != nil {
 			if seen[snap.SnapshotID] {
@@ -185,12 +203,18 @@ func Ancestry(meta table.Metadata) iter.Seq2[*table.Snapshot, bool] {
 // empty map and a nil snapshot; a history cut short by expiry yields
 // [ErrOffsetsExpired].
 func ReadOffsets(meta table.Metadata, group string) (OffsetMap, *table.Snapshot, error) {
-	return readOffsetsKey(meta, OffsetsKey(group))
+	return readOffsetsKey(meta, table.MainBranch, OffsetsKey(group))
 }
 
-// readOffsetsKey is ReadOffsets for any summary key holding an OffsetMap.
-func readOffsetsKey(meta table.Metadata, key string) (OffsetMap, *table.Snapshot, error) {
-	for snap, ok := range Ancestry(meta) {
+// ReadBranchOffsets is [ReadOffsets] on branch: the walk starts at the
+// branch's head (see [BranchHead]).
+func ReadBranchOffsets(meta table.Metadata, group, branch string) (OffsetMap, *table.Snapshot, error) {
+	return readOffsetsKey(meta, branch, OffsetsKey(group))
+}
+
+// readOffsetsKey is ReadBranchOffsets for any summary key holding an OffsetMap.
+func readOffsetsKey(meta table.Metadata, branch, key string) (OffsetMap, *table.Snapshot, error) {
+	for snap, ok := range AncestryOf(meta, BranchHead(meta, branch)) {
 		if !ok {
 			return OffsetMap{}, nil, fmt.Errorf("read %s: %w", key, ErrOffsetsExpired)
 		}
@@ -213,7 +237,12 @@ func readOffsetsKey(meta table.Metadata, key string) (OffsetMap, *table.Snapshot
 // when stopAt is nil. A commit attempt pins its parent, so a landed attempt
 // is always a descendant of the head it pinned.
 func FindCommit(meta table.Metadata, commitID string, stopAt *int64) *table.Snapshot {
-	for snap, ok := range Ancestry(meta) {
+	return FindBranchCommit(meta, table.MainBranch, commitID, stopAt)
+}
+
+// FindBranchCommit is [FindCommit] from the head of branch.
+func FindBranchCommit(meta table.Metadata, branch, commitID string, stopAt *int64) *table.Snapshot {
+	for snap, ok := range AncestryOf(meta, BranchHead(meta, branch)) {
 		if !ok || (stopAt != nil && snap.SnapshotID == *stopAt) {
 			return nil
 		}

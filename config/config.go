@@ -15,7 +15,8 @@
 //   - durations are strings with a unit: "30s", "5m", "1h30m"; a bare number
 //     is refused rather than read as nanoseconds.
 //   - integer settings, byte sizes among them (kafka.memory-budget,
-//     kafka.fetch-max-bytes, kafka.batch.max-bytes, tables[].target-file-size),
+//     kafka.fetch-max-bytes, kafka.batch.max-bytes, tables[].target-file-size,
+//     replay.max-bytes),
 //     accept an integer or a size string; see [ParseSize] for the units.
 package config
 
@@ -40,6 +41,8 @@ type Config struct {
 	HTTP     HTTP     `koanf:"http"`
 	Log      Log      `koanf:"log"`
 	Shutdown Shutdown `koanf:"shutdown"`
+	// Replay limits `floe replay`.
+	Replay Replay `koanf:"replay"`
 }
 
 // Table is one destination table with its source topics and decoding
@@ -93,6 +96,15 @@ type Shutdown struct {
 	Timeout time.Duration `koanf:"timeout"`
 }
 
+// Replay configures `floe replay`.
+type Replay struct {
+	// MaxBytes is the largest topic range, in estimated bytes of Kafka log,
+	// that floe replays; a larger one is refused before anything is read,
+	// and belongs on a distributed engine (Spark or Flink with the Iceberg
+	// sink).
+	MaxBytes int64 `koanf:"max-bytes"`
+}
+
 // Default returns the configuration used for every key the file, environment
 // and overrides leave unset. It has no tables; see [DefaultTable].
 func Default() Config {
@@ -104,6 +116,7 @@ func Default() Config {
 		HTTP:     HTTP{Addr: "127.0.0.1:9090"},
 		Log:      Log{Level: "info", Format: "json"},
 		Shutdown: Shutdown{Timeout: 30 * time.Second},
+		Replay:   Replay{MaxBytes: 10 << 30},
 	}
 }
 

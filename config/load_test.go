@@ -106,6 +106,7 @@ tables:
 http: {addr: ":9100"}
 log: {level: debug, format: text}
 shutdown: {timeout: 1m}
+replay: {max-bytes: 2GiB}
 `), nil, nil)
 	require.NoError(t, err)
 
@@ -140,6 +141,7 @@ shutdown: {timeout: 1m}
 	require.Equal(t, HTTP{Addr: ":9100"}, cfg.HTTP)
 	require.Equal(t, Log{Level: "debug", Format: "text"}, cfg.Log)
 	require.Equal(t, time.Minute, cfg.Shutdown.Timeout)
+	require.Equal(t, int64(2<<30), cfg.Replay.MaxBytes)
 }
 
 func TestLoadEnv(t *testing.T) {
@@ -253,6 +255,8 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{name: "unknown key", yaml: "kafka:\n  brokrs: [x]\n", want: `config: unknown key "kafka.brokrs"`},
 		{name: "unknown top-level key", yaml: "kafak: {}\n", want: `config: unknown key "kafak"`},
+		{name: "unknown replay key", yaml: "replay: {max-byte: 1GiB}\n", want: `config: unknown key "replay.max-byte"`},
+		{name: "bad replay size", yaml: "replay: {max-bytes: 10 gigs}\n", want: `config: replay.max-bytes: invalid size "10 gigs": unknown unit "gigs" (want B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)`},
 		{name: "keys are case-sensitive", yaml: "Log: {level: info}\n", want: `config: unknown key "Log"`},
 		{name: "unknown key in list item", yaml: "  - name: demo.more\n    topcs: [x]\n", want: `config: unknown key "tables[1].topcs"`},
 		{

@@ -56,6 +56,9 @@ func (c Config) validate() error {
 	if c.Shutdown.Timeout <= 0 {
 		return fmt.Errorf("shutdown.timeout: must be > 0, got %s", c.Shutdown.Timeout)
 	}
+	if c.Replay.MaxBytes <= 0 {
+		return fmt.Errorf("replay.max-bytes: must be > 0, got %d", c.Replay.MaxBytes)
+	}
 	return nil
 }
 

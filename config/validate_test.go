@@ -109,6 +109,7 @@ func TestValidate(t *testing.T) {
 		{"log level", func(c *Config) { c.Log.Level = "verbose" }, `config: log.level: must be debug, info, warn or error, got "verbose"`},
 		{"log format", func(c *Config) { c.Log.Format = "xml" }, `config: log.format: must be json or text, got "xml"`},
 		{"shutdown timeout", func(c *Config) { c.Shutdown.Timeout = 0 }, "config: shutdown.timeout: must be > 0, got 0s"},
+		{"replay max bytes", func(c *Config) { c.Replay.MaxBytes = 0 }, "config: replay.max-bytes: must be > 0, got 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -135,6 +135,9 @@ type Consumer struct {
 	mirror     map[string]map[int32]kgo.EpochOffset // committed offsets to copy to the Kafka group
 	mirrorWake chan struct{}
 
+	stops     map[topicPartition]int64 // a replay's end offset per partition (RunRange)
+	rangeRead atomic.Int64             // offsets a replay has read
+
 	pendingBytes atomic.Int64 // submitted, not yet released by the sinks
 	joined       atomic.Bool
 	wake         chan struct{}

@@ -420,12 +420,24 @@ func (c *Consumer) process(fetches kgo.Fetches) error {
 		if st == nil {
 			return // revoked while the fetch was buffered
 		}
+		before := st.buf.Next()
+		defer func() { c.rangeRead.Add(max(st.buf.Next()-before, 0)) }()
 		for _, rec := range fp.Records {
 			if rec.Offset < st.buf.Next() {
 				continue // re-delivered before a re-seek took effect
 			}
-			if err := c.add(st, rec, now); err != nil {
+			if c.atStop(tp, st, rec.Offset) {
+				return // a replay past its range
+			}
+			if rec.Attrs.IsControl() {
+				// A transaction marker (only kept for replays): an offset
+				// without a row.
+				st.buf.SkipTo(rec.Offset + 1)
+			} else if err := c.add(st, rec, now); err != nil {
 				firstErr = err
+				return
+			}
+			if c.atStop(tp, st, st.buf.Next()) {
 				return
 			}
 		}
@@ -602,6 +614,9 @@ func (c *Consumer) applyFences() {
 		}
 		c.openPart(f.tp, f.next, true)
 		c.tableNext[f.tp] = f.next
+		if c.atStop(f.tp, c.parts[f.tp], f.next) {
+			continue // a replay whose range someone else finished
+		}
 		if seek[f.tp.topic] == nil {
 			seek[f.tp.topic] = map[int32]kgo.EpochOffset{}
 		}

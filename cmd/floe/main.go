@@ -6,6 +6,7 @@
 //	floe demo                                the whole pipeline on an in-process Kafka
 //	floe commits --config floe.yaml          the commit history stored in a table
 //	floe sweep   --config floe.yaml          unreferenced files under a table (dry run)
+//	floe replay  --config floe.yaml …        a topic range into a table, exactly once
 //	floe version
 package main
 
@@ -68,6 +69,9 @@ func exitCode(err error, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		fmt.Fprintln(stderr, "floe:", err)
 		return 2
+	case errors.Is(err, errRefused):
+		fmt.Fprintln(stderr, "floe:", err)
+		return 3
 	default:
 		fmt.Fprintln(stderr, "floe:", err)
 		return 1
@@ -82,6 +86,9 @@ Usage:
   floe commits --config FILE [--table T] [--json]     print the commit history stored in a table
   floe sweep   --config FILE [--table T] [--older-than 24h] [--apply]
                                                       list (or delete) files no snapshot references
+  floe replay  --config FILE --topic T --from OFFSET|TIME|earliest --to OFFSET|TIME|end --table X
+               [--partitions 0,3,5] [--branch B] [--dry-run]
+                                                      replay a topic range into a table, exactly once
   floe rollback --config FILE --table T --to-snapshot S (--replay | --skip) [--force] [--dry-run]
                                                       set a table back to snapshot S
   floe version
@@ -104,6 +111,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return commitsCmd(ctx, args[1:], stdout, stderr)
 	case "sweep":
 		return sweepCmd(ctx, args[1:], stdout, stderr)
+	case "replay":
+		return replayCmd(ctx, args[1:], stdout, stderr)
 	case "rollback":
 		return rollbackCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version":

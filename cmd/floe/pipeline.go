@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/apache/arrow-go/v18/arrow"
 	"io"
 	"log/slog"
 	"net"
@@ -14,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,30 +58,13 @@ func instanceID() string {
 // newPipeline opens the catalog, loads or creates every table and builds the
 // consumer. extra Kafka options are for tests.
 func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, extra ...kgo.Opt) (*pipeline, error) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "floe_build_info", Help: "Always 1; the version label says which floe runs.",
-	}, []string{"version"})
-	reg.MustRegister(buildInfo)
-	buildInfo.WithLabelValues(version).Set(1)
-
-	// Data files, manifests and metadata files go through floe's S3 client
-	// (catalog.s3.http) whatever the catalog.
-	store, err := committer.NewObjectStore(ctx, cfg.Catalog.S3, reg)
+	reg := newRegistry()
+	ctx, cat, store, err := openCatalog(ctx, cfg, reg)
 	if err != nil {
-		return nil, err
-	}
-	ctx = store.Context(ctx)
-	httpClient := &http.Client{Transport: committer.NewCatalogTransport(cfg.Catalog.HTTP, reg)}
-	cat, err := committer.OpenCatalog(ctx, cfg.Catalog, httpClient)
-	if err != nil {
-		store.Close()
 		return nil, err
 	}
 	p := &pipeline{cfg: cfg, log: logger, reg: reg, cat: cat, store: store}
-	host, _ := os.Hostname()
-	who := committer.Identity{Instance: instanceID(), Host: host, Version: version}
+	who := newIdentity()
 
 	var routes []*consumer.Route
 	var cons *consumer.Consumer
@@ -94,52 +77,13 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 		Health: func(table string, ok bool) { cons.TableHealth(table, ok) },
 	}
 	for _, tc := range cfg.Tables {
-		extraCols := metadataColumns(tc.Codec.Metadata)
-		tbl, created, err := committer.LoadOrCreateTable(ctx, cat, tc.TableConfig, extraCols)
+		com, route, err := openTable(ctx, cat, cfg, tc, tableTarget{Group: cfg.Kafka.Group, Topics: tc.Topics},
+			who, hooks, logger, reg)
 		if err != nil {
 			p.Close()
 			return nil, err
-		}
-		if created {
-			logger.Info("table created", "table", tc.Name, "location", tbl.Location())
-		}
-		var dlq *table.Table
-		if tc.DLQ.Table != "" {
-			dlq, created, err = committer.LoadOrCreateTable(ctx, cat, committer.DLQTableConfig(tc.TableConfig), nil)
-			if err != nil {
-				p.Close()
-				return nil, fmt.Errorf("table %s: dlq.table: %w", tc.Name, err)
-			}
-			if created {
-				logger.Info("dead-letter table created", "table", tc.DLQ.Table, "for", tc.Name, "location", dlq.Location())
-			}
-		}
-		com, err := committer.New(cfg.Commit, tc.TableConfig, committer.Deps{
-			Catalog: cat, Endpoint: catalogEndpoint(cfg.Catalog), Table: tbl, DLQ: dlq, Group: cfg.Kafka.Group,
-			Identity: who, Hooks: hooks,
-		}, logger, reg)
-		if err != nil {
-			p.Close()
-			return nil, err
-		}
-		schema, err := com.ArrowSchema()
-		if err != nil {
-			p.Close()
-			return nil, fmt.Errorf("table %s: arrow schema: %w", tc.Name, err)
-		}
-		dec, err := codec.New(schema, tc.Codec)
-		if err != nil {
-			p.Close()
-			return nil, fmt.Errorf("table %s: %w", tc.Name, err)
 		}
 		p.committers = append(p.committers, com)
-		route := &consumer.Route{
-			Topics: tc.Topics, Schema: schema, Decoder: dec, OnError: tc.Codec.OnError, Sink: sink{com},
-			MaxLetterValue: tc.DLQ.MaxValueBytes,
-		}
-		if evolves(tc.Codec) {
-			route.Evolve = evolver(com, tc.Codec)
-		}
 		routes = append(routes, route)
 	}
 	cons, err = consumer.New(cfg.Kafka, routes, logger, reg, extra...)
@@ -149,6 +93,99 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 	}
 	p.consumer = cons
 	return p, nil
+}
+
+// newRegistry is the metrics registry of one floe process.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "floe_build_info", Help: "Always 1; the version label says which floe runs.",
+	}, []string{"version"})
+	reg.MustRegister(buildInfo)
+	buildInfo.WithLabelValues(version).Set(1)
+	return reg
+}
+
+func newIdentity() committer.Identity {
+	host, _ := os.Hostname()
+	return committer.Identity{Instance: instanceID(), Host: host, Version: version}
+}
+
+// openCatalog opens the object store and the catalog with floe's limits.
+// The returned context carries the object store; close both when done.
+func openCatalog(ctx context.Context, cfg config.Config, reg prometheus.Registerer) (context.Context, catalog.Catalog, *committer.ObjectStore, error) {
+	// Data files, manifests and metadata files go through floe's S3 client
+	// (catalog.s3.http) whatever the catalog.
+	store, err := committer.NewObjectStore(ctx, cfg.Catalog.S3, reg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx = store.Context(ctx)
+	httpClient := &http.Client{Transport: committer.NewCatalogTransport(cfg.Catalog.HTTP, reg)}
+	cat, err := committer.OpenCatalog(ctx, cfg.Catalog, httpClient)
+	if err != nil {
+		store.Close()
+		return nil, nil, nil, err
+	}
+	return ctx, cat, store, nil
+}
+
+// tableTarget says where a table's committer keeps its progress and which
+// topics feed it: `floe run` uses kafka.group and the table's topics, a
+// replay its own group, one topic and perhaps a branch.
+type tableTarget struct {
+	Group  string
+	Branch string
+	Topics []string
+}
+
+// openTable loads or creates a configured table (and its dead-letter table)
+// and builds its committer and the consumer route that feeds it.
+func openTable(ctx context.Context, cat catalog.Catalog, cfg config.Config, tc config.Table, target tableTarget,
+	who committer.Identity, hooks committer.Hooks, logger *slog.Logger, reg prometheus.Registerer,
+) (*committer.Committer, *consumer.Route, error) {
+	extraCols := metadataColumns(tc.Codec.Metadata)
+	tbl, created, err := committer.LoadOrCreateTable(ctx, cat, tc.TableConfig, extraCols)
+	if err != nil {
+		return nil, nil, err
+	}
+	if created {
+		logger.Info("table created", "table", tc.Name, "location", tbl.Location())
+	}
+	var dlq *table.Table
+	if tc.DLQ.Table != "" {
+		dlq, created, err = committer.LoadOrCreateTable(ctx, cat, committer.DLQTableConfig(tc.TableConfig), nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("table %s: dlq.table: %w", tc.Name, err)
+		}
+		if created {
+			logger.Info("dead-letter table created", "table", tc.DLQ.Table, "for", tc.Name, "location", dlq.Location())
+		}
+	}
+	com, err := committer.New(cfg.Commit, tc.TableConfig, committer.Deps{
+		Catalog: cat, Endpoint: catalogEndpoint(cfg.Catalog), Table: tbl, DLQ: dlq,
+		Group: target.Group, Branch: target.Branch, Identity: who, Hooks: hooks,
+	}, logger, reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	schema, err := com.ArrowSchema()
+	if err != nil {
+		return nil, nil, fmt.Errorf("table %s: arrow schema: %w", tc.Name, err)
+	}
+	dec, err := codec.New(schema, tc.Codec)
+	if err != nil {
+		return nil, nil, fmt.Errorf("table %s: %w", tc.Name, err)
+	}
+	route := &consumer.Route{
+		Topics: target.Topics, Schema: schema, Decoder: dec, OnError: tc.Codec.OnError, Sink: sink{com},
+		MaxLetterValue: tc.DLQ.MaxValueBytes,
+	}
+	if evolves(tc.Codec) {
+		route.Evolve = evolver(com, tc.Codec)
+	}
+	return com, route, nil
 }
 
 func evolves(c codec.Config) bool {
