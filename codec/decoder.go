@@ -95,7 +95,11 @@ func New(schema *arrow.Schema, cfg Config) (*Decoder, error) {
 			return nil, fmt.Errorf("metadata column %q: not in the table schema", s.name)
 		}
 	}
-	d.states.New = func() any { return newState() }
+	d.states.New = func() any {
+		st := newState()
+		st.collect, st.root = d.addColumns, d.root
+		return st
+	}
 	return d, nil
 }
 
@@ -116,7 +120,6 @@ func (d *Decoder) Append(b *array.RecordBuilder, m *Message) error {
 			Detail: fmt.Sprintf("key and value are %d bytes, over max-record-bytes %d", size, d.maxRecord)}
 	}
 	st := d.states.Get().(*state)
-	st.collect, st.root = d.addColumns, d.root
 	root, ferr := d.decode(st, m)
 	var change *SchemaChange
 	if d.addColumns || d.widen {
