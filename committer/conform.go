@@ -49,35 +49,13 @@ func conformArray(arr arrow.Array, to arrow.DataType) (arrow.Array, error) {
 	mem := memory.DefaultAllocator
 	switch src := arr.(type) {
 	case *array.Int32:
-		if to.ID() != arrow.INT64 {
-			break
+		if to.ID() == arrow.INT64 {
+			return widen[int32, int64](src, array.NewInt64Builder(mem)), nil
 		}
-		b := array.NewInt64Builder(mem)
-		defer b.Release()
-		b.Reserve(src.Len())
-		for i := 0; i < src.Len(); i++ {
-			if src.IsNull(i) {
-				b.AppendNull()
-			} else {
-				b.Append(int64(src.Value(i)))
-			}
-		}
-		return b.NewArray(), nil
 	case *array.Float32:
-		if to.ID() != arrow.FLOAT64 {
-			break
+		if to.ID() == arrow.FLOAT64 {
+			return widen[float32, float64](src, array.NewFloat64Builder(mem)), nil
 		}
-		b := array.NewFloat64Builder(mem)
-		defer b.Release()
-		b.Reserve(src.Len())
-		for i := 0; i < src.Len(); i++ {
-			if src.IsNull(i) {
-				b.AppendNull()
-			} else {
-				b.Append(float64(src.Value(i)))
-			}
-		}
-		return b.NewArray(), nil
 	case *array.Struct:
 		st, ok := to.(*arrow.StructType)
 		if !ok || src.Data().Offset() != 0 {
@@ -117,4 +95,25 @@ func conformArray(arr arrow.Array, to arrow.DataType) (arrow.Array, error) {
 		}
 	}
 	return nil, fmt.Errorf("cannot write %s as %s", arr.DataType(), to)
+}
+
+// widen copies src into b, converting every value to the wider type.
+func widen[S int32 | float32, D int64 | float64](src interface {
+	Len() int
+	IsNull(int) bool
+	Value(int) S
+}, b interface {
+	array.Builder
+	Append(D)
+}) arrow.Array {
+	defer b.Release()
+	b.Reserve(src.Len())
+	for i := 0; i < src.Len(); i++ {
+		if src.IsNull(i) {
+			b.AppendNull()
+		} else {
+			b.Append(D(src.Value(i)))
+		}
+	}
+	return b.NewArray()
 }

@@ -299,26 +299,10 @@ func (p *pipeline) Run(ctx context.Context) error {
 	// Consuming stops on the first signal or failure. Committing goes on
 	// until the final commits are done or shutdown.timeout has passed, so a
 	// commit in progress at SIGTERM is finished rather than cut off.
-	consumeCtx, stopConsuming := context.WithCancel(ctx)
-	defer stopConsuming()
-	commitCtx, stopCommitting := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopCommitting()
-	var (
-		wg       sync.WaitGroup
-		errMu    sync.Mutex
-		firstErr error
-	)
-	fail := func(err error) {
-		if err == nil {
-			return
-		}
-		errMu.Lock()
-		if firstErr == nil {
-			firstErr = err
-		}
-		errMu.Unlock()
-		stopConsuming()
-	}
+	rs := newRunState(ctx)
+	defer rs.stop()
+	consumeCtx, commitCtx, fail, stopCommitting := rs.consumeCtx, rs.commitCtx, rs.fail, rs.stopCommitting
+	var wg sync.WaitGroup
 	consumerDone := make(chan struct{})
 	go func() { defer close(consumerDone); fail(p.consumer.Run(consumeCtx)) }()
 	for _, c := range p.committers {
@@ -343,11 +327,51 @@ func (p *pipeline) Run(ctx context.Context) error {
 	}
 	stopCommitting()
 	wg.Wait()
-	if firstErr != nil {
-		return firstErr
+	if err := rs.err(); err != nil {
+		return err
 	}
 	p.log.Info("floe stopped")
 	return nil
+}
+
+// runState is the two lifetimes of a run: consuming stops on the first
+// failure (or signal), committing goes on until the final commits are done.
+type runState struct {
+	consumeCtx, commitCtx         context.Context
+	stopConsuming, stopCommitting context.CancelFunc
+	mu                            sync.Mutex
+	first                         error
+}
+
+func newRunState(ctx context.Context) *runState {
+	rs := &runState{}
+	rs.consumeCtx, rs.stopConsuming = context.WithCancel(ctx)
+	rs.commitCtx, rs.stopCommitting = context.WithCancel(context.WithoutCancel(ctx))
+	return rs
+}
+
+// fail records the first error and stops consuming.
+func (rs *runState) fail(err error) {
+	if err == nil {
+		return
+	}
+	rs.mu.Lock()
+	if rs.first == nil {
+		rs.first = err
+	}
+	rs.mu.Unlock()
+	rs.stopConsuming()
+}
+
+func (rs *runState) err() error {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.first
+}
+
+func (rs *runState) stop() {
+	rs.stopConsuming()
+	rs.stopCommitting()
 }
 
 // sink adapts a committer to the consumer's Sink interface.

@@ -403,26 +403,10 @@ func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *r
 	prog := newProgress(stdout, remaining, cons.RangeRead)
 	started := time.Now()
 
-	consumeCtx, stopConsuming := context.WithCancel(ctx)
-	defer stopConsuming()
-	commitCtx, stopCommitting := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopCommitting()
-	var (
-		wg       sync.WaitGroup
-		errMu    sync.Mutex
-		firstErr error
-	)
-	fail := func(err error) {
-		if err == nil {
-			return
-		}
-		errMu.Lock()
-		if firstErr == nil {
-			firstErr = err
-		}
-		errMu.Unlock()
-		stopConsuming()
-	}
+	rs := newRunState(ctx)
+	defer rs.stop()
+	consumeCtx, commitCtx, fail, stopCommitting := rs.consumeCtx, rs.commitCtx, rs.fail, rs.stopCommitting
+	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); fail(com.Run(commitCtx)) }()
 	go func() { defer wg.Done(); prog.run(commitCtx) }()
@@ -459,8 +443,8 @@ func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *r
 	}
 	left, _ := plan.progress(stored)
 	rep.print(stdout, plan, remaining-left, time.Since(started))
-	if firstErr != nil {
-		return fmt.Errorf("replay %s: %w; %d offsets left: running the same command again resumes", plan.id, firstErr, left)
+	if err := rs.err(); err != nil {
+		return fmt.Errorf("replay %s: %w; %d offsets left: running the same command again resumes", plan.id, err, left)
 	}
 	if left > 0 {
 		return fmt.Errorf("replay %s interrupted: %d of %d offsets left; running the same command again resumes where it stopped",
