@@ -95,9 +95,11 @@ func New(schema *arrow.Schema, cfg Config) (*Decoder, error) {
 			return nil, fmt.Errorf("metadata column %q: not in the table schema", s.name)
 		}
 	}
+	d.root.evolvable = true
+	markEvolvable(d.root)
 	d.states.New = func() any {
 		st := newState()
-		st.collect, st.root = d.addColumns, d.root
+		st.collect = d.addColumns
 		return st
 	}
 	return d, nil

@@ -29,8 +29,17 @@ type SchemaChange struct {
 	Offset    int64
 	// Add are new optional top-level columns, in field name order.
 	Add []Column
+	// AddIn are new optional fields of existing structs (reached from the
+	// top level through structs only).
+	AddIn []NestedColumn
 	// Widen are columns whose type must grow.
 	Widen []Widening
+}
+
+// NestedColumn is a new field of the struct column at Parent.
+type NestedColumn struct {
+	Parent []string
+	Column
 }
 
 // Widening promotes the column at Path to type To ("long" or "double").
@@ -44,16 +53,32 @@ func (c *SchemaChange) Error() string {
 	for _, a := range c.Add {
 		parts = append(parts, "add "+a.Name+" "+a.String())
 	}
+	for _, a := range c.AddIn {
+		parts = append(parts, "add "+strings.Join(append(append([]string(nil), a.Parent...), a.Name), ".")+" "+a.String())
+	}
 	for _, w := range c.Widen {
 		parts = append(parts, "widen "+strings.Join(w.Path, ".")+" to "+w.To)
 	}
 	return fmt.Sprintf("record %s[%d]@%d needs a schema change: %s", c.Topic, c.Partition, c.Offset, strings.Join(parts, ", "))
 }
 
-// rawField is a top-level key the table has no column for, and its value.
+// rawField is a key of an evolvable struct (parent; nil: the top level)
+// that the table has no column for, and its value.
 type rawField struct {
-	key string
-	raw []byte
+	parent []string
+	key    string
+	raw    []byte
+}
+
+// markEvolvable marks the struct fields of n reached through structs only.
+func markEvolvable(n *node) {
+	for _, f := range n.fields {
+		if f.kind == kStruct {
+			f.evolvable = true
+			f.colPath = append(append([]string(nil), n.colPath...), f.name)
+			markEvolvable(f)
+		}
+	}
 }
 
 // change returns the schema change a decoded record asks for, or nil.
@@ -79,11 +104,16 @@ func (d *Decoder) change(st *state, m *Message, ferr *fieldErr) *SchemaChange {
 		return nil
 	}
 	for _, f := range st.unknown {
-		if c, ok := inferColumn(f.key, f.raw); ok {
+		c, ok := inferColumn(f.key, f.raw)
+		switch {
+		case !ok:
+		case f.parent == nil:
 			sc.Add = append(sc.Add, c)
+		default:
+			sc.AddIn = append(sc.AddIn, NestedColumn{Parent: f.parent, Column: c})
 		}
 	}
-	if len(sc.Add) == 0 {
+	if len(sc.Add) == 0 && len(sc.AddIn) == 0 {
 		return nil
 	}
 	sort.Slice(sc.Add, func(i, j int) bool { return sc.Add[i].Name < sc.Add[j].Name })

@@ -2,6 +2,7 @@ package codec
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/apache/iceberg-go"
@@ -79,4 +80,23 @@ func TestSchemaEvolutionConfig(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), `schema-evolution[0]: must be none, add-columns or widen, got "add-column"`)
 	require.NoError(t, evolving("none").Validate())
 	require.NoError(t, evolving(EvolveAddColumns, EvolveWiden).Validate())
+}
+
+func TestAddColumnsInsideStructs(t *testing.T) {
+	user := &iceberg.StructType{FieldList: []iceberg.NestedField{
+		opt(3, "name", iceberg.PrimitiveTypes.String),
+		opt(4, "address", &iceberg.StructType{FieldList: []iceberg.NestedField{opt(5, "city", iceberg.PrimitiveTypes.String)}}),
+	}}
+	items := &iceberg.ListType{ElementID: 7, Element: &iceberg.StructType{FieldList: []iceberg.NestedField{opt(8, "sku", iceberg.PrimitiveTypes.String)}}}
+	h := newHarness(t, evolving(EvolveAddColumns), req(1, "id", iceberg.PrimitiveTypes.Int64), opt(2, "user", user), opt(6, "items", items))
+	sc := requireChange(t, h.append(`{"id":1,"user":{"name":"a","nick":"x","address":{"city":"c","zip":12345}},"items":[{"sku":"s","qty":2}]}`))
+	require.Empty(t, sc.Add)
+	var got []string
+	for _, c := range sc.AddIn {
+		got = append(got, fmt.Sprint(c.Parent)+" "+c.Name+" "+c.String())
+	}
+	// Structs inside lists are not evolved: items[].qty stays unknown.
+	require.ElementsMatch(t, []string{"[user] nick string", "[user address] zip long"}, got)
+	require.Contains(t, sc.Error(), "add user.address.zip long")
+	require.NoError(t, h.append(`{"id":2,"items":[{"sku":"s","qty":2}]}`), "nothing to add: a row")
 }

@@ -47,10 +47,9 @@ type state struct {
 	kids   []int32
 	stack  []int32 // list elements and map entries until their container ends
 	digits []byte
-	// unknown collects top-level keys without a column when collect is set
-	// (schema evolution add-columns); root is the top-level struct.
+	// unknown collects keys of evolvable structs without a column when
+	// collect is set (schema evolution add-columns).
 	collect bool
-	root    *node
 	unknown []rawField
 }
 
@@ -165,8 +164,8 @@ func (st *state) object(n *node) (int32, *fieldErr) {
 				if err := sc.skipValue(); err != nil {
 					return 0, err.in(string(key))
 				}
-				if st.collect && n == st.root && i < 0 {
-					st.unknown = append(st.unknown, rawField{key: string(key), raw: sc.buf[start:sc.pos]})
+				if st.collect && n.evolvable && i < 0 {
+					st.unknown = append(st.unknown, rawField{parent: n.colPath, key: string(key), raw: sc.buf[start:sc.pos]})
 				}
 			}
 			sc.skipWS()

@@ -50,6 +50,11 @@ type node struct {
 	elem   *node           // kList element, kMap value
 	key    *node           // kMap key
 	meta   metaKind        // kMeta
+	// evolvable: a struct reached from the top level through structs only,
+	// whose unknown keys may become columns (add-columns); colPath is its
+	// column path (nil for the top level).
+	evolvable bool
+	colPath   []string
 	hdr    headerPositions // kMeta headers: positions in the element struct
 }
 

@@ -34,7 +34,7 @@ func conformRecord(rec arrow.RecordBatch, to *arrow.Schema) (arrow.RecordBatch, 
 				return nil, fmt.Errorf("column %q: %w", f.Name, err)
 			}
 		} else {
-			col = array.MakeArrayOfNull(memory.DefaultAllocator, f.Type, int(n))
+			col = nulls(f.Type, int(n))
 		}
 		cols = append(cols, col)
 	}
@@ -62,6 +62,11 @@ func conformArray(arr arrow.Array, to arrow.DataType) (arrow.Array, error) {
 			break
 		}
 		srcType := src.DataType().(*arrow.StructType)
+		for _, f := range srcType.Fields() {
+			if _, ok := st.FieldIdx(f.Name); !ok {
+				return nil, fmt.Errorf("field %q is not in the table's schema read for this commit (it changed meanwhile)", f.Name)
+			}
+		}
 		children := make([]arrow.ArrayData, 0, st.NumFields())
 		defer func() {
 			for _, c := range children {
@@ -76,7 +81,7 @@ func conformArray(arr arrow.Array, to arrow.DataType) (arrow.Array, error) {
 					return nil, fmt.Errorf("field %q: %w", f.Name, err)
 				}
 			} else {
-				child = array.MakeArrayOfNull(mem, f.Type, src.Len())
+				child = nulls(f.Type, src.Len())
 			}
 			children = append(children, child.Data())
 			child.Data().Retain()
@@ -115,5 +120,13 @@ func widen[S int32 | float32, D int64 | float64](src interface {
 			b.Append(D(src.Value(i)))
 		}
 	}
+	return b.NewArray()
+}
+
+// nulls is an array of n nulls of type dt, with buffers of its own.
+func nulls(dt arrow.DataType, n int) arrow.Array {
+	b := array.NewBuilder(memory.DefaultAllocator, dt)
+	defer b.Release()
+	b.AppendNulls(n)
 	return b.NewArray()
 }

@@ -14,8 +14,16 @@ import (
 // SchemaChange is what a record needs from the table's schema: new optional
 // top-level columns and wider types (tables[].schema-evolution).
 type SchemaChange struct {
-	Add   []Column
+	Add []Column
+	// AddIn are new optional fields of existing struct columns.
+	AddIn []NestedColumn
 	Widen []Widening
+}
+
+// NestedColumn is a new field of the struct column at Parent.
+type NestedColumn struct {
+	Parent []string
+	Column
 }
 
 // Widening promotes the column at Path to To: "long" (from int) or
@@ -82,6 +90,26 @@ func (c *Committer) evolveOnce(ctx context.Context, ch SchemaChange) (done bool,
 		}
 		us.AddColumn([]string{col.Name}, want, "added by floe (schema-evolution: add-columns)", false, nil)
 		changes = append(changes, fmt.Sprintf("add %s %s", col.Name, want))
+	}
+	for _, nc := range ch.AddIn {
+		path := append(append([]string(nil), nc.Parent...), nc.Name)
+		name := strings.Join(path, ".")
+		want, err := columnType(nc.Column)
+		if err != nil {
+			return false, fmt.Errorf("%w: new field %q: %v", ErrSchemaConflict, name, err)
+		}
+		parent, ok := sc.FindFieldByName(strings.Join(nc.Parent, "."))
+		if _, isStruct := parent.Type.(*iceberg.StructType); !ok || !isStruct {
+			return false, fmt.Errorf("%w: no struct column %q in %s to add %q to", ErrSchemaConflict, strings.Join(nc.Parent, "."), c.tc.Name, nc.Name)
+		}
+		if f, ok := sc.FindFieldByName(name); ok {
+			if !sameShape(f.Type, want) && !widerShape(f.Type, want) {
+				return false, fmt.Errorf("%w: field %q of %s is %s, a record needs %s", ErrSchemaConflict, name, c.tc.Name, f.Type, want)
+			}
+			continue
+		}
+		us.AddColumn(path, want, "added by floe (schema-evolution: add-columns)", false, nil)
+		changes = append(changes, fmt.Sprintf("add %s %s", name, want))
 	}
 	for _, w := range ch.Widen {
 		name := strings.Join(w.Path, ".")

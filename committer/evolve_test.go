@@ -83,6 +83,9 @@ func (e *protoEnv) narrowBatch(c *Committer, start, end int64) *batcher.Batch {
 				case *array.Int64Builder:
 					b.Append(o + 1<<40)
 				}
+				for k := 1; k < sb.NumField(); k++ {
+					sb.FieldBuilder(k).AppendNull() // fields added since
+				}
 			case "name":
 				fb.(*array.StringBuilder).Append(fmt.Sprintf("n%d", o))
 			default:
@@ -262,4 +265,30 @@ func requireNoDuplicatesNarrow(t *testing.T, rows []map[string]any, n int) {
 		seen[id] = true
 	}
 	require.Len(t, seen, n)
+}
+
+func TestEvolveAddsFieldsInsideStructs(t *testing.T) {
+	e := newProtoEnv(t)
+	c := e.narrowTable("a")
+	c.Submit(e.narrowBatch(c, 0, 2))
+	ch := SchemaChange{AddIn: []NestedColumn{{Parent: []string{"s"}, Column: Column{Name: "nick", Type: "string"}}}}
+	require.NoError(t, c.Evolve(context.Background(), ch))
+	require.NoError(t, c.Evolve(context.Background(), ch), "twice: nothing left to do")
+	f, ok := e.reload2("narrow").Schema().FindFieldByName("s.nick")
+	require.True(t, ok)
+	require.False(t, f.Required)
+	c.Submit(e.narrowBatch(c, 2, 3))
+	require.NoError(t, c.Commit(context.Background()))
+	requireNoDuplicatesNarrow(t, scanNarrow(t, e), 3)
+
+	err := c.Evolve(context.Background(), SchemaChange{AddIn: []NestedColumn{{Parent: []string{"small"}, Column: Column{Name: "x", Type: "long"}}}})
+	require.ErrorIs(t, err, ErrSchemaConflict)
+	require.ErrorContains(t, err, `no struct column "small" in db.narrow to add "x" to`)
+}
+
+func (e *protoEnv) reload2(name string) *table.Table {
+	e.t.Helper()
+	tbl, err := e.cat.LoadTable(context.Background(), table.Identifier{"db", name})
+	require.NoError(e.t, err)
+	return tbl
 }

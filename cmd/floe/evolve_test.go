@@ -14,14 +14,14 @@ import (
 )
 
 // produceEvolved writes n records with unique ids that carry two fields the
-// table lacks (color, score) and a user.age too large for an int.
+// table lacks (color, score, user.nick) and a user.age too large for an int.
 func (b *bed) produceEvolved(n int) {
 	b.t.Helper()
 	recs := make([]*kgo.Record, n)
 	for i := range recs {
 		id := b.next + i
 		recs[i] = &kgo.Record{Key: []byte(fmt.Sprint(id)),
-			Value: fmt.Appendf(nil, `{"id":"r%07d","n":%d,"color":"c%d","score":%d.5,"user":{"name":"u","age":%d}}`,
+			Value: fmt.Appendf(nil, `{"id":"r%07d","n":%d,"color":"c%d","score":%d.5,"user":{"name":"u","age":%d,"nick":"k"}}`,
 				id, id, id%3, id, int64(id)+1<<33)}
 	}
 	b.next += n
@@ -47,6 +47,7 @@ func TestSchemaEvolutionWithTwoReplicas(t *testing.T) {
 	schema := tbl.Schema()
 	for name, typ := range map[string]iceberg.Type{
 		"color": iceberg.PrimitiveTypes.String, "score": iceberg.PrimitiveTypes.Float64, "user.age": iceberg.PrimitiveTypes.Int64,
+		"user.nick": iceberg.PrimitiveTypes.String,
 	} {
 		f, ok := schema.FindFieldByName(name)
 		require.True(t, ok, "column %s was not added", name)

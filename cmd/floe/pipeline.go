@@ -206,6 +206,9 @@ func evolver(com *committer.Committer, cfg codec.Config) func(context.Context, *
 		for _, a := range ch.Add {
 			change.Add = append(change.Add, tableColumn(a))
 		}
+		for _, a := range ch.AddIn {
+			change.AddIn = append(change.AddIn, committer.NestedColumn{Parent: a.Parent, Column: tableColumn(a.Column)})
+		}
 		for _, w := range ch.Widen {
 			change.Widen = append(change.Widen, committer.Widening{Path: w.Path, To: w.To})
 		}
