@@ -45,17 +45,17 @@ type node struct {
 	nanos       bool  // kTime, kTimestamp: nanosecond unit
 	zoned       bool  // kTimestamp: timestamptz
 
-	fields []*node         // kStruct
-	index  map[string]int  // kStruct: field name → position
-	elem   *node           // kList element, kMap value
-	key    *node           // kMap key
-	meta   metaKind        // kMeta
+	fields []*node        // kStruct
+	index  map[string]int // kStruct: field name → position
+	elem   *node          // kList element, kMap value
+	key    *node          // kMap key
+	meta   metaKind       // kMeta
 	// evolvable: a struct reached from the top level through structs only,
 	// whose unknown keys may become columns (add-columns); colPath is its
 	// column path (nil for the top level).
 	evolvable bool
 	colPath   []string
-	hdr    headerPositions // kMeta headers: positions in the element struct
+	hdr       headerPositions // kMeta headers: positions in the element struct
 }
 
 // compile builds the plan for a field of type dt. path names the column in
