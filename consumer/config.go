@@ -25,8 +25,9 @@ type Config struct {
 	// Batch is the per-partition flush policy.
 	Batch batcher.Policy `koanf:"batch"`
 	// MemoryBudget bounds the bytes held in buffers and uncommitted batches
-	// across all partitions; past it, floe flushes the largest buffers and
-	// pauses fetching until commits free room.
+	// across all partitions — both their Kafka payload and the Arrow memory
+	// of their rows; past it, floe flushes the largest buffers and pauses
+	// fetching until commits free room.
 	MemoryBudget int64 `koanf:"memory-budget"`
 	// AllowTopicMismatch lets floe continue when the table's stored cluster
 	// ID or topic ID differs from the live one (topic recreated). The stored

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -223,6 +224,7 @@ func TestMemoryBudgetPausesUntilReleased(t *testing.T) {
 		var n int64
 		for _, b := range e.sink.snapshot() {
 			n += b.Bytes
+			b.Release() // as the committer does: the rows' Arrow memory goes too
 		}
 		e.c.Released(n - releasedSoFar)
 		releasedSoFar = n
@@ -449,4 +451,43 @@ func TestStopWhileStartingIsClean(t *testing.T) {
 		t.Fatal("Run did not return after its context was canceled")
 	}
 	require.False(t, c.Joined())
+}
+
+// fatDecoder appends a 64 KiB row for every record: the Arrow memory of
+// the rows dwarfs their payload.
+type fatDecoder struct{}
+
+var fatRow = strings.Repeat("x", 64<<10)
+
+func (fatDecoder) Append(b *array.RecordBuilder, m *codec.Message) error {
+	b.Field(0).(*array.StringBuilder).Append(fatRow)
+	return nil
+}
+
+func TestMemoryBudgetCountsArrowMemory(t *testing.T) {
+	e := newConsumerEnv(t, 1, func(c *Config) {
+		c.Batch.MaxBytes = 1 << 20
+		c.MemoryBudget = 1 << 20 // payload: a few hundred bytes, far below
+		c.Batch.MaxAge = 200 * time.Millisecond
+	})
+	e.c.routes[0].Decoder = fatDecoder{}
+	e.run()
+	for i := 0; i < 40; i++ {
+		e.produce(0, fmt.Sprintf("%020d", i))
+	}
+	paused := func() float64 { return testutil.ToFloat64(e.c.m.paused.WithLabelValues("memory")) }
+	require.Eventually(t, func() bool { return paused() == 1 }, 10*time.Second, 10*time.Millisecond,
+		"the rows' Arrow memory is over the budget although their payload is not")
+	require.Greater(t, testutil.ToFloat64(e.c.m.bufferedBytes.WithLabelValues("arrow")), float64(1<<20))
+
+	// Committing frees the Arrow memory: fetching resumes.
+	for _, b := range e.sink.snapshot() {
+		b.Release()
+		e.c.Released(b.Bytes)
+	}
+	e.sink.mu.Lock()
+	e.sink.submit = func(b *batcher.Batch) { b.Release(); e.c.Released(b.Bytes) }
+	e.sink.mu.Unlock()
+	require.Eventually(t, func() bool { return paused() == 0 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 40 }, 10*time.Second, 10*time.Millisecond)
 }

@@ -641,9 +641,22 @@ func (c *Consumer) balanceMemory() {
 	pending := c.pendingBytes.Load()
 	c.m.bufferedBytes.WithLabelValues("buffered").Set(float64(buffered))
 	c.m.bufferedBytes.WithLabelValues("pending").Set(float64(pending))
-	c.m.bufferedBytes.WithLabelValues("arrow").Set(float64(c.mem.bytes.Load()))
+	arrowBytes := c.mem.bytes.Load()
+	c.m.bufferedBytes.WithLabelValues("arrow").Set(float64(arrowBytes))
 	budget := c.cfg.MemoryBudget
-	if buffered+pending > budget {
+	// The Arrow memory of the rows (builders with their growth, sealed
+	// batches) counts too: it is what the process really holds, often more
+	// than the payload. Past the budget on either count the largest buffers
+	// are sealed, so that commits can free them; a buffer's Arrow memory is
+	// estimated from its payload at the overall ratio.
+	ratio := 1.0
+	if held := buffered + pending; held > 0 && arrowBytes > held {
+		ratio = float64(arrowBytes) / float64(held)
+	}
+	excess := func() float64 {
+		return max(float64(buffered+pending-budget), float64(arrowBytes-budget)-float64(pending)*ratio)
+	}
+	if excess() > 0 {
 		type sized struct {
 			tp topicPartition
 			st *partState
@@ -656,7 +669,7 @@ func (c *Consumer) balanceMemory() {
 		}
 		sort.Slice(all, func(i, j int) bool { return all[i].st.buf.Bytes() > all[j].st.buf.Bytes() })
 		for _, s := range all {
-			if buffered+pending <= budget {
+			if excess() <= 0 {
 				break
 			}
 			if pending+s.st.buf.Bytes() > budget {
@@ -668,13 +681,15 @@ func (c *Consumer) balanceMemory() {
 			pending += n
 		}
 	}
-	over := buffered+pending > budget
+	// Buffers still seal on age while paused, and commits release both
+	// counts, so a pause always ends.
+	over := buffered+pending > budget || arrowBytes > budget
 	if over != c.memoryPaused {
 		c.memoryPaused = over
 		c.m.paused.WithLabelValues("memory").Set(boolGauge(over))
 		if over {
 			c.log.Info("memory budget reached: fetching paused until commits catch up",
-				"buffered_bytes", buffered, "pending_bytes", pending, "budget_bytes", budget)
+				"buffered_bytes", buffered, "pending_bytes", pending, "arrow_bytes", arrowBytes, "budget_bytes", budget)
 		}
 	}
 	c.applyPauses()
