@@ -51,6 +51,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	logger := newLogger(cfg.Log, stderr)
 	logger.Info("floe starting", "version", version, "config", cfg.Redacted())
+	setMemoryLimit(logger, cfg.Kafka.MemoryBudget)
 	p, err := newPipeline(ctx, *cfg, logger)
 	if err != nil {
 		if ctx.Err() != nil {
