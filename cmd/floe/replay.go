@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,16 +38,21 @@ type replayArgs struct {
 // replayPlan is a replay resolved against Kafka: exact offsets per
 // partition, the estimate and the ID that names its progress in the table.
 type replayPlan struct {
-	topic     string
-	table     string
-	branch    string
-	bounds    map[int32]consumer.Bounds
-	parts     []int32 // sorted
-	offsets   int64   // sum of to - from
-	estimate  int64   // bytes
-	id        string
-	openEnded bool // --to end: a later run resolves it again
+	topic    string
+	table    string
+	branch   string
+	bounds   map[int32]consumer.Bounds
+	parts    []int32 // sorted
+	offsets  int64   // sum of to - from
+	estimate int64   // bytes
+	id       string
+	args     replayArgs // as given: they name the replay
 }
+
+// propReplayRange is the table property holding a replay's range as its
+// first run resolved it: later runs of the same command use it, so
+// `--to end` or a time means the same offsets every time.
+func propReplayRange(id string) string { return "floe.replay." + id + ".range" }
 
 func (p *replayPlan) group() string { return "replay-" + p.id }
 
@@ -143,7 +150,7 @@ func planReplay(ctx context.Context, cfg *config.Config, a replayArgs) (*replayP
 		return nil, err
 	}
 	plan := &replayPlan{topic: a.topic, table: a.table, branch: a.branch, parts: parts,
-		bounds: map[int32]consumer.Bounds{}, openEnded: a.to == "end"}
+		bounds: map[int32]consumer.Bounds{}, args: a}
 	for _, p := range parts {
 		f, t, first, end := from[p], to[p], starts[p].Offset, ends[p].Offset
 		switch {
@@ -301,18 +308,44 @@ func estimateBytes(ctx context.Context, adm *kadm.Client, topic string, bounds m
 	return int64(total), nil
 }
 
-// replayID names a replay by what it reads and where it writes: the same
-// range into the same table and branch is the same replay, whose progress
-// the table keeps under floe.offsets.replay-<id>.
+// replayID names a replay by the command that asks for it: topic,
+// partitions, bounds as given (an offset, a time, earliest, end), table and
+// branch. The same command is the same replay, whose progress the table
+// keeps under floe.offsets.replay-<id> and whose resolved range under
+// floe.replay.<id>.range: running it again adds nothing even when `end`
+// or `earliest` would resolve differently now.
 func replayID(p *replayPlan) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "v1\x00%s\x00%s\x00%s", p.topic, p.table, p.branch)
+	fmt.Fprintf(&sb, "v2\x00%s\x00%s\x00%s\x00%s\x00%s", p.topic, p.table, p.branch, p.args.from, p.args.to)
 	for _, part := range p.parts {
-		b := p.bounds[part]
-		fmt.Fprintf(&sb, "\x00%d:%d-%d", part, b.From, b.To)
+		fmt.Fprintf(&sb, "\x00%d", part)
 	}
 	sum := sha256.Sum256([]byte(sb.String()))
 	return hex.EncodeToString(sum[:6])
+}
+
+// useRecordedRange replaces the plan's bounds with those the replay's first
+// run recorded in the table (props), or returns the property that records
+// the plan's own when there are none yet.
+func (p *replayPlan) useRecordedRange(props map[string]string) (recorded bool, record map[string]string, err error) {
+	key := propReplayRange(p.id)
+	if v, ok := props[key]; ok {
+		var bounds map[int32]consumer.Bounds
+		if err := json.Unmarshal([]byte(v), &bounds); err != nil {
+			return false, nil, fmt.Errorf("table property %s: %w", key, err)
+		}
+		p.bounds, p.offsets = bounds, 0
+		for _, part := range p.parts {
+			b, ok := bounds[part]
+			if !ok {
+				return false, nil, fmt.Errorf("table property %s has no range for partition %d", key, part)
+			}
+			p.offsets += b.To - b.From
+		}
+		return true, nil, nil
+	}
+	v, _ := json.Marshal(p.bounds)
+	return false, map[string]string{key: string(v)}, nil
 }
 
 func printPlan(w io.Writer, p *replayPlan) {
@@ -322,17 +355,9 @@ func printPlan(w io.Writer, p *replayPlan) {
 	}
 	fmt.Fprintf(w, "replay %s: topic %s → %s, %d offsets, about %s of Kafka log (log-dir size prorated by offsets)\n",
 		p.id, p.topic, target, p.offsets, humanBytes(p.estimate))
-	var ranges []string
-	for _, part := range p.parts {
-		b := p.bounds[part]
-		ranges = append(ranges, fmt.Sprintf("%s[%d]:%d-%d", p.topic, part, b.From, b.To))
-	}
-	fmt.Fprintf(w, "  ranges [from,to): %s\n", strings.Join(ranges, " "))
+	fmt.Fprintf(w, "  ranges [from,to): %s\n", p.rangeText())
 	fmt.Fprintf(w, "  progress is kept in the table under %s\n", committer.OffsetsKey(p.group()))
-	if p.openEnded {
-		fmt.Fprintln(w, "  note: --to end was resolved now; if the topic grows, running the command again is a new replay. "+
-			"To resume or repeat exactly this one, pass --to with a time, or --partitions and offsets per run.")
-	}
+
 }
 
 func humanBytes(n int64) string {
@@ -372,6 +397,9 @@ func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *r
 	com, route, err := openTable(ctx, cat, *cfg, tc, tableTarget{Group: plan.group(), Branch: plan.branch, Topics: []string{plan.topic}},
 		newIdentity(), hooks, logger, reg)
 	if err != nil {
+		return err
+	}
+	if err := recordRange(ctx, cat, plan, stdout); err != nil {
 		return err
 	}
 	stored, err := com.Offsets(ctx)
@@ -454,6 +482,44 @@ func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *r
 	return nil
 }
 
+// recordRange makes the plan use the range the replay's first run recorded
+// in the table, or records the plan's (a table property, before anything
+// of the replay is committed).
+func recordRange(ctx context.Context, cat catalog.Catalog, plan *replayPlan, stdout io.Writer) error {
+	tbl, err := loadTable(ctx, cat, plan.table)
+	if err != nil {
+		return err
+	}
+	before := maps.Clone(plan.bounds)
+	recorded, record, err := plan.useRecordedRange(tbl.Properties())
+	if err != nil {
+		return err
+	}
+	if recorded {
+		if !maps.Equal(before, plan.bounds) {
+			fmt.Fprintf(stdout, "  this replay's range was resolved by its first run and is kept: %s\n", plan.rangeText())
+		}
+		return nil
+	}
+	txn := tbl.NewTransaction()
+	if err := txn.SetProperties(record); err != nil {
+		return err
+	}
+	if _, err := txn.Commit(ctx); err != nil {
+		return fmt.Errorf("record the replay's range in %s: %w", plan.table, err)
+	}
+	return nil
+}
+
+func (p *replayPlan) rangeText() string {
+	var ranges []string
+	for _, part := range p.parts {
+		b := p.bounds[part]
+		ranges = append(ranges, fmt.Sprintf("%s[%d]:%d-%d", p.topic, part, b.From, b.To))
+	}
+	return strings.Join(ranges, " ")
+}
+
 // dryRunReplay says how much a replay would read, writing nothing: the
 // table is only loaded, not created.
 func dryRunReplay(ctx context.Context, cat catalog.Catalog, plan *replayPlan, stdout io.Writer) error {
@@ -469,6 +535,11 @@ func dryRunReplay(ctx context.Context, cat catalog.Catalog, plan *replayPlan, st
 	case err != nil:
 		return fmt.Errorf("load table %s: %w", plan.table, err)
 	default:
+		if recorded, _, err := plan.useRecordedRange(tbl.Properties()); err != nil {
+			return err
+		} else if recorded {
+			fmt.Fprintf(stdout, "  the range its first run resolved: %s\n", plan.rangeText())
+		}
 		if stored, _, err = committer.ReadBranchOffsets(tbl.Metadata(), plan.group(), plan.branch); err != nil {
 			return err
 		}

@@ -147,6 +147,21 @@ func TestReplayRangeOnceThenAlreadyDone(t *testing.T) {
 	require.Len(t, b.loadTable().Metadata().Snapshots(), snaps, "nothing was committed")
 	requireIDs(t, b.idCounts(0), 0, 3000, 1)
 
+	// The topic grows: the same command (--to end) is still the same
+	// replay, over the range its first run resolved — it adds nothing.
+	b.produce(400)
+	code, out4 := b.replay(cfg, "--topic", "events", "--from", "0", "--to", "end", "--table", "itest.events")
+	require.Equal(t, 0, code, out4)
+	require.Contains(t, out4, "this replay's range was resolved by its first run and is kept")
+	require.Contains(t, out4, "already done")
+	require.Equal(t, group, replayGroup(t, out4))
+	require.Len(t, b.loadTable().Metadata().Snapshots(), snaps, "nothing was committed")
+	requireIDs(t, b.idCounts(0), 0, 3000, 1)
+	code, dry := b.replay(cfg, "--topic", "events", "--from", "0", "--to", "end", "--table", "itest.events", "--dry-run")
+	require.Equal(t, 0, code, dry)
+	require.Contains(t, dry, "the range its first run resolved")
+	require.Contains(t, dry, "already done")
+
 	// Another range of the same topic is another replay.
 	code, out3 := b.replay(cfg, "--topic", "events", "--partitions", "1", "--from", "0", "--to", "5", "--table", "itest.events")
 	require.Equal(t, 0, code, out3)
