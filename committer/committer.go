@@ -115,8 +115,11 @@ type Deps struct {
 	Table    *table.Table // loaded (or created) by the caller
 	// DLQ is the dead-letter table (TableConfig.DLQ.Table), loaded or
 	// created by the caller; nil without one.
-	DLQ   *table.Table
-	Group string
+	DLQ *table.Table
+	// LetterTopic writes dead letters to a Kafka topic
+	// (TableConfig.DLQ.Topic); nil without one.
+	LetterTopic LetterWriter
+	Group       string
 	// Branch is the Iceberg branch commits go to; "" means main. A branch
 	// that does not exist is created by the first commit, forked from
 	// main's head. Offsets are read from the branch's own history. Dead
@@ -352,6 +355,8 @@ type attemptGroup struct {
 	conflicts int             // attempts that failed on a concurrent commit
 	requests  *requestCounter // catalog HTTP requests made for this commit
 	dlq       dlqState        // the dead letters' commit, before the table's
+	// dlqTopicDone: the letters are in the dead-letter topic.
+	dlqTopicDone bool
 }
 
 // Commit commits everything pending: first a commit that an earlier call
@@ -579,6 +584,9 @@ func (c *Committer) attempt(ctx context.Context, ag *attemptGroup) (done bool, e
 		return true, nil
 	}
 	// (c′) Dead letters land before the offsets that pass them.
+	if err := c.deadLetterTopic(ctx, ag, include); err != nil {
+		return false, err
+	}
 	if err := c.deadLetter(ctx, ag, include); err != nil {
 		var f fatal
 		return errors.As(err, &f), err

@@ -123,6 +123,10 @@ type DLQConfig struct {
 	// the table cannot take, with their reason and source coordinates. floe
 	// creates it if missing; several tables may share one.
 	Table string `koanf:"table"`
+	// Topic is a Kafka topic (it must exist) that receives the same records
+	// with their original key, value and headers plus floe.* headers for the
+	// reason and source coordinates; with or instead of Table.
+	Topic string `koanf:"topic"`
 	// MaxValueBytes keeps at most this many bytes of a dead letter's value
 	// (value_size has the full size and value_truncated says it was cut).
 	MaxValueBytes int64 `koanf:"max-value-bytes"`

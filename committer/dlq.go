@@ -184,7 +184,11 @@ func (c *Committer) deadLetter(ctx context.Context, ag *attemptGroup, include []
 		return nil
 	}
 	if c.dlq == nil {
-		return fatal{fmt.Errorf("table %s has dead letters but no dlq.table", c.tc.Name)}
+		if c.deps.LetterTopic != nil {
+			freeLetters(include) // in the topic already
+			return nil
+		}
+		return fatal{fmt.Errorf("table %s has dead letters but neither dlq.table nor dlq.topic", c.tc.Name)}
 	}
 	if st.id == "" {
 		st.id = ag.id + "-dlq"
@@ -288,6 +292,56 @@ func (c *Committer) deadLetter(ctx context.Context, ag *attemptGroup, include []
 	c.mu.Unlock()
 	c.dlqLanded(ag, include, newTbl.CurrentSnapshot(), len(letters), outcomeCommitted)
 	return nil
+}
+
+// LetterWriter writes dead letters to a Kafka topic exactly once: letters
+// below the topic's recorded progress for their partition are skipped. It
+// returns how many it wrote; an error means none of this write is visible.
+type LetterWriter interface {
+	Topic() string
+	Write(ctx context.Context, batches []TopicLetters) (int, error)
+}
+
+// TopicLetters are the dead letters of one batch: source partition, the
+// end of its range, the letters.
+type TopicLetters struct {
+	Topic     string
+	Partition int32
+	End       int64
+	Letters   []batcher.DeadLetter
+}
+
+// deadLetterTopic writes the letters of include to the dead-letter topic,
+// before the dead-letter table and the table's commit.
+func (c *Committer) deadLetterTopic(ctx context.Context, ag *attemptGroup, include []*batcher.Batch) error {
+	w := c.deps.LetterTopic
+	if w == nil || ag.dlqTopicDone || lettersOf(include) == 0 {
+		return nil
+	}
+	var batches []TopicLetters
+	for _, b := range include {
+		if len(b.Letters) > 0 {
+			batches = append(batches, TopicLetters{Topic: b.Topic, Partition: b.Partition, End: b.End, Letters: b.Letters})
+		}
+	}
+	n, err := w.Write(ctx, batches)
+	if err != nil {
+		return fmt.Errorf("write dead letters to topic %s: %w", w.Topic(), err)
+	}
+	ag.dlqTopicDone = true
+	c.m.deadLettersTopic.Add(float64(n))
+	c.log.Info("dead letters written to topic", "dlq_topic", w.Topic(), "commit_id", ag.id,
+		"letters", n, "already_there", lettersOf(include)-n)
+	if ag.dlq.letters == 0 {
+		ag.dlq.letters = lettersOf(include)
+	}
+	return nil
+}
+
+func freeLetters(include []*batcher.Batch) {
+	for _, b := range include {
+		b.Letters = nil
+	}
 }
 
 // dlqLanded records that the letters of include are in the dead-letter

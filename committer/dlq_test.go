@@ -257,7 +257,7 @@ func TestDeadLettersWithoutATable(t *testing.T) {
 	c := e.committer("a")
 	c.Submit(e.letterBatch(c, 0, 1, 0, 3, 1))
 	err := c.Commit(context.Background())
-	require.ErrorContains(t, err, "table db.events has dead letters but no dlq.table")
+	require.ErrorContains(t, err, "table db.events has dead letters but neither dlq.table nor dlq.topic")
 	require.Empty(t, e.offsets().Topics, "nothing committed past a letter that has nowhere to go")
 }
 

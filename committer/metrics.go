@@ -34,6 +34,7 @@ type metrics struct {
 	objectsPerCommit  prometheus.Observer
 	sweepErrors       prometheus.Counter
 	deadLetters       prometheus.Counter
+	deadLettersTopic  prometheus.Counter
 	refused           *prometheus.CounterVec
 	schemaChanges     prometheus.Counter
 }
@@ -122,8 +123,8 @@ func newMetrics(reg prometheus.Registerer, tableName string) *metrics {
 
 	deadLetters := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "floe_committer_dead_letters_total",
-		Help: "Records committed to the table's dead-letter table (on-error: dlq).",
-	}, []string{"table"}))
+		Help: "Records written to the table's dead-letter destination (on-error: dlq), by destination: table, topic.",
+	}, []string{"table", "destination"}))
 	refused := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "floe_committer_refused_total",
 		Help: "Commits refused over a configured limit, by reason (too_many_files).",
@@ -147,7 +148,9 @@ func newMetrics(reg prometheus.Registerer, tableName string) *metrics {
 		healthy: healthy.With(l), lastCommit: last.With(l), watermark: wm.With(l),
 		swept: swept.With(l), sweepErrors: sweepErrors.With(l), requestsPerCommit: perCommit.With(l),
 		objectsPerCommit: objPerCommit.With(l),
-		deadLetters:      deadLetters.With(l), refused: refused, schemaChanges: schemaChanges.With(l),
+		deadLetters:      deadLetters.With(prometheus.Labels{"table": tableName, "destination": "table"}),
+		deadLettersTopic: deadLetters.With(prometheus.Labels{"table": tableName, "destination": "topic"}),
+		refused:          refused, schemaChanges: schemaChanges.With(l),
 	}
 	m.refused.WithLabelValues("too_many_files")
 	for _, o := range []string{outcomeCommitted, outcomeConflictRetried, outcomeRetried, outcomeLandedAfterUnknown, outcomeFailed} {

@@ -176,6 +176,9 @@ func TestObjectStoreCapsRequestsAndConnections(t *testing.T) {
 		f.objects["bucket/warehouse/"+string(rune('a'+i))] = []byte("data")
 	}
 	release := make(chan struct{})
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	defer unblock() // a failed assertion must not leave requests blocked
 	f.mu.Lock()
 	f.block = release
 	f.mu.Unlock()
@@ -210,7 +213,7 @@ func TestObjectStoreCapsRequestsAndConnections(t *testing.T) {
 	atStore := f.active
 	f.mu.Unlock()
 	require.Equal(t, 2, atStore)
-	close(release)
+	unblock()
 	wg.Wait()
 	close(stop)
 	<-sampled

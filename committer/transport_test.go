@@ -40,6 +40,9 @@ func TestTransportCapsRequestsAndConnections(t *testing.T) {
 		mu.Unlock()
 	}))
 	defer srv.Close()
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	defer unblock() // before srv.Close: a failed assertion must not leave handlers blocked
 
 	cfg := testHTTPConfig()
 	cfg.MaxInFlight, cfg.MaxConnsPerHost, cfg.MaxIdleConns = 2, 3, 1
@@ -79,10 +82,11 @@ func TestTransportCapsRequestsAndConnections(t *testing.T) {
 		return active
 	}
 	require.Eventually(t, func() bool { return atCatalog() == 2 }, 5*time.Second, time.Millisecond)
-	require.Equal(t, 4.0, testutil.ToFloat64(tr.m.waiting))
+	require.Eventually(t, func() bool { return testutil.ToFloat64(tr.m.waiting) == 4 }, 5*time.Second, time.Millisecond,
+		"the other four wait for a slot")
 	require.Equal(t, 2.0, testutil.ToFloat64(tr.m.inFlight))
 	time.Sleep(50 * time.Millisecond)
-	close(release)
+	unblock()
 	wg.Wait()
 	close(stop)
 	<-sampled

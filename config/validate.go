@@ -123,8 +123,13 @@ func (t Table) validate() error {
 	if err := t.Codec.Validate(); err != nil {
 		return err
 	}
-	if t.Codec.OnError == codec.OnErrorDLQ && t.DLQ.Table == "" {
-		return errors.New("dlq.table: required with on-error: dlq (the Iceberg table that receives the records this table cannot take)")
+	if t.Codec.OnError == codec.OnErrorDLQ && t.DLQ.Table == "" && t.DLQ.Topic == "" {
+		return errors.New("dlq.table or dlq.topic: one is required with on-error: dlq (the Iceberg table or Kafka topic that receives the records this table cannot take)")
+	}
+	for _, topic := range t.Topics {
+		if t.DLQ.Topic != "" && topic == t.DLQ.Topic {
+			return fmt.Errorf("dlq.topic: %s is a topic this table consumes", topic)
+		}
 	}
 	return t.validateMetadataColumns()
 }

@@ -81,7 +81,11 @@ func TestValidate(t *testing.T) {
 		},
 		{
 			"dlq without a table", func(c *Config) { c.Tables[0].Codec.OnError = "dlq" },
-			"config: tables[0] (demo.events): dlq.table: required with on-error: dlq (the Iceberg table that receives the records this table cannot take)",
+			"config: tables[0] (demo.events): dlq.table or dlq.topic: one is required with on-error: dlq (the Iceberg table or Kafka topic that receives the records this table cannot take)",
+		},
+		{
+			"dlq topic is a source", func(c *Config) { c.Tables[0].Codec.OnError = "dlq"; c.Tables[0].DLQ.Topic = "events" },
+			"config: tables[0] (demo.events): dlq.topic: events is a topic this table consumes",
 		},
 		{
 			"dlq table is a data table", func(c *Config) { c.Tables[0].DLQ.Table = "demo.clicks" },

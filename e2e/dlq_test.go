@@ -15,6 +15,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -137,8 +138,10 @@ func TestDeadLettersExactlyOnce(t *testing.T) {
 	s := needServices(t)
 	const n, partitions = 12_000, 4
 	p := newPipeline(t, s, "rest-s3", partitions)
-	dlqTable := p.table + "_dlq"
-	p.conf.tableExtra = fmt.Sprintf("    on-error: dlq\n    max-record-bytes: 64KiB\n    dlq:\n      table: %s\n      max-value-bytes: 16KiB\n", dlqTable)
+	dlqTable, dlqTopic := p.table+"_dlq", p.topic+".dlq"
+	createTopic(t, p.adm, dlqTopic, 2)
+	p.conf.tableExtra = fmt.Sprintf("    on-error: dlq\n    max-record-bytes: 64KiB\n    dlq:\n      table: %s\n      topic: %s\n      max-value-bytes: 16KiB\n",
+		dlqTable, dlqTopic)
 	p.cfgPath, _ = p.conf.write(t, p.dir, "commits")
 
 	prod := startProducer(t, p.cl, p.topic, 0, n, 2000)
@@ -178,10 +181,11 @@ func TestDeadLettersExactlyOnce(t *testing.T) {
 
 	rowsPy, rowsDuck := readPairs(t, p, p.table, "_kafka_partition", "_kafka_offset", "id")
 	lettersPy, lettersDuck := readPairs(t, p, dlqTable, "source_partition", "source_offset", "reason")
+	lettersTopic := readLetterTopic(t, p, dlqTopic)
 	for _, reader := range []struct {
 		name          string
 		rows, letters [][3]any
-	}{{"pyiceberg", rowsPy, lettersPy}, {"duckdb", rowsDuck, lettersDuck}} {
+	}{{"pyiceberg", rowsPy, lettersPy}, {"duckdb", rowsDuck, lettersDuck}, {"pyiceberg rows + the Kafka dead-letter topic", rowsPy, lettersTopic}} {
 		inRows, inLetters := map[string]int{}, map[string]int{}
 		reason := map[string]string{}
 		goodIDs := map[string]int{}
@@ -220,5 +224,38 @@ func TestDeadLettersExactlyOnce(t *testing.T) {
 		}
 		t.Logf("%s: %d rows + %d dead letters = %d offsets (topic ends at %d); %d good and %d bad produced",
 			reader.name, len(reader.rows), len(reader.letters), len(reader.rows)+len(reader.letters), total, len(ids), len(want))
+	}
+}
+
+// readLetterTopic reads the dead-letter topic read_committed as
+// [source partition, source offset, reason] rows.
+func readLetterTopic(t testing.TB, p *pipeline, topic string) [][3]any {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.svc.Kafka), kgo.ConsumeTopics(topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out [][3]any
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		n := 0
+		fs.EachRecord(func(r *kgo.Record) {
+			n++
+			h := map[string]string{}
+			for _, x := range r.Headers {
+				h[x.Key] = string(x.Value)
+			}
+			part, _ := strconv.Atoi(h["floe.source.partition"])
+			off, _ := strconv.ParseInt(h["floe.source.offset"], 10, 64)
+			out = append(out, [3]any{float64(part), float64(off), h["floe.reason"]})
+		})
+		if n == 0 {
+			t.Logf("the dead-letter topic %s holds %d letters (read_committed)", topic, len(out))
+			return out
+		}
 	}
 }

@@ -8,9 +8,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go/table"
@@ -155,14 +157,27 @@ func (b *bed) tableOffsets() map[string]int {
 }
 
 func TestDeadLetterCorpusExactlyOnce(t *testing.T) {
+	for _, dest := range []string{"table", "topic", "both"} {
+		t.Run(dest, func(t *testing.T) { corpusExactlyOnce(t, dest) })
+	}
+}
+
+// corpusExactlyOnce runs the bad-input corpus through floe with a SIGKILL
+// and a restart and checks the accounting for each dead-letter
+// destination: every offset in exactly one of the table and each
+// destination, with the expected reason.
+func corpusExactlyOnce(t *testing.T, dest string) {
 	const partitions = 3
-	b := newBed(t, partitions, kfake.BrokerConfigs(map[string]string{"message.max.bytes": fmt.Sprint(32 << 20)}))
-	cfg := b.config("floe", `    on-error: dlq
-    max-record-bytes: 1MiB
-    dlq:
-      table: itest.events_dlq
-      max-value-bytes: 64KiB
-`)
+	b := newBed(t, partitions, kfake.BrokerConfigs(map[string]string{"message.max.bytes": fmt.Sprint(32 << 20)}),
+		kfake.SeedTopics(1, "events.dlq"))
+	dlq := "    dlq:\n      max-value-bytes: 64KiB\n"
+	if dest != "topic" {
+		dlq += "      table: itest.events_dlq\n"
+	}
+	if dest != "table" {
+		dlq += "      topic: events.dlq\n"
+	}
+	cfg := b.config("floe", "    on-error: dlq\n    max-record-bytes: 1MiB\n"+dlq)
 	b.produce(600)
 	want := b.produceCorpus(partitions)
 	b.produce(600)
@@ -181,9 +196,32 @@ func TestDeadLetterCorpusExactlyOnce(t *testing.T) {
 	b.waitCommitted(total, p)
 	_, metrics := p.get(t, "/metrics")
 	require.Equal(t, 0, p.stop(t, syscall.SIGTERM))
-	require.Contains(t, p.out.String(), `"msg":"dead letters committed"`)
 
-	rows, letters := b.tableOffsets(), b.deadLetters("itest.events_dlq")
+	rows := b.tableOffsets()
+	var dests []map[string][]letterRow
+	if dest != "topic" {
+		require.Contains(t, p.out.String(), `"msg":"dead letters committed"`)
+		dests = append(dests, b.deadLetters("itest.events_dlq"))
+	}
+	if dest != "table" {
+		require.Contains(t, p.out.String(), `"msg":"dead letters written to topic"`)
+		dests = append(dests, b.topicLetters("events.dlq"))
+	}
+	for _, letters := range dests {
+		b.requireAccounted(rows, letters, want, total)
+	}
+	for _, in := range badCorpus() {
+		require.Contains(t, metrics, fmt.Sprintf(`floe_consumer_bad_records_total{outcome="dead_lettered",reason=%q,topic="events"}`, in.reason))
+	}
+	require.Contains(t, metrics, `floe_committer_dead_letters_total{destination="topic",table="itest.events"}`)
+}
+
+// requireAccounted: every offset of the topic is in exactly one of rows and
+// letters, each letter with its expected reason and its value cut as
+// configured.
+func (b *bed) requireAccounted(rows map[string]int, letters map[string][]letterRow, want map[string]string, total int64) {
+	t := b.t
+	t.Helper()
 	adm := kadm.NewClient(b.prod)
 	ends, err := adm.ListEndOffsets(context.Background(), b.topic)
 	require.NoError(t, err)
@@ -194,11 +232,11 @@ func TestDeadLetterCorpusExactlyOnce(t *testing.T) {
 			n, l := rows[k], len(letters[k])
 			switch {
 			case n+l == 0:
-				t.Errorf("offset %s is in neither the table nor the dead-letter table", k)
+				t.Errorf("offset %s is in neither the table nor the dead letters", k)
 			case n+l > 1:
-				t.Errorf("offset %s is %d times in the table and %d times in the dead-letter table", k, n, l)
+				t.Errorf("offset %s is %d times in the table and %d times in the dead letters", k, n, l)
 			case l == 1 && want[k] == "":
-				t.Errorf("offset %s is a good record but went to the dead-letter table (%s)", k, letters[k][0].reason)
+				t.Errorf("offset %s is a good record but is a dead letter (%s)", k, letters[k][0].reason)
 			case l == 1 && letters[k][0].reason != want[k]:
 				t.Errorf("offset %s: dead-letter reason %s, want %s", k, letters[k][0].reason, want[k])
 			case n == 1 && want[k] != "":
@@ -209,10 +247,9 @@ func TestDeadLetterCorpusExactlyOnce(t *testing.T) {
 	})
 	require.Equal(t, total, accounted)
 	require.Len(t, letters, len(want))
-
 	for k, ls := range letters {
 		l := ls[0]
-		require.Contains(t, l.header, `"key":"case"`, k)
+		require.Contains(t, l.header, "case", k)
 		if l.reason == "record_too_large" {
 			require.Equal(t, int64(10<<20), l.size)
 		}
@@ -224,8 +261,42 @@ func TestDeadLetterCorpusExactlyOnce(t *testing.T) {
 			require.Equal(t, int(l.size), l.value, k)
 		}
 	}
-	for _, in := range badCorpus() {
-		require.Contains(t, metrics, fmt.Sprintf(`floe_consumer_bad_records_total{outcome="dead_lettered",reason=%q,topic="events"}`, in.reason))
+}
+
+// topicLetters reads the dead-letter topic read_committed: "partition/offset"
+// of the source record → letters.
+func (b *bed) topicLetters(topic string) map[string][]letterRow {
+	b.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.brokers...), kgo.ConsumeTopics(topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxBytes(64<<20))
+	require.NoError(b.t, err)
+	defer cl.Close()
+	out := map[string][]letterRow{}
+	for {
+		// Everything is committed by now: a poll that finds nothing new
+		// within two seconds has read the whole topic.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		n := 0
+		fs.EachRecord(func(r *kgo.Record) {
+			n++
+			h := map[string]string{}
+			var names []string
+			for _, x := range r.Headers {
+				h[x.Key] = string(x.Value)
+				names = append(names, x.Key+"="+string(x.Value))
+			}
+			require.Equal(b.t, "itest.events", h["floe.table"])
+			require.Equal(b.t, "events", h["floe.source.topic"])
+			size, _ := strconv.ParseInt(h["floe.value.size"], 10, 64)
+			k := h["floe.source.partition"] + "/" + h["floe.source.offset"]
+			out[k] = append(out[k], letterRow{reason: h["floe.reason"], size: size, truncated: h["floe.value.truncated"] == "true",
+				value: len(r.Value), header: strings.Join(names, ",")})
+		})
+		if n == 0 {
+			return out
+		}
 	}
-	require.Contains(t, metrics, `floe_committer_dead_letters_total{table="itest.events"}`)
 }

@@ -163,8 +163,16 @@ func openTable(ctx context.Context, cat catalog.Catalog, cfg config.Config, tc c
 			logger.Info("dead-letter table created", "table", tc.DLQ.Table, "for", tc.Name, "location", dlq.Location())
 		}
 	}
+	var letterTopic committer.LetterWriter
+	if tc.DLQ.Topic != "" {
+		w := consumer.NewDLQTopic(cfg.Kafka.Brokers, tc.DLQ.Topic, target.Group, tc.Name, version)
+		if err := w.Check(ctx); err != nil {
+			return nil, nil, fmt.Errorf("table %s: %w", tc.Name, err)
+		}
+		letterTopic = dlqTopic{w}
+	}
 	com, err := committer.New(cfg.Commit, tc.TableConfig, committer.Deps{
-		Catalog: cat, Endpoint: catalogEndpoint(cfg.Catalog), Table: tbl, DLQ: dlq,
+		Catalog: cat, Endpoint: catalogEndpoint(cfg.Catalog), Table: tbl, DLQ: dlq, LetterTopic: letterTopic,
 		Group: target.Group, Branch: target.Branch, Identity: who, Hooks: hooks,
 	}, logger, reg)
 	if err != nil {
@@ -375,6 +383,17 @@ func (rs *runState) err() error {
 func (rs *runState) stop() {
 	rs.stopConsuming()
 	rs.stopCommitting()
+}
+
+// dlqTopic adapts the consumer's dead-letter topic writer to the committer.
+type dlqTopic struct{ *consumer.DLQTopic }
+
+func (d dlqTopic) Write(ctx context.Context, batches []committer.TopicLetters) (int, error) {
+	out := make([]consumer.Letters, len(batches))
+	for i, b := range batches {
+		out[i] = consumer.Letters{Topic: b.Topic, Partition: b.Partition, End: b.End, Letters: b.Letters}
+	}
+	return d.DLQTopic.Write(ctx, out)
 }
 
 // sink adapts a committer to the consumer's Sink interface.
