@@ -52,8 +52,20 @@ func (p *pipeline) rollback(to int64, mode string) string {
 }
 
 // judgeOffsets has both readers list the table's rows and requires every
-// offset below ends once, except those in skipped ("partition/offset").
+// offset below ends once, except those in skipped (none).
 func (p *pipeline) judgeOffsets(ends map[int32]int64, skipped func(part int32, off int64) bool) {
+	p.t.Helper()
+	p.judgeCounts(ends, func(part int32, off int64) int {
+		if skipped != nil && skipped(part, off) {
+			return 0
+		}
+		return 1
+	})
+}
+
+// judgeCounts has both readers list the table's rows and requires every
+// offset below ends to be there want(partition, offset) times.
+func (p *pipeline) judgeCounts(ends map[int32]int64, want func(part int32, off int64) int) {
 	p.t.Helper()
 	py, duck := readPairs(p.t, p, p.table, "_kafka_partition", "_kafka_offset", "id")
 	for _, r := range []struct {
@@ -65,21 +77,18 @@ func (p *pipeline) judgeOffsets(ends map[int32]int64, skipped func(part int32, o
 			seen[pairKey(pr)]++
 		}
 		var problems []string
-		want := 0
+		total := 0
 		for part, end := range ends {
 			for off := int64(0); off < end; off++ {
-				k, n := fmt.Sprintf("%d/%d", part, off), 1
-				if skipped != nil && skipped(part, off) {
-					n = 0
-				}
-				want += n
+				k, n := fmt.Sprintf("%d/%d", part, off), want(part, off)
+				total += n
 				if seen[k] != n {
 					problems = append(problems, fmt.Sprintf("%s %d× (want %d)", k, seen[k], n))
 				}
 			}
 		}
-		if len(problems) > 0 || len(r.pairs) != want {
-			p.t.Errorf("%s: %d rows, want %d; %d offsets wrong, first: %v", r.name, len(r.pairs), want, len(problems), problems[:min(10, len(problems))])
+		if len(problems) > 0 || len(r.pairs) != total {
+			p.t.Errorf("%s: %d rows, want %d; %d offsets wrong, first: %v", r.name, len(r.pairs), total, len(problems), problems[:min(10, len(problems))])
 		} else {
 			p.t.Logf("%s: %d rows, every offset as expected", r.name, len(r.pairs))
 		}
