@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -114,47 +113,11 @@ func (c *Consumer) RunRange(ctx context.Context, topic string, bounds map[int32]
 	c.mu.Unlock()
 	c.joined.Store(true)
 
-	err = c.rangeLoop(ctx)
+	err = c.loop(ctx, true)
 	c.mu.Lock()
 	c.sealAll(batcher.ReasonShutdown)
 	c.mu.Unlock()
 	return len(starts), err
-}
-
-// rangeLoop is loop for a replay: it ends when no partition is left.
-func (c *Consumer) rangeLoop(ctx context.Context) error {
-	for {
-		if ctx.Err() != nil {
-			return nil
-		}
-		c.mu.Lock()
-		err := c.fatal
-		if err == nil {
-			c.applyFences()
-			c.sealDue(time.Now())
-			c.balanceMemory()
-		}
-		left := len(c.parts)
-		c.mu.Unlock()
-		if err != nil {
-			return err
-		}
-		if left == 0 {
-			return nil
-		}
-		pollCtx, cancel := context.WithTimeout(ctx, maxPollWait)
-		fetches := c.cl.PollRecords(pollCtx, 10_000)
-		cancel()
-		if fetches.IsClientClosed() {
-			return nil
-		}
-		c.mu.Lock()
-		err = c.process(fetches)
-		c.mu.Unlock()
-		if err != nil {
-			return err
-		}
-	}
 }
 
 // atStop finishes a replayed partition once its buffer reached its stop

@@ -47,7 +47,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	go func() { defer bg.Done(); c.watchTopics(bgCtx) }()
 	defer func() { stopBg(); bg.Wait() }()
 
-	err := c.loop(ctx)
+	err := c.loop(ctx, false)
 	c.mu.Lock()
 	c.sealAll(batcher.ReasonShutdown)
 	c.mu.Unlock()
@@ -365,7 +365,9 @@ func (c *Consumer) setFatal(err error) {
 	c.poke()
 }
 
-func (c *Consumer) loop(ctx context.Context) error {
+// loop polls, decodes and buffers until ctx is done or a fatal error; with
+// finite (a replay) also once no partition is left to read.
+func (c *Consumer) loop(ctx context.Context, finite bool) error {
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil
@@ -377,9 +379,13 @@ func (c *Consumer) loop(ctx context.Context) error {
 			c.sealDue(time.Now())
 			c.balanceMemory()
 		}
+		left := len(c.parts)
 		c.mu.Unlock()
 		if err != nil {
 			return err
+		}
+		if finite && left == 0 {
+			return nil // a replay: every partition reached its end
 		}
 
 		pollCtx, cancel := context.WithTimeout(ctx, maxPollWait)
