@@ -214,7 +214,13 @@ func ReadBranchOffsets(meta table.Metadata, group, branch string) (OffsetMap, *t
 
 // readOffsetsKey is ReadBranchOffsets for any summary key holding an OffsetMap.
 func readOffsetsKey(meta table.Metadata, branch, key string) (OffsetMap, *table.Snapshot, error) {
-	for snap, ok := range AncestryOf(meta, BranchHead(meta, branch)) {
+	return offsetsFrom(meta, BranchHead(meta, branch), key)
+}
+
+// offsetsFrom reads the OffsetMap under key as of snapshot from: the
+// newest of from and its ancestors that carries it.
+func offsetsFrom(meta table.Metadata, from *table.Snapshot, key string) (OffsetMap, *table.Snapshot, error) {
+	for snap, ok := range AncestryOf(meta, from) {
 		if !ok {
 			return OffsetMap{}, nil, fmt.Errorf("read %s: %w", key, ErrOffsetsExpired)
 		}

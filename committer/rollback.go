@@ -72,33 +72,24 @@ func PlanRollback(tbl *table.Table, name, group string, to int64) (RollbackPlan,
 	if to == head.SnapshotID {
 		return plan, nil
 	}
+	// One walk back from the head: the snapshots down to the target are
+	// undone; the newest value of every floe.offsets.* key (every group and
+	// replay) is what a --skip snapshot carries, as custom summary keys are
+	// not inherited.
 	found := false
 	for snap, ok := range Ancestry(meta) {
 		if !ok {
 			break
 		}
-		if snap.SnapshotID == to {
-			found = true
-			break
-		}
-		u := Undone{SnapshotID: snap.SnapshotID, Time: time.UnixMilli(snap.TimestampMs).UTC()}
-		if snap.Summary != nil {
-			u.Operation = string(snap.Summary.Operation)
-			u.CommitID = snap.Summary.Properties[SummaryCommitID]
-			u.Records = atoi(snap.Summary.Properties["added-records"])
-		}
-		plan.Undone = append(plan.Undone, u)
-	}
-	if !found {
-		return RollbackPlan{}, fmt.Errorf("snapshot %d is not an ancestor of table %s's current snapshot %d: a rollback only goes back along the branch",
-			to, name, head.SnapshotID)
-	}
-
-	// Offsets of every group (and replay) at the head: the --skip snapshot
-	// carries them, as custom summary keys are not inherited.
-	for snap, ok := range Ancestry(meta) {
-		if !ok {
-			break
+		found = found || snap.SnapshotID == to
+		if !found {
+			u := Undone{SnapshotID: snap.SnapshotID, Time: time.UnixMilli(snap.TimestampMs).UTC()}
+			if snap.Summary != nil {
+				u.Operation = string(snap.Summary.Operation)
+				u.CommitID = snap.Summary.Properties[SummaryCommitID]
+				u.Records = atoi(snap.Summary.Properties["added-records"])
+			}
+			plan.Undone = append(plan.Undone, u)
 		}
 		if snap.Summary == nil {
 			continue
@@ -109,12 +100,19 @@ func PlanRollback(tbl *table.Table, name, group string, to int64) (RollbackPlan,
 			}
 		}
 	}
-
-	now, _, err := ReadOffsets(meta, group)
-	if err != nil {
-		return RollbackPlan{}, err
+	if !found {
+		return RollbackPlan{}, fmt.Errorf("snapshot %d is not an ancestor of table %s's current snapshot %d: a rollback only goes back along the branch",
+			to, name, head.SnapshotID)
 	}
-	at, err := offsetsAt(meta, group, to)
+
+	now := OffsetMap{Topics: map[string]TopicOffsets{}}
+	if v, ok := plan.headOffsets[OffsetsKey(group)]; ok {
+		var err error
+		if now, err = DecodeOffsetMap(v); err != nil {
+			return RollbackPlan{}, err
+		}
+	}
+	at, _, err := offsetsFrom(meta, meta.SnapshotByID(to), OffsetsKey(group))
 	if err != nil {
 		return RollbackPlan{}, err
 	}
@@ -137,28 +135,6 @@ func PlanRollback(tbl *table.Table, name, group string, to int64) (RollbackPlan,
 		return a.Partition < b.Partition
 	})
 	return plan, nil
-}
-
-// offsetsAt is the group's offsets as of snapshot id: the newest ancestor of
-// id (id included) carrying them.
-func offsetsAt(meta table.Metadata, group string, id int64) (OffsetMap, error) {
-	key := OffsetsKey(group)
-	for snap := meta.SnapshotByID(id); snap != nil; {
-		if snap.Summary != nil {
-			if v, ok := snap.Summary.Properties[key]; ok {
-				return DecodeOffsetMap(v)
-			}
-		}
-		if snap.ParentSnapshotID == nil {
-			break
-		}
-		parent := meta.SnapshotByID(*snap.ParentSnapshotID)
-		if parent == nil {
-			return OffsetMap{}, fmt.Errorf("offsets as of snapshot %d: %w", id, ErrOffsetsExpired)
-		}
-		snap = parent
-	}
-	return OffsetMap{Topics: map[string]TopicOffsets{}}, nil
 }
 
 // RollbackInfo is the value of floe.rollback: what a --skip rollback
