@@ -19,7 +19,6 @@ import (
 
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/floe-dev/floe/committer"
 	"github.com/floe-dev/floe/config"
@@ -111,12 +110,11 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // planReplay resolves the range against Kafka and checks it, before
 // anything is written.
 func planReplay(ctx context.Context, cfg *config.Config, a replayArgs) (*replayPlan, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.ClientID(cfg.Kafka.ClientID))
+	adm, closeAdm, err := kafkaAdmin(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("create kafka client: %w", err)
+		return nil, err
 	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	defer closeAdm()
 	md, err := adm.Metadata(ctx, a.topic)
 	if err != nil {
 		return nil, fmt.Errorf("read kafka metadata from %v: %w", cfg.Kafka.Brokers, err)

@@ -26,15 +26,7 @@ import (
 // replay runs `floe replay` to the end and returns its exit code and output.
 func (b *bed) replay(cfg string, args ...string) (int, string) {
 	b.t.Helper()
-	cmd := exec.Command(floeBin, append([]string{"replay", "--config", cfg}, args...)...)
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	err := cmd.Run()
-	if err != nil {
-		var ee *exec.ExitError
-		require.ErrorAs(b.t, err, &ee, "floe replay did not run: %v", err)
-	}
-	return cmd.ProcessState.ExitCode(), out.String()
+	return floeCmd(b.t, append([]string{"replay", "--config", cfg}, args...)...)
 }
 
 // produceAt writes n records with unique ids, stamped ts.
