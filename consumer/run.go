@@ -41,10 +41,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 	bgCtx, stopBg := context.WithCancel(ctx)
 	var bg sync.WaitGroup
-	bg.Add(3)
+	bg.Add(2)
 	go func() { defer bg.Done(); c.lagLoop(bgCtx) }()
 	go func() { defer bg.Done(); c.mirrorLoop(bgCtx) }()
-	go func() { defer bg.Done(); c.watchTopics(bgCtx) }()
 	defer func() { stopBg(); bg.Wait() }()
 
 	err := c.loop(ctx, false)
@@ -186,25 +185,6 @@ func (c *Consumer) checkTopicIDs(ctx context.Context) error {
 			ErrSourceMismatch, t, was, d.ID.String(), override)
 	}
 	return nil
-}
-
-// watchTopics checks the topics' IDs every lag interval and stops the
-// consumer when one changed: a recreation the group protocol never reports
-// (the partitions stay assigned) must not leave floe fetching errors forever.
-func (c *Consumer) watchTopics(ctx context.Context) {
-	t := time.NewTicker(c.cfg.LagInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if err := c.checkTopicIDs(ctx); err != nil {
-			c.setFatal(err)
-			return
-		}
-	}
 }
 
 // close leaves the group. The revocation that leaving triggers must not drop
@@ -747,6 +727,9 @@ func boolGauge(b bool) float64 {
 // lagLoop updates the lag metrics per owned partition: in records, the log
 // end offset minus the table's offset; in seconds, while records wait, the
 // age of the newest record the table holds (how far behind the table is).
+// On the same tick it checks the topics' IDs and stops the consumer when
+// one changed: a recreation the group protocol never reports (the
+// partitions stay assigned) must not leave floe fetching errors forever.
 func (c *Consumer) lagLoop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.LagInterval)
 	defer t.Stop()
@@ -755,6 +738,10 @@ func (c *Consumer) lagLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if err := c.checkTopicIDs(ctx); err != nil {
+			c.setFatal(err)
+			return
 		}
 		ends, err := c.adm.ListEndOffsets(ctx, c.topics...)
 		if err != nil {
