@@ -179,6 +179,23 @@ func assignedSince(proc *floeProc, topic string, from int) map[int32]bool {
 	return out
 }
 
+// waitShared waits until a and b both hold partitions of topic, so a has
+// something to lose, and returns a's.
+func waitShared(t *testing.T, topic string, a, b *floeProc) []int32 {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(ownedPartitions(a, topic)) == 0 || len(ownedPartitions(b, topic)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the replicas did not share the partitions within 30s: a %v, b %v",
+				ownedPartitions(a, topic), ownedPartitions(b, topic))
+		}
+		hold(t, 250*time.Millisecond, nil, a, b)
+	}
+	aParts := ownedPartitions(a, topic)
+	t.Logf("before the freeze: a holds %v, b holds %v", aParts, ownedPartitions(b, topic))
+	return aParts
+}
+
 // TestFaultZombie (g): two replicas in one group; replica A is frozen with
 // SIGSTOP for longer than the session timeout while records keep flowing, so
 // the group fences it and B takes its partitions over and commits them.
@@ -200,16 +217,7 @@ func TestFaultZombie(t *testing.T) {
 	r.waitCommitted(n*10/100, a, b)
 
 	// Wait until both hold partitions, so A has something to lose.
-	deadline := time.Now().Add(30 * time.Second)
-	for len(ownedPartitions(a, r.topic)) == 0 || len(ownedPartitions(b, r.topic)) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the replicas did not share the partitions within 30s: a %v, b %v",
-				ownedPartitions(a, r.topic), ownedPartitions(b, r.topic))
-		}
-		hold(t, 250*time.Millisecond, nil, a, b)
-	}
-	aParts := ownedPartitions(a, r.topic)
-	t.Logf("before the freeze: a holds %v, b holds %v", aParts, ownedPartitions(b, r.topic))
+	aParts := waitShared(t, r.topic, a, b)
 
 	bLines := len(b.logLines())
 	tableBefore, _, err := r.committed()
@@ -313,21 +321,12 @@ func TestFaultZombieInFlight(t *testing.T) {
 	a.waitReady(t)
 	b.waitReady(t)
 	r.waitCommitted(n*10/100, a, b)
-	deadline := time.Now().Add(30 * time.Second)
-	for len(ownedPartitions(a, r.topic)) == 0 || len(ownedPartitions(b, r.topic)) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the replicas did not share the partitions within 30s: a %v, b %v",
-				ownedPartitions(a, r.topic), ownedPartitions(b, r.topic))
-		}
-		hold(t, 250*time.Millisecond, nil, a, b)
-	}
-	aParts := ownedPartitions(a, r.topic)
-	t.Logf("before the freeze: a holds %v, b holds %v", aParts, ownedPartitions(b, r.topic))
+	aParts := waitShared(t, r.topic, a, b)
 
 	// Catch a's next commit in the proxy and freeze a at once.
 	h0 := px.Hits(faultproxy.KindCommit)
 	px.Add(faultproxy.Rule{Kind: faultproxy.KindCommit, Action: faultproxy.Delay, Delay: held, Times: 1})
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for px.Hits(faultproxy.KindCommit) == h0 {
 		if a.exited() || time.Now().After(deadline) {
 			t.Fatalf("a sent no commit within 30s; log:\n%s", a.logTail(40))

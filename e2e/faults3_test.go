@@ -390,13 +390,7 @@ func TestFaultS3AccessDenied(t *testing.T) {
 		}
 	}
 
-	resumed := time.Now()
-	ids := prod.wait(t)
-	r.waitCaughtUp(time.Minute, f)
-	t.Logf("caught up %v after access came back", time.Since(resumed).Round(time.Millisecond))
-	hist := r.finish(ids, f)
-	requireUniqueCommitIDs(t, hist)
-	t.Logf("commit outcomes in the log: %v", outcomeCounts(commitsByOutcome(f)))
+	r.resumeAndFinish(t, prod, f)
 }
 
 // TestFaultTokenRevoked (j, OAuth2): floe authenticates to the REST

@@ -673,6 +673,13 @@ func TestFaultAccessDenied(t *testing.T) {
 	}
 
 	// Resumes by itself.
+	r.resumeAndFinish(t, prod, f)
+}
+
+// resumeAndFinish waits until f caught up by itself once access is back,
+// and judges the table.
+func (r *faultRig) resumeAndFinish(t *testing.T, prod *producer, f *floeProc) {
+	t.Helper()
 	resumed := time.Now()
 	ids := prod.wait(t)
 	r.waitCaughtUp(time.Minute, f)
