@@ -18,7 +18,7 @@ all: lint test build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/floe
 
-test: unit
+test: lint unit
 	@$(TESTBED)/up.sh && $(MAKE) --no-print-directory e2e; rc=$$?; $(TESTBED)/down.sh; exit $$rc
 
 unit:
@@ -37,9 +37,13 @@ down:
 demo:
 	$(GO) run ./cmd/floe demo
 
+# lint: gofmt, go vet (with and without the e2e build tag) and a tidy module;
+# part of `make test`, so CI catches each of them.
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/...
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit the result"; exit 1; }
 
 # bench: the Go benchmarks, then floe end to end on the real test bed
 # (2 million ~300-byte records over 8 partitions); see docs/BENCHMARKS.md.
