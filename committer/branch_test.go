@@ -20,7 +20,7 @@ func (e *protoEnv) committerAs(group, branch string) *Committer {
 	tbl, err := e.cat.LoadTable(context.Background(), table.Identifier{"db", "events"})
 	require.NoError(e.t, err)
 	cfg := DefaultConfig()
-	cfg.RetryMin, cfg.RetryMax, cfg.CommitTimeout = time.Millisecond, 5*time.Millisecond, 20*time.Second
+	cfg.RetryMin, cfg.RetryMax, cfg.CommitTimeout = time.Millisecond, 5*time.Millisecond, time.Minute
 	c, err := New(cfg, e.tc, Deps{
 		Catalog: e.cat, Table: tbl, Group: group, Branch: branch,
 		Identity: Identity{Instance: group, Host: "test", Version: "t"},

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -74,7 +75,18 @@ type protoEnv struct {
 
 const protoGroup = "g1"
 
-func newProtoEnv(t *testing.T) *protoEnv {
+func newProtoEnv(t *testing.T) *protoEnv { t.Helper(); return newProtoEnvWith(t, nil) }
+
+// newBubbleEnv is newProtoEnv for a test inside a synctest bubble. Its
+// tables write Snappy, not zstd: arrow-go pools zstd encoders and decoders
+// process-wide, and one made inside a bubble holds channels of that bubble,
+// which the next test outside it would then receive from (a fatal error).
+func newBubbleEnv(t *testing.T) *protoEnv {
+	t.Helper()
+	return newProtoEnvWith(t, map[string]string{propCompression: "snappy"})
+}
+
+func newProtoEnvWith(t *testing.T, props map[string]string) *protoEnv {
 	t.Helper()
 	dir := t.TempDir()
 	raw, err := OpenCatalog(context.Background(), CatalogConfig{
@@ -90,6 +102,7 @@ func newProtoEnv(t *testing.T) *protoEnv {
 	tc := DefaultTableConfig()
 	tc.Name = "db.events"
 	tc.Schema = []Column{{Name: "id", Type: "string", Required: true}, {Name: "n", Type: "long"}}
+	tc.Properties = props
 	_, _, err = LoadOrCreateTable(context.Background(), raw, tc, nil)
 	require.NoError(t, err)
 	return &protoEnv{t: t, cat: &faultCatalog{Catalog: raw}, tc: tc, reg: prometheus.NewRegistry()}
@@ -100,7 +113,7 @@ func (e *protoEnv) committer(instance string) *Committer {
 	tbl, err := e.cat.LoadTable(context.Background(), table.Identifier{"db", "events"})
 	require.NoError(e.t, err)
 	cfg := DefaultConfig()
-	cfg.RetryMin, cfg.RetryMax, cfg.CommitTimeout = time.Millisecond, 5*time.Millisecond, 20*time.Second
+	cfg.RetryMin, cfg.RetryMax, cfg.CommitTimeout = time.Millisecond, 5*time.Millisecond, time.Minute
 	c, err := New(cfg, e.tc, Deps{
 		Catalog: e.cat, Table: tbl, Group: protoGroup,
 		Identity: Identity{Instance: instance, Host: "test", Version: "t"},
@@ -355,23 +368,27 @@ func TestCommitReseeksUnanchoredStartInsteadOfGap(t *testing.T) {
 	requireNoDuplicates(t, e.rows(), 5)
 }
 
+// In a synctest bubble: commit.timeout runs out in fake time, after the
+// backoff alone, however slowly this machine runs the attempts.
 func TestCommitAfterTimeoutAlsoCommitsNewBatches(t *testing.T) {
-	e := newProtoEnv(t)
-	c := e.committer("a")
-	c.cfg.CommitTimeout = 50 * time.Millisecond
-	c.Submit(e.batch(c, 0, 1, 0, 5))
-	e.cat.before = func(int) error { return errors.New("503 service unavailable") }
-	require.ErrorIs(t, c.Commit(context.Background()), ErrCommitTimeout)
+	synctest.Test(t, func(t *testing.T) {
+		e := newBubbleEnv(t)
+		c := e.committer("a")
+		c.cfg.CommitTimeout = 50 * time.Millisecond
+		c.Submit(e.batch(c, 0, 1, 0, 5))
+		e.cat.before = func(int) error { return errors.New("503 service unavailable") }
+		require.ErrorIs(t, c.Commit(context.Background()), ErrCommitTimeout)
 
-	// Sealed at shutdown, after the timed-out commit: the final Commit must
-	// finish the old commit and then commit these too.
-	e.cat.before = nil
-	c.cfg.CommitTimeout = 20 * time.Second
-	c.Submit(e.batch(c, 0, 1, 5, 8))
-	c.Submit(e.batch(c, 1, 1, 0, 2))
-	require.NoError(t, c.Commit(context.Background()))
-	require.Equal(t, map[int32]int64{0: 8, 1: 2}, e.offsets().Topics["events"].Next)
-	requireNoDuplicates(t, e.rows(), 10)
+		// Sealed at shutdown, after the timed-out commit: the final Commit must
+		// finish the old commit and then commit these too.
+		e.cat.before = nil
+		c.cfg.CommitTimeout = time.Minute
+		c.Submit(e.batch(c, 0, 1, 5, 8))
+		c.Submit(e.batch(c, 1, 1, 0, 2))
+		require.NoError(t, c.Commit(context.Background()))
+		require.Equal(t, map[int32]int64{0: 8, 1: 2}, e.offsets().Topics["events"].Next)
+		requireNoDuplicates(t, e.rows(), 10)
+	})
 }
 
 func TestRunWaitsTheIntervalEvenWhenIdle(t *testing.T) {
@@ -457,21 +474,25 @@ func (e *protoEnv) reload() *table.Table {
 	return tbl
 }
 
+// In a synctest bubble: commit.timeout runs out in fake time, after the
+// backoff alone, however slowly this machine runs the attempts.
 func TestCommitTimeoutKeepsBatches(t *testing.T) {
-	e := newProtoEnv(t)
-	c := e.committer("a")
-	c.cfg.CommitTimeout = 50 * time.Millisecond
-	c.Submit(e.batch(c, 0, 1, 0, 5))
-	e.cat.before = func(int) error { return errors.New("503 service unavailable") }
-	err := c.Commit(context.Background())
-	require.ErrorIs(t, err, ErrCommitTimeout)
-	require.False(t, c.Healthy())
+	synctest.Test(t, func(t *testing.T) {
+		e := newBubbleEnv(t)
+		c := e.committer("a")
+		c.cfg.CommitTimeout = 50 * time.Millisecond
+		c.Submit(e.batch(c, 0, 1, 0, 5))
+		e.cat.before = func(int) error { return errors.New("503 service unavailable") }
+		err := c.Commit(context.Background())
+		require.ErrorIs(t, err, ErrCommitTimeout)
+		require.False(t, c.Healthy())
 
-	e.cat.before = nil
-	c.cfg.CommitTimeout = 20 * time.Second
-	require.NoError(t, c.Commit(context.Background()))
-	require.True(t, c.Healthy())
-	requireNoDuplicates(t, e.rows(), 5)
+		e.cat.before = nil
+		c.cfg.CommitTimeout = time.Minute
+		require.NoError(t, c.Commit(context.Background()))
+		require.True(t, c.Healthy())
+		requireNoDuplicates(t, e.rows(), 5)
+	})
 }
 
 // logCounter counts log records by message.
@@ -495,37 +516,48 @@ func (l *logCounter) count(msg string) int {
 	return l.msgs[msg]
 }
 
+// TestFailingTableIsLoudNotLossyAndGivesUp runs in a synctest bubble: time
+// is fake and moves only while every goroutine waits, so the attempts that
+// fit into commit.timeout and give-up-after depend on the backoff alone,
+// never on how fast this machine runs the attempts themselves.
 func TestFailingTableIsLoudNotLossyAndGivesUp(t *testing.T) {
-	e := newProtoEnv(t)
-	c := e.committer("a")
-	logs := &logCounter{msgs: map[string]int{}}
-	c.log = slog.New(logs)
-	var health []bool
-	c.deps.Hooks.Health = func(table string, ok bool) {
-		require.Equal(t, "db.events", table)
-		health = append(health, ok)
-	}
-	c.cfg.CommitTimeout, c.cfg.GiveUpAfter = 100*time.Millisecond, 300*time.Millisecond
-	c.tc.CommitInterval = 10 * time.Millisecond
-	e.cat.before = func(int) error { return errors.New("503 service unavailable") }
-	c.Submit(e.batch(c, 0, 1, 0, 5))
+	synctest.Test(t, func(t *testing.T) {
+		e := newBubbleEnv(t)
+		c := e.committer("a")
+		logs := &logCounter{msgs: map[string]int{}}
+		c.log = slog.New(logs)
+		var health []bool
+		c.deps.Hooks.Health = func(table string, ok bool) {
+			require.Equal(t, "db.events", table)
+			health = append(health, ok)
+		}
+		// Backoff is at most RetryMax (5 ms) of fake time, so each commit
+		// timeout (100 ms) holds at least 20 attempts and give-up-after
+		// (300 ms) at least three timed-out commits.
+		c.cfg.CommitTimeout, c.cfg.GiveUpAfter = 100*time.Millisecond, 300*time.Millisecond
+		c.tc.CommitInterval = 10 * time.Millisecond
+		e.cat.before = func(int) error { return errors.New("503 service unavailable") }
+		c.Submit(e.batch(c, 0, 1, 0, 5))
 
-	err := c.Run(context.Background())
-	require.ErrorIs(t, err, ErrGaveUp)
-	require.ErrorContains(t, err, "503 service unavailable", "the reason is in the error")
-	require.Equal(t, []bool{false}, health, "the consumer was told once")
-	require.False(t, c.Healthy())
-	require.GreaterOrEqual(t, testutil.ToFloat64(c.m.commits.WithLabelValues(outcomeFailed)), 3.0)
-	require.Greater(t, e.cat.calls, 10, "attempts went on with backoff")
-	require.Equal(t, 1, logs.count("commit attempt failed; retrying"), "attempt warnings are rate-limited")
-	require.GreaterOrEqual(t, logs.count("commit did not land before commit.timeout; batches and offsets kept for the next try"), 3)
+		start := time.Now()
+		err := c.Run(context.Background())
+		require.ErrorIs(t, err, ErrGaveUp)
+		require.ErrorContains(t, err, "503 service unavailable", "the reason is in the error")
+		require.Greater(t, time.Since(start), c.cfg.GiveUpAfter, "gave up only after give-up-after (fake time)")
+		require.Equal(t, []bool{false}, health, "the consumer was told once")
+		require.False(t, c.Healthy())
+		require.GreaterOrEqual(t, testutil.ToFloat64(c.m.commits.WithLabelValues(outcomeFailed)), 3.0)
+		require.GreaterOrEqual(t, e.cat.calls, 60, "attempts went on with backoff")
+		require.Equal(t, 1, logs.count("commit attempt failed; retrying"), "attempt warnings are rate-limited")
+		require.GreaterOrEqual(t, logs.count("commit did not land before commit.timeout; batches and offsets kept for the next try"), 3)
 
-	// The catalog comes back: the kept batch lands, health is restored.
-	e.cat.before = nil
-	c.cfg.CommitTimeout = 20 * time.Second
-	require.NoError(t, c.Commit(context.Background()))
-	require.Equal(t, []bool{false, true}, health)
-	requireNoDuplicates(t, e.rows(), 5)
+		// The catalog comes back: the kept batch lands, health is restored.
+		e.cat.before = nil
+		c.cfg.CommitTimeout = time.Minute
+		require.NoError(t, c.Commit(context.Background()))
+		require.Equal(t, []bool{false, true}, health)
+		requireNoDuplicates(t, e.rows(), 5)
+	})
 }
 
 func TestAccessDeniedIsNamedAndRetried(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -27,7 +28,9 @@ var dlqIdent = table.Identifier{"db", "events_dlq"}
 func (e *protoEnv) withDLQ() {
 	e.t.Helper()
 	e.tc.DLQ.Table = "db.events_dlq"
-	_, created, err := LoadOrCreateTable(context.Background(), e.cat.Catalog, DLQTableConfig(e.tc), nil)
+	dtc := DLQTableConfig(e.tc)
+	dtc.Properties = e.tc.Properties
+	_, created, err := LoadOrCreateTable(context.Background(), e.cat.Catalog, dtc, nil)
 	require.NoError(e.t, err)
 	require.True(e.t, created)
 }
@@ -148,70 +151,75 @@ func TestDeadLettersLandWithTheirOffsets(t *testing.T) {
 
 // A run that committed its letters and crashed before its table commit: the
 // restarted run reads the same records again and must not write the letters
-// a second time.
+// a second time. In a synctest bubble, the 300 ms commit.timeout is fake
+// time: it runs out in backoff, never before the letters' commit lands.
 func TestDeadLettersNotWrittenTwiceAfterACrash(t *testing.T) {
-	e := newProtoEnv(t)
-	e.withDLQ()
-	first := e.dlqCommitter("first")
-	first.cfg.CommitTimeout = 300 * time.Millisecond
-	first.Submit(e.letterBatch(first, 0, 1, 0, 10, 2, 5))
-	e.cat.before = func(n int) error {
-		if n >= 2 { // the letters' commit (call 1) lands; the table's never does
-			return fmt.Errorf("dial tcp: connection refused")
+	synctest.Test(t, func(t *testing.T) {
+		e := newBubbleEnv(t)
+		e.withDLQ()
+		first := e.dlqCommitter("first")
+		first.cfg.CommitTimeout = 300 * time.Millisecond
+		first.Submit(e.letterBatch(first, 0, 1, 0, 10, 2, 5))
+		e.cat.before = func(n int) error {
+			if n >= 2 { // the letters' commit (call 1) lands; the table's never does
+				return fmt.Errorf("dial tcp: connection refused")
+			}
+			return nil
 		}
-		return nil
-	}
-	require.ErrorIs(t, first.Commit(context.Background()), ErrCommitTimeout)
-	letters, _ := e.letters()
-	require.Equal(t, map[string]int{"0/2": 1, "0/5": 1}, letters)
-	require.Empty(t, e.offsets().Topics, "the table's commit never landed")
+		require.ErrorIs(t, first.Commit(context.Background()), ErrCommitTimeout)
+		letters, _ := e.letters()
+		require.Equal(t, map[string]int{"0/2": 1, "0/5": 1}, letters)
+		require.Empty(t, e.offsets().Topics, "the table's commit never landed")
 
-	// Restart: the table's offsets say 0, so the same range is read again.
-	e.cat.before = nil
-	second := e.dlqCommitter("second")
-	written := testutil.ToFloat64(second.m.deadLetters) // the metric is the table's, shared by both
-	second.Submit(e.letterBatch(second, 0, 1, 0, 10, 2, 5))
-	require.NoError(t, second.Commit(context.Background()))
-	letters, _ = e.letters()
-	require.Equal(t, map[string]int{"0/2": 1, "0/5": 1}, letters, "no letter twice")
-	requireNoDuplicates(t, e.rows(), 8)
-	require.Equal(t, map[int32]int64{0: 10}, e.offsets().Topics["events"].Next)
-	require.Equal(t, written, testutil.ToFloat64(second.m.deadLetters), "the restarted run wrote no letter")
+		// Restart: the table's offsets say 0, so the same range is read again.
+		e.cat.before = nil
+		second := e.dlqCommitter("second")
+		written := testutil.ToFloat64(second.m.deadLetters) // the metric is the table's, shared by both
+		second.Submit(e.letterBatch(second, 0, 1, 0, 10, 2, 5))
+		require.NoError(t, second.Commit(context.Background()))
+		letters, _ = e.letters()
+		require.Equal(t, map[string]int{"0/2": 1, "0/5": 1}, letters, "no letter twice")
+		requireNoDuplicates(t, e.rows(), 8)
+		require.Equal(t, map[int32]int64{0: 10}, e.offsets().Topics["events"].Next)
+		require.Equal(t, written, testutil.ToFloat64(second.m.deadLetters), "the restarted run wrote no letter")
+	})
 }
 
 // A zombie wrote the letters of part of a range before the partition's new
 // owner got to it: the owner writes only the rest, and the progress never
-// goes backwards.
+// goes backwards. (synctest: the zombie's commit.timeout is fake time.)
 func TestDeadLettersOverlappingRangesLandOnce(t *testing.T) {
-	e := newProtoEnv(t)
-	e.withDLQ()
-	zombie, owner := e.dlqCommitter("zombie"), e.dlqCommitter("owner")
-	zombie.cfg.CommitTimeout = 300 * time.Millisecond
-	zombie.Submit(e.letterBatch(zombie, 0, 1, 0, 6, 3))
-	e.cat.before = func(n int) error {
-		if n >= 2 {
-			return fmt.Errorf("frozen")
+	synctest.Test(t, func(t *testing.T) {
+		e := newBubbleEnv(t)
+		e.withDLQ()
+		zombie, owner := e.dlqCommitter("zombie"), e.dlqCommitter("owner")
+		zombie.cfg.CommitTimeout = 300 * time.Millisecond
+		zombie.Submit(e.letterBatch(zombie, 0, 1, 0, 6, 3))
+		e.cat.before = func(n int) error {
+			if n >= 2 {
+				return fmt.Errorf("frozen")
+			}
+			return nil
 		}
-		return nil
-	}
-	require.ErrorIs(t, zombie.Commit(context.Background()), ErrCommitTimeout)
-	e.cat.before = nil
-	require.Equal(t, map[int32]int64{0: 6}, e.dlqProgress().Topics["events"].Next)
+		require.ErrorIs(t, zombie.Commit(context.Background()), ErrCommitTimeout)
+		e.cat.before = nil
+		require.Equal(t, map[int32]int64{0: 6}, e.dlqProgress().Topics["events"].Next)
 
-	written := testutil.ToFloat64(owner.m.deadLetters)
-	owner.Submit(e.letterBatch(owner, 0, 3, 0, 10, 3, 8))
-	require.NoError(t, owner.Commit(context.Background()))
-	letters, _ := e.letters()
-	require.Equal(t, map[string]int{"0/3": 1, "0/8": 1}, letters)
-	require.Equal(t, written+1, testutil.ToFloat64(owner.m.deadLetters), "only the letter past the zombie's range")
-	require.Equal(t, map[int32]int64{0: 10}, e.dlqProgress().Topics["events"].Next)
+		written := testutil.ToFloat64(owner.m.deadLetters)
+		owner.Submit(e.letterBatch(owner, 0, 3, 0, 10, 3, 8))
+		require.NoError(t, owner.Commit(context.Background()))
+		letters, _ := e.letters()
+		require.Equal(t, map[string]int{"0/3": 1, "0/8": 1}, letters)
+		require.Equal(t, written+1, testutil.ToFloat64(owner.m.deadLetters), "only the letter past the zombie's range")
+		require.Equal(t, map[int32]int64{0: 10}, e.dlqProgress().Topics["events"].Next)
 
-	// The zombie wakes up: its table commit is fenced and writes nothing.
-	require.NoError(t, zombie.Commit(context.Background()))
-	letters, _ = e.letters()
-	require.Equal(t, map[string]int{"0/3": 1, "0/8": 1}, letters)
-	requireNoDuplicates(t, e.rows(), 8)
-	require.Equal(t, map[int32]int64{0: 10}, e.dlqProgress().Topics["events"].Next, "progress only grows")
+		// The zombie wakes up: its table commit is fenced and writes nothing.
+		require.NoError(t, zombie.Commit(context.Background()))
+		letters, _ = e.letters()
+		require.Equal(t, map[string]int{"0/3": 1, "0/8": 1}, letters)
+		requireNoDuplicates(t, e.rows(), 8)
+		require.Equal(t, map[int32]int64{0: 10}, e.dlqProgress().Topics["events"].Next, "progress only grows")
+	})
 }
 
 func TestDeadLettersLostResponseLandsOnce(t *testing.T) {

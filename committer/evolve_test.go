@@ -36,7 +36,7 @@ func (e *protoEnv) narrowTable(instance string) *Committer {
 	tbl, err := e.cat.LoadTable(context.Background(), table.Identifier{"db", "narrow"})
 	require.NoError(e.t, err)
 	cfg := DefaultConfig()
-	cfg.RetryMin, cfg.RetryMax, cfg.CommitTimeout = time.Millisecond, 5*time.Millisecond, 20*time.Second
+	cfg.RetryMin, cfg.RetryMax, cfg.CommitTimeout = time.Millisecond, 5*time.Millisecond, time.Minute
 	c, err := New(cfg, tc, Deps{Catalog: e.cat, Table: tbl, Group: protoGroup, Identity: Identity{Instance: instance}},
 		slog.New(slog.NewTextHandler(io.Discard, nil)), e.reg)
 	require.NoError(e.t, err)

@@ -205,14 +205,18 @@ func TestObjectStoreCapsRequestsAndConnections(t *testing.T) {
 			require.NoError(t, err)
 		}()
 	}
+	// Four waiting leaves two for the store; wait (generously: it only runs
+	// out when the limit is broken) until both have arrived there.
 	require.Eventually(t, func() bool {
 		return testutil.ToFloat64(store.transport.m.waiting) == 4
-	}, 5*time.Second, time.Millisecond)
-	time.Sleep(50 * time.Millisecond)
-	f.mu.Lock()
-	atStore := f.active
-	f.mu.Unlock()
-	require.Equal(t, 2, atStore)
+	}, 30*time.Second, time.Millisecond)
+	atStore := func() int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.active
+	}
+	require.Eventually(t, func() bool { return atStore() == 2 }, 30*time.Second, time.Millisecond)
+	require.Equal(t, 4.0, testutil.ToFloat64(store.transport.m.waiting))
 	unblock()
 	wg.Wait()
 	close(stop)

@@ -81,11 +81,14 @@ func TestTransportCapsRequestsAndConnections(t *testing.T) {
 		defer mu.Unlock()
 		return active
 	}
-	require.Eventually(t, func() bool { return atCatalog() == 2 }, 5*time.Second, time.Millisecond)
-	require.Eventually(t, func() bool { return testutil.ToFloat64(tr.m.waiting) == 4 }, 5*time.Second, time.Millisecond,
+	// Generous waits: they only run out when the limit is broken. Two at the
+	// catalog and four waiting account for all six requests, so no sleep is
+	// needed to give a seventh the chance to slip through.
+	require.Eventually(t, func() bool { return atCatalog() == 2 }, 30*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return testutil.ToFloat64(tr.m.waiting) == 4 }, 30*time.Second, time.Millisecond,
 		"the other four wait for a slot")
 	require.Equal(t, 2.0, testutil.ToFloat64(tr.m.inFlight))
-	time.Sleep(50 * time.Millisecond)
+	require.Equal(t, 2, atCatalog())
 	unblock()
 	wg.Wait()
 	close(stop)
