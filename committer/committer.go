@@ -410,7 +410,7 @@ func (c *Committer) commitOnce(ctx context.Context) error {
 		ag.attempts++
 		done, err := c.attempt(ctx, ag)
 		if err != nil && !done {
-			if errorReason(err) == "conflict" {
+			if errorReason(err) == reasonConflict {
 				ag.conflicts++
 			}
 			if ag.lastErr == nil || ctx.Err() == nil {
@@ -504,7 +504,7 @@ func (c *Committer) load(ctx context.Context) (*table.Table, error) {
 	tbl, err := c.deps.Catalog.LoadTable(ctx, c.ident)
 	c.m.catalogDuration.WithLabelValues("load_table", status(err)).Observe(time.Since(start).Seconds())
 	if err != nil {
-		return nil, c.catalogError("load table", err)
+		return nil, loadFailed(c.catalogError("load table", err))
 	}
 	c.mu.Lock()
 	c.tbl = tbl
@@ -524,7 +524,7 @@ func (c *Committer) catalogErrorFor(op, name string, err error) error {
 		where = " at " + c.deps.Endpoint
 	}
 	if errors.Is(err, rest.ErrUnauthorized) || errors.Is(err, rest.ErrForbidden) {
-		return fmt.Errorf("%s %s%s: access denied by the catalog (check catalog.rest token/credential and its grants); retrying with backoff: %w",
+		return fmt.Errorf("%s %s%s: access denied by the catalog (check catalog.rest token/credential and its grants): %w",
 			op, name, where, err)
 	}
 	return fmt.Errorf("%s %s%s: %w", op, name, where, err)
@@ -1055,28 +1055,5 @@ func (c *Committer) finish(ag *attemptGroup, tbl *table.Table, snap *table.Snaps
 			SnapshotID: snapID, CommitID: ag.id, Outcome: outcome, Ranges: ranges,
 			Records: records, Rows: rows, DeadLetters: ag.dlq.letters, Files: files,
 		})
-	}
-}
-
-// errorReason classifies a failed attempt for metrics and logs. SQL, Glue and
-// Hive catalogs report a lost compare-and-swap as a plain "requirement
-// failed" error rather than iceberg-go's ErrCommitFailed.
-func errorReason(err error) string {
-	msg := err.Error()
-	switch {
-	case errors.Is(err, table.ErrCommitFailed), strings.Contains(msg, "requirement failed"):
-		return "conflict"
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	case errors.Is(err, ErrStorageAccessDenied):
-		return "access_denied"
-	case strings.Contains(msg, "write data files"), strings.Contains(msg, "stage data files"):
-		return "write" // data files, or the manifests that list them
-	case errors.Is(err, rest.ErrUnauthorized), errors.Is(err, rest.ErrForbidden):
-		return "access_denied"
-	case strings.Contains(msg, "load table"), strings.Contains(msg, "load dead-letter table"):
-		return "load"
-	default:
-		return "unknown"
 	}
 }

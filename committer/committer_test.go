@@ -327,12 +327,16 @@ func TestErrorReason(t *testing.T) {
 		"conflict":      fmt.Errorf("commit table: %w", table.ErrCommitFailed),
 		"access_denied": fmt.Errorf("load table: %w", rest.ErrForbidden),
 		"timeout":       fmt.Errorf("x: %w", context.DeadlineExceeded),
-		"write":         errors.New("stage data files: blob PutObject: StatusCode: 500"),
-		"load":          errors.New("load table db.t: connection refused"),
+		"write":         storageError("stage data files", errors.New("blob PutObject: StatusCode: 500")),
+		"load":          loadFailed(fmt.Errorf("load table db.t: %w", errors.New("connection refused"))),
 		"unknown":       errors.New("something else"),
 	} {
 		require.Equal(t, want, errorReason(err), err.Error())
 	}
+	// The reason is the error's type, not its words: floe's own messages
+	// can be reworded without changing a metric.
+	require.Equal(t, "unknown", errorReason(errors.New("load table db.t: write data files")))
+	require.Equal(t, "write", errorReason(fmt.Errorf("commit: %w", writeFailed(errors.New("anything")))))
 	require.Equal(t, "conflict", errorReason(errors.New("commit table db.t: requirement failed: branch main has changed")),
 		"a SQL catalog's lost compare-and-swap")
 }

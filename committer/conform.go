@@ -16,7 +16,7 @@ func conformRecord(rec arrow.RecordBatch, to *arrow.Schema) (arrow.RecordBatch, 
 		if !to.HasField(f.Name) {
 			// Rows decoded with a newer schema than the table this attempt
 			// read: never drop a column; the next attempt reads it anew.
-			return nil, fmt.Errorf("write data files: rows have column %q that the table read for this commit lacks (its schema changed meanwhile)", f.Name)
+			return nil, writeFailed(fmt.Errorf("write data files: rows have column %q that the table read for this commit lacks (its schema changed meanwhile)", f.Name))
 		}
 	}
 	n := rec.NumRows()

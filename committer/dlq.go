@@ -389,7 +389,7 @@ func (c *Committer) loadDLQ(ctx context.Context) (*table.Table, error) {
 	tbl, err := c.deps.Catalog.LoadTable(ctx, c.dlq.ident)
 	c.m.catalogDuration.WithLabelValues("load_dlq_table", status(err)).Observe(time.Since(start).Seconds())
 	if err != nil {
-		return nil, c.catalogErrorFor("load dead-letter table", c.dlq.name, err)
+		return nil, loadFailed(c.catalogErrorFor("load dead-letter table", c.dlq.name, err))
 	}
 	c.mu.Lock()
 	c.dlq.tbl = tbl

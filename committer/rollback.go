@@ -188,7 +188,7 @@ func ApplyRollback(ctx context.Context, tbl *table.Table, plan RollbackPlan, mod
 	}
 	out, err := txn.Commit(ctx)
 	if err != nil {
-		if errorReason(err) == "conflict" {
+		if errorReason(err) == reasonConflict {
 			return nil, fmt.Errorf("table %s changed while rolling back (another writer committed): nothing was changed; run it again: %w", plan.Table, err)
 		}
 		return nil, fmt.Errorf("commit the rollback of %s: %w", plan.Table, err)

@@ -18,12 +18,12 @@ import (
 var ErrStorageAccessDenied = errors.New("access denied by object storage")
 
 // storageError wraps an error of step op (writing data files, staging the
-// manifests) and, for an access error, names the request the store refused
+// manifests) as a write failure and, for an access error, names the request the store refused
 // and the endpoint that refused it, as an operator needs them to fix a
 // credential or a bucket policy.
 func storageError(op string, err error) error {
 	if !storageDenied(err) {
-		return fmt.Errorf("%s: %w", op, err)
+		return writeFailed(fmt.Errorf("%s: %w", op, err))
 	}
 	what := "a request"
 	var oe *smithy.OperationError
@@ -36,8 +36,8 @@ func storageError(op string, err error) error {
 		u := re.Response.Request.URL
 		where = u.Scheme + "://" + u.Host
 	}
-	return fmt.Errorf("%s: %w: %s refused by %s (check catalog.s3 credentials and the bucket policy); retrying with backoff: %w",
-		op, ErrStorageAccessDenied, what, where, err)
+	return writeFailed(fmt.Errorf("%s: %w: %s refused by %s (check catalog.s3 credentials and the bucket policy): %w",
+		op, ErrStorageAccessDenied, what, where, err))
 }
 
 func storageDenied(err error) bool {
