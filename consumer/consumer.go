@@ -139,6 +139,7 @@ type Consumer struct {
 	rangeRead atomic.Int64             // offsets a replay has read
 
 	pendingBytes atomic.Int64 // submitted, not yet released by the sinks
+	topicChecks  atomic.Int64 // lag-loop topic-ID checks passed without a verdict (tests wait on it)
 	joined       atomic.Bool
 	wake         chan struct{}
 }

@@ -23,16 +23,30 @@ import (
 	"github.com/floe-dev/floe/codec"
 )
 
+// waitFor bounds every wait for something that must happen. CI runs the
+// tests with -race on two busy cores: a generous bound costs time only when
+// a test fails anyway. tick is how often a condition is polled.
+const (
+	waitFor = 60 * time.Second
+	tick    = 10 * time.Millisecond
+)
+
 // fakeSink is the consumer's view of a committer, with function fields.
 type fakeSink struct {
 	mu      sync.Mutex
+	table   string // "db.t" when empty
 	stored  Stored
 	batches []*batcher.Batch
 	drops   []string
 	submit  func(b *batcher.Batch)
 }
 
-func (s *fakeSink) Table() string { return "db.t" }
+func (s *fakeSink) Table() string {
+	if s.table == "" {
+		return "db.t"
+	}
+	return s.table
+}
 func (s *fakeSink) StoredOffsets(context.Context) (Stored, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -58,6 +72,12 @@ func (s *fakeSink) snapshot() []*batcher.Batch {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]*batcher.Batch(nil), s.batches...)
+}
+
+func (s *fakeSink) dropped() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.drops...)
 }
 
 // idDecoder appends the record value as the only string column.
@@ -108,6 +128,33 @@ func newConsumerEnv(t *testing.T, partitions int32, mutate func(*Config)) *consu
 	return &consumerEnv{t: t, kafka: kc, prod: prod, sink: sink, reg: reg, c: c}
 }
 
+// addTable routes a new one-partition topic to a table of its own, before
+// run: a healthy neighbour whose records show that the consumer is fetching.
+func (e *consumerEnv) addTable(topic, table string) *fakeSink {
+	e.t.Helper()
+	require.NoError(e.t, e.kafka.CreateTopic(topic, 1, nil))
+	sink := &fakeSink{table: table, stored: Stored{Topics: map[string]StoredTopic{}}}
+	routes := append(e.c.routes, &Route{Topics: []string{topic}, Schema: idSchema, Decoder: idDecoder{}, OnError: codec.OnErrorSkip, Sink: sink})
+	e.reg = prometheus.NewRegistry()
+	// The neighbour keeps a fetch waiting on the broker, and a resumed topic
+	// joins only the next fetch: a short wait keeps a resume prompt (it
+	// comes either way).
+	c, err := New(e.c.cfg, routes, slog.New(slog.NewTextHandler(io.Discard, nil)), e.reg, kgo.FetchMaxWait(200*time.Millisecond))
+	require.NoError(e.t, err)
+	e.c = c
+	return sink
+}
+
+// pausedTopics returns the topics the consumer's Kafka client is not
+// fetching. The consumer pauses under c.mu and before it polls, so once
+// this lists a topic, no poll returns records of it until it is resumed:
+// franz-go neither fetches a paused topic nor hands out what it buffered.
+func (e *consumerEnv) pausedTopics() []string {
+	e.c.mu.Lock()
+	defer e.c.mu.Unlock()
+	return e.c.cl.PauseFetchTopics()
+}
+
 func (e *consumerEnv) run() {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stop, e.done = cancel, make(chan error, 1)
@@ -151,7 +198,7 @@ func TestStartsFromTheTableOffsets(t *testing.T) {
 	require.Eventually(t, func() bool {
 		c := covered(t, e.sink.snapshot())
 		return c[0][1] == 10 && c[1][1] == 10
-	}, 10*time.Second, 10*time.Millisecond)
+	}, waitFor, tick)
 	c := covered(t, e.sink.snapshot())
 	require.Equal(t, [2]int64{7, 10}, c[0], "partition 0 resumes at the table's offset")
 	require.Equal(t, [2]int64{0, 10}, c[1], "partition 1 starts at the earliest offset")
@@ -165,7 +212,7 @@ func TestFencedPartitionIsReseeked(t *testing.T) {
 	e := newConsumerEnv(t, 1, nil)
 	e.produce(0, "a", "b", "c", "d", "e")
 	e.run()
-	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 5 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 5 }, waitFor, tick)
 	gen := e.sink.snapshot()[0].Generation
 
 	// Another owner committed up to 3: the consumer must restart at 3 under a
@@ -176,17 +223,17 @@ func TestFencedPartitionIsReseeked(t *testing.T) {
 	require.Eventually(t, func() bool {
 		bs := e.sink.snapshot()[n:]
 		return len(bs) > 0 && covered(t, bs)[0][1] == 6
-	}, 10*time.Second, 10*time.Millisecond)
+	}, waitFor, tick)
 	after := e.sink.snapshot()[n:]
 	require.Equal(t, int64(3), after[0].Start)
 	require.True(t, after[0].FromTable, "a re-seek to the table's offset is anchored")
 	require.Greater(t, after[0].Generation, gen)
-	require.Contains(t, e.sink.drops, fmt.Sprintf("t[0]@%d", gen))
+	require.Contains(t, e.sink.dropped(), fmt.Sprintf("t[0]@%d", gen))
 
 	// A stale fence for the old generation is ignored.
 	e.c.Fenced("t", 0, gen, 1)
 	e.produce(0, "g")
-	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot()[n:])[0][1] == 7 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot()[n:])[0][1] == 7 }, waitFor, tick)
 }
 
 func TestMemoryBudgetPausesUntilReleased(t *testing.T) {
@@ -200,17 +247,22 @@ func TestMemoryBudgetPausesUntilReleased(t *testing.T) {
 		e.produce(int32(i%2), fmt.Sprintf("%020d", i)) // 20 bytes each
 	}
 	paused := func() float64 { return testutil.ToFloat64(e.c.m.paused.WithLabelValues("memory")) }
-	require.Eventually(t, func() bool { return paused() == 1 }, 10*time.Second, 10*time.Millisecond,
+	require.Eventually(t, func() bool { return paused() == 1 }, waitFor, tick,
 		"with 300 bytes pending and nothing committed, fetching pauses")
-	// While paused, nothing more is consumed.
+	// While paused, nothing more is consumed: the client has the topic
+	// paused, and records that the consumer sees waiting in Kafka (all 60
+	// are lag, nothing is committed) are not read. No wait for "long
+	// enough": a paused topic is neither fetched nor handed out by a poll.
 	consumed := func() float64 {
 		return testutil.ToFloat64(e.c.m.records.WithLabelValues("t", "0")) + testutil.ToFloat64(e.c.m.records.WithLabelValues("t", "1"))
 	}
+	require.Equal(t, []string{"t"}, e.pausedTopics(), "fetching is paused")
 	before := consumed()
 	for i := 40; i < 60; i++ {
 		e.produce(int32(i%2), fmt.Sprintf("%020d", i))
 	}
-	time.Sleep(300 * time.Millisecond)
+	lag := func(p string) float64 { return testutil.ToFloat64(e.c.m.lag.WithLabelValues("t", p)) }
+	require.Eventually(t, func() bool { return lag("0") == 30 && lag("1") == 30 }, waitFor, tick)
 	require.Equal(t, before, consumed(), "fetching is paused")
 
 	// The sink commits and releases everything: fetching resumes and the rest arrives.
@@ -236,7 +288,7 @@ func TestMemoryBudgetPausesUntilReleased(t *testing.T) {
 	require.Eventually(t, func() bool {
 		c := covered(t, e.sink.snapshot())
 		return c[0][1]+c[1][1] >= 50 // the budget still holds back the last partial buffers
-	}, 10*time.Second, 10*time.Millisecond)
+	}, waitFor, tick)
 	require.GreaterOrEqual(t, testutil.ToFloat64(e.c.m.flushes.WithLabelValues("bytes"))+testutil.ToFloat64(e.c.m.flushes.WithLabelValues("memory")), 3.0)
 }
 
@@ -250,21 +302,21 @@ func TestShutdownSealsEverything(t *testing.T) {
 		return testutil.ToFloat64(e.c.m.records.WithLabelValues("t", "0"))+
 			testutil.ToFloat64(e.c.m.records.WithLabelValues("t", "1"))+
 			testutil.ToFloat64(e.c.m.records.WithLabelValues("t", "2")) == 30
-	}, 10*time.Second, 10*time.Millisecond)
+	}, waitFor, tick)
 	require.Empty(t, e.sink.snapshot(), "nothing is full yet")
 	e.stop()
 	require.NoError(t, <-e.done)
 	e.done <- nil // for the cleanup
 	c := covered(t, e.sink.snapshot())
 	require.Equal(t, map[int32][2]int64{0: {0, 10}, 1: {0, 10}, 2: {0, 10}}, c)
-	require.Empty(t, e.sink.drops, "leaving the group keeps the sealed batches")
+	require.Empty(t, e.sink.dropped(), "leaving the group keeps the sealed batches")
 }
 
 func TestSkippedRecordsAreAccountedFor(t *testing.T) {
 	e := newConsumerEnv(t, 1, nil)
 	e.produce(0, "a", "bad", "c")
 	e.run()
-	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 3 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 3 }, waitFor, tick)
 	var rows int64
 	skipped := 0
 	for _, b := range e.sink.snapshot() {
@@ -299,25 +351,33 @@ func TestMissingTopicIsAnError(t *testing.T) {
 	c, err := New(cfg, []*Route{{Topics: []string{"nope"}, Schema: idSchema, Decoder: idDecoder{}, Sink: &fakeSink{}}},
 		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	require.ErrorContains(t, c.Run(ctx), `topic "nope": does not exist`)
 }
 
 func TestUnhealthyTablePausesItsTopics(t *testing.T) {
 	e := newConsumerEnv(t, 1, nil)
+	other := e.addTable("u", "db.u")
 	e.run()
 	e.produce(0, "a")
-	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 1 }, waitFor, tick)
 
 	e.c.TableHealth("db.t", false)
-	require.Eventually(t, func() bool { return testutil.ToFloat64(e.c.m.paused.WithLabelValues("table")) == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return testutil.ToFloat64(e.c.m.paused.WithLabelValues("table")) == 1 }, waitFor, tick)
+	require.Equal(t, []string{"t"}, e.pausedTopics(), "only the unhealthy table's topics are paused")
+	// b and c are in Kafka before x: had t been fetched, the poll that
+	// brought x would have brought them too (one broker, one fetch). x is
+	// sealed on age by a later pass of the loop, after that poll was
+	// processed: once x's batch is there, the count of t is final.
 	e.produce(0, "b", "c")
-	time.Sleep(300 * time.Millisecond)
+	require.NoError(t, e.prod.ProduceSync(context.Background(), &kgo.Record{Topic: "u", Value: []byte("x")}).FirstErr())
+	require.Eventually(t, func() bool { return covered(t, other.snapshot())[0][1] == 1 }, waitFor, tick,
+		"the healthy table's topic goes on")
 	require.Equal(t, 1.0, testutil.ToFloat64(e.c.m.records.WithLabelValues("t", "0")), "nothing is fetched for a table that cannot commit")
 
 	e.c.TableHealth("db.t", true)
-	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 3 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 3 }, waitFor, tick)
 	require.Equal(t, 0.0, testutil.ToFloat64(e.c.m.paused.WithLabelValues("table")))
 }
 
@@ -325,24 +385,27 @@ func TestLagInRecordsAndSeconds(t *testing.T) {
 	e := newConsumerEnv(t, 1, nil)
 	e.produce(0, "a", "b", "c", "d", "e")
 	e.run()
-	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 5 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 5 }, waitFor, tick)
 	lag := func() (float64, float64) {
 		return testutil.ToFloat64(e.c.m.lag.WithLabelValues("t", "0")), testutil.ToFloat64(e.c.m.lagSeconds.WithLabelValues("t", "0"))
 	}
-	require.Eventually(t, func() bool { r, _ := lag(); return r == 5 }, 10*time.Second, 10*time.Millisecond,
+	require.Eventually(t, func() bool { r, _ := lag(); return r == 5 }, waitFor, tick,
 		"nothing committed yet: the whole partition is lag")
 
 	// The table now holds offsets [0,2), the newest of them a minute old.
 	e.c.Committed(map[string]map[int32]int64{"t": {0: 2}}, map[string]map[int32]time.Time{"t": {0: time.Now().Add(-time.Minute)}})
-	require.Eventually(t, func() bool { r, s := lag(); return r == 3 && s >= 60 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { r, s := lag(); return r == 3 && s >= 60 }, waitFor, tick)
 
 	e.c.Committed(map[string]map[int32]int64{"t": {0: 5}}, map[string]map[int32]time.Time{"t": {0: time.Now()}})
-	require.Eventually(t, func() bool { r, s := lag(); return r == 0 && s == 0 }, 10*time.Second, 10*time.Millisecond,
+	require.Eventually(t, func() bool { r, s := lag(); return r == 0 && s == 0 }, waitFor, tick,
 		"caught up: no lag in records or seconds")
 
-	// A partition this consumer does not own is not reported.
+	// A partition this consumer does not own is not reported. A record
+	// produced after the call makes the next lag pass visible: once
+	// partition 0 shows it, a pass has run since Committed returned.
 	e.c.Committed(map[string]map[int32]int64{"t": {7: 1}}, map[string]map[int32]time.Time{"t": {7: time.Now()}})
-	time.Sleep(150 * time.Millisecond)
+	e.produce(0, "f")
+	require.Eventually(t, func() bool { r, _ := lag(); return r == 1 }, waitFor, tick)
 	mfs, err := e.reg.Gather()
 	require.NoError(t, err)
 	for _, mf := range mfs {
@@ -370,31 +433,37 @@ func TestTopicRecreatedWhileRunningStops(t *testing.T) {
 			require.Eventually(t, func() bool {
 				c := covered(t, e.sink.snapshot())
 				return c[0][1] == 3 && c[1][1] == 1
-			}, 10*time.Second, 10*time.Millisecond)
+			}, waitFor, tick)
 
 			adm := kadm.NewClient(e.prod)
 			ctx := context.Background()
 			_, err := adm.DeleteTopics(ctx, "t")
 			require.NoError(t, err)
 			// Gone, not yet back: several checks pass without a verdict.
-			deadline := time.Now().Add(20 * e.c.cfg.LagInterval)
-			for time.Now().Before(deadline) {
+			// Counted, not timed: a check that began before the delete may
+			// finish after it, hence one more.
+			const checks = 20
+			from := e.c.topicChecks.Load()
+			giveUp := time.After(waitFor)
+			for e.c.topicChecks.Load() < from+checks+1 {
 				select {
 				case err := <-e.done:
 					t.Fatalf("the consumer stopped while the topic was only missing: %v", err)
-				case <-time.After(10 * time.Millisecond):
+				case <-giveUp:
+					t.Fatalf("only %d topic checks in %s", e.c.topicChecks.Load()-from, waitFor)
+				case <-time.After(tick):
 				}
 			}
 			require.Eventually(t, func() bool {
 				_, err := adm.CreateTopic(ctx, 2, 1, nil, "t")
 				return err == nil
-			}, 10*time.Second, 50*time.Millisecond)
+			}, waitFor, 50*time.Millisecond)
 
 			var runErr error
 			select {
 			case runErr = <-e.done:
 				e.done <- runErr // for the cleanup
-			case <-time.After(30 * time.Second):
+			case <-time.After(waitFor):
 				t.Fatal("the consumer kept running on a recreated topic")
 			}
 			require.ErrorIs(t, runErr, ErrSourceMismatch)
@@ -440,14 +509,14 @@ func TestStopWhileStartingIsClean(t *testing.T) {
 	go func() { done <- c.Run(ctx) }()
 	select {
 	case <-sink.asked:
-	case <-time.After(20 * time.Second):
+	case <-time.After(waitFor):
 		t.Fatal("the consumer never asked for the table's offsets")
 	}
 	cancel()
 	select {
 	case err := <-done:
 		require.NoError(t, err)
-	case <-time.After(20 * time.Second):
+	case <-time.After(waitFor):
 		t.Fatal("Run did not return after its context was canceled")
 	}
 	require.False(t, c.Joined())
@@ -476,18 +545,32 @@ func TestMemoryBudgetCountsArrowMemory(t *testing.T) {
 		e.produce(0, fmt.Sprintf("%020d", i))
 	}
 	paused := func() float64 { return testutil.ToFloat64(e.c.m.paused.WithLabelValues("memory")) }
-	require.Eventually(t, func() bool { return paused() == 1 }, 10*time.Second, 10*time.Millisecond,
+	require.Eventually(t, func() bool { return paused() == 1 }, waitFor, tick,
 		"the rows' Arrow memory is over the budget although their payload is not")
 	require.Greater(t, testutil.ToFloat64(e.c.m.bufferedBytes.WithLabelValues("arrow")), float64(1<<20))
 
-	// Committing frees the Arrow memory: fetching resumes.
-	for _, b := range e.sink.snapshot() {
-		b.Release()
-		e.c.Released(b.Bytes)
+	// Committing frees the Arrow memory: fetching resumes. The hook goes in
+	// first, so that a batch sealed meanwhile is not missed; each batch is
+	// released once.
+	var (
+		mu       sync.Mutex
+		released = map[*batcher.Batch]bool{}
+	)
+	releaseAll := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, b := range e.sink.snapshot() {
+			if !released[b] {
+				released[b] = true
+				b.Release()
+				e.c.Released(b.Bytes)
+			}
+		}
 	}
 	e.sink.mu.Lock()
-	e.sink.submit = func(b *batcher.Batch) { b.Release(); e.c.Released(b.Bytes) }
+	e.sink.submit = func(*batcher.Batch) { releaseAll() }
 	e.sink.mu.Unlock()
-	require.Eventually(t, func() bool { return paused() == 0 }, 10*time.Second, 10*time.Millisecond)
-	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 40 }, 10*time.Second, 10*time.Millisecond)
+	releaseAll()
+	require.Eventually(t, func() bool { return paused() == 0 }, waitFor, tick)
+	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 40 }, waitFor, tick)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -24,23 +25,41 @@ func letters(offsets ...int64) []batcher.DeadLetter {
 	return out
 }
 
-// readDLQ reads the dead-letter topic read_committed: "source partition/offset" → count.
+// readDLQ reads the dead-letter topic read_committed, to its end: "source
+// partition/offset" → count. It reads until every partition's position
+// reaches the end offset listed first (transaction markers are kept so that
+// the position is known), not for a while: a slow machine reads it all too,
+// and nothing written before the call is missed.
 func readDLQ(t *testing.T, brokers []string, topic string) (map[string]int, []*kgo.Record) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	require.NoError(t, err)
 	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	require.NoError(t, err)
+	require.NoError(t, ends.Error())
+	left := map[int32]int64{} // partition → end offset not yet reached
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
 	out := map[string]int{}
 	var recs []*kgo.Record
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	for {
+	for len(left) > 0 {
 		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return out, recs
-		}
+		require.NoError(t, ctx.Err(), "reading %s to its end offsets, %v left", topic, left)
 		fs.EachRecord(func(r *kgo.Record) {
+			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
+				delete(left, r.Partition)
+			}
+			if r.Attrs.IsControl() {
+				return
+			}
 			h := map[string]string{}
 			for _, x := range r.Headers {
 				h[x.Key] = string(x.Value)
@@ -49,6 +68,7 @@ func readDLQ(t *testing.T, brokers []string, topic string) (map[string]int, []*k
 			recs = append(recs, r)
 		})
 	}
+	return out, recs
 }
 
 func TestDLQTopicWritesOnceAcrossRetries(t *testing.T) {

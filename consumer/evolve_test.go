@@ -47,7 +47,7 @@ func TestSchemaChangeRebuildsTheBuffers(t *testing.T) {
 	e.produce(0, "a", "b", "new", "d") // one poll: a and b are buffered when "new" asks for the change
 	e.produce(1, "c")
 	e.run()
-	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 4 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 4 }, waitFor, tick)
 
 	require.Equal(t, []string{"record t[0]@2 needs a schema change: add extra string"}, asked)
 	var sawSchemaSeal int
@@ -86,7 +86,7 @@ func TestSchemaChangeThatCannotBeMadeIsABadRecord(t *testing.T) {
 	}
 	e.produce(0, "a", "new", "b")
 	e.run()
-	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 3 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 3 }, waitFor, tick)
 	require.Equal(t, 1.0, testutil.ToFloat64(e.c.m.badRecords.WithLabelValues("t", "wrong_type", "skipped")), "on-error skip applies")
 }
 
@@ -103,7 +103,7 @@ func TestSchemaChangeFailureStopsTheConsumer(t *testing.T) {
 	case err := <-e.done:
 		require.ErrorContains(t, err, "table db.t: evolve the schema of db.t: context deadline exceeded")
 		e.done <- nil // for the cleanup
-	case <-time.After(20 * time.Second):
+	case <-time.After(waitFor):
 		t.Fatal("the consumer did not stop")
 	}
 	require.Equal(t, int64(1), covered(t, e.sink.snapshot())[0][1], "what came before the record is kept for the final commit")

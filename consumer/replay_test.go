@@ -3,7 +3,6 @@ package consumer
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -23,7 +22,7 @@ func rowsIn(bs []*batcher.Batch) (rows int64, records int) {
 
 func (e *consumerEnv) runRange(bounds map[int32]Bounds) (int, error) {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	n, err := e.c.RunRange(ctx, "t", bounds)
 	require.NoError(e.t, ctx.Err(), "RunRange returned because of its deadline, not because it finished")

@@ -743,6 +743,7 @@ func (c *Consumer) lagLoop(ctx context.Context) {
 			c.setFatal(err)
 			return
 		}
+		c.topicChecks.Add(1)
 		ends, err := c.adm.ListEndOffsets(ctx, c.topics...)
 		if err != nil {
 			continue
