@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -156,9 +157,9 @@ func TestDeadLettersExactlyOnce(t *testing.T) {
 	time.Sleep(rand.N(time.Second)) // anywhere in the commit cycle, maybe between the two commits
 	second.kill(t)
 	third := p.start("run3")
-	for prod.produced() < n*85/100 {
-		time.Sleep(100 * time.Millisecond)
-	}
+	// The paced run ends early only on an error, which prod.wait reports.
+	waitFor(t, "85% of the good records produced", 5*time.Minute,
+		func() bool { return prod.produced() >= n*85/100 || prod.finished() }, third)
 	want := bad.finish(t) // the last records of every partition are good ones
 	ids := prod.wait(t)
 	ends := endOffsets(t, p.adm, p.topic)
@@ -166,7 +167,7 @@ func TestDeadLettersExactlyOnce(t *testing.T) {
 	if total != int64(len(ids)+len(want)) {
 		t.Fatalf("the topic ends at %v (%d records); %d good and %d bad were produced", ends, total, len(ids), len(want))
 	}
-	p.waitUntil("caught up with the topic's end", 3*time.Minute,
+	p.waitUntil("caught up with the topic's end", 5*time.Minute,
 		func(m map[int32]int64) bool { return maps.Equal(m, withoutEmpty(ends)) }, third)
 	stopAll(t, third)
 	letterLines := 0
@@ -228,23 +229,57 @@ func TestDeadLettersExactlyOnce(t *testing.T) {
 }
 
 // readLetterTopic reads the dead-letter topic read_committed as
-// [source partition, source offset, reason] rows.
+// [source partition, source offset, reason] rows, up to the topic's last
+// stable offsets. It stops when it has read past them on every partition,
+// not when a poll comes back empty: on a busy machine an empty poll may only
+// mean the broker was slow to answer. It keeps the control records (the
+// transactions' markers) to know where it is: floe writes the topic in
+// transactions under one transactional ID, one after the other, so the last
+// offset below a partition's last stable offset is always a marker.
 func readLetterTopic(t testing.TB, p *pipeline, topic string) [][3]any {
 	t.Helper()
+	const timeout = 3 * time.Minute
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	listed, err := p.adm.ListCommittedOffsets(ctx, topic)
+	if err == nil {
+		err = listed.Error()
+	}
+	if err != nil {
+		t.Fatalf("list the last stable offsets of %s: %v", topic, err)
+	}
+	stable := map[int32]int64{}
+	listed.Each(func(o kadm.ListedOffset) { stable[o.Partition] = o.Offset })
 	cl, err := kgo.NewClient(kgo.SeedBrokers(p.svc.Kafka), kgo.ConsumeTopics(topic),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
+	next := map[int32]int64{} // by partition, the offset after the last record read
+	behind := func() bool {
+		for part, end := range stable {
+			if next[part] < end {
+				return true
+			}
+		}
+		return false
+	}
 	var out [][3]any
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	for behind() {
 		fs := cl.PollFetches(ctx)
-		cancel()
-		n := 0
+		if ctx.Err() != nil {
+			t.Fatalf("the dead-letter topic %s not read to its last stable offsets %v within %v: read up to %v", topic, stable, timeout, next)
+		}
+		fs.EachError(func(_ string, part int32, err error) {
+			t.Logf("the dead-letter topic %s, partition %d: %v (the client retries)", topic, part, err)
+		})
 		fs.EachRecord(func(r *kgo.Record) {
-			n++
+			next[r.Partition] = max(next[r.Partition], r.Offset+1)
+			if r.Attrs.IsControl() {
+				return
+			}
 			h := map[string]string{}
 			for _, x := range r.Headers {
 				h[x.Key] = string(x.Value)
@@ -253,9 +288,7 @@ func readLetterTopic(t testing.TB, p *pipeline, topic string) [][3]any {
 			off, _ := strconv.ParseInt(h["floe.source.offset"], 10, 64)
 			out = append(out, [3]any{float64(part), float64(off), h["floe.reason"]})
 		})
-		if n == 0 {
-			t.Logf("the dead-letter topic %s holds %d letters (read_committed)", topic, len(out))
-			return out
-		}
 	}
+	t.Logf("the dead-letter topic %s holds %d letters (read_committed, to its last stable offsets %v)", topic, len(out), stable)
+	return out
 }

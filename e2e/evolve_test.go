@@ -44,9 +44,12 @@ func TestSchemaEvolutionTwoReplicas(t *testing.T) {
 	a.waitReady(t)
 	b.waitReady(t)
 	p.waitCommitted(n/4, a, b)
+	// Both must meet new records: each holds partitions before they come
+	// (a replica that joined late may not have had its share yet).
+	waitShared(t, p.topic, a, b)
 	produce(n/2, n/2, true)
 	ends := endOffsets(t, p.adm, p.topic)
-	p.waitUntil("caught up with the topic's end", 3*time.Minute,
+	p.waitUntil("caught up with the topic's end", 5*time.Minute,
 		func(m map[int32]int64) bool { return maps.Equal(m, withoutEmpty(ends)) }, a, b)
 	stopAll(t, a, b)
 	evolved, switched := 0, 0

@@ -70,6 +70,9 @@ func TestGroupOfThree(t *testing.T) {
 		proc.waitReady(t)
 	}
 	p.waitCommitted(n*30/100, a, b, c)
+	// Each of the three has committed before one of them dies: the count of
+	// writers below must not depend on how quickly each joined the group.
+	waitEachCommitted(t, prod, a, b, c)
 	b.kill(t)
 	d := p.start("d")
 	p.waitCommitted(n*60/100, a, c, d)
@@ -209,9 +212,28 @@ func (p *pipeline) waitUntil(what string, timeout time.Duration, done func(map[i
 func (p *pipeline) waitCommitted(n int, procs ...*floeProc) {
 	p.t.Helper()
 	start := time.Now()
-	p.waitUntil(fmt.Sprintf("%d records committed", n), 2*time.Minute,
+	p.waitUntil(fmt.Sprintf("%d records committed", n), 5*time.Minute,
 		func(m map[int32]int64) bool { return sumOffsets(m) >= int64(n) }, procs...)
 	p.t.Logf("%d records committed after %v", n, time.Since(start).Round(time.Millisecond))
+}
+
+// waitEachCommitted waits until each of procs has logged a commit, keeping
+// records flowing (prod.keepFlowing) meanwhile: a test that counts the
+// table's writers must not depend on how quickly each replica joined the
+// group compared with how quickly the producer ran.
+func waitEachCommitted(t testing.TB, prod *producer, procs ...*floeProc) {
+	t.Helper()
+	start := time.Now()
+	waitFor(t, "a commit by each replica", 3*time.Minute, func() bool {
+		for _, proc := range procs {
+			if !proc.committedOnce() {
+				prod.keepFlowing(t)
+				return false
+			}
+		}
+		return true
+	}, procs...)
+	t.Logf("each of %d replicas has committed (waited %v)", len(procs), time.Since(start).Round(time.Millisecond))
 }
 
 // finish waits until the table's offsets reach the topic's end, stops procs
@@ -223,7 +245,7 @@ func (p *pipeline) finish(ids []string, procs ...*floeProc) []commitInfo {
 	if sumOffsets(ends) != int64(len(ids)) {
 		p.t.Fatalf("the topic ends at %v (%d records); %d were produced", ends, sumOffsets(ends), len(ids))
 	}
-	p.waitUntil("caught up with the topic's end", 3*time.Minute,
+	p.waitUntil("caught up with the topic's end", 10*time.Minute,
 		func(m map[int32]int64) bool { return maps.Equal(m, withoutEmpty(ends)) }, procs...)
 	stopAll(p.t, procs...)
 
@@ -270,8 +292,8 @@ func stopAll(t testing.TB, procs ...*floeProc) {
 			}
 			select {
 			case <-proc.done:
-			case <-time.After(90 * time.Second):
-				errs[i] = fmt.Sprintf("floe %s did not exit within 90s of SIGTERM", proc.name)
+			case <-time.After(2 * time.Minute):
+				errs[i] = fmt.Sprintf("floe %s did not exit within 2m of SIGTERM", proc.name)
 				return
 			}
 			if code := proc.cmd.ProcessState.ExitCode(); code != 0 {

@@ -2,11 +2,13 @@
 
 package e2e
 
-// More fault injection against real services: the Kafka broker stopped and
-// crashed under a running floe (TestFaultBrokerRestart), and a replica frozen
-// with SIGSTOP past its session so that it wakes up as a zombie holding stale
-// batches (TestFaultZombie). Both end with the same exactly-once judgement by
-// PyIceberg and DuckDB as every other e2e test.
+// More fault injection against real services, on the Kafka side: the
+// broker stopped and crashed under a running floe (TestFaultBrokerRestart),
+// a replica frozen with SIGSTOP past its session so that it wakes up as a
+// zombie holding stale batches (TestFaultZombie), and the consumer group's
+// offsets reset and the group deleted (TestFaultGroupOffsetsReset). All end
+// with the same exactly-once judgement by PyIceberg and DuckDB as every
+// other e2e test.
 
 import (
 	"bufio"
@@ -17,11 +19,13 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/floe-dev/floe/e2e/faultproxy"
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 // testbedScript returns the path the testbed's env file gives for key
@@ -74,7 +78,7 @@ func brokerOutage(t *testing.T, stop, start string, kill bool, down time.Duratio
 	before := prod.produced()
 	took := runTestbed(t, stop, args...)
 	t.Logf("broker: %s took %v (%d records produced so far)", how, took.Round(time.Millisecond), before)
-	hold(t, down, nil, procs...)
+	hold(t, down, procs...) // the outage lasts down; nothing asserted counts what happened in it
 	during := prod.produced()
 	took = runTestbed(t, start)
 	t.Logf("broker: down for %v, then started again in %v (records acknowledged while it was down: %d)",
@@ -84,9 +88,10 @@ func brokerOutage(t *testing.T, stop, start string, kill bool, down time.Duratio
 // TestFaultBrokerRestart (e): the only Kafka broker is stopped (controlled
 // shutdown) for ~5 s and later crashed with SIGKILL and restarted (log
 // recovery) while floe consumes and a producer writes. floe must ride both
-// outages out without exiting, resume, and the table must hold every record
-// once. Restarting the broker affects every test using it: run this one
-// alone (-run TestFaultBrokerRestart).
+// outages out without exiting, resume (read records written after each
+// restart), and the table must hold every record once. Restarting the
+// broker affects every test using it: run this one alone (-run
+// TestFaultBrokerRestart).
 func TestFaultBrokerRestart(t *testing.T) {
 	s := needServices(t)
 	stop, start := testbedScript(t, "E2E_KAFKA_STOP"), testbedScript(t, "E2E_KAFKA_START")
@@ -105,13 +110,7 @@ func TestFaultBrokerRestart(t *testing.T) {
 
 	// 1: controlled shutdown, down ~5 s.
 	brokerOutage(t, stop, start, false, 5*time.Second, prod, f)
-	at, _, err := r.committed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mark := sumOffsets(at)
-	r.waitCommitted(int(mark)+n*10/100, f)
-	t.Logf("floe resumed after the controlled stop: table went from %d to at least %d records", mark, int(mark)+n*10/100)
+	r.waitResumed(prod, n*10/100, "the controlled stop", f)
 
 	// 2: crash (SIGKILL), restart with log recovery.
 	r.waitCommitted(n*45/100, f)
@@ -119,13 +118,7 @@ func TestFaultBrokerRestart(t *testing.T) {
 		t.Logf("note: the producer had finished before the crash")
 	}
 	brokerOutage(t, stop, start, true, 2*time.Second, prod, f)
-	at, _, err = r.committed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mark = sumOffsets(at)
-	r.waitCommitted(int(mark)+n*10/100, f)
-	t.Logf("floe resumed after the crash: table went from %d to at least %d records", mark, int(mark)+n*10/100)
+	r.waitResumed(prod, n*10/100, "the crash", f)
 
 	ids := prod.wait(t)
 	hist := r.finish(ids, f)
@@ -139,6 +132,31 @@ func TestFaultBrokerRestart(t *testing.T) {
 			t.Logf("floe a logged an error: %v", l)
 		}
 	}
+}
+
+// waitResumed writes k records now that the broker is back and waits until
+// the table holds every partition up to the end offsets listed after them:
+// floe read again after the restart. Records written after the restart,
+// rather than a share of the paced run, so that it holds however far floe
+// had got before the outage.
+func (p *pipeline) waitResumed(prod *producer, k int, after string, procs ...*floeProc) {
+	p.t.Helper()
+	at, _, err := p.committed()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	prod.more(p.t, k)
+	ends := endOffsets(p.t, p.adm, p.topic)
+	p.waitUntil(fmt.Sprintf("caught up with %d records written after %s", k, after), 5*time.Minute, func(m map[int32]int64) bool {
+		for part, end := range ends {
+			if m[part] < end {
+				return false
+			}
+		}
+		return true
+	}, procs...)
+	p.t.Logf("floe resumed after %s: the table went from %d records to cover the %d written after it (%d in the topic then)",
+		after, sumOffsets(at), k, sumOffsets(ends))
 }
 
 // ownedPartitions folds proc's "partition assigned" / "partition revoked"
@@ -183,13 +201,11 @@ func assignedSince(proc *floeProc, topic string, from int) map[int32]bool {
 // something to lose, and returns a's.
 func waitShared(t *testing.T, topic string, a, b *floeProc) []int32 {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for len(ownedPartitions(a, topic)) == 0 || len(ownedPartitions(b, topic)) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the replicas did not share the partitions within 30s: a %v, b %v",
-				ownedPartitions(a, topic), ownedPartitions(b, topic))
-		}
-		hold(t, 250*time.Millisecond, nil, a, b)
+	if _, ok := holdUntil(t, 0, 3*time.Minute, func() bool {
+		return len(ownedPartitions(a, topic)) > 0 && len(ownedPartitions(b, topic)) > 0
+	}, a, b); !ok {
+		t.Fatalf("the replicas did not share the partitions within 3m: a %v, b %v",
+			ownedPartitions(a, topic), ownedPartitions(b, topic))
 	}
 	aParts := ownedPartitions(a, topic)
 	t.Logf("before the freeze: a holds %v, b holds %v", aParts, ownedPartitions(b, topic))
@@ -198,7 +214,8 @@ func waitShared(t *testing.T, topic string, a, b *floeProc) []int32 {
 
 // TestFaultZombie (g): two replicas in one group; replica A is frozen with
 // SIGSTOP for longer than the session timeout while records keep flowing, so
-// the group fences it and B takes its partitions over and commits them.
+// the group fences it and B takes its partitions over and commits them (A
+// stays frozen until B has, however long that takes on a busy machine).
 // Then A is thawed with SIGCONT: it wakes up holding batches for partitions
 // it no longer owns (a zombie). None of them may land: the judgement must
 // find no duplicate, and A's log tells what it did with them.
@@ -215,6 +232,7 @@ func TestFaultZombie(t *testing.T) {
 	a.waitReady(t)
 	b.waitReady(t)
 	r.waitCommitted(n*10/100, a, b)
+	waitEachCommitted(t, prod, a, b) // the count of writers below
 
 	// Wait until both hold partitions, so A has something to lose.
 	aParts := waitShared(t, r.topic, a, b)
@@ -229,8 +247,29 @@ func TestFaultZombie(t *testing.T) {
 		t.Fatalf("SIGSTOP a: %v", err)
 	}
 	frozenAt := time.Now()
-	t.Logf("a (pid %d) frozen with SIGSTOP for %v; table offsets %v", a.cmd.Process.Pid, frozen, tableBefore)
-	hold(t, frozen, nil, a, b)
+	t.Logf("a (pid %d) frozen with SIGSTOP for at least %v; table offsets %v", a.cmd.Process.Pid, frozen, tableBefore)
+	// Frozen past the session, and on until B has taken over one of A's
+	// partitions and committed it: what the test asserts next.
+	held, _ := holdUntil(t, frozen, 3*time.Minute, func() bool {
+		var taken []int32
+		took := assignedSince(b, r.topic, bLines)
+		for _, p := range aParts {
+			if took[p] {
+				taken = append(taken, p)
+			}
+		}
+		if len(taken) > 0 {
+			if now, _, err := r.committed(); err == nil {
+				for _, p := range taken {
+					if now[p] > tableBefore[p] {
+						return true
+					}
+				}
+			}
+		}
+		prod.keepFlowing(t) // records for b to commit
+		return false
+	}, a, b)
 	tableFrozen, _, err := r.committed()
 	if err != nil {
 		t.Fatal(err)
@@ -248,7 +287,7 @@ func TestFaultZombie(t *testing.T) {
 	t.Logf("while a was frozen: b was assigned %v of a's partitions %v; a's partitions whose table offsets advanced (b's commits): %v; table offsets %v",
 		takenOver, aParts, advanced, tableFrozen)
 	if len(takenOver) == 0 {
-		t.Fatalf("b took over none of a's partitions %v in %v: the scenario tested nothing", aParts, frozen)
+		t.Fatalf("b took over none of a's partitions %v in %v: the scenario tested nothing", aParts, held.Round(time.Second))
 	}
 	if len(advanced) == 0 {
 		t.Errorf("no partition of a's %v advanced in the table while a was frozen: b did not commit them", aParts)
@@ -293,11 +332,12 @@ func TestFaultZombie(t *testing.T) {
 
 // TestFaultZombieInFlight (g'): like TestFaultZombie, but replica A is
 // frozen while one of its commits is in flight: A reaches the catalog
-// through a proxy of its own that holds that commit request for 14 s, then
-// forwards it, while A itself stays frozen for 18 s. By the time the stale
-// commit reaches the catalog, the group has given A's partitions to B (the
-// broker's consumer session is 10 s), which may have committed them from the
-// table's offsets. The stale commit must not land on top of B's (or B's must
+// through a proxy of its own that holds that commit request for at least
+// 14 s and until the group has given some of A's partitions to B (the
+// broker's consumer session is 10 s), then forwards it, while A itself
+// stays frozen for at least 18 s and until the catalog has answered the
+// stale commit. B may have committed A's partitions from the table's
+// offsets by then. The stale commit must not land on top of B's (or B's must
 // not land on top of it): no duplicate, no overlap.
 func TestFaultZombieInFlight(t *testing.T) {
 	s := needServices(t)
@@ -325,12 +365,17 @@ func TestFaultZombieInFlight(t *testing.T) {
 
 	// Catch a's next commit in the proxy and freeze a at once.
 	h0 := px.Hits(faultproxy.KindCommit)
-	px.Add(faultproxy.Rule{Kind: faultproxy.KindCommit, Action: faultproxy.Delay, Delay: held, Times: 1})
-	deadline := time.Now().Add(30 * time.Second)
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	forward := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(forward)
+	px.Add(faultproxy.Rule{Kind: faultproxy.KindCommit, Action: faultproxy.Hold, Release: release, Times: 1})
+	deadline := time.Now().Add(3 * time.Minute)
 	for px.Hits(faultproxy.KindCommit) == h0 {
 		if a.exited() || time.Now().After(deadline) {
-			t.Fatalf("a sent no commit within 30s; log:\n%s", a.logTail(40))
+			t.Fatalf("a sent no commit within 3m; log:\n%s", a.logTail(40))
 		}
+		prod.keepFlowing(t) // something for a to commit
 		time.Sleep(2 * time.Millisecond)
 	}
 	if err := syscall.Kill(a.cmd.Process.Pid, syscall.SIGSTOP); err != nil {
@@ -342,13 +387,29 @@ func TestFaultZombieInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("a's commit held in the proxy for %v; a frozen for %v; table offsets %v", held, frozen, tableBefore)
-	var atForward map[int32]int64
-	hold(t, frozen, func() {
-		if atForward == nil && time.Since(frozenAt) > held-500*time.Millisecond {
-			atForward, _, _ = r.committed()
+	t.Logf("a's commit held in the proxy for at least %v; a frozen for at least %v; table offsets %v", held, frozen, tableBefore)
+	// The stale commit goes on once B has been given some of A's
+	// partitions: the order the scenario is about, on a machine of any
+	// speed.
+	heldFor, _ := holdUntil(t, held, 3*time.Minute, func() bool {
+		took := assignedSince(b, r.topic, bLines)
+		for _, p := range aParts {
+			if took[p] {
+				return true
+			}
 		}
+		return false
 	}, a, b)
+	atForward, _, _ := r.committed()
+	answered := px.Answered(faultproxy.KindCommit)
+	forward()
+	// A wakes only once the catalog has answered the stale commit (the
+	// answer waits in A's socket), and after frozen at the soonest.
+	if _, ok := holdUntil(t, frozen-time.Since(frozenAt), 3*time.Minute, func() bool {
+		return px.Answered(faultproxy.KindCommit) > answered
+	}, a, b); !ok {
+		t.Logf("the catalog has not answered the stale commit 3m after it was forwarded")
+	}
 	tableFrozen, _, err := r.committed()
 	if err != nil {
 		t.Fatal(err)
@@ -363,10 +424,10 @@ func TestFaultZombieInFlight(t *testing.T) {
 			advanced = append(advanced, p)
 		}
 	}
-	t.Logf("b was assigned %v of a's partitions %v while a was frozen; of those, advanced in the table by B before the stale commit was forwarded: %v (table then %v); table after %v: %v",
-		takenOver, aParts, advanced, atForward, frozen, tableFrozen)
+	t.Logf("b was assigned %v of a's partitions %v while a was frozen; of those, advanced in the table by B before the stale commit was forwarded (after %v): %v (table then %v); table after %v: %v",
+		takenOver, aParts, heldFor.Round(time.Millisecond), advanced, atForward, time.Since(frozenAt).Round(time.Millisecond), tableFrozen)
 	if len(takenOver) == 0 {
-		t.Fatalf("b took over none of a's partitions %v in %v: the scenario tested nothing", aParts, frozen)
+		t.Fatalf("b took over none of a's partitions %v in %v: the scenario tested nothing", aParts, heldFor.Round(time.Second))
 	}
 	after, hist := thawAndJudge(t, r, prod, a, b, frozenAt)
 	first := strings.Split(strings.TrimSpace(after), "\n")
@@ -408,7 +469,13 @@ func thawAndJudge(t *testing.T, r *faultRig, prod *producer, a, b *floeProc, fro
 		t.Fatalf("SIGCONT a: %v", err)
 	}
 	t.Logf("a thawed with SIGCONT after %v", time.Since(frozenAt).Round(time.Millisecond))
-	hold(t, 10*time.Second, nil, a, b)
+	// Let both run on, at least until a is back in the group, so that its
+	// log shows what the zombie did with its stale batches.
+	if _, ok := holdUntil(t, 10*time.Second, 3*time.Minute, func() bool {
+		return strings.Contains(a.log()[aLog:], `"msg":"partition assigned"`)
+	}, a, b); !ok {
+		t.Logf("a has not been assigned a partition again 3m after SIGCONT")
+	}
 
 	ids := prod.wait(t)
 	hist := r.finish(ids, a, b)
@@ -420,4 +487,152 @@ func thawAndJudge(t *testing.T, r *faultRig, prod *producer, a, b *floeProc, fro
 		countLog(after, `"msg":"commit attempt failed; retrying"`), countLog(after, `"msg":"partition revoked"`),
 		countLog(after, `"msg":"partition assigned"`), countLog(after, `"msg":"commit","`))
 	return after, hist
+}
+
+// TestFaultGroupOffsetsReset (i): floe never reads the consumer group's
+// committed offsets, only the table's. Resetting the group's offsets to 0
+// while floe is stopped, and later deleting the group, must not make it read
+// anything twice.
+func TestFaultGroupOffsetsReset(t *testing.T) {
+	s := needServices(t)
+	const n = 16_000
+	p := newPipeline(t, s, "rest-file", 8)
+	prod := startProducer(t, p.cl, p.topic, 0, n, 1000)
+
+	first := p.start("run1")
+	first.waitReady(t)
+	p.waitCommitted(n*30/100, first)
+	first.stop(t)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	table, _, err := p.committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := fetchGroupOffsets(t, p.adm, p.group, p.topic)
+	t.Logf("after run1: table offsets %v, group offsets (floe's mirror) %v", table, group)
+
+	// Reset every partition of the group to 0.
+	var zero kadm.Offsets
+	for part := range endOffsets(t, p.adm, p.topic) {
+		zero.Add(kadm.Offset{Topic: p.topic, Partition: part, At: 0, LeaderEpoch: -1})
+	}
+	// The group is empty once floe has left it; retry while the broker
+	// still settles it.
+	if err := retryFor(2*time.Minute, func() error {
+		res, err := p.adm.CommitOffsets(ctx, p.group, zero)
+		if err == nil {
+			err = res.Error()
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("reset the group's offsets to 0: %v", err)
+	}
+	group = fetchGroupOffsets(t, p.adm, p.group, p.topic)
+	for part, o := range group {
+		if o != 0 {
+			t.Fatalf("group offset of partition %d is %d after the reset to 0", part, o)
+		}
+	}
+	t.Logf("group %s offsets reset to 0", p.group)
+
+	second := p.start("run2")
+	requireStartsFromTable(t, second, p.topic, table)
+	p.waitCommitted(n*60/100, second)
+	second.stop(t)
+
+	table, _, err = p.committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := retryFor(2*time.Minute, func() error {
+		dres, err := p.adm.DeleteGroup(ctx, p.group)
+		if err == nil {
+			err = dres.Err
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("delete group %s: %v", p.group, err)
+	}
+	if left := fetchGroupOffsets(t, p.adm, p.group, p.topic); len(left) > 0 {
+		t.Fatalf("group %s still has offsets after it was deleted: %v", p.group, left)
+	}
+	t.Logf("after run2: table offsets %v; group %s deleted", table, p.group)
+
+	third := p.start("run3")
+	requireStartsFromTable(t, third, p.topic, table)
+	ids := prod.wait(t)
+	hist := p.finish(ids, third)
+	requireUniqueCommitIDs(t, hist)
+	t.Logf("group offsets at the end (floe's mirror): %v", fetchGroupOffsets(t, p.adm, p.group, p.topic))
+}
+
+func fetchGroupOffsets(t testing.TB, adm *kadm.Client, group, topic string) map[int32]int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := adm.FetchOffsetsForTopics(ctx, group, topic)
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		t.Fatalf("fetch offsets of group %s: %v", group, err)
+	}
+	out := map[int32]int64{}
+	res.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == topic && o.At >= 0 { // -1: no commit
+			out[o.Partition] = o.At
+		}
+	})
+	return out
+}
+
+// requireStartsFromTable waits until proc has logged the assignment of every
+// partition in table and requires each to start at the table's offset.
+func requireStartsFromTable(t testing.TB, proc *floeProc, topic string, table map[int32]int64) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		starts := map[int32]int64{}
+		for _, l := range proc.logLines() {
+			if l.str("msg") != "partition assigned" || l.str("topic") != topic {
+				continue
+			}
+			part, _ := l["partition"].(float64)
+			start, _ := l["start_offset"].(float64)
+			starts[int32(part)] = int64(start)
+		}
+		all := true
+		for part := range table {
+			_, ok := starts[part]
+			all = all && ok
+		}
+		if all {
+			for part, next := range table {
+				if starts[part] != next {
+					t.Errorf("floe %s started partition %d at %d; the table is at %d", proc.name, part, starts[part], next)
+				}
+			}
+			t.Logf("floe %s started every partition at the table's offset: %v", proc.name, starts)
+			return
+		}
+		if proc.exited() || time.Now().After(deadline) {
+			t.Fatalf("floe %s did not assign every partition within 3m (assigned %v); log:\n%s", proc.name, starts, proc.logTail(40))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// retryFor calls f until it succeeds or d has passed; it returns f's last
+// error.
+func retryFor(d time.Duration, f func() error) error {
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }

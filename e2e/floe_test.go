@@ -123,7 +123,7 @@ func (p *floeProc) signal(t testing.TB, sig syscall.Signal) int {
 	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		t.Fatalf("signal floe %s: %v", p.name, err)
 	}
-	return p.wait(t, 90*time.Second)
+	return p.wait(t, 2*time.Minute)
 }
 
 func (p *floeProc) wait(t testing.TB, d time.Duration) int {
@@ -153,7 +153,7 @@ func (p *floeProc) interrupt(t testing.TB) {
 	}
 	// Two signals pending at once merge into one: wait for the first to be
 	// taken.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !strings.Contains(p.log(), "received: flushing and committing") {
 		if p.exited() || time.Now().After(deadline) {
 			t.Fatalf("floe %s did not acknowledge SIGTERM; log:\n%s", p.name, p.logTail(40))
@@ -180,8 +180,8 @@ func (p *floeProc) kill(t testing.TB) {
 // commit.
 func (p *floeProc) waitReady(t testing.TB) {
 	t.Helper()
-	client := http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(90 * time.Second)
+	client := http.Client{Timeout: 10 * time.Second}
+	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		if p.exited() {
 			t.Fatalf("floe %s exited before it was ready (%v); log:\n%s", p.name, p.err, p.logTail(40))
@@ -195,9 +195,56 @@ func (p *floeProc) waitReady(t testing.TB) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("floe %s not ready after 90s; log:\n%s", p.name, p.logTail(40))
+			t.Fatalf("floe %s not ready after 3m; log:\n%s", p.name, p.logTail(40))
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// committedOnce says whether p has logged a commit (one that landed).
+func (p *floeProc) committedOnce() bool {
+	return strings.Contains(p.log(), `"msg":"commit","`)
+}
+
+// holdUntil holds for at least d while every proc stays alive, and then on
+// until done reports true, for at most limit in all: a fault lasts as long
+// as the test means it to and then until it has had the effect the test
+// asserts, however slowly a busy machine runs. done (nil: always true) runs
+// every 250ms from the start, so it can also sample. It returns how long it
+// held and whether done reported true.
+func holdUntil(t testing.TB, d, limit time.Duration, done func() bool, procs ...*floeProc) (time.Duration, bool) {
+	t.Helper()
+	start := time.Now()
+	for {
+		for _, proc := range procs {
+			if proc.exited() {
+				t.Fatalf("floe %s exited (%v); log:\n%s", proc.name, proc.err, proc.logTail(40))
+			}
+		}
+		ok := done == nil || done()
+		held := time.Since(start)
+		if ok && held >= d {
+			return held, true
+		}
+		if held >= limit {
+			return held, false
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// hold waits d while every proc stays alive: a fault lasts that long.
+func hold(t testing.TB, d time.Duration, procs ...*floeProc) {
+	t.Helper()
+	holdUntil(t, d, d, nil, procs...)
+}
+
+// waitFor waits until cond holds, for at most timeout, while every proc
+// stays alive.
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool, procs ...*floeProc) {
+	t.Helper()
+	if held, ok := holdUntil(t, 0, timeout, cond, procs...); !ok {
+		t.Fatalf("waited %v in vain for %s", held.Round(time.Second), what)
 	}
 }
 
@@ -304,7 +351,7 @@ type commitInfo struct {
 // floeCommits runs `floe commits --config cfg --json`: the commit history as
 // floe reads it from the table, newest first.
 func floeCommits(cfg string) ([]commitInfo, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, floeBin, "commits", "--config", cfg, "--json")
 	var stdout, stderr bytes.Buffer

@@ -20,9 +20,11 @@ func kafkaClient(t testing.TB, s *services) (*kgo.Client, *kadm.Client) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(s.Kafka),
 		kgo.ProducerLinger(5*time.Millisecond),
-		// A broker that went away fails the test instead of hanging it.
-		kgo.RecordDeliveryTimeout(time.Minute),
-		kgo.RetryTimeout(time.Minute))
+		// A broker that went away fails the test instead of hanging it; a
+		// broker that restarts slowly on a busy machine (TestFaultBrokerRestart)
+		// does not.
+		kgo.RecordDeliveryTimeout(3*time.Minute),
+		kgo.RetryTimeout(3*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +36,7 @@ func kafkaClient(t testing.TB, s *services) (*kgo.Client, *kadm.Client) {
 // 1): the broker does not create topics on its own.
 func createTopic(t testing.TB, adm *kadm.Client, topic string, partitions int32) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	res, err := adm.CreateTopic(ctx, partitions, 1, nil, topic)
 	if err == nil {
@@ -44,7 +46,7 @@ func createTopic(t testing.TB, adm *kadm.Client, topic string, partitions int32)
 		t.Fatalf("create topic %s: %v", topic, err)
 	}
 	// The topic is usable once every partition has a leader.
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		md, err := adm.Metadata(ctx, topic)
 		if err == nil {
@@ -58,7 +60,7 @@ func createTopic(t testing.TB, adm *kadm.Client, topic string, partitions int32)
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("topic %s has no leaders after 30s (%v)", topic, err)
+			t.Fatalf("topic %s has no leaders after 2m (%v)", topic, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -67,7 +69,7 @@ func createTopic(t testing.TB, adm *kadm.Client, topic string, partitions int32)
 // endOffsets lists the topic's end offsets, partition → next offset.
 func endOffsets(t testing.TB, adm *kadm.Client, topic string) map[int32]int64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	listed, err := adm.ListEndOffsets(ctx, topic)
 	if err == nil {
@@ -85,7 +87,7 @@ func endOffsets(t testing.TB, adm *kadm.Client, topic string) map[int32]int64 {
 // cluster and the topic: Kafka's cluster ID and topic ID.
 func topicIdentity(t testing.TB, adm *kadm.Client, topic string) (clusterID, topicID string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	md, err := adm.Metadata(ctx, topic)
 	if err != nil {
@@ -180,36 +182,51 @@ func expectedAggregates(n int) aggregates {
 	}
 }
 
+// records are records first..first+n-1 for topic, keyed by id, and their ids.
+func records(topic string, first, n int) ([]*kgo.Record, []string) {
+	recs := make([]*kgo.Record, 0, n)
+	ids := make([]string, 0, n)
+	for k := first; k < first+n; k++ {
+		id, v := record(k)
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(id), Value: v})
+		ids = append(ids, id)
+	}
+	return recs, ids
+}
+
 // producer writes records first..first+n-1 in the background at about rate
 // records per second, so floe is stopped and killed while records arrive.
+// more (and keepFlowing, once that paced run is over) adds records after
+// them, for a stage that needs floe to have something left to commit.
 type producer struct {
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	ids  []string
-	err  error
-	stop context.CancelFunc
+	cl    *kgo.Client
+	topic string
+	wg    sync.WaitGroup
+	done  chan struct{} // closed when the paced run is over
+	mu    sync.Mutex
+	ids   []string // the paced run's, acknowledged so far
+	extra []string // more's
+	next  int      // the record more writes next: after the paced run's
+	fed   time.Time
+	err   error
+	stop  context.CancelFunc
 }
 
 func startProducer(t testing.TB, cl *kgo.Client, topic string, first, n, rate int) *producer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &producer{stop: cancel}
+	p := &producer{cl: cl, topic: topic, done: make(chan struct{}), next: first + n, stop: cancel}
 	const chunk = 250
 	interval := time.Duration(float64(time.Second) * chunk / float64(rate))
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
+		defer close(p.done)
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for i := first; i < first+n; i += chunk {
 			end := min(i+chunk, first+n)
-			recs := make([]*kgo.Record, 0, end-i)
-			ids := make([]string, 0, end-i)
-			for k := i; k < end; k++ {
-				id, v := record(k)
-				recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(id), Value: v})
-				ids = append(ids, id)
-			}
+			recs, ids := records(topic, i, end-i)
 			if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 				p.mu.Lock()
 				p.err = fmt.Errorf("produce records %d..%d: %w", i, end-1, err)
@@ -230,14 +247,66 @@ func startProducer(t testing.TB, cl *kgo.Client, topic string, first, n, rate in
 	return p
 }
 
-// produced is the number of records acknowledged so far.
+// produced is the number of records of the paced run acknowledged so far.
 func (p *producer) produced() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.ids)
 }
 
-// wait waits for the producer to finish and returns the ids it produced.
+// finished says whether the paced run is over.
+func (p *producer) finished() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// keepFlowing writes 500 more records (more) if the paced run is over and
+// it has not written any in the last two seconds. A stage that waits for
+// floe to commit — a fault to take effect, a replica to have committed —
+// calls it while it waits: on a busy machine floe may have caught up with
+// the whole paced run before the stage began, and would then have nothing
+// left to commit.
+func (p *producer) keepFlowing(t testing.TB) {
+	t.Helper()
+	if !p.finished() {
+		return
+	}
+	p.mu.Lock()
+	idle := p.err == nil && time.Since(p.fed) >= 2*time.Second
+	p.mu.Unlock()
+	if idle {
+		p.more(t, 500)
+	}
+}
+
+// more writes k records now, numbered on from the paced run's and from
+// earlier calls' (ids stay unique, and 0..N-1 in all for a run from 0), and
+// waits for them; it may run beside the paced run. wait returns their ids
+// too.
+func (p *producer) more(t testing.TB, k int) {
+	t.Helper()
+	p.mu.Lock()
+	first := p.next
+	p.next += k
+	p.mu.Unlock()
+	recs, ids := records(p.topic, first, k)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := p.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("produce records %d..%d: %v", first, first+k-1, err)
+	}
+	p.mu.Lock()
+	p.extra = append(p.extra, ids...)
+	p.fed = time.Now()
+	p.mu.Unlock()
+}
+
+// wait waits for the paced run to finish and returns the ids produced: the
+// paced run's and more's so far.
 func (p *producer) wait(t testing.TB) []string {
 	t.Helper()
 	p.wg.Wait()
@@ -246,5 +315,5 @@ func (p *producer) wait(t testing.TB) []string {
 	if p.err != nil {
 		t.Fatal(p.err)
 	}
-	return p.ids
+	return append(append([]string(nil), p.ids...), p.extra...)
 }

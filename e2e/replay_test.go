@@ -36,7 +36,7 @@ func TestReplayRange(t *testing.T) {
 	produceN(t, p.cl, p.topic, 0, 8000)
 	a := p.start("a")
 	ends := endOffsets(t, p.adm, p.topic)
-	p.waitUntil("caught up", 2*time.Minute, func(m map[int32]int64) bool { return maps.Equal(m, withoutEmpty(ends)) }, a)
+	p.waitUntil("caught up", 5*time.Minute, func(m map[int32]int64) bool { return maps.Equal(m, withoutEmpty(ends)) }, a)
 	a.stop(t)
 
 	// Refused before anything is written when the range is too large.

@@ -22,11 +22,7 @@ import (
 // produceN writes records first..first+n-1 and waits for them.
 func produceN(t testing.TB, cl *kgo.Client, topic string, first, n int) {
 	t.Helper()
-	var recs []*kgo.Record
-	for i := first; i < first+n; i++ {
-		id, v := record(i)
-		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(id), Value: v})
-	}
+	recs, _ := records(topic, first, n)
 	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +32,7 @@ func produceN(t testing.TB, cl *kgo.Client, topic string, first, n int) {
 // stopped floe as a member.
 func (p *pipeline) rollback(to int64, mode string) string {
 	p.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		out, err := exec.Command(floeBin, "rollback", "--config", p.cfgPath, "--table", p.table,
 			"--to-snapshot", fmt.Sprint(to), mode).CombinedOutput()
@@ -112,7 +108,7 @@ func TestRollbackReplayAndSkip(t *testing.T) {
 	p := newPipeline(t, s, "rest-s3", 4)
 	caughtUp := func(procs ...*floeProc) map[int32]int64 {
 		ends := endOffsets(t, p.adm, p.topic)
-		p.waitUntil("caught up", 2*time.Minute, func(m map[int32]int64) bool { return maps.Equal(m, withoutEmpty(ends)) }, procs...)
+		p.waitUntil("caught up", 5*time.Minute, func(m map[int32]int64) bool { return maps.Equal(m, withoutEmpty(ends)) }, procs...)
 		return ends
 	}
 

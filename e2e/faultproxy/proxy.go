@@ -4,14 +4,15 @@
 // switch faults on and off while floe runs.
 //
 // Requests are classified by kind (see Classify) and each Rule applies to
-// one kind: answer with a status instead of forwarding, delay, reset the
-// connection, or — the hard case for exactly-once — forward the request, let
-// the service apply it, and then drop the response so the client cannot
-// know whether it happened.
+// one kind: answer with a status instead of forwarding, delay, hold until
+// the test releases the request, reset the connection, or — the hard case
+// for exactly-once — forward the request, let the service apply it, and
+// then drop the response so the client cannot know whether it happened.
 package faultproxy
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -105,6 +106,9 @@ const (
 	// ForwardThenDrop forwards the request (the service applies it), then
 	// closes the client connection instead of answering.
 	ForwardThenDrop
+	// Hold waits until Rule.Release is closed, then forwards: the test, not
+	// a timer, decides when the request reaches the service.
+	Hold
 )
 
 // Rule injects one fault into requests of one kind.
@@ -117,6 +121,8 @@ type Rule struct {
 	// errors are application/xml).
 	ContentType string
 	Delay       time.Duration // for Delay
+	// Release, for Hold, is closed to let the held requests go on.
+	Release <-chan struct{}
 	// Times limits how many requests the rule hits; 0 is unlimited.
 	Times int
 	// Probability in (0,1] hits only that share of matching requests; 0 is 1.
@@ -138,11 +144,15 @@ type Proxy struct {
 	srv    *http.Server
 	rp     *httputil.ReverseProxy
 
-	mu     sync.Mutex
-	rules  []*Rule
-	counts map[string]int // requests seen, by kind
-	hits   map[string]int // faults injected, by kind
+	mu       sync.Mutex
+	rules    []*Rule
+	counts   map[string]int // requests seen, by kind
+	hits     map[string]int // faults injected, by kind
+	answered map[string]int // responses from the upstream, by kind
 }
+
+// kindKey carries a request's kind to the reverse proxy's ModifyResponse.
+type kindKey struct{}
 
 // New starts a proxy on 127.0.0.1 in front of target. s3 selects S3
 // request kinds instead of REST catalog kinds.
@@ -155,8 +165,15 @@ func New(target string, s3 bool) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{target: u, s3: s3, ln: ln, counts: map[string]int{}, hits: map[string]int{}}
+	p := &Proxy{target: u, s3: s3, ln: ln, counts: map[string]int{}, hits: map[string]int{}, answered: map[string]int{}}
 	p.rp = httputil.NewSingleHostReverseProxy(u)
+	p.rp.ModifyResponse = func(resp *http.Response) error {
+		kind, _ := resp.Request.Context().Value(kindKey{}).(string)
+		p.mu.Lock()
+		p.answered[kind]++
+		p.mu.Unlock()
+		return nil
+	}
 	if s3 {
 		// SigV4 signs the Host header: keep the client's, which names the proxy.
 		director := p.rp.Director
@@ -208,6 +225,16 @@ func (p *Proxy) Hits(kind string) int {
 	return p.hits[kind]
 }
 
+// Answered returns how many requests of kind the upstream has answered:
+// counted when its response arrives, before the proxy passes it on (or,
+// for ForwardThenDrop, drops it), so a client that is not reading yet
+// cannot hold the count back.
+func (p *Proxy) Answered(kind string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.answered[kind]
+}
+
 // Close stops the proxy.
 func (p *Proxy) Close() error { return p.srv.Close() }
 
@@ -255,6 +282,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
+	r = r.WithContext(context.WithValue(r.Context(), kindKey{}, kind))
 	rule := p.match(r, kind, body)
 	if rule == nil {
 		p.rp.ServeHTTP(w, r)
@@ -280,6 +308,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case Delay:
 		select {
 		case <-time.After(rule.Delay):
+		case <-r.Context().Done():
+			return
+		}
+		p.rp.ServeHTTP(w, r)
+	case Hold:
+		select {
+		case <-rule.Release:
 		case <-r.Context().Done():
 			return
 		}

@@ -86,10 +86,33 @@ func TestFaults(t *testing.T) {
 	code, err = commit()
 	require.NoError(t, err)
 	require.Equal(t, 200, code)
+	// A lower bound, which a slow machine only makes easier to meet.
 	require.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond)
 
-	require.Equal(t, 6, p.Seen(KindCommit))
-	require.Equal(t, 4, p.Hits(KindCommit))
+	// Hold: the request waits for the release, however long that takes.
+	release := make(chan struct{})
+	p.Add(Rule{Kind: KindCommit, Action: Hold, Release: release, Times: 1})
+	held := make(chan int, 1)
+	go func() {
+		code, err := commit()
+		if err != nil {
+			code = -1
+		}
+		held <- code
+	}()
+	require.Eventually(t, func() bool { return p.Hits(KindCommit) == 5 }, time.Minute, time.Millisecond, "the request reaches the proxy")
+	require.Equal(t, int32(4), applied.Load(), "a held request does not reach the upstream before its release")
+	answered := p.Answered(KindCommit)
+	close(release)
+	require.Equal(t, 200, <-held)
+	require.Equal(t, int32(5), applied.Load())
+	require.Equal(t, answered+1, p.Answered(KindCommit))
+
+	require.Equal(t, 7, p.Seen(KindCommit))
+	require.Equal(t, 5, p.Hits(KindCommit))
+	// Answered counts the upstream's answers, dropped ones too: all but the
+	// status fault and the reset.
+	require.Equal(t, 5, p.Answered(KindCommit))
 	p.Clear()
 	code, _ = commit()
 	require.Equal(t, 200, code)
