@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sort"
 	"strings"
 	"sync"
@@ -482,21 +481,10 @@ func boolGauge(b bool) float64 {
 	return 0
 }
 
-// backoff sleeps with full jitter: a random time in [0, min(max, min·2^n)).
+// backoff waits before attempt n+1 of a commit: full jitter between
+// commit.retry-min and commit.retry-max, as the catalog transport's reads.
 func (c *Committer) backoff(ctx context.Context, attempt int) error {
-	ceil := c.cfg.RetryMin << min(attempt, 20)
-	if ceil > c.cfg.RetryMax || ceil <= 0 {
-		ceil = c.cfg.RetryMax
-	}
-	d := time.Duration(rand.Int64N(int64(ceil)) + 1)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return sleepJitter(ctx, c.cfg.RetryMin, c.cfg.RetryMax, attempt)
 }
 
 func (c *Committer) load(ctx context.Context) (*table.Table, error) {

@@ -321,7 +321,8 @@ func retryable(resp *http.Response, err error) bool {
 	return false
 }
 
-// sleepJitter waits a random time in [0, min(max, min·2^attempt)).
+// sleepJitter waits a random time in (0, min(hi, lo·2^attempt)]: the one
+// backoff of floe, for catalog reads and commit attempts alike.
 func sleepJitter(ctx context.Context, lo, hi time.Duration, attempt int) error {
 	ceil := lo << min(attempt, 20)
 	if ceil > hi || ceil <= 0 {
