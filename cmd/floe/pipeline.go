@@ -66,6 +66,7 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 	p := &pipeline{cfg: cfg, log: logger, reg: reg, cat: cat, store: store}
 	who := newIdentity()
 
+	kafkaOpts := append(consumer.ClientOptions(logger, reg), extra...)
 	var routes []*consumer.Route
 	var cons *consumer.Consumer
 	hooks := committer.Hooks{
@@ -77,7 +78,7 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 		Health: func(table string, ok bool) { cons.TableHealth(table, ok) },
 	}
 	for _, tc := range cfg.Tables {
-		com, route, err := openTable(ctx, cat, cfg, tc, tableTarget{Group: cfg.Kafka.Group, Topics: tc.Topics},
+		com, route, err := openTable(ctx, cat, cfg, tc, tableTarget{Group: cfg.Kafka.Group, Topics: tc.Topics, Kafka: kafkaOpts},
 			who, hooks, logger, reg)
 		if err != nil {
 			p.Close()
@@ -86,7 +87,7 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 		p.committers = append(p.committers, com)
 		routes = append(routes, route)
 	}
-	cons, err = consumer.New(cfg.Kafka, routes, logger, reg, extra...)
+	cons, err = consumer.New(cfg.Kafka, routes, logger, reg, kafkaOpts...)
 	if err != nil {
 		p.Close()
 		return nil, err
@@ -138,6 +139,9 @@ type tableTarget struct {
 	Group  string
 	Branch string
 	Topics []string
+	// Kafka are the options of the Kafka clients made for the table (the
+	// dead-letter producer): the process's shared ones.
+	Kafka []kgo.Opt
 }
 
 // openTable loads or creates a configured table (and its dead-letter table)
@@ -165,7 +169,7 @@ func openTable(ctx context.Context, cat catalog.Catalog, cfg config.Config, tc c
 	}
 	var letterTopic committer.LetterWriter
 	if tc.DLQ.Topic != "" {
-		w := consumer.NewDLQTopic(cfg.Kafka.Brokers, tc.DLQ.Topic, target.Group, tc.Name, version)
+		w := consumer.NewDLQTopic(cfg.Kafka.Brokers, tc.DLQ.Topic, target.Group, tc.Name, version, target.Kafka...)
 		if err := w.Check(ctx); err != nil {
 			return nil, nil, fmt.Errorf("table %s: %w", tc.Name, err)
 		}

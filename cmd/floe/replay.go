@@ -89,7 +89,7 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	logger := newLogger(cfg.Log, stderr)
 
-	plan, err := planReplay(ctx, cfg, a)
+	plan, err := planReplay(ctx, cfg, a, logger)
 	if err != nil {
 		return err
 	}
@@ -109,8 +109,8 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // planReplay resolves the range against Kafka and checks it, before
 // anything is written.
-func planReplay(ctx context.Context, cfg *config.Config, a replayArgs) (*replayPlan, error) {
-	adm, closeAdm, err := kafkaAdmin(cfg)
+func planReplay(ctx context.Context, cfg *config.Config, a replayArgs, logger *slog.Logger) (*replayPlan, error) {
+	adm, closeAdm, err := kafkaAdmin(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -385,6 +385,7 @@ func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *r
 		return dryRunReplay(ctx, cat, plan, stdout)
 	}
 	rep := &replayReport{}
+	kafkaOpts := consumer.ClientOptions(logger, reg)
 	var cons *consumer.Consumer
 	hooks := committer.Hooks{
 		Released: func(n int64) { cons.Released(n) },
@@ -392,7 +393,7 @@ func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *r
 		Health:   func(table string, ok bool) { cons.TableHealth(table, ok) },
 		Landed:   rep.landed,
 	}
-	com, route, err := openTable(ctx, cat, *cfg, tc, tableTarget{Group: plan.group(), Branch: plan.branch, Topics: []string{plan.topic}},
+	com, route, err := openTable(ctx, cat, *cfg, tc, tableTarget{Group: plan.group(), Branch: plan.branch, Topics: []string{plan.topic}, Kafka: kafkaOpts},
 		newIdentity(), hooks, logger, reg)
 	if err != nil {
 		return err
@@ -422,7 +423,7 @@ func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *r
 		fmt.Fprintf(stdout, "resuming: %d of %d offsets already committed by an earlier run\n", committed, plan.offsets)
 	}
 
-	cons, err = consumer.New(cfg.Kafka, []*consumer.Route{route}, logger, reg)
+	cons, err = consumer.New(cfg.Kafka, []*consumer.Route{route}, logger, reg, kafkaOpts...)
 	if err != nil {
 		return err
 	}

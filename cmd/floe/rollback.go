@@ -6,15 +6,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/floe-dev/floe/committer"
+	"github.com/floe-dev/floe/consumer"
 	"github.com/floe-dev/floe/config"
 )
 
@@ -71,7 +74,7 @@ func rollbackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return nil
 	}
 
-	adm, closeAdm, err := kafkaAdmin(cfg)
+	adm, closeAdm, err := kafkaAdmin(cfg, newLogger(cfg.Log, stderr))
 	if err != nil {
 		return err
 	}
@@ -96,9 +99,13 @@ func rollbackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return printRollback(stdout, plan, mode, out.CurrentSnapshot().SnapshotID, *asJSON, false)
 }
 
-// kafkaAdmin connects to the configured brokers.
-func kafkaAdmin(cfg *config.Config) (*kadm.Client, func(), error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.ClientID(cfg.Kafka.ClientID))
+// kafkaAdmin connects to the configured brokers, with franz-go's log in
+// floe's. The command serves no /metrics, so the client's metrics go to a
+// registry of its own.
+func kafkaAdmin(cfg *config.Config, logger *slog.Logger) (*kadm.Client, func(), error) {
+	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.ClientID(cfg.Kafka.ClientID)},
+		consumer.ClientOptions(logger, prometheus.NewRegistry())...)
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to kafka %v: %w", cfg.Kafka.Brokers, err)
 	}
