@@ -17,8 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/floe-dev/floe/committer"
-	"github.com/floe-dev/floe/consumer"
 	"github.com/floe-dev/floe/config"
+	"github.com/floe-dev/floe/consumer"
 )
 
 // rollbackCmd sets a table back to one of its snapshots. With --replay floe
