@@ -94,6 +94,17 @@ type partState struct {
 	buf       *batcher.Buffer
 	gen       uint64
 	fromTable bool // the start offset was read from the table
+
+	// A record that needs a schema change stops its partition until the
+	// change lands: records are skipped while waitSchema; once the change
+	// is done (reseek) the poll goroutine re-seeks the partition to
+	// buf.Next(), the record, before it polls again.
+	waitSchema   bool
+	reseek       bool
+	changeAt     int64 // offset of the record that asked for the latest change
+	changeRounds int   // changes made for the record at changeAt
+	refusedAt    int64 // the record at this offset asked for a change that cannot be made:
+	refused      error // this bad-record error, under on-error
 }
 
 type fenceEvent struct {
@@ -112,7 +123,7 @@ type Consumer struct {
 	m       *metrics
 	mem     *countingAllocator
 	opts    []kgo.Opt
-	runCtx  context.Context // Run's context, for catalog calls made while processing
+	runCtx  context.Context // the poll loop's context, for the schema changes it starts (c.mu)
 
 	cl  *kgo.Client
 	adm *kadm.Client
@@ -125,6 +136,8 @@ type Consumer struct {
 	gens         map[topicPartition]uint64
 	fatal        error
 	fences       []fenceEvent
+	evolving     map[*Route]bool              // a schema change of the route's table is being committed
+	evolves      sync.WaitGroup               // the goroutines committing them
 	memoryPaused bool                         // the memory budget is used up
 	pausedTopics map[string]bool              // topics whose fetching is paused
 	unhealthy    map[string]bool              // tables that cannot commit
@@ -158,6 +171,7 @@ func New(cfg Config, routes []*Route, logger *slog.Logger, reg prometheus.Regist
 		mirrorWake:   make(chan struct{}, 1),
 		pausedTopics: map[string]bool{},
 		unhealthy:    map[string]bool{},
+		evolving:     map[*Route]bool{},
 		opts:         extra,
 	}
 	for _, r := range routes {

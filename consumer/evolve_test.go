@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/floe-dev/floe/batcher"
 	"github.com/floe-dev/floe/codec"
@@ -107,4 +108,57 @@ func TestSchemaChangeFailureStopsTheConsumer(t *testing.T) {
 		t.Fatal("the consumer did not stop")
 	}
 	require.Equal(t, int64(1), covered(t, e.sink.snapshot())[0][1], "what came before the record is kept for the final commit")
+}
+
+// A schema change committed against a slow catalog holds up only the
+// partition whose record asked for it: the table's other partitions and
+// other tables keep flowing meanwhile (the poll loop never waits on the
+// catalog), and the record lands with the new schema once the change does.
+func TestSchemaChangeDoesNotBlockOtherPartitions(t *testing.T) {
+	e := newConsumerEnv(t, 2, nil)
+	other := e.addTable("u", "db.u")
+	r := e.c.routes[0]
+	r.Decoder = evolvingDecoder{}
+	asked, release := make(chan struct{}), make(chan struct{})
+	r.Evolve = func(ctx context.Context, _ *codec.SchemaChange) (*arrow.Schema, Decoder, error) {
+		close(asked)
+		select {
+		case <-release:
+			return wideSchema, evolvingDecoder{has: true}, nil
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
+	e.produce(0, "a", "new", "b")
+	e.run()
+	select {
+	case <-asked:
+	case <-time.After(waitFor):
+		t.Fatal("the schema change was never asked for")
+	}
+
+	// The catalog has not answered: the rest flows.
+	e.produce(1, "c", "d")
+	require.NoError(t, e.prod.ProduceSync(t.Context(), &kgo.Record{Topic: "u", Value: []byte("x")}).FirstErr())
+	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[1][1] == 2 }, waitFor, tick,
+		"the table's other partition keeps flowing")
+	require.Eventually(t, func() bool { return covered(t, other.snapshot())[0][1] == 1 }, waitFor, tick,
+		"another table keeps flowing")
+	require.LessOrEqual(t, covered(t, e.sink.snapshot())[0][1], int64(1), "partition 0 waits at the record that asked")
+
+	close(release)
+	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 3 }, waitFor, tick)
+	schemaOf := map[string]bool{}
+	for _, b := range e.sink.snapshot() {
+		if b.Rows == nil {
+			continue
+		}
+		ids := b.Rows.Column(0).(*array.String)
+		for i := 0; i < ids.Len(); i++ {
+			schemaOf[ids.Value(i)] = b.Rows.Schema().Equal(wideSchema)
+		}
+	}
+	require.True(t, schemaOf["new"], "the record that asked is written with the new schema")
+	require.True(t, schemaOf["b"])
+	require.False(t, schemaOf["a"])
 }

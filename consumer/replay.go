@@ -33,7 +33,6 @@ var ErrReplayOffsets = errors.New("the table's offsets for this replay lie outsi
 // commit covers everything read. It returns the number of partitions that
 // were not yet complete in the table when it started.
 func (c *Consumer) RunRange(ctx context.Context, topic string, bounds map[int32]Bounds) (int, error) {
-	c.runCtx = ctx
 	defer c.close()
 	r := c.byTopic[topic]
 	if r == nil {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -27,7 +28,6 @@ const maxPollWait = time.Second
 // caller's final commit covers everything consumed. It returns nil on
 // cancellation.
 func (c *Consumer) Run(ctx context.Context) error {
-	c.runCtx = ctx
 	defer c.close()
 	if err := c.open(ctx); err != nil {
 		if ctx.Err() != nil {
@@ -348,6 +348,13 @@ func (c *Consumer) setFatal(err error) {
 // loop polls, decodes and buffers until ctx is done or a fatal error; with
 // finite (a replay) also once no partition is left to read.
 func (c *Consumer) loop(ctx context.Context, finite bool) error {
+	// Schema changes are committed under this context, on goroutines of
+	// their own; they end before the loop returns.
+	ctx, cancel := context.WithCancel(ctx)
+	c.mu.Lock()
+	c.runCtx = ctx
+	c.mu.Unlock()
+	defer func() { cancel(); c.evolves.Wait() }()
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil
@@ -356,6 +363,7 @@ func (c *Consumer) loop(ctx context.Context, finite bool) error {
 		err := c.fatal
 		if err == nil {
 			c.applyFences()
+			c.applySchemaSeeks()
 			c.sealDue(time.Now())
 			c.balanceMemory()
 		}
@@ -406,6 +414,9 @@ func (c *Consumer) process(fetches kgo.Fetches) error {
 		if st == nil {
 			return // revoked while the fetch was buffered
 		}
+		if st.waitSchema {
+			return // read again once the table's schema changed
+		}
 		before := st.buf.Next()
 		defer func() { c.rangeRead.Add(max(st.buf.Next()-before, 0)) }()
 		for _, rec := range fp.Records {
@@ -419,7 +430,9 @@ func (c *Consumer) process(fetches kgo.Fetches) error {
 				// A transaction marker (only kept for replays): an offset
 				// without a row.
 				st.buf.SkipTo(rec.Offset + 1)
-			} else if err := c.add(st, rec, now); err != nil {
+			} else if err := c.add(tp, st, rec, now); errors.Is(err, errWaitSchema) {
+				return // the rest of this partition waits for the change
+			} else if err != nil {
 				firstErr = err
 				return
 			}
@@ -431,8 +444,12 @@ func (c *Consumer) process(fetches kgo.Fetches) error {
 	return firstErr
 }
 
+// errWaitSchema: the record needs a schema change, now being committed;
+// its partition stops there until the change lands.
+var errWaitSchema = errors.New("waiting for a schema change")
+
 // add decodes one record into its partition's buffer.
-func (c *Consumer) add(st *partState, rec *kgo.Record, now time.Time) error {
+func (c *Consumer) add(tp topicPartition, st *partState, rec *kgo.Record, now time.Time) error {
 	size := len(rec.Value)
 	c.m.records.WithLabelValues(rec.Topic, partLabel(rec.Partition)).Inc()
 	c.m.bytes.WithLabelValues(rec.Topic, partLabel(rec.Partition)).Add(float64(size))
@@ -447,19 +464,11 @@ func (c *Consumer) add(st *partState, rec *kgo.Record, now time.Time) error {
 		}
 	}
 	derr := st.route.Decoder.Append(st.buf.Builder(), &msg)
-	// A record may need a wider type and then new columns: a few rounds.
-	var change *codec.SchemaChange
-	for round := 0; errors.As(derr, &change) && st.route.Evolve != nil; round++ {
-		if round == 3 {
-			return fmt.Errorf("table %s: the record still needs a schema change after %d were made: %w", st.route.Sink.Table(), round, derr)
+	if change := (*codec.SchemaChange)(nil); errors.As(derr, &change) && st.route.Evolve != nil {
+		if st.refused == nil || st.refusedAt != rec.Offset {
+			return c.needSchema(tp, st, change)
 		}
-		if derr = c.evolve(st.route, change); derr != nil {
-			if !errors.As(derr, new(*codec.DecodeError)) {
-				return fmt.Errorf("table %s: %w", st.route.Sink.Table(), derr)
-			}
-			break // not a safe evolution: a bad record
-		}
-		derr = st.route.Decoder.Append(st.buf.Builder(), &msg)
+		derr = st.refused // not a safe evolution: a bad record
 	}
 	if derr == nil {
 		full, err := st.buf.Add(rec.Offset, rec.Timestamp, size, true, now)
@@ -491,35 +500,103 @@ func (c *Consumer) add(st *partState, rec *kgo.Record, now time.Time) error {
 	}
 }
 
-// evolve changes route's table schema as ch asks: every buffer of the
-// route is sealed under the old schema (the committer writes those rows as
-// the new one), the table changes, and the buffers start again with the
-// new schema and decoder. A *codec.DecodeError means the change cannot be
-// made. c.mu held.
-func (c *Consumer) evolve(r *Route, ch *codec.SchemaChange) error {
-	for tp, st := range c.parts {
-		if st.route == r {
-			c.seal(tp, st, batcher.ReasonSchema)
-		}
+// needSchema stops tp at the record that asked for ch and, unless one is
+// being committed already, starts committing the change on a goroutine of
+// its own: the poll loop never waits on the catalog, so other partitions
+// keep flowing and rebalances are not held up. A record may need a wider
+// type and then new columns: a few changes, never more. c.mu held.
+func (c *Consumer) needSchema(tp topicPartition, st *partState, ch *codec.SchemaChange) error {
+	if st.changeAt != ch.Offset {
+		st.changeAt, st.changeRounds = ch.Offset, 0
 	}
+	if st.changeRounds == maxChangesPerRecord {
+		return fmt.Errorf("table %s: the record still needs a schema change after %d were made: %w",
+			st.route.Sink.Table(), st.changeRounds, ch)
+	}
+	st.changeRounds++
+	st.waitSchema = true
+	r := st.route
+	if c.evolving[r] {
+		return errWaitSchema // tp is read again when the change in flight lands
+	}
+	c.evolving[r] = true
 	ctx := c.runCtx
-	if ctx == nil {
-		ctx = context.Background()
+	c.evolves.Add(1)
+	go func() {
+		defer c.evolves.Done()
+		schema, dec, err := r.Evolve(ctx, ch)
+		c.mu.Lock()
+		c.evolved(r, ch, schema, dec, err)
+		c.mu.Unlock()
+		c.poke()
+	}()
+	return errWaitSchema
+}
+
+// maxChangesPerRecord bounds the schema changes one record can cause.
+const maxChangesPerRecord = 3
+
+// evolved takes a committed schema change of r's table: every buffer of the
+// route is sealed under the old schema (the committer writes those rows as
+// the new one) and starts again with the new schema and decoder, and every
+// partition that waited reads again from the record that stopped it. A
+// *codec.DecodeError means the change cannot be made: the record that asked
+// becomes a bad record. c.mu held.
+func (c *Consumer) evolved(r *Route, ch *codec.SchemaChange, schema *arrow.Schema, dec Decoder, err error) {
+	delete(c.evolving, r)
+	var bad *codec.DecodeError
+	switch {
+	case errors.As(err, &bad):
+		if st := c.parts[topicPartition{ch.Topic, ch.Partition}]; st != nil && st.route == r {
+			st.refusedAt, st.refused = ch.Offset, err
+		}
+	case err != nil:
+		if c.fatal == nil && c.runCtx.Err() == nil {
+			c.fatal = fmt.Errorf("table %s: %w", r.Sink.Table(), err)
+		}
+		return
+	default:
+		for tp, st := range c.parts {
+			if st.route == r {
+				c.seal(tp, st, batcher.ReasonSchema)
+			}
+		}
+		r.Schema, r.Decoder = schema, dec
+		for tp, st := range c.parts {
+			if st.route == r {
+				next := st.buf.Next()
+				st.buf.Release()
+				st.buf = batcher.NewBuffer(tp.topic, tp.partition, st.gen, next, schema, c.mem, c.cfg.Batch)
+			}
+		}
+		c.log.Info("decoding with the table's new schema", "table", r.Sink.Table(), "change", ch.Error())
 	}
-	schema, dec, err := r.Evolve(ctx, ch)
-	if err != nil {
-		return err
-	}
-	r.Schema, r.Decoder = schema, dec
-	for tp, st := range c.parts {
-		if st.route == r {
-			next := st.buf.Next()
-			st.buf.Release()
-			st.buf = batcher.NewBuffer(tp.topic, tp.partition, st.gen, next, schema, c.mem, c.cfg.Batch)
+	for _, st := range c.parts {
+		if st.route == r && st.waitSchema {
+			st.reseek = true
 		}
 	}
-	c.log.Info("decoding with the table's new schema", "table", r.Sink.Table(), "change", ch.Error())
-	return nil
+}
+
+// applySchemaSeeks re-seeks the partitions whose schema change is done to
+// the record that stopped them. On the poll goroutine before it polls (as
+// franz-go asks of SetOffsets): until then the partition skips what it is
+// handed, records past the one that stopped it included. c.mu held.
+func (c *Consumer) applySchemaSeeks() {
+	seek := map[string]map[int32]kgo.EpochOffset{}
+	for tp, st := range c.parts {
+		if !st.reseek {
+			continue
+		}
+		st.reseek, st.waitSchema = false, false
+		if seek[tp.topic] == nil {
+			seek[tp.topic] = map[int32]kgo.EpochOffset{}
+		}
+		seek[tp.topic][tp.partition] = kgo.EpochOffset{Epoch: -1, Offset: st.buf.Next()}
+	}
+	if len(seek) > 0 {
+		c.cl.SetOffsets(seek)
+	}
 }
 
 // account seals the partition's buffer when adding rec filled it.
