@@ -302,9 +302,9 @@ func TestDeployMetricsExist(t *testing.T) {
 		exported = seriesNames(body)
 		return exported["floe_consumer_bad_records_total"] && exported["floe_consumer_lag_records"] &&
 			exported["floe_committer_data_file_size_bytes_bucket"]
-	}, 20*time.Second, 200*time.Millisecond, "the scrape has bad records, lag and file sizes")
+	}, 60*time.Second, 200*time.Millisecond, "the scrape has bad records, lag and file sizes")
 	if prom, err := exec.LookPath("prometheus"); err == nil {
-		t.Run("prometheus", func(t *testing.T) { queryThroughPrometheus(t, prom, p.addr, dq) })
+		t.Run("prometheus", func(t *testing.T) { queryThroughPrometheus(t, prom, p.address(), dq) })
 	} else {
 		t.Log("prometheus not on PATH: the queries were not run against a real Prometheus")
 	}
@@ -389,6 +389,9 @@ func objectStoreSeries(t testing.TB) map[string]bool {
 	return names
 }
 
+// prometheusListening is Prometheus's log line with the address it serves on.
+var prometheusListening = regexp.MustCompile(`msg="Listening on" address=(\S+)`)
+
 // queryThroughPrometheus starts a real Prometheus (Debian's package) that
 // scrapes floe at target and loads alerts.yaml, then runs every dashboard
 // query through its HTTP API: each must evaluate without error and return
@@ -405,9 +408,8 @@ scrape_configs:
     static_configs: [{targets: [%q]}]
 `, rules, target)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644))
-	addr := freePort(t)
 	cmd := exec.Command(prom, "--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr)
+		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address=127.0.0.1:0")
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
@@ -432,6 +434,14 @@ scrape_configs:
 			} `json:"groups"`
 		} `json:"data"`
 	}
+	var addr string
+	require.Eventually(t, func() bool {
+		m := prometheusListening.FindStringSubmatch(out.String())
+		if m != nil {
+			addr = m[1]
+		}
+		return m != nil
+	}, 60*time.Second, 50*time.Millisecond, "prometheus never listened")
 	get := func(path string) (result, error) {
 		var r result
 		resp, err := http.Get("http://" + addr + path)
@@ -443,24 +453,39 @@ scrape_configs:
 	}
 	promQuery := func(q string) (result, error) { return get("/api/v1/query?query=" + url.QueryEscape(q)) }
 
-	// Enough scrapes for rate() over the interval used below.
+	// Enough scrapes for rate() over the window used below: with at least
+	// six in the last minute, a one-minute window holds two samples however
+	// late the scrapes run on a busy machine.
 	require.Eventually(t, func() bool {
 		r, err := promQuery(`count_over_time(up{job="floe"}[1m]) >= 6 and up{job="floe"} == 1`)
 		return err == nil && len(r.Data.Result) == 1
-	}, 60*time.Second, 500*time.Millisecond, "prometheus scrapes floe")
+	}, 2*time.Minute, 500*time.Millisecond, "prometheus scrapes floe")
 
-	r, err := get("/api/v1/rules")
-	require.NoError(t, err)
-	var loaded int
-	for _, g := range r.Data.Groups {
-		for _, rule := range g.Rules {
-			require.Equal(t, "ok", rule.Health, "rule %s", rule.Name)
-			loaded++
+	// A rule's health is "unknown" until its group has been evaluated once:
+	// wait for that, then every rule must be "ok".
+	var health []string
+	require.Eventually(t, func() bool {
+		r, err := get("/api/v1/rules")
+		if err != nil {
+			return false
 		}
+		health = health[:0]
+		for _, g := range r.Data.Groups {
+			for _, rule := range g.Rules {
+				if rule.Health == "unknown" {
+					return false
+				}
+				health = append(health, rule.Name+": "+rule.Health)
+			}
+		}
+		return len(health) > 0
+	}, time.Minute, 200*time.Millisecond, "prometheus loaded and evaluated alerts.yaml")
+	for _, rule := range health {
+		require.True(t, strings.HasSuffix(rule, ": ok"), "rule %s", rule)
 	}
-	require.NotZero(t, loaded, "prometheus loaded alerts.yaml")
+	loaded := len(health)
 
-	vars := strings.NewReplacer("$__rate_interval", "5s", "$job", "floe", "$table", ".*", "$topic", ".*")
+	vars := strings.NewReplacer("$__rate_interval", "1m", "$job", "floe", "$table", ".*", "$topic", ".*")
 	var empty []string
 	for _, q := range qs {
 		expr := q.expr

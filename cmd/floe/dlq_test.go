@@ -264,24 +264,41 @@ func (b *bed) requireAccounted(rows map[string]int, letters map[string][]letterR
 }
 
 // topicLetters reads the dead-letter topic read_committed: "partition/offset"
-// of the source record → letters.
+// of the source record → letters. It reads up to the topic's last stable
+// offsets, listed first: control records are kept so that the position is
+// known even where a transaction marker ends the log.
 func (b *bed) topicLetters(topic string) map[string][]letterRow {
 	b.t.Helper()
+	ends, err := kadm.NewClient(b.prod).ListCommittedOffsets(context.Background(), topic)
+	require.NoError(b.t, err)
+	require.NoError(b.t, ends.Error())
+	left := map[int32]int64{} // partition → last stable offset not yet reached
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.brokers...), kgo.ConsumeTopics(topic),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxBytes(64<<20))
+		kgo.FetchMaxBytes(64<<20), kgo.KeepControlRecords())
 	require.NoError(b.t, err)
 	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	out := map[string][]letterRow{}
-	for {
-		// Everything is committed by now: a poll that finds nothing new
-		// within two seconds has read the whole topic.
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	for len(left) > 0 {
 		fs := cl.PollFetches(ctx)
-		cancel()
-		n := 0
+		if ctx.Err() != nil {
+			b.t.Fatalf("dead-letter topic %s: offsets %v not reached", topic, left)
+		}
+		fs.EachError(func(t string, p int32, err error) { b.t.Fatalf("fetch %s[%d]: %v", t, p, err) })
 		fs.EachRecord(func(r *kgo.Record) {
-			n++
+			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
+				delete(left, r.Partition)
+			}
+			if r.Attrs.IsControl() {
+				return
+			}
 			h := map[string]string{}
 			var names []string
 			for _, x := range r.Headers {
@@ -295,8 +312,6 @@ func (b *bed) topicLetters(topic string) map[string][]letterRow {
 			out[k] = append(out[k], letterRow{reason: h["floe.reason"], size: size, truncated: h["floe.value.truncated"] == "true",
 				value: len(r.Value), header: strings.Join(names, ",")})
 		})
-		if n == 0 {
-			return out
-		}
 	}
+	return out
 }

@@ -90,7 +90,7 @@ func TestRecreatedTopicIsRefused(t *testing.T) {
 	require.Eventually(t, func() bool {
 		_, err := adm.CreateTopic(context.Background(), 2, 1, nil, b.topic)
 		return err == nil
-	}, 10*time.Second, 100*time.Millisecond)
+	}, 60*time.Second, 100*time.Millisecond)
 
 	p = b.start(cfg)
 	require.Equal(t, 1, p.wait(t))
@@ -213,7 +213,7 @@ func TestStopWhileStartingExitsZero(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(held) > 0
-	}, 30*time.Second, 10*time.Millisecond, "floe never contacted the catalog:\n%s", p.out.String())
+	}, 60*time.Second, 10*time.Millisecond, "floe never contacted the catalog:\n%s", p.out.String())
 	require.Equal(t, 0, p.stop(t, syscall.SIGTERM), p.out.String())
 	require.Contains(t, p.out.String(), "stopped while starting; nothing consumed")
 }

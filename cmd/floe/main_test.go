@@ -9,29 +9,36 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/require"
 )
 
+// In a synctest bubble, synctest.Wait returns once the watcher is blocked
+// waiting for a second signal: if the first one were to exit, it would have
+// by then, at any machine speed.
 func TestSecondSignalExitsAtOnce(t *testing.T) {
-	sigs := make(chan os.Signal, 2)
-	var stderr bytes.Buffer
-	exited := make(chan int, 1)
-	ctx, cancel := watchSignals(sigs, &stderr, func(code int) { exited <- code })
-	defer cancel()
+	synctest.Test(t, func(t *testing.T) {
+		sigs := make(chan os.Signal, 2)
+		var stderr bytes.Buffer
+		exited := make(chan int, 1)
+		ctx, cancel := watchSignals(sigs, &stderr, func(code int) { exited <- code })
+		defer cancel()
 
-	sigs <- syscall.SIGTERM
-	<-ctx.Done()
-	select {
-	case <-exited:
-		t.Fatal("the first signal must not exit")
-	case <-time.After(50 * time.Millisecond):
-	}
-	sigs <- syscall.SIGINT
-	require.Equal(t, 130, <-exited)
-	require.Contains(t, stderr.String(), "send it again to exit at once")
-	require.Contains(t, stderr.String(), "second interrupt: exiting without flushing")
+		sigs <- syscall.SIGTERM
+		<-ctx.Done()
+		synctest.Wait()
+		select {
+		case <-exited:
+			t.Fatal("the first signal must not exit")
+		default:
+		}
+		sigs <- syscall.SIGINT
+		require.Equal(t, 130, <-exited)
+		require.Contains(t, stderr.String(), "send it again to exit at once")
+		require.Contains(t, stderr.String(), "second interrupt: exiting without flushing")
+	})
 }
 
 func TestCommitsCommandListsTheTableHistory(t *testing.T) {

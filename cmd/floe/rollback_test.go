@@ -80,7 +80,7 @@ func TestRollbackCommand(t *testing.T) {
 	require.Eventually(t, func() bool {
 		code, out = floeCmd(t, "rollback", "--config", cfg, "--table", "itest.events", "--to-snapshot", fmt.Sprint(s1), "--replay", "--dry-run")
 		return code == 0
-	}, 30*time.Second, 200*time.Millisecond, "the group still has members after floe stopped: %s", out)
+	}, 60*time.Second, 200*time.Millisecond, "the group still has members after floe stopped: %s", out)
 	require.Contains(t, out, "would roll back (dry run)")
 	require.Equal(t, head, b.head())
 
@@ -105,7 +105,7 @@ func TestRollbackCommand(t *testing.T) {
 	require.Eventually(t, func() bool {
 		code, out = floeCmd(t, "rollback", "--config", cfg, "--table", "itest.events", "--to-snapshot", fmt.Sprint(s2), "--skip")
 		return code == 0
-	}, 30*time.Second, 200*time.Millisecond, "rollback --skip: %s", out)
+	}, 60*time.Second, 200*time.Millisecond, "rollback --skip: %s", out)
 	require.Contains(t, out, "skipped")
 	require.Contains(t, out, "floe.rollback records the skip")
 	require.Len(t, b.rowIDs(), 400)
