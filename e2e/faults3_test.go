@@ -21,6 +21,22 @@ import (
 	"github.com/floe-dev/floe/e2e/faultproxy"
 )
 
+// chaosRand is the source of a chaos test's random choices (victims, gaps,
+// restart delays); it logs its seed, and FLOE_E2E_SEED=<seed> makes the
+// same choices again (the machine's timing still varies around them).
+func chaosRand(t testing.TB) *rand.Rand {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("FLOE_E2E_SEED"); v != "" {
+		var err error
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatalf("FLOE_E2E_SEED=%q: not an unsigned integer", v)
+		}
+	}
+	t.Logf("random seed %d (FLOE_E2E_SEED=%d repeats these choices)", seed, seed)
+	return rand.New(rand.NewPCG(seed, seed))
+}
+
 // TestFaultKillStorm (a): three floe replicas in one group consume a
 // 12-partition topic while 1,000,000 records arrive; 30 times, at a random
 // instant, a random replica is killed with SIGKILL and a new one started in
@@ -42,6 +58,7 @@ func TestFaultKillStorm(t *testing.T) {
 		rate       = 12_000 // records per second: about 85 s of producing
 	)
 	began := time.Now()
+	rng := chaosRand(t)
 	p := newPipeline(t, s, "rest-file", partitions)
 	prod := startProducer(t, p.cl, p.topic, 0, n, rate)
 
@@ -90,9 +107,9 @@ func TestFaultKillStorm(t *testing.T) {
 			}, live...)
 			gateFrom = len(p.procs)
 		}
-		gap := mean/2 + rand.N(mean)
+		gap := mean/2 + time.Duration(rng.Int64N(int64(mean)))
 		hold(t, gap, live...)
-		slot := rand.IntN(replicas)
+		slot := rng.IntN(replicas)
 		victim := live[slot]
 		if victim.readyStatus() != 200 {
 			unready++
@@ -106,7 +123,7 @@ func TestFaultKillStorm(t *testing.T) {
 			up.Round(100*time.Millisecond), prod.produced())
 		// Restart soon after: the dead member stays in the group until its
 		// session times out, the new one joins at once.
-		time.Sleep(rand.N(1500 * time.Millisecond))
+		time.Sleep(time.Duration(rng.Int64N(int64(1500 * time.Millisecond))))
 		live[slot] = launch(slot)
 		bornAt[live[slot]] = time.Now()
 	}
