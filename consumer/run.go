@@ -430,7 +430,7 @@ func (c *Consumer) process(fetches kgo.Fetches) error {
 				// A transaction marker (only kept for replays): an offset
 				// without a row.
 				st.buf.SkipTo(rec.Offset + 1)
-			} else if err := c.add(tp, st, rec, now); errors.Is(err, errWaitSchema) {
+			} else if err := c.add(st, rec, now); errors.Is(err, errWaitSchema) {
 				return // the rest of this partition waits for the change
 			} else if err != nil {
 				firstErr = err
@@ -449,7 +449,7 @@ func (c *Consumer) process(fetches kgo.Fetches) error {
 var errWaitSchema = errors.New("waiting for a schema change")
 
 // add decodes one record into its partition's buffer.
-func (c *Consumer) add(tp topicPartition, st *partState, rec *kgo.Record, now time.Time) error {
+func (c *Consumer) add(st *partState, rec *kgo.Record, now time.Time) error {
 	size := len(rec.Value)
 	c.m.records.WithLabelValues(rec.Topic, partLabel(rec.Partition)).Inc()
 	c.m.bytes.WithLabelValues(rec.Topic, partLabel(rec.Partition)).Add(float64(size))
@@ -466,7 +466,7 @@ func (c *Consumer) add(tp topicPartition, st *partState, rec *kgo.Record, now ti
 	derr := st.route.Decoder.Append(st.buf.Builder(), &msg)
 	if change := (*codec.SchemaChange)(nil); errors.As(derr, &change) && st.route.Evolve != nil {
 		if st.refused == nil || st.refusedAt != rec.Offset {
-			return c.needSchema(tp, st, change)
+			return c.needSchema(st, change)
 		}
 		derr = st.refused // not a safe evolution: a bad record
 	}
@@ -500,12 +500,12 @@ func (c *Consumer) add(tp topicPartition, st *partState, rec *kgo.Record, now ti
 	}
 }
 
-// needSchema stops tp at the record that asked for ch and, unless one is
+// needSchema stops st's partition at the record that asked for ch and, unless one is
 // being committed already, starts committing the change on a goroutine of
 // its own: the poll loop never waits on the catalog, so other partitions
 // keep flowing and rebalances are not held up. A record may need a wider
 // type and then new columns: a few changes, never more. c.mu held.
-func (c *Consumer) needSchema(tp topicPartition, st *partState, ch *codec.SchemaChange) error {
+func (c *Consumer) needSchema(st *partState, ch *codec.SchemaChange) error {
 	if st.changeAt != ch.Offset {
 		st.changeAt, st.changeRounds = ch.Offset, 0
 	}
@@ -517,7 +517,7 @@ func (c *Consumer) needSchema(tp topicPartition, st *partState, ch *codec.Schema
 	st.waitSchema = true
 	r := st.route
 	if c.evolving[r] {
-		return errWaitSchema // tp is read again when the change in flight lands
+		return errWaitSchema // read again when the change in flight lands
 	}
 	c.evolving[r] = true
 	ctx := c.runCtx
