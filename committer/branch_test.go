@@ -11,6 +11,8 @@ import (
 	"github.com/apache/iceberg-go/table"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+
+	"github.com/floe-dev/floe/offsets"
 )
 
 // committerAs is e.committer with another group (and branch): a replay
@@ -23,10 +25,10 @@ func (e *protoEnv) committerAs(group, branch string) *Committer {
 	cfg.RetryMin, cfg.RetryMax, cfg.CommitTimeout = time.Millisecond, 5*time.Millisecond, time.Minute
 	c, err := New(cfg, e.tc, Deps{
 		Catalog: e.cat, Table: tbl, Group: group, Branch: branch,
-		Identity: Identity{Instance: group, Host: "test", Version: "t"},
+		Identity: offsets.Writer{Instance: group, Host: "test", Version: "t"},
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 	require.NoError(e.t, err)
-	c.SetSource(Source{ClusterID: "cluster-A", TopicIDs: map[string]string{"events": "topic-1"}})
+	c.SetSource(offsets.Source{ClusterID: "cluster-A", TopicIDs: map[string]string{"events": "topic-1"}})
 	return c
 }
 
@@ -93,16 +95,16 @@ func TestCommitToBranch(t *testing.T) {
 
 	tbl := e.reload()
 	require.Equal(t, mainHead, tbl.CurrentSnapshot().SnapshotID, "main did not move")
-	head := BranchHead(tbl.Metadata(), "audit")
+	head := offsets.Head(tbl.Metadata(), "audit")
 	require.NotNil(t, head)
 	require.NotEqual(t, mainHead, head.SnapshotID)
 	require.Len(t, e.rows(), 10, "main holds only the live rows")
 	requireNoDuplicates(t, e.rowsAt(head.SnapshotID), 18) // forked from main: 10 + 8
 
-	m, _, err := ReadBranchOffsets(tbl.Metadata(), "replay-b", "audit")
+	m, _, err := offsets.Read(tbl.Metadata(), "replay-b", "audit")
 	require.NoError(t, err)
 	require.Equal(t, map[int32]int64{1: 8}, m.Topics["events"].Next)
-	m, _, err = ReadOffsets(tbl.Metadata(), "replay-b")
+	m, _, err = offsets.Read(tbl.Metadata(), "replay-b", "")
 	require.NoError(t, err)
 	require.True(t, m.Empty(), "main's history has no replay offsets")
 
@@ -112,7 +114,7 @@ func TestCommitToBranch(t *testing.T) {
 	replay.Submit(e.batch(replay, 1, 1, 8, 9))
 	require.NoError(t, replay.Commit(context.Background()))
 	tbl = e.reload()
-	requireNoDuplicates(t, e.rowsAt(BranchHead(tbl.Metadata(), "audit").SnapshotID), 19)
+	requireNoDuplicates(t, e.rowsAt(offsets.Head(tbl.Metadata(), "audit").SnapshotID), 19)
 	requireNoDuplicates(t, e.rows(), 12)
 }
 
@@ -127,6 +129,6 @@ func TestBranchCommitFencesAnotherWriter(t *testing.T) {
 	require.NoError(t, a.Commit(context.Background()))
 	require.NoError(t, b.Commit(context.Background()), "b's batch is fenced by a's commit")
 	tbl := e.reload()
-	requireNoDuplicates(t, e.rowsAt(BranchHead(tbl.Metadata(), "audit").SnapshotID), 5)
+	requireNoDuplicates(t, e.rowsAt(offsets.Head(tbl.Metadata(), "audit").SnapshotID), 5)
 	require.Nil(t, tbl.CurrentSnapshot(), "main was never written")
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/floe-dev/floe/batcher"
+	"github.com/floe-dev/floe/offsets"
 )
 
 // Errors callers branch on.
@@ -38,9 +39,6 @@ var (
 	// a batch: records between them would be lost. It is an internal error;
 	// floe stops rather than commit a hole.
 	ErrGap = errors.New("offset gap between the table and the batch")
-	// ErrSourceMismatch means the table's offsets belong to another Kafka
-	// cluster or to an earlier incarnation of a topic.
-	ErrSourceMismatch = errors.New("the table's offsets belong to another cluster or topic incarnation")
 	// ErrCommitTimeout means a commit could not land before its deadline.
 	// The batches and offsets are kept and tried again; nothing is lost.
 	ErrCommitTimeout = errors.New("commit did not land before its deadline")
@@ -52,25 +50,6 @@ var (
 	// (tables[].max-files-per-commit); the message names the limit.
 	ErrRefused = errors.New("refused: over a configured limit")
 )
-
-// Identity says who writes; it is stored as floe.writer in every snapshot.
-type Identity struct {
-	Instance string `json:"instance"`
-	Host     string `json:"host"`
-	Version  string `json:"version"`
-}
-
-// Source is the live identity of the Kafka data: the cluster ID and the ID
-// of each topic. It is written into the offsets so a recreated topic or a
-// switched cluster is detected instead of silently misread.
-type Source struct {
-	ClusterID string
-	TopicIDs  map[string]string
-	// ResetMismatched discards stored offsets whose cluster or topic ID
-	// differs from the live one instead of failing (the operator's explicit
-	// override after a topic was recreated).
-	ResetMismatched bool
-}
 
 // Hooks tell the consumer what happened to its batches. Any may be nil.
 type Hooks struct {
@@ -98,7 +77,7 @@ type Landed struct {
 	SnapshotID  int64
 	CommitID    string
 	Outcome     string
-	Ranges      []Range
+	Ranges      []offsets.Range
 	Records     int // consumed records, rows and bad ones
 	Rows        int64
 	DeadLetters int
@@ -124,7 +103,7 @@ type Deps struct {
 	// main's head. Offsets are read from the branch's own history. Dead
 	// letters always go to the dead-letter table's main branch.
 	Branch   string
-	Identity Identity
+	Identity offsets.Writer
 	Hooks    Hooks
 }
 
@@ -149,7 +128,7 @@ type Committer struct {
 
 	mu           sync.Mutex
 	tbl          *table.Table
-	source       Source
+	source       offsets.Source
 	pending      []*batcher.Batch
 	stale        map[topicPartition]uint64 // batches with Generation <= this are dropped
 	watermarks   map[topicPartition]time.Time
@@ -207,7 +186,7 @@ func (c *Committer) ArrowSchema() (*arrow.Schema, error) {
 }
 
 // SetSource records the live cluster and topic IDs written with offsets.
-func (c *Committer) SetSource(s Source) {
+func (c *Committer) SetSource(s offsets.Source) {
 	c.mu.Lock()
 	c.source = s
 	c.mu.Unlock()
@@ -221,12 +200,12 @@ func (c *Committer) Healthy() bool {
 }
 
 // Offsets refreshes the table and returns the group's committed offsets.
-func (c *Committer) Offsets(ctx context.Context) (OffsetMap, error) {
+func (c *Committer) Offsets(ctx context.Context) (offsets.Map, error) {
 	tbl, err := c.load(ctx)
 	if err != nil {
-		return OffsetMap{}, err
+		return offsets.Map{}, err
 	}
-	m, _, err := ReadBranchOffsets(tbl.Metadata(), c.deps.Group, c.branch())
+	m, _, err := offsets.Read(tbl.Metadata(), c.deps.Group, c.branch())
 	return m, err
 }
 
@@ -542,21 +521,21 @@ func (c *Committer) attempt(ctx context.Context, ag *attemptGroup) (done bool, e
 
 	// (a) Did an earlier attempt land after all?
 	if ag.attempts > 1 || c.inflightResumed(ag) {
-		if snap := FindBranchCommit(meta, c.branch(), ag.id, ag.base); snap != nil {
+		if snap := offsets.FindCommit(meta, c.branch(), ag.id, ag.base); snap != nil {
 			c.finish(ag, tbl, snap, ag.batches, outcomeLandedAfterUnknown)
 			return true, nil
 		}
 	}
 	if !ag.based {
 		ag.based = true
-		if cur := BranchHead(meta, c.branch()); cur != nil {
+		if cur := offsets.Head(meta, c.branch()); cur != nil {
 			id := cur.SnapshotID
 			ag.base = &id
 		}
 	}
 
 	// (b) Check every partition against the committed map.
-	committed, _, err := ReadBranchOffsets(meta, c.deps.Group, c.branch())
+	committed, _, err := offsets.Read(meta, c.deps.Group, c.branch())
 	if err != nil {
 		return true, fatal{err}
 	}
@@ -615,13 +594,13 @@ func (c *Committer) attempt(ctx context.Context, ag *attemptGroup) (done bool, e
 	}
 	rangesJSON, _ := json.Marshal(rangesOf(include))
 	props := iceberg.Properties{
-		OffsetsKey(c.deps.Group): next.Encode(),
-		SummaryRanges:            string(rangesJSON),
-		SummaryCommitID:          ag.id,
-		SummaryWriter:            c.writerJSON(),
+		offsets.Key(c.deps.Group): next.Encode(),
+		offsets.SummaryRanges:     string(rangesJSON),
+		offsets.SummaryCommitID:   ag.id,
+		offsets.SummaryWriter:     c.writerJSON(),
 	}
 	if wm := c.watermarkAfter(include); !wm.IsZero() {
-		props[SummaryWatermark] = wm.UTC().Format(time.RFC3339Nano)
+		props[offsets.SummaryWatermark] = wm.UTC().Format(time.RFC3339Nano)
 	}
 	// On a branch that does not exist yet the pin requires that it still
 	// does not: two first commits cannot both create it.
@@ -659,7 +638,7 @@ func (c *Committer) attempt(ctx context.Context, ag *attemptGroup) (done bool, e
 	case ag.attempts > 1:
 		outcome = outcomeRetried
 	}
-	c.finish(ag, newTbl, BranchHead(newTbl.Metadata(), c.branch()), include, outcome)
+	c.finish(ag, newTbl, offsets.Head(newTbl.Metadata(), c.branch()), include, outcome)
 	return true, nil
 }
 
@@ -668,44 +647,19 @@ func (c *Committer) attempt(ctx context.Context, ag *attemptGroup) (done bool, e
 func (c *Committer) inflightResumed(ag *attemptGroup) bool { return ag.based }
 
 // checkSource compares the stored offsets' cluster and topic IDs with the
-// live ones. With Source.ResetMismatched it returns the map without the
-// mismatched parts instead of an error.
-func (c *Committer) checkSource(m OffsetMap) (OffsetMap, error) {
+// live ones (see [offsets.Source.Check]).
+func (c *Committer) checkSource(m offsets.Map) (offsets.Map, error) {
 	c.mu.Lock()
 	src := c.source
 	c.mu.Unlock()
-	return CheckSource(m, src)
-}
-
-// CheckSource compares the stored offsets' cluster and topic IDs with the
-// live ones in src; see [Source.ResetMismatched].
-func CheckSource(m OffsetMap, src Source) (OffsetMap, error) {
-	if m.ClusterID != "" && src.ClusterID != "" && m.ClusterID != src.ClusterID {
-		if !src.ResetMismatched {
-			return m, fmt.Errorf("%w: the table's offsets are for Kafka cluster %s but floe is connected to cluster %s",
-				ErrSourceMismatch, m.ClusterID, src.ClusterID)
-		}
-		return OffsetMap{ClusterID: src.ClusterID, Topics: map[string]TopicOffsets{}}, nil
-	}
-	for topic, t := range m.Topics {
-		live, ok := src.TopicIDs[topic]
-		if !ok || t.TopicID == "" || live == "" || t.TopicID == live {
-			continue
-		}
-		if !src.ResetMismatched {
-			return m, fmt.Errorf("%w: topic %q has ID %s in the table's offsets but %s in Kafka (deleted and recreated?)",
-				ErrSourceMismatch, topic, t.TopicID, live)
-		}
-		m = m.Clone()
-		delete(m.Topics, topic)
-	}
-	return m, nil
+	m, _, err := src.Check(c.tc.Name, m)
+	return m, err
 }
 
 // fence applies step (b) of the protocol: it returns the batches whose
 // partition starts exactly where the table stands, drops stale and fenced
 // ones (releasing them and notifying the consumer), and fails on a gap.
-func (c *Committer) fence(ag *attemptGroup, committed OffsetMap) ([]*batcher.Batch, error) {
+func (c *Committer) fence(ag *attemptGroup, committed offsets.Map) ([]*batcher.Batch, error) {
 	c.mu.Lock()
 	stale := make(map[topicPartition]uint64, len(c.stale))
 	for k, v := range c.stale {
@@ -793,14 +747,14 @@ func (c *Committer) fence(ag *attemptGroup, committed OffsetMap) ([]*batcher.Bat
 }
 
 // rangesOf merges sorted, contiguous batches into one range per partition.
-func rangesOf(bs []*batcher.Batch) []Range {
-	var out []Range
+func rangesOf(bs []*batcher.Batch) []offsets.Range {
+	var out []offsets.Range
 	for _, b := range bs {
 		if n := len(out); n > 0 && out[n-1].Topic == b.Topic && out[n-1].Partition == b.Partition {
 			out[n-1].End = b.End
 			continue
 		}
-		out = append(out, Range{b.Topic, b.Partition, b.Start, b.End})
+		out = append(out, offsets.Range{Topic: b.Topic, Partition: b.Partition, Start: b.Start, End: b.End})
 	}
 	return out
 }

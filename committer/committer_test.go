@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/floe-dev/floe/batcher"
+	"github.com/floe-dev/floe/offsets"
 )
 
 // faultCatalog wraps a real catalog and lets a test act around CommitTable:
@@ -116,7 +117,7 @@ func (e *protoEnv) committer(instance string) *Committer {
 	cfg.RetryMin, cfg.RetryMax, cfg.CommitTimeout = time.Millisecond, 5*time.Millisecond, time.Minute
 	c, err := New(cfg, e.tc, Deps{
 		Catalog: e.cat, Table: tbl, Group: protoGroup,
-		Identity: Identity{Instance: instance, Host: "test", Version: "t"},
+		Identity: offsets.Writer{Instance: instance, Host: "test", Version: "t"},
 		Hooks: Hooks{Fenced: func(topic string, p int32, gen uint64, next int64) {
 			e.mu.Lock()
 			e.fenced = append(e.fenced, fmt.Sprintf("%s[%d]@gen%d->%d", topic, p, gen, next))
@@ -124,7 +125,7 @@ func (e *protoEnv) committer(instance string) *Committer {
 		}},
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)), e.reg)
 	require.NoError(e.t, err)
-	c.SetSource(Source{ClusterID: "cluster-A", TopicIDs: map[string]string{"events": "topic-1"}})
+	c.SetSource(offsets.Source{ClusterID: "cluster-A", TopicIDs: map[string]string{"events": "topic-1"}})
 	return c
 }
 
@@ -170,11 +171,11 @@ func (e *protoEnv) rows() map[string]int {
 	return out
 }
 
-func (e *protoEnv) offsets() OffsetMap {
+func (e *protoEnv) offsets() offsets.Map {
 	e.t.Helper()
 	tbl, err := e.cat.LoadTable(context.Background(), table.Identifier{"db", "events"})
 	require.NoError(e.t, err)
-	m, _, err := ReadOffsets(tbl.Metadata(), protoGroup)
+	m, _, err := offsets.Read(tbl.Metadata(), protoGroup, "")
 	require.NoError(e.t, err)
 	return m
 }
@@ -224,15 +225,15 @@ func TestCommitPlain(t *testing.T) {
 	tbl, err := e.cat.LoadTable(context.Background(), table.Identifier{"db", "events"})
 	require.NoError(t, err)
 	props := tbl.CurrentSnapshot().Summary.Properties
-	require.NotEmpty(t, props[SummaryCommitID])
-	require.JSONEq(t, `{"instance":"a","host":"test","version":"t"}`, props[SummaryWriter])
-	require.Equal(t, "2023-11-14T22:13:20.006Z", props[SummaryWatermark], "min over partitions of the newest timestamp")
+	require.NotEmpty(t, props[offsets.SummaryCommitID])
+	require.JSONEq(t, `{"instance":"a","host":"test","version":"t"}`, props[offsets.SummaryWriter])
+	require.Equal(t, "2023-11-14T22:13:20.006Z", props[offsets.SummaryWatermark], "min over partitions of the newest timestamp")
 	require.Equal(t, "1", props["added-data-files"], "one file holds rows of both partitions")
 
-	hist, err := History(tbl.Metadata(), protoGroup)
+	hist, err := offsets.History(tbl.Metadata(), protoGroup, "")
 	require.NoError(t, err)
 	require.Len(t, hist, 1)
-	require.Equal(t, []Range{{"events", 0, 0, 15}, {"events", 1, 0, 7}}, hist[0].Ranges)
+	require.Equal(t, []offsets.Range{{Topic: "events", Partition: 0, Start: 0, End: 15}, {Topic: "events", Partition: 1, Start: 0, End: 7}}, hist[0].Ranges)
 	require.Equal(t, tbl.CurrentSnapshot().SnapshotID, hist[0].SnapshotID)
 	require.Equal(t, 1.0, commitsWith(t, e.reg, outcomeCommitted))
 
@@ -412,14 +413,14 @@ func TestCommitRefusesRecreatedTopic(t *testing.T) {
 	c.Submit(e.batch(c, 0, 1, 0, 5))
 	require.NoError(t, c.Commit(context.Background()))
 
-	c.SetSource(Source{ClusterID: "cluster-A", TopicIDs: map[string]string{"events": "topic-2"}})
+	c.SetSource(offsets.Source{ClusterID: "cluster-A", TopicIDs: map[string]string{"events": "topic-2"}})
 	c.Submit(e.batch(c, 0, 1, 0, 3))
 	err := c.Commit(context.Background())
-	require.ErrorIs(t, err, ErrSourceMismatch)
+	require.ErrorIs(t, err, offsets.ErrSourceMismatch)
 	require.Contains(t, err.Error(), `topic "events" has ID topic-1 in the table's offsets but topic-2 in Kafka`)
 
 	// With the operator's override the old incarnation's offsets are replaced.
-	c.SetSource(Source{ClusterID: "cluster-A", TopicIDs: map[string]string{"events": "topic-2"}, ResetMismatched: true})
+	c.SetSource(offsets.Source{ClusterID: "cluster-A", TopicIDs: map[string]string{"events": "topic-2"}, ResetMismatched: true})
 	c.Submit(e.batch(c, 0, 1, 0, 3))
 	require.NoError(t, c.Commit(context.Background()))
 	m := e.offsets()
@@ -465,10 +466,10 @@ func TestCommitRowlessBatchesRecordTheirOffsets(t *testing.T) {
 	require.NoError(t, c.Commit(context.Background()))
 	require.Equal(t, map[int32]int64{0: 4}, e.offsets().Topics["events"].Next)
 	requireNoDuplicates(t, e.rows(), 3)
-	hist, err := History(e.reload().Metadata(), protoGroup)
+	hist, err := offsets.History(e.reload().Metadata(), protoGroup, "")
 	require.NoError(t, err)
 	require.Len(t, hist, 2)
-	require.Equal(t, []Range{{"events", 0, 0, 1}}, hist[1].Ranges, "floe commits lists the offsets-only commit too")
+	require.Equal(t, []offsets.Range{{Topic: "events", Partition: 0, Start: 0, End: 1}}, hist[1].Ranges, "floe commits lists the offsets-only commit too")
 }
 
 func (e *protoEnv) reload() *table.Table {

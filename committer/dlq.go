@@ -36,17 +36,8 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/floe-dev/floe/batcher"
+	"github.com/floe-dev/floe/offsets"
 )
-
-// SummaryDeadLettersPrefix starts the dead-letter table's summary key that
-// holds one group's progress for one table.
-const SummaryDeadLettersPrefix = "floe.dead-letters."
-
-// DeadLettersKey is the dead-letter table's summary key for the letters of
-// tableName consumed by group.
-func DeadLettersKey(group, tableName string) string {
-	return SummaryDeadLettersPrefix + group + "." + tableName
-}
 
 // Dead-letter table columns.
 const (
@@ -199,7 +190,7 @@ func (c *Committer) deadLetter(ctx context.Context, ag *attemptGroup, include []
 	}
 	meta := tbl.Metadata()
 	if st.tried {
-		if snap := FindCommit(meta, st.id, st.base); snap != nil {
+		if snap := offsets.FindCommit(meta, "", st.id, st.base); snap != nil {
 			c.dlqLanded(ag, include, snap, -1, outcomeLandedAfterUnknown)
 			return nil
 		}
@@ -208,8 +199,8 @@ func (c *Committer) deadLetter(ctx context.Context, ag *attemptGroup, include []
 		st.base = &id
 	}
 
-	key := DeadLettersKey(c.deps.Group, c.tc.Name)
-	stored, _, err := readOffsetsKey(meta, table.MainBranch, key)
+	key := offsets.DeadLettersKey(c.deps.Group, c.tc.Name)
+	stored, _, err := offsets.ReadKey(meta, table.MainBranch, key)
 	if err != nil {
 		return fatal{fmt.Errorf("dead-letter table %s: %w", c.dlq.name, err)}
 	}
@@ -265,10 +256,10 @@ func (c *Committer) deadLetter(ctx context.Context, ag *attemptGroup, include []
 	}
 	rangesJSON, _ := json.Marshal(rangesOf(include))
 	props := iceberg.Properties{
-		key:             next.Encode(),
-		SummaryRanges:   string(rangesJSON),
-		SummaryCommitID: st.id,
-		SummaryWriter:   c.writerJSON(),
+		key:                     next.Encode(),
+		offsets.SummaryRanges:   string(rangesJSON),
+		offsets.SummaryCommitID: st.id,
+		offsets.SummaryWriter:   c.writerJSON(),
 	}
 	txn := tbl.NewTransaction()
 	if err := txn.AssertRefSnapshotID(table.MainBranch); err != nil {

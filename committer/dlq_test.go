@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/floe-dev/floe/batcher"
+	"github.com/floe-dev/floe/offsets"
 )
 
 var dlqIdent = table.Identifier{"db", "events_dlq"}
@@ -44,7 +45,7 @@ func (e *protoEnv) dlqCommitter(instance string) *Committer {
 		Catalog: e.cat, Table: c.deps.Table, DLQ: tbl, Group: protoGroup, Identity: c.deps.Identity, Hooks: c.deps.Hooks,
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)), e.reg)
 	require.NoError(e.t, err)
-	c2.SetSource(Source{ClusterID: "cluster-A", TopicIDs: map[string]string{"events": "topic-1"}})
+	c2.SetSource(offsets.Source{ClusterID: "cluster-A", TopicIDs: map[string]string{"events": "topic-1"}})
 	return c2
 }
 
@@ -109,11 +110,11 @@ func (e *protoEnv) letters() (map[string]int, []map[string]any) {
 	return count, rows
 }
 
-func (e *protoEnv) dlqProgress() OffsetMap {
+func (e *protoEnv) dlqProgress() offsets.Map {
 	e.t.Helper()
 	tbl, err := e.cat.LoadTable(context.Background(), dlqIdent)
 	require.NoError(e.t, err)
-	m, _, err := readOffsetsKey(tbl.Metadata(), table.MainBranch, DeadLettersKey(protoGroup, e.tc.Name))
+	m, _, err := offsets.ReadKey(tbl.Metadata(), table.MainBranch, offsets.DeadLettersKey(protoGroup, e.tc.Name))
 	require.NoError(e.t, err)
 	return m
 }

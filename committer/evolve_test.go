@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/floe-dev/floe/batcher"
+	"github.com/floe-dev/floe/offsets"
 )
 
 // narrowTable creates db.narrow (id string, small int, f float,
@@ -37,10 +38,10 @@ func (e *protoEnv) narrowTable(instance string) *Committer {
 	require.NoError(e.t, err)
 	cfg := DefaultConfig()
 	cfg.RetryMin, cfg.RetryMax, cfg.CommitTimeout = time.Millisecond, 5*time.Millisecond, time.Minute
-	c, err := New(cfg, tc, Deps{Catalog: e.cat, Table: tbl, Group: protoGroup, Identity: Identity{Instance: instance}},
+	c, err := New(cfg, tc, Deps{Catalog: e.cat, Table: tbl, Group: protoGroup, Identity: offsets.Writer{Instance: instance}},
 		slog.New(slog.NewTextHandler(io.Discard, nil)), e.reg)
 	require.NoError(e.t, err)
-	c.SetSource(Source{ClusterID: "cluster-A", TopicIDs: map[string]string{"events": "topic-1"}})
+	c.SetSource(offsets.Source{ClusterID: "cluster-A", TopicIDs: map[string]string{"events": "topic-1"}})
 	return c
 }
 
@@ -166,11 +167,11 @@ func TestEvolveAddsColumnsAndWidens(t *testing.T) {
 	require.Equal(t, map[int32]int64{0: 5}, e.offsetsOf("narrow").Topics["events"].Next)
 }
 
-func (e *protoEnv) offsetsOf(name string) OffsetMap {
+func (e *protoEnv) offsetsOf(name string) offsets.Map {
 	e.t.Helper()
 	tbl, err := e.cat.LoadTable(context.Background(), table.Identifier{"db", name})
 	require.NoError(e.t, err)
-	m, _, err := ReadOffsets(tbl.Metadata(), protoGroup)
+	m, _, err := offsets.Read(tbl.Metadata(), protoGroup, "")
 	require.NoError(e.t, err)
 	return m
 }

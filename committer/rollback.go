@@ -12,11 +12,9 @@ import (
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
-)
 
-// SummaryRollback is the summary key of the snapshot `floe rollback --skip`
-// makes: what was undone and which offsets were skipped.
-const SummaryRollback = "floe.rollback"
+	"github.com/floe-dev/floe/offsets"
+)
 
 // RollbackMode says what happens to the records of the undone commits.
 type RollbackMode string
@@ -51,7 +49,7 @@ type RollbackPlan struct {
 	Undone []Undone `json:"undone"`
 	// Reread are the offset ranges of group the table no longer covers
 	// after the rollback: read again with --replay, skipped with --skip.
-	Reread []Range `json:"ranges"`
+	Reread []offsets.Range `json:"ranges"`
 	// Offsets of every group at the head, carried by a --skip snapshot.
 	headOffsets map[string]string
 }
@@ -77,17 +75,16 @@ func PlanRollback(tbl *table.Table, name, group string, to int64) (RollbackPlan,
 	// replay) is what a --skip snapshot carries, as custom summary keys are
 	// not inherited.
 	found := false
-	for snap, ok := range Ancestry(meta) {
-		if !ok {
-			break
-		}
+	snaps, _ := table.AncestorsOfChecked(head.SnapshotID, meta.SnapshotByID)
+	for i := range snaps {
+		snap := &snaps[i]
 		found = found || snap.SnapshotID == to
 		if !found {
 			u := Undone{SnapshotID: snap.SnapshotID, Time: time.UnixMilli(snap.TimestampMs).UTC()}
 			if snap.Summary != nil {
 				u.Operation = string(snap.Summary.Operation)
-				u.CommitID = snap.Summary.Properties[SummaryCommitID]
-				u.Records = atoi(snap.Summary.Properties["added-records"])
+				u.CommitID = snap.Summary.Properties[offsets.SummaryCommitID]
+				u.Records = offsets.Atoi(snap.Summary.Properties["added-records"])
 			}
 			plan.Undone = append(plan.Undone, u)
 		}
@@ -95,7 +92,7 @@ func PlanRollback(tbl *table.Table, name, group string, to int64) (RollbackPlan,
 			continue
 		}
 		for k, v := range snap.Summary.Properties {
-			if _, seen := plan.headOffsets[k]; !seen && strings.HasPrefix(k, SummaryOffsetsPrefix) {
+			if _, seen := plan.headOffsets[k]; !seen && strings.HasPrefix(k, offsets.SummaryOffsetsPrefix) {
 				plan.headOffsets[k] = v
 			}
 		}
@@ -105,14 +102,14 @@ func PlanRollback(tbl *table.Table, name, group string, to int64) (RollbackPlan,
 			to, name, head.SnapshotID)
 	}
 
-	now := OffsetMap{Topics: map[string]TopicOffsets{}}
-	if v, ok := plan.headOffsets[OffsetsKey(group)]; ok {
+	now := offsets.Map{Topics: map[string]offsets.Topic{}}
+	if v, ok := plan.headOffsets[offsets.Key(group)]; ok {
 		var err error
-		if now, err = DecodeOffsetMap(v); err != nil {
+		if now, err = offsets.Decode(v); err != nil {
 			return RollbackPlan{}, err
 		}
 	}
-	at, _, err := offsetsFrom(meta, meta.SnapshotByID(to), OffsetsKey(group))
+	at, _, err := offsets.AsOf(meta, meta.SnapshotByID(to), offsets.Key(group))
 	if err != nil {
 		return RollbackPlan{}, err
 	}
@@ -123,7 +120,7 @@ func PlanRollback(tbl *table.Table, name, group string, to int64) (RollbackPlan,
 				start = 0 // unknown before: from the partition's first commit
 			}
 			if end > start {
-				plan.Reread = append(plan.Reread, Range{Topic: topic, Partition: p, Start: start, End: end})
+				plan.Reread = append(plan.Reread, offsets.Range{Topic: topic, Partition: p, Start: start, End: end})
 			}
 		}
 	}
@@ -137,22 +134,12 @@ func PlanRollback(tbl *table.Table, name, group string, to int64) (RollbackPlan,
 	return plan, nil
 }
 
-// RollbackInfo is the value of floe.rollback: what a --skip rollback
-// undid and skipped.
-type RollbackInfo struct {
-	Mode    RollbackMode `json:"mode"`
-	From    int64        `json:"from_snapshot"`
-	To      int64        `json:"to_snapshot"`
-	Undone  []int64      `json:"undone_snapshots"`
-	Skipped []Range      `json:"skipped"`
-}
-
 // ApplyRollback sets tbl's main branch back to plan.To in one commit that
 // fails if the head moved since the plan was made. With RollbackSkip the
 // same commit adds a snapshot on top of plan.To that changes no file and
 // carries the head's offsets and the skipped ranges (floe.rollback), so
 // floe goes on after them. It returns the table as committed.
-func ApplyRollback(ctx context.Context, tbl *table.Table, plan RollbackPlan, mode RollbackMode, who Identity) (*table.Table, error) {
+func ApplyRollback(ctx context.Context, tbl *table.Table, plan RollbackPlan, mode RollbackMode, who offsets.Writer) (*table.Table, error) {
 	if mode != RollbackReplay && mode != RollbackSkip {
 		return nil, fmt.Errorf("rollback mode must be replay or skip, got %q", mode)
 	}
@@ -167,17 +154,17 @@ func ApplyRollback(ctx context.Context, tbl *table.Table, plan RollbackPlan, mod
 		return nil, fmt.Errorf("roll back %s to snapshot %d: %w", plan.Table, plan.To, err)
 	}
 	if mode == RollbackSkip {
-		ev := RollbackInfo{Mode: mode, From: plan.From, To: plan.To, Skipped: plan.Reread}
+		ev := offsets.Rollback{Mode: string(mode), From: plan.From, To: plan.To, Skipped: plan.Reread}
 		for _, u := range plan.Undone {
 			ev.Undone = append(ev.Undone, u.SnapshotID)
 		}
 		evJSON, _ := json.Marshal(ev)
 		writer, _ := json.Marshal(who)
 		props := iceberg.Properties{
-			SummaryRollback: string(evJSON),
-			SummaryCommitID: uuid.NewString(),
-			SummaryWriter:   string(writer),
-			SummaryRanges:   "[]",
+			offsets.SummaryRollback: string(evJSON),
+			offsets.SummaryCommitID: uuid.NewString(),
+			offsets.SummaryWriter:   string(writer),
+			offsets.SummaryRanges:   "[]",
 		}
 		for k, v := range plan.headOffsets {
 			props[k] = v

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/floe-dev/floe/offsets"
 )
 
 // threeCommits commits [0,5) of partition 0; [5,10) of 0 and [0,4) of 1;
@@ -24,7 +26,7 @@ func threeCommits(t *testing.T, e *protoEnv, c *Committer) (s1, s2, s3 int64) {
 	return s1, s2, s3
 }
 
-var who = Identity{Instance: "rb", Host: "test", Version: "t"}
+var who = offsets.Writer{Instance: "rb", Host: "test", Version: "t"}
 
 func TestRollbackReplay(t *testing.T) {
 	e := newProtoEnv(t)
@@ -38,7 +40,7 @@ func TestRollbackReplay(t *testing.T) {
 	require.Equal(t, []int64{s3, s2}, []int64{plan.Undone[0].SnapshotID, plan.Undone[1].SnapshotID})
 	require.NotEmpty(t, plan.Undone[0].CommitID)
 	require.Equal(t, int64(5), plan.Undone[0].Records)
-	require.Equal(t, []Range{{"events", 0, 5, 15}, {"events", 1, 0, 4}}, plan.Reread)
+	require.Equal(t, []offsets.Range{{Topic: "events", Partition: 0, Start: 5, End: 15}, {Topic: "events", Partition: 1, Start: 0, End: 4}}, plan.Reread)
 
 	out, err := ApplyRollback(context.Background(), e.reload(), plan, RollbackReplay, who)
 	require.NoError(t, err)
@@ -71,7 +73,7 @@ func TestRollbackSkip(t *testing.T) {
 	requireNoDuplicates(t, e.rows(), 5)
 	require.Equal(t, map[int32]int64{0: 15, 1: 4}, e.offsets().Topics["events"].Next, "the offsets floe had: it goes on after the undone records")
 
-	hist, err := History(e.reload().Metadata(), protoGroup)
+	hist, err := offsets.History(e.reload().Metadata(), protoGroup, "")
 	require.NoError(t, err)
 	require.Len(t, hist, 2)
 	rb := hist[0].Rollback
@@ -80,7 +82,7 @@ func TestRollbackSkip(t *testing.T) {
 	require.Equal(t, s3, rb.From)
 	require.Equal(t, s1, rb.To)
 	require.Len(t, rb.Undone, 2)
-	require.Equal(t, []Range{{"events", 0, 5, 15}, {"events", 1, 0, 4}}, rb.Skipped)
+	require.Equal(t, []offsets.Range{{Topic: "events", Partition: 0, Start: 5, End: 15}, {Topic: "events", Partition: 1, Start: 0, End: 4}}, rb.Skipped)
 	require.Empty(t, hist[0].Ranges, "the skip adds no rows")
 
 	// floe goes on after the skipped range.

@@ -29,33 +29,18 @@ import (
 
 	"github.com/floe-dev/floe/batcher"
 	"github.com/floe-dev/floe/codec"
+	"github.com/floe-dev/floe/offsets"
 )
-
-// ErrSourceMismatch means a table's stored offsets belong to another Kafka
-// cluster or an earlier incarnation of a topic.
-var ErrSourceMismatch = errors.New("the table's offsets belong to another cluster or topic incarnation")
-
-// Stored is what a table says about the group's progress.
-type Stored struct {
-	ClusterID string
-	Topics    map[string]StoredTopic
-}
-
-// StoredTopic is one topic's stored ID and next offsets.
-type StoredTopic struct {
-	TopicID string
-	Next    map[int32]int64
-}
 
 // Sink is the committer of one table, as the consumer sees it.
 type Sink interface {
 	// Table names the table, for logs.
 	Table() string
-	// StoredOffsets reads the group's offsets back from the table.
-	StoredOffsets(ctx context.Context) (Stored, error)
-	// SetSource tells the sink the live cluster and topic IDs; reset says
+	// Offsets reads the group's offsets back from the table.
+	Offsets(ctx context.Context) (offsets.Map, error)
+	// SetSource tells the sink the live cluster and topic IDs, and whether
 	// mismatched stored offsets are to be discarded (operator override).
-	SetSource(clusterID string, topicIDs map[string]string, reset bool)
+	SetSource(src offsets.Source)
 	// Submit hands over a sealed batch; the sink releases it.
 	Submit(b *batcher.Batch)
 	// Drop discards the partition's batches up to generation.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/floe-dev/floe/batcher"
 	"github.com/floe-dev/floe/codec"
+	"github.com/floe-dev/floe/offsets"
 )
 
 // waitFor bounds every wait for something that must happen. CI runs the
@@ -35,7 +36,7 @@ const (
 type fakeSink struct {
 	mu      sync.Mutex
 	table   string // "db.t" when empty
-	stored  Stored
+	stored  offsets.Map
 	batches []*batcher.Batch
 	drops   []string
 	submit  func(b *batcher.Batch)
@@ -47,12 +48,12 @@ func (s *fakeSink) Table() string {
 	}
 	return s.table
 }
-func (s *fakeSink) StoredOffsets(context.Context) (Stored, error) {
+func (s *fakeSink) Offsets(context.Context) (offsets.Map, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stored, nil
 }
-func (s *fakeSink) SetSource(string, map[string]string, bool) {}
+func (s *fakeSink) SetSource(offsets.Source) {}
 func (s *fakeSink) Submit(b *batcher.Batch) {
 	s.mu.Lock()
 	s.batches = append(s.batches, b)
@@ -120,7 +121,7 @@ func newConsumerEnv(t *testing.T, partitions int32, mutate func(*Config)) *consu
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	sink := &fakeSink{stored: Stored{Topics: map[string]StoredTopic{}}}
+	sink := &fakeSink{stored: offsets.Map{Topics: map[string]offsets.Topic{}}}
 	reg := prometheus.NewRegistry()
 	c, err := New(cfg, []*Route{{Topics: []string{"t"}, Schema: idSchema, Decoder: idDecoder{}, OnError: codec.OnErrorSkip, Sink: sink}},
 		slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
@@ -133,7 +134,7 @@ func newConsumerEnv(t *testing.T, partitions int32, mutate func(*Config)) *consu
 func (e *consumerEnv) addTable(topic, table string) *fakeSink {
 	e.t.Helper()
 	require.NoError(e.t, e.kafka.CreateTopic(topic, 1, nil))
-	sink := &fakeSink{table: table, stored: Stored{Topics: map[string]StoredTopic{}}}
+	sink := &fakeSink{table: table, stored: offsets.Map{Topics: map[string]offsets.Topic{}}}
 	routes := append(e.c.routes, &Route{Topics: []string{topic}, Schema: idSchema, Decoder: idDecoder{}, OnError: codec.OnErrorSkip, Sink: sink})
 	e.reg = prometheus.NewRegistry()
 	// The neighbour keeps a fetch waiting on the broker, and a resumed topic
@@ -193,7 +194,7 @@ func TestStartsFromTheTableOffsets(t *testing.T) {
 		e.produce(0, fmt.Sprint(i))
 		e.produce(1, fmt.Sprint(i))
 	}
-	e.sink.stored.Topics["t"] = StoredTopic{Next: map[int32]int64{0: 7}} // partition 1: never committed
+	e.sink.stored.Topics["t"] = offsets.Topic{Next: map[int32]int64{0: 7}} // partition 1: never committed
 	e.run()
 	require.Eventually(t, func() bool {
 		c := covered(t, e.sink.snapshot())
@@ -466,7 +467,7 @@ func TestTopicRecreatedWhileRunningStops(t *testing.T) {
 			case <-time.After(waitFor):
 				t.Fatal("the consumer kept running on a recreated topic")
 			}
-			require.ErrorIs(t, runErr, ErrSourceMismatch)
+			require.ErrorIs(t, runErr, offsets.ErrSourceMismatch)
 			msg := runErr.Error()
 			require.Contains(t, msg, `topic ID mismatch: topic "t" had ID`)
 			require.Contains(t, msg, "deleted and recreated while floe ran")
@@ -490,10 +491,10 @@ type blockingSink struct {
 	asked chan struct{}
 }
 
-func (s *blockingSink) StoredOffsets(ctx context.Context) (Stored, error) {
+func (s *blockingSink) Offsets(ctx context.Context) (offsets.Map, error) {
 	close(s.asked)
 	<-ctx.Done()
-	return Stored{}, fmt.Errorf("load table: %w", ctx.Err())
+	return offsets.Map{}, fmt.Errorf("load table: %w", ctx.Err())
 }
 
 // A stop (SIGTERM) while the consumer is still reading the tables' offsets

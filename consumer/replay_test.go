@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/floe-dev/floe/batcher"
+	"github.com/floe-dev/floe/offsets"
 )
 
 func rowsIn(bs []*batcher.Batch) (rows int64, records int) {
@@ -50,13 +51,13 @@ func TestRunRangeReadsExactlyTheRange(t *testing.T) {
 	}
 }
 
-func TestRunRangeResumesFromTheStoredOffsets(t *testing.T) {
+func TestRunRangeResumesFromTheOffsets(t *testing.T) {
 	e := newConsumerEnv(t, 2, nil)
 	for i := 0; i < 10; i++ {
 		e.produce(0, "a")
 		e.produce(1, "b")
 	}
-	e.sink.stored = Stored{Topics: map[string]StoredTopic{"t": {Next: map[int32]int64{0: 6, 1: 8}}}}
+	e.sink.stored = offsets.Map{Topics: map[string]offsets.Topic{"t": {Next: map[int32]int64{0: 6, 1: 8}}}}
 	n, err := e.runRange(map[int32]Bounds{0: {2, 9}, 1: {0, 8}})
 	require.NoError(t, err)
 	require.Equal(t, 1, n, "partition 1 is complete already")
@@ -66,7 +67,7 @@ func TestRunRangeResumesFromTheStoredOffsets(t *testing.T) {
 func TestRunRangeAlreadyDoneReadsNothing(t *testing.T) {
 	e := newConsumerEnv(t, 1, nil)
 	e.produce(0, "a", "b")
-	e.sink.stored = Stored{Topics: map[string]StoredTopic{"t": {Next: map[int32]int64{0: 2}}}}
+	e.sink.stored = offsets.Map{Topics: map[string]offsets.Topic{"t": {Next: map[int32]int64{0: 2}}}}
 	n, err := e.runRange(map[int32]Bounds{0: {0, 2}})
 	require.NoError(t, err)
 	require.Zero(t, n)
@@ -76,7 +77,7 @@ func TestRunRangeAlreadyDoneReadsNothing(t *testing.T) {
 func TestRunRangeRefusesOffsetsOutsideItsRange(t *testing.T) {
 	e := newConsumerEnv(t, 1, nil)
 	e.produce(0, "a", "b", "c")
-	e.sink.stored = Stored{Topics: map[string]StoredTopic{"t": {Next: map[int32]int64{0: 1}}}}
+	e.sink.stored = offsets.Map{Topics: map[string]offsets.Topic{"t": {Next: map[int32]int64{0: 1}}}}
 	_, err := e.runRange(map[int32]Bounds{0: {2, 3}})
 	require.ErrorIs(t, err, ErrReplayOffsets)
 	require.ErrorContains(t, err, "t[0] is at 1")

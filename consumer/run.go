@@ -16,6 +16,7 @@ import (
 
 	"github.com/floe-dev/floe/batcher"
 	"github.com/floe-dev/floe/codec"
+	"github.com/floe-dev/floe/offsets"
 )
 
 // maxPollWait bounds one poll so age limits, fence events and memory are
@@ -122,37 +123,25 @@ var errUnknownTopic = errors.New("unknown topic")
 
 // stored reads a route's table offsets and checks them against the live
 // cluster and topic IDs.
-func (c *Consumer) stored(ctx context.Context, r *Route) (Stored, error) {
-	s, err := r.Sink.StoredOffsets(ctx)
+func (c *Consumer) stored(ctx context.Context, r *Route) (offsets.Map, error) {
+	m, err := r.Sink.Offsets(ctx)
 	if err != nil {
-		return Stored{}, fmt.Errorf("read offsets of table %s: %w", r.Sink.Table(), err)
+		return offsets.Map{}, fmt.Errorf("read offsets of table %s: %w", r.Sink.Table(), err)
 	}
-	reset := c.cfg.AllowTopicMismatch
-	r.Sink.SetSource(c.clusterID, c.topicIDs, reset)
-	if s.ClusterID != "" && c.clusterID != "" && s.ClusterID != c.clusterID {
-		if !reset {
-			return Stored{}, fmt.Errorf("%w: table %s holds offsets of Kafka cluster %s but the brokers are cluster %s; "+
-				"point floe at the right cluster, or set kafka.allow-topic-mismatch: true to start over from kafka.start-from",
-				ErrSourceMismatch, r.Sink.Table(), s.ClusterID, c.clusterID)
-		}
-		c.log.Warn("cluster ID mismatch overridden: stored offsets ignored", "table", r.Sink.Table())
-		return Stored{ClusterID: c.clusterID, Topics: map[string]StoredTopic{}}, nil
+	src := offsets.Source{ClusterID: c.clusterID, TopicIDs: c.topicIDs, ResetMismatched: c.cfg.AllowTopicMismatch}
+	r.Sink.SetSource(src)
+	m, dropped, err := src.Check(r.Sink.Table(), m)
+	if err != nil {
+		return offsets.Map{}, err
 	}
-	for _, t := range r.Topics {
-		st, ok := s.Topics[t]
-		live := c.topicIDs[t]
-		if !ok || st.TopicID == "" || live == "" || st.TopicID == live {
+	for _, t := range dropped {
+		if t == "" {
+			c.log.Warn("cluster ID mismatch overridden: stored offsets ignored", "table", r.Sink.Table())
 			continue
 		}
-		if !reset {
-			return Stored{}, fmt.Errorf("%w: topic ID mismatch: topic %q has ID %s in table %s but %s in Kafka: it was deleted and recreated. "+
-				"Its stored offsets do not apply to the new topic; set kafka.allow-topic-mismatch: true to consume it from kafka.start-from",
-				ErrSourceMismatch, t, st.TopicID, r.Sink.Table(), live)
-		}
 		c.log.Warn("topic ID mismatch overridden: stored offsets ignored", "topic", t, "table", r.Sink.Table())
-		delete(s.Topics, t)
 	}
-	return s, nil
+	return m, nil
 }
 
 // checkTopicIDs compares the topics' IDs in Kafka now with those floe
@@ -182,7 +171,7 @@ func (c *Consumer) checkTopicIDs(ctx context.Context) error {
 		return fmt.Errorf("%w: topic ID mismatch: topic %q had ID %s when floe started but has ID %s in Kafka now: "+
 			"it was deleted and recreated while floe ran. Offsets of the old topic do not apply to the new one, and a "+
 			"running client cannot follow it; everything read before is committed, then floe stops. To go on, %s",
-			ErrSourceMismatch, t, was, d.ID.String(), override)
+			offsets.ErrSourceMismatch, t, was, d.ID.String(), override)
 	}
 	return nil
 }
@@ -227,7 +216,7 @@ func (c *Consumer) adjust(ctx context.Context, assigned map[string]map[int32]kgo
 			continue
 		}
 		s, err := c.stored(ctx, r)
-		if errors.Is(err, ErrSourceMismatch) {
+		if errors.Is(err, offsets.ErrSourceMismatch) {
 			c.setFatal(err)
 			return nil, err
 		}

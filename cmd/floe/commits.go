@@ -15,6 +15,7 @@ import (
 
 	"github.com/floe-dev/floe/committer"
 	"github.com/floe-dev/floe/config"
+	"github.com/floe-dev/floe/offsets"
 )
 
 func commitsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -28,7 +29,7 @@ func commitsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	return eachTable(ctx, cfg, *tableName, func(name string, tbl *table.Table) error {
-		hist, err := committer.History(tbl.Metadata(), cfg.Kafka.Group)
+		hist, err := offsets.History(tbl.Metadata(), cfg.Kafka.Group, "")
 		if err != nil {
 			return err
 		}
@@ -40,7 +41,7 @@ func commitsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			for _, h := range hist {
 				if err := enc.Encode(struct {
 					Table string `json:"table"`
-					committer.CommitInfo
+					offsets.Commit
 				}{name, h}); err != nil {
 					return err
 				}
@@ -101,15 +102,15 @@ func selectTables(cfg config.Config, only string) ([]string, error) {
 	return names, nil
 }
 
-func readHistory(ctx context.Context, cat catalog.Catalog, name, group string) ([]committer.CommitInfo, error) {
+func readHistory(ctx context.Context, cat catalog.Catalog, name, group string) ([]offsets.Commit, error) {
 	tbl, err := loadTable(ctx, cat, name)
 	if err != nil {
 		return nil, err
 	}
-	return committer.History(tbl.Metadata(), group)
+	return offsets.History(tbl.Metadata(), group, "")
 }
 
-func printHistory(w io.Writer, table, owner, group string, hist []committer.CommitInfo) {
+func printHistory(w io.Writer, table, owner, group string, hist []offsets.Commit) {
 	if owner == "" {
 		owner = "-"
 	}

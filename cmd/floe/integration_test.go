@@ -27,6 +27,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/floe-dev/floe/committer"
+	"github.com/floe-dev/floe/offsets"
 )
 
 var floeBin string
@@ -280,7 +281,7 @@ func (b *bed) committed() int64 {
 	if tbl == nil {
 		return 0
 	}
-	m, _, err := committer.ReadOffsets(tbl.Metadata(), "itest")
+	m, _, err := offsets.Read(tbl.Metadata(), "itest", "")
 	require.NoError(b.t, err)
 	var n int64
 	for _, o := range m.Topics["events"].Next {
@@ -330,7 +331,7 @@ func (b *bed) requireExactlyOnce(n int) {
 	adm := kadm.NewClient(b.prod)
 	ends, err := adm.ListEndOffsets(context.Background(), b.topic)
 	require.NoError(b.t, err)
-	m, _, err := committer.ReadOffsets(tbl.Metadata(), "itest")
+	m, _, err := offsets.Read(tbl.Metadata(), "itest", "")
 	require.NoError(b.t, err)
 	ends.Each(func(o kadm.ListedOffset) {
 		require.Equal(b.t, o.Offset, m.Topics[b.topic].Next[o.Partition], "partition %d", o.Partition)

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/apache/arrow-go/v18/arrow"
 	"io"
 	"log/slog"
 	"net"
@@ -15,17 +14,19 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/floe-dev/floe/batcher"
 	"github.com/floe-dev/floe/codec"
 	"github.com/floe-dev/floe/committer"
 	"github.com/floe-dev/floe/config"
 	"github.com/floe-dev/floe/consumer"
+	"github.com/floe-dev/floe/offsets"
 )
 
 // pipeline is floe's main job: one consumer feeding one committer per table,
@@ -108,9 +109,9 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-func newIdentity() committer.Identity {
+func newIdentity() offsets.Writer {
 	host, _ := os.Hostname()
-	return committer.Identity{Instance: instanceID(), Host: host, Version: version}
+	return offsets.Writer{Instance: instanceID(), Host: host, Version: version}
 }
 
 // openCatalog opens the object store and the catalog with floe's limits.
@@ -147,7 +148,7 @@ type tableTarget struct {
 // openTable loads or creates a configured table (and its dead-letter table)
 // and builds its committer and the consumer route that feeds it.
 func openTable(ctx context.Context, cat catalog.Catalog, cfg config.Config, tc config.Table, target tableTarget,
-	who committer.Identity, hooks committer.Hooks, logger *slog.Logger, reg prometheus.Registerer,
+	who offsets.Writer, hooks committer.Hooks, logger *slog.Logger, reg prometheus.Registerer,
 ) (*committer.Committer, *consumer.Route, error) {
 	extraCols := metadataColumns(tc.Codec.Metadata)
 	tbl, created, err := committer.LoadOrCreateTable(ctx, cat, tc.TableConfig, extraCols)
@@ -191,7 +192,7 @@ func openTable(ctx context.Context, cat catalog.Catalog, cfg config.Config, tc c
 		return nil, nil, fmt.Errorf("table %s: %w", tc.Name, err)
 	}
 	route := &consumer.Route{
-		Topics: target.Topics, Schema: schema, Decoder: dec, OnError: tc.Codec.OnError, Sink: sink{com},
+		Topics: target.Topics, Schema: schema, Decoder: dec, OnError: tc.Codec.OnError, Sink: com,
 		MaxLetterValue: tc.DLQ.MaxValueBytes,
 	}
 	if evolves(tc.Codec) {
@@ -399,24 +400,3 @@ func (d dlqTopic) Write(ctx context.Context, batches []committer.TopicLetters) (
 	}
 	return d.DLQTopic.Write(ctx, out)
 }
-
-// sink adapts a committer to the consumer's Sink interface.
-type sink struct{ *committer.Committer }
-
-func (s sink) StoredOffsets(ctx context.Context) (consumer.Stored, error) {
-	m, err := s.Offsets(ctx)
-	if err != nil {
-		return consumer.Stored{}, err
-	}
-	out := consumer.Stored{ClusterID: m.ClusterID, Topics: map[string]consumer.StoredTopic{}}
-	for name, t := range m.Topics {
-		out.Topics[name] = consumer.StoredTopic{TopicID: t.TopicID, Next: t.Next}
-	}
-	return out, nil
-}
-
-func (s sink) SetSource(clusterID string, topicIDs map[string]string, reset bool) {
-	s.Committer.SetSource(committer.Source{ClusterID: clusterID, TopicIDs: topicIDs, ResetMismatched: reset})
-}
-
-func (s sink) Submit(b *batcher.Batch) { s.Committer.Submit(b) }

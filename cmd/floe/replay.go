@@ -23,6 +23,7 @@ import (
 	"github.com/floe-dev/floe/committer"
 	"github.com/floe-dev/floe/config"
 	"github.com/floe-dev/floe/consumer"
+	"github.com/floe-dev/floe/offsets"
 )
 
 // errRefused marks work floe will not do (exit code 3): too large for it.
@@ -354,7 +355,7 @@ func printPlan(w io.Writer, p *replayPlan) {
 	fmt.Fprintf(w, "replay %s: topic %s → %s, %d offsets, about %s of Kafka log (log-dir size prorated by offsets)\n",
 		p.id, p.topic, target, p.offsets, humanBytes(p.estimate))
 	fmt.Fprintf(w, "  ranges [from,to): %s\n", p.rangeText())
-	fmt.Fprintf(w, "  progress is kept in the table under %s\n", committer.OffsetsKey(p.group()))
+	fmt.Fprintf(w, "  progress is kept in the table under %s\n", offsets.Key(p.group()))
 
 }
 
@@ -412,7 +413,7 @@ func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *r
 		if err != nil {
 			return err
 		}
-		hist, err := committer.BranchHistory(tbl.Metadata(), plan.group(), plan.branch)
+		hist, err := offsets.History(tbl.Metadata(), plan.group(), plan.branch)
 		if err != nil {
 			return err
 		}
@@ -522,7 +523,7 @@ func (p *replayPlan) rangeText() string {
 // dryRunReplay says how much a replay would read, writing nothing: the
 // table is only loaded, not created.
 func dryRunReplay(ctx context.Context, cat catalog.Catalog, plan *replayPlan, stdout io.Writer) error {
-	stored := committer.OffsetMap{}
+	stored := offsets.Map{}
 	ident, err := committer.ParseIdentifier(plan.table)
 	if err != nil {
 		return err
@@ -539,7 +540,7 @@ func dryRunReplay(ctx context.Context, cat catalog.Catalog, plan *replayPlan, st
 		} else if recorded {
 			fmt.Fprintf(stdout, "  the range its first run resolved: %s\n", plan.rangeText())
 		}
-		if stored, _, err = committer.ReadBranchOffsets(tbl.Metadata(), plan.group(), plan.branch); err != nil {
+		if stored, _, err = offsets.Read(tbl.Metadata(), plan.group(), plan.branch); err != nil {
 			return err
 		}
 	}
@@ -554,7 +555,7 @@ func dryRunReplay(ctx context.Context, cat catalog.Catalog, plan *replayPlan, st
 
 // progress returns the offsets still to replay and those already committed,
 // given the replay's stored offsets.
-func (p *replayPlan) progress(stored committer.OffsetMap) (remaining, committed int64) {
+func (p *replayPlan) progress(stored offsets.Map) (remaining, committed int64) {
 	for _, part := range p.parts {
 		b := p.bounds[part]
 		at := b.From

@@ -20,7 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/floe-dev/floe/committer"
+	"github.com/floe-dev/floe/offsets"
 )
 
 // replay runs `floe replay` to the end and returns its exit code and output.
@@ -84,7 +84,7 @@ func (b *bed) groupOffsets(group, branch string) map[int32]int64 {
 	if tbl == nil {
 		return nil
 	}
-	m, _, err := committer.ReadBranchOffsets(tbl.Metadata(), group, branch)
+	m, _, err := offsets.Read(tbl.Metadata(), group, branch)
 	require.NoError(b.t, err)
 	return m.Topics[b.topic].Next
 }
@@ -314,7 +314,7 @@ func TestReplayIntoBranch(t *testing.T) {
 	tbl := b.loadTable()
 	require.Equal(t, mainHead, tbl.CurrentSnapshot().SnapshotID, "main is untouched")
 	requireIDs(t, b.idCounts(0), 0, 500, 1)
-	head := committer.BranchHead(tbl.Metadata(), "audit")
+	head := offsets.Head(tbl.Metadata(), "audit")
 	requireIDs(t, b.idCounts(head.SnapshotID), 0, 500, 2) // forked from main, plus the replay
 	require.Equal(t, b.endOffsets(), b.groupOffsets(replayGroup(t, out), "audit"))
 
@@ -380,13 +380,13 @@ func TestReplayBesideRunningFloe(t *testing.T) {
 		}
 	}
 	var interleaved bool
-	hist, err := committer.History(tbl.Metadata(), "itest")
+	hist, err := offsets.History(tbl.Metadata(), "itest", "")
 	require.NoError(t, err)
-	for snap, ok := range committer.Ancestry(tbl.Metadata()) {
-		if !ok || snap.Summary == nil {
+	for _, snap := range tbl.Metadata().Snapshots() {
+		if snap.Summary == nil {
 			continue
 		}
-		if _, isReplay := snap.Summary.Properties[committer.OffsetsKey(replayGroup(t, out))]; isReplay &&
+		if _, isReplay := snap.Summary.Properties[offsets.Key(replayGroup(t, out))]; isReplay &&
 			snap.TimestampMs > hist[len(hist)-1].Time.UnixMilli() && snap.TimestampMs < hist[0].Time.UnixMilli() {
 			interleaved = true
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/floe-dev/floe/committer"
 	"github.com/floe-dev/floe/config"
 	"github.com/floe-dev/floe/consumer"
+	"github.com/floe-dev/floe/offsets"
 )
 
 // rollbackCmd sets a table back to one of its snapshots. With --replay floe
@@ -92,7 +93,7 @@ func rollbackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return printRollback(stdout, plan, mode, 0, *asJSON, true)
 	}
 	host, _ := os.Hostname()
-	out, err := committer.ApplyRollback(ctx, tbl, plan, mode, committer.Identity{Instance: "rollback-" + instanceID(), Host: host, Version: version})
+	out, err := committer.ApplyRollback(ctx, tbl, plan, mode, offsets.Writer{Instance: "rollback-" + instanceID(), Host: host, Version: version})
 	if err != nil {
 		return err
 	}
@@ -139,7 +140,7 @@ func refuseWhileConsuming(ctx context.Context, adm *kadm.Client, group string, f
 
 // refuseLostRecords fails when --replay needs records that Kafka's
 // retention already deleted: floe would stop at them on its next start.
-func refuseLostRecords(ctx context.Context, adm *kadm.Client, ranges []committer.Range, force bool, stderr io.Writer) error {
+func refuseLostRecords(ctx context.Context, adm *kadm.Client, ranges []offsets.Range, force bool, stderr io.Writer) error {
 	if len(ranges) == 0 {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package committer
+package offsets
 
 import (
 	"encoding/json"
@@ -17,39 +17,44 @@ type Range struct {
 	End       int64  `json:"end"`
 }
 
-// CommitInfo describes one floe commit as the table records it.
-type CommitInfo struct {
+// Rollback is the value of floe.rollback: what a `floe rollback --skip`
+// undid and skipped.
+type Rollback struct {
+	Mode    string  `json:"mode"`
+	From    int64   `json:"from_snapshot"`
+	To      int64   `json:"to_snapshot"`
+	Undone  []int64 `json:"undone_snapshots"`
+	Skipped []Range `json:"skipped"`
+}
+
+// Commit describes one floe commit as the table records it.
+type Commit struct {
 	SnapshotID int64     `json:"snapshot_id"`
 	Time       time.Time `json:"time"`
 	CommitID   string    `json:"commit_id"`
-	Writer     Identity  `json:"writer"`
+	Writer     Writer    `json:"writer"`
 	Watermark  string    `json:"watermark,omitempty"`
 	Records    int64     `json:"added_records"`
 	Files      int64     `json:"added_files"`
 	Ranges     []Range   `json:"ranges"`
 	// Rollback is set on the snapshot `floe rollback --skip` made.
-	Rollback *RollbackInfo `json:"rollback,omitempty"`
+	Rollback *Rollback `json:"rollback,omitempty"`
 }
 
-// History lists the group's commits on the current branch, newest first,
+// History lists the group's commits on branch ("" is main), newest first,
 // with the offset ranges each one added (the difference between its offsets
-// and the previous floe commit's). Snapshots of other writers are skipped.
-func History(meta table.Metadata, group string) ([]CommitInfo, error) {
-	return BranchHistory(meta, group, table.MainBranch)
-}
-
-// BranchHistory is [History] on branch (see [BranchHead]).
-func BranchHistory(meta table.Metadata, group, branch string) ([]CommitInfo, error) {
-	key := OffsetsKey(group)
+// and the previous floe commit's). Snapshots of other writers are skipped;
+// history before an expired snapshot is gone.
+func History(meta table.Metadata, group, branch string) ([]Commit, error) {
+	key := Key(group)
 	type entry struct {
 		snap *table.Snapshot
-		offs OffsetMap
+		offs Map
 	}
 	var entries []entry
-	for snap, ok := range AncestryOf(meta, BranchHead(meta, branch)) {
-		if !ok {
-			break // history before an expired snapshot is gone
-		}
+	snaps, _ := ancestry(meta, Head(meta, branch))
+	for i := range snaps {
+		snap := &snaps[i]
 		if snap.Summary == nil {
 			continue
 		}
@@ -57,30 +62,30 @@ func BranchHistory(meta table.Metadata, group, branch string) ([]CommitInfo, err
 		if !found {
 			continue
 		}
-		m, err := DecodeOffsetMap(v)
+		m, err := Decode(v)
 		if err != nil {
 			return nil, err
 		}
 		entries = append(entries, entry{snap, m})
 	}
-	out := make([]CommitInfo, 0, len(entries))
+	out := make([]Commit, 0, len(entries))
 	for i, e := range entries {
-		var prev OffsetMap
+		var prev Map
 		if i+1 < len(entries) {
 			prev = entries[i+1].offs
 		}
 		props := e.snap.Summary.Properties
-		info := CommitInfo{
+		info := Commit{
 			SnapshotID: e.snap.SnapshotID,
 			Time:       time.UnixMilli(e.snap.TimestampMs).UTC(),
 			CommitID:   props[SummaryCommitID],
 			Watermark:  props[SummaryWatermark],
-			Records:    atoi(props["added-records"]),
-			Files:      atoi(props["added-data-files"]),
+			Records:    Atoi(props["added-records"]),
+			Files:      Atoi(props["added-data-files"]),
 		}
 		_ = json.Unmarshal([]byte(props[SummaryWriter]), &info.Writer)
 		if r, ok := props[SummaryRollback]; ok {
-			var ri RollbackInfo
+			var ri Rollback
 			if json.Unmarshal([]byte(r), &ri) == nil {
 				info.Rollback = &ri
 			}
@@ -101,19 +106,29 @@ func BranchHistory(meta table.Metadata, group, branch string) ([]CommitInfo, err
 				info.Ranges = append(info.Ranges, Range{topic, p, start, end})
 			}
 		}
-		sort.Slice(info.Ranges, func(i, j int) bool {
-			a, b := info.Ranges[i], info.Ranges[j]
-			if a.Topic != b.Topic {
-				return a.Topic < b.Topic
-			}
-			return a.Partition < b.Partition
-		})
+		SortRanges(info.Ranges)
 		out = append(out, info)
 	}
 	return out, nil
 }
 
-func atoi(s string) int64 {
+// SortRanges orders ranges by topic, partition and start.
+func SortRanges(rs []Range) {
+	sort.Slice(rs, func(i, j int) bool {
+		a, b := rs[i], rs[j]
+		if a.Topic != b.Topic {
+			return a.Topic < b.Topic
+		}
+		if a.Partition != b.Partition {
+			return a.Partition < b.Partition
+		}
+		return a.Start < b.Start
+	})
+}
+
+// Atoi reads a numeric summary value (Iceberg's own, such as
+// added-records); a missing or malformed one is 0.
+func Atoi(s string) int64 {
 	n, _ := strconv.ParseInt(s, 10, 64)
 	return n
 }
