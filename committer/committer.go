@@ -12,24 +12,20 @@ package committer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/iceberg-go"
-	"github.com/apache/iceberg-go/catalog"
+	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/catalog/rest"
 	"github.com/apache/iceberg-go/table"
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/floe-dev/floe/batcher"
+	"github.com/floe-dev/floe/catalog"
 	"github.com/floe-dev/floe/offsets"
 )
 
@@ -86,7 +82,7 @@ type Landed struct {
 
 // Deps are the Committer's collaborators.
 type Deps struct {
-	Catalog catalog.Catalog
+	Catalog icecat.Catalog
 	// Endpoint names the catalog in error messages (its URI, or the SQL
 	// driver): an operator must see which service refused what.
 	Endpoint string
@@ -183,6 +179,17 @@ func (c *Committer) ArrowSchema() (*arrow.Schema, error) {
 	sc := c.tbl.Schema()
 	c.mu.Unlock()
 	return table.SchemaToArrowSchema(sc, nil, true, false)
+}
+
+// Load loads the table from the catalog (for maintenance, such as the
+// orphan sweep).
+func (c *Committer) Load(ctx context.Context) (*table.Table, error) { return c.load(ctx) }
+
+// current is the table as last loaded or committed.
+func (c *Committer) current() *table.Table {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tbl
 }
 
 // SetSource records the live cluster and topic IDs written with offsets.
@@ -316,116 +323,6 @@ func (c *Committer) untilNext(took time.Duration) time.Duration {
 	return max(d, c.cfg.RetryMin)
 }
 
-// attemptGroup is one logical commit: a fixed set of batches and one commit
-// ID, tried until it lands, is fenced, or times out (then resumed later).
-type attemptGroup struct {
-	id        string
-	batches   []*batcher.Batch
-	files     []iceberg.DataFile
-	filesFor  string   // the include set the files hold rows of
-	unknown   bool     // an attempt's outcome was unknown: its files may be live
-	based     bool     // base is set
-	base      *int64   // head pinned by the first attempt; FindCommit stops there
-	orphans   []string // files of definitely failed attempts, to delete
-	attempts  int
-	started   time.Time
-	lastErr   error           // of the latest failed attempt
-	conflicts int             // attempts that failed on a concurrent commit
-	requests  *requestCounter // catalog HTTP requests made for this commit
-	dlq       dlqState        // the dead letters' commit, before the table's
-	// dlqTopicDone: the letters are in the dead-letter topic.
-	dlqTopicDone bool
-}
-
-// Commit commits everything pending: first a commit that an earlier call
-// left unfinished (timed out), then the batches submitted since. Each
-// logical commit gets the commit timeout. It returns nil when there was
-// nothing to do.
-func (c *Committer) Commit(ctx context.Context) error {
-	c.commitMu.Lock()
-	defer c.commitMu.Unlock()
-	for {
-		resumed := c.inflight != nil
-		if err := c.commitOnce(ctx); err != nil || !resumed {
-			return err
-		}
-	}
-}
-
-// commitOnce runs one logical commit. commitMu held.
-func (c *Committer) commitOnce(ctx context.Context) error {
-	ag := c.inflight
-	if ag == nil {
-		c.mu.Lock()
-		batches := c.pending
-		c.pending = nil
-		c.mu.Unlock()
-		if len(batches) == 0 {
-			return nil
-		}
-		ag = &attemptGroup{id: uuid.NewString(), batches: batches, started: time.Now()}
-	}
-
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.CommitTimeout)
-	defer cancel()
-	if ag.requests == nil {
-		ctx, ag.requests = countRequests(ctx)
-	} else {
-		ctx = context.WithValue(ctx, requestCounterKey{}, ag.requests)
-	}
-	for {
-		if ag.attempts > 0 {
-			if err := c.backoff(ctx, ag.attempts); err != nil {
-				c.inflight = ag
-				c.setHealthy(false)
-				c.m.commits.WithLabelValues(outcomeFailed).Inc()
-				c.log.Error("commit did not land before commit.timeout; batches and offsets kept for the next try",
-					"commit_id", ag.id, "attempts", ag.attempts, "failing_for", c.failingFor().Round(time.Millisecond).String(),
-					"error", ag.lastErr)
-				return fmt.Errorf("commit %s to %s: %w (last error: %v)", ag.id, c.tc.Name, ErrCommitTimeout, ag.lastErr)
-			}
-		}
-		ag.attempts++
-		done, err := c.attempt(ctx, ag)
-		if err != nil && !done {
-			if errorReason(err) == reasonConflict {
-				ag.conflicts++
-			}
-			if ag.lastErr == nil || ctx.Err() == nil {
-				ag.lastErr = err // not the deadline cutting an attempt short
-			}
-			c.m.attemptErrors.WithLabelValues(errorReason(err)).Inc()
-			c.warnAttempt(ag, err)
-			continue
-		}
-		c.inflight = nil
-		if err != nil { // fatal
-			c.setHealthy(false)
-			c.m.commits.WithLabelValues(outcomeFailed).Inc()
-			return fmt.Errorf("commit to %s: %w", c.tc.Name, err)
-		}
-		return nil
-	}
-}
-
-// warnAttempt logs a failed attempt, at most once per warnEvery per table,
-// saying how many were not logged in between: a storm of conflicts or 503s
-// must not flood the log.
-func (c *Committer) warnAttempt(ag *attemptGroup, err error) {
-	const warnEvery = 10 * time.Second
-	c.mu.Lock()
-	if time.Since(c.lastWarn) < warnEvery {
-		c.suppressed++
-		c.mu.Unlock()
-		return
-	}
-	suppressed := c.suppressed
-	c.lastWarn, c.suppressed = time.Now(), 0
-	c.mu.Unlock()
-	c.log.Warn("commit attempt failed; retrying", "commit_id", ag.id, "attempt", ag.attempts,
-		"reason", errorReason(err), "not_logged_since_last", suppressed, "error", err)
-}
-
 func (c *Committer) setHealthy(ok bool) {
 	c.mu.Lock()
 	changed := c.healthy != ok
@@ -460,18 +357,12 @@ func boolGauge(b bool) float64 {
 	return 0
 }
 
-// backoff waits before attempt n+1 of a commit: full jitter between
-// commit.retry-min and commit.retry-max, as the catalog transport's reads.
-func (c *Committer) backoff(ctx context.Context, attempt int) error {
-	return sleepJitter(ctx, c.cfg.RetryMin, c.cfg.RetryMax, attempt)
-}
-
 func (c *Committer) load(ctx context.Context) (*table.Table, error) {
 	start := time.Now()
 	tbl, err := c.deps.Catalog.LoadTable(ctx, c.ident)
 	c.m.catalogDuration.WithLabelValues("load_table", status(err)).Observe(time.Since(start).Seconds())
 	if err != nil {
-		return nil, loadFailed(c.catalogError("load table", err))
+		return nil, catalog.LoadFailed(c.catalogError("load table", err))
 	}
 	c.mu.Lock()
 	c.tbl = tbl
@@ -502,500 +393,4 @@ func status(err error) string {
 		return "error"
 	}
 	return "ok"
-}
-
-// fatal marks errors a retry cannot fix.
-type fatal struct{ err error }
-
-func (f fatal) Error() string { return f.err.Error() }
-func (f fatal) Unwrap() error { return f.err }
-
-// attempt is one pass of the protocol's loop. done is true when the group is
-// finished (landed, fenced or fatal); err with done=false means retry.
-func (c *Committer) attempt(ctx context.Context, ag *attemptGroup) (done bool, err error) {
-	tbl, err := c.load(ctx)
-	if err != nil {
-		return false, err
-	}
-	meta := tbl.Metadata()
-
-	// (a) Did an earlier attempt land after all?
-	if ag.attempts > 1 || c.inflightResumed(ag) {
-		if snap := offsets.FindCommit(meta, c.branch(), ag.id, ag.base); snap != nil {
-			c.finish(ag, tbl, snap, ag.batches, outcomeLandedAfterUnknown)
-			return true, nil
-		}
-	}
-	if !ag.based {
-		ag.based = true
-		if cur := offsets.Head(meta, c.branch()); cur != nil {
-			id := cur.SnapshotID
-			ag.base = &id
-		}
-	}
-
-	// (b) Check every partition against the committed map.
-	committed, _, err := offsets.Read(meta, c.deps.Group, c.branch())
-	if err != nil {
-		return true, fatal{err}
-	}
-	if committed, err = c.checkSource(committed); err != nil {
-		return true, fatal{err}
-	}
-	include, err := c.fence(ag, committed)
-	if err != nil {
-		return true, fatal{err}
-	}
-	if len(include) == 0 {
-		c.cleanup(ag)
-		return true, nil
-	}
-	// (c′) Dead letters land before the offsets that pass them.
-	if err := c.deadLetterTopic(ctx, ag, include); err != nil {
-		return false, err
-	}
-	if err := c.deadLetter(ctx, ag, include); err != nil {
-		var f fatal
-		return errors.As(err, &f), err
-	}
-	// A commit without rows (every record skipped or dead-lettered) still
-	// records its offsets, in a snapshot that changes no file: otherwise a
-	// partition whose newest records are all bad would lag until a good one
-	// arrives.
-	offsetsOnly := rowsOf(include) == 0
-
-	// (c) Files for exactly the included batches, then a pinned commit.
-	key := includeKey(include)
-	if ag.filesFor != key && !offsetsOnly {
-		c.abandonFiles(ag)
-		files, err := c.writeFiles(ctx, tbl, include)
-		if err != nil {
-			return false, err
-		}
-		if len(files) > c.tc.MaxFilesPerCommit {
-			c.removeFiles(tbl, filePaths(files))
-			c.m.refused.WithLabelValues("too_many_files").Inc()
-			return true, fatal{fmt.Errorf("%w: the commit would add %d data files to %s, over max-files-per-commit %d "+
-				"(a batch spread over many partitions of the table's partition spec?); raise tables[].max-files-per-commit "+
-				"or coarsen the partitioning; nothing was committed, and the records are read again after a restart",
-				ErrRefused, len(files), c.tc.Name, c.tc.MaxFilesPerCommit)}
-		}
-		ag.files, ag.filesFor = files, key
-	}
-	next := committed.Clone()
-	c.mu.Lock()
-	src := c.source
-	c.mu.Unlock()
-	if src.ClusterID != "" {
-		next.ClusterID = src.ClusterID
-	}
-	for _, b := range include {
-		next.Set(b.Topic, src.TopicIDs[b.Topic], b.Partition, b.End)
-	}
-	rangesJSON, _ := json.Marshal(rangesOf(include))
-	props := iceberg.Properties{
-		offsets.Key(c.deps.Group): next.Encode(),
-		offsets.SummaryRanges:     string(rangesJSON),
-		offsets.SummaryCommitID:   ag.id,
-		offsets.SummaryWriter:     c.writerJSON(),
-	}
-	if wm := c.watermarkAfter(include); !wm.IsZero() {
-		props[offsets.SummaryWatermark] = wm.UTC().Format(time.RFC3339Nano)
-	}
-	// On a branch that does not exist yet the pin requires that it still
-	// does not: two first commits cannot both create it.
-	txn, err := tbl.NewTransactionOnBranchWithError(c.branch())
-	if err != nil {
-		return true, fatal{fmt.Errorf("branch %s: %w", c.branch(), err)}
-	}
-	if err := txn.AssertRefSnapshotID(c.branch()); err != nil {
-		return false, fmt.Errorf("pin head: %w", err)
-	}
-	if offsetsOnly {
-		// A delete that matches nothing: iceberg-go appends nothing without
-		// files, and this snapshot only carries the summary.
-		if err := txn.Delete(ctx, iceberg.AlwaysFalse{}, props); err != nil {
-			return false, storageError("stage an offsets-only snapshot", err)
-		}
-	} else if err := txn.AddDataFiles(ctx, ag.files, props, table.WithoutDuplicateCheck()); err != nil {
-		return false, storageError("stage data files", err)
-	}
-	start := time.Now()
-	newTbl, err := txn.Commit(ctx)
-	c.m.catalogDuration.WithLabelValues("commit_table", status(err)).Observe(time.Since(start).Seconds())
-	if err != nil {
-		// (d) A clean conflict committed nothing; anything else may have
-		// landed and is resolved by FindCommit on the next pass.
-		if !errors.Is(err, table.ErrCommitFailed) {
-			ag.unknown = true
-		}
-		return false, c.catalogError("commit table", err)
-	}
-	outcome := outcomeCommitted
-	switch {
-	case ag.conflicts > 0:
-		outcome = outcomeConflictRetried
-	case ag.attempts > 1:
-		outcome = outcomeRetried
-	}
-	c.finish(ag, newTbl, offsets.Head(newTbl.Metadata(), c.branch()), include, outcome)
-	return true, nil
-}
-
-// inflightResumed reports whether ag was carried over from a timed-out
-// Commit: its first attempt of this call must also look for the commit ID.
-func (c *Committer) inflightResumed(ag *attemptGroup) bool { return ag.based }
-
-// checkSource compares the stored offsets' cluster and topic IDs with the
-// live ones (see [offsets.Source.Check]).
-func (c *Committer) checkSource(m offsets.Map) (offsets.Map, error) {
-	c.mu.Lock()
-	src := c.source
-	c.mu.Unlock()
-	m, _, err := src.Check(c.tc.Name, m)
-	return m, err
-}
-
-// fence applies step (b) of the protocol: it returns the batches whose
-// partition starts exactly where the table stands, drops stale and fenced
-// ones (releasing them and notifying the consumer), and fails on a gap.
-func (c *Committer) fence(ag *attemptGroup, committed offsets.Map) ([]*batcher.Batch, error) {
-	c.mu.Lock()
-	stale := make(map[topicPartition]uint64, len(c.stale))
-	for k, v := range c.stale {
-		stale[k] = v
-	}
-	c.mu.Unlock()
-
-	sort.SliceStable(ag.batches, func(i, j int) bool {
-		a, b := ag.batches[i], ag.batches[j]
-		if a.Topic != b.Topic {
-			return a.Topic < b.Topic
-		}
-		if a.Partition != b.Partition {
-			return a.Partition < b.Partition
-		}
-		return a.Start < b.Start
-	})
-	var include, keep []*batcher.Batch
-	var released int64
-	for i := 0; i < len(ag.batches); {
-		j := i
-		tp := topicPartition{ag.batches[i].Topic, ag.batches[i].Partition}
-		for j < len(ag.batches) && ag.batches[j].Topic == tp.topic && ag.batches[j].Partition == tp.partition {
-			j++
-		}
-		group := ag.batches[i:j]
-		i = j
-
-		var live []*batcher.Batch
-		for _, b := range group {
-			if b.Generation <= stale[tp] && stale[tp] > 0 {
-				c.m.dropped.WithLabelValues("stale").Inc()
-				c.log.Info("stale batch dropped from commit: the partition was revoked or re-seeked",
-					"commit_id", ag.id, "topic", b.Topic, "partition", b.Partition, "batch_start", b.Start, "batch_end", b.End)
-				released += b.Bytes
-				b.Release()
-				continue
-			}
-			live = append(live, b)
-		}
-		if len(live) == 0 {
-			continue
-		}
-		for k := 1; k < len(live); k++ {
-			if live[k].Start != live[k-1].End {
-				return nil, fmt.Errorf("%w: %s[%d] batches are not contiguous: [%d,%d) then [%d,%d)",
-					ErrGap, tp.topic, tp.partition, live[k-1].Start, live[k-1].End, live[k].Start, live[k].End)
-			}
-		}
-		start := live[0].Start
-		stored, ok := committed.Get(tp.topic, tp.partition)
-		switch {
-		case !ok || stored == start:
-			include = append(include, live...)
-			keep = append(keep, live...)
-		case stored > start || !live[0].FromTable:
-			// Another owner committed past our start (a zombie batch), or the
-			// table moved since this partition's start came from
-			// kafka.start-from: re-read from the table's offset.
-			gen := live[len(live)-1].Generation
-			c.log.Warn("batch fenced: another owner already committed this range",
-				"topic", tp.topic, "partition", tp.partition, "batch_start", start,
-				"batch_end", live[len(live)-1].End, "table_next", stored, "generation", gen)
-			c.m.dropped.WithLabelValues("fenced").Inc()
-			for _, b := range live {
-				released += b.Bytes
-				b.Release()
-			}
-			c.mu.Lock()
-			if gen > c.stale[tp] {
-				c.stale[tp] = gen
-			}
-			c.mu.Unlock()
-			if c.deps.Hooks.Fenced != nil {
-				c.deps.Hooks.Fenced(tp.topic, tp.partition, gen, stored)
-			}
-		default:
-			return nil, fmt.Errorf("%w: %s[%d] table is at %d but the batch starts at %d",
-				ErrGap, tp.topic, tp.partition, stored, start)
-		}
-	}
-	ag.batches = keep
-	c.release(released)
-	return include, nil
-}
-
-// rangesOf merges sorted, contiguous batches into one range per partition.
-func rangesOf(bs []*batcher.Batch) []offsets.Range {
-	var out []offsets.Range
-	for _, b := range bs {
-		if n := len(out); n > 0 && out[n-1].Topic == b.Topic && out[n-1].Partition == b.Partition {
-			out[n-1].End = b.End
-			continue
-		}
-		out = append(out, offsets.Range{Topic: b.Topic, Partition: b.Partition, Start: b.Start, End: b.End})
-	}
-	return out
-}
-
-func rowsOf(bs []*batcher.Batch) int64 {
-	var n int64
-	for _, b := range bs {
-		if b.Rows != nil {
-			n += b.Rows.NumRows()
-		}
-	}
-	return n
-}
-
-func includeKey(bs []*batcher.Batch) string {
-	var sb strings.Builder
-	for _, b := range bs {
-		fmt.Fprintf(&sb, "%s/%d/%d/%d;", b.Topic, b.Partition, b.Start, b.End)
-	}
-	return sb.String()
-}
-
-// writeFiles writes the rows of batches as Parquet data files. A file holds
-// rows of many partitions; that is how files stay large.
-func (c *Committer) writeFiles(ctx context.Context, tbl *table.Table, batches []*batcher.Batch) ([]iceberg.DataFile, error) {
-	// Batches decoded before a schema change have the older schema: they
-	// are written as the table's current one (new columns null, widened
-	// types cast), so one file set has one schema.
-	sc, err := table.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
-	if err != nil {
-		return nil, fmt.Errorf("arrow schema of %s: %w", c.tc.Name, err)
-	}
-	var convErr error
-	records := func(yield func(arrow.RecordBatch, error) bool) {
-		for _, b := range batches {
-			if b.Rows == nil {
-				continue
-			}
-			rec := b.Rows
-			if rec.Schema().Equal(sc) {
-				rec.Retain() // WriteRecords releases what it consumes; we may write again
-			} else if rec, convErr = conformRecord(rec, sc); convErr != nil {
-				yield(nil, convErr)
-				return
-			}
-			if !yield(rec, nil) {
-				return
-			}
-		}
-	}
-	start := time.Now()
-	var files []iceberg.DataFile
-	for df, err := range table.WriteRecords(ctx, tbl, sc, records, table.WithTargetFileSize(c.tc.TargetFileSize)) {
-		if err != nil {
-			c.deleteFiles(ctx, tbl, files)
-			return nil, storageError("write data files", err)
-		}
-		files = append(files, df)
-		c.m.fileBytes.Observe(float64(df.FileSizeBytes()))
-	}
-	c.m.writeDuration.Observe(time.Since(start).Seconds())
-	return files, nil
-}
-
-// abandonFiles forgets the group's current files before new ones are
-// written. Files no attempt with an unknown outcome could have referenced
-// are deleted; the others are left to an orphan sweep.
-func (c *Committer) abandonFiles(ag *attemptGroup) {
-	if len(ag.files) == 0 {
-		return
-	}
-	if !ag.unknown {
-		for _, f := range ag.files {
-			ag.orphans = append(ag.orphans, f.FilePath())
-		}
-	}
-	ag.files, ag.filesFor = nil, ""
-}
-
-// cleanup deletes files of attempts that definitely failed.
-func (c *Committer) cleanup(ag *attemptGroup) {
-	c.abandonFiles(ag)
-	c.mu.Lock()
-	tbl := c.tbl
-	c.mu.Unlock()
-	c.removeFiles(tbl, ag.orphans)
-	ag.orphans = nil
-	if st := &ag.dlq; c.dlq != nil && !st.done {
-		if !st.unknown {
-			st.orphans = append(st.orphans, filePaths(st.files)...)
-		}
-		st.files, st.filesFor = nil, ""
-		c.removeFiles(c.dlqTable(), st.orphans)
-		st.orphans = nil
-	}
-}
-
-// removeFiles deletes the files at paths of tbl, logging failures (a file
-// left behind is an orphan for the sweep, never a correctness problem).
-func (c *Committer) removeFiles(tbl *table.Table, paths []string) {
-	if len(paths) == 0 || tbl == nil {
-		return
-	}
-	fs, err := tbl.FS(context.Background())
-	if err != nil {
-		c.log.Warn("cannot open the table's file system to delete failed files", "error", err)
-		return
-	}
-	for _, p := range paths {
-		if err := fs.Remove(p); err != nil {
-			c.log.Warn("delete data file of a failed commit", "path", p, "error", err)
-		}
-	}
-}
-
-func (c *Committer) deleteFiles(ctx context.Context, tbl *table.Table, files []iceberg.DataFile) {
-	if len(files) == 0 {
-		return
-	}
-	fs, err := tbl.FS(ctx)
-	if err != nil {
-		return
-	}
-	for _, f := range files {
-		_ = fs.Remove(f.FilePath())
-	}
-}
-
-func (c *Committer) writerJSON() string {
-	b, _ := json.Marshal(c.deps.Identity)
-	return string(b)
-}
-
-// watermarkAfter is the min over this table's partitions of the newest
-// record timestamp committed, including the batches about to be committed.
-func (c *Committer) watermarkAfter(include []*batcher.Batch) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	wm := make(map[topicPartition]time.Time, len(c.watermarks))
-	for k, v := range c.watermarks {
-		wm[k] = v
-	}
-	for _, b := range include {
-		tp := topicPartition{b.Topic, b.Partition}
-		if b.MaxTimestamp.After(wm[tp]) {
-			wm[tp] = b.MaxTimestamp
-		}
-	}
-	var low time.Time
-	for _, t := range wm {
-		if low.IsZero() || t.Before(low) {
-			low = t
-		}
-	}
-	return low
-}
-
-// finish records a landed (or landed-after-unknown) commit: evidence in the
-// log and metrics, memory released, hooks told.
-func (c *Committer) finish(ag *attemptGroup, tbl *table.Table, snap *table.Snapshot, include []*batcher.Batch, outcome string) {
-	var (
-		records, skipped int
-		bytes            int64
-		ranges           = rangesOf(include)
-		next             = map[string]map[int32]int64{}
-		newest           = map[string]map[int32]time.Time{}
-	)
-	for _, b := range include {
-		records += b.Records
-		skipped += b.Skipped
-		bytes += b.Bytes
-		if next[b.Topic] == nil {
-			next[b.Topic] = map[int32]int64{}
-			newest[b.Topic] = map[int32]time.Time{}
-		}
-		next[b.Topic][b.Partition] = b.End
-		if b.MaxTimestamp.After(newest[b.Topic][b.Partition]) {
-			newest[b.Topic][b.Partition] = b.MaxTimestamp
-		}
-	}
-	rows := rowsOf(include)
-	var fileBytes int64
-	for _, f := range ag.files {
-		fileBytes += f.FileSizeBytes()
-	}
-	dur := time.Since(ag.started)
-
-	c.mu.Lock()
-	c.tbl = tbl
-	c.lastCommit = time.Now()
-	for _, b := range include {
-		tp := topicPartition{b.Topic, b.Partition}
-		if b.MaxTimestamp.After(c.watermarks[tp]) {
-			c.watermarks[tp] = b.MaxTimestamp
-		}
-	}
-	c.mu.Unlock()
-	c.setHealthy(true)
-
-	c.m.commits.WithLabelValues(outcome).Inc()
-	c.m.commitDuration.Observe(dur.Seconds())
-	c.m.rows.Add(float64(rows))
-	c.m.files.Add(float64(len(ag.files)))
-	c.m.lastCommit.SetToCurrentTime()
-	requests := ag.requests.n.Load()
-	if requests > 0 { // a SQL catalog makes no HTTP requests
-		c.m.requestsPerCommit.Observe(float64(requests))
-	}
-	objects := ag.requests.objects.Load()
-	if objects > 0 { // a file:// warehouse makes none
-		c.m.objectsPerCommit.Observe(float64(objects))
-	}
-	if wm := c.watermarkAfter(nil); !wm.IsZero() {
-		c.m.watermark.Set(float64(wm.UnixMilli()) / 1000)
-	}
-	var snapID int64
-	if snap != nil {
-		snapID = snap.SnapshotID
-	}
-	c.log.Info("commit",
-		"outcome", outcome, "snapshot_id", snapID, "commit_id", ag.id,
-		"offsets", ranges, "records", records, "rows", rows, "skipped", skipped,
-		"dead_letters", ag.dlq.letters, "files", len(ag.files), "file_bytes", fileBytes, "bytes", bytes,
-		"attempts", ag.attempts, "catalog_requests", requests, "objectstore_requests", objects, "duration", dur.Round(time.Millisecond).String())
-
-	for _, b := range include {
-		b.Release()
-	}
-	// The files are referenced by the snapshot now (or, after an unknown
-	// outcome, some of them may be): never delete them.
-	files := len(ag.files)
-	ag.files, ag.filesFor = nil, ""
-	c.cleanup(ag)
-	c.release(bytes)
-	if c.deps.Hooks.Committed != nil {
-		c.deps.Hooks.Committed(next, newest)
-	}
-	if c.deps.Hooks.Landed != nil {
-		c.deps.Hooks.Landed(Landed{
-			SnapshotID: snapID, CommitID: ag.id, Outcome: outcome, Ranges: ranges,
-			Records: records, Rows: rows, DeadLetters: ag.dlq.letters, Files: files,
-		})
-	}
 }

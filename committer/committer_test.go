@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -14,7 +13,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/iceberg-go/catalog"
+	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/catalog/rest"
 	"github.com/apache/iceberg-go/table"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/floe-dev/floe/batcher"
+	"github.com/floe-dev/floe/catalog"
 	"github.com/floe-dev/floe/offsets"
 )
 
@@ -30,7 +30,7 @@ import (
 // after may replace the result (e.g. the response is lost after the catalog
 // applied the commit). Tables it loads commit through it.
 type faultCatalog struct {
-	catalog.Catalog
+	icecat.Catalog
 	mu     sync.Mutex
 	before func(n int) error
 	after  func(n int, err error) error
@@ -87,24 +87,24 @@ func newBubbleEnv(t *testing.T) *protoEnv {
 	return newProtoEnvWith(t, map[string]string{propCompression: "snappy"})
 }
 
+// openTestCatalog opens cfg and closes the catalog when the test ends.
+func openTestCatalog(t testing.TB, cfg catalog.Config) icecat.Catalog {
+	t.Helper()
+	cat, err := catalog.Open(context.Background(), cfg, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, cat.(icecat.Closer).Close()) })
+	return cat
+}
+
 func newProtoEnvWith(t *testing.T, props map[string]string) *protoEnv {
 	t.Helper()
 	dir := t.TempDir()
-	raw, err := OpenCatalog(context.Background(), CatalogConfig{
-		Type: "sql", Name: "test", Warehouse: "file://" + filepath.Join(dir, "wh"),
-		SQL: SQLConfig{Driver: "sqlite", DSN: filepath.Join(dir, "cat.db")},
-	}, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if c, ok := raw.(io.Closer); ok {
-			_ = c.Close()
-		}
-	})
+	raw := openTestCatalog(t, catalog.Local("test", dir))
 	tc := DefaultTableConfig()
 	tc.Name = "db.events"
 	tc.Schema = []Column{{Name: "id", Type: "string", Required: true}, {Name: "n", Type: "long"}}
 	tc.Properties = props
-	_, _, err = LoadOrCreateTable(context.Background(), raw, tc, nil)
+	_, _, err := LoadOrCreateTable(context.Background(), raw, tc, nil)
 	require.NoError(t, err)
 	return &protoEnv{t: t, cat: &faultCatalog{Catalog: raw}, tc: tc, reg: prometheus.NewRegistry()}
 }
@@ -328,17 +328,17 @@ func TestErrorReason(t *testing.T) {
 		"conflict":      fmt.Errorf("commit table: %w", table.ErrCommitFailed),
 		"access_denied": fmt.Errorf("load table: %w", rest.ErrForbidden),
 		"timeout":       fmt.Errorf("x: %w", context.DeadlineExceeded),
-		"write":         storageError("stage data files", errors.New("blob PutObject: StatusCode: 500")),
-		"load":          loadFailed(fmt.Errorf("load table db.t: %w", errors.New("connection refused"))),
+		"write":         catalog.StorageError("stage data files", errors.New("blob PutObject: StatusCode: 500")),
+		"load":          catalog.LoadFailed(fmt.Errorf("load table db.t: %w", errors.New("connection refused"))),
 		"unknown":       errors.New("something else"),
 	} {
-		require.Equal(t, want, errorReason(err), err.Error())
+		require.Equal(t, want, catalog.Reason(err), err.Error())
 	}
 	// The reason is the error's type, not its words: floe's own messages
 	// can be reworded without changing a metric.
-	require.Equal(t, "unknown", errorReason(errors.New("load table db.t: write data files")))
-	require.Equal(t, "write", errorReason(fmt.Errorf("commit: %w", writeFailed(errors.New("anything")))))
-	require.Equal(t, "conflict", errorReason(errors.New("commit table db.t: requirement failed: branch main has changed")),
+	require.Equal(t, "unknown", catalog.Reason(errors.New("load table db.t: write data files")))
+	require.Equal(t, "write", catalog.Reason(fmt.Errorf("commit: %w", catalog.WriteFailed(errors.New("anything")))))
+	require.Equal(t, "conflict", catalog.Reason(errors.New("commit table db.t: requirement failed: branch main has changed")),
 		"a SQL catalog's lost compare-and-swap")
 }
 
@@ -417,7 +417,7 @@ func TestCommitRefusesRecreatedTopic(t *testing.T) {
 	c.Submit(e.batch(c, 0, 1, 0, 3))
 	err := c.Commit(context.Background())
 	require.ErrorIs(t, err, offsets.ErrSourceMismatch)
-	require.Contains(t, err.Error(), `topic "events" has ID topic-1 in the table's offsets but topic-2 in Kafka`)
+	require.Contains(t, err.Error(), `topic "events" has ID topic-1 in table db.events but topic-2 in Kafka`)
 
 	// With the operator's override the old incarnation's offsets are replaced.
 	c.SetSource(offsets.Source{ClusterID: "cluster-A", TopicIDs: map[string]string{"events": "topic-2"}, ResetMismatched: true})

@@ -6,6 +6,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/floe-dev/floe/catalog"
 )
 
 // conformRecord returns rec as a record of schema to, a later schema of the
@@ -16,7 +18,7 @@ func conformRecord(rec arrow.RecordBatch, to *arrow.Schema) (arrow.RecordBatch, 
 		if !to.HasField(f.Name) {
 			// Rows decoded with a newer schema than the table this attempt
 			// read: never drop a column; the next attempt reads it anew.
-			return nil, writeFailed(fmt.Errorf("write data files: rows have column %q that the table read for this commit lacks (its schema changed meanwhile)", f.Name))
+			return nil, catalog.WriteFailed(fmt.Errorf("write data files: rows have column %q that the table read for this commit lacks (its schema changed meanwhile)", f.Name))
 		}
 	}
 	n := rec.NumRows()

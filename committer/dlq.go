@@ -22,8 +22,6 @@ package committer
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -36,7 +34,9 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/floe-dev/floe/batcher"
+	"github.com/floe-dev/floe/catalog"
 	"github.com/floe-dev/floe/offsets"
+	"github.com/floe-dev/floe/tablecommit"
 )
 
 // Dead-letter table columns.
@@ -147,15 +147,10 @@ type dlqTarget struct {
 
 // dlqState is the dead-letter step of one attempt group.
 type dlqState struct {
-	id       string // the commit ID of the letters' commit
-	done     bool   // the letters landed (or were all there already)
-	tried    bool   // a commit was sent: look for id before sending again
-	unknown  bool   // an attempt's outcome was unknown: its files may be live
-	base     *int64
-	files    []iceberg.DataFile
-	filesFor string
-	orphans  []string
-	letters  int // letters written or found in the dead-letter table
+	commit  tablecommit.Commit // the letters' commit: its own ID, pinned head, unknown outcome
+	done    bool               // the letters landed (or were all there already)
+	data    staged             // the letters' data files
+	letters int                // letters written or found in the dead-letter table
 }
 
 func lettersOf(bs []*batcher.Batch) int {
@@ -167,8 +162,9 @@ func lettersOf(bs []*batcher.Batch) int {
 }
 
 // deadLetter commits the letters of include to the dead-letter table (step
-// c′ of the protocol, before the table's own commit). It returns nil once
-// they are there; an error means retry (or, wrapped in fatal, stop).
+// c′ of the protocol, before the table's own commit), one attempt of its own
+// commit per attempt of the table's. It returns nil once they are there; an
+// error means retry (or, marked fatal, stop).
 func (c *Committer) deadLetter(ctx context.Context, ag *attemptGroup, include []*batcher.Batch) error {
 	st := &ag.dlq
 	if st.done || lettersOf(include) == 0 {
@@ -179,33 +175,47 @@ func (c *Committer) deadLetter(ctx context.Context, ag *attemptGroup, include []
 			freeLetters(include) // in the topic already
 			return nil
 		}
-		return fatal{fmt.Errorf("table %s has dead letters but neither dlq.table nor dlq.topic", c.tc.Name)}
+		return tablecommit.Fatal(fmt.Errorf("table %s has dead letters but neither dlq.table nor dlq.topic", c.tc.Name))
 	}
-	if st.id == "" {
-		st.id = ag.id + "-dlq"
-	}
-	tbl, err := c.loadDLQ(ctx)
-	if err != nil {
-		return err
-	}
-	meta := tbl.Metadata()
-	if st.tried {
-		if snap := offsets.FindCommit(meta, "", st.id, st.base); snap != nil {
-			c.dlqLanded(ag, include, snap, -1, outcomeLandedAfterUnknown)
-			return nil
+	if st.commit.ID == "" {
+		st.commit = tablecommit.Commit{
+			Target: c.target(c.loadDLQ, "", "commit_dlq_table", func(err error) error {
+				return c.catalogErrorFor("commit dead-letter table", c.dlq.name, err)
+			}),
+			ID:  ag.id() + "-dlq",
+			Pin: true,
 		}
-	} else if cur := meta.CurrentSnapshot(); cur != nil && st.base == nil {
-		id := cur.SnapshotID
-		st.base = &id
 	}
+	var written int
+	res, err := st.commit.Once(ctx, func(ctx context.Context, tbl *table.Table, txn *table.Transaction) error {
+		n, err := c.stageLetters(ctx, ag, include, tbl, txn)
+		written = n
+		return err
+	})
+	switch {
+	case err != nil:
+		return err
+	case res.Resolved:
+		c.dlqLanded(ag, include, res.Snapshot, -1, outcomeLandedAfterUnknown)
+	case res.Snapshot != nil:
+		c.setDLQTable(res.Table)
+		c.dlqLanded(ag, include, res.Snapshot, written, outcomeCommitted)
+	}
+	return nil
+}
 
+// stageLetters is the dead-letter commit's stage: the letters of include at
+// or above the dead-letter table's stored progress, with the progress
+// raised to the end of their batches. It returns how many letters it staged.
+func (c *Committer) stageLetters(ctx context.Context, ag *attemptGroup, include []*batcher.Batch, tbl *table.Table, txn *table.Transaction) (int, error) {
+	st := &ag.dlq
 	key := offsets.DeadLettersKey(c.deps.Group, c.tc.Name)
-	stored, _, err := offsets.ReadKey(meta, table.MainBranch, key)
+	stored, _, err := offsets.ReadKey(tbl.Metadata(), table.MainBranch, key)
 	if err != nil {
-		return fatal{fmt.Errorf("dead-letter table %s: %w", c.dlq.name, err)}
+		return 0, tablecommit.Fatal(fmt.Errorf("dead-letter table %s: %w", c.dlq.name, err))
 	}
 	if stored, err = c.checkSource(stored); err != nil {
-		return fatal{fmt.Errorf("dead-letter table %s: %w", c.dlq.name, err)}
+		return 0, tablecommit.Fatal(fmt.Errorf("dead-letter table %s: %w", c.dlq.name, err))
 	}
 	c.mu.Lock()
 	src := c.source
@@ -238,51 +248,23 @@ func (c *Committer) deadLetter(ctx context.Context, ag *attemptGroup, include []
 		// An earlier run (or the partition's other owner) wrote them all.
 		c.log.Info("dead letters already in the dead-letter table", "dlq_table", c.dlq.name, "letters", already)
 		c.dlqLanded(ag, include, nil, already, "")
-		return nil
+		return 0, tablecommit.ErrNothing
 	}
-
-	fkey := lettersKey(letters)
-	if st.filesFor != fkey {
-		if !st.unknown {
-			for _, f := range st.files {
-				st.orphans = append(st.orphans, f.FilePath())
-			}
-		}
+	if fkey := lettersKey(letters); st.data.key != fkey {
+		st.data.abandon(st.commit.Unknown())
 		files, err := c.writeLetters(ctx, tbl, letters)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		st.files, st.filesFor = files, fkey
+		st.data.files, st.data.key = files, fkey
 	}
-	rangesJSON, _ := json.Marshal(rangesOf(include))
-	props := iceberg.Properties{
-		key:                     next.Encode(),
-		offsets.SummaryRanges:   string(rangesJSON),
-		offsets.SummaryCommitID: st.id,
-		offsets.SummaryWriter:   c.writerJSON(),
+	props := offsets.Summary{
+		CommitID: st.commit.ID, Writer: c.deps.Identity, Offsets: map[string]offsets.Map{key: next}, Ranges: rangesOf(include),
+	}.Properties()
+	if err := txn.AddDataFiles(ctx, st.data.files, props, table.WithoutDuplicateCheck()); err != nil {
+		return 0, catalog.StorageError("stage data files of dead letters", err)
 	}
-	txn := tbl.NewTransaction()
-	if err := txn.AssertRefSnapshotID(table.MainBranch); err != nil {
-		return fmt.Errorf("pin dead-letter head: %w", err)
-	}
-	if err := txn.AddDataFiles(ctx, st.files, props, table.WithoutDuplicateCheck()); err != nil {
-		return storageError("stage data files of dead letters", err)
-	}
-	st.tried = true
-	start := time.Now()
-	newTbl, err := txn.Commit(ctx)
-	c.m.catalogDuration.WithLabelValues("commit_dlq_table", status(err)).Observe(time.Since(start).Seconds())
-	if err != nil {
-		if !errors.Is(err, table.ErrCommitFailed) {
-			st.unknown = true
-		}
-		return c.catalogErrorFor("commit dead-letter table", c.dlq.name, err)
-	}
-	c.mu.Lock()
-	c.dlq.tbl = newTbl
-	c.mu.Unlock()
-	c.dlqLanded(ag, include, newTbl.CurrentSnapshot(), len(letters), outcomeCommitted)
-	return nil
+	return len(letters), nil
 }
 
 // LetterWriter writes dead letters to a Kafka topic exactly once: letters
@@ -321,7 +303,7 @@ func (c *Committer) deadLetterTopic(ctx context.Context, ag *attemptGroup, inclu
 	}
 	ag.dlqTopicDone = true
 	c.m.deadLettersTopic.Add(float64(n))
-	c.log.Info("dead letters written to topic", "dlq_topic", w.Topic(), "commit_id", ag.id,
+	c.log.Info("dead letters written to topic", "dlq_topic", w.Topic(), "commit_id", ag.id(),
 		"letters", n, "already_there", lettersOf(include)-n)
 	if ag.dlq.letters == 0 {
 		ag.dlq.letters = lettersOf(include)
@@ -361,12 +343,18 @@ func (c *Committer) dlqLanded(ag *attemptGroup, include []*batcher.Batch, snap *
 		}
 		c.m.deadLetters.Add(float64(n))
 		c.log.Info("dead letters committed", "dlq_table", c.dlq.name, "outcome", outcome,
-			"snapshot_id", snap.SnapshotID, "commit_id", st.id, "letters", n, "reasons", reasons,
-			"files", len(st.files))
+			"snapshot_id", snap.SnapshotID, "commit_id", st.commit.ID, "letters", n, "reasons", reasons,
+			"files", len(st.data.files))
 	}
-	st.files, st.filesFor = nil, ""
-	c.removeFiles(c.dlqTable(), st.orphans)
-	st.orphans = nil
+	st.data.landed()
+	c.removeFiles(c.dlqTable(), st.data.orphans)
+	st.data.orphans = nil
+}
+
+func (c *Committer) setDLQTable(tbl *table.Table) {
+	c.mu.Lock()
+	c.dlq.tbl = tbl
+	c.mu.Unlock()
 }
 
 func (c *Committer) dlqTable() *table.Table {
@@ -380,7 +368,7 @@ func (c *Committer) loadDLQ(ctx context.Context) (*table.Table, error) {
 	tbl, err := c.deps.Catalog.LoadTable(ctx, c.dlq.ident)
 	c.m.catalogDuration.WithLabelValues("load_dlq_table", status(err)).Observe(time.Since(start).Seconds())
 	if err != nil {
-		return nil, loadFailed(c.catalogErrorFor("load dead-letter table", c.dlq.name, err))
+		return nil, catalog.LoadFailed(c.catalogErrorFor("load dead-letter table", c.dlq.name, err))
 	}
 	c.mu.Lock()
 	c.dlq.tbl = tbl
@@ -421,19 +409,11 @@ func (c *Committer) writeLetters(ctx context.Context, tbl *table.Table, letters 
 	for df, err := range table.WriteRecords(ctx, tbl, sc, records) {
 		if err != nil {
 			c.removeFiles(tbl, filePaths(files))
-			return nil, storageError("write data files of dead letters", err)
+			return nil, catalog.StorageError("write data files of dead letters", err)
 		}
 		files = append(files, df)
 	}
 	return files, nil
-}
-
-func filePaths(files []iceberg.DataFile) []string {
-	out := make([]string, len(files))
-	for i, f := range files {
-		out[i] = f.FilePath()
-	}
-	return out
 }
 
 // buildLetters turns letters into one Arrow record of schema sc (the

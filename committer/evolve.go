@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
+
+	"github.com/floe-dev/floe/catalog"
+	"github.com/floe-dev/floe/tablecommit"
 )
 
 // SchemaChange is what a record needs from the table's schema: new optional
@@ -47,44 +49,56 @@ var ErrSchemaConflict = errors.New("the record does not fit the table's schema a
 func (c *Committer) Evolve(ctx context.Context, ch SchemaChange) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CommitTimeout)
 	defer cancel()
-	var lastErr error
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			if err := c.backoff(ctx, attempt); err != nil {
-				return fmt.Errorf("evolve the schema of %s: %w (last error: %v)", c.tc.Name, err, lastErr)
+	commit := tablecommit.Commit{Target: c.target(c.load, "", "evolve_schema", func(err error) error {
+		return c.catalogError("evolve schema of", err)
+	})}
+	err := commit.Run(ctx, c.backoff(), func(ctx context.Context) error {
+		var (
+			base    *iceberg.Schema
+			changes []string
+		)
+		res, err := commit.Once(ctx, func(_ context.Context, tbl *table.Table, txn *table.Transaction) error {
+			base = tbl.Schema()
+			var err error
+			if changes, err = stageSchema(c.tc.Name, base, txn, ch); err != nil {
+				return tablecommit.Fatal(err)
 			}
-		}
-		done, err := c.evolveOnce(ctx, ch)
-		if err == nil && done {
+			if len(changes) == 0 {
+				return tablecommit.ErrNothing // there already (another replica made it)
+			}
 			return nil
-		}
-		if errors.Is(err, ErrSchemaConflict) {
+		})
+		if err != nil || len(changes) == 0 {
 			return err
 		}
-		lastErr = err
-		c.m.attemptErrors.WithLabelValues(errorReason(err)).Inc()
+		c.mu.Lock()
+		c.tbl = res.Table
+		c.mu.Unlock()
+		c.m.schemaChanges.Inc()
+		c.log.Info("schema evolved", "changes", changes, "schema_id", res.Table.Schema().ID, "previous_schema_id", base.ID)
+		return nil
+	}, func(err error) { c.m.attemptErrors.WithLabelValues(catalog.Reason(err)).Inc() })
+	var timeout *tablecommit.TimeoutError
+	if errors.As(err, &timeout) {
+		return fmt.Errorf("evolve the schema of %s: %w", c.tc.Name, err)
 	}
+	return err
 }
 
-// evolveOnce reads the table and commits what of ch it lacks; done is true
-// when nothing was missing or the commit landed.
-func (c *Committer) evolveOnce(ctx context.Context, ch SchemaChange) (done bool, err error) {
-	tbl, err := c.load(ctx)
-	if err != nil {
-		return false, err
-	}
-	sc := tbl.Schema()
-	txn := tbl.NewTransaction()
+// stageSchema adds to txn what of ch the table's schema sc lacks and says
+// what it added; nothing when sc has it all. A change that is no safe
+// evolution of sc is ErrSchemaConflict.
+func stageSchema(tableName string, sc *iceberg.Schema, txn *table.Transaction, ch SchemaChange) ([]string, error) {
 	us := txn.UpdateSchema(true, false)
 	var changes []string
 	for _, col := range ch.Add {
 		want, err := columnType(col)
 		if err != nil {
-			return false, fmt.Errorf("%w: new column %q: %v", ErrSchemaConflict, col.Name, err)
+			return nil, fmt.Errorf("%w: new column %q: %v", ErrSchemaConflict, col.Name, err)
 		}
 		if f, ok := sc.FindFieldByName(col.Name); ok {
 			if !sameShape(f.Type, want) && !widerShape(f.Type, want) {
-				return false, fmt.Errorf("%w: column %q of %s is %s, a record needs %s", ErrSchemaConflict, col.Name, c.tc.Name, f.Type, want)
+				return nil, fmt.Errorf("%w: column %q of %s is %s, a record needs %s", ErrSchemaConflict, col.Name, tableName, f.Type, want)
 			}
 			continue // there already (another replica added it)
 		}
@@ -96,15 +110,15 @@ func (c *Committer) evolveOnce(ctx context.Context, ch SchemaChange) (done bool,
 		name := strings.Join(path, ".")
 		want, err := columnType(nc.Column)
 		if err != nil {
-			return false, fmt.Errorf("%w: new field %q: %v", ErrSchemaConflict, name, err)
+			return nil, fmt.Errorf("%w: new field %q: %v", ErrSchemaConflict, name, err)
 		}
 		parent, ok := sc.FindFieldByName(strings.Join(nc.Parent, "."))
 		if _, isStruct := parent.Type.(*iceberg.StructType); !ok || !isStruct {
-			return false, fmt.Errorf("%w: no struct column %q in %s to add %q to", ErrSchemaConflict, strings.Join(nc.Parent, "."), c.tc.Name, nc.Name)
+			return nil, fmt.Errorf("%w: no struct column %q in %s to add %q to", ErrSchemaConflict, strings.Join(nc.Parent, "."), tableName, nc.Name)
 		}
 		if f, ok := sc.FindFieldByName(name); ok {
 			if !sameShape(f.Type, want) && !widerShape(f.Type, want) {
-				return false, fmt.Errorf("%w: field %q of %s is %s, a record needs %s", ErrSchemaConflict, name, c.tc.Name, f.Type, want)
+				return nil, fmt.Errorf("%w: field %q of %s is %s, a record needs %s", ErrSchemaConflict, name, tableName, f.Type, want)
 			}
 			continue
 		}
@@ -115,7 +129,7 @@ func (c *Committer) evolveOnce(ctx context.Context, ch SchemaChange) (done bool,
 		name := strings.Join(w.Path, ".")
 		f, ok := sc.FindFieldByName(name)
 		if !ok {
-			return false, fmt.Errorf("%w: no column %q to widen in %s", ErrSchemaConflict, name, c.tc.Name)
+			return nil, fmt.Errorf("%w: no column %q to widen in %s", ErrSchemaConflict, name, tableName)
 		}
 		var to iceberg.Type
 		switch {
@@ -127,30 +141,18 @@ func (c *Committer) evolveOnce(ctx context.Context, ch SchemaChange) (done bool,
 			w.To == "double" && f.Type.Equals(iceberg.PrimitiveTypes.Float64):
 			continue // widened already
 		default:
-			return false, fmt.Errorf("%w: column %q of %s is %s and cannot be widened to %s", ErrSchemaConflict, name, c.tc.Name, f.Type, w.To)
+			return nil, fmt.Errorf("%w: column %q of %s is %s and cannot be widened to %s", ErrSchemaConflict, name, tableName, f.Type, w.To)
 		}
 		us.UpdateColumn(w.Path, table.ColumnUpdate{FieldType: iceberg.Optional[iceberg.Type]{Val: to, Valid: true}})
 		changes = append(changes, fmt.Sprintf("widen %s %s to %s", name, f.Type, to))
 	}
 	if len(changes) == 0 {
-		return true, nil
+		return nil, nil
 	}
 	if err := us.Commit(); err != nil {
-		return false, fmt.Errorf("%w: %v", ErrSchemaConflict, err)
+		return nil, fmt.Errorf("%w: %v", ErrSchemaConflict, err)
 	}
-	start := time.Now()
-	newTbl, err := txn.Commit(ctx)
-	c.m.catalogDuration.WithLabelValues("evolve_schema", status(err)).Observe(time.Since(start).Seconds())
-	if err != nil {
-		return false, c.catalogError("evolve schema of", err)
-	}
-	c.mu.Lock()
-	c.tbl = newTbl
-	c.mu.Unlock()
-	c.m.schemaChanges.Inc()
-	c.log.Info("schema evolved", "changes", changes, "schema_id", newTbl.Schema().ID,
-		"previous_schema_id", sc.ID)
-	return true, nil
+	return changes, nil
 }
 
 // columnType builds the Iceberg type of a column floe adds.

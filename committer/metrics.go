@@ -1,9 +1,9 @@
 package committer
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/floe-dev/floe/internal/prom"
 )
 
 // Commit outcomes, the values of the outcome label.
@@ -29,113 +29,88 @@ type metrics struct {
 	healthy           prometheus.Gauge
 	lastCommit        prometheus.Gauge
 	watermark         prometheus.Gauge
-	swept             prometheus.Counter
 	requestsPerCommit prometheus.Observer
 	objectsPerCommit  prometheus.Observer
-	sweepErrors       prometheus.Counter
 	deadLetters       prometheus.Counter
 	deadLettersTopic  prometheus.Counter
 	refused           *prometheus.CounterVec
 	schemaChanges     prometheus.Counter
 }
 
-// register registers c, or returns the collector already registered under
-// the same description: several tables share one registry.
-func register[T prometheus.Collector](reg prometheus.Registerer, c T) T {
-	if reg == nil {
-		return c
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			return are.ExistingCollector.(T)
-		}
-		panic(err)
-	}
-	return c
-}
-
 func newMetrics(reg prometheus.Registerer, tableName string) *metrics {
 	l := prometheus.Labels{"table": tableName}
-	commits := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	commits := prom.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "floe_committer_commits_total",
 		Help: "Commit attempt groups by outcome: committed, conflict_retried, retried, landed_after_unknown, failed.",
 	}, []string{"table", "outcome"})).MustCurryWith(l)
-	attemptErrors := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	attemptErrors := prom.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "floe_committer_attempt_errors_total",
 		Help: "Failed commit attempts that were retried, by reason.",
 	}, []string{"table", "reason"})).MustCurryWith(l)
-	dropped := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	dropped := prom.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "floe_committer_dropped_batches_total",
 		Help: "Batches not committed because another owner committed their range (fenced) or the partition moved (stale).",
 	}, []string{"table", "reason"})).MustCurryWith(l)
-	catalog := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	catalog := prom.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "floe_committer_catalog_request_duration_seconds",
 		Help:    "Catalog operations made by the committer, by operation and status.",
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 	}, []string{"table", "operation", "status"})).MustCurryWith(l)
-	commitDur := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	commitDur := prom.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "floe_committer_commit_duration_seconds",
 		Help:    "Time from the start of a commit to its landing, files and retries included.",
 		Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
 	}, []string{"table"}))
-	writeDur := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	writeDur := prom.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "floe_committer_write_duration_seconds",
 		Help:    "Time to write one commit's Parquet data files.",
 		Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
 	}, []string{"table"}))
-	fileBytes := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	fileBytes := prom.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "floe_committer_data_file_size_bytes",
 		Help:    "Size of the data files written.",
 		Buckets: prometheus.ExponentialBuckets(64<<10, 2, 14),
 	}, []string{"table"}))
-	rows := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	rows := prom.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "floe_committer_rows_total", Help: "Rows committed to the table.",
 	}, []string{"table"}))
-	files := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	files := prom.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "floe_committer_data_files_total", Help: "Data files committed to the table.",
 	}, []string{"table"}))
-	pending := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	pending := prom.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "floe_committer_pending_bytes", Help: "Payload bytes of sealed batches waiting for a commit.",
 	}, []string{"table"}))
-	healthy := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	healthy := prom.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "floe_committer_table_healthy", Help: "1 while the table's last commit landed in time, 0 while it cannot commit.",
 	}, []string{"table"}))
-	last := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	last := prom.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "floe_committer_last_commit_timestamp_seconds", Help: "Unix time of the last commit that landed.",
 	}, []string{"table"}))
-	wm := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	wm := prom.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "floe_committer_watermark_timestamp_seconds", Help: "Committed watermark: min over partitions of the newest committed record timestamp.",
 	}, []string{"table"}))
 
-	swept := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "floe_committer_swept_files_total", Help: "Orphan files deleted by the periodic sweep.",
-	}, []string{"table"}))
-	sweepErrors := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "floe_committer_sweep_errors_total", Help: "Periodic sweeps that failed.",
-	}, []string{"table"}))
-
-	perCommit := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	perCommit := prom.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "floe_committer_catalog_requests_per_commit",
 		Help:    "Catalog HTTP requests (every try) one commit made: the API cost of a commit.",
 		Buckets: []float64{1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64},
 	}, []string{"table"}))
 
-	deadLetters := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	deadLetters := prom.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "floe_committer_dead_letters_total",
 		Help: "Records written to the table's dead-letter destination (on-error: dlq), by destination: table, topic.",
 	}, []string{"table", "destination"}))
-	refused := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	refused := prom.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "floe_committer_refused_total",
 		Help: "Commits refused over a configured limit, by reason (too_many_files).",
 	}, []string{"table", "reason"})).MustCurryWith(l)
 
-	schemaChanges := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	schemaChanges := prom.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "floe_committer_schema_changes_total",
 		Help: "Schema changes floe committed to the table (schema-evolution: add-columns, widen).",
 	}, []string{"table"}))
 
-	objPerCommit := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	objPerCommit := prom.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "floe_committer_objectstore_requests_per_commit",
 		Help:    "Object-store HTTP requests (every try) one commit made: data files, manifests, metadata (S3 warehouses through floe's client).",
 		Buckets: []float64{2, 4, 6, 8, 12, 16, 24, 32, 64, 128, 256},
@@ -146,11 +121,11 @@ func newMetrics(reg prometheus.Registerer, tableName string) *metrics {
 		commitDuration: commitDur.With(l), writeDuration: writeDur.With(l), fileBytes: fileBytes.With(l),
 		rows: rows.With(l), files: files.With(l), pendingBytes: pending.With(l),
 		healthy: healthy.With(l), lastCommit: last.With(l), watermark: wm.With(l),
-		swept: swept.With(l), sweepErrors: sweepErrors.With(l), requestsPerCommit: perCommit.With(l),
-		objectsPerCommit: objPerCommit.With(l),
-		deadLetters:      deadLetters.With(prometheus.Labels{"table": tableName, "destination": "table"}),
-		deadLettersTopic: deadLetters.With(prometheus.Labels{"table": tableName, "destination": "topic"}),
-		refused:          refused, schemaChanges: schemaChanges.With(l),
+		requestsPerCommit: perCommit.With(l),
+		objectsPerCommit:  objPerCommit.With(l),
+		deadLetters:       deadLetters.With(prometheus.Labels{"table": tableName, "destination": "table"}),
+		deadLettersTopic:  deadLetters.With(prometheus.Labels{"table": tableName, "destination": "topic"}),
+		refused:           refused, schemaChanges: schemaChanges.With(l),
 	}
 	m.refused.WithLabelValues("too_many_files")
 	for _, o := range []string{outcomeCommitted, outcomeConflictRetried, outcomeRetried, outcomeLandedAfterUnknown, outcomeFailed} {

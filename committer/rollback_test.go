@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/floe-dev/floe/maintenance"
 	"github.com/floe-dev/floe/offsets"
 )
 
@@ -33,7 +34,7 @@ func TestRollbackReplay(t *testing.T) {
 	c := e.committer("a")
 	s1, s2, s3 := threeCommits(t, e, c)
 
-	plan, err := PlanRollback(e.reload(), "db.events", protoGroup, s1)
+	plan, err := maintenance.PlanRollback(e.reload(), "db.events", protoGroup, s1)
 	require.NoError(t, err)
 	require.Equal(t, s3, plan.From)
 	require.Len(t, plan.Undone, 2)
@@ -42,7 +43,7 @@ func TestRollbackReplay(t *testing.T) {
 	require.Equal(t, int64(5), plan.Undone[0].Records)
 	require.Equal(t, []offsets.Range{{Topic: "events", Partition: 0, Start: 5, End: 15}, {Topic: "events", Partition: 1, Start: 0, End: 4}}, plan.Reread)
 
-	out, err := ApplyRollback(context.Background(), e.reload(), plan, RollbackReplay, who)
+	out, err := maintenance.ApplyRollback(context.Background(), e.reload(), plan, maintenance.RollbackReplay, who)
 	require.NoError(t, err)
 	require.Equal(t, s1, out.CurrentSnapshot().SnapshotID, "the head is the target itself")
 	require.Equal(t, map[int32]int64{0: 5}, e.offsets().Topics["events"].Next, "floe reads from the target's offsets")
@@ -56,7 +57,7 @@ func TestRollbackReplay(t *testing.T) {
 	requireNoDuplicates(t, e.rows(), 19)
 
 	// s3 is off the branch now.
-	_, err = PlanRollback(e.reload(), "db.events", protoGroup, s3)
+	_, err = maintenance.PlanRollback(e.reload(), "db.events", protoGroup, s3)
 	require.ErrorContains(t, err, "is not an ancestor of table db.events's current snapshot")
 }
 
@@ -64,9 +65,9 @@ func TestRollbackSkip(t *testing.T) {
 	e := newProtoEnv(t)
 	c := e.committer("a")
 	s1, _, s3 := threeCommits(t, e, c)
-	plan, err := PlanRollback(e.reload(), "db.events", protoGroup, s1)
+	plan, err := maintenance.PlanRollback(e.reload(), "db.events", protoGroup, s1)
 	require.NoError(t, err)
-	out, err := ApplyRollback(context.Background(), e.reload(), plan, RollbackSkip, who)
+	out, err := maintenance.ApplyRollback(context.Background(), e.reload(), plan, maintenance.RollbackSkip, who)
 	require.NoError(t, err)
 	head := out.CurrentSnapshot()
 	require.Equal(t, s1, *head.ParentSnapshotID, "a new snapshot on top of the target")
@@ -78,7 +79,7 @@ func TestRollbackSkip(t *testing.T) {
 	require.Len(t, hist, 2)
 	rb := hist[0].Rollback
 	require.NotNil(t, rb, "floe commits shows the rollback")
-	require.Equal(t, RollbackSkip, rb.Mode)
+	require.Equal(t, string(maintenance.RollbackSkip), rb.Mode)
 	require.Equal(t, s3, rb.From)
 	require.Equal(t, s1, rb.To)
 	require.Len(t, rb.Undone, 2)
@@ -97,27 +98,27 @@ func TestRollbackRefusals(t *testing.T) {
 	c := e.committer("a")
 	s1, _, s3 := threeCommits(t, e, c)
 
-	_, err := PlanRollback(e.reload(), "db.events", protoGroup, 42)
+	_, err := maintenance.PlanRollback(e.reload(), "db.events", protoGroup, 42)
 	require.ErrorContains(t, err, "snapshot 42 is not in table db.events")
 
-	plan, err := PlanRollback(e.reload(), "db.events", protoGroup, s3)
+	plan, err := maintenance.PlanRollback(e.reload(), "db.events", protoGroup, s3)
 	require.NoError(t, err)
 	require.Equal(t, plan.From, plan.To)
-	_, err = ApplyRollback(context.Background(), e.reload(), plan, RollbackSkip, who)
+	_, err = maintenance.ApplyRollback(context.Background(), e.reload(), plan, maintenance.RollbackSkip, who)
 	require.ErrorContains(t, err, "nothing to roll back")
 
 	// The head moves between the plan and the rollback: nothing changes.
-	plan, err = PlanRollback(e.reload(), "db.events", protoGroup, s1)
+	plan, err = maintenance.PlanRollback(e.reload(), "db.events", protoGroup, s1)
 	require.NoError(t, err)
 	stale := e.reload()
 	c.Submit(e.batch(c, 0, 1, 15, 16))
 	require.NoError(t, c.Commit(context.Background()))
-	_, err = ApplyRollback(context.Background(), stale, plan, RollbackReplay, who)
+	_, err = maintenance.ApplyRollback(context.Background(), stale, plan, maintenance.RollbackReplay, who)
 	require.ErrorContains(t, err, "changed while rolling back")
 	requireNoDuplicates(t, e.rows(), 20)
 
-	_, err = ApplyRollback(context.Background(), e.reload(), plan, RollbackReplay, who)
+	_, err = maintenance.ApplyRollback(context.Background(), e.reload(), plan, maintenance.RollbackReplay, who)
 	require.ErrorContains(t, err, "moved since the rollback was planned")
-	_, err = ApplyRollback(context.Background(), stale, plan, "undo", who)
+	_, err = maintenance.ApplyRollback(context.Background(), stale, plan, "undo", who)
 	require.ErrorContains(t, err, `rollback mode must be replay or skip, got "undo"`)
 }

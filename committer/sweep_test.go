@@ -10,6 +10,8 @@ import (
 
 	"github.com/apache/iceberg-go/table"
 	"github.com/stretchr/testify/require"
+
+	"github.com/floe-dev/floe/maintenance"
 )
 
 // localPath turns a file:// location into a path.
@@ -40,17 +42,17 @@ func TestSweepDeletesOnlyOldUnreferencedFiles(t *testing.T) {
 		return err
 	}))
 
-	_, err = Sweep(context.Background(), tbl, 30*time.Minute, false)
+	_, err = maintenance.Sweep(context.Background(), tbl, 30*time.Minute, false)
 	require.ErrorContains(t, err, "at least 1h0m0s")
 
-	res, err := Sweep(context.Background(), tbl, 2*time.Hour, false)
+	res, err := maintenance.Sweep(context.Background(), tbl, 2*time.Hour, false)
 	require.NoError(t, err)
 	require.Len(t, res.Orphans, 1)
 	require.True(t, strings.HasSuffix(res.Orphans[0].Path, "00000-abandoned.parquet"), res.Orphans[0].Path)
 	require.Empty(t, res.Deleted, "a dry run deletes nothing")
 	require.FileExists(t, old)
 
-	res, err = Sweep(context.Background(), tbl, 2*time.Hour, true)
+	res, err = maintenance.Sweep(context.Background(), tbl, 2*time.Hour, true)
 	require.NoError(t, err)
 	require.Len(t, res.Deleted, 1)
 	require.NoFileExists(t, old)
@@ -59,7 +61,7 @@ func TestSweepDeletesOnlyOldUnreferencedFiles(t *testing.T) {
 }
 
 func TestSweepConfigValidate(t *testing.T) {
-	require.NoError(t, DefaultSweepConfig().Validate())
-	require.ErrorContains(t, SweepConfig{OlderThan: 10 * time.Minute}.Validate(), "older-than")
-	require.ErrorContains(t, SweepConfig{Interval: -1, OlderThan: time.Hour}.Validate(), "interval")
+	require.NoError(t, maintenance.DefaultSweepConfig().Validate())
+	require.ErrorContains(t, maintenance.SweepConfig{OlderThan: 10 * time.Minute}.Validate(), "older-than")
+	require.ErrorContains(t, maintenance.SweepConfig{Interval: -1, OlderThan: time.Hour}.Validate(), "interval")
 }

@@ -2,7 +2,7 @@
 // replacing the keys it sets: built-in defaults, the YAML file, FLOE_*
 // environment variables, then explicit overrides (command-line flags). It is
 // the only package that knows koanf; components receive their own plain
-// Config types (consumer.Config, committer.CatalogConfig, …) from the fields
+// Config types (consumer.Config, catalog.Config, …) from the fields
 // of [Config], and none of them imports this package.
 //
 // Typos must not pass silently: an unknown key anywhere — file, environment
@@ -24,18 +24,20 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/floe-dev/floe/catalog"
 	"github.com/floe-dev/floe/codec"
 	"github.com/floe-dev/floe/committer"
 	"github.com/floe-dev/floe/consumer"
+	"github.com/floe-dev/floe/maintenance"
 )
 
 // Config is the whole of floe's configuration, as read from the YAML file.
 type Config struct {
-	Kafka   consumer.Config         `koanf:"kafka"`
-	Catalog committer.CatalogConfig `koanf:"catalog"`
-	Commit  committer.Config        `koanf:"commit"`
+	Kafka   consumer.Config  `koanf:"kafka"`
+	Catalog catalog.Config   `koanf:"catalog"`
+	Commit  committer.Config `koanf:"commit"`
 	// Sweep is the periodic orphan-file sweep of `floe run` (off by default).
-	Sweep committer.SweepConfig `koanf:"sweep"`
+	Sweep maintenance.SweepConfig `koanf:"sweep"`
 	// Tables lists the tables floe writes to and the topics that feed them.
 	Tables   []Table  `koanf:"tables"`
 	HTTP     HTTP     `koanf:"http"`
@@ -110,9 +112,9 @@ type Replay struct {
 func Default() Config {
 	return Config{
 		Kafka:    consumer.DefaultConfig(),
-		Catalog:  committer.DefaultCatalogConfig(),
+		Catalog:  catalog.DefaultConfig(),
 		Commit:   committer.DefaultConfig(),
-		Sweep:    committer.DefaultSweepConfig(),
+		Sweep:    maintenance.DefaultSweepConfig(),
 		HTTP:     HTTP{Addr: "127.0.0.1:9090"},
 		Log:      Log{Level: "info", Format: "json"},
 		Shutdown: Shutdown{Timeout: 30 * time.Second},

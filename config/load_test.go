@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/floe-dev/floe/catalog"
 	"github.com/floe-dev/floe/codec"
 	"github.com/floe-dev/floe/committer"
 )
@@ -47,7 +48,7 @@ func TestLoadDefaults(t *testing.T) {
 	want := Default()
 	want.Kafka.Brokers = []string{"localhost:9092"}
 	want.Catalog.Warehouse = "file:///var/lib/floe/warehouse"
-	want.Catalog.SQL = committer.SQLConfig{Driver: "sqlite", DSN: "file:/var/lib/floe/catalog.db"}
+	want.Catalog.SQL = catalog.SQLConfig{Driver: "sqlite", DSN: "file:/var/lib/floe/catalog.db"}
 	events := DefaultTable()
 	events.Name, events.Topics = "demo.events", []string{"events"}
 	clicks := DefaultTable()

@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/floe-dev/floe/catalog"
 	"github.com/floe-dev/floe/committer"
 )
 
@@ -13,7 +14,7 @@ func validConfig() Config {
 	c := Default()
 	c.Kafka.Brokers = []string{"localhost:9092"}
 	c.Catalog.Warehouse = "file:///var/lib/floe/warehouse"
-	c.Catalog.SQL = committer.SQLConfig{Driver: "sqlite", DSN: "file:/var/lib/floe/catalog.db"}
+	c.Catalog.SQL = catalog.SQLConfig{Driver: "sqlite", DSN: "file:/var/lib/floe/catalog.db"}
 	events := DefaultTable()
 	events.Name, events.Topics = "demo.events", []string{"events"}
 	events.Schema = []committer.Column{{Name: "id", Type: "long"}, {Name: "ts", Type: "timestamptz"}}

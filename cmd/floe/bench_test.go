@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/floe-dev/floe/batcher"
+	"github.com/floe-dev/floe/catalog"
 	"github.com/floe-dev/floe/codec"
 	"github.com/floe-dev/floe/committer"
 )
@@ -25,7 +26,7 @@ func BenchmarkDecodeToParquetCommit(b *testing.B) {
 	cfg := demoConfig([]string{"127.0.0.1:1"}, dir)
 	tc := cfg.Tables[0]
 	ctx := context.Background()
-	cat, err := committer.OpenCatalog(ctx, cfg.Catalog, nil)
+	cat, err := catalog.Open(ctx, cfg.Catalog, nil)
 	require.NoError(b, err)
 	defer closeCatalog(cat)
 	tbl, _, err := committer.LoadOrCreateTable(ctx, cat, tc.TableConfig, metadataColumns(tc.Codec.Metadata))

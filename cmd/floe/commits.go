@@ -10,9 +10,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/apache/iceberg-go/catalog"
+	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 
+	"github.com/floe-dev/floe/catalog"
 	"github.com/floe-dev/floe/committer"
 	"github.com/floe-dev/floe/config"
 	"github.com/floe-dev/floe/offsets"
@@ -56,7 +57,7 @@ func commitsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // eachTable opens the catalog and calls fn with each configured table (or
 // only the one named), loaded.
 func eachTable(ctx context.Context, cfg *config.Config, only string, fn func(name string, tbl *table.Table) error) error {
-	cat, err := committer.OpenCatalog(ctx, cfg.Catalog, nil)
+	cat, err := catalog.Open(ctx, cfg.Catalog, nil)
 	if err != nil {
 		return err
 	}
@@ -77,7 +78,7 @@ func eachTable(ctx context.Context, cfg *config.Config, only string, fn func(nam
 	return nil
 }
 
-func loadTable(ctx context.Context, cat catalog.Catalog, name string) (*table.Table, error) {
+func loadTable(ctx context.Context, cat icecat.Catalog, name string) (*table.Table, error) {
 	ident, err := committer.ParseIdentifier(name)
 	if err != nil {
 		return nil, err
@@ -102,7 +103,7 @@ func selectTables(cfg config.Config, only string) ([]string, error) {
 	return names, nil
 }
 
-func readHistory(ctx context.Context, cat catalog.Catalog, name, group string) ([]offsets.Commit, error) {
+func readHistory(ctx context.Context, cat icecat.Catalog, name, group string) ([]offsets.Commit, error) {
 	tbl, err := loadTable(ctx, cat, name)
 	if err != nil {
 		return nil, err
@@ -140,7 +141,7 @@ func printHistory(w io.Writer, table, owner, group string, hist []offsets.Commit
 	_ = tw.Flush()
 }
 
-func closeCatalog(cat catalog.Catalog) {
+func closeCatalog(cat icecat.Catalog) {
 	if c, ok := cat.(io.Closer); ok {
 		_ = c.Close()
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/floe-dev/floe/catalog"
 	"github.com/floe-dev/floe/codec"
 	"github.com/floe-dev/floe/committer"
 	"github.com/floe-dev/floe/config"
@@ -144,11 +145,7 @@ func demoConfig(brokers []string, dir string) config.Config {
 	cfg.Kafka.Group = "floe-demo"
 	cfg.Kafka.Batch.MaxAge = time.Second
 	cfg.Kafka.LagInterval = time.Second
-	cfg.Catalog.Type = "sql"
-	cfg.Catalog.Name = "demo"
-	cfg.Catalog.SQL.Driver = "sqlite"
-	cfg.Catalog.SQL.DSN = filepath.Join(dir, "catalog.db")
-	cfg.Catalog.Warehouse = "file://" + filepath.Join(dir, "warehouse")
+	cfg.Catalog = catalog.Local("demo", dir)
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.Shutdown.Timeout = 30 * time.Second
 	t := config.DefaultTable()

@@ -29,7 +29,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/floe-dev/floe/committer"
+	"github.com/floe-dev/floe/catalog"
 )
 
 const (
@@ -352,7 +352,7 @@ func restCatalogSeries(t testing.TB) map[string]bool {
 	}))
 	defer srv.Close()
 	reg := prometheus.NewRegistry()
-	client := &http.Client{Transport: committer.NewCatalogTransport(committer.HTTPConfig{}, reg)}
+	client := &http.Client{Transport: catalog.NewCatalogTransport(catalog.HTTPConfig{}, reg)}
 	resp, err := client.Get(srv.URL + "/v1/config")
 	require.NoError(t, err)
 	resp.Body.Close()
@@ -373,7 +373,7 @@ func objectStoreSeries(t testing.TB) map[string]bool {
 	}))
 	defer srv.Close()
 	reg := prometheus.NewRegistry()
-	store, err := committer.NewObjectStore(t.Context(), committer.S3Config{Region: "us-east-1"}, reg)
+	store, err := catalog.NewObjectStore(t.Context(), catalog.S3Config{Region: "us-east-1"}, reg)
 	require.NoError(t, err)
 	defer store.Close()
 	client := utils.GetAwsConfig(store.Context(t.Context())).HTTPClient

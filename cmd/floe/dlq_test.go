@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/floe-dev/floe/catalog"
 	"github.com/floe-dev/floe/committer"
 )
 
@@ -98,9 +99,9 @@ type letterRow struct {
 // deadLetters reads the dead-letter table: "partition/offset" → letters.
 func (b *bed) deadLetters(name string) map[string][]letterRow {
 	b.t.Helper()
-	cat, err := committer.OpenCatalog(context.Background(), committer.CatalogConfig{
+	cat, err := catalog.Open(context.Background(), catalog.Config{
 		Type: "sql", Name: "itest", Warehouse: "file://" + b.dir + "/warehouse",
-		SQL: committer.SQLConfig{Driver: "sqlite", DSN: b.dir + "/catalog.db"},
+		SQL: catalog.SQLConfig{Driver: "sqlite", DSN: b.dir + "/catalog.db"},
 	}, nil)
 	require.NoError(b.t, err)
 	defer closeCatalog(cat)

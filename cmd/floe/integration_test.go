@@ -26,7 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/floe-dev/floe/committer"
+	"github.com/floe-dev/floe/catalog"
 	"github.com/floe-dev/floe/offsets"
 )
 
@@ -261,9 +261,9 @@ func (p *proc) wait(t *testing.T) int {
 
 func (b *bed) loadTable() *table.Table {
 	b.t.Helper()
-	cat, err := committer.OpenCatalog(context.Background(), committer.CatalogConfig{
+	cat, err := catalog.Open(context.Background(), catalog.Config{
 		Type: "sql", Name: "itest", Warehouse: "file://" + b.dir + "/warehouse",
-		SQL: committer.SQLConfig{Driver: "sqlite", DSN: b.dir + "/catalog.db"},
+		SQL: catalog.SQLConfig{Driver: "sqlite", DSN: b.dir + "/catalog.db"},
 	}, nil)
 	require.NoError(b.t, err)
 	defer closeCatalog(cat)

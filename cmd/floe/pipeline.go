@@ -16,16 +16,18 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
-	"github.com/apache/iceberg-go/catalog"
+	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/floe-dev/floe/catalog"
 	"github.com/floe-dev/floe/codec"
 	"github.com/floe-dev/floe/committer"
 	"github.com/floe-dev/floe/config"
 	"github.com/floe-dev/floe/consumer"
+	"github.com/floe-dev/floe/maintenance"
 	"github.com/floe-dev/floe/offsets"
 )
 
@@ -35,8 +37,8 @@ type pipeline struct {
 	cfg        config.Config
 	log        *slog.Logger
 	reg        *prometheus.Registry
-	cat        catalog.Catalog
-	store      *committer.ObjectStore
+	cat        icecat.Catalog
+	store      *catalog.ObjectStore
 	committers []*committer.Committer
 	consumer   *consumer.Consumer
 	ln         net.Listener
@@ -116,16 +118,16 @@ func newIdentity() offsets.Writer {
 
 // openCatalog opens the object store and the catalog with floe's limits.
 // The returned context carries the object store; close both when done.
-func openCatalog(ctx context.Context, cfg config.Config, reg prometheus.Registerer) (context.Context, catalog.Catalog, *committer.ObjectStore, error) {
+func openCatalog(ctx context.Context, cfg config.Config, reg prometheus.Registerer) (context.Context, icecat.Catalog, *catalog.ObjectStore, error) {
 	// Data files, manifests and metadata files go through floe's S3 client
 	// (catalog.s3.http) whatever the catalog.
-	store, err := committer.NewObjectStore(ctx, cfg.Catalog.S3, reg)
+	store, err := catalog.NewObjectStore(ctx, cfg.Catalog.S3, reg)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	ctx = store.Context(ctx)
-	httpClient := &http.Client{Transport: committer.NewCatalogTransport(cfg.Catalog.HTTP, reg)}
-	cat, err := committer.OpenCatalog(ctx, cfg.Catalog, httpClient)
+	httpClient := &http.Client{Transport: catalog.NewCatalogTransport(cfg.Catalog.HTTP, reg)}
+	cat, err := catalog.Open(ctx, cfg.Catalog, httpClient)
 	if err != nil {
 		store.Close()
 		return nil, nil, nil, err
@@ -147,7 +149,7 @@ type tableTarget struct {
 
 // openTable loads or creates a configured table (and its dead-letter table)
 // and builds its committer and the consumer route that feeds it.
-func openTable(ctx context.Context, cat catalog.Catalog, cfg config.Config, tc config.Table, target tableTarget,
+func openTable(ctx context.Context, cat icecat.Catalog, cfg config.Config, tc config.Table, target tableTarget,
 	who offsets.Writer, hooks committer.Hooks, logger *slog.Logger, reg prometheus.Registerer,
 ) (*committer.Committer, *consumer.Route, error) {
 	extraCols := metadataColumns(tc.Codec.Metadata)
@@ -245,7 +247,7 @@ func evolver(com *committer.Committer, cfg codec.Config) func(context.Context, *
 }
 
 // catalogEndpoint names the catalog for error messages, without secrets.
-func catalogEndpoint(c committer.CatalogConfig) string {
+func catalogEndpoint(c catalog.Config) string {
 	if c.Type == "rest" {
 		return c.URI
 	}
@@ -324,7 +326,10 @@ func (p *pipeline) Run(ctx context.Context) error {
 	for _, c := range p.committers {
 		wg.Add(2)
 		go func() { defer wg.Done(); fail(c.Run(commitCtx)) }()
-		go func() { defer wg.Done(); c.SweepLoop(commitCtx, p.cfg.Sweep) }()
+		go func() {
+			defer wg.Done()
+			maintenance.NewSweeper(p.cfg.Sweep, c.Table(), c.Load, p.log, p.reg).Run(commitCtx)
+		}()
 	}
 	<-consumerDone // after a signal or a failure, with every buffer sealed
 

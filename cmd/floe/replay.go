@@ -17,7 +17,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/apache/iceberg-go/catalog"
+	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/floe-dev/floe/committer"
@@ -485,7 +485,7 @@ func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *r
 // recordRange makes the plan use the range the replay's first run recorded
 // in the table, or records the plan's (a table property, before anything
 // of the replay is committed).
-func recordRange(ctx context.Context, cat catalog.Catalog, plan *replayPlan, stdout io.Writer) error {
+func recordRange(ctx context.Context, cat icecat.Catalog, plan *replayPlan, stdout io.Writer) error {
 	tbl, err := loadTable(ctx, cat, plan.table)
 	if err != nil {
 		return err
@@ -522,7 +522,7 @@ func (p *replayPlan) rangeText() string {
 
 // dryRunReplay says how much a replay would read, writing nothing: the
 // table is only loaded, not created.
-func dryRunReplay(ctx context.Context, cat catalog.Catalog, plan *replayPlan, stdout io.Writer) error {
+func dryRunReplay(ctx context.Context, cat icecat.Catalog, plan *replayPlan, stdout io.Writer) error {
 	stored := offsets.Map{}
 	ident, err := committer.ParseIdentifier(plan.table)
 	if err != nil {
@@ -530,7 +530,7 @@ func dryRunReplay(ctx context.Context, cat catalog.Catalog, plan *replayPlan, st
 	}
 	tbl, err := cat.LoadTable(ctx, ident)
 	switch {
-	case errors.Is(err, catalog.ErrNoSuchTable):
+	case errors.Is(err, icecat.ErrNoSuchTable):
 		fmt.Fprintf(stdout, "table %s does not exist yet: a replay would create it\n", plan.table)
 	case err != nil:
 		return fmt.Errorf("load table %s: %w", plan.table, err)

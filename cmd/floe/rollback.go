@@ -16,9 +16,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/floe-dev/floe/committer"
+	"github.com/floe-dev/floe/catalog"
 	"github.com/floe-dev/floe/config"
 	"github.com/floe-dev/floe/consumer"
+	"github.com/floe-dev/floe/maintenance"
 	"github.com/floe-dev/floe/offsets"
 )
 
@@ -49,15 +50,15 @@ func rollbackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case *replay == *skip:
 		return fmt.Errorf("%w: give exactly one of --replay (read the undone records again) and --skip (go on after them)", errUsage)
 	}
-	mode := committer.RollbackReplay
+	mode := maintenance.RollbackReplay
 	if *skip {
-		mode = committer.RollbackSkip
+		mode = maintenance.RollbackSkip
 	}
 	if _, err := selectTables(*cfg, *tableName); err != nil {
 		return err
 	}
 
-	cat, err := committer.OpenCatalog(ctx, cfg.Catalog, nil)
+	cat, err := catalog.Open(ctx, cfg.Catalog, nil)
 	if err != nil {
 		return err
 	}
@@ -66,7 +67,7 @@ func rollbackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	plan, err := committer.PlanRollback(tbl, *tableName, cfg.Kafka.Group, *to)
+	plan, err := maintenance.PlanRollback(tbl, *tableName, cfg.Kafka.Group, *to)
 	if err != nil {
 		return err
 	}
@@ -83,7 +84,7 @@ func rollbackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := refuseWhileConsuming(ctx, adm, cfg.Kafka.Group, *force, stderr); err != nil {
 		return err
 	}
-	if mode == committer.RollbackReplay {
+	if mode == maintenance.RollbackReplay {
 		if err := refuseLostRecords(ctx, adm, plan.Reread, *force, stderr); err != nil {
 			return err
 		}
@@ -93,7 +94,7 @@ func rollbackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return printRollback(stdout, plan, mode, 0, *asJSON, true)
 	}
 	host, _ := os.Hostname()
-	out, err := committer.ApplyRollback(ctx, tbl, plan, mode, offsets.Writer{Instance: "rollback-" + instanceID(), Host: host, Version: version})
+	out, err := maintenance.ApplyRollback(ctx, tbl, plan, mode, offsets.Writer{Instance: "rollback-" + instanceID(), Host: host, Version: version})
 	if err != nil {
 		return err
 	}
@@ -177,13 +178,13 @@ func refuseLostRecords(ctx context.Context, adm *kadm.Client, ranges []offsets.R
 	return nil
 }
 
-func printRollback(w io.Writer, plan committer.RollbackPlan, mode committer.RollbackMode, newHead int64, asJSON, dry bool) error {
+func printRollback(w io.Writer, plan maintenance.RollbackPlan, mode maintenance.RollbackMode, newHead int64, asJSON, dry bool) error {
 	if asJSON {
 		return json.NewEncoder(w).Encode(struct {
-			committer.RollbackPlan
-			Mode    committer.RollbackMode `json:"mode"`
-			DryRun  bool                   `json:"dry_run"`
-			NewHead int64                  `json:"current_snapshot,omitempty"`
+			maintenance.RollbackPlan
+			Mode    maintenance.RollbackMode `json:"mode"`
+			DryRun  bool                     `json:"dry_run"`
+			NewHead int64                    `json:"current_snapshot,omitempty"`
 		}{plan, mode, dry, newHead})
 	}
 	verb := "rolled back"
@@ -200,7 +201,7 @@ func printRollback(w io.Writer, plan committer.RollbackPlan, mode committer.Roll
 	}
 	for _, r := range plan.Reread {
 		action := "floe reads again"
-		if mode == committer.RollbackSkip {
+		if mode == maintenance.RollbackSkip {
 			action = "skipped"
 		}
 		fmt.Fprintf(w, "  %s[%d] offsets %d-%d: %s\n", r.Topic, r.Partition, r.Start, r.End, action)
@@ -208,7 +209,7 @@ func printRollback(w io.Writer, plan committer.RollbackPlan, mode committer.Roll
 	if dry {
 		return nil
 	}
-	if mode == committer.RollbackSkip {
+	if mode == maintenance.RollbackSkip {
 		fmt.Fprintf(w, "current snapshot: %d (the data of %d, with the offsets floe had; floe.rollback records the skip)\n", newHead, plan.To)
 	} else {
 		fmt.Fprintf(w, "current snapshot: %d; floe reads the ranges above again when it starts\n", newHead)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/apache/iceberg-go/table"
 
-	"github.com/floe-dev/floe/committer"
+	"github.com/floe-dev/floe/maintenance"
 )
 
 // sweepCmd lists (and with --apply deletes) files under a table's location
@@ -27,18 +27,18 @@ func sweepCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if *olderThan < committer.MinSweepAge {
-		return fmt.Errorf("%w: --older-than must be at least %s: files of commits in progress are younger", errUsage, committer.MinSweepAge)
+	if *olderThan < maintenance.MinSweepAge {
+		return fmt.Errorf("%w: --older-than must be at least %s: files of commits in progress are younger", errUsage, maintenance.MinSweepAge)
 	}
 	return eachTable(ctx, cfg, *tableName, func(name string, tbl *table.Table) error {
-		res, err := committer.Sweep(ctx, tbl, *olderThan, *apply)
+		res, err := maintenance.Sweep(ctx, tbl, *olderThan, *apply)
 		if err != nil {
 			return err
 		}
 		if *asJSON {
 			return json.NewEncoder(stdout).Encode(struct {
 				Table string `json:"table"`
-				committer.SweepResult
+				maintenance.SweepResult
 			}{name, res})
 		}
 		verb := "would delete (dry run; --apply deletes)"

@@ -130,7 +130,7 @@ func (b *bench) report(fams []floebench.Families, tcp *connSampler, g *gaugeSamp
 
 	limConns, limInFlight := o.maxConns, o.maxInFlight
 	if limConns == 0 {
-		limConns = 8 // committer.DefaultHTTPConfig
+		limConns = 8 // catalog.DefaultHTTPConfig
 	}
 	if limInFlight == 0 {
 		limInFlight = 8

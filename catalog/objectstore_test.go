@@ -1,4 +1,4 @@
-package committer
+package catalog
 
 import (
 	"context"
@@ -294,7 +294,7 @@ func TestObjectStoreHTTPConfigValidate(t *testing.T) {
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
-	cat := DefaultCatalogConfig()
+	cat := DefaultConfig()
 	cat.SQL = SQLConfig{Driver: "sqlite", DSN: "/tmp/x.db"}
 	cat.Warehouse = "file:///tmp/w"
 	cat.S3.HTTP.MaxInFlight = -1
@@ -329,11 +329,11 @@ func TestObjectStoreRequestsCountTowardTheCommit(t *testing.T) {
 	store, err := NewObjectStore(context.Background(), c, nil)
 	require.NoError(t, err)
 	defer store.Close()
-	ctx, rc := countRequests(store.Context(context.Background()))
+	ctx, rc := CountRequests(store.Context(context.Background()), nil)
 	fs := openS3(t, ctx, c)
 	require.NoError(t, fs.(icebergio.WriteFileIO).WriteFile("s3://bucket/warehouse/a.txt", []byte("hello")))
 	_, err = fs.(icebergio.ReadFileIO).ReadFile("s3://bucket/warehouse/a.txt")
 	require.NoError(t, err)
-	require.GreaterOrEqual(t, rc.objects.Load(), int64(2), "a PUT and a GET at least")
-	require.Zero(t, rc.n.Load(), "no catalog request was made")
+	require.GreaterOrEqual(t, rc.Objects(), int64(2), "a PUT and a GET at least")
+	require.Zero(t, rc.Catalog(), "no catalog request was made")
 }

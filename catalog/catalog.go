@@ -1,4 +1,4 @@
-package committer
+package catalog
 
 import (
 	"context"
@@ -28,23 +28,15 @@ import (
 	_ "github.com/apache/iceberg-go/io/gocloud/s3"
 )
 
-// Table properties floe sets on the tables it creates.
-const (
-	// PropOwner names the floe deployment that created (and writes) a table.
-	PropOwner = "floe.owner"
-
-	propCompression = "write.parquet.compression-codec"
-)
-
 // sqliteBusyTimeoutMillis is how long a SQLite catalog connection waits for
 // another process's lock before failing with "database is locked".
 const sqliteBusyTimeoutMillis = "5000"
 
-// OpenCatalog connects to the catalog cfg describes. cfg should have passed
+// Open connects to the catalog cfg describes. cfg should have passed
 // Validate.
 //
 // The result always implements catalog.Closer; the caller must Close it when
-// done. For a SQL catalog that closes the *sql.DB OpenCatalog opened; for a
+// done. For a SQL catalog that closes the *sql.DB Open opened; for a
 // REST catalog it drops idle connections of transports iceberg-go created
 // (never those of httpClient).
 //
@@ -52,15 +44,15 @@ const sqliteBusyTimeoutMillis = "5000"
 // metrics can wrap it); only its Transport is used, not its Timeout: iceberg-go
 // builds its own http.Client, so bound calls with their context. When the
 // config has TLS settings the transport must be nil or an *http.Transport,
-// which is cloned with the TLS settings applied. OpenCatalog ignores
+// which is cloned with the TLS settings applied. Open ignores
 // httpClient for SQL catalogs.
 //
 // A REST catalog is contacted at once (GET /v1/config); a SQL catalog creates
 // its tables if missing.
-func OpenCatalog(ctx context.Context, cfg CatalogConfig, httpClient *http.Client) (catalog.Catalog, error) {
+func Open(ctx context.Context, cfg Config, httpClient *http.Client) (catalog.Catalog, error) {
 	name := cfg.Name
 	if name == "" {
-		name = DefaultCatalogConfig().Name
+		name = DefaultConfig().Name
 	}
 	switch cfg.Type {
 	case "sql":
@@ -91,7 +83,7 @@ func (c *sqlCatalog) Close() error {
 	return errors.Join(c.Catalog.Close(), c.db.Close())
 }
 
-func openSQLCatalog(name string, cfg CatalogConfig) (catalog.Catalog, error) {
+func openSQLCatalog(name string, cfg Config) (catalog.Catalog, error) {
 	var (
 		driver, dsn string
 		dialect     sqlcat.SupportedDialect
@@ -180,7 +172,7 @@ func sqliteDSN(dsn string) (string, error) {
 	return base + "?" + q.Encode(), nil
 }
 
-func openRESTCatalog(ctx context.Context, name string, cfg CatalogConfig, httpClient *http.Client) (catalog.Catalog, error) {
+func openRESTCatalog(ctx context.Context, name string, cfg Config, httpClient *http.Client) (catalog.Catalog, error) {
 	if cfg.URI == "" {
 		return nil, errors.New("catalog.uri: required for a rest catalog")
 	}
@@ -332,93 +324,4 @@ func EnsureNamespace(ctx context.Context, cat catalog.Catalog, ns []string) erro
 		}
 	}
 	return nil
-}
-
-// TableNotCreatableError reports a table that does not exist and that floe
-// has no schema to create. It matches catalog.ErrNoSuchTable.
-type TableNotCreatableError struct{ Table string }
-
-func (e *TableNotCreatableError) Error() string {
-	return fmt.Sprintf("table %s does not exist and tables[].schema is not set, so floe cannot create it", e.Table)
-}
-
-func (e *TableNotCreatableError) Unwrap() error { return catalog.ErrNoSuchTable }
-
-// LoadOrCreateTable loads table tc.Name, creating it (and its namespace) if
-// it is missing and tc.Schema is set. extraCols are appended to tc.Schema
-// on create (floe's own columns); an existing table is returned as it is,
-// whatever its schema and properties.
-//
-// A created table is format v2 (iceberg-go cannot append written files to
-// v3 tables), has commit.retry.num-retries=0 (floe retries commits itself
-// and iceberg-go's replay must not rebase a commit behind its back) and
-// compresses Parquet with zstd unless tc.Properties says otherwise. When
-// another replica creates the table first, its table is loaded and created
-// is false.
-func LoadOrCreateTable(ctx context.Context, cat catalog.Catalog, tc TableConfig, extraCols []Column) (tbl *table.Table, created bool, err error) {
-	ident, err := ParseIdentifier(tc.Name)
-	if err != nil {
-		return nil, false, fmt.Errorf("load table: %w", err)
-	}
-	tbl, err = cat.LoadTable(ctx, ident)
-	switch {
-	case err == nil:
-		return tbl, false, nil
-	case !errors.Is(err, catalog.ErrNoSuchTable) && !errors.Is(err, catalog.ErrNoSuchNamespace):
-		return nil, false, fmt.Errorf("load table %s: %w", tc.Name, err)
-	case len(tc.Schema) == 0:
-		return nil, false, &TableNotCreatableError{Table: tc.Name}
-	}
-
-	sc, err := BuildSchema(append(slices.Clone(tc.Schema), extraCols...))
-	if err != nil {
-		return nil, false, fmt.Errorf("create table %s: schema: %w", tc.Name, err)
-	}
-	spec, err := BuildPartitionSpec(sc, tc.PartitionBy)
-	if err != nil {
-		return nil, false, fmt.Errorf("create table %s: %w", tc.Name, err)
-	}
-	props, err := CreateTableProperties(tc)
-	if err != nil {
-		return nil, false, fmt.Errorf("create table %s: %w", tc.Name, err)
-	}
-	if err := EnsureNamespace(ctx, cat, ident[:len(ident)-1]); err != nil {
-		return nil, false, fmt.Errorf("create table %s: %w", tc.Name, err)
-	}
-	tbl, err = cat.CreateTable(ctx, ident, sc, catalog.WithPartitionSpec(&spec), catalog.WithProperties(props))
-	if errors.Is(err, catalog.ErrTableAlreadyExists) {
-		// Another replica won the race: use its table.
-		if tbl, err = cat.LoadTable(ctx, ident); err != nil {
-			return nil, false, fmt.Errorf("load table %s: %w", tc.Name, err)
-		}
-		return tbl, false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("create table %s: %w", tc.Name, err)
-	}
-	return tbl, true, nil
-}
-
-// CreateTableProperties returns the properties of a table floe creates for
-// tc, or an error naming a property in tc.Properties that floe cannot honour.
-func CreateTableProperties(tc TableConfig) (iceberg.Properties, error) {
-	fixed := map[string]string{
-		table.PropertyFormatVersion: "2",
-		table.CommitNumRetriesKey:   "0",
-	}
-	props := iceberg.Properties{propCompression: "zstd"}
-	for k, v := range tc.Properties {
-		if want, ok := fixed[k]; ok && v != want {
-			return nil, fmt.Errorf("properties.%s: floe needs %s, got %q", k, want, v)
-		}
-		props[k] = v
-	}
-	maps.Copy(props, fixed)
-	if tc.Owner != "" {
-		if v, ok := tc.Properties[PropOwner]; ok && v != tc.Owner {
-			return nil, fmt.Errorf("properties.%s: conflicts with owner %q", PropOwner, tc.Owner)
-		}
-		props[PropOwner] = tc.Owner
-	}
-	return props, nil
 }

@@ -1,4 +1,4 @@
-package committer
+package catalog
 
 import (
 	"errors"
@@ -17,13 +17,13 @@ import (
 // back in — and counted as reason access_denied.
 var ErrStorageAccessDenied = errors.New("access denied by object storage")
 
-// storageError wraps an error of step op (writing data files, staging the
+// StorageError wraps an error of step op (writing data files, staging the
 // manifests) as a write failure and, for an access error, names the request the store refused
 // and the endpoint that refused it, as an operator needs them to fix a
 // credential or a bucket policy.
-func storageError(op string, err error) error {
+func StorageError(op string, err error) error {
 	if !storageDenied(err) {
-		return writeFailed(fmt.Errorf("%s: %w", op, err))
+		return WriteFailed(fmt.Errorf("%s: %w", op, err))
 	}
 	what := "a request"
 	var oe *smithy.OperationError
@@ -36,7 +36,7 @@ func storageError(op string, err error) error {
 		u := re.Response.Request.URL
 		where = u.Scheme + "://" + u.Host
 	}
-	return writeFailed(fmt.Errorf("%s: %w: %s refused by %s (check catalog.s3 credentials and the bucket policy): %w",
+	return WriteFailed(fmt.Errorf("%s: %w: %s refused by %s (check catalog.s3 credentials and the bucket policy): %w",
 		op, ErrStorageAccessDenied, what, where, err))
 }
 

@@ -1,19 +1,24 @@
-package committer
+// Package maintenance keeps floe's tables healthy and lets operators undo
+// commits: the orphan sweep, which deletes files no snapshot references, and
+// rollback, which sets a table back to an earlier snapshot with its offsets.
+// Both read floe's evidence through package offsets and commit through
+// package tablecommit, as every floe commit does.
+package maintenance
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
 
+	"github.com/floe-dev/floe/catalog"
 	"github.com/floe-dev/floe/offsets"
+	"github.com/floe-dev/floe/tablecommit"
 )
 
 // RollbackMode says what happens to the records of the undone commits.
@@ -134,11 +139,21 @@ func PlanRollback(tbl *table.Table, name, group string, to int64) (RollbackPlan,
 	return plan, nil
 }
 
+// rollbackBackoff and rollbackTimeout bound the retries of a rollback's
+// commit (a 5xx, a lost response): `floe rollback` is run by a person, who
+// is told to run it again when they run out.
+var (
+	rollbackBackoff = catalog.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
+	rollbackTimeout = 2 * time.Minute
+)
+
 // ApplyRollback sets tbl's main branch back to plan.To in one commit that
 // fails if the head moved since the plan was made. With RollbackSkip the
 // same commit adds a snapshot on top of plan.To that changes no file and
 // carries the head's offsets and the skipped ranges (floe.rollback), so
-// floe goes on after them. It returns the table as committed.
+// floe goes on after them. The commit goes through the table commit loop:
+// an attempt whose outcome is unknown is resolved from the table before
+// anything is sent again. It returns the table as committed.
 func ApplyRollback(ctx context.Context, tbl *table.Table, plan RollbackPlan, mode RollbackMode, who offsets.Writer) (*table.Table, error) {
 	if mode != RollbackReplay && mode != RollbackSkip {
 		return nil, fmt.Errorf("rollback mode must be replay or skip, got %q", mode)
@@ -146,39 +161,64 @@ func ApplyRollback(ctx context.Context, tbl *table.Table, plan RollbackPlan, mod
 	if plan.To == plan.From {
 		return tbl, errors.New("nothing to roll back: the snapshot is the table's current one")
 	}
-	if cur := tbl.CurrentSnapshot(); cur == nil || cur.SnapshotID != plan.From {
-		return nil, fmt.Errorf("table %s moved since the rollback was planned: run it again", plan.Table)
-	}
-	txn := tbl.NewTransaction()
-	if err := txn.RollbackToSnapshot(plan.To); err != nil {
-		return nil, fmt.Errorf("roll back %s to snapshot %d: %w", plan.Table, plan.To, err)
+	ctx, cancel := context.WithTimeout(ctx, rollbackTimeout)
+	defer cancel()
+	first := true
+	commit := &tablecommit.Commit{
+		Target: tablecommit.Target{Name: plan.Table, Load: func(ctx context.Context) (*table.Table, error) {
+			if first { // the table the plan was made from
+				first = false
+				return tbl, nil
+			}
+			if err := tbl.Refresh(ctx); err != nil {
+				return nil, catalog.LoadFailed(fmt.Errorf("load table %s: %w", plan.Table, err))
+			}
+			return tbl, nil
+		}},
+		Pin: true,
 	}
 	if mode == RollbackSkip {
-		ev := offsets.Rollback{Mode: string(mode), From: plan.From, To: plan.To, Skipped: plan.Reread}
-		for _, u := range plan.Undone {
-			ev.Undone = append(ev.Undone, u.SnapshotID)
-		}
-		evJSON, _ := json.Marshal(ev)
-		writer, _ := json.Marshal(who)
-		props := iceberg.Properties{
-			offsets.SummaryRollback: string(evJSON),
-			offsets.SummaryCommitID: uuid.NewString(),
-			offsets.SummaryWriter:   string(writer),
-			offsets.SummaryRanges:   "[]",
-		}
-		for k, v := range plan.headOffsets {
-			props[k] = v
-		}
-		if err := txn.Delete(ctx, iceberg.AlwaysFalse{}, props); err != nil {
-			return nil, fmt.Errorf("stage the skip snapshot: %w", err)
-		}
+		commit.ID = uuid.NewString()
 	}
-	out, err := txn.Commit(ctx)
+	var out *table.Table
+	err := commit.Run(ctx, rollbackBackoff, func(ctx context.Context) error {
+		res, err := commit.Once(ctx, func(ctx context.Context, tbl *table.Table, txn *table.Transaction) error {
+			return stageRollback(ctx, commit, tbl, txn, plan, mode, who)
+		})
+		out = res.Table
+		return err
+	}, nil)
 	if err != nil {
-		if errorReason(err) == reasonConflict {
-			return nil, fmt.Errorf("table %s changed while rolling back (another writer committed): nothing was changed; run it again: %w", plan.Table, err)
-		}
-		return nil, fmt.Errorf("commit the rollback of %s: %w", plan.Table, err)
+		return nil, err
 	}
 	return out, nil
+}
+
+// stageRollback is a rollback's stage: the branch set back to plan.To and,
+// with RollbackSkip, the snapshot that records what was skipped.
+func stageRollback(ctx context.Context, commit *tablecommit.Commit, tbl *table.Table, txn *table.Transaction, plan RollbackPlan, mode RollbackMode, who offsets.Writer) error {
+	cur := tbl.CurrentSnapshot()
+	if commit.Unknown() && mode == RollbackReplay && cur != nil && cur.SnapshotID == plan.To {
+		return tablecommit.ErrNothing // an attempt whose outcome was unknown landed
+	}
+	if cur == nil || cur.SnapshotID != plan.From {
+		if commit.Conflicts > 0 {
+			return tablecommit.Fatal(fmt.Errorf("table %s changed while rolling back (another writer committed): nothing was changed; run it again: %w",
+				plan.Table, commit.LastErr))
+		}
+		return tablecommit.Fatal(fmt.Errorf("table %s moved since the rollback was planned: run it again", plan.Table))
+	}
+	if err := txn.RollbackToSnapshot(plan.To); err != nil {
+		return tablecommit.Fatal(fmt.Errorf("roll back %s to snapshot %d: %w", plan.Table, plan.To, err))
+	}
+	if mode != RollbackSkip {
+		return nil
+	}
+	ev := offsets.Rollback{Mode: string(mode), From: plan.From, To: plan.To, Skipped: plan.Reread}
+	for _, u := range plan.Undone {
+		ev.Undone = append(ev.Undone, u.SnapshotID)
+	}
+	return tablecommit.SummaryOnly(ctx, txn, offsets.Summary{
+		CommitID: commit.ID, Writer: who, Rollback: &ev, Carry: plan.headOffsets,
+	}.Properties())
 }

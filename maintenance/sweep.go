@@ -1,11 +1,15 @@
-package committer
+package maintenance
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/apache/iceberg-go/table"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/floe-dev/floe/internal/prom"
 )
 
 // MinSweepAge is the youngest a file may be for a sweep to delete it: files
@@ -78,13 +82,37 @@ func Sweep(ctx context.Context, tbl *table.Table, olderThan time.Duration, apply
 	return res, nil
 }
 
-// SweepLoop sweeps the committer's table every cfg.Interval until ctx is
-// done. Errors are logged and counted, never fatal: a sweep is housekeeping.
-func (c *Committer) SweepLoop(ctx context.Context, cfg SweepConfig) {
-	if cfg.Interval <= 0 {
+// Sweeper sweeps one table every SweepConfig.Interval while floe runs.
+type Sweeper struct {
+	cfg    SweepConfig
+	load   func(ctx context.Context) (*table.Table, error)
+	log    *slog.Logger
+	swept  prometheus.Counter
+	failed prometheus.Counter
+}
+
+// NewSweeper returns the sweeper of tableName; load loads the table.
+func NewSweeper(cfg SweepConfig, tableName string, load func(ctx context.Context) (*table.Table, error), logger *slog.Logger, reg prometheus.Registerer) *Sweeper {
+	l := prometheus.Labels{"table": tableName}
+	return &Sweeper{
+		cfg: cfg, load: load, log: logger.With("table", tableName),
+		swept: prom.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "floe_committer_swept_files_total", Help: "Orphan files deleted by the periodic sweep.",
+		}, []string{"table"})).With(l),
+		failed: prom.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "floe_committer_sweep_errors_total", Help: "Periodic sweeps that failed.",
+		}, []string{"table"})).With(l),
+	}
+}
+
+// Run sweeps the table every interval until ctx is done (never when the
+// interval is 0). Errors are logged and counted, never fatal: a sweep is
+// housekeeping.
+func (s *Sweeper) Run(ctx context.Context) {
+	if s.cfg.Interval <= 0 {
 		return
 	}
-	t := time.NewTicker(cfg.Interval)
+	t := time.NewTicker(s.cfg.Interval)
 	defer t.Stop()
 	for {
 		select {
@@ -92,18 +120,18 @@ func (c *Committer) SweepLoop(ctx context.Context, cfg SweepConfig) {
 			return
 		case <-t.C:
 		}
-		tbl, err := c.load(ctx)
+		tbl, err := s.load(ctx)
 		if err == nil {
 			var res SweepResult
-			res, err = Sweep(ctx, tbl, cfg.OlderThan, true)
-			c.m.swept.Add(float64(len(res.Deleted)))
+			res, err = Sweep(ctx, tbl, s.cfg.OlderThan, true)
+			s.swept.Add(float64(len(res.Deleted)))
 			if len(res.Orphans) > 0 {
-				c.log.Info("orphan files swept", "found", len(res.Orphans), "deleted", len(res.Deleted), "bytes", res.Bytes)
+				s.log.Info("orphan files swept", "found", len(res.Orphans), "deleted", len(res.Deleted), "bytes", res.Bytes)
 			}
 		}
 		if err != nil && ctx.Err() == nil {
-			c.m.sweepErrors.Inc()
-			c.log.Warn("orphan sweep failed; trying again next interval", "error", err)
+			s.failed.Inc()
+			s.log.Warn("orphan sweep failed; trying again next interval", "error", err)
 		}
 	}
 }

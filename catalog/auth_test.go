@@ -1,4 +1,4 @@
-package committer
+package catalog
 
 import (
 	"context"
@@ -106,8 +106,8 @@ func (s *authServer) counts() (issued, rejected int) {
 
 func openAuthCatalog(t *testing.T, s *authServer, credential string) catalog.Catalog {
 	t.Helper()
-	cfg := CatalogConfig{Type: "rest", URI: s.URL, REST: RESTConfig{Credential: credential}, HTTP: testHTTPConfig()}
-	cat, err := OpenCatalog(context.Background(), cfg, nil)
+	cfg := Config{Type: "rest", URI: s.URL, REST: RESTConfig{Credential: credential}, HTTP: testHTTPConfig()}
+	cat, err := Open(context.Background(), cfg, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, cat.(catalog.Closer).Close()) })
 	return cat
@@ -185,8 +185,8 @@ func TestTokenThatCannotBeReplacedIsAccessDenied(t *testing.T) {
 
 func TestWrongCredentialFailsOpen(t *testing.T) {
 	s := newAuthServer(t)
-	cfg := CatalogConfig{Type: "rest", URI: s.URL, REST: RESTConfig{Credential: "floe:wrong"}, HTTP: testHTTPConfig()}
-	_, err := OpenCatalog(context.Background(), cfg, nil)
+	cfg := Config{Type: "rest", URI: s.URL, REST: RESTConfig{Credential: "floe:wrong"}, HTTP: testHTTPConfig()}
+	_, err := Open(context.Background(), cfg, nil)
 	require.ErrorIs(t, err, rest.ErrUnauthorized)
 	require.ErrorContains(t, err, "/v1/oauth/tokens")
 }

@@ -1,4 +1,4 @@
-package committer
+package catalog
 
 import (
 	"context"
@@ -156,14 +156,14 @@ func TestTransportRetriesReadsNotCommits(t *testing.T) {
 
 	// Retries stop at read-retries; every try counts toward a commit's cost.
 	gets.Store(-100)
-	ctx, rc := countRequests(context.Background())
+	ctx, rc := CountRequests(context.Background(), nil)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/config", nil)
 	resp, err = cl.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, 503, resp.StatusCode)
 	require.Equal(t, int32(-96), gets.Load(), "1 try + 3 retries")
-	require.Equal(t, int64(4), rc.n.Load())
+	require.Equal(t, int64(4), rc.Catalog())
 }
 
 func TestTransportRequestTimeout(t *testing.T) {

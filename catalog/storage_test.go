@@ -1,4 +1,4 @@
-package committer
+package catalog
 
 import (
 	"errors"
@@ -28,23 +28,23 @@ func s3Error(status int, code string) error {
 
 func TestStorageAccessDeniedIsNamed(t *testing.T) {
 	for _, code := range []string{"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"} {
-		err := storageError("write data files", s3Error(http.StatusForbidden, code))
+		err := StorageError("write data files", s3Error(http.StatusForbidden, code))
 		require.ErrorIs(t, err, ErrStorageAccessDenied, code)
 		require.ErrorContains(t, err, "write data files: access denied by object storage: S3 PutObject refused by http://127.0.0.1:17071")
 		require.ErrorContains(t, err, "catalog.s3 credentials")
 		require.ErrorContains(t, err, code, "the store's own reason is kept")
-		require.Equal(t, "access_denied", errorReason(err))
+		require.Equal(t, "access_denied", Reason(err))
 		var oe *smithy.OperationError
 		require.ErrorAs(t, err, &oe, "the SDK's error stays in the chain")
 	}
 	// A 403 without an error code in the body still counts.
-	err := storageError("stage data files", s3Error(http.StatusForbidden, ""))
+	err := StorageError("stage data files", s3Error(http.StatusForbidden, ""))
 	require.ErrorIs(t, err, ErrStorageAccessDenied)
 	require.ErrorContains(t, err, "stage data files: access denied")
 
 	// Other failures stay write errors, unchanged.
-	err = storageError("write data files", s3Error(http.StatusInternalServerError, "InternalError"))
+	err = StorageError("write data files", s3Error(http.StatusInternalServerError, "InternalError"))
 	require.NotErrorIs(t, err, ErrStorageAccessDenied)
-	require.Equal(t, "write", errorReason(err))
-	require.Equal(t, "write data files: disk full", storageError("write data files", errors.New("disk full")).Error())
+	require.Equal(t, "write", Reason(err))
+	require.Equal(t, "write data files: disk full", StorageError("write data files", errors.New("disk full")).Error())
 }

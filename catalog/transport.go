@@ -1,4 +1,4 @@
-package committer
+package catalog
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/floe-dev/floe/internal/prom"
 )
 
 // HTTPConfig bounds the pressure floe puts on a shared REST catalog: how
@@ -110,7 +112,7 @@ type transportMetrics struct {
 	open     prometheus.GaugeFunc
 }
 
-// withDefaults fills the fields left zero (a CatalogConfig built in code
+// withDefaults fills the fields left zero (a Config built in code
 // rather than loaded) with the defaults.
 func (c HTTPConfig) withDefaults() HTTPConfig {
 	d := DefaultHTTPConfig()
@@ -166,23 +168,23 @@ func newTransport(cfg HTTPConfig, kind transportKind, reg prometheus.Registerer)
 	}
 	name := func(n string) string { return "floe_" + kind.subsystem + "_" + n }
 	t.m = &transportMetrics{
-		duration: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		duration: prom.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    name("request_duration_seconds"),
 			Help:    "HTTP requests to " + kind.service + ", by operation and status (HTTP code, error or timeout).",
 			Buckets: prometheus.ExponentialBuckets(0.002, 2, 15),
 		}, []string{"operation", "status"})),
-		inFlight: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		inFlight: prom.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: name("requests_in_flight"), Help: "Requests to " + kind.service + " sent and not yet finished (bounded by " + kind.limitsKey + ".max-in-flight).",
 		})),
-		waiting: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		waiting: prom.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: name("requests_waiting"), Help: "Requests to " + kind.service + " waiting for a slot under " + kind.limitsKey + ".max-in-flight.",
 		})),
-		open: register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		open: prom.Register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: name("open_connections"), Help: "TCP connections open to " + kind.service + " (bounded by " + kind.limitsKey + ".max-conns-per-host).",
 		}, func() float64 { return float64(t.conns.Load()) })),
 	}
 	if cfg.ReadRetries > 0 {
-		t.m.retries = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		t.m.retries = prom.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: name("read_retries_total"), Help: "Reads from " + kind.service + " tried again after a network error, 429 or 5xx.",
 		}, []string{"operation"}))
 		for _, op := range kind.operations {
@@ -219,29 +221,35 @@ func (t *CatalogTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return t.roundTrip(t.base, r)
 }
 
-// requestCounter counts the catalog requests made under a context: the API
-// cost of one commit.
-// requestCounter counts the HTTP requests one commit makes: to the catalog
-// (n) and to the object store (objects).
-type requestCounter struct{ n, objects atomic.Int64 }
+// Requests counts the HTTP requests made under a context (every try): to
+// the catalog and to the object store. It is the API cost of one commit.
+type Requests struct{ catalog, objects atomic.Int64 }
 
-type requestCounterKey struct{}
+// Catalog is the number of catalog requests counted.
+func (r *Requests) Catalog() int64 { return r.catalog.Load() }
 
-// countRequests returns a context under which the catalog transport counts
-// its requests (every try) into the returned counter.
-func countRequests(ctx context.Context) (context.Context, *requestCounter) {
-	rc := &requestCounter{}
-	return context.WithValue(ctx, requestCounterKey{}, rc), rc
+// Objects is the number of object-store requests counted.
+func (r *Requests) Objects() int64 { return r.objects.Load() }
+
+type requestsKey struct{}
+
+// CountRequests returns a context under which the catalog and object-store
+// transports count their requests into rc (a new counter when rc is nil),
+// and the counter.
+func CountRequests(ctx context.Context, rc *Requests) (context.Context, *Requests) {
+	if rc == nil {
+		rc = &Requests{}
+	}
+	return context.WithValue(ctx, requestsKey{}, rc), rc
 }
 
 func (t *CatalogTransport) roundTrip(base http.RoundTripper, r *http.Request) (*http.Response, error) {
 	op := t.kind.operation(r)
-	var rc *requestCounter
 	var count *atomic.Int64
-	if rc, _ = r.Context().Value(requestCounterKey{}).(*requestCounter); rc != nil {
+	if rc, _ := r.Context().Value(requestsKey{}).(*Requests); rc != nil {
 		count = &rc.objects
 		if t.kind.commitRequests {
-			count = &rc.n
+			count = &rc.catalog
 		}
 	}
 	tries := 1
@@ -263,7 +271,7 @@ func (t *CatalogTransport) roundTrip(base http.RoundTripper, r *http.Request) (*
 		if t.m.retries != nil {
 			t.m.retries.WithLabelValues(op).Inc()
 		}
-		if err := sleepJitter(r.Context(), t.cfg.RetryMin, t.cfg.RetryMax, attempt); err != nil {
+		if err := (Backoff{t.cfg.RetryMin, t.cfg.RetryMax}).Wait(r.Context(), attempt); err != nil {
 			return nil, err
 		}
 	}
@@ -321,12 +329,16 @@ func retryable(resp *http.Response, err error) bool {
 	return false
 }
 
-// sleepJitter waits a random time in (0, min(hi, lo·2^attempt)]: the one
-// backoff of floe, for catalog reads and commit attempts alike.
-func sleepJitter(ctx context.Context, lo, hi time.Duration, attempt int) error {
-	ceil := lo << min(attempt, 20)
-	if ceil > hi || ceil <= 0 {
-		ceil = hi
+// Backoff is floe's one backoff, for catalog reads and commit attempts
+// alike: full jitter, growing from Min to at most Max.
+type Backoff struct{ Min, Max time.Duration }
+
+// Wait waits a random time in (0, min(Max, Min·2^attempt)], or until ctx
+// ends (returning its error).
+func (b Backoff) Wait(ctx context.Context, attempt int) error {
+	ceil := b.Min << min(attempt, 20)
+	if ceil > b.Max || ceil <= 0 {
+		ceil = b.Max
 	}
 	timer := time.NewTimer(time.Duration(rand.Int64N(int64(ceil)) + 1))
 	defer timer.Stop()

@@ -1,0 +1,121 @@
+package committer
+
+import (
+	"time"
+
+	"github.com/apache/iceberg-go/table"
+
+	"github.com/floe-dev/floe/batcher"
+)
+
+// watermarkAfter is the min over this table's partitions of the newest
+// record timestamp committed, including the batches about to be committed.
+func (c *Committer) watermarkAfter(include []*batcher.Batch) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	wm := make(map[topicPartition]time.Time, len(c.watermarks))
+	for k, v := range c.watermarks {
+		wm[k] = v
+	}
+	for _, b := range include {
+		tp := topicPartition{b.Topic, b.Partition}
+		if b.MaxTimestamp.After(wm[tp]) {
+			wm[tp] = b.MaxTimestamp
+		}
+	}
+	var low time.Time
+	for _, t := range wm {
+		if low.IsZero() || t.Before(low) {
+			low = t
+		}
+	}
+	return low
+}
+
+// finish records a landed (or landed-after-unknown) commit: evidence in the
+// log and metrics, memory released, hooks told.
+func (c *Committer) finish(ag *attemptGroup, tbl *table.Table, snap *table.Snapshot, include []*batcher.Batch, outcome string) {
+	var (
+		records, skipped int
+		bytes            int64
+		ranges           = rangesOf(include)
+		next             = map[string]map[int32]int64{}
+		newest           = map[string]map[int32]time.Time{}
+	)
+	for _, b := range include {
+		records += b.Records
+		skipped += b.Skipped
+		bytes += b.Bytes
+		if next[b.Topic] == nil {
+			next[b.Topic] = map[int32]int64{}
+			newest[b.Topic] = map[int32]time.Time{}
+		}
+		next[b.Topic][b.Partition] = b.End
+		if b.MaxTimestamp.After(newest[b.Topic][b.Partition]) {
+			newest[b.Topic][b.Partition] = b.MaxTimestamp
+		}
+	}
+	rows := rowsOf(include)
+	var fileBytes int64
+	for _, f := range ag.data.files {
+		fileBytes += f.FileSizeBytes()
+	}
+	dur := time.Since(ag.started)
+
+	c.mu.Lock()
+	c.tbl = tbl
+	c.lastCommit = time.Now()
+	for _, b := range include {
+		tp := topicPartition{b.Topic, b.Partition}
+		if b.MaxTimestamp.After(c.watermarks[tp]) {
+			c.watermarks[tp] = b.MaxTimestamp
+		}
+	}
+	c.mu.Unlock()
+	c.setHealthy(true)
+
+	c.m.commits.WithLabelValues(outcome).Inc()
+	c.m.commitDuration.Observe(dur.Seconds())
+	c.m.rows.Add(float64(rows))
+	c.m.files.Add(float64(len(ag.data.files)))
+	c.m.lastCommit.SetToCurrentTime()
+	requests := ag.requests.Catalog()
+	if requests > 0 { // a SQL catalog makes no HTTP requests
+		c.m.requestsPerCommit.Observe(float64(requests))
+	}
+	objects := ag.requests.Objects()
+	if objects > 0 { // a file:// warehouse makes none
+		c.m.objectsPerCommit.Observe(float64(objects))
+	}
+	if wm := c.watermarkAfter(nil); !wm.IsZero() {
+		c.m.watermark.Set(float64(wm.UnixMilli()) / 1000)
+	}
+	var snapID int64
+	if snap != nil {
+		snapID = snap.SnapshotID
+	}
+	c.log.Info("commit",
+		"outcome", outcome, "snapshot_id", snapID, "commit_id", ag.id(),
+		"offsets", ranges, "records", records, "rows", rows, "skipped", skipped,
+		"dead_letters", ag.dlq.letters, "files", len(ag.data.files), "file_bytes", fileBytes, "bytes", bytes,
+		"attempts", ag.commit.Attempts, "catalog_requests", requests, "objectstore_requests", objects, "duration", dur.Round(time.Millisecond).String())
+
+	for _, b := range include {
+		b.Release()
+	}
+	// The files are referenced by the snapshot now (or, after an unknown
+	// outcome, some of them may be): never delete them.
+	files := len(ag.data.files)
+	ag.data.landed()
+	c.cleanup(ag)
+	c.release(bytes)
+	if c.deps.Hooks.Committed != nil {
+		c.deps.Hooks.Committed(next, newest)
+	}
+	if c.deps.Hooks.Landed != nil {
+		c.deps.Hooks.Landed(Landed{
+			SnapshotID: snapID, CommitID: ag.id(), Outcome: outcome, Ranges: ranges,
+			Records: records, Rows: rows, DeadLetters: ag.dlq.letters, Files: files,
+		})
+	}
+}

@@ -1,0 +1,116 @@
+package committer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/apache/iceberg-go"
+	icecat "github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+
+	// Registers the s3:// (and s3a://) file IO; file:// is built into io.
+	_ "github.com/apache/iceberg-go/io/gocloud/s3"
+
+	"github.com/floe-dev/floe/catalog"
+)
+
+// Table properties floe sets on the tables it creates.
+const (
+	// PropOwner names the floe deployment that created (and writes) a table.
+	PropOwner = "floe.owner"
+
+	propCompression = "write.parquet.compression-codec"
+)
+
+// TableNotCreatableError reports a table that does not exist and that floe
+// has no schema to create. It matches icecat.ErrNoSuchTable.
+type TableNotCreatableError struct{ Table string }
+
+func (e *TableNotCreatableError) Error() string {
+	return fmt.Sprintf("table %s does not exist and tables[].schema is not set, so floe cannot create it", e.Table)
+}
+
+func (e *TableNotCreatableError) Unwrap() error { return icecat.ErrNoSuchTable }
+
+// LoadOrCreateTable loads table tc.Name, creating it (and its namespace) if
+// it is missing and tc.Schema is set. extraCols are appended to tc.Schema
+// on create (floe's own columns); an existing table is returned as it is,
+// whatever its schema and properties.
+//
+// A created table is format v2 (iceberg-go cannot append written files to
+// v3 tables), has commit.retry.num-retries=0 (floe retries commits itself
+// and iceberg-go's replay must not rebase a commit behind its back) and
+// compresses Parquet with zstd unless tc.Properties says otherwise. When
+// another replica creates the table first, its table is loaded and created
+// is false.
+func LoadOrCreateTable(ctx context.Context, cat icecat.Catalog, tc TableConfig, extraCols []Column) (tbl *table.Table, created bool, err error) {
+	ident, err := ParseIdentifier(tc.Name)
+	if err != nil {
+		return nil, false, fmt.Errorf("load table: %w", err)
+	}
+	tbl, err = cat.LoadTable(ctx, ident)
+	switch {
+	case err == nil:
+		return tbl, false, nil
+	case !errors.Is(err, icecat.ErrNoSuchTable) && !errors.Is(err, icecat.ErrNoSuchNamespace):
+		return nil, false, fmt.Errorf("load table %s: %w", tc.Name, err)
+	case len(tc.Schema) == 0:
+		return nil, false, &TableNotCreatableError{Table: tc.Name}
+	}
+
+	sc, err := BuildSchema(append(slices.Clone(tc.Schema), extraCols...))
+	if err != nil {
+		return nil, false, fmt.Errorf("create table %s: schema: %w", tc.Name, err)
+	}
+	spec, err := BuildPartitionSpec(sc, tc.PartitionBy)
+	if err != nil {
+		return nil, false, fmt.Errorf("create table %s: %w", tc.Name, err)
+	}
+	props, err := CreateTableProperties(tc)
+	if err != nil {
+		return nil, false, fmt.Errorf("create table %s: %w", tc.Name, err)
+	}
+	if err := catalog.EnsureNamespace(ctx, cat, ident[:len(ident)-1]); err != nil {
+		return nil, false, fmt.Errorf("create table %s: %w", tc.Name, err)
+	}
+	tbl, err = cat.CreateTable(ctx, ident, sc, icecat.WithPartitionSpec(&spec), icecat.WithProperties(props))
+	if errors.Is(err, icecat.ErrTableAlreadyExists) {
+		// Another replica won the race: use its table.
+		if tbl, err = cat.LoadTable(ctx, ident); err != nil {
+			return nil, false, fmt.Errorf("load table %s: %w", tc.Name, err)
+		}
+		return tbl, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("create table %s: %w", tc.Name, err)
+	}
+	return tbl, true, nil
+}
+
+// CreateTableProperties returns the properties of a table floe creates for
+// tc, or an error naming a property in tc.Properties that floe cannot honour.
+func CreateTableProperties(tc TableConfig) (iceberg.Properties, error) {
+	fixed := map[string]string{
+		table.PropertyFormatVersion: "2",
+		table.CommitNumRetriesKey:   "0",
+	}
+	props := iceberg.Properties{propCompression: "zstd"}
+	for k, v := range tc.Properties {
+		if want, ok := fixed[k]; ok && v != want {
+			return nil, fmt.Errorf("properties.%s: floe needs %s, got %q", k, want, v)
+		}
+		props[k] = v
+	}
+	maps.Copy(props, fixed)
+	if tc.Owner != "" {
+		if v, ok := tc.Properties[PropOwner]; ok && v != tc.Owner {
+			return nil, fmt.Errorf("properties.%s: conflicts with owner %q", PropOwner, tc.Owner)
+		}
+		props[PropOwner] = tc.Owner
+	}
+	return props, nil
+}
