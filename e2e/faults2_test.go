@@ -344,7 +344,7 @@ func TestFaultZombieInFlight(t *testing.T) {
 	const n = 30_000
 	const frozen, held = 18 * time.Second, 14 * time.Second
 	r := newFaultRig(t, s, "rest-file", 8, false, false)
-	px, err := faultproxy.New(s.RESTFileURI, false)
+	px, err := faultproxy.New(s.RESTFileURI, faultproxy.RESTCatalog)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,7 +78,7 @@ func newFaultRig(t *testing.T, s *services, setup string, partitions int32, viaR
 		t.Fatalf("fault rigs take a REST catalog, not %q", setup)
 	}
 	if viaREST {
-		px, err := faultproxy.New(uri, false)
+		px, err := faultproxy.New(uri, faultproxy.RESTCatalog)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +91,7 @@ func newFaultRig(t *testing.T, s *services, setup string, partitions int32, viaR
 	if setup == "rest-s3" {
 		endpoint := s.S3.Endpoint
 		if viaS3 {
-			px, err := faultproxy.New(s.S3.Endpoint, true)
+			px, err := faultproxy.New(s.S3.Endpoint, faultproxy.S3)
 			if err != nil {
 				t.Fatal(err)
 			}

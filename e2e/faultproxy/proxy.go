@@ -50,10 +50,21 @@ var (
 	tablesRE = regexp.MustCompile(`^/v1/(?:[^/]+/)?namespaces/[^/]+/tables/?$`)
 )
 
-// Classify returns the kind of a request. s3 says the upstream is an S3
-// endpoint rather than a REST catalog.
-func Classify(r *http.Request, s3 bool) string {
-	if s3 {
+// Upstream is the kind of service a proxy stands in front of: it decides
+// how requests are classified.
+type Upstream int
+
+const (
+	// RESTCatalog is an Iceberg REST catalog: REST catalog request kinds.
+	RESTCatalog Upstream = iota
+	// S3 is an S3 endpoint: S3 request kinds, and the client's Host header
+	// kept (SigV4 signs it).
+	S3
+)
+
+// Classify returns the kind of a request to an upstream of kind up.
+func Classify(r *http.Request, up Upstream) string {
+	if up == S3 {
 		q := r.URL.Query()
 		switch r.Method {
 		case http.MethodPut:
@@ -138,11 +149,11 @@ type Rule struct {
 
 // Proxy forwards to one upstream and injects the faults of its rules.
 type Proxy struct {
-	target *url.URL
-	s3     bool
-	ln     net.Listener
-	srv    *http.Server
-	rp     *httputil.ReverseProxy
+	target   *url.URL
+	upstream Upstream
+	ln       net.Listener
+	srv      *http.Server
+	rp       *httputil.ReverseProxy
 
 	mu       sync.Mutex
 	rules    []*Rule
@@ -154,9 +165,9 @@ type Proxy struct {
 // kindKey carries a request's kind to the reverse proxy's ModifyResponse.
 type kindKey struct{}
 
-// New starts a proxy on 127.0.0.1 in front of target. s3 selects S3
-// request kinds instead of REST catalog kinds.
-func New(target string, s3 bool) (*Proxy, error) {
+// New starts a proxy on 127.0.0.1 in front of target, an upstream of kind
+// up.
+func New(target string, up Upstream) (*Proxy, error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, fmt.Errorf("faultproxy: target %q: %w", target, err)
@@ -165,7 +176,7 @@ func New(target string, s3 bool) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{target: u, s3: s3, ln: ln, counts: map[string]int{}, hits: map[string]int{}, answered: map[string]int{}}
+	p := &Proxy{target: u, upstream: up, ln: ln, counts: map[string]int{}, hits: map[string]int{}, answered: map[string]int{}}
 	p.rp = httputil.NewSingleHostReverseProxy(u)
 	p.rp.ModifyResponse = func(resp *http.Response) error {
 		kind, _ := resp.Request.Context().Value(kindKey{}).(string)
@@ -174,7 +185,7 @@ func New(target string, s3 bool) (*Proxy, error) {
 		p.mu.Unlock()
 		return nil
 	}
-	if s3 {
+	if up == S3 {
 		// SigV4 signs the Host header: keep the client's, which names the proxy.
 		director := p.rp.Director
 		p.rp.Director = func(r *http.Request) {
@@ -272,7 +283,7 @@ func headersMatch(r *http.Request, want map[string]string) bool {
 }
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	kind := Classify(r, p.s3)
+	kind := Classify(r, p.upstream)
 	var body []byte
 	if r.Body != nil {
 		var err error
