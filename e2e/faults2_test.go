@@ -102,7 +102,7 @@ func TestFaultBrokerRestart(t *testing.T) {
 		}
 	})
 	const n = 20_000
-	r := newFaultRig(t, s, "rest-file", 8, false, false)
+	r := newFaultRig(t, s, "rest-file", 8, proxies{})
 	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
 	f := r.startWith("a", commitSection{"60s", "100ms", "2s", "10m"})
 	f.waitReady(t)
@@ -223,7 +223,7 @@ func TestFaultZombie(t *testing.T) {
 	s := needServices(t)
 	const n = 30_000
 	const frozen = 18 * time.Second // > kafka.session-timeout 6s and the broker's 10s consumer session
-	r := newFaultRig(t, s, "rest-file", 8, false, false)
+	r := newFaultRig(t, s, "rest-file", 8, proxies{})
 	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
 	commit := commitSection{"30s", "100ms", "1s", "10m"}
 	a, b := r.startWith("a", commit), r.startWith("b", commit)
@@ -343,7 +343,7 @@ func TestFaultZombieInFlight(t *testing.T) {
 	s := needServices(t)
 	const n = 30_000
 	const frozen, held = 18 * time.Second, 14 * time.Second
-	r := newFaultRig(t, s, "rest-file", 8, false, false)
+	r := newFaultRig(t, s, "rest-file", 8, proxies{})
 	px, err := faultproxy.New(s.RESTFileURI, faultproxy.RESTCatalog)
 	if err != nil {
 		t.Fatal(err)

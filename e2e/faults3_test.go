@@ -362,7 +362,7 @@ func (p *pipeline) startEdited(name, old, new string) *floeProc {
 func TestFaultS3AccessDenied(t *testing.T) {
 	s := needServices(t)
 	const n = 15_000
-	r := newFaultRig(t, s, "rest-s3", 8, false, true)
+	r := newFaultRig(t, s, "rest-s3", 8, proxies{s3: true})
 	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
 	f := r.startWith("a", commitSection{"5s", "100ms", "2s", "10m"})
 	f.waitReady(t)
@@ -474,7 +474,7 @@ func TestFaultTokenRevoked(t *testing.T) {
 	s := needServices(t)
 	const n = 15_000
 	const client = "floe-e2e"
-	r := newFaultRig(t, s, "rest-file", 8, true, false)
+	r := newFaultRig(t, s, "rest-file", 8, proxies{catalog: true})
 	r.conf.catalog += "\n  rest:\n    credential: " + client + ":not-a-secret"
 	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
 	f := r.startWith("a", commitSection{"5s", "100ms", "2s", "10m"})

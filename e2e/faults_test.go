@@ -60,11 +60,19 @@ type faultRig struct {
 	s3   *faultproxy.Proxy // in front of S3, or nil
 }
 
-// newFaultRig makes a pipeline for setup "rest-file" or "rest-s3" and points
-// floe's catalog.uri at a proxy in front of the REST catalog (viaREST) and,
-// for rest-s3, floe's catalog.s3.endpoint at a proxy in front of S3 (viaS3).
-// The config for `floe commits` keeps the direct addresses.
-func newFaultRig(t *testing.T, s *services, setup string, partitions int32, viaREST, viaS3 bool) *faultRig {
+// proxies says which services a fault rig's floe processes reach through a
+// fault proxy, for the test to fault; the others they reach directly.
+type proxies struct {
+	catalog bool // the REST catalog, through faultRig.rest
+	s3      bool // S3 (setup rest-s3 only), through faultRig.s3
+}
+
+// newFaultRig makes a pipeline for setup "rest-file" or "rest-s3" with the
+// fault scenarios' catalog.http section, and points floe's catalog.uri at a
+// proxy in front of the REST catalog (via.catalog) and floe's
+// catalog.s3.endpoint at a proxy in front of S3 (via.s3). The config for
+// `floe commits` keeps the direct addresses.
+func newFaultRig(t *testing.T, s *services, setup string, partitions int32, via proxies) *faultRig {
 	t.Helper()
 	p := newPipeline(t, s, setup, partitions)
 	r := &faultRig{pipeline: p}
@@ -77,7 +85,10 @@ func newFaultRig(t *testing.T, s *services, setup string, partitions int32, viaR
 	default:
 		t.Fatalf("fault rigs take a REST catalog, not %q", setup)
 	}
-	if viaREST {
+	if via.s3 && setup != "rest-s3" {
+		t.Fatalf("an S3 proxy needs setup rest-s3, not %q", setup)
+	}
+	if via.catalog {
 		px, err := faultproxy.New(uri, faultproxy.RESTCatalog)
 		if err != nil {
 			t.Fatal(err)
@@ -90,7 +101,7 @@ func newFaultRig(t *testing.T, s *services, setup string, partitions int32, viaR
 		yamlStr(uri), yamlStr(warehouse), catalogHTTP)
 	if setup == "rest-s3" {
 		endpoint := s.S3.Endpoint
-		if viaS3 {
+		if via.s3 {
 			px, err := faultproxy.New(s.S3.Endpoint, faultproxy.S3)
 			if err != nil {
 				t.Fatal(err)
@@ -285,7 +296,7 @@ func requireUniqueCommitIDs(t testing.TB, hist []commitInfo) map[string]int64 {
 func TestFaultLostCommitResponses(t *testing.T) {
 	s := needServices(t)
 	const n = 20_000
-	r := newFaultRig(t, s, "rest-file", 8, true, false)
+	r := newFaultRig(t, s, "rest-file", 8, proxies{catalog: true})
 	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
 	f := r.startWith("a", commitSection{"60s", "100ms", "2s", "10m"})
 	f.waitReady(t)
@@ -362,7 +373,7 @@ func TestFaultLostCommitResponses(t *testing.T) {
 func TestFaultConflictStorm(t *testing.T) {
 	s := needServices(t)
 	const n = 20_000
-	r := newFaultRig(t, s, "rest-file", 8, true, false)
+	r := newFaultRig(t, s, "rest-file", 8, proxies{catalog: true})
 	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
 	commit := commitSection{"30s", "100ms", "1s", "10m"}
 	a, b := r.startWith("a", commit), r.startWith("b", commit)
@@ -421,7 +432,7 @@ func TestFaultConflictStorm(t *testing.T) {
 func TestFaultCatalogOutage(t *testing.T) {
 	s := needServices(t)
 	const n = 15_000
-	r := newFaultRig(t, s, "rest-file", 8, true, false)
+	r := newFaultRig(t, s, "rest-file", 8, proxies{catalog: true})
 	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
 	f := r.startWith("a", commitSection{"5s", "100ms", "1s", "10m"})
 	f.waitReady(t)
@@ -532,7 +543,7 @@ func hitsAll(p *faultproxy.Proxy) int {
 func TestFaultS3WriteErrors(t *testing.T) {
 	s := needServices(t)
 	const n = 20_000
-	r := newFaultRig(t, s, "rest-s3", 8, false, true)
+	r := newFaultRig(t, s, "rest-s3", 8, proxies{s3: true})
 	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
 	f := r.startWith("a", commitSection{"60s", "100ms", "2s", "10m"})
 	f.waitReady(t)
@@ -626,7 +637,7 @@ func TestFaultS3WriteErrors(t *testing.T) {
 func TestFaultAccessDenied(t *testing.T) {
 	s := needServices(t)
 	const n = 15_000
-	r := newFaultRig(t, s, "rest-file", 8, true, false)
+	r := newFaultRig(t, s, "rest-file", 8, proxies{catalog: true})
 	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
 	f := r.startWith("a", commitSection{"5s", "100ms", "2s", "10m"})
 	f.waitReady(t)
