@@ -104,7 +104,7 @@ func TestFaultBrokerRestart(t *testing.T) {
 	const n = 20_000
 	r := newFaultRig(t, s, "rest-file", 8, proxies{})
 	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
-	f := r.startWith("a", commitSection{"60s", "100ms", "2s", "10m"})
+	f := r.startWith("a", commitSection{timeout: "60s", retryMin: "100ms", retryMax: "2s", giveUpAfter: "10m"})
 	f.waitReady(t)
 	r.waitCommitted(n*15/100, f)
 
@@ -225,7 +225,7 @@ func TestFaultZombie(t *testing.T) {
 	const frozen = 18 * time.Second // > kafka.session-timeout 6s and the broker's 10s consumer session
 	r := newFaultRig(t, s, "rest-file", 8, proxies{})
 	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
-	commit := commitSection{"30s", "100ms", "1s", "10m"}
+	commit := commitSection{timeout: "30s", retryMin: "100ms", retryMax: "1s", giveUpAfter: "10m"}
 	a, b := r.startWith("a", commit), r.startWith("b", commit)
 	// A stopped process must not outlive the test stopped.
 	t.Cleanup(func() { _ = a.cmd.Process.Signal(syscall.SIGCONT) })
@@ -353,7 +353,7 @@ func TestFaultZombieInFlight(t *testing.T) {
 	r.conf.catalog = fmt.Sprintf("  type: rest\n  name: e2e-fault\n  uri: %s\n  warehouse: %s\n%s",
 		yamlStr(px.URL()), yamlStr(s.RESTFileWarehouse), catalogHTTP)
 	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
-	commit := commitSection{"30s", "100ms", "1s", "10m"}
+	commit := commitSection{timeout: "30s", retryMin: "100ms", retryMax: "1s", giveUpAfter: "10m"}
 	a := r.startWith("a", commit) // through px
 	r.conf.catalog = direct
 	b := r.startWith("b", commit) // direct

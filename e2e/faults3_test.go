@@ -364,7 +364,7 @@ func TestFaultS3AccessDenied(t *testing.T) {
 	const n = 15_000
 	r := newFaultRig(t, s, "rest-s3", 8, proxies{s3: true})
 	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
-	f := r.startWith("a", commitSection{"5s", "100ms", "2s", "10m"})
+	f := r.startWith("a", commitSection{timeout: "5s", retryMin: "100ms", retryMax: "2s", giveUpAfter: "10m"})
 	f.waitReady(t)
 	r.waitCommitted(n*10/100, f)
 
@@ -477,7 +477,7 @@ func TestFaultTokenRevoked(t *testing.T) {
 	r := newFaultRig(t, s, "rest-file", 8, proxies{catalog: true})
 	r.conf.catalog += "\n  rest:\n    credential: " + client + ":not-a-secret"
 	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
-	f := r.startWith("a", commitSection{"5s", "100ms", "2s", "10m"})
+	f := r.startWith("a", commitSection{timeout: "5s", retryMin: "100ms", retryMax: "2s", giveUpAfter: "10m"})
 	f.waitReady(t)
 	r.waitCommitted(n*10/100, f)
 	tokens0 := r.rest.Seen(faultproxy.KindToken)

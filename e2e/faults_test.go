@@ -33,9 +33,13 @@ var restKinds = []string{
 	faultproxy.KindCreateTable, faultproxy.KindNamespace, faultproxy.KindOther,
 }
 
-// commitSection is the commit: section of a floe config.
+// commitSection is the commit: section of a floe config; each field is a
+// duration as the config writes it ("5s").
 type commitSection struct {
-	timeout, retryMin, retryMax, giveUpAfter string
+	timeout     string // commit.timeout: one attempt
+	retryMin    string // commit.retry-min: the first backoff
+	retryMax    string // commit.retry-max: the longest backoff
+	giveUpAfter string // commit.give-up-after: failing this long, floe exits 1
 }
 
 func (c commitSection) yaml() string {
@@ -298,7 +302,7 @@ func TestFaultLostCommitResponses(t *testing.T) {
 	const n = 20_000
 	r := newFaultRig(t, s, "rest-file", 8, proxies{catalog: true})
 	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
-	f := r.startWith("a", commitSection{"60s", "100ms", "2s", "10m"})
+	f := r.startWith("a", commitSection{timeout: "60s", retryMin: "100ms", retryMax: "2s", giveUpAfter: "10m"})
 	f.waitReady(t)
 	r.waitCommitted(n*5/100, f)
 
@@ -375,7 +379,7 @@ func TestFaultConflictStorm(t *testing.T) {
 	const n = 20_000
 	r := newFaultRig(t, s, "rest-file", 8, proxies{catalog: true})
 	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
-	commit := commitSection{"30s", "100ms", "1s", "10m"}
+	commit := commitSection{timeout: "30s", retryMin: "100ms", retryMax: "1s", giveUpAfter: "10m"}
 	a, b := r.startWith("a", commit), r.startWith("b", commit)
 	a.waitReady(t)
 	b.waitReady(t)
@@ -434,7 +438,7 @@ func TestFaultCatalogOutage(t *testing.T) {
 	const n = 15_000
 	r := newFaultRig(t, s, "rest-file", 8, proxies{catalog: true})
 	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
-	f := r.startWith("a", commitSection{"5s", "100ms", "1s", "10m"})
+	f := r.startWith("a", commitSection{timeout: "5s", retryMin: "100ms", retryMax: "1s", giveUpAfter: "10m"})
 	f.waitReady(t)
 	r.waitCommitted(n*15/100, f)
 
@@ -545,7 +549,7 @@ func TestFaultS3WriteErrors(t *testing.T) {
 	const n = 20_000
 	r := newFaultRig(t, s, "rest-s3", 8, proxies{s3: true})
 	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
-	f := r.startWith("a", commitSection{"60s", "100ms", "2s", "10m"})
+	f := r.startWith("a", commitSection{timeout: "60s", retryMin: "100ms", retryMax: "2s", giveUpAfter: "10m"})
 	f.waitReady(t)
 	r.waitCommitted(n*10/100, f)
 	if puts := r.s3.Seen(faultproxy.KindS3Put); puts == 0 {
@@ -639,7 +643,7 @@ func TestFaultAccessDenied(t *testing.T) {
 	const n = 15_000
 	r := newFaultRig(t, s, "rest-file", 8, proxies{catalog: true})
 	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
-	f := r.startWith("a", commitSection{"5s", "100ms", "2s", "10m"})
+	f := r.startWith("a", commitSection{timeout: "5s", retryMin: "100ms", retryMax: "2s", giveUpAfter: "10m"})
 	f.waitReady(t)
 	r.waitCommitted(n*10/100, f)
 
