@@ -145,7 +145,7 @@ func TestDeadLettersExactlyOnce(t *testing.T) {
 		dlqTable, dlqTopic)
 	p.cfgPath, _ = p.conf.write(t, p.dir, "commits")
 
-	prod := startProducer(t, p.cl, p.topic, 0, n, 2000)
+	prod := startProducer(t, p.cl, p.topic, pacedRun{n: n, rate: 2000})
 	bad := startBadProducer(t, p.cl, p.topic, partitions, 250*time.Millisecond)
 
 	first := p.start("run1")

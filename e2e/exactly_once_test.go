@@ -28,7 +28,7 @@ func TestExactlyOnce(t *testing.T) {
 		t.Run(setup, func(t *testing.T) {
 			const n = 30_000
 			p := newPipeline(t, s, setup, 8)
-			prod := startProducer(t, p.cl, p.topic, 0, n, 1000)
+			prod := startProducer(t, p.cl, p.topic, pacedRun{n: n, rate: 1000})
 
 			first := p.start("run1")
 			first.waitReady(t)
@@ -62,7 +62,7 @@ func TestGroupOfThree(t *testing.T) {
 	s := needServices(t)
 	const n = 36_000
 	p := newPipeline(t, s, "rest-file", 12)
-	prod := startProducer(t, p.cl, p.topic, 0, n, 1200)
+	prod := startProducer(t, p.cl, p.topic, pacedRun{n: n, rate: 1200})
 
 	// All three at once: they race to create the table and join the group.
 	a, b, c := p.start("a"), p.start("b"), p.start("c")

@@ -103,7 +103,7 @@ func TestFaultBrokerRestart(t *testing.T) {
 	})
 	const n = 20_000
 	r := newFaultRig(t, s, "rest-file", 8, proxies{})
-	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
+	prod := startProducer(t, r.cl, r.topic, pacedRun{n: n, rate: 1000})
 	f := r.startWith("a", commitSection{timeout: "60s", retryMin: "100ms", retryMax: "2s", giveUpAfter: "10m"})
 	f.waitReady(t)
 	r.waitCommitted(n*15/100, f)
@@ -224,7 +224,7 @@ func TestFaultZombie(t *testing.T) {
 	const n = 30_000
 	const frozen = 18 * time.Second // > kafka.session-timeout 6s and the broker's 10s consumer session
 	r := newFaultRig(t, s, "rest-file", 8, proxies{})
-	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
+	prod := startProducer(t, r.cl, r.topic, pacedRun{n: n, rate: 1000})
 	commit := commitSection{timeout: "30s", retryMin: "100ms", retryMax: "1s", giveUpAfter: "10m"}
 	a, b := r.startWith("a", commit), r.startWith("b", commit)
 	// A stopped process must not outlive the test stopped.
@@ -352,7 +352,7 @@ func TestFaultZombieInFlight(t *testing.T) {
 	direct := r.conf.catalog
 	r.conf.catalog = fmt.Sprintf("  type: rest\n  name: e2e-fault\n  uri: %s\n  warehouse: %s\n%s",
 		yamlStr(px.URL()), yamlStr(s.RESTFileWarehouse), catalogHTTP)
-	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
+	prod := startProducer(t, r.cl, r.topic, pacedRun{n: n, rate: 1000})
 	commit := commitSection{timeout: "30s", retryMin: "100ms", retryMax: "1s", giveUpAfter: "10m"}
 	a := r.startWith("a", commit) // through px
 	r.conf.catalog = direct
@@ -497,7 +497,7 @@ func TestFaultGroupOffsetsReset(t *testing.T) {
 	s := needServices(t)
 	const n = 16_000
 	p := newPipeline(t, s, "rest-file", 8)
-	prod := startProducer(t, p.cl, p.topic, 0, n, 1000)
+	prod := startProducer(t, p.cl, p.topic, pacedRun{n: n, rate: 1000})
 
 	first := p.start("run1")
 	first.waitReady(t)

@@ -60,7 +60,7 @@ func TestFaultKillStorm(t *testing.T) {
 	began := time.Now()
 	rng := chaosRand(t)
 	p := newPipeline(t, s, "rest-file", partitions)
-	prod := startProducer(t, p.cl, p.topic, 0, n, rate)
+	prod := startProducer(t, p.cl, p.topic, pacedRun{n: n, rate: rate})
 
 	started := 0
 	launch := func(slot int) *floeProc {
@@ -172,7 +172,7 @@ func TestFaultTopicRecreated(t *testing.T) {
 	s := needServices(t)
 	const partitions, n1, n2 = 4, 8_000, 6_000
 	p := newPipeline(t, s, "rest-file", partitions)
-	prod := startProducer(t, p.cl, p.topic, 0, n1, 4000)
+	prod := startProducer(t, p.cl, p.topic, pacedRun{n: n1, rate: 4000})
 	running := p.start("running")
 	running.waitReady(t)
 	oldIDs := prod.wait(t)
@@ -232,7 +232,7 @@ func TestFaultTopicRecreated(t *testing.T) {
 
 	// With the override: the new topic from kafka.start-from (earliest).
 	cl, adm := kafkaClient(t, s) // the old client caches the old topic ID
-	newProd := startProducer(t, cl, p.topic, n1, n2, 4000)
+	newProd := startProducer(t, cl, p.topic, pacedRun{first: n1, n: n2, rate: 4000})
 	over := p.startEdited("override", "kafka:\n", "kafka:\n  allow-topic-mismatch: true\n")
 	newIDs := newProd.wait(t)
 	newEnds := endOffsets(t, adm, p.topic)
@@ -363,7 +363,7 @@ func TestFaultS3AccessDenied(t *testing.T) {
 	s := needServices(t)
 	const n = 15_000
 	r := newFaultRig(t, s, "rest-s3", 8, proxies{s3: true})
-	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
+	prod := startProducer(t, r.cl, r.topic, pacedRun{n: n, rate: 1000})
 	f := r.startWith("a", commitSection{timeout: "5s", retryMin: "100ms", retryMax: "2s", giveUpAfter: "10m"})
 	f.waitReady(t)
 	r.waitCommitted(n*10/100, f)
@@ -476,7 +476,7 @@ func TestFaultTokenRevoked(t *testing.T) {
 	const client = "floe-e2e"
 	r := newFaultRig(t, s, "rest-file", 8, proxies{catalog: true})
 	r.conf.catalog += "\n  rest:\n    credential: " + client + ":not-a-secret"
-	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
+	prod := startProducer(t, r.cl, r.topic, pacedRun{n: n, rate: 1000})
 	f := r.startWith("a", commitSection{timeout: "5s", retryMin: "100ms", retryMax: "2s", giveUpAfter: "10m"})
 	f.waitReady(t)
 	r.waitCommitted(n*10/100, f)

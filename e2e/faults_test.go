@@ -301,7 +301,7 @@ func TestFaultLostCommitResponses(t *testing.T) {
 	s := needServices(t)
 	const n = 20_000
 	r := newFaultRig(t, s, "rest-file", 8, proxies{catalog: true})
-	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
+	prod := startProducer(t, r.cl, r.topic, pacedRun{n: n, rate: 1000})
 	f := r.startWith("a", commitSection{timeout: "60s", retryMin: "100ms", retryMax: "2s", giveUpAfter: "10m"})
 	f.waitReady(t)
 	r.waitCommitted(n*5/100, f)
@@ -378,7 +378,7 @@ func TestFaultConflictStorm(t *testing.T) {
 	s := needServices(t)
 	const n = 20_000
 	r := newFaultRig(t, s, "rest-file", 8, proxies{catalog: true})
-	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
+	prod := startProducer(t, r.cl, r.topic, pacedRun{n: n, rate: 1000})
 	commit := commitSection{timeout: "30s", retryMin: "100ms", retryMax: "1s", giveUpAfter: "10m"}
 	a, b := r.startWith("a", commit), r.startWith("b", commit)
 	a.waitReady(t)
@@ -437,7 +437,7 @@ func TestFaultCatalogOutage(t *testing.T) {
 	s := needServices(t)
 	const n = 15_000
 	r := newFaultRig(t, s, "rest-file", 8, proxies{catalog: true})
-	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
+	prod := startProducer(t, r.cl, r.topic, pacedRun{n: n, rate: 1000})
 	f := r.startWith("a", commitSection{timeout: "5s", retryMin: "100ms", retryMax: "1s", giveUpAfter: "10m"})
 	f.waitReady(t)
 	r.waitCommitted(n*15/100, f)
@@ -548,7 +548,7 @@ func TestFaultS3WriteErrors(t *testing.T) {
 	s := needServices(t)
 	const n = 20_000
 	r := newFaultRig(t, s, "rest-s3", 8, proxies{s3: true})
-	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
+	prod := startProducer(t, r.cl, r.topic, pacedRun{n: n, rate: 1000})
 	f := r.startWith("a", commitSection{timeout: "60s", retryMin: "100ms", retryMax: "2s", giveUpAfter: "10m"})
 	f.waitReady(t)
 	r.waitCommitted(n*10/100, f)
@@ -642,7 +642,7 @@ func TestFaultAccessDenied(t *testing.T) {
 	s := needServices(t)
 	const n = 15_000
 	r := newFaultRig(t, s, "rest-file", 8, proxies{catalog: true})
-	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
+	prod := startProducer(t, r.cl, r.topic, pacedRun{n: n, rate: 1000})
 	f := r.startWith("a", commitSection{timeout: "5s", retryMin: "100ms", retryMax: "2s", giveUpAfter: "10m"})
 	f.waitReady(t)
 	r.waitCommitted(n*10/100, f)
