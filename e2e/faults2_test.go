@@ -67,22 +67,29 @@ func runTestbed(t testing.TB, script string, args ...string) time.Duration {
 // countLog counts the lines of text holding needle.
 func countLog(text, needle string) int { return strings.Count(text, needle) }
 
-// brokerOutage stops the broker (controlled, or crashed with kill), keeps it
-// down for down while procs must stay alive, and starts it again.
-func brokerOutage(t *testing.T, stop, start string, kill bool, down time.Duration, prod *producer, procs ...*floeProc) {
+// brokerDowntime is how brokerOutage takes the broker down, and for how long.
+type brokerDowntime struct {
+	crash bool          // SIGKILL, and log recovery on restart; else a controlled shutdown
+	down  time.Duration // how long the broker stays down
+}
+
+// brokerOutage stops the broker with the testbed's script stop as o says,
+// keeps it down for o.down while procs must stay alive, and starts it again
+// with start.
+func brokerOutage(t *testing.T, stop, start string, o brokerDowntime, prod *producer, procs ...*floeProc) {
 	t.Helper()
 	how, args := "controlled stop", []string(nil)
-	if kill {
+	if o.crash {
 		how, args = "crash (SIGKILL)", []string{"--kill"}
 	}
 	before := prod.produced()
 	took := runTestbed(t, stop, args...)
 	t.Logf("broker: %s took %v (%d records produced so far)", how, took.Round(time.Millisecond), before)
-	hold(t, down, procs...) // the outage lasts down; nothing asserted counts what happened in it
+	hold(t, o.down, procs...) // the outage lasts o.down; nothing asserted counts what happened in it
 	during := prod.produced()
 	took = runTestbed(t, start)
 	t.Logf("broker: down for %v, then started again in %v (records acknowledged while it was down: %d)",
-		down, took.Round(time.Millisecond), during-before)
+		o.down, took.Round(time.Millisecond), during-before)
 }
 
 // TestFaultBrokerRestart (e): the only Kafka broker is stopped (controlled
@@ -109,7 +116,7 @@ func TestFaultBrokerRestart(t *testing.T) {
 	r.waitCommitted(n*15/100, f)
 
 	// 1: controlled shutdown, down ~5 s.
-	brokerOutage(t, stop, start, false, 5*time.Second, prod, f)
+	brokerOutage(t, stop, start, brokerDowntime{down: 5 * time.Second}, prod, f)
 	r.waitResumed(prod, n*10/100, "the controlled stop", f)
 
 	// 2: crash (SIGKILL), restart with log recovery.
@@ -117,7 +124,7 @@ func TestFaultBrokerRestart(t *testing.T) {
 	if prod.produced() >= n {
 		t.Logf("note: the producer had finished before the crash")
 	}
-	brokerOutage(t, stop, start, true, 2*time.Second, prod, f)
+	brokerOutage(t, stop, start, brokerDowntime{crash: true, down: 2 * time.Second}, prod, f)
 	r.waitResumed(prod, n*10/100, "the crash", f)
 
 	ids := prod.wait(t)
