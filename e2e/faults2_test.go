@@ -208,7 +208,7 @@ func assignedSince(proc *floeProc, topic string, from int) map[int32]bool {
 // something to lose, and returns a's.
 func waitShared(t *testing.T, topic string, a, b *floeProc) []int32 {
 	t.Helper()
-	if _, ok := holdUntil(t, 0, 3*time.Minute, func() bool {
+	if _, ok := holdUntil(t, holdFor{atMost: 3 * time.Minute}, func() bool {
 		return len(ownedPartitions(a, topic)) > 0 && len(ownedPartitions(b, topic)) > 0
 	}, a, b); !ok {
 		t.Fatalf("the replicas did not share the partitions within 3m: a %v, b %v",
@@ -257,7 +257,7 @@ func TestFaultZombie(t *testing.T) {
 	t.Logf("a (pid %d) frozen with SIGSTOP for at least %v; table offsets %v", a.cmd.Process.Pid, frozen, tableBefore)
 	// Frozen past the session, and on until B has taken over one of A's
 	// partitions and committed it: what the test asserts next.
-	held, _ := holdUntil(t, frozen, 3*time.Minute, func() bool {
+	held, _ := holdUntil(t, holdFor{atLeast: frozen, atMost: 3 * time.Minute}, func() bool {
 		var taken []int32
 		took := assignedSince(b, r.topic, bLines)
 		for _, p := range aParts {
@@ -398,7 +398,7 @@ func TestFaultZombieInFlight(t *testing.T) {
 	// The stale commit goes on once B has been given some of A's
 	// partitions: the order the scenario is about, on a machine of any
 	// speed.
-	heldFor, _ := holdUntil(t, held, 3*time.Minute, func() bool {
+	heldFor, _ := holdUntil(t, holdFor{atLeast: held, atMost: 3 * time.Minute}, func() bool {
 		took := assignedSince(b, r.topic, bLines)
 		for _, p := range aParts {
 			if took[p] {
@@ -412,7 +412,7 @@ func TestFaultZombieInFlight(t *testing.T) {
 	forward()
 	// A wakes only once the catalog has answered the stale commit (the
 	// answer waits in A's socket), and after frozen at the soonest.
-	if _, ok := holdUntil(t, frozen-time.Since(frozenAt), 3*time.Minute, func() bool {
+	if _, ok := holdUntil(t, holdFor{atLeast: frozen - time.Since(frozenAt), atMost: 3 * time.Minute}, func() bool {
 		return px.Answered(faultproxy.KindCommit) > answered
 	}, a, b); !ok {
 		t.Logf("the catalog has not answered the stale commit 3m after it was forwarded")
@@ -478,7 +478,7 @@ func thawAndJudge(t *testing.T, r *faultRig, prod *producer, a, b *floeProc, fro
 	t.Logf("a thawed with SIGCONT after %v", time.Since(frozenAt).Round(time.Millisecond))
 	// Let both run on, at least until a is back in the group, so that its
 	// log shows what the zombie did with its stale batches.
-	if _, ok := holdUntil(t, 10*time.Second, 3*time.Minute, func() bool {
+	if _, ok := holdUntil(t, holdFor{atLeast: 10 * time.Second, atMost: 3 * time.Minute}, func() bool {
 		return strings.Contains(a.log()[aLog:], `"msg":"partition assigned"`)
 	}, a, b); !ok {
 		t.Logf("a has not been assigned a partition again 3m after SIGCONT")

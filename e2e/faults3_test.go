@@ -390,7 +390,7 @@ func TestFaultS3AccessDenied(t *testing.T) {
 	// 10 s, and on until floe has said everything asserted below: how soon
 	// depends on the machine.
 	var counted bool // floe_committer_attempt_errors_total{reason=access_denied} > 0
-	holdUntil(t, 10*time.Second, 3*time.Minute, func() bool {
+	holdUntil(t, holdFor{atLeast: 10 * time.Second, atMost: 3 * time.Minute}, func() bool {
 		said := r.s3.Hits(faultproxy.KindS3Put)+r.s3.Hits(faultproxy.KindS3Post) > 0
 		lines := deniedLines()
 		for _, want := range wants {
@@ -513,7 +513,7 @@ func TestFaultTokenRevoked(t *testing.T) {
 	// and sent a request with it after the last one with the old token:
 	// how soon depends on the machine.
 	var lastRejected, freshAtLastRejected int32
-	held, _ := holdUntil(t, 10*time.Second, 3*time.Minute, func() bool {
+	held, _ := holdUntil(t, holdFor{atLeast: 10 * time.Second, atMost: 3 * time.Minute}, func() bool {
 		rej := rejected.Load()
 		fresh := withFresh.Load()
 		if rej != lastRejected {

@@ -310,7 +310,7 @@ func TestFaultLostCommitResponses(t *testing.T) {
 	r.rest.Add(faultproxy.Rule{Kind: faultproxy.KindCommit, Action: faultproxy.ForwardThenDrop, Times: drops, Probability: 0.5})
 	// Up to ten lost responses while the records stream in, and at least
 	// one however far floe had caught up with the producer.
-	holdUntil(t, 0, 3*time.Minute, func() bool {
+	holdUntil(t, holdFor{atMost: 3 * time.Minute}, func() bool {
 		hits := r.rest.Hits(faultproxy.KindCommit)
 		if hits == 0 {
 			prod.keepFlowing(t)
@@ -327,7 +327,7 @@ func TestFaultLostCommitResponses(t *testing.T) {
 	// Let floe resolve the last lost response (it looks for the commit in
 	// the table, in its retry loop) before the end: the judgement below
 	// requires each one found, once.
-	if _, ok := holdUntil(t, 0, 3*time.Minute, func() bool {
+	if _, ok := holdUntil(t, holdFor{atMost: 3 * time.Minute}, func() bool {
 		return len(commitsByOutcome(f)["landed_after_unknown"]) >= dropped
 	}, f); !ok {
 		t.Logf("floe has not logged landed_after_unknown for each of the %d lost responses yet", dropped)
@@ -387,7 +387,7 @@ func TestFaultConflictStorm(t *testing.T) {
 	waitEachCommitted(t, prod, a, b)
 
 	r.rest.Add(faultproxy.Rule{Kind: faultproxy.KindCommit, Action: faultproxy.Status, Status: http.StatusConflict, Probability: 0.7})
-	held, _ := holdUntil(t, 15*time.Second, 3*time.Minute, func() bool {
+	held, _ := holdUntil(t, holdFor{atLeast: 15 * time.Second, atMost: 3 * time.Minute}, func() bool {
 		if len(commitsByOutcome(a, b)["conflict_retried"]) > 0 {
 			return true
 		}
@@ -451,7 +451,7 @@ func TestFaultCatalogOutage(t *testing.T) {
 	var failedSeen bool
 	// 25 s of 503s, and on until floe has shown each effect asserted below:
 	// how soon it does depends on the machine, not on floe being right.
-	holdUntil(t, 25*time.Second, 3*time.Minute, func() bool {
+	holdUntil(t, holdFor{atLeast: 25 * time.Second, atMost: 3 * time.Minute}, func() bool {
 		if code := f.readyStatus(); code != 0 {
 			lastReady = code
 			if code == http.StatusServiceUnavailable && notReadyAt == 0 {
@@ -578,7 +578,7 @@ func TestFaultS3WriteErrors(t *testing.T) {
 		faultproxy.Rule{Kind: faultproxy.KindS3Post, Action: faultproxy.Status, Status: http.StatusInternalServerError,
 			Probability: 0.3, Body: s3Error},
 	)
-	held1, _ := holdUntil(t, 10*time.Second, 3*time.Minute, func() bool {
+	held1, _ := holdUntil(t, holdFor{atLeast: 10 * time.Second, atMost: 3 * time.Minute}, func() bool {
 		if errs500.Load() > 0 {
 			return true
 		}
@@ -598,7 +598,7 @@ func TestFaultS3WriteErrors(t *testing.T) {
 	}
 	r.s3.Add(faultproxy.Rule{Kind: faultproxy.KindS3Put, Action: faultproxy.Status, Status: http.StatusInternalServerError,
 		Body: s3Error, Only: count(&errs500)})
-	held2, _ := holdUntil(t, 10*time.Second, 3*time.Minute, func() bool {
+	held2, _ := holdUntil(t, holdFor{atLeast: 10 * time.Second, atMost: 3 * time.Minute}, func() bool {
 		if m, err := f.metrics(); err == nil {
 			all, _ := attemptErrors(m)
 			if failed1 < 0 {
@@ -670,7 +670,7 @@ func TestFaultAccessDenied(t *testing.T) {
 		)
 		// floe logs a failed attempt at most once per 10s: each status
 		// lasts until floe has logged it, however slowly the machine runs.
-		held, _ := holdUntil(t, window, 3*time.Minute, func() bool {
+		held, _ := holdUntil(t, holdFor{atLeast: window, atMost: 3 * time.Minute}, func() bool {
 			for _, line := range strings.Split(f.log(), "\n") {
 				if strings.Contains(line, "access denied") && strings.Contains(line, reasons[code]) {
 					return true
