@@ -76,7 +76,7 @@ type brokerDowntime struct {
 // brokerOutage stops the broker with the testbed's script stop as o says,
 // keeps it down for o.down while procs must stay alive, and starts it again
 // with start.
-func brokerOutage(t *testing.T, stop, start string, o brokerDowntime, prod *producer, procs ...*floeProc) {
+func brokerOutage(t testing.TB, stop, start string, o brokerDowntime, prod *producer, procs ...*floeProc) {
 	t.Helper()
 	how, args := "controlled stop", []string(nil)
 	if o.crash {
@@ -206,7 +206,7 @@ func assignedSince(proc *floeProc, topic string, from int) map[int32]bool {
 
 // waitShared waits until a and b both hold partitions of topic, so a has
 // something to lose, and returns a's.
-func waitShared(t *testing.T, topic string, a, b *floeProc) []int32 {
+func waitShared(t testing.TB, topic string, a, b *floeProc) []int32 {
 	t.Helper()
 	if _, ok := holdUntil(t, holdFor{atMost: 3 * time.Minute}, func() bool {
 		return len(ownedPartitions(a, topic)) > 0 && len(ownedPartitions(b, topic)) > 0
@@ -469,7 +469,7 @@ func TestFaultZombieInFlight(t *testing.T) {
 // thawAndJudge wakes the frozen replica a, lets both replicas run on, judges
 // the table, and returns a's log since it woke (after logging what it did)
 // and the commit history.
-func thawAndJudge(t *testing.T, r *faultRig, prod *producer, a, b *floeProc, frozenAt time.Time) (string, []commitInfo) {
+func thawAndJudge(t testing.TB, r *faultRig, prod *producer, a, b *floeProc, frozenAt time.Time) (string, []commitInfo) {
 	t.Helper()
 	aLog := len(a.log())
 	if err := syscall.Kill(a.cmd.Process.Pid, syscall.SIGCONT); err != nil {

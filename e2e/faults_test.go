@@ -76,7 +76,7 @@ type proxies struct {
 // proxy in front of the REST catalog (via.catalog) and floe's
 // catalog.s3.endpoint at a proxy in front of S3 (via.s3). The config for
 // `floe commits` keeps the direct addresses.
-func newFaultRig(t *testing.T, s *services, setup string, partitions int32, via proxies) *faultRig {
+func newFaultRig(t testing.TB, s *services, setup string, partitions int32, via proxies) *faultRig {
 	t.Helper()
 	p := newPipeline(t, s, setup, partitions)
 	r := &faultRig{pipeline: p}
@@ -744,7 +744,7 @@ func TestFaultAccessDenied(t *testing.T) {
 
 // resumeAndFinish waits until f caught up by itself once access is back,
 // and judges the table.
-func (r *faultRig) resumeAndFinish(t *testing.T, prod *producer, f *floeProc) {
+func (r *faultRig) resumeAndFinish(t testing.TB, prod *producer, f *floeProc) {
 	t.Helper()
 	resumed := time.Now()
 	ids := prod.wait(t)
