@@ -128,12 +128,7 @@ func newPipeline(t testing.TB, s *services, setup string, partitions int32) *pip
 // the same catalog as the readers take it.
 func catalogFor(t testing.TB, s *services, setup, suffix string) (yaml string, reader map[string]any) {
 	t.Helper()
-	s3yaml := fmt.Sprintf(`  s3:
-    endpoint: %s
-    region: %s
-    access-key-id: %s
-    secret-access-key: %s
-    path-style: true`, yamlStr(s.S3.Endpoint), yamlStr(s.S3.Region), yamlStr(s.S3.AccessKey), yamlStr(s.S3.SecretKey))
+	s3yaml := s3Section(s.S3, s.S3.Endpoint)
 	s3reader := map[string]any{
 		"endpoint": s.S3.Endpoint, "region": s.S3.Region,
 		"access_key": s.S3.AccessKey, "secret_key": s.S3.SecretKey,
@@ -157,6 +152,17 @@ func catalogFor(t testing.TB, s *services, setup, suffix string) (yaml string, r
 	}
 	t.Fatalf("unknown catalog setup %q", setup)
 	return "", nil
+}
+
+// s3Section is the catalog.s3 section of floe's config for the testbed's S3
+// reached at endpoint (the service's own, or a fault proxy's).
+func s3Section(s3 s3Service, endpoint string) string {
+	return fmt.Sprintf(`  s3:
+    endpoint: %s
+    region: %s
+    access-key-id: %s
+    secret-access-key: %s
+    path-style: true`, yamlStr(endpoint), yamlStr(s3.Region), yamlStr(s3.AccessKey), yamlStr(s3.SecretKey))
 }
 
 // start runs a floe process with its own config (its own http.addr).

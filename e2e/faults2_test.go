@@ -351,14 +351,9 @@ func TestFaultZombieInFlight(t *testing.T) {
 	const n = 30_000
 	const frozen, held = 18 * time.Second, 14 * time.Second
 	r := newFaultRig(t, s, "rest-file", 8, proxies{})
-	px, err := faultproxy.New(s.RESTFileURI, faultproxy.RESTCatalog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = px.Close() })
+	px := startProxy(t, s.RESTFileURI, faultproxy.RESTCatalog)
 	direct := r.conf.catalog
-	r.conf.catalog = fmt.Sprintf("  type: rest\n  name: e2e-fault\n  uri: %s\n  warehouse: %s\n%s",
-		yamlStr(px.URL()), yamlStr(s.RESTFileWarehouse), catalogHTTP)
+	r.conf.catalog = faultCatalog(px.URL(), s.RESTFileWarehouse)
 	prod := startProducer(t, r.cl, r.topic, pacedRun{n: n, rate: 1000})
 	commit := commitSection{timeout: "30s", retryMin: "100ms", retryMax: "1s", giveUpAfter: "10m"}
 	a := r.startWith("a", commit) // through px

@@ -93,37 +93,40 @@ func newFaultRig(t testing.TB, s *services, setup string, partitions int32, via 
 		t.Fatalf("an S3 proxy needs setup rest-s3, not %q", setup)
 	}
 	if via.catalog {
-		px, err := faultproxy.New(uri, faultproxy.RESTCatalog)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = px.Close() })
-		t.Logf("REST catalog proxy %s -> %s", px.URL(), uri)
-		r.rest, uri = px, px.URL()
+		r.rest = startProxy(t, uri, faultproxy.RESTCatalog)
+		uri = r.rest.URL()
 	}
-	yaml := fmt.Sprintf("  type: rest\n  name: e2e-fault\n  uri: %s\n  warehouse: %s\n%s",
-		yamlStr(uri), yamlStr(warehouse), catalogHTTP)
+	yaml := faultCatalog(uri, warehouse)
 	if setup == "rest-s3" {
 		endpoint := s.S3.Endpoint
 		if via.s3 {
-			px, err := faultproxy.New(s.S3.Endpoint, faultproxy.S3)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = px.Close() })
-			r.s3, endpoint = px, px.URL()
-			t.Logf("S3 proxy %s -> %s", px.URL(), s.S3.Endpoint)
+			r.s3 = startProxy(t, s.S3.Endpoint, faultproxy.S3)
+			endpoint = r.s3.URL()
 		}
-		yaml += fmt.Sprintf(`
-  s3:
-    endpoint: %s
-    region: %s
-    access-key-id: %s
-    secret-access-key: %s
-    path-style: true`, yamlStr(endpoint), yamlStr(s.S3.Region), yamlStr(s.S3.AccessKey), yamlStr(s.S3.SecretKey))
+		yaml += "\n" + s3Section(s.S3, endpoint)
 	}
 	p.conf.catalog = yaml
 	return r
+}
+
+// faultCatalog is the catalog: section of a fault rig's floe config: the
+// REST catalog at uri, with catalogHTTP.
+func faultCatalog(uri, warehouse string) string {
+	return fmt.Sprintf("  type: rest\n  name: e2e-fault\n  uri: %s\n  warehouse: %s\n%s",
+		yamlStr(uri), yamlStr(warehouse), catalogHTTP)
+}
+
+// startProxy starts a fault proxy in front of target, an upstream of kind
+// up; it is closed when t ends.
+func startProxy(t testing.TB, target string, up faultproxy.Upstream) *faultproxy.Proxy {
+	t.Helper()
+	px, err := faultproxy.New(target, up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = px.Close() })
+	t.Logf("%v proxy %s -> %s", up, px.URL(), target)
+	return px
 }
 
 var commitSectionRE = regexp.MustCompile(`(?m)^commit:\n(?:[ \t]+.*\n)+`)

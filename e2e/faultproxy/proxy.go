@@ -62,6 +62,17 @@ const (
 	S3
 )
 
+// String names the upstream, for logs.
+func (u Upstream) String() string {
+	switch u {
+	case RESTCatalog:
+		return "REST catalog"
+	case S3:
+		return "S3"
+	}
+	return fmt.Sprintf("Upstream(%d)", int(u))
+}
+
 // Classify returns the kind of a request to an upstream of kind up.
 func Classify(r *http.Request, up Upstream) string {
 	if up == S3 {
