@@ -27,6 +27,7 @@ func TestExactlyOnce(t *testing.T) {
 	for _, setup := range []string{"rest-file", "rest-s3", "sql-postgres-s3"} {
 		t.Run(setup, func(t *testing.T) {
 			const n = 30_000
+			rng := seededRand(t)
 			p := newPipeline(t, s, setup, 8)
 			prod := startProducer(t, p.cl, p.topic, pacedRun{n: n, rate: 1000})
 
@@ -41,7 +42,7 @@ func TestExactlyOnce(t *testing.T) {
 
 			third := p.start("run3")
 			p.waitCommitted(n*55/100, third)
-			time.Sleep(rand.N(time.Second)) // anywhere in the commit cycle
+			time.Sleep(randUpTo(rng, time.Second)) // anywhere in the commit cycle
 			third.kill(t)
 
 			fourth := p.start("run4")
@@ -104,6 +105,7 @@ type pipeline struct {
 
 func newPipeline(t testing.TB, s *services, setup string, partitions int32) *pipeline {
 	t.Helper()
+	// Not from seededRand: names must differ between runs, FLOE_E2E_SEED or not.
 	suffix := strconv.FormatInt(time.Now().UnixNano(), 36) + strconv.Itoa(rand.IntN(1000))
 	slug := strings.ReplaceAll(setup, "-", "")
 	p := &pipeline{

@@ -14,7 +14,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"sort"
@@ -249,7 +248,7 @@ func TestFaultZombie(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(rand.N(time.Second)) // anywhere in a's batch/commit cycle
+	time.Sleep(randUpTo(r.rng, time.Second)) // anywhere in a's batch/commit cycle
 	if err := syscall.Kill(a.cmd.Process.Pid, syscall.SIGSTOP); err != nil {
 		t.Fatalf("SIGSTOP a: %v", err)
 	}
@@ -351,7 +350,7 @@ func TestFaultZombieInFlight(t *testing.T) {
 	const n = 30_000
 	const frozen, held = 18 * time.Second, 14 * time.Second
 	r := newFaultRig(t, s, "rest-file", 8, proxies{})
-	px := startProxy(t, s.RESTFileURI, faultproxy.RESTCatalog)
+	px := startProxy(t, s.RESTFileURI, faultproxy.RESTCatalog, r.rng)
 	direct := r.conf.catalog
 	r.conf.catalog = faultCatalog(px.URL(), s.RESTFileWarehouse)
 	prod := startProducer(t, r.cl, r.topic, pacedRun{n: n, rate: 1000})

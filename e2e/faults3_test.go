@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"strconv"
@@ -20,22 +19,6 @@ import (
 
 	"github.com/floe-dev/floe/e2e/faultproxy"
 )
-
-// chaosRand is the source of a chaos test's random choices (victims, gaps,
-// restart delays); it logs its seed, and FLOE_E2E_SEED=<seed> makes the
-// same choices again (the machine's timing still varies around them).
-func chaosRand(t testing.TB) *rand.Rand {
-	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if v := os.Getenv("FLOE_E2E_SEED"); v != "" {
-		var err error
-		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
-			t.Fatalf("FLOE_E2E_SEED=%q: not an unsigned integer", v)
-		}
-	}
-	t.Logf("random seed %d (FLOE_E2E_SEED=%d repeats these choices)", seed, seed)
-	return rand.New(rand.NewPCG(seed, seed))
-}
 
 // TestFaultKillStorm (a): three floe replicas in one group consume a
 // 12-partition topic while 1,000,000 records arrive; 30 times, at a random
@@ -58,7 +41,7 @@ func TestFaultKillStorm(t *testing.T) {
 		rate       = 12_000 // records per second: about 85 s of producing
 	)
 	began := time.Now()
-	rng := chaosRand(t)
+	rng := seededRand(t)
 	p := newPipeline(t, s, "rest-file", partitions)
 	prod := startProducer(t, p.cl, p.topic, pacedRun{n: n, rate: rate})
 

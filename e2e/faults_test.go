@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"regexp"
@@ -62,6 +63,7 @@ type faultRig struct {
 	*pipeline
 	rest *faultproxy.Proxy // in front of the REST catalog, or nil
 	s3   *faultproxy.Proxy // in front of S3, or nil
+	rng  *rand.Rand        // the test's random choices and the proxies' seeds (seededRand)
 }
 
 // proxies says which services a fault rig's floe processes reach through a
@@ -79,7 +81,7 @@ type proxies struct {
 func newFaultRig(t testing.TB, s *services, setup string, partitions int32, via proxies) *faultRig {
 	t.Helper()
 	p := newPipeline(t, s, setup, partitions)
-	r := &faultRig{pipeline: p}
+	r := &faultRig{pipeline: p, rng: seededRand(t)}
 	var uri, warehouse string
 	switch setup {
 	case "rest-file":
@@ -93,14 +95,14 @@ func newFaultRig(t testing.TB, s *services, setup string, partitions int32, via 
 		t.Fatalf("an S3 proxy needs setup rest-s3, not %q", setup)
 	}
 	if via.catalog {
-		r.rest = startProxy(t, uri, faultproxy.RESTCatalog)
+		r.rest = startProxy(t, uri, faultproxy.RESTCatalog, r.rng)
 		uri = r.rest.URL()
 	}
 	yaml := faultCatalog(uri, warehouse)
 	if setup == "rest-s3" {
 		endpoint := s.S3.Endpoint
 		if via.s3 {
-			r.s3 = startProxy(t, s.S3.Endpoint, faultproxy.S3)
+			r.s3 = startProxy(t, s.S3.Endpoint, faultproxy.S3, r.rng)
 			endpoint = r.s3.URL()
 		}
 		yaml += "\n" + s3Section(s.S3, endpoint)
@@ -117,13 +119,15 @@ func faultCatalog(uri, warehouse string) string {
 }
 
 // startProxy starts a fault proxy in front of target, an upstream of kind
-// up; it is closed when t ends.
-func startProxy(t testing.TB, target string, up faultproxy.Upstream) *faultproxy.Proxy {
+// up, its draws for Rule.Probability seeded from rng; it is closed when t
+// ends.
+func startProxy(t testing.TB, target string, up faultproxy.Upstream, rng *rand.Rand) *faultproxy.Proxy {
 	t.Helper()
 	px, err := faultproxy.New(target, up)
 	if err != nil {
 		t.Fatal(err)
 	}
+	px.Seed(rng.Uint64())
 	t.Cleanup(func() { _ = px.Close() })
 	t.Logf("%v proxy %s -> %s", up, px.URL(), target)
 	return px

@@ -148,6 +148,7 @@ type Rule struct {
 	// Times limits how many requests the rule hits; 0 is unlimited.
 	Times int
 	// Probability in (0,1] hits only that share of matching requests; 0 is 1.
+	// The draws come from the proxy's generator (see Seed).
 	Probability float64
 	// Headers, if set, hits only requests carrying each of these headers
 	// with exactly this value, e.g. {"Authorization": "Bearer <revoked>"}.
@@ -167,6 +168,7 @@ type Proxy struct {
 	rp       *httputil.ReverseProxy
 
 	mu       sync.Mutex
+	rng      *rand.Rand // draws for Rule.Probability
 	rules    []*Rule
 	counts   map[string]int // requests seen, by kind
 	hits     map[string]int // faults injected, by kind
@@ -187,7 +189,8 @@ func New(target string, up Upstream) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{target: u, upstream: up, ln: ln, counts: map[string]int{}, hits: map[string]int{}, answered: map[string]int{}}
+	p := &Proxy{target: u, upstream: up, ln: ln, rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		counts: map[string]int{}, hits: map[string]int{}, answered: map[string]int{}}
 	p.rp = httputil.NewSingleHostReverseProxy(u)
 	p.rp.ModifyResponse = func(resp *http.Response) error {
 		kind, _ := resp.Request.Context().Value(kindKey{}).(string)
@@ -215,6 +218,15 @@ func (p *Proxy) URL() string { return "http://" + p.ln.Addr().String() }
 
 // Addr is the proxy's host:port.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Seed makes the draws for Rule.Probability repeatable: proxies seeded
+// alike draw alike. Which requests the draws fall on still depends on the
+// order the requests arrive in.
+func (p *Proxy) Seed(seed uint64) {
+	p.mu.Lock()
+	p.rng = rand.New(rand.NewPCG(seed, seed))
+	p.mu.Unlock()
+}
 
 // Add installs rules; they apply in the order added, first match wins.
 func (p *Proxy) Add(rules ...Rule) {
@@ -271,7 +283,7 @@ func (p *Proxy) match(r *http.Request, kind string, body []byte) *Rule {
 		if !headersMatch(r, rule.Headers) {
 			continue
 		}
-		if rule.Probability > 0 && rand.Float64() >= rule.Probability {
+		if rule.Probability > 0 && p.rng.Float64() >= rule.Probability {
 			continue
 		}
 		if rule.Only != nil && !rule.Only(r, body) {

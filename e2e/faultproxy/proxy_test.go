@@ -182,3 +182,31 @@ func TestStatusContentType(t *testing.T) {
 	require.Equal(t, "application/xml", resp.Header.Get("Content-Type"))
 	require.Equal(t, denied, string(b))
 }
+
+// Proxies seeded alike fault the same requests of a sequence.
+func TestSeedRepeatsProbabilityDraws(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer up.Close()
+	codes := func(seed uint64) []int {
+		p, err := New(up.URL, RESTCatalog)
+		require.NoError(t, err)
+		defer p.Close()
+		p.Seed(seed)
+		p.Add(Rule{Kind: KindCommit, Action: Status, Status: 409, Probability: 0.5})
+		var out []int
+		for range 40 {
+			resp, err := http.Post(p.URL()+"/v1/namespaces/db/tables/t", "application/json", strings.NewReader("{}"))
+			require.NoError(t, err)
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			out = append(out, resp.StatusCode)
+		}
+		return out
+	}
+	first := codes(7)
+	require.Equal(t, first, codes(7))
+	require.Contains(t, first, 409)
+	require.Contains(t, first, 200)
+}
