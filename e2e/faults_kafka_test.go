@@ -2,28 +2,23 @@
 
 package e2e
 
-// More fault injection against real services, on the Kafka side: the
-// broker stopped and crashed under a running floe (TestFaultBrokerRestart),
-// a replica frozen with SIGSTOP past its session so that it wakes up as a
-// zombie holding stale batches (TestFaultZombie), and the consumer group's
-// offsets reset and the group deleted (TestFaultGroupOffsetsReset). All end
-// with the same exactly-once judgement by PyIceberg and DuckDB as every
-// other e2e test.
+// Faults on the Kafka side: the broker stopped and crashed under a running
+// floe (TestFaultBrokerRestart), the consumer group's offsets reset and the
+// group deleted (TestFaultGroupOffsetsReset), and the topic deleted and
+// recreated under the same name (TestFaultTopicRecreated).
 
 import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
-	"sort"
+	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/floe-dev/floe/e2e/faultproxy"
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
@@ -62,9 +57,6 @@ func runTestbed(t testing.TB, script string, args ...string) time.Duration {
 	}
 	return time.Since(start)
 }
-
-// countLog counts the lines of text holding needle.
-func countLog(text, needle string) int { return strings.Count(text, needle) }
 
 // brokerDowntime is how brokerOutage takes the broker down, and for how long.
 type brokerDowntime struct {
@@ -163,331 +155,6 @@ func (p *pipeline) waitResumed(prod *producer, k int, after string, procs ...*fl
 	}, procs...)
 	p.t.Logf("floe resumed after %s: the table went from %d records to cover the %d written after it (%d in the topic then)",
 		after, sumOffsets(at), k, sumOffsets(ends))
-}
-
-// ownedPartitions folds proc's "partition assigned" / "partition revoked"
-// log lines for topic into the partitions it holds now.
-func ownedPartitions(proc *floeProc, topic string) []int32 {
-	owned := map[int32]bool{}
-	for _, l := range proc.logLines() {
-		if l.str("topic") != topic {
-			continue
-		}
-		part, _ := l["partition"].(float64)
-		switch l.str("msg") {
-		case "partition assigned":
-			owned[int32(part)] = true
-		case "partition revoked":
-			delete(owned, int32(part))
-		}
-	}
-	out := make([]int32, 0, len(owned))
-	for p := range owned {
-		out = append(out, p)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
-}
-
-// assignedSince are the partitions of topic proc logged as assigned in its
-// log lines from index from on.
-func assignedSince(proc *floeProc, topic string, from int) map[int32]bool {
-	out := map[int32]bool{}
-	lines := proc.logLines()
-	for _, l := range lines[min(from, len(lines)):] {
-		if l.str("msg") == "partition assigned" && l.str("topic") == topic {
-			part, _ := l["partition"].(float64)
-			out[int32(part)] = true
-		}
-	}
-	return out
-}
-
-// waitShared waits until a and b both hold partitions of topic, so a has
-// something to lose, and returns a's.
-func waitShared(t testing.TB, topic string, a, b *floeProc) []int32 {
-	t.Helper()
-	if _, ok := holdUntil(t, holdFor{atMost: 3 * time.Minute}, func() bool {
-		return len(ownedPartitions(a, topic)) > 0 && len(ownedPartitions(b, topic)) > 0
-	}, a, b); !ok {
-		t.Fatalf("the replicas did not share the partitions within 3m: a %v, b %v",
-			ownedPartitions(a, topic), ownedPartitions(b, topic))
-	}
-	aParts := ownedPartitions(a, topic)
-	t.Logf("before the freeze: a holds %v, b holds %v", aParts, ownedPartitions(b, topic))
-	return aParts
-}
-
-// TestFaultZombie (g): two replicas in one group; replica A is frozen with
-// SIGSTOP for longer than the session timeout while records keep flowing, so
-// the group fences it and B takes its partitions over and commits them (A
-// stays frozen until B has, however long that takes on a busy machine).
-// Then A is thawed with SIGCONT: it wakes up holding batches for partitions
-// it no longer owns (a zombie). None of them may land: the judgement must
-// find no duplicate, and A's log tells what it did with them.
-func TestFaultZombie(t *testing.T) {
-	s := needServices(t)
-	const n = 30_000
-	const frozen = 18 * time.Second // > kafka.session-timeout 6s and the broker's 10s consumer session
-	r := newFaultRig(t, s, "rest-file", 8, proxies{})
-	prod := startProducer(t, r.cl, r.topic, pacedRun{n: n, rate: 1000})
-	commit := commitSection{timeout: "30s", retryMin: "100ms", retryMax: "1s", giveUpAfter: "10m"}
-	a, b := r.startWith("a", commit), r.startWith("b", commit)
-	// A stopped process must not outlive the test stopped.
-	t.Cleanup(func() { _ = a.cmd.Process.Signal(syscall.SIGCONT) })
-	a.waitReady(t)
-	b.waitReady(t)
-	r.waitCommitted(n*10/100, a, b)
-	waitEachCommitted(t, prod, a, b) // the count of writers below
-
-	// Wait until both hold partitions, so A has something to lose.
-	aParts := waitShared(t, r.topic, a, b)
-
-	bLines := len(b.logLines())
-	tableBefore, _, err := r.committed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(randUpTo(r.rng, time.Second)) // anywhere in a's batch/commit cycle
-	if err := syscall.Kill(a.cmd.Process.Pid, syscall.SIGSTOP); err != nil {
-		t.Fatalf("SIGSTOP a: %v", err)
-	}
-	frozenAt := time.Now()
-	t.Logf("a (pid %d) frozen with SIGSTOP for at least %v; table offsets %v", a.cmd.Process.Pid, frozen, tableBefore)
-	// Frozen past the session, and on until B has taken over one of A's
-	// partitions and committed it: what the test asserts next.
-	held, _ := holdUntil(t, holdFor{atLeast: frozen, atMost: 3 * time.Minute}, func() bool {
-		var taken []int32
-		took := assignedSince(b, r.topic, bLines)
-		for _, p := range aParts {
-			if took[p] {
-				taken = append(taken, p)
-			}
-		}
-		if len(taken) > 0 {
-			if now, _, err := r.committed(); err == nil {
-				for _, p := range taken {
-					if now[p] > tableBefore[p] {
-						return true
-					}
-				}
-			}
-		}
-		prod.keepFlowing(t) // records for b to commit
-		return false
-	}, a, b)
-	tableFrozen, _, err := r.committed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	took := assignedSince(b, r.topic, bLines)
-	var takenOver, advanced []int32
-	for _, p := range aParts {
-		if took[p] {
-			takenOver = append(takenOver, p)
-		}
-		if tableFrozen[p] > tableBefore[p] {
-			advanced = append(advanced, p)
-		}
-	}
-	t.Logf("while a was frozen: b was assigned %v of a's partitions %v; a's partitions whose table offsets advanced (b's commits): %v; table offsets %v",
-		takenOver, aParts, advanced, tableFrozen)
-	if len(takenOver) == 0 {
-		t.Fatalf("b took over none of a's partitions %v in %v: the scenario tested nothing", aParts, held.Round(time.Second))
-	}
-	if len(advanced) == 0 {
-		t.Errorf("no partition of a's %v advanced in the table while a was frozen: b did not commit them", aParts)
-	}
-
-	after, hist := thawAndJudge(t, r, prod, a, b, frozenAt)
-	// Did the zombie commit (or try to) before it learnt it had lost its
-	// partitions? Its first lines after waking tell.
-	first := strings.Split(strings.TrimSpace(after), "\n")
-	firstCommit, firstRevoke := -1, -1
-	for i, line := range first {
-		if firstCommit < 0 && (strings.Contains(line, `"msg":"commit","`) || strings.Contains(line, `"msg":"commit attempt failed`) ||
-			strings.Contains(line, `"msg":"batch fenced`)) {
-			firstCommit = i
-		}
-		if firstRevoke < 0 && strings.Contains(line, `"msg":"partition revoked"`) {
-			firstRevoke = i
-		}
-	}
-	switch {
-	case firstCommit >= 0 && (firstRevoke < 0 || firstCommit < firstRevoke):
-		t.Logf("a reached its committer (line %d after waking) before it logged a revocation (line %d): %s", firstCommit, firstRevoke, first[firstCommit])
-	default:
-		t.Logf("a logged the revocation of its partitions (line %d after waking) before any commit line (%d): its stale batches were dropped with the partitions", firstRevoke, firstCommit)
-	}
-	for i, line := range first[:min(len(first), 12)] {
-		t.Logf("a woke, line %d: %s", i, line)
-	}
-	shown := 0
-	for _, line := range strings.Split(after, "\n") {
-		if shown < 25 && (strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`) ||
-			strings.Contains(line, "revoked") || strings.Contains(line, "assigned") || strings.Contains(line, "fenced")) {
-			t.Logf("a: %s", line)
-			shown++
-		}
-	}
-	t.Logf("commit outcomes in the logs: a %v, b %v", outcomeCounts(commitsByOutcome(a)), outcomeCounts(commitsByOutcome(b)))
-	if w := writerInstances(hist); len(w) < 2 {
-		t.Errorf("commits come from %d floe instances; two ran in the group", len(w))
-	}
-}
-
-// TestFaultZombieInFlight (g'): like TestFaultZombie, but replica A is
-// frozen while one of its commits is in flight: A reaches the catalog
-// through a proxy of its own that holds that commit request for at least
-// 14 s and until the group has given some of A's partitions to B (the
-// broker's consumer session is 10 s), then forwards it, while A itself
-// stays frozen for at least 18 s and until the catalog has answered the
-// stale commit. B may have committed A's partitions from the table's
-// offsets by then. The stale commit must not land on top of B's (or B's must
-// not land on top of it): no duplicate, no overlap.
-func TestFaultZombieInFlight(t *testing.T) {
-	s := needServices(t)
-	const n = 30_000
-	const frozen, held = 18 * time.Second, 14 * time.Second
-	r := newFaultRig(t, s, "rest-file", 8, proxies{})
-	px := startProxy(t, s.RESTFileURI, faultproxy.RESTCatalog, r.rng)
-	direct := r.conf.catalog
-	r.conf.catalog = faultCatalog(px.URL(), s.RESTFileWarehouse)
-	prod := startProducer(t, r.cl, r.topic, pacedRun{n: n, rate: 1000})
-	commit := commitSection{timeout: "30s", retryMin: "100ms", retryMax: "1s", giveUpAfter: "10m"}
-	a := r.startWith("a", commit) // through px
-	r.conf.catalog = direct
-	b := r.startWith("b", commit) // direct
-	t.Cleanup(func() { _ = a.cmd.Process.Signal(syscall.SIGCONT) })
-	a.waitReady(t)
-	b.waitReady(t)
-	r.waitCommitted(n*10/100, a, b)
-	aParts := waitShared(t, r.topic, a, b)
-
-	// Catch a's next commit in the proxy and freeze a at once.
-	h0 := px.Hits(faultproxy.KindCommit)
-	release := make(chan struct{})
-	var releaseOnce sync.Once
-	forward := func() { releaseOnce.Do(func() { close(release) }) }
-	t.Cleanup(forward)
-	px.Add(faultproxy.Rule{Kind: faultproxy.KindCommit, Action: faultproxy.Hold, Release: release, Times: 1})
-	deadline := time.Now().Add(3 * time.Minute)
-	for px.Hits(faultproxy.KindCommit) == h0 {
-		if a.exited() || time.Now().After(deadline) {
-			t.Fatalf("a sent no commit within 3m; log:\n%s", a.logTail(40))
-		}
-		prod.keepFlowing(t) // something for a to commit
-		time.Sleep(2 * time.Millisecond)
-	}
-	if err := syscall.Kill(a.cmd.Process.Pid, syscall.SIGSTOP); err != nil {
-		t.Fatalf("SIGSTOP a: %v", err)
-	}
-	frozenAt := time.Now()
-	bLines := len(b.logLines())
-	tableBefore, _, err := r.committed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("a's commit held in the proxy for at least %v; a frozen for at least %v; table offsets %v", held, frozen, tableBefore)
-	// The stale commit goes on once B has been given some of A's
-	// partitions: the order the scenario is about, on a machine of any
-	// speed.
-	heldFor, _ := holdUntil(t, holdFor{atLeast: held, atMost: 3 * time.Minute}, func() bool {
-		took := assignedSince(b, r.topic, bLines)
-		for _, p := range aParts {
-			if took[p] {
-				return true
-			}
-		}
-		return false
-	}, a, b)
-	atForward, _, _ := r.committed()
-	answered := px.Answered(faultproxy.KindCommit)
-	forward()
-	// A wakes only once the catalog has answered the stale commit (the
-	// answer waits in A's socket), and after frozen at the soonest.
-	if _, ok := holdUntil(t, holdFor{atLeast: frozen - time.Since(frozenAt), atMost: 3 * time.Minute}, func() bool {
-		return px.Answered(faultproxy.KindCommit) > answered
-	}, a, b); !ok {
-		t.Logf("the catalog has not answered the stale commit 3m after it was forwarded")
-	}
-	tableFrozen, _, err := r.committed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	took := assignedSince(b, r.topic, bLines)
-	var takenOver, advanced []int32
-	for _, p := range aParts {
-		if took[p] {
-			takenOver = append(takenOver, p)
-		}
-		if atForward[p] > tableBefore[p] {
-			advanced = append(advanced, p)
-		}
-	}
-	t.Logf("b was assigned %v of a's partitions %v while a was frozen; of those, advanced in the table by B before the stale commit was forwarded (after %v): %v (table then %v); table after %v: %v",
-		takenOver, aParts, heldFor.Round(time.Millisecond), advanced, atForward, time.Since(frozenAt).Round(time.Millisecond), tableFrozen)
-	if len(takenOver) == 0 {
-		t.Fatalf("b took over none of a's partitions %v in %v: the scenario tested nothing", aParts, heldFor.Round(time.Second))
-	}
-	after, hist := thawAndJudge(t, r, prod, a, b, frozenAt)
-	first := strings.Split(strings.TrimSpace(after), "\n")
-	for i, line := range first[:min(len(first), 14)] {
-		t.Logf("a woke, line %d: %s", i, line)
-	}
-	// The commit that was held in the proxy: follow it through a's log.
-	var heldID string
-	for _, line := range first {
-		if k := strings.Index(line, `"commit_id":"`); k >= 0 {
-			heldID, _, _ = strings.Cut(line[k+len(`"commit_id":"`):], `"`)
-			break
-		}
-	}
-	if heldID != "" {
-		_, inTable := requireUniqueCommitIDs(t, hist)[heldID]
-		t.Logf("first commit a touched after waking, %s: in the table's history: %v; a's log lines about it:", heldID, inTable)
-		for _, line := range strings.Split(a.log(), "\n") {
-			if strings.Contains(line, heldID) {
-				t.Logf("a: %s", line)
-			}
-		}
-	}
-	for _, line := range strings.Split(b.log(), "\n") {
-		if strings.Contains(line, `"msg":"batch fenced`) || strings.Contains(line, `"msg":"partition re-seeked`) {
-			t.Logf("b: %s", line)
-		}
-	}
-	t.Logf("commit outcomes in the logs: a %v, b %v", outcomeCounts(commitsByOutcome(a)), outcomeCounts(commitsByOutcome(b)))
-}
-
-// thawAndJudge wakes the frozen replica a, lets both replicas run on, judges
-// the table, and returns a's log since it woke (after logging what it did)
-// and the commit history.
-func thawAndJudge(t testing.TB, r *faultRig, prod *producer, a, b *floeProc, frozenAt time.Time) (string, []commitInfo) {
-	t.Helper()
-	aLog := len(a.log())
-	if err := syscall.Kill(a.cmd.Process.Pid, syscall.SIGCONT); err != nil {
-		t.Fatalf("SIGCONT a: %v", err)
-	}
-	t.Logf("a thawed with SIGCONT after %v", time.Since(frozenAt).Round(time.Millisecond))
-	// Let both run on, at least until a is back in the group, so that its
-	// log shows what the zombie did with its stale batches.
-	if _, ok := holdUntil(t, holdFor{atLeast: 10 * time.Second, atMost: 3 * time.Minute}, func() bool {
-		return strings.Contains(a.log()[aLog:], `"msg":"partition assigned"`)
-	}, a, b); !ok {
-		t.Logf("a has not been assigned a partition again 3m after SIGCONT")
-	}
-
-	ids := prod.wait(t)
-	hist := r.finish(ids, a, b)
-	requireUniqueCommitIDs(t, hist)
-
-	after := a.log()[aLog:]
-	t.Logf("a after SIGCONT: %d fenced batches, %d re-seeks, %d failed commit attempts, %d revoked, %d assigned, %d commits",
-		countLog(after, `"msg":"batch fenced`), countLog(after, `"msg":"partition re-seeked`),
-		countLog(after, `"msg":"commit attempt failed; retrying"`), countLog(after, `"msg":"partition revoked"`),
-		countLog(after, `"msg":"partition assigned"`), countLog(after, `"msg":"commit","`))
-	return after, hist
 }
 
 // TestFaultGroupOffsetsReset (i): floe never reads the consumer group's
@@ -635,5 +302,176 @@ func retryFor(d time.Duration, f func() error) error {
 			return err
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// TestFaultTopicRecreated (h): the topic is deleted and recreated under the
+// same name on the real broker. A floe running through it must stop with
+// the topic-ID mismatch and the override named, exit non-zero and lose
+// nothing; a fresh floe must refuse to start the same way; with
+// kafka.allow-topic-mismatch set, floe consumes the new topic from
+// kafka.start-from, and the readers see the old and the new records once.
+func TestFaultTopicRecreated(t *testing.T) {
+	s := needServices(t)
+	const partitions, n1, n2 = 4, 8_000, 6_000
+	p := newPipeline(t, s, "rest-file", partitions)
+	prod := startProducer(t, p.cl, p.topic, pacedRun{n: n1, rate: 4000})
+	running := p.start("running")
+	running.waitReady(t)
+	oldIDs := prod.wait(t)
+	p.waitCaughtUp(5*time.Minute, running)
+	oldEnds := endOffsets(t, p.adm, p.topic)
+	clusterID, oldTopicID := topicIdentity(t, p.adm, p.topic)
+	_, oldHist, err := p.committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("old topic %s (ID %s) fully committed: %d records in %d commits, ends %v", p.topic, oldTopicID, n1, len(oldHist), oldEnds)
+
+	// Delete and recreate while floe runs.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	deleted := time.Now()
+	if res, err := p.adm.DeleteTopic(ctx, p.topic); err != nil || res.Err != nil {
+		t.Fatalf("delete topic %s: %v %v", p.topic, err, res.Err)
+	}
+	if err := retryFor(2*time.Minute, func() error {
+		topics, err := p.adm.ListTopics(ctx, p.topic)
+		if err == nil && topics.Has(p.topic) {
+			err = fmt.Errorf("topic %s still listed", p.topic)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	createTopic(t, p.adm, p.topic, partitions)
+	_, newTopicID := topicIdentity(t, p.adm, p.topic)
+	t.Logf("topic deleted and recreated in %v: new ID %s", time.Since(deleted).Round(time.Millisecond), newTopicID)
+	if newTopicID == oldTopicID {
+		t.Fatalf("the recreated topic kept ID %s", oldTopicID)
+	}
+
+	// The running replica stops by itself.
+	code := running.wait(t, 3*time.Minute)
+	requireMismatchRefusal(t, running, code, p.topic, "deleted and recreated while floe ran")
+	t.Logf("the running floe exited %d %v after the deletion", code, time.Since(deleted).Round(time.Millisecond))
+
+	// A fresh process refuses to start, and the table is as it was.
+	fresh := p.start("fresh")
+	code = fresh.wait(t, 3*time.Minute)
+	requireMismatchRefusal(t, fresh, code, p.topic, "it was deleted and recreated")
+	hist, err := floeCommits(p.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != len(oldHist) {
+		t.Fatalf("the table has %d commits after the refusals; it had %d", len(hist), len(oldHist))
+	}
+	py, duck := readTable(t, s, p.catalog, p.table, p.group, oldIDs)
+	requireExactlyOnce(t, expectation{
+		topic: p.topic, ids: oldIDs, ends: oldEnds, clusterID: clusterID, topicID: oldTopicID, commits: hist,
+	}, py, duck)
+	t.Logf("the readers find the old topic's %d records intact after both refusals", len(oldIDs))
+
+	// With the override: the new topic from kafka.start-from (earliest).
+	cl, adm := kafkaClient(t, s) // the old client caches the old topic ID
+	newProd := startProducer(t, cl, p.topic, pacedRun{first: n1, n: n2, rate: 4000})
+	over := p.startEdited("override", "kafka:\n", "kafka:\n  allow-topic-mismatch: true\n")
+	newIDs := newProd.wait(t)
+	newEnds := endOffsets(t, adm, p.topic)
+	old := map[int64]bool{}
+	for _, c := range oldHist {
+		old[c.SnapshotID] = true
+	}
+	var newHist []commitInfo
+	p.waitUntil("the new topic committed to its end", 5*time.Minute, func(map[int32]int64) bool {
+		all, err := floeCommits(p.cfgPath)
+		if err != nil {
+			return false
+		}
+		newHist = newHist[:0]
+		for _, c := range all {
+			if !old[c.SnapshotID] {
+				newHist = append(newHist, c)
+			}
+		}
+		return maps.Equal(committedOffsets(newHist, p.topic), withoutEmpty(newEnds))
+	}, over)
+	over.stop(t)
+	if !strings.Contains(over.log(), "topic ID mismatch overridden") {
+		t.Errorf("floe with kafka.allow-topic-mismatch did not log that it overrode the mismatch")
+	}
+
+	hist, err = floeCommits(p.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := append(append([]string(nil), oldIDs...), newIDs...)
+	py, duck = readTable(t, s, p.catalog, p.table, p.group, ids)
+	requireOldAndNew(t, py, duck, ids, oldEnds, newEnds)
+	checkOffsets(t, py.Offsets, expectation{topic: p.topic, ends: newEnds, clusterID: clusterID, topicID: newTopicID})
+	checkSnapshots(t, py, expectation{ids: ids, commits: hist})
+	checkHistory(t, expectation{topic: p.topic, ids: oldIDs, ends: oldEnds, commits: oldHist})
+	checkHistory(t, expectation{topic: p.topic, ids: newIDs, ends: newEnds, commits: newHist})
+	requireUniqueCommitIDs(t, hist)
+	t.Logf("with the override: %d new records in %d commits from offset 0 of the new topic (ends %v); the table holds %d old + %d new records once, offsets stored under topic ID %s",
+		len(newIDs), len(newHist), newEnds, len(oldIDs), len(newIDs), newTopicID)
+}
+
+// requireMismatchRefusal: proc exited non-zero with the topic-ID mismatch,
+// the topic, why, and the override named.
+func requireMismatchRefusal(t testing.TB, proc *floeProc, code int, topic, why string) {
+	t.Helper()
+	log := proc.log()
+	var line string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "topic ID mismatch") {
+			line = l
+			break
+		}
+	}
+	t.Logf("floe %s exited %d: %s", proc.name, code, line)
+	if code == 0 {
+		t.Errorf("floe %s exited 0 on a recreated topic", proc.name)
+	}
+	for _, want := range []string{"topic ID mismatch", fmt.Sprintf("topic %q", topic), why, "kafka.allow-topic-mismatch"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("floe %s's refusal lacks %q: %s\nlog tail:\n%s", proc.name, want, line, proc.logTail(20))
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
+// requireOldAndNew: both readers see every id once, and every partition
+// holds the old topic's offsets and the new one's (the same offsets twice,
+// once per incarnation).
+func requireOldAndNew(t testing.TB, py, duck readerResult, ids []string, oldEnds, newEnds map[int32]int64) {
+	t.Helper()
+	agg := expectedAggregates(len(ids))
+	for _, r := range []struct {
+		name string
+		res  readerResult
+	}{{"pyiceberg", py}, {"duckdb", duck}} {
+		res := r.res
+		if res.Error != "" {
+			t.Errorf("%s could not read the table: %s\n%s", r.name, res.Error, res.Traceback)
+			continue
+		}
+		if res.Rows != len(ids) || res.DistinctIDs != len(ids) || res.DuplicateCount != 0 || res.MissingCount != 0 || res.UnexpectedCount != 0 {
+			t.Errorf("%s: %d rows, %d distinct ids, %d duplicated, %d missing, %d unexpected; want %d ids once",
+				r.name, res.Rows, res.DistinctIDs, res.DuplicateCount, res.MissingCount, res.UnexpectedCount, len(ids))
+		}
+		if res.aggregates != agg {
+			t.Errorf("%s: column aggregates differ\n got: %+v\nwant: %+v", r.name, res.aggregates, agg)
+		}
+		for part, oe := range oldEnds {
+			ne := newEnds[part]
+			want := coverage{Rows: oe + ne, Distinct: max(oe, ne), Min: 0, Max: max(oe, ne) - 1}
+			if got := res.Partitions[strconv.Itoa(int(part))]; got != want {
+				t.Errorf("%s: partition %d holds %+v; want old offsets 0..%d and new 0..%d (%+v)", r.name, part, got, oe-1, ne-1, want)
+			}
+		}
 	}
 }

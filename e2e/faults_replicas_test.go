@@ -2,18 +2,18 @@
 
 package e2e
 
-// Fault scenarios against real services, part three: a storm of SIGKILLs
-// over a million records with three replicas (TestFaultKillStorm).
+// Faults of the floe replicas themselves: a storm of SIGKILLs over a million
+// records with three replicas (TestFaultKillStorm), and a replica frozen
+// with SIGSTOP past its session so that it wakes up as a zombie holding
+// stale batches (TestFaultZombie), one of its commits held in flight at the
+// catalog meanwhile (TestFaultZombieInFlight).
 
 import (
-	"context"
 	"fmt"
-	"maps"
-	"net/http"
-	"os"
-	"strconv"
+	"sort"
 	"strings"
-	"sync/atomic"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -145,414 +145,327 @@ func TestFaultKillStorm(t *testing.T) {
 	}
 }
 
-// TestFaultTopicRecreated (h): the topic is deleted and recreated under the
-// same name on the real broker. A floe running through it must stop with
-// the topic-ID mismatch and the override named, exit non-zero and lose
-// nothing; a fresh floe must refuse to start the same way; with
-// kafka.allow-topic-mismatch set, floe consumes the new topic from
-// kafka.start-from, and the readers see the old and the new records once.
-func TestFaultTopicRecreated(t *testing.T) {
-	s := needServices(t)
-	const partitions, n1, n2 = 4, 8_000, 6_000
-	p := newPipeline(t, s, "rest-file", partitions)
-	prod := startProducer(t, p.cl, p.topic, pacedRun{n: n1, rate: 4000})
-	running := p.start("running")
-	running.waitReady(t)
-	oldIDs := prod.wait(t)
-	p.waitCaughtUp(5*time.Minute, running)
-	oldEnds := endOffsets(t, p.adm, p.topic)
-	clusterID, oldTopicID := topicIdentity(t, p.adm, p.topic)
-	_, oldHist, err := p.committed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("old topic %s (ID %s) fully committed: %d records in %d commits, ends %v", p.topic, oldTopicID, n1, len(oldHist), oldEnds)
-
-	// Delete and recreate while floe runs.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	deleted := time.Now()
-	if res, err := p.adm.DeleteTopic(ctx, p.topic); err != nil || res.Err != nil {
-		t.Fatalf("delete topic %s: %v %v", p.topic, err, res.Err)
-	}
-	if err := retryFor(2*time.Minute, func() error {
-		topics, err := p.adm.ListTopics(ctx, p.topic)
-		if err == nil && topics.Has(p.topic) {
-			err = fmt.Errorf("topic %s still listed", p.topic)
+// ownedPartitions folds proc's "partition assigned" / "partition revoked"
+// log lines for topic into the partitions it holds now.
+func ownedPartitions(proc *floeProc, topic string) []int32 {
+	owned := map[int32]bool{}
+	for _, l := range proc.logLines() {
+		if l.str("topic") != topic {
+			continue
 		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	createTopic(t, p.adm, p.topic, partitions)
-	_, newTopicID := topicIdentity(t, p.adm, p.topic)
-	t.Logf("topic deleted and recreated in %v: new ID %s", time.Since(deleted).Round(time.Millisecond), newTopicID)
-	if newTopicID == oldTopicID {
-		t.Fatalf("the recreated topic kept ID %s", oldTopicID)
-	}
-
-	// The running replica stops by itself.
-	code := running.wait(t, 3*time.Minute)
-	requireMismatchRefusal(t, running, code, p.topic, "deleted and recreated while floe ran")
-	t.Logf("the running floe exited %d %v after the deletion", code, time.Since(deleted).Round(time.Millisecond))
-
-	// A fresh process refuses to start, and the table is as it was.
-	fresh := p.start("fresh")
-	code = fresh.wait(t, 3*time.Minute)
-	requireMismatchRefusal(t, fresh, code, p.topic, "it was deleted and recreated")
-	hist, err := floeCommits(p.cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(hist) != len(oldHist) {
-		t.Fatalf("the table has %d commits after the refusals; it had %d", len(hist), len(oldHist))
-	}
-	py, duck := readTable(t, s, p.catalog, p.table, p.group, oldIDs)
-	requireExactlyOnce(t, expectation{
-		topic: p.topic, ids: oldIDs, ends: oldEnds, clusterID: clusterID, topicID: oldTopicID, commits: hist,
-	}, py, duck)
-	t.Logf("the readers find the old topic's %d records intact after both refusals", len(oldIDs))
-
-	// With the override: the new topic from kafka.start-from (earliest).
-	cl, adm := kafkaClient(t, s) // the old client caches the old topic ID
-	newProd := startProducer(t, cl, p.topic, pacedRun{first: n1, n: n2, rate: 4000})
-	over := p.startEdited("override", "kafka:\n", "kafka:\n  allow-topic-mismatch: true\n")
-	newIDs := newProd.wait(t)
-	newEnds := endOffsets(t, adm, p.topic)
-	old := map[int64]bool{}
-	for _, c := range oldHist {
-		old[c.SnapshotID] = true
-	}
-	var newHist []commitInfo
-	p.waitUntil("the new topic committed to its end", 5*time.Minute, func(map[int32]int64) bool {
-		all, err := floeCommits(p.cfgPath)
-		if err != nil {
-			return false
+		part, _ := l["partition"].(float64)
+		switch l.str("msg") {
+		case "partition assigned":
+			owned[int32(part)] = true
+		case "partition revoked":
+			delete(owned, int32(part))
 		}
-		newHist = newHist[:0]
-		for _, c := range all {
-			if !old[c.SnapshotID] {
-				newHist = append(newHist, c)
-			}
-		}
-		return maps.Equal(committedOffsets(newHist, p.topic), withoutEmpty(newEnds))
-	}, over)
-	over.stop(t)
-	if !strings.Contains(over.log(), "topic ID mismatch overridden") {
-		t.Errorf("floe with kafka.allow-topic-mismatch did not log that it overrode the mismatch")
 	}
-
-	hist, err = floeCommits(p.cfgPath)
-	if err != nil {
-		t.Fatal(err)
+	out := make([]int32, 0, len(owned))
+	for p := range owned {
+		out = append(out, p)
 	}
-	ids := append(append([]string(nil), oldIDs...), newIDs...)
-	py, duck = readTable(t, s, p.catalog, p.table, p.group, ids)
-	requireOldAndNew(t, py, duck, ids, oldEnds, newEnds)
-	checkOffsets(t, py.Offsets, expectation{topic: p.topic, ends: newEnds, clusterID: clusterID, topicID: newTopicID})
-	checkSnapshots(t, py, expectation{ids: ids, commits: hist})
-	checkHistory(t, expectation{topic: p.topic, ids: oldIDs, ends: oldEnds, commits: oldHist})
-	checkHistory(t, expectation{topic: p.topic, ids: newIDs, ends: newEnds, commits: newHist})
-	requireUniqueCommitIDs(t, hist)
-	t.Logf("with the override: %d new records in %d commits from offset 0 of the new topic (ends %v); the table holds %d old + %d new records once, offsets stored under topic ID %s",
-		len(newIDs), len(newHist), newEnds, len(oldIDs), len(newIDs), newTopicID)
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
 }
 
-// requireMismatchRefusal: proc exited non-zero with the topic-ID mismatch,
-// the topic, why, and the override named.
-func requireMismatchRefusal(t testing.TB, proc *floeProc, code int, topic, why string) {
+// assignedSince are the partitions of topic proc logged as assigned in its
+// log lines from index from on.
+func assignedSince(proc *floeProc, topic string, from int) map[int32]bool {
+	out := map[int32]bool{}
+	lines := proc.logLines()
+	for _, l := range lines[min(from, len(lines)):] {
+		if l.str("msg") == "partition assigned" && l.str("topic") == topic {
+			part, _ := l["partition"].(float64)
+			out[int32(part)] = true
+		}
+	}
+	return out
+}
+
+// waitShared waits until a and b both hold partitions of topic, so a has
+// something to lose, and returns a's.
+func waitShared(t testing.TB, topic string, a, b *floeProc) []int32 {
 	t.Helper()
-	log := proc.log()
-	var line string
-	for _, l := range strings.Split(log, "\n") {
-		if strings.Contains(l, "topic ID mismatch") {
-			line = l
+	if _, ok := holdUntil(t, holdFor{atMost: 3 * time.Minute}, func() bool {
+		return len(ownedPartitions(a, topic)) > 0 && len(ownedPartitions(b, topic)) > 0
+	}, a, b); !ok {
+		t.Fatalf("the replicas did not share the partitions within 3m: a %v, b %v",
+			ownedPartitions(a, topic), ownedPartitions(b, topic))
+	}
+	aParts := ownedPartitions(a, topic)
+	t.Logf("before the freeze: a holds %v, b holds %v", aParts, ownedPartitions(b, topic))
+	return aParts
+}
+
+// TestFaultZombie (g): two replicas in one group; replica A is frozen with
+// SIGSTOP for longer than the session timeout while records keep flowing, so
+// the group fences it and B takes its partitions over and commits them (A
+// stays frozen until B has, however long that takes on a busy machine).
+// Then A is thawed with SIGCONT: it wakes up holding batches for partitions
+// it no longer owns (a zombie). None of them may land: the judgement must
+// find no duplicate, and A's log tells what it did with them.
+func TestFaultZombie(t *testing.T) {
+	s := needServices(t)
+	const n = 30_000
+	const frozen = 18 * time.Second // > kafka.session-timeout 6s and the broker's 10s consumer session
+	r := newFaultRig(t, s, "rest-file", 8, proxies{})
+	prod := startProducer(t, r.cl, r.topic, pacedRun{n: n, rate: 1000})
+	commit := commitSection{timeout: "30s", retryMin: "100ms", retryMax: "1s", giveUpAfter: "10m"}
+	a, b := r.startWith("a", commit), r.startWith("b", commit)
+	// A stopped process must not outlive the test stopped.
+	t.Cleanup(func() { _ = a.cmd.Process.Signal(syscall.SIGCONT) })
+	a.waitReady(t)
+	b.waitReady(t)
+	r.waitCommitted(n*10/100, a, b)
+	waitEachCommitted(t, prod, a, b) // the count of writers below
+
+	// Wait until both hold partitions, so A has something to lose.
+	aParts := waitShared(t, r.topic, a, b)
+
+	bLines := len(b.logLines())
+	tableBefore, _, err := r.committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(randUpTo(r.rng, time.Second)) // anywhere in a's batch/commit cycle
+	if err := syscall.Kill(a.cmd.Process.Pid, syscall.SIGSTOP); err != nil {
+		t.Fatalf("SIGSTOP a: %v", err)
+	}
+	frozenAt := time.Now()
+	t.Logf("a (pid %d) frozen with SIGSTOP for at least %v; table offsets %v", a.cmd.Process.Pid, frozen, tableBefore)
+	// Frozen past the session, and on until B has taken over one of A's
+	// partitions and committed it: what the test asserts next.
+	held, _ := holdUntil(t, holdFor{atLeast: frozen, atMost: 3 * time.Minute}, func() bool {
+		var taken []int32
+		took := assignedSince(b, r.topic, bLines)
+		for _, p := range aParts {
+			if took[p] {
+				taken = append(taken, p)
+			}
+		}
+		if len(taken) > 0 {
+			if now, _, err := r.committed(); err == nil {
+				for _, p := range taken {
+					if now[p] > tableBefore[p] {
+						return true
+					}
+				}
+			}
+		}
+		prod.keepFlowing(t) // records for b to commit
+		return false
+	}, a, b)
+	tableFrozen, _, err := r.committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := assignedSince(b, r.topic, bLines)
+	var takenOver, advanced []int32
+	for _, p := range aParts {
+		if took[p] {
+			takenOver = append(takenOver, p)
+		}
+		if tableFrozen[p] > tableBefore[p] {
+			advanced = append(advanced, p)
+		}
+	}
+	t.Logf("while a was frozen: b was assigned %v of a's partitions %v; a's partitions whose table offsets advanced (b's commits): %v; table offsets %v",
+		takenOver, aParts, advanced, tableFrozen)
+	if len(takenOver) == 0 {
+		t.Fatalf("b took over none of a's partitions %v in %v: the scenario tested nothing", aParts, held.Round(time.Second))
+	}
+	if len(advanced) == 0 {
+		t.Errorf("no partition of a's %v advanced in the table while a was frozen: b did not commit them", aParts)
+	}
+
+	after, hist := thawAndJudge(t, r, prod, a, b, frozenAt)
+	// Did the zombie commit (or try to) before it learnt it had lost its
+	// partitions? Its first lines after waking tell.
+	first := strings.Split(strings.TrimSpace(after), "\n")
+	firstCommit, firstRevoke := -1, -1
+	for i, line := range first {
+		if firstCommit < 0 && (strings.Contains(line, `"msg":"commit","`) || strings.Contains(line, `"msg":"commit attempt failed`) ||
+			strings.Contains(line, `"msg":"batch fenced`)) {
+			firstCommit = i
+		}
+		if firstRevoke < 0 && strings.Contains(line, `"msg":"partition revoked"`) {
+			firstRevoke = i
+		}
+	}
+	switch {
+	case firstCommit >= 0 && (firstRevoke < 0 || firstCommit < firstRevoke):
+		t.Logf("a reached its committer (line %d after waking) before it logged a revocation (line %d): %s", firstCommit, firstRevoke, first[firstCommit])
+	default:
+		t.Logf("a logged the revocation of its partitions (line %d after waking) before any commit line (%d): its stale batches were dropped with the partitions", firstRevoke, firstCommit)
+	}
+	for i, line := range first[:min(len(first), 12)] {
+		t.Logf("a woke, line %d: %s", i, line)
+	}
+	shown := 0
+	for _, line := range strings.Split(after, "\n") {
+		if shown < 25 && (strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`) ||
+			strings.Contains(line, "revoked") || strings.Contains(line, "assigned") || strings.Contains(line, "fenced")) {
+			t.Logf("a: %s", line)
+			shown++
+		}
+	}
+	t.Logf("commit outcomes in the logs: a %v, b %v", outcomeCounts(commitsByOutcome(a)), outcomeCounts(commitsByOutcome(b)))
+	if w := writerInstances(hist); len(w) < 2 {
+		t.Errorf("commits come from %d floe instances; two ran in the group", len(w))
+	}
+}
+
+// TestFaultZombieInFlight (g'): like TestFaultZombie, but replica A is
+// frozen while one of its commits is in flight: A reaches the catalog
+// through a proxy of its own that holds that commit request for at least
+// 14 s and until the group has given some of A's partitions to B (the
+// broker's consumer session is 10 s), then forwards it, while A itself
+// stays frozen for at least 18 s and until the catalog has answered the
+// stale commit. B may have committed A's partitions from the table's
+// offsets by then. The stale commit must not land on top of B's (or B's must
+// not land on top of it): no duplicate, no overlap.
+func TestFaultZombieInFlight(t *testing.T) {
+	s := needServices(t)
+	const n = 30_000
+	const frozen, held = 18 * time.Second, 14 * time.Second
+	r := newFaultRig(t, s, "rest-file", 8, proxies{})
+	px := startProxy(t, s.RESTFileURI, faultproxy.RESTCatalog, r.rng)
+	direct := r.conf.catalog
+	r.conf.catalog = faultCatalog(px.URL(), s.RESTFileWarehouse)
+	prod := startProducer(t, r.cl, r.topic, pacedRun{n: n, rate: 1000})
+	commit := commitSection{timeout: "30s", retryMin: "100ms", retryMax: "1s", giveUpAfter: "10m"}
+	a := r.startWith("a", commit) // through px
+	r.conf.catalog = direct
+	b := r.startWith("b", commit) // direct
+	t.Cleanup(func() { _ = a.cmd.Process.Signal(syscall.SIGCONT) })
+	a.waitReady(t)
+	b.waitReady(t)
+	r.waitCommitted(n*10/100, a, b)
+	aParts := waitShared(t, r.topic, a, b)
+
+	// Catch a's next commit in the proxy and freeze a at once.
+	h0 := px.Hits(faultproxy.KindCommit)
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	forward := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(forward)
+	px.Add(faultproxy.Rule{Kind: faultproxy.KindCommit, Action: faultproxy.Hold, Release: release, Times: 1})
+	deadline := time.Now().Add(3 * time.Minute)
+	for px.Hits(faultproxy.KindCommit) == h0 {
+		if a.exited() || time.Now().After(deadline) {
+			t.Fatalf("a sent no commit within 3m; log:\n%s", a.logTail(40))
+		}
+		prod.keepFlowing(t) // something for a to commit
+		time.Sleep(2 * time.Millisecond)
+	}
+	if err := syscall.Kill(a.cmd.Process.Pid, syscall.SIGSTOP); err != nil {
+		t.Fatalf("SIGSTOP a: %v", err)
+	}
+	frozenAt := time.Now()
+	bLines := len(b.logLines())
+	tableBefore, _, err := r.committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a's commit held in the proxy for at least %v; a frozen for at least %v; table offsets %v", held, frozen, tableBefore)
+	// The stale commit goes on once B has been given some of A's
+	// partitions: the order the scenario is about, on a machine of any
+	// speed.
+	heldFor, _ := holdUntil(t, holdFor{atLeast: held, atMost: 3 * time.Minute}, func() bool {
+		took := assignedSince(b, r.topic, bLines)
+		for _, p := range aParts {
+			if took[p] {
+				return true
+			}
+		}
+		return false
+	}, a, b)
+	atForward, _, _ := r.committed()
+	answered := px.Answered(faultproxy.KindCommit)
+	forward()
+	// A wakes only once the catalog has answered the stale commit (the
+	// answer waits in A's socket), and after frozen at the soonest.
+	if _, ok := holdUntil(t, holdFor{atLeast: frozen - time.Since(frozenAt), atMost: 3 * time.Minute}, func() bool {
+		return px.Answered(faultproxy.KindCommit) > answered
+	}, a, b); !ok {
+		t.Logf("the catalog has not answered the stale commit 3m after it was forwarded")
+	}
+	tableFrozen, _, err := r.committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := assignedSince(b, r.topic, bLines)
+	var takenOver, advanced []int32
+	for _, p := range aParts {
+		if took[p] {
+			takenOver = append(takenOver, p)
+		}
+		if atForward[p] > tableBefore[p] {
+			advanced = append(advanced, p)
+		}
+	}
+	t.Logf("b was assigned %v of a's partitions %v while a was frozen; of those, advanced in the table by B before the stale commit was forwarded (after %v): %v (table then %v); table after %v: %v",
+		takenOver, aParts, heldFor.Round(time.Millisecond), advanced, atForward, time.Since(frozenAt).Round(time.Millisecond), tableFrozen)
+	if len(takenOver) == 0 {
+		t.Fatalf("b took over none of a's partitions %v in %v: the scenario tested nothing", aParts, heldFor.Round(time.Second))
+	}
+	after, hist := thawAndJudge(t, r, prod, a, b, frozenAt)
+	first := strings.Split(strings.TrimSpace(after), "\n")
+	for i, line := range first[:min(len(first), 14)] {
+		t.Logf("a woke, line %d: %s", i, line)
+	}
+	// The commit that was held in the proxy: follow it through a's log.
+	var heldID string
+	for _, line := range first {
+		if k := strings.Index(line, `"commit_id":"`); k >= 0 {
+			heldID, _, _ = strings.Cut(line[k+len(`"commit_id":"`):], `"`)
 			break
 		}
 	}
-	t.Logf("floe %s exited %d: %s", proc.name, code, line)
-	if code == 0 {
-		t.Errorf("floe %s exited 0 on a recreated topic", proc.name)
-	}
-	for _, want := range []string{"topic ID mismatch", fmt.Sprintf("topic %q", topic), why, "kafka.allow-topic-mismatch"} {
-		if !strings.Contains(line, want) {
-			t.Errorf("floe %s's refusal lacks %q: %s\nlog tail:\n%s", proc.name, want, line, proc.logTail(20))
+	if heldID != "" {
+		_, inTable := requireUniqueCommitIDs(t, hist)[heldID]
+		t.Logf("first commit a touched after waking, %s: in the table's history: %v; a's log lines about it:", heldID, inTable)
+		for _, line := range strings.Split(a.log(), "\n") {
+			if strings.Contains(line, heldID) {
+				t.Logf("a: %s", line)
+			}
 		}
 	}
-	if t.Failed() {
-		t.FailNow()
+	for _, line := range strings.Split(b.log(), "\n") {
+		if strings.Contains(line, `"msg":"batch fenced`) || strings.Contains(line, `"msg":"partition re-seeked`) {
+			t.Logf("b: %s", line)
+		}
 	}
+	t.Logf("commit outcomes in the logs: a %v, b %v", outcomeCounts(commitsByOutcome(a)), outcomeCounts(commitsByOutcome(b)))
 }
 
-// requireOldAndNew: both readers see every id once, and every partition
-// holds the old topic's offsets and the new one's (the same offsets twice,
-// once per incarnation).
-func requireOldAndNew(t testing.TB, py, duck readerResult, ids []string, oldEnds, newEnds map[int32]int64) {
+// thawAndJudge wakes the frozen replica a, lets both replicas run on, judges
+// the table, and returns a's log since it woke (after logging what it did)
+// and the commit history.
+func thawAndJudge(t testing.TB, r *faultRig, prod *producer, a, b *floeProc, frozenAt time.Time) (string, []commitInfo) {
 	t.Helper()
-	agg := expectedAggregates(len(ids))
-	for _, r := range []struct {
-		name string
-		res  readerResult
-	}{{"pyiceberg", py}, {"duckdb", duck}} {
-		res := r.res
-		if res.Error != "" {
-			t.Errorf("%s could not read the table: %s\n%s", r.name, res.Error, res.Traceback)
-			continue
-		}
-		if res.Rows != len(ids) || res.DistinctIDs != len(ids) || res.DuplicateCount != 0 || res.MissingCount != 0 || res.UnexpectedCount != 0 {
-			t.Errorf("%s: %d rows, %d distinct ids, %d duplicated, %d missing, %d unexpected; want %d ids once",
-				r.name, res.Rows, res.DistinctIDs, res.DuplicateCount, res.MissingCount, res.UnexpectedCount, len(ids))
-		}
-		if res.aggregates != agg {
-			t.Errorf("%s: column aggregates differ\n got: %+v\nwant: %+v", r.name, res.aggregates, agg)
-		}
-		for part, oe := range oldEnds {
-			ne := newEnds[part]
-			want := coverage{Rows: oe + ne, Distinct: max(oe, ne), Min: 0, Max: max(oe, ne) - 1}
-			if got := res.Partitions[strconv.Itoa(int(part))]; got != want {
-				t.Errorf("%s: partition %d holds %+v; want old offsets 0..%d and new 0..%d (%+v)", r.name, part, got, oe-1, ne-1, want)
-			}
-		}
+	aLog := len(a.log())
+	if err := syscall.Kill(a.cmd.Process.Pid, syscall.SIGCONT); err != nil {
+		t.Fatalf("SIGCONT a: %v", err)
 	}
-}
-
-// startEdited starts a floe process whose config has its first old replaced
-// by new.
-func (p *pipeline) startEdited(name, old, new string) *floeProc {
-	p.t.Helper()
-	cfg, addr := p.conf.write(p.t, p.dir, name)
-	data, err := os.ReadFile(cfg)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	if !strings.Contains(string(data), old) {
-		p.t.Fatalf("no %q to replace in %s", old, cfg)
-	}
-	data = []byte(strings.Replace(string(data), old, new, 1))
-	if err := os.WriteFile(cfg, data, 0o644); err != nil {
-		p.t.Fatal(err)
-	}
-	proc := startFloe(p.t, name, cfg, addr)
-	p.procs = append(p.procs, proc)
-	return proc
-}
-
-// TestFaultS3AccessDenied (j, storage): with the S3 warehouse, S3 answers
-// every PUT (and multipart POST) with 403 AccessDenied, as S3 does, for
-// 10 s and on until floe has said so. floe must say access denied, naming
-// the S3 endpoint and the operation, back off instead of spinning, keep its
-// data, and resume by itself once access is back.
-func TestFaultS3AccessDenied(t *testing.T) {
-	s := needServices(t)
-	const n = 15_000
-	r := newFaultRig(t, s, "rest-s3", 8, proxies{s3: true})
-	prod := startProducer(t, r.cl, r.topic, pacedRun{n: n, rate: 1000})
-	f := r.startWith("a", commitSection{timeout: "5s", retryMin: "100ms", retryMax: "2s", giveUpAfter: "10m"})
-	f.waitReady(t)
-	r.waitCommitted(n*10/100, f)
-
-	const denied = `<?xml version="1.0" encoding="UTF-8"?>` +
-		`<Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>faultproxy</RequestId></Error>`
-	puts0, posts0 := r.s3.Seen(faultproxy.KindS3Put), r.s3.Seen(faultproxy.KindS3Post)
-	start := time.Now()
-	r.s3.Add(
-		faultproxy.Rule{Kind: faultproxy.KindS3Put, Action: faultproxy.Status, Status: http.StatusForbidden, Body: denied, ContentType: "application/xml"},
-		faultproxy.Rule{Kind: faultproxy.KindS3Post, Action: faultproxy.Status, Status: http.StatusForbidden, Body: denied, ContentType: "application/xml"},
-	)
-	wants := []string{"S3 PutObject", "refused by " + r.s3.URL(), "AccessDenied"}
-	// deniedLines are floe's log lines saying access denied by object storage.
-	deniedLines := func() []logLine {
-		var out []logLine
-		for _, l := range f.logLines() {
-			if strings.Contains(fmt.Sprint(l), "access denied by object storage") {
-				out = append(out, l)
-			}
-		}
-		return out
-	}
-	// 10 s, and on until floe has said everything asserted below: how soon
-	// depends on the machine.
-	var counted bool // floe_committer_attempt_errors_total{reason=access_denied} > 0
-	holdUntil(t, holdFor{atLeast: 10 * time.Second, atMost: 3 * time.Minute}, func() bool {
-		said := r.s3.Hits(faultproxy.KindS3Put)+r.s3.Hits(faultproxy.KindS3Post) > 0
-		lines := deniedLines()
-		for _, want := range wants {
-			found := false
-			for _, l := range lines {
-				found = found || strings.Contains(l.str("msg")+": "+l.str("error"), want)
-			}
-			said = said && found
-		}
-		if said && !counted {
-			if m, err := f.metrics(); err == nil {
-				ad, _ := metricSum(m, "floe_committer_attempt_errors_total", map[string]string{"table": r.table, "reason": "access_denied"})
-				counted = ad > 0
-			}
-		}
-		if said && counted {
-			return true
-		}
-		prod.keepFlowing(t) // a commit to refuse
-		return false
-	}, f)
-	r.s3.Clear()
-	elapsed := time.Since(start)
-	refused := r.s3.Hits(faultproxy.KindS3Put) + r.s3.Hits(faultproxy.KindS3Post)
-	sent := r.s3.Seen(faultproxy.KindS3Put) - puts0 + r.s3.Seen(faultproxy.KindS3Post) - posts0
-	t.Logf("S3 refused %d PUT/POST requests with 403 AccessDenied in %v (about one per %v)",
-		refused, elapsed.Round(time.Millisecond), (elapsed / time.Duration(max(refused, 1))).Round(time.Millisecond))
-	if refused == 0 {
-		t.Fatal("floe sent no PUT while S3 denied access: the scenario tested nothing")
-	}
-	// A bound that holds at any speed: a slower machine only sends fewer.
-	if limit := int(elapsed / (100 * time.Millisecond)); sent > limit {
-		t.Errorf("%d PUT/POST requests in %v (more than one per 100ms): floe spins instead of backing off", sent, elapsed)
+	t.Logf("a thawed with SIGCONT after %v", time.Since(frozenAt).Round(time.Millisecond))
+	// Let both run on, at least until a is back in the group, so that its
+	// log shows what the zombie did with its stale batches.
+	if _, ok := holdUntil(t, holdFor{atLeast: 10 * time.Second, atMost: 3 * time.Minute}, func() bool {
+		return strings.Contains(a.log()[aLog:], `"msg":"partition assigned"`)
+	}, a, b); !ok {
+		t.Logf("a has not been assigned a partition again 3m after SIGCONT")
 	}
 
-	var lines []string
-	for _, l := range deniedLines() {
-		if lvl := l.str("level"); lvl != "WARN" && lvl != "ERROR" {
-			t.Errorf("storage access denied logged at level %s: %v", lvl, l)
-		}
-		lines = append(lines, l.str("level")+" "+l.str("msg")+": "+l.str("error"))
-	}
-	t.Logf("log lines saying access denied by object storage: %d", len(lines))
-	for _, l := range lines[:min(len(lines), 3)] {
-		t.Logf("  %s", l)
-	}
-	if len(lines) == 0 {
-		t.Errorf("floe never logged \"access denied by object storage\" during %v of 403s", elapsed)
-	}
-	for _, want := range wants {
-		found := false
-		for _, l := range lines {
-			found = found || strings.Contains(l, want)
-		}
-		if len(lines) > 0 && !found {
-			t.Errorf("no access denied log line names %q", want)
-		}
-	}
-	if m, err := f.metrics(); err != nil {
-		t.Errorf("/metrics: %v", err)
-	} else {
-		ad, _ := metricSum(m, "floe_committer_attempt_errors_total", map[string]string{"table": r.table, "reason": "access_denied"})
-		t.Logf("metrics: attempt_errors{reason=access_denied} %.0f", ad)
-		if ad == 0 {
-			t.Errorf("floe_committer_attempt_errors_total{reason=access_denied} is 0 after S3 refused %d writes", refused)
-		}
-	}
-
-	r.resumeAndFinish(t, prod, f)
-}
-
-// TestFaultTokenRevoked (j, OAuth2): floe authenticates to the REST
-// catalog with a client credential and gets a token from
-// /v1/oauth/tokens. Then the token is revoked: every request carrying it is
-// answered 401, while the token endpoint issues a new one (the proxy plays
-// the identity provider: the reference server always issues the same token
-// for a client and checks none). floe must fetch a new token and go on,
-// without a restart; the old token must not come back. The revocation is
-// watched for 10 s and on until floe has moved to the new token.
-func TestFaultTokenRevoked(t *testing.T) {
-	s := needServices(t)
-	const n = 15_000
-	const client = "floe-e2e"
-	r := newFaultRig(t, s, "rest-file", 8, proxies{catalog: true})
-	r.conf.catalog += "\n  rest:\n    credential: " + client + ":not-a-secret"
-	prod := startProducer(t, r.cl, r.topic, pacedRun{n: n, rate: 1000})
-	f := r.startWith("a", commitSection{timeout: "5s", retryMin: "100ms", retryMax: "2s", giveUpAfter: "10m"})
-	f.waitReady(t)
-	r.waitCommitted(n*10/100, f)
-	tokens0 := r.rest.Seen(faultproxy.KindToken)
-	if tokens0 == 0 {
-		t.Fatal("floe fetched no token through the proxy: catalog.rest.credential was not used")
-	}
-	// What the reference server issues for a client_credentials grant.
-	old := "Bearer client-credentials-token:sub=" + client
-	const fresh = "floe-e2e-rotated-token"
-
-	var rejected, withFresh atomic.Int32
-	count := func(c *atomic.Int32, hit bool) func(*http.Request, []byte) bool {
-		return func(*http.Request, []byte) bool { c.Add(1); return hit }
-	}
-	var rules []faultproxy.Rule
-	for _, k := range restKinds {
-		if k == faultproxy.KindToken {
-			continue
-		}
-		rules = append(rules,
-			faultproxy.Rule{Kind: k, Action: faultproxy.Status, Status: http.StatusUnauthorized,
-				Headers: map[string]string{"Authorization": old}, Only: count(&rejected, true),
-				Body: `{"error":{"message":"Not authorized: the token was revoked","type":"NotAuthorizedException","code":401}}`},
-			// Never hits: counts the requests that carry the fresh token.
-			faultproxy.Rule{Kind: k, Headers: map[string]string{"Authorization": "Bearer " + fresh}, Only: count(&withFresh, false)},
-		)
-	}
-	rules = append(rules, faultproxy.Rule{Kind: faultproxy.KindToken, Action: faultproxy.Status, Status: http.StatusOK,
-		Body: `{"access_token":"` + fresh + `","token_type":"Bearer","issued_token_type":"urn:ietf:params:oauth:token-type:access_token"}`})
-	r.rest.Add(rules...)
-	revoked := time.Now()
-	// 10 s, and on until floe has met the revocation, fetched a new token
-	// and sent a request with it after the last one with the old token:
-	// how soon depends on the machine.
-	var lastRejected, freshAtLastRejected int32
-	held, _ := holdUntil(t, holdFor{atLeast: 10 * time.Second, atMost: 3 * time.Minute}, func() bool {
-		rej := rejected.Load()
-		fresh := withFresh.Load()
-		if rej != lastRejected {
-			lastRejected, freshAtLastRejected = rej, fresh
-		}
-		if lastRejected > 0 && r.rest.Seen(faultproxy.KindToken) > tokens0 && fresh > freshAtLastRejected {
-			return true
-		}
-		prod.keepFlowing(t) // requests to make
-		return false
-	}, f)
-	tokens := r.rest.Seen(faultproxy.KindToken) - tokens0
-	t.Logf("%v after the revocation: %d requests with the revoked token answered 401, %d new tokens fetched, %d requests with the new token",
-		held.Round(time.Millisecond), rejected.Load(), tokens, withFresh.Load())
-	if rejected.Load() == 0 {
-		t.Fatal("no request carried the revoked token: the scenario tested nothing")
-	}
-	if tokens == 0 {
-		t.Fatalf("floe fetched no new token in %v after its token was revoked", held.Round(time.Second))
-	}
-	if withFresh.Load() == 0 {
-		t.Fatalf("no request carried the new token")
-	}
-	// The revoked token is gone for good: no request carries it any more.
-	before := rejected.Load()
 	ids := prod.wait(t)
-	r.waitCaughtUp(5*time.Minute, f)
-	t.Logf("caught up %v after the revocation, with the new token", time.Since(revoked).Round(time.Millisecond))
-	if late := rejected.Load() - before; late > 0 {
-		t.Errorf("%d more requests carried the revoked token after floe had a new one", late)
-	}
-	if m, err := f.metrics(); err != nil {
-		t.Errorf("/metrics: %v", err)
-	} else {
-		tok, _ := metricSum(m, "floe_catalog_request_duration_seconds_count", map[string]string{"operation": "token", "status": "200"})
-		var r401 float64
-		for _, op := range []string{"load_table", "commit_table", "config", "namespace", "other"} {
-			v, _ := metricSum(m, "floe_catalog_request_duration_seconds_count", map[string]string{"operation": op, "status": "401"})
-			r401 += v
-		}
-		t.Logf("metrics: token requests answered 200: %.0f; catalog requests answered 401: %.0f", tok, r401)
-		if tok < 2 || r401 == 0 {
-			t.Errorf("metrics show %.0f token fetches and %.0f 401s; want at least 2 and 1", tok, r401)
-		}
-	}
-	denied := 0
-	for _, l := range f.logLines() {
-		if strings.Contains(fmt.Sprint(l), "access denied") {
-			denied++
-			if denied == 1 {
-				t.Logf("floe logged: %s %s: %s", l.str("level"), l.str("msg"), l.str("error"))
-			}
-		}
-	}
-	t.Logf("log lines saying access denied: %d (a commit refused with the old token is retried by the protocol; reads are retried at once with the new token)", denied)
-	hist := r.finish(ids, f)
+	hist := r.finish(ids, a, b)
 	requireUniqueCommitIDs(t, hist)
-	t.Logf("commit outcomes in the log: %v; floe a (pid %d) ran throughout", outcomeCounts(commitsByOutcome(f)), f.cmd.Process.Pid)
+
+	after := a.log()[aLog:]
+	t.Logf("a after SIGCONT: %d fenced batches, %d re-seeks, %d failed commit attempts, %d revoked, %d assigned, %d commits",
+		countLog(after, `"msg":"batch fenced`), countLog(after, `"msg":"partition re-seeked`),
+		countLog(after, `"msg":"commit attempt failed; retrying"`), countLog(after, `"msg":"partition revoked"`),
+		countLog(after, `"msg":"partition assigned"`), countLog(after, `"msg":"commit","`))
+	return after, hist
 }
