@@ -45,6 +45,7 @@ var badValues = []struct {
 // badProducer writes bad records to random partitions until stopped and
 // remembers each one's reason by "partition/offset".
 type badProducer struct {
+	rng  *rand.Rand // its goroutine's own: which partition each record goes to
 	mu   sync.Mutex
 	want map[string]string
 	err  error
@@ -52,10 +53,12 @@ type badProducer struct {
 	wg   sync.WaitGroup
 }
 
-func startBadProducer(t testing.TB, cl *kgo.Client, topic string, partitions int32, every time.Duration) *badProducer {
+// startBadProducer writes every kind of bad value to topic every so often,
+// each to a partition drawn from rng (a generator of the producer's own).
+func startBadProducer(t testing.TB, cl *kgo.Client, topic string, partitions int32, every time.Duration, rng *rand.Rand) *badProducer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &badProducer{want: map[string]string{}, stop: cancel}
+	b := &badProducer{rng: rng, want: map[string]string{}, stop: cancel}
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -70,7 +73,7 @@ func startBadProducer(t testing.TB, cl *kgo.Client, topic string, partitions int
 			var recs []*kgo.Record
 			reasons := map[*kgo.Record]string{}
 			for _, bv := range badValues {
-				r := &kgo.Record{Topic: topic, Partition: rand.Int32N(partitions), Value: bv.value}
+				r := &kgo.Record{Topic: topic, Partition: b.rng.Int32N(partitions), Value: bv.value}
 				recs = append(recs, r)
 				reasons[r] = bv.reason
 			}
@@ -138,6 +141,7 @@ func pairKey(p [3]any) string { return fmt.Sprintf("%v/%v", p[0], p[1]) }
 func TestDeadLettersExactlyOnce(t *testing.T) {
 	s := needServices(t)
 	const n, partitions = 12_000, 4
+	rng := seededRand(t)
 	p := newPipeline(t, s, "rest-s3", partitions)
 	dlqTable, dlqTopic := p.table+"_dlq", p.topic+".dlq"
 	createTopic(t, p.adm, dlqTopic, 2)
@@ -145,8 +149,8 @@ func TestDeadLettersExactlyOnce(t *testing.T) {
 		dlqTable, dlqTopic)
 	p.cfgPath, _ = p.conf.write(t, p.dir, "commits")
 
-	prod := startProducer(t, p.cl, p.topic, 0, n, 2000)
-	bad := startBadProducer(t, p.cl, p.topic, partitions, 250*time.Millisecond)
+	prod := startProducer(t, p.cl, p.topic, pacedRun{n: n, rate: 2000})
+	bad := startBadProducer(t, p.cl, p.topic, partitions, 250*time.Millisecond, forkRand(rng))
 
 	first := p.start("run1")
 	first.waitReady(t)
@@ -154,7 +158,7 @@ func TestDeadLettersExactlyOnce(t *testing.T) {
 	first.kill(t)
 	second := p.start("run2")
 	p.waitCommitted(n*50/100, second)
-	time.Sleep(rand.N(time.Second)) // anywhere in the commit cycle, maybe between the two commits
+	time.Sleep(randUpTo(rng, time.Second)) // anywhere in the commit cycle, maybe between the two commits
 	second.kill(t)
 	third := p.start("run3")
 	// The paced run ends early only on an error, which prod.wait reports.

@@ -27,8 +27,9 @@ func TestExactlyOnce(t *testing.T) {
 	for _, setup := range []string{"rest-file", "rest-s3", "sql-postgres-s3"} {
 		t.Run(setup, func(t *testing.T) {
 			const n = 30_000
+			rng := seededRand(t)
 			p := newPipeline(t, s, setup, 8)
-			prod := startProducer(t, p.cl, p.topic, 0, n, 1000)
+			prod := startProducer(t, p.cl, p.topic, pacedRun{n: n, rate: 1000})
 
 			first := p.start("run1")
 			first.waitReady(t)
@@ -41,7 +42,7 @@ func TestExactlyOnce(t *testing.T) {
 
 			third := p.start("run3")
 			p.waitCommitted(n*55/100, third)
-			time.Sleep(rand.N(time.Second)) // anywhere in the commit cycle
+			time.Sleep(randUpTo(rng, time.Second)) // anywhere in the commit cycle
 			third.kill(t)
 
 			fourth := p.start("run4")
@@ -62,7 +63,7 @@ func TestGroupOfThree(t *testing.T) {
 	s := needServices(t)
 	const n = 36_000
 	p := newPipeline(t, s, "rest-file", 12)
-	prod := startProducer(t, p.cl, p.topic, 0, n, 1200)
+	prod := startProducer(t, p.cl, p.topic, pacedRun{n: n, rate: 1200})
 
 	// All three at once: they race to create the table and join the group.
 	a, b, c := p.start("a"), p.start("b"), p.start("c")
@@ -104,6 +105,7 @@ type pipeline struct {
 
 func newPipeline(t testing.TB, s *services, setup string, partitions int32) *pipeline {
 	t.Helper()
+	// Not from seededRand: names must differ between runs, FLOE_E2E_SEED or not.
 	suffix := strconv.FormatInt(time.Now().UnixNano(), 36) + strconv.Itoa(rand.IntN(1000))
 	slug := strings.ReplaceAll(setup, "-", "")
 	p := &pipeline{
@@ -128,12 +130,7 @@ func newPipeline(t testing.TB, s *services, setup string, partitions int32) *pip
 // the same catalog as the readers take it.
 func catalogFor(t testing.TB, s *services, setup, suffix string) (yaml string, reader map[string]any) {
 	t.Helper()
-	s3yaml := fmt.Sprintf(`  s3:
-    endpoint: %s
-    region: %s
-    access-key-id: %s
-    secret-access-key: %s
-    path-style: true`, yamlStr(s.S3.Endpoint), yamlStr(s.S3.Region), yamlStr(s.S3.AccessKey), yamlStr(s.S3.SecretKey))
+	s3yaml := s3Section(s.S3, s.S3.Endpoint)
 	s3reader := map[string]any{
 		"endpoint": s.S3.Endpoint, "region": s.S3.Region,
 		"access_key": s.S3.AccessKey, "secret_key": s.S3.SecretKey,
@@ -157,6 +154,17 @@ func catalogFor(t testing.TB, s *services, setup, suffix string) (yaml string, r
 	}
 	t.Fatalf("unknown catalog setup %q", setup)
 	return "", nil
+}
+
+// s3Section is the catalog.s3 section of floe's config for the testbed's S3
+// reached at endpoint (the service's own, or a fault proxy's).
+func s3Section(s3 s3Service, endpoint string) string {
+	return fmt.Sprintf(`  s3:
+    endpoint: %s
+    region: %s
+    access-key-id: %s
+    secret-access-key: %s
+    path-style: true`, yamlStr(endpoint), yamlStr(s3.Region), yamlStr(s3.AccessKey), yamlStr(s3.SecretKey))
 }
 
 // start runs a floe process with its own config (its own http.addr).

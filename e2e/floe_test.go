@@ -206,13 +206,19 @@ func (p *floeProc) committedOnce() bool {
 	return strings.Contains(p.log(), `"msg":"commit","`)
 }
 
-// holdUntil holds for at least d while every proc stays alive, and then on
-// until done reports true, for at most limit in all: a fault lasts as long
-// as the test means it to and then until it has had the effect the test
-// asserts, however slowly a busy machine runs. done (nil: always true) runs
-// every 250ms from the start, so it can also sample. It returns how long it
-// held and whether done reported true.
-func holdUntil(t testing.TB, d, limit time.Duration, done func() bool, procs ...*floeProc) (time.Duration, bool) {
+// holdFor bounds how long holdUntil holds.
+type holdFor struct {
+	atLeast time.Duration // however soon done reports true
+	atMost  time.Duration // in all, however long done takes to report true
+}
+
+// holdUntil holds for at least h.atLeast while every proc stays alive, and
+// then on until done reports true, for at most h.atMost in all: a fault
+// lasts as long as the test means it to and then until it has had the
+// effect the test asserts, however slowly a busy machine runs. done (nil:
+// always true) runs every 250ms from the start, so it can also sample. It
+// returns how long it held and whether done reported true.
+func holdUntil(t testing.TB, h holdFor, done func() bool, procs ...*floeProc) (time.Duration, bool) {
 	t.Helper()
 	start := time.Now()
 	for {
@@ -223,10 +229,10 @@ func holdUntil(t testing.TB, d, limit time.Duration, done func() bool, procs ...
 		}
 		ok := done == nil || done()
 		held := time.Since(start)
-		if ok && held >= d {
+		if ok && held >= h.atLeast {
 			return held, true
 		}
-		if held >= limit {
+		if held >= h.atMost {
 			return held, false
 		}
 		time.Sleep(250 * time.Millisecond)
@@ -236,14 +242,14 @@ func holdUntil(t testing.TB, d, limit time.Duration, done func() bool, procs ...
 // hold waits d while every proc stays alive: a fault lasts that long.
 func hold(t testing.TB, d time.Duration, procs ...*floeProc) {
 	t.Helper()
-	holdUntil(t, d, d, nil, procs...)
+	holdUntil(t, holdFor{atLeast: d, atMost: d}, nil, procs...)
 }
 
 // waitFor waits until cond holds, for at most timeout, while every proc
 // stays alive.
 func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool, procs ...*floeProc) {
 	t.Helper()
-	if held, ok := holdUntil(t, 0, timeout, cond, procs...); !ok {
+	if held, ok := holdUntil(t, holdFor{atMost: timeout}, cond, procs...); !ok {
 		t.Fatalf("waited %v in vain for %s", held.Round(time.Second), what)
 	}
 }

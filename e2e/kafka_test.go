@@ -194,10 +194,10 @@ func records(topic string, first, n int) ([]*kgo.Record, []string) {
 	return recs, ids
 }
 
-// producer writes records first..first+n-1 in the background at about rate
-// records per second, so floe is stopped and killed while records arrive.
-// more (and keepFlowing, once that paced run is over) adds records after
-// them, for a stage that needs floe to have something left to commit.
+// producer writes a paced run of records in the background, so floe is
+// stopped and killed while records arrive. more (and keepFlowing, once that
+// paced run is over) adds records after them, for a stage that needs floe
+// to have something left to commit.
 type producer struct {
 	cl    *kgo.Client
 	topic string
@@ -212,8 +212,19 @@ type producer struct {
 	stop  context.CancelFunc
 }
 
-func startProducer(t testing.TB, cl *kgo.Client, topic string, first, n, rate int) *producer {
+// pacedRun is what a producer writes in the background: records
+// first..first+n-1 at about rate records per second.
+type pacedRun struct {
+	first int // the first record's number: 0, or past an earlier run's
+	n     int // how many records
+	rate  int // records per second, about
+}
+
+// startProducer writes run to topic in the background, until it is done or
+// t ends.
+func startProducer(t testing.TB, cl *kgo.Client, topic string, run pacedRun) *producer {
 	t.Helper()
+	first, n, rate := run.first, run.n, run.rate
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &producer{cl: cl, topic: topic, done: make(chan struct{}), next: first + n, stop: cancel}
 	const chunk = 250

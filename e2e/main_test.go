@@ -5,10 +5,12 @@ package e2e
 import (
 	"bufio"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -68,6 +70,35 @@ func envFile() string {
 		return p
 	}
 	return filepath.Join("..", "e2e", "testbed", ".run", "env")
+}
+
+// seededRand is the source of a test's random choices (kill victims, gaps
+// and delays, a bad record's partition, the requests a fault proxy faults):
+// it logs its seed, and FLOE_E2E_SEED=<seed> makes the same choices again
+// (the machine's timing still varies around them). A *rand.Rand is not safe
+// for concurrent use: a goroutine of its own draws from forkRand's.
+func seededRand(t testing.TB) *rand.Rand {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("FLOE_E2E_SEED"); v != "" {
+		var err error
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatalf("FLOE_E2E_SEED=%q: not an unsigned integer", v)
+		}
+	}
+	t.Logf("random seed %d (FLOE_E2E_SEED=%d repeats these choices)", seed, seed)
+	return rand.New(rand.NewPCG(seed, seed))
+}
+
+// forkRand is a generator of its own, seeded from rng, for another
+// goroutine to draw from.
+func forkRand(rng *rand.Rand) *rand.Rand {
+	return rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))
+}
+
+// randUpTo is a random duration in [0, d).
+func randUpTo(rng *rand.Rand, d time.Duration) time.Duration {
+	return time.Duration(rng.Int64N(int64(d)))
 }
 
 // needServices returns the testbed's services or fails the test. It never

@@ -50,10 +50,32 @@ var (
 	tablesRE = regexp.MustCompile(`^/v1/(?:[^/]+/)?namespaces/[^/]+/tables/?$`)
 )
 
-// Classify returns the kind of a request. s3 says the upstream is an S3
-// endpoint rather than a REST catalog.
-func Classify(r *http.Request, s3 bool) string {
-	if s3 {
+// Upstream is the kind of service a proxy stands in front of: it decides
+// how requests are classified.
+type Upstream int
+
+const (
+	// RESTCatalog is an Iceberg REST catalog: REST catalog request kinds.
+	RESTCatalog Upstream = iota
+	// S3 is an S3 endpoint: S3 request kinds, and the client's Host header
+	// kept (SigV4 signs it).
+	S3
+)
+
+// String names the upstream, for logs.
+func (u Upstream) String() string {
+	switch u {
+	case RESTCatalog:
+		return "REST catalog"
+	case S3:
+		return "S3"
+	}
+	return fmt.Sprintf("Upstream(%d)", int(u))
+}
+
+// Classify returns the kind of a request to an upstream of kind up.
+func Classify(r *http.Request, up Upstream) string {
+	if up == S3 {
 		q := r.URL.Query()
 		switch r.Method {
 		case http.MethodPut:
@@ -126,6 +148,7 @@ type Rule struct {
 	// Times limits how many requests the rule hits; 0 is unlimited.
 	Times int
 	// Probability in (0,1] hits only that share of matching requests; 0 is 1.
+	// The draws come from the proxy's generator (see Seed).
 	Probability float64
 	// Headers, if set, hits only requests carrying each of these headers
 	// with exactly this value, e.g. {"Authorization": "Bearer <revoked>"}.
@@ -138,13 +161,14 @@ type Rule struct {
 
 // Proxy forwards to one upstream and injects the faults of its rules.
 type Proxy struct {
-	target *url.URL
-	s3     bool
-	ln     net.Listener
-	srv    *http.Server
-	rp     *httputil.ReverseProxy
+	target   *url.URL
+	upstream Upstream
+	ln       net.Listener
+	srv      *http.Server
+	rp       *httputil.ReverseProxy
 
 	mu       sync.Mutex
+	rng      *rand.Rand // draws for Rule.Probability
 	rules    []*Rule
 	counts   map[string]int // requests seen, by kind
 	hits     map[string]int // faults injected, by kind
@@ -154,9 +178,9 @@ type Proxy struct {
 // kindKey carries a request's kind to the reverse proxy's ModifyResponse.
 type kindKey struct{}
 
-// New starts a proxy on 127.0.0.1 in front of target. s3 selects S3
-// request kinds instead of REST catalog kinds.
-func New(target string, s3 bool) (*Proxy, error) {
+// New starts a proxy on 127.0.0.1 in front of target, an upstream of kind
+// up.
+func New(target string, up Upstream) (*Proxy, error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, fmt.Errorf("faultproxy: target %q: %w", target, err)
@@ -165,7 +189,8 @@ func New(target string, s3 bool) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{target: u, s3: s3, ln: ln, counts: map[string]int{}, hits: map[string]int{}, answered: map[string]int{}}
+	p := &Proxy{target: u, upstream: up, ln: ln, rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		counts: map[string]int{}, hits: map[string]int{}, answered: map[string]int{}}
 	p.rp = httputil.NewSingleHostReverseProxy(u)
 	p.rp.ModifyResponse = func(resp *http.Response) error {
 		kind, _ := resp.Request.Context().Value(kindKey{}).(string)
@@ -174,7 +199,7 @@ func New(target string, s3 bool) (*Proxy, error) {
 		p.mu.Unlock()
 		return nil
 	}
-	if s3 {
+	if up == S3 {
 		// SigV4 signs the Host header: keep the client's, which names the proxy.
 		director := p.rp.Director
 		p.rp.Director = func(r *http.Request) {
@@ -193,6 +218,15 @@ func (p *Proxy) URL() string { return "http://" + p.ln.Addr().String() }
 
 // Addr is the proxy's host:port.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Seed makes the draws for Rule.Probability repeatable: proxies seeded
+// alike draw alike. Which requests the draws fall on still depends on the
+// order the requests arrive in.
+func (p *Proxy) Seed(seed uint64) {
+	p.mu.Lock()
+	p.rng = rand.New(rand.NewPCG(seed, seed))
+	p.mu.Unlock()
+}
 
 // Add installs rules; they apply in the order added, first match wins.
 func (p *Proxy) Add(rules ...Rule) {
@@ -249,7 +283,7 @@ func (p *Proxy) match(r *http.Request, kind string, body []byte) *Rule {
 		if !headersMatch(r, rule.Headers) {
 			continue
 		}
-		if rule.Probability > 0 && rand.Float64() >= rule.Probability {
+		if rule.Probability > 0 && p.rng.Float64() >= rule.Probability {
 			continue
 		}
 		if rule.Only != nil && !rule.Only(r, body) {
@@ -272,7 +306,7 @@ func headersMatch(r *http.Request, want map[string]string) bool {
 }
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	kind := Classify(r, p.s3)
+	kind := Classify(r, p.upstream)
 	var body []byte
 	if r.Body != nil {
 		var err error

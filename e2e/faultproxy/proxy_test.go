@@ -15,26 +15,26 @@ import (
 func TestClassify(t *testing.T) {
 	for _, tc := range []struct {
 		method, path string
-		s3           bool
+		up           Upstream
 		want         string
 	}{
-		{"GET", "/v1/config", false, KindConfig},
-		{"POST", "/v1/oauth/tokens", false, KindToken},
-		{"GET", "/v1/namespaces/db/tables/events", false, KindLoadTable},
-		{"GET", "/v1/prefix/namespaces/db/tables/events", false, KindLoadTable},
-		{"POST", "/v1/namespaces/db/tables/events", false, KindCommit},
-		{"POST", "/v1/namespaces/db/tables", false, KindCreateTable},
-		{"GET", "/v1/namespaces/db", false, KindNamespace},
-		{"PUT", "/bucket/wh/data/x.parquet", true, KindS3Put},
-		{"GET", "/bucket/wh/data/x.parquet", true, KindS3Get},
-		{"GET", "/bucket?list-type=2&prefix=wh", true, KindS3List},
-		{"HEAD", "/bucket/x", true, KindS3Head},
-		{"DELETE", "/bucket/x", true, KindS3Delete},
-		{"POST", "/bucket?delete", true, KindS3Delete},
-		{"POST", "/bucket/x?uploads", true, KindS3Post},
+		{"GET", "/v1/config", RESTCatalog, KindConfig},
+		{"POST", "/v1/oauth/tokens", RESTCatalog, KindToken},
+		{"GET", "/v1/namespaces/db/tables/events", RESTCatalog, KindLoadTable},
+		{"GET", "/v1/prefix/namespaces/db/tables/events", RESTCatalog, KindLoadTable},
+		{"POST", "/v1/namespaces/db/tables/events", RESTCatalog, KindCommit},
+		{"POST", "/v1/namespaces/db/tables", RESTCatalog, KindCreateTable},
+		{"GET", "/v1/namespaces/db", RESTCatalog, KindNamespace},
+		{"PUT", "/bucket/wh/data/x.parquet", S3, KindS3Put},
+		{"GET", "/bucket/wh/data/x.parquet", S3, KindS3Get},
+		{"GET", "/bucket?list-type=2&prefix=wh", S3, KindS3List},
+		{"HEAD", "/bucket/x", S3, KindS3Head},
+		{"DELETE", "/bucket/x", S3, KindS3Delete},
+		{"POST", "/bucket?delete", S3, KindS3Delete},
+		{"POST", "/bucket/x?uploads", S3, KindS3Post},
 	} {
 		r := httptest.NewRequest(tc.method, tc.path, nil)
-		require.Equal(t, tc.want, Classify(r, tc.s3), "%s %s", tc.method, tc.path)
+		require.Equal(t, tc.want, Classify(r, tc.up), "%s %s", tc.method, tc.path)
 	}
 }
 
@@ -47,7 +47,7 @@ func TestFaults(t *testing.T) {
 		_, _ = io.WriteString(w, "ok")
 	}))
 	defer up.Close()
-	p, err := New(up.URL, false)
+	p, err := New(up.URL, RESTCatalog)
 	require.NoError(t, err)
 	defer p.Close()
 	commit := func() (int, error) {
@@ -126,7 +126,7 @@ func TestHeaderRules(t *testing.T) {
 		_, _ = io.WriteString(w, "upstream")
 	}))
 	defer up.Close()
-	p, err := New(up.URL, false)
+	p, err := New(up.URL, RESTCatalog)
 	require.NoError(t, err)
 	defer p.Close()
 	p.Add(
@@ -167,7 +167,7 @@ func TestHeaderRules(t *testing.T) {
 func TestStatusContentType(t *testing.T) {
 	up := httptest.NewServer(http.NotFoundHandler())
 	defer up.Close()
-	p, err := New(up.URL, true)
+	p, err := New(up.URL, S3)
 	require.NoError(t, err)
 	defer p.Close()
 	const denied = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`
@@ -181,4 +181,32 @@ func TestStatusContentType(t *testing.T) {
 	require.Equal(t, 403, resp.StatusCode)
 	require.Equal(t, "application/xml", resp.Header.Get("Content-Type"))
 	require.Equal(t, denied, string(b))
+}
+
+// Proxies seeded alike fault the same requests of a sequence.
+func TestSeedRepeatsProbabilityDraws(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer up.Close()
+	codes := func(seed uint64) []int {
+		p, err := New(up.URL, RESTCatalog)
+		require.NoError(t, err)
+		defer p.Close()
+		p.Seed(seed)
+		p.Add(Rule{Kind: KindCommit, Action: Status, Status: 409, Probability: 0.5})
+		var out []int
+		for range 40 {
+			resp, err := http.Post(p.URL()+"/v1/namespaces/db/tables/t", "application/json", strings.NewReader("{}"))
+			require.NoError(t, err)
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			out = append(out, resp.StatusCode)
+		}
+		return out
+	}
+	first := codes(7)
+	require.Equal(t, first, codes(7))
+	require.Contains(t, first, 409)
+	require.Contains(t, first, 200)
 }

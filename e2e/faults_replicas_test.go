@@ -2,21 +2,14 @@
 
 package e2e
 
-// More fault injection against real services, on the Kafka side: the
-// broker stopped and crashed under a running floe (TestFaultBrokerRestart),
-// a replica frozen with SIGSTOP past its session so that it wakes up as a
-// zombie holding stale batches (TestFaultZombie), and the consumer group's
-// offsets reset and the group deleted (TestFaultGroupOffsetsReset). All end
-// with the same exactly-once judgement by PyIceberg and DuckDB as every
-// other e2e test.
+// Faults of the floe replicas themselves: a storm of SIGKILLs over a million
+// records with three replicas (TestFaultKillStorm), and a replica frozen
+// with SIGSTOP past its session so that it wakes up as a zombie holding
+// stale batches (TestFaultZombie), one of its commits held in flight at the
+// catalog meanwhile (TestFaultZombieInFlight).
 
 import (
-	"bufio"
-	"context"
 	"fmt"
-	"math/rand/v2"
-	"os"
-	"os/exec"
 	"sort"
 	"strings"
 	"sync"
@@ -25,138 +18,131 @@ import (
 	"time"
 
 	"github.com/floe-dev/floe/e2e/faultproxy"
-	"github.com/twmb/franz-go/pkg/kadm"
 )
 
-// testbedScript returns the path the testbed's env file gives for key
-// (E2E_KAFKA_STOP, E2E_KAFKA_START), or fails the test.
-func testbedScript(t testing.TB, key string) string {
-	t.Helper()
-	f, err := os.Open(envFile())
-	if err != nil {
-		t.Fatalf("read the testbed's env file: %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(sc.Text()), "export "), "=")
-		if ok && strings.TrimSpace(k) == key {
-			v = strings.Trim(strings.TrimSpace(v), `"'`)
-			if v != "" {
-				return v
-			}
-		}
-	}
-	t.Fatalf("%s lacks %s: run e2e/testbed/up.sh again", envFile(), key)
-	return ""
-}
-
-// runTestbed runs a testbed script with args and returns how long it took.
-func runTestbed(t testing.TB, script string, args ...string) time.Duration {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	start := time.Now()
-	out, err := exec.CommandContext(ctx, script, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", script, strings.Join(args, " "), err, out)
-	}
-	return time.Since(start)
-}
-
-// countLog counts the lines of text holding needle.
-func countLog(text, needle string) int { return strings.Count(text, needle) }
-
-// brokerOutage stops the broker (controlled, or crashed with kill), keeps it
-// down for down while procs must stay alive, and starts it again.
-func brokerOutage(t *testing.T, stop, start string, kill bool, down time.Duration, prod *producer, procs ...*floeProc) {
-	t.Helper()
-	how, args := "controlled stop", []string(nil)
-	if kill {
-		how, args = "crash (SIGKILL)", []string{"--kill"}
-	}
-	before := prod.produced()
-	took := runTestbed(t, stop, args...)
-	t.Logf("broker: %s took %v (%d records produced so far)", how, took.Round(time.Millisecond), before)
-	hold(t, down, procs...) // the outage lasts down; nothing asserted counts what happened in it
-	during := prod.produced()
-	took = runTestbed(t, start)
-	t.Logf("broker: down for %v, then started again in %v (records acknowledged while it was down: %d)",
-		down, took.Round(time.Millisecond), during-before)
-}
-
-// TestFaultBrokerRestart (e): the only Kafka broker is stopped (controlled
-// shutdown) for ~5 s and later crashed with SIGKILL and restarted (log
-// recovery) while floe consumes and a producer writes. floe must ride both
-// outages out without exiting, resume (read records written after each
-// restart), and the table must hold every record once. Restarting the
-// broker affects every test using it: run this one alone (-run
-// TestFaultBrokerRestart).
-func TestFaultBrokerRestart(t *testing.T) {
+// TestFaultKillStorm (a): three floe replicas in one group consume a
+// 12-partition topic while 1,000,000 records arrive; 30 times, at a random
+// instant, a random replica is killed with SIGKILL and a new one started in
+// its place soon after, so three keep running. Whatever a dead replica had
+// buffered, sealed or on the wire is lost with it and must be read again
+// from the table's offsets by whoever gets its partitions; a commit it left
+// half-sent must not land twice. The table must end up holding every record
+// exactly once. At every fifth kill the storm first waits until one of the
+// replicas started since the last such gate has committed, so that the
+// count of writers asserted at the end holds however slowly replicas start
+// and join on a busy machine.
+func TestFaultKillStorm(t *testing.T) {
 	s := needServices(t)
-	stop, start := testbedScript(t, "E2E_KAFKA_STOP"), testbedScript(t, "E2E_KAFKA_START")
-	// Whatever happens, leave the broker running for whoever comes next.
-	t.Cleanup(func() {
-		if out, err := exec.Command(start).CombinedOutput(); err != nil {
-			t.Logf("cleanup: %s: %v\n%s", start, err, out)
-		}
-	})
-	const n = 20_000
-	r := newFaultRig(t, s, "rest-file", 8, false, false)
-	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
-	f := r.startWith("a", commitSection{"60s", "100ms", "2s", "10m"})
-	f.waitReady(t)
-	r.waitCommitted(n*15/100, f)
+	const (
+		n          = 1_000_000
+		partitions = 12
+		replicas   = 3
+		kills      = 30
+		rate       = 12_000 // records per second: about 85 s of producing
+	)
+	began := time.Now()
+	rng := seededRand(t)
+	p := newPipeline(t, s, "rest-file", partitions)
+	prod := startProducer(t, p.cl, p.topic, pacedRun{n: n, rate: rate})
 
-	// 1: controlled shutdown, down ~5 s.
-	brokerOutage(t, stop, start, false, 5*time.Second, prod, f)
-	r.waitResumed(prod, n*10/100, "the controlled stop", f)
-
-	// 2: crash (SIGKILL), restart with log recovery.
-	r.waitCommitted(n*45/100, f)
-	if prod.produced() >= n {
-		t.Logf("note: the producer had finished before the crash")
+	started := 0
+	launch := func(slot int) *floeProc {
+		started++
+		return p.start(fmt.Sprintf("r%d-%02d", slot, started))
 	}
-	brokerOutage(t, stop, start, true, 2*time.Second, prod, f)
-	r.waitResumed(prod, n*10/100, "the crash", f)
+	live := make([]*floeProc, replicas)
+	for i := range live {
+		live[i] = launch(i)
+	}
+	for _, f := range live {
+		f.waitReady(t)
+	}
+	p.waitCommitted(n/100, live...)
+	waitEachCommitted(t, prod, live...)
+	gateFrom := len(p.procs) // the first replica started since the last gate
+
+	// Spread the kills over what is left of the producing, at random gaps
+	// around the mean, so they land anywhere in the replicas' batch, commit
+	// and rebalance cycles: also on replicas that are still starting up.
+	left := time.Duration(float64(n-prod.produced()) / rate * float64(time.Second))
+	mean := max(left/kills, time.Second)
+	stormStart := time.Now()
+	var (
+		upAtKill     []time.Duration
+		commitsAtDie int
+		unready      int
+	)
+	bornAt := map[*floeProc]time.Time{}
+	for _, f := range live {
+		bornAt[f] = stormStart
+	}
+	for k := 1; k <= kills; k++ {
+		if k%5 == 0 {
+			since := p.procs[gateFrom:]
+			waitFor(t, fmt.Sprintf("a commit by one of the %d replicas started since the last gate", len(since)), 3*time.Minute, func() bool {
+				for _, proc := range since {
+					if proc.committedOnce() {
+						return true
+					}
+				}
+				prod.keepFlowing(t)
+				return false
+			}, live...)
+			gateFrom = len(p.procs)
+		}
+		gap := mean/2 + time.Duration(rng.Int64N(int64(mean)))
+		hold(t, gap, live...)
+		slot := rng.IntN(replicas)
+		victim := live[slot]
+		if victim.readyStatus() != 200 {
+			unready++
+		}
+		victim.kill(t)
+		up := time.Since(bornAt[victim])
+		upAtKill = append(upAtKill, up)
+		commitsAtDie += strings.Count(victim.log(), `"msg":"commit","`)
+		t.Logf("kill %2d/%d at %6.1fs: SIGKILL %s (pid %d, up %v, %d records produced so far)",
+			k, kills, time.Since(stormStart).Seconds(), victim.name, victim.cmd.Process.Pid,
+			up.Round(100*time.Millisecond), prod.produced())
+		// Restart soon after: the dead member stays in the group until its
+		// session times out, the new one joins at once.
+		time.Sleep(time.Duration(rng.Int64N(int64(1500 * time.Millisecond))))
+		live[slot] = launch(slot)
+		bornAt[live[slot]] = time.Now()
+	}
+	storm := time.Since(stormStart)
+	var upSum time.Duration
+	for _, u := range upAtKill {
+		upSum += u
+	}
+	t.Logf("storm: %d SIGKILLs and %d restarts in %v (mean gap %v); victims were up %v on average, %d of them not ready (starting up or rebalancing) when killed; the killed replicas had logged %d commits",
+		kills, started-replicas, storm.Round(time.Millisecond), mean.Round(time.Millisecond),
+		(upSum / kills).Round(100*time.Millisecond), unready, commitsAtDie)
 
 	ids := prod.wait(t)
-	hist := r.finish(ids, f)
+	t.Logf("producer done: %d records after %v", len(ids), time.Since(began).Round(time.Millisecond))
+	catchUp := time.Now()
+	hist := p.finish(ids, live...)
+	t.Logf("caught up, stopped and judged in %v after the producer finished", time.Since(catchUp).Round(time.Millisecond))
 	requireUniqueCommitIDs(t, hist)
-	log := f.log()
-	t.Logf("floe a during the outages: %d \"fetch error; the client retries\" warnings, %d failed commit attempts, %d re-seeks, %d fenced batches; commit outcomes %v",
-		countLog(log, `"msg":"fetch error; the client retries"`), countLog(log, `"msg":"commit attempt failed; retrying"`),
-		countLog(log, `"msg":"partition re-seeked`), countLog(log, `"msg":"batch fenced`), outcomeCounts(commitsByOutcome(f)))
-	for _, l := range f.logLines() {
-		if l.str("level") == "ERROR" {
-			t.Logf("floe a logged an error: %v", l)
-		}
-	}
-}
 
-// waitResumed writes k records now that the broker is back and waits until
-// the table holds every partition up to the end offsets listed after them:
-// floe read again after the restart. Records written after the restart,
-// rather than a share of the paced run, so that it holds however far floe
-// had got before the outage.
-func (p *pipeline) waitResumed(prod *producer, k int, after string, procs ...*floeProc) {
-	p.t.Helper()
-	at, _, err := p.committed()
-	if err != nil {
-		p.t.Fatal(err)
+	outcomes := outcomeCounts(commitsByOutcome(p.procs...))
+	var failed, fenced, reseeks, dropped int
+	for _, proc := range p.procs {
+		log := proc.log()
+		failed += countLog(log, `"msg":"commit attempt failed; retrying"`)
+		fenced += countLog(log, `"msg":"batch fenced`)
+		reseeks += countLog(log, `"msg":"partition re-seeked`)
+		dropped += countLog(log, `"msg":"uncommitted batches dropped`)
 	}
-	prod.more(p.t, k)
-	ends := endOffsets(p.t, p.adm, p.topic)
-	p.waitUntil(fmt.Sprintf("caught up with %d records written after %s", k, after), 5*time.Minute, func(m map[int32]int64) bool {
-		for part, end := range ends {
-			if m[part] < end {
-				return false
-			}
-		}
-		return true
-	}, procs...)
-	p.t.Logf("floe resumed after %s: the table went from %d records to cover the %d written after it (%d in the topic then)",
-		after, sumOffsets(at), k, sumOffsets(ends))
+	t.Logf("figures: %d records, %d partitions, %d processes in all (%d kills, %d restarts), %d commits in the table by %d writers; commit outcomes in the logs %v; %d logged failed attempts (rate-limited), %d fenced batches, %d re-seeks, %d drops of uncommitted batches on revocation; total %v",
+		len(ids), partitions, len(p.procs), kills, started-replicas, len(hist), len(writerInstances(hist)), outcomes,
+		failed, fenced, reseeks, dropped, time.Since(began).Round(time.Millisecond))
+	if w := len(writerInstances(hist)); w < replicas+kills/5 {
+		// Most replicas live for seconds only, but a storm in which
+		// hardly any of them committed tested little.
+		t.Errorf("commits come from %d floe instances of %d started", w, len(p.procs))
+	}
 }
 
 // ownedPartitions folds proc's "partition assigned" / "partition revoked"
@@ -199,9 +185,9 @@ func assignedSince(proc *floeProc, topic string, from int) map[int32]bool {
 
 // waitShared waits until a and b both hold partitions of topic, so a has
 // something to lose, and returns a's.
-func waitShared(t *testing.T, topic string, a, b *floeProc) []int32 {
+func waitShared(t testing.TB, topic string, a, b *floeProc) []int32 {
 	t.Helper()
-	if _, ok := holdUntil(t, 0, 3*time.Minute, func() bool {
+	if _, ok := holdUntil(t, holdFor{atMost: 3 * time.Minute}, func() bool {
 		return len(ownedPartitions(a, topic)) > 0 && len(ownedPartitions(b, topic)) > 0
 	}, a, b); !ok {
 		t.Fatalf("the replicas did not share the partitions within 3m: a %v, b %v",
@@ -223,9 +209,9 @@ func TestFaultZombie(t *testing.T) {
 	s := needServices(t)
 	const n = 30_000
 	const frozen = 18 * time.Second // > kafka.session-timeout 6s and the broker's 10s consumer session
-	r := newFaultRig(t, s, "rest-file", 8, false, false)
-	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
-	commit := commitSection{"30s", "100ms", "1s", "10m"}
+	r := newFaultRig(t, s, "rest-file", 8, proxies{})
+	prod := startProducer(t, r.cl, r.topic, pacedRun{n: n, rate: 1000})
+	commit := commitSection{timeout: "30s", retryMin: "100ms", retryMax: "1s", giveUpAfter: "10m"}
 	a, b := r.startWith("a", commit), r.startWith("b", commit)
 	// A stopped process must not outlive the test stopped.
 	t.Cleanup(func() { _ = a.cmd.Process.Signal(syscall.SIGCONT) })
@@ -242,7 +228,7 @@ func TestFaultZombie(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(rand.N(time.Second)) // anywhere in a's batch/commit cycle
+	time.Sleep(randUpTo(r.rng, time.Second)) // anywhere in a's batch/commit cycle
 	if err := syscall.Kill(a.cmd.Process.Pid, syscall.SIGSTOP); err != nil {
 		t.Fatalf("SIGSTOP a: %v", err)
 	}
@@ -250,7 +236,7 @@ func TestFaultZombie(t *testing.T) {
 	t.Logf("a (pid %d) frozen with SIGSTOP for at least %v; table offsets %v", a.cmd.Process.Pid, frozen, tableBefore)
 	// Frozen past the session, and on until B has taken over one of A's
 	// partitions and committed it: what the test asserts next.
-	held, _ := holdUntil(t, frozen, 3*time.Minute, func() bool {
+	held, _ := holdUntil(t, holdFor{atLeast: frozen, atMost: 3 * time.Minute}, func() bool {
 		var taken []int32
 		took := assignedSince(b, r.topic, bLines)
 		for _, p := range aParts {
@@ -343,17 +329,12 @@ func TestFaultZombieInFlight(t *testing.T) {
 	s := needServices(t)
 	const n = 30_000
 	const frozen, held = 18 * time.Second, 14 * time.Second
-	r := newFaultRig(t, s, "rest-file", 8, false, false)
-	px, err := faultproxy.New(s.RESTFileURI, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = px.Close() })
+	r := newFaultRig(t, s, "rest-file", 8, proxies{})
+	px := startProxy(t, s.RESTFileURI, faultproxy.RESTCatalog, r.rng)
 	direct := r.conf.catalog
-	r.conf.catalog = fmt.Sprintf("  type: rest\n  name: e2e-fault\n  uri: %s\n  warehouse: %s\n%s",
-		yamlStr(px.URL()), yamlStr(s.RESTFileWarehouse), catalogHTTP)
-	prod := startProducer(t, r.cl, r.topic, 0, n, 1000)
-	commit := commitSection{"30s", "100ms", "1s", "10m"}
+	r.conf.catalog = faultCatalog(px.URL(), s.RESTFileWarehouse)
+	prod := startProducer(t, r.cl, r.topic, pacedRun{n: n, rate: 1000})
+	commit := commitSection{timeout: "30s", retryMin: "100ms", retryMax: "1s", giveUpAfter: "10m"}
 	a := r.startWith("a", commit) // through px
 	r.conf.catalog = direct
 	b := r.startWith("b", commit) // direct
@@ -391,7 +372,7 @@ func TestFaultZombieInFlight(t *testing.T) {
 	// The stale commit goes on once B has been given some of A's
 	// partitions: the order the scenario is about, on a machine of any
 	// speed.
-	heldFor, _ := holdUntil(t, held, 3*time.Minute, func() bool {
+	heldFor, _ := holdUntil(t, holdFor{atLeast: held, atMost: 3 * time.Minute}, func() bool {
 		took := assignedSince(b, r.topic, bLines)
 		for _, p := range aParts {
 			if took[p] {
@@ -405,7 +386,7 @@ func TestFaultZombieInFlight(t *testing.T) {
 	forward()
 	// A wakes only once the catalog has answered the stale commit (the
 	// answer waits in A's socket), and after frozen at the soonest.
-	if _, ok := holdUntil(t, frozen-time.Since(frozenAt), 3*time.Minute, func() bool {
+	if _, ok := holdUntil(t, holdFor{atLeast: frozen - time.Since(frozenAt), atMost: 3 * time.Minute}, func() bool {
 		return px.Answered(faultproxy.KindCommit) > answered
 	}, a, b); !ok {
 		t.Logf("the catalog has not answered the stale commit 3m after it was forwarded")
@@ -462,7 +443,7 @@ func TestFaultZombieInFlight(t *testing.T) {
 // thawAndJudge wakes the frozen replica a, lets both replicas run on, judges
 // the table, and returns a's log since it woke (after logging what it did)
 // and the commit history.
-func thawAndJudge(t *testing.T, r *faultRig, prod *producer, a, b *floeProc, frozenAt time.Time) (string, []commitInfo) {
+func thawAndJudge(t testing.TB, r *faultRig, prod *producer, a, b *floeProc, frozenAt time.Time) (string, []commitInfo) {
 	t.Helper()
 	aLog := len(a.log())
 	if err := syscall.Kill(a.cmd.Process.Pid, syscall.SIGCONT); err != nil {
@@ -471,7 +452,7 @@ func thawAndJudge(t *testing.T, r *faultRig, prod *producer, a, b *floeProc, fro
 	t.Logf("a thawed with SIGCONT after %v", time.Since(frozenAt).Round(time.Millisecond))
 	// Let both run on, at least until a is back in the group, so that its
 	// log shows what the zombie did with its stale batches.
-	if _, ok := holdUntil(t, 10*time.Second, 3*time.Minute, func() bool {
+	if _, ok := holdUntil(t, holdFor{atLeast: 10 * time.Second, atMost: 3 * time.Minute}, func() bool {
 		return strings.Contains(a.log()[aLog:], `"msg":"partition assigned"`)
 	}, a, b); !ok {
 		t.Logf("a has not been assigned a partition again 3m after SIGCONT")
@@ -487,152 +468,4 @@ func thawAndJudge(t *testing.T, r *faultRig, prod *producer, a, b *floeProc, fro
 		countLog(after, `"msg":"commit attempt failed; retrying"`), countLog(after, `"msg":"partition revoked"`),
 		countLog(after, `"msg":"partition assigned"`), countLog(after, `"msg":"commit","`))
 	return after, hist
-}
-
-// TestFaultGroupOffsetsReset (i): floe never reads the consumer group's
-// committed offsets, only the table's. Resetting the group's offsets to 0
-// while floe is stopped, and later deleting the group, must not make it read
-// anything twice.
-func TestFaultGroupOffsetsReset(t *testing.T) {
-	s := needServices(t)
-	const n = 16_000
-	p := newPipeline(t, s, "rest-file", 8)
-	prod := startProducer(t, p.cl, p.topic, 0, n, 1000)
-
-	first := p.start("run1")
-	first.waitReady(t)
-	p.waitCommitted(n*30/100, first)
-	first.stop(t)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	table, _, err := p.committed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	group := fetchGroupOffsets(t, p.adm, p.group, p.topic)
-	t.Logf("after run1: table offsets %v, group offsets (floe's mirror) %v", table, group)
-
-	// Reset every partition of the group to 0.
-	var zero kadm.Offsets
-	for part := range endOffsets(t, p.adm, p.topic) {
-		zero.Add(kadm.Offset{Topic: p.topic, Partition: part, At: 0, LeaderEpoch: -1})
-	}
-	// The group is empty once floe has left it; retry while the broker
-	// still settles it.
-	if err := retryFor(2*time.Minute, func() error {
-		res, err := p.adm.CommitOffsets(ctx, p.group, zero)
-		if err == nil {
-			err = res.Error()
-		}
-		return err
-	}); err != nil {
-		t.Fatalf("reset the group's offsets to 0: %v", err)
-	}
-	group = fetchGroupOffsets(t, p.adm, p.group, p.topic)
-	for part, o := range group {
-		if o != 0 {
-			t.Fatalf("group offset of partition %d is %d after the reset to 0", part, o)
-		}
-	}
-	t.Logf("group %s offsets reset to 0", p.group)
-
-	second := p.start("run2")
-	requireStartsFromTable(t, second, p.topic, table)
-	p.waitCommitted(n*60/100, second)
-	second.stop(t)
-
-	table, _, err = p.committed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := retryFor(2*time.Minute, func() error {
-		dres, err := p.adm.DeleteGroup(ctx, p.group)
-		if err == nil {
-			err = dres.Err
-		}
-		return err
-	}); err != nil {
-		t.Fatalf("delete group %s: %v", p.group, err)
-	}
-	if left := fetchGroupOffsets(t, p.adm, p.group, p.topic); len(left) > 0 {
-		t.Fatalf("group %s still has offsets after it was deleted: %v", p.group, left)
-	}
-	t.Logf("after run2: table offsets %v; group %s deleted", table, p.group)
-
-	third := p.start("run3")
-	requireStartsFromTable(t, third, p.topic, table)
-	ids := prod.wait(t)
-	hist := p.finish(ids, third)
-	requireUniqueCommitIDs(t, hist)
-	t.Logf("group offsets at the end (floe's mirror): %v", fetchGroupOffsets(t, p.adm, p.group, p.topic))
-}
-
-func fetchGroupOffsets(t testing.TB, adm *kadm.Client, group, topic string) map[int32]int64 {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, err := adm.FetchOffsetsForTopics(ctx, group, topic)
-	if err == nil {
-		err = res.Error()
-	}
-	if err != nil {
-		t.Fatalf("fetch offsets of group %s: %v", group, err)
-	}
-	out := map[int32]int64{}
-	res.Each(func(o kadm.OffsetResponse) {
-		if o.Topic == topic && o.At >= 0 { // -1: no commit
-			out[o.Partition] = o.At
-		}
-	})
-	return out
-}
-
-// requireStartsFromTable waits until proc has logged the assignment of every
-// partition in table and requires each to start at the table's offset.
-func requireStartsFromTable(t testing.TB, proc *floeProc, topic string, table map[int32]int64) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		starts := map[int32]int64{}
-		for _, l := range proc.logLines() {
-			if l.str("msg") != "partition assigned" || l.str("topic") != topic {
-				continue
-			}
-			part, _ := l["partition"].(float64)
-			start, _ := l["start_offset"].(float64)
-			starts[int32(part)] = int64(start)
-		}
-		all := true
-		for part := range table {
-			_, ok := starts[part]
-			all = all && ok
-		}
-		if all {
-			for part, next := range table {
-				if starts[part] != next {
-					t.Errorf("floe %s started partition %d at %d; the table is at %d", proc.name, part, starts[part], next)
-				}
-			}
-			t.Logf("floe %s started every partition at the table's offset: %v", proc.name, starts)
-			return
-		}
-		if proc.exited() || time.Now().After(deadline) {
-			t.Fatalf("floe %s did not assign every partition within 3m (assigned %v); log:\n%s", proc.name, starts, proc.logTail(40))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-// retryFor calls f until it succeeds or d has passed; it returns f's last
-// error.
-func retryFor(d time.Duration, f func() error) error {
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
 }
