@@ -65,8 +65,7 @@ func (c *Committer) commitOnce(ctx context.Context) error {
 			Target: c.target(c.load, c.deps.Branch, "commit_table", func(err error) error {
 				return c.catalogError("commit table", err)
 			}),
-			ID:  uuid.NewString(),
-			Pin: true,
+			ID: uuid.NewString(),
 		}
 	}
 

@@ -13,7 +13,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/catalog/rest"
 	"github.com/apache/iceberg-go/table"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,52 +21,13 @@ import (
 
 	"github.com/floe-dev/floe/batcher"
 	"github.com/floe-dev/floe/catalog"
+	"github.com/floe-dev/floe/internal/catalogtest"
 	"github.com/floe-dev/floe/offsets"
 )
 
-// faultCatalog wraps a real catalog and lets a test act around CommitTable:
-// before runs ahead of the real commit (e.g. another writer commits first),
-// after may replace the result (e.g. the response is lost after the catalog
-// applied the commit). Tables it loads commit through it.
-type faultCatalog struct {
-	icecat.Catalog
-	mu     sync.Mutex
-	before func(n int) error
-	after  func(n int, err error) error
-	calls  int
-}
-
-func (f *faultCatalog) LoadTable(ctx context.Context, ident table.Identifier) (*table.Table, error) {
-	t, err := f.Catalog.LoadTable(ctx, ident)
-	if err != nil {
-		return nil, err
-	}
-	return table.New(t.Identifier(), t.Metadata(), t.MetadataLocation(), t.FS, f), nil
-}
-
-func (f *faultCatalog) CommitTable(ctx context.Context, ident table.Identifier, reqs []table.Requirement, ups []table.Update) (table.Metadata, string, error) {
-	f.mu.Lock()
-	f.calls++
-	n := f.calls
-	before, after := f.before, f.after
-	f.mu.Unlock()
-	if before != nil {
-		if err := before(n); err != nil {
-			return nil, "", err
-		}
-	}
-	meta, loc, err := f.Catalog.CommitTable(ctx, ident, reqs, ups)
-	if after != nil {
-		if aerr := after(n, err); aerr != nil {
-			return nil, "", aerr
-		}
-	}
-	return meta, loc, err
-}
-
 type protoEnv struct {
 	t      *testing.T
-	cat    *faultCatalog
+	cat    *catalogtest.Faults
 	tc     TableConfig
 	reg    *prometheus.Registry
 	fenced []string
@@ -87,26 +47,17 @@ func newBubbleEnv(t *testing.T) *protoEnv {
 	return newProtoEnvWith(t, map[string]string{propCompression: "snappy"})
 }
 
-// openTestCatalog opens cfg and closes the catalog when the test ends.
-func openTestCatalog(t testing.TB, cfg catalog.Config) icecat.Catalog {
-	t.Helper()
-	cat, err := catalog.Open(context.Background(), cfg, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, cat.(icecat.Closer).Close()) })
-	return cat
-}
-
 func newProtoEnvWith(t *testing.T, props map[string]string) *protoEnv {
 	t.Helper()
 	dir := t.TempDir()
-	raw := openTestCatalog(t, catalog.Local("test", dir))
+	raw := catalogtest.OpenConfig(t, catalog.Local("test", dir))
 	tc := DefaultTableConfig()
 	tc.Name = "db.events"
 	tc.Schema = []Column{{Name: "id", Type: "string", Required: true}, {Name: "n", Type: "long"}}
 	tc.Properties = props
 	_, _, err := LoadOrCreateTable(context.Background(), raw, tc, nil)
 	require.NoError(t, err)
-	return &protoEnv{t: t, cat: &faultCatalog{Catalog: raw}, tc: tc, reg: prometheus.NewRegistry()}
+	return &protoEnv{t: t, cat: catalogtest.Wrap(raw), tc: tc, reg: prometheus.NewRegistry()}
 }
 
 func (e *protoEnv) committer(instance string) *Committer {
@@ -249,13 +200,13 @@ func TestCommitRetriesAfterConflictWithAnotherWriter(t *testing.T) {
 	ours, theirs := e.committer("ours"), e.committer("theirs")
 	ours.Submit(e.batch(ours, 0, 1, 0, 10))
 	theirs.Submit(e.batch(theirs, 1, 1, 0, 5))
-	e.cat.before = func(n int) error {
+	e.cat.SetBefore(func(n int) error {
 		if n == 1 { // another replica (other partition) lands first
-			e.cat.before = nil
+			e.cat.SetBefore(nil)
 			return theirs.Commit(context.Background())
 		}
 		return nil
-	}
+	})
 	require.NoError(t, ours.Commit(context.Background()))
 	requireNoDuplicates(t, e.rows(), 15)
 	require.Equal(t, map[int32]int64{0: 10, 1: 5}, e.offsets().Topics["events"].Next, "both writers' offsets survive")
@@ -290,15 +241,15 @@ func TestCommitOutcomeUnknownButLanded(t *testing.T) {
 	e := newProtoEnv(t)
 	c := e.committer("a")
 	c.Submit(e.batch(c, 0, 1, 0, 10))
-	e.cat.after = func(n int, err error) error {
+	e.cat.SetAfter(func(n int, err error) error {
 		if n == 1 && err == nil {
 			return errors.New("read tcp: connection reset by peer") // the catalog applied it; the response is lost
 		}
 		return nil
-	}
+	})
 	require.NoError(t, c.Commit(context.Background()))
 	requireNoDuplicates(t, e.rows(), 10)
-	require.Equal(t, 1, e.cat.calls, "no second commit was sent")
+	require.Equal(t, 1, e.cat.Calls(), "no second commit was sent")
 	require.Equal(t, 1.0, commitsWith(t, e.reg, outcomeLandedAfterUnknown))
 
 	tbl, err := e.cat.LoadTable(context.Background(), table.Identifier{"db", "events"})
@@ -310,15 +261,15 @@ func TestCommitUnknownOutcomeThatFailedIsRetried(t *testing.T) {
 	e := newProtoEnv(t)
 	c := e.committer("a")
 	c.Submit(e.batch(c, 0, 1, 0, 10))
-	e.cat.before = func(n int) error {
+	e.cat.SetBefore(func(n int) error {
 		if n == 1 {
 			return errors.New("503 service unavailable") // never reached the table
 		}
 		return nil
-	}
+	})
 	require.NoError(t, c.Commit(context.Background()))
 	requireNoDuplicates(t, e.rows(), 10)
-	require.Equal(t, 2, e.cat.calls)
+	require.Equal(t, 2, e.cat.Calls())
 	require.Equal(t, 1.0, commitsWith(t, e.reg, outcomeRetried), "retried, but not after a conflict")
 	require.Zero(t, commitsWith(t, e.reg, outcomeConflictRetried))
 }
@@ -381,12 +332,12 @@ func TestCommitAfterTimeoutAlsoCommitsNewBatches(t *testing.T) {
 		c := e.committer("a")
 		c.cfg.CommitTimeout = 50 * time.Millisecond
 		c.Submit(e.batch(c, 0, 1, 0, 5))
-		e.cat.before = func(int) error { return errors.New("503 service unavailable") }
+		e.cat.SetBefore(func(int) error { return errors.New("503 service unavailable") })
 		require.ErrorIs(t, c.Commit(context.Background()), ErrCommitTimeout)
 
 		// Sealed at shutdown, after the timed-out commit: the final Commit must
 		// finish the old commit and then commit these too.
-		e.cat.before = nil
+		e.cat.SetBefore(nil)
 		c.cfg.CommitTimeout = time.Minute
 		c.Submit(e.batch(c, 0, 1, 5, 8))
 		c.Submit(e.batch(c, 1, 1, 0, 2))
@@ -487,12 +438,12 @@ func TestCommitTimeoutKeepsBatches(t *testing.T) {
 		c := e.committer("a")
 		c.cfg.CommitTimeout = 50 * time.Millisecond
 		c.Submit(e.batch(c, 0, 1, 0, 5))
-		e.cat.before = func(int) error { return errors.New("503 service unavailable") }
+		e.cat.SetBefore(func(int) error { return errors.New("503 service unavailable") })
 		err := c.Commit(context.Background())
 		require.ErrorIs(t, err, ErrCommitTimeout)
 		require.False(t, c.Healthy())
 
-		e.cat.before = nil
+		e.cat.SetBefore(nil)
 		c.cfg.CommitTimeout = time.Minute
 		require.NoError(t, c.Commit(context.Background()))
 		require.True(t, c.Healthy())
@@ -541,7 +492,7 @@ func TestFailingTableIsLoudNotLossyAndGivesUp(t *testing.T) {
 		// (300 ms) at least three timed-out commits.
 		c.cfg.CommitTimeout, c.cfg.GiveUpAfter = 100*time.Millisecond, 300*time.Millisecond
 		c.tc.CommitInterval = 10 * time.Millisecond
-		e.cat.before = func(int) error { return errors.New("503 service unavailable") }
+		e.cat.SetBefore(func(int) error { return errors.New("503 service unavailable") })
 		c.Submit(e.batch(c, 0, 1, 0, 5))
 
 		start := time.Now()
@@ -552,12 +503,12 @@ func TestFailingTableIsLoudNotLossyAndGivesUp(t *testing.T) {
 		require.Equal(t, []bool{false}, health, "the consumer was told once")
 		require.False(t, c.Healthy())
 		require.GreaterOrEqual(t, testutil.ToFloat64(c.m.commits.WithLabelValues(outcomeFailed)), 3.0)
-		require.GreaterOrEqual(t, e.cat.calls, 60, "attempts went on with backoff")
+		require.GreaterOrEqual(t, e.cat.Calls(), 60, "attempts went on with backoff")
 		require.Equal(t, 1, logs.count("commit attempt failed; retrying"), "attempt warnings are rate-limited")
 		require.GreaterOrEqual(t, logs.count("commit did not land before commit.timeout; batches and offsets kept for the next try"), 3)
 
 		// The catalog comes back: the kept batch lands, health is restored.
-		e.cat.before = nil
+		e.cat.SetBefore(nil)
 		c.cfg.CommitTimeout = time.Minute
 		require.NoError(t, c.Commit(context.Background()))
 		require.Equal(t, []bool{false, true}, health)
@@ -571,13 +522,13 @@ func TestAccessDeniedIsNamedAndRetried(t *testing.T) {
 	c.deps.Endpoint = "https://catalog.example"
 	c.Submit(e.batch(c, 0, 1, 0, 5))
 	var lastErr error
-	e.cat.before = func(n int) error {
+	e.cat.SetBefore(func(n int) error {
 		if n <= 2 {
 			lastErr = fmt.Errorf("%w: token expired", rest.ErrUnauthorized)
 			return lastErr
 		}
 		return nil
-	}
+	})
 	require.NoError(t, c.Commit(context.Background()))
 	require.Equal(t, 2.0, testutil.ToFloat64(c.m.attemptErrors.WithLabelValues("access_denied")))
 	requireNoDuplicates(t, e.rows(), 5)

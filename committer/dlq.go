@@ -182,8 +182,7 @@ func (c *Committer) deadLetter(ctx context.Context, ag *attemptGroup, include []
 			Target: c.target(c.loadDLQ, "", "commit_dlq_table", func(err error) error {
 				return c.catalogErrorFor("commit dead-letter table", c.dlq.name, err)
 			}),
-			ID:  ag.id() + "-dlq",
-			Pin: true,
+			ID: ag.id() + "-dlq",
 		}
 	}
 	var written int

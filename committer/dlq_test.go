@@ -161,19 +161,19 @@ func TestDeadLettersNotWrittenTwiceAfterACrash(t *testing.T) {
 		first := e.dlqCommitter("first")
 		first.cfg.CommitTimeout = 300 * time.Millisecond
 		first.Submit(e.letterBatch(first, 0, 1, 0, 10, 2, 5))
-		e.cat.before = func(n int) error {
+		e.cat.SetBefore(func(n int) error {
 			if n >= 2 { // the letters' commit (call 1) lands; the table's never does
 				return fmt.Errorf("dial tcp: connection refused")
 			}
 			return nil
-		}
+		})
 		require.ErrorIs(t, first.Commit(context.Background()), ErrCommitTimeout)
 		letters, _ := e.letters()
 		require.Equal(t, map[string]int{"0/2": 1, "0/5": 1}, letters)
 		require.Empty(t, e.offsets().Topics, "the table's commit never landed")
 
 		// Restart: the table's offsets say 0, so the same range is read again.
-		e.cat.before = nil
+		e.cat.SetBefore(nil)
 		second := e.dlqCommitter("second")
 		written := testutil.ToFloat64(second.m.deadLetters) // the metric is the table's, shared by both
 		second.Submit(e.letterBatch(second, 0, 1, 0, 10, 2, 5))
@@ -196,14 +196,14 @@ func TestDeadLettersOverlappingRangesLandOnce(t *testing.T) {
 		zombie, owner := e.dlqCommitter("zombie"), e.dlqCommitter("owner")
 		zombie.cfg.CommitTimeout = 300 * time.Millisecond
 		zombie.Submit(e.letterBatch(zombie, 0, 1, 0, 6, 3))
-		e.cat.before = func(n int) error {
+		e.cat.SetBefore(func(n int) error {
 			if n >= 2 {
 				return fmt.Errorf("frozen")
 			}
 			return nil
-		}
+		})
 		require.ErrorIs(t, zombie.Commit(context.Background()), ErrCommitTimeout)
-		e.cat.before = nil
+		e.cat.SetBefore(nil)
 		require.Equal(t, map[int32]int64{0: 6}, e.dlqProgress().Topics["events"].Next)
 
 		written := testutil.ToFloat64(owner.m.deadLetters)
@@ -228,17 +228,17 @@ func TestDeadLettersLostResponseLandsOnce(t *testing.T) {
 	e.withDLQ()
 	c := e.dlqCommitter("a")
 	c.Submit(e.letterBatch(c, 0, 1, 0, 5, 1))
-	e.cat.after = func(n int, err error) error {
+	e.cat.SetAfter(func(n int, err error) error {
 		if n == 1 && err == nil {
 			return errors.New("read: connection reset by peer") // the letters landed; the answer is lost
 		}
 		return nil
-	}
+	})
 	require.NoError(t, c.Commit(context.Background()))
 	letters, _ := e.letters()
 	require.Equal(t, map[string]int{"0/1": 1}, letters)
 	requireNoDuplicates(t, e.rows(), 4)
-	require.Equal(t, 2, e.cat.calls, "one letters' commit, one table commit: nothing sent twice")
+	require.Equal(t, 2, e.cat.Calls(), "one letters' commit, one table commit: nothing sent twice")
 }
 
 // Batches whose every record is a dead letter: the letters land, then their

@@ -2,6 +2,7 @@ package committer
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -121,4 +122,35 @@ func TestRollbackRefusals(t *testing.T) {
 	require.ErrorContains(t, err, "moved since the rollback was planned")
 	_, err = maintenance.ApplyRollback(context.Background(), stale, plan, "undo", who)
 	require.ErrorContains(t, err, `rollback mode must be replay or skip, got "undo"`)
+}
+
+// A rollback whose response is lost after the catalog applied it is found
+// in the table by the next attempt and not applied twice.
+func TestRollbackUnknownOutcomeIsResolved(t *testing.T) {
+	for _, mode := range []maintenance.RollbackMode{maintenance.RollbackReplay, maintenance.RollbackSkip} {
+		t.Run(string(mode), func(t *testing.T) {
+			e := newProtoEnv(t)
+			c := e.committer("a")
+			s1, _, _ := threeCommits(t, e, c)
+			plan, err := maintenance.PlanRollback(e.reload(), "db.events", protoGroup, s1)
+			require.NoError(t, err)
+			calls := e.cat.Calls()
+			e.cat.SetAfter(func(n int, err error) error {
+				if n == calls+1 && err == nil {
+					return errors.New("502 bad gateway")
+				}
+				return nil
+			})
+			out, err := maintenance.ApplyRollback(context.Background(), e.reload(), plan, mode, who)
+			require.NoError(t, err)
+			require.Equal(t, calls+1, e.cat.Calls(), "one rollback commit, found after its response was lost")
+			head := out.CurrentSnapshot()
+			if mode == maintenance.RollbackReplay {
+				require.Equal(t, s1, head.SnapshotID)
+			} else {
+				require.Equal(t, s1, *head.ParentSnapshotID)
+			}
+			requireNoDuplicates(t, e.rows(), 5)
+		})
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/floe-dev/floe/catalog"
+	"github.com/floe-dev/floe/internal/catalogtest"
 )
 
 func testTableConfig(name string) TableConfig {
@@ -47,7 +48,7 @@ var testExtraCols = []Column{
 func TestLoadOrCreateTable(t *testing.T) {
 	ctx := context.Background()
 	cfg := catalog.Local("floe", t.TempDir())
-	cat := openTestCatalog(t, cfg)
+	cat := catalogtest.OpenConfig(t, cfg)
 	tc := testTableConfig("db.events.clicks")
 
 	tbl, created, err := LoadOrCreateTable(ctx, cat, tc, testExtraCols)
@@ -88,7 +89,7 @@ func TestLoadOrCreateTable(t *testing.T) {
 
 	// A second process sees the same table, and an existing table is loaded
 	// even when the config no longer has a schema.
-	other := openTestCatalog(t, cfg)
+	other := catalogtest.OpenConfig(t, cfg)
 	tc.Schema, tc.PartitionBy = nil, nil
 	loaded, created, err := LoadOrCreateTable(ctx, other, tc, nil)
 	require.NoError(t, err)
@@ -104,7 +105,7 @@ func TestLoadOrCreateTableConcurrent(t *testing.T) {
 	const replicas = 4
 	cats := make([]icecat.Catalog, replicas)
 	for i := range cats {
-		cats[i] = openTestCatalog(t, cfg)
+		cats[i] = catalogtest.OpenConfig(t, cfg)
 	}
 	var (
 		wg      sync.WaitGroup
@@ -141,7 +142,7 @@ func TestLoadOrCreateTableConcurrent(t *testing.T) {
 
 func TestLoadOrCreateTableMissingWithoutSchema(t *testing.T) {
 	ctx := context.Background()
-	cat := openTestCatalog(t, catalog.Local("floe", t.TempDir()))
+	cat := catalogtest.OpenConfig(t, catalog.Local("floe", t.TempDir()))
 	require.NoError(t, catalog.EnsureNamespace(ctx, cat, []string{"db"}))
 
 	for _, name := range []string{"db.missing", "nons.missing"} {
@@ -157,7 +158,7 @@ func TestLoadOrCreateTableMissingWithoutSchema(t *testing.T) {
 
 func TestLoadOrCreateTableConfigErrors(t *testing.T) {
 	ctx := context.Background()
-	cat := openTestCatalog(t, catalog.Local("floe", t.TempDir()))
+	cat := catalogtest.OpenConfig(t, catalog.Local("floe", t.TempDir()))
 	tests := []struct {
 		name    string
 		edit    func(*TableConfig)

@@ -175,7 +175,6 @@ func ApplyRollback(ctx context.Context, tbl *table.Table, plan RollbackPlan, mod
 			}
 			return tbl, nil
 		}},
-		Pin: true,
 	}
 	if mode == RollbackSkip {
 		commit.ID = uuid.NewString()

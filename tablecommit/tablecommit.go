@@ -57,7 +57,7 @@ func IsFatal(err error) bool {
 }
 
 // Stage adds one attempt's changes to txn, a transaction on the loaded
-// table tbl (already pinned when the Commit pins). It may return ErrNothing
+// table tbl, its branch head already pinned. It may return ErrNothing
 // or a Fatal error.
 type Stage func(ctx context.Context, tbl *table.Table, txn *table.Transaction) error
 
@@ -88,10 +88,6 @@ type Commit struct {
 	// commits whose stage finds by itself whether they landed (a schema
 	// change: the table has the column or not).
 	ID string
-	// Pin asserts the branch head of every attempt (AssertRefSnapshotID).
-	// A schema change asserts its base schema instead, so that data commits
-	// of other replicas do not make it retry.
-	Pin bool
 
 	// Attempts counts the attempts made, Conflicts those that lost to a
 	// concurrent commit; LastErr is the latest attempt's error.
@@ -149,12 +145,13 @@ func (c *Commit) Once(ctx context.Context, stage Stage) (Result, error) {
 	if err != nil {
 		return Result{}, Fatal(fmt.Errorf("branch %s of %s: %w", branch, c.Target.Name, err))
 	}
-	if c.Pin {
-		// On a branch that does not exist yet the pin requires that it
-		// still does not: two first commits cannot both create it.
-		if err := txn.AssertRefSnapshotID(branch); err != nil {
-			return Result{}, fmt.Errorf("pin the head of %s: %w", c.Target.Name, err)
-		}
+	// The pin. iceberg-go (v0.7) asserts a transaction's branch head on
+	// every commit anyway; floe asserts it itself so the protocol does not
+	// rest on a library default. On a branch that does not exist yet the pin
+	// requires that it still does not: two first commits cannot both create
+	// it.
+	if err := txn.AssertRefSnapshotID(branch); err != nil {
+		return Result{}, fmt.Errorf("pin the head of %s: %w", c.Target.Name, err)
 	}
 	if err := stage(ctx, tbl, txn); err != nil {
 		if errors.Is(err, ErrNothing) {
