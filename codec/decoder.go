@@ -10,6 +10,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/floe-dev/floe/evolution"
 )
 
 // Message is one Kafka record as the codec sees it.
@@ -123,7 +125,7 @@ func (d *Decoder) Append(b *array.RecordBuilder, m *Message) error {
 	}
 	st := d.states.Get().(*state)
 	root, ferr := d.decode(st, m)
-	var change *SchemaChange
+	var change *evolution.Change
 	if d.addColumns || d.widen {
 		change = d.change(st, m, ferr)
 	}

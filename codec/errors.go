@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
 )
 
 // Kind classifies why a record could not be decoded. The values are stable:
@@ -101,7 +103,7 @@ type fieldErr struct {
 	kind   Kind
 	detail string
 	path   []string
-	widen  string // out_of_range that fits this wider type ("long", "double")
+	widen  arrow.DataType // out_of_range that fits this wider type (long, double)
 }
 
 func newErr(kind Kind, detail string) *fieldErr { return &fieldErr{kind: kind, detail: detail} }

@@ -2,11 +2,12 @@ package codec
 
 import (
 	"fmt"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/floe-dev/floe/evolution"
 )
 
 // metaKind says which part of the Kafka record fills a metadata column.
@@ -21,56 +22,24 @@ const (
 	metaHeaders
 )
 
-// Column describes a table column in Iceberg terms, for table creation.
-// Type is an Iceberg primitive type name ("string", "int", "long",
-// "timestamptz", "binary") or "struct" (see Fields) or "list" (see Element).
-type Column struct {
-	Name     string
-	Type     string
-	Required bool
-	Fields   []Column // Type "struct"
-	Element  *Column  // Type "list"; its Name is "element"
-}
-
-// String renders the type the way Iceberg prints it, e.g.
-// "list<struct<key: string, value: binary>>".
-func (c Column) String() string {
-	switch c.Type {
-	case "list":
-		if c.Element == nil {
-			return "list<?>"
-		}
-		return "list<" + c.Element.String() + ">"
-	case "struct":
-		parts := make([]string, len(c.Fields))
-		for i, f := range c.Fields {
-			parts[i] = f.Name + ": " + f.String()
-		}
-		return "struct<" + strings.Join(parts, ", ") + ">"
-	}
-	return c.Type
-}
-
-// metaColumn is the column description of each metadata kind, unnamed.
-func metaColumn(k metaKind) Column {
+// metaField is the field of each metadata kind, unnamed.
+func metaField(k metaKind) arrow.Field {
 	switch k {
 	case metaTopic:
-		return Column{Type: "string", Required: true}
+		return arrow.Field{Type: arrow.BinaryTypes.String}
 	case metaPartition:
-		return Column{Type: "int", Required: true}
+		return arrow.Field{Type: arrow.PrimitiveTypes.Int32}
 	case metaOffset:
-		return Column{Type: "long", Required: true}
+		return arrow.Field{Type: arrow.PrimitiveTypes.Int64}
 	case metaTimestamp:
-		return Column{Type: "timestamptz"}
+		return arrow.Field{Type: arrow.FixedWidthTypes.Timestamp_us, Nullable: true}
 	case metaKey:
-		return Column{Type: "binary"}
+		return arrow.Field{Type: arrow.BinaryTypes.Binary, Nullable: true}
 	default:
-		return Column{Type: "list", Required: true, Element: &Column{
-			Name: "element", Type: "struct", Required: true, Fields: []Column{
-				{Name: "key", Type: "string", Required: true},
-				{Name: "value", Type: "binary"},
-			},
-		}}
+		return arrow.Field{Type: arrow.ListOfField(arrow.Field{Name: "element", Type: arrow.StructOf(
+			arrow.Field{Name: "key", Type: arrow.BinaryTypes.String},
+			arrow.Field{Name: "value", Type: arrow.BinaryTypes.Binary, Nullable: true},
+		)})}
 	}
 }
 
@@ -94,15 +63,16 @@ func (m MetadataColumns) specs() []metaSpec {
 	return out
 }
 
-// Columns returns the enabled metadata columns, in the order topic,
-// partition, offset, timestamp, key, headers. Key and header values are
-// optional because Kafka allows nulls there; timestamp is optional so that
-// a record without one (a zero Message.Timestamp) is stored, not rejected.
-func (m MetadataColumns) Columns() []Column {
+// Fields returns the enabled metadata columns as the fields a table floe
+// creates gets, in the order topic, partition, offset, timestamp, key,
+// headers. Key and header values are optional because Kafka allows nulls
+// there; timestamp is optional so that a record without one (a zero
+// Message.Timestamp) is stored, not rejected.
+func (m MetadataColumns) Fields() []arrow.Field {
 	specs := m.specs()
-	out := make([]Column, len(specs))
+	out := make([]arrow.Field, len(specs))
 	for i, s := range specs {
-		out[i] = metaColumn(s.kind)
+		out[i] = metaField(s.kind)
 		out[i].Name = s.name
 	}
 	return out
@@ -148,7 +118,7 @@ func compileMeta(k metaKind, f arrow.Field) (*node, error) {
 		n.hdr, ok = headerStruct(f.Type)
 	}
 	if !ok {
-		return nil, fmt.Errorf("metadata column %q: must be %s, got %s", f.Name, metaColumn(k), f.Type)
+		return nil, fmt.Errorf("metadata column %q: must be %s, got %s", f.Name, evolution.TypeName(metaField(k).Type), f.Type)
 	}
 	return n, nil
 }

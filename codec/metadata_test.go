@@ -5,8 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/iceberg-go"
 	"github.com/stretchr/testify/require"
+
+	"github.com/floe-dev/floe/evolution"
 )
 
 func allMetadata() Config {
@@ -19,46 +22,46 @@ func allMetadata() Config {
 }
 
 // icebergFields converts Columns the way the cmd layer is expected to.
-func icebergFields(t testing.TB, cols []Column, nextID *int) []iceberg.NestedField {
+func icebergFields(t testing.TB, fields []arrow.Field, nextID *int) []iceberg.NestedField {
 	t.Helper()
-	out := make([]iceberg.NestedField, len(cols))
-	for i, c := range cols {
+	out := make([]iceberg.NestedField, len(fields))
+	for i, f := range fields {
 		*nextID++
 		id := *nextID
-		out[i] = iceberg.NestedField{ID: id, Name: c.Name, Required: c.Required, Type: icebergType(t, c, nextID)}
+		out[i] = iceberg.NestedField{ID: id, Name: f.Name, Required: !f.Nullable, Type: icebergType(t, f.Type, nextID)}
 	}
 	return out
 }
 
-func icebergType(t testing.TB, c Column, nextID *int) iceberg.Type {
+func icebergType(t testing.TB, dt arrow.DataType, nextID *int) iceberg.Type {
 	p := iceberg.PrimitiveTypes
-	switch c.Type {
-	case "string":
+	switch dt := dt.(type) {
+	case *arrow.StringType:
 		return p.String
-	case "int":
+	case *arrow.Int32Type:
 		return p.Int32
-	case "long":
+	case *arrow.Int64Type:
 		return p.Int64
-	case "timestamptz":
+	case *arrow.TimestampType:
 		return p.TimestampTz
-	case "binary":
+	case *arrow.BinaryType:
 		return p.Binary
-	case "struct":
-		return &iceberg.StructType{FieldList: icebergFields(t, c.Fields, nextID)}
-	case "list":
+	case *arrow.StructType:
+		return &iceberg.StructType{FieldList: icebergFields(t, dt.Fields(), nextID)}
+	case *arrow.ListType:
 		*nextID++
 		id := *nextID
-		return &iceberg.ListType{ElementID: id, Element: icebergType(t, *c.Element, nextID), ElementRequired: c.Element.Required}
+		return &iceberg.ListType{ElementID: id, Element: icebergType(t, dt.Elem(), nextID), ElementRequired: !dt.ElemField().Nullable}
 	}
-	t.Fatalf("unknown column type %q", c.Type)
+	t.Fatalf("unknown type %s", dt)
 	return nil
 }
 
 func TestColumns(t *testing.T) {
-	cols := allMetadata().Metadata.Columns()
+	cols := allMetadata().Metadata.Fields()
 	var got []string
 	for _, c := range cols {
-		got = append(got, c.Name+" "+c.String())
+		got = append(got, c.Name+" "+evolution.TypeName(c.Type))
 	}
 	require.Equal(t, []string{
 		"kafka_topic string",
@@ -68,20 +71,20 @@ func TestColumns(t *testing.T) {
 		"kafka_key binary",
 		"kafka_headers list<struct<key: string, value: binary>>",
 	}, got)
-	require.True(t, cols[0].Required)
-	require.False(t, cols[4].Required, "keys may be null")
-	require.False(t, cols[5].Element.Fields[1].Required, "header values may be null")
+	require.False(t, cols[0].Nullable)
+	require.True(t, cols[4].Nullable, "keys may be null")
+	require.True(t, cols[5].Type.(*arrow.ListType).Elem().(*arrow.StructType).Field(1).Nullable, "header values may be null")
 
-	require.Equal(t, []Column{{Name: "off", Type: "long", Required: true}},
-		MetadataColumns{Offset: "off"}.Columns())
-	require.Empty(t, MetadataColumns{}.Columns())
+	require.Equal(t, []arrow.Field{{Name: "off", Type: arrow.PrimitiveTypes.Int64}},
+		MetadataColumns{Offset: "off"}.Fields())
+	require.Empty(t, MetadataColumns{}.Fields())
 }
 
 func TestMetadataColumns(t *testing.T) {
 	cfg := allMetadata()
 	id := 1
 	fields := append([]iceberg.NestedField{opt(1, "v", iceberg.PrimitiveTypes.String)},
-		icebergFields(t, cfg.Metadata.Columns(), &id)...)
+		icebergFields(t, cfg.Metadata.Fields(), &id)...)
 	h := newHarness(t, cfg, fields...)
 
 	// JSON keys naming metadata columns are ignored, whatever their type.

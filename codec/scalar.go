@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"strconv"
+
+	"github.com/apache/arrow-go/v18/arrow"
 )
 
 // Scalar conversions: each JSON token kind (string, number) into each
@@ -108,7 +110,7 @@ func (st *state) fromNumber(n *node, text []byte) (int32, *fieldErr) {
 		case KindOutOfRange:
 			err := newErr(k, "does not fit in "+n.tname)
 			if _, k64 := parseInt(text, st.digits, 64); bitSize == 32 && k64 == "" {
-				err.widen = "long"
+				err.widen = arrow.PrimitiveTypes.Int64
 			}
 			return 0, err
 		}
@@ -122,7 +124,7 @@ func (st *state) fromNumber(n *node, text []byte) (int32, *fieldErr) {
 		if !ok {
 			err := newErr(KindOutOfRange, "does not fit in "+n.tname)
 			if _, ok64 := parseFloat(text, 64); bitSize == 32 && ok64 {
-				err.widen = "double"
+				err.widen = arrow.PrimitiveTypes.Float64
 			}
 			return 0, err
 		}

@@ -6,34 +6,14 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/floe-dev/floe/catalog"
+	"github.com/floe-dev/floe/evolution"
 	"github.com/floe-dev/floe/tablecommit"
 )
-
-// SchemaChange is what a record needs from the table's schema: new optional
-// top-level columns and wider types (tables[].schema-evolution).
-type SchemaChange struct {
-	Add []Column
-	// AddIn are new optional fields of existing struct columns.
-	AddIn []NestedColumn
-	Widen []Widening
-}
-
-// NestedColumn is a new field of the struct column at Parent.
-type NestedColumn struct {
-	Parent []string
-	Column
-}
-
-// Widening promotes the column at Path to To: "long" (from int) or
-// "double" (from float).
-type Widening struct {
-	Path []string
-	To   string
-}
 
 // ErrSchemaConflict means a record needs a schema change that is not a safe
 // evolution of the table's schema (e.g. a column exists with another type).
@@ -46,7 +26,7 @@ var ErrSchemaConflict = errors.New("the record does not fit the table's schema a
 // and has nothing left to do; field IDs are never assigned twice. It returns
 // nil once the table has the change, ErrSchemaConflict (wrapped) when the
 // change cannot be made, or the last error when the commit timeout passes.
-func (c *Committer) Evolve(ctx context.Context, ch SchemaChange) error {
+func (c *Committer) Evolve(ctx context.Context, ch *evolution.Change) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CommitTimeout)
 	defer cancel()
 	commit := tablecommit.Commit{Target: c.target(c.load, "", "evolve_schema", func(err error) error {
@@ -88,39 +68,33 @@ func (c *Committer) Evolve(ctx context.Context, ch SchemaChange) error {
 // stageSchema adds to txn what of ch the table's schema sc lacks and says
 // what it added; nothing when sc has it all. A change that is no safe
 // evolution of sc is ErrSchemaConflict.
-func stageSchema(tableName string, sc *iceberg.Schema, txn *table.Transaction, ch SchemaChange) ([]string, error) {
+func stageSchema(tableName string, sc *iceberg.Schema, txn *table.Transaction, ch *evolution.Change) ([]string, error) {
 	us := txn.UpdateSchema(true, false)
 	var changes []string
-	for _, col := range ch.Add {
-		want, err := columnType(col)
-		if err != nil {
-			return nil, fmt.Errorf("%w: new column %q: %v", ErrSchemaConflict, col.Name, err)
-		}
-		if f, ok := sc.FindFieldByName(col.Name); ok {
-			if !sameShape(f.Type, want) && !widerShape(f.Type, want) {
-				return nil, fmt.Errorf("%w: column %q of %s is %s, a record needs %s", ErrSchemaConflict, col.Name, tableName, f.Type, want)
-			}
-			continue // there already (another replica added it)
-		}
-		us.AddColumn([]string{col.Name}, want, "added by floe (schema-evolution: add-columns)", false, nil)
-		changes = append(changes, fmt.Sprintf("add %s %s", col.Name, want))
-	}
-	for _, nc := range ch.AddIn {
-		path := append(append([]string(nil), nc.Parent...), nc.Name)
+	for _, nc := range ch.Add {
+		path := nc.Path()
 		name := strings.Join(path, ".")
-		want, err := columnType(nc.Column)
+		col, err := columnOf(nc.Field)
 		if err != nil {
 			return nil, fmt.Errorf("%w: new field %q: %v", ErrSchemaConflict, name, err)
 		}
-		parent, ok := sc.FindFieldByName(strings.Join(nc.Parent, "."))
-		if _, isStruct := parent.Type.(*iceberg.StructType); !ok || !isStruct {
-			return nil, fmt.Errorf("%w: no struct column %q in %s to add %q to", ErrSchemaConflict, strings.Join(nc.Parent, "."), tableName, nc.Name)
+		want, err := columnType(col)
+		if err != nil {
+			return nil, fmt.Errorf("%w: new field %q: %v", ErrSchemaConflict, name, err)
+		}
+		what := "column"
+		if len(nc.Parent) > 0 {
+			what = "field"
+			parent, ok := sc.FindFieldByName(strings.Join(nc.Parent, "."))
+			if _, isStruct := parent.Type.(*iceberg.StructType); !ok || !isStruct {
+				return nil, fmt.Errorf("%w: no struct column %q in %s to add %q to", ErrSchemaConflict, strings.Join(nc.Parent, "."), tableName, nc.Name)
+			}
 		}
 		if f, ok := sc.FindFieldByName(name); ok {
 			if !sameShape(f.Type, want) && !widerShape(f.Type, want) {
-				return nil, fmt.Errorf("%w: field %q of %s is %s, a record needs %s", ErrSchemaConflict, name, tableName, f.Type, want)
+				return nil, fmt.Errorf("%w: %s %q of %s is %s, a record needs %s", ErrSchemaConflict, what, name, tableName, f.Type, want)
 			}
-			continue
+			continue // there already (another replica added it)
 		}
 		us.AddColumn(path, want, "added by floe (schema-evolution: add-columns)", false, nil)
 		changes = append(changes, fmt.Sprintf("add %s %s", name, want))
@@ -131,17 +105,18 @@ func stageSchema(tableName string, sc *iceberg.Schema, txn *table.Transaction, c
 		if !ok {
 			return nil, fmt.Errorf("%w: no column %q to widen in %s", ErrSchemaConflict, name, tableName)
 		}
+		long, double := w.To.ID() == arrow.INT64, w.To.ID() == arrow.FLOAT64
 		var to iceberg.Type
 		switch {
-		case w.To == "long" && f.Type.Equals(iceberg.PrimitiveTypes.Int32):
+		case long && f.Type.Equals(iceberg.PrimitiveTypes.Int32):
 			to = iceberg.PrimitiveTypes.Int64
-		case w.To == "double" && f.Type.Equals(iceberg.PrimitiveTypes.Float32):
+		case double && f.Type.Equals(iceberg.PrimitiveTypes.Float32):
 			to = iceberg.PrimitiveTypes.Float64
-		case w.To == "long" && f.Type.Equals(iceberg.PrimitiveTypes.Int64),
-			w.To == "double" && f.Type.Equals(iceberg.PrimitiveTypes.Float64):
+		case long && f.Type.Equals(iceberg.PrimitiveTypes.Int64),
+			double && f.Type.Equals(iceberg.PrimitiveTypes.Float64):
 			continue // widened already
 		default:
-			return nil, fmt.Errorf("%w: column %q of %s is %s and cannot be widened to %s", ErrSchemaConflict, name, tableName, f.Type, w.To)
+			return nil, fmt.Errorf("%w: column %q of %s is %s and cannot be widened to %s", ErrSchemaConflict, name, tableName, f.Type, evolution.TypeName(w.To))
 		}
 		us.UpdateColumn(w.Path, table.ColumnUpdate{FieldType: iceberg.Optional[iceberg.Type]{Val: to, Valid: true}})
 		changes = append(changes, fmt.Sprintf("widen %s %s to %s", name, f.Type, to))
@@ -169,4 +144,48 @@ func columnType(col Column) (iceberg.Type, error) {
 // double for an inferred long is fine too).
 func widerShape(have, want iceberg.Type) bool {
 	return have.Equals(iceberg.PrimitiveTypes.Float64) && want.Equals(iceberg.PrimitiveTypes.Int64)
+}
+
+// columnOf is the one conversion from the Arrow fields decoders speak
+// (evolution.Change, metadata columns) to the columns of floe's table
+// schemas. It knows the types a decoder infers or fills.
+func columnOf(f arrow.Field) (Column, error) {
+	col := Column{Name: f.Name, Required: !f.Nullable}
+	switch t := f.Type.(type) {
+	case *arrow.StructType:
+		col.Type = "struct"
+		for _, sf := range t.Fields() {
+			c, err := columnOf(sf)
+			if err != nil {
+				return Column{}, err
+			}
+			col.Fields = append(col.Fields, c)
+		}
+	case *arrow.ListType:
+		e, err := columnOf(t.ElemField())
+		if err != nil {
+			return Column{}, err
+		}
+		e.Name = "element"
+		col.Type, col.Element = "list", &e
+	case *arrow.StringType, *arrow.BooleanType, *arrow.Int32Type, *arrow.Int64Type, *arrow.Float32Type,
+		*arrow.Float64Type, *arrow.BinaryType, *arrow.Date32Type, *arrow.TimestampType:
+		col.Type = evolution.TypeName(t)
+	default:
+		return Column{}, fmt.Errorf("no table column type for Arrow type %s", t)
+	}
+	return col, nil
+}
+
+// columnsOf converts fields with columnOf.
+func columnsOf(fields []arrow.Field) ([]Column, error) {
+	out := make([]Column, len(fields))
+	for i, f := range fields {
+		c, err := columnOf(f)
+		if err != nil {
+			return nil, fmt.Errorf("column %q: %w", f.Name, err)
+		}
+		out[i] = c
+	}
+	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/floe-dev/floe/batcher"
+	"github.com/floe-dev/floe/evolution"
 	"github.com/floe-dev/floe/offsets"
 )
 
@@ -122,15 +124,25 @@ func scanNarrow(t *testing.T, e *protoEnv) []map[string]any {
 	return rows
 }
 
+var (
+	str    = arrow.BinaryTypes.String
+	long   = arrow.PrimitiveTypes.Int64
+	double = arrow.PrimitiveTypes.Float64
+)
+
+// column is a new optional top-level column.
+func column(name string, t arrow.DataType) evolution.Field {
+	return evolution.Field{Field: arrow.Field{Name: name, Type: t, Nullable: true}}
+}
+
 func TestEvolveAddsColumnsAndWidens(t *testing.T) {
 	e := newProtoEnv(t)
 	c := e.narrowTable("a")
 	c.Submit(e.narrowBatch(c, 0, 3)) // decoded before the change
 
-	require.NoError(t, c.Evolve(context.Background(), SchemaChange{
-		Add: []Column{{Name: "name", Type: "string"}, {Name: "tags", Type: "list", Element: &Column{Name: "element", Type: "string"}}},
-		Widen: []Widening{{Path: []string{"small"}, To: "long"}, {Path: []string{"f"}, To: "double"},
-			{Path: []string{"s", "age"}, To: "long"}},
+	require.NoError(t, c.Evolve(context.Background(), &evolution.Change{
+		Add:   []evolution.Field{column("name", str), column("tags", arrow.ListOfField(arrow.Field{Name: "element", Type: str, Nullable: true}))},
+		Widen: []evolution.Widening{{Path: []string{"small"}, To: long}, {Path: []string{"f"}, To: double}, {Path: []string{"s", "age"}, To: long}},
 	}))
 	tbl, err := e.cat.LoadTable(context.Background(), table.Identifier{"db", "narrow"})
 	require.NoError(t, err)
@@ -147,8 +159,8 @@ func TestEvolveAddsColumnsAndWidens(t *testing.T) {
 	require.Equal(t, 1.0, testutil.ToFloat64(c.m.schemaChanges))
 
 	// Asking again changes nothing.
-	require.NoError(t, c.Evolve(context.Background(), SchemaChange{Add: []Column{{Name: "name", Type: "string"}},
-		Widen: []Widening{{Path: []string{"small"}, To: "long"}}}))
+	require.NoError(t, c.Evolve(context.Background(), &evolution.Change{Add: []evolution.Field{column("name", str)},
+		Widen: []evolution.Widening{{Path: []string{"small"}, To: long}}}))
 	require.Equal(t, 1.0, testutil.ToFloat64(c.m.schemaChanges))
 
 	c.Submit(e.narrowBatch(c, 3, 5)) // decoded after it
@@ -180,12 +192,12 @@ func TestEvolveRefusesWhatIsNotAnEvolution(t *testing.T) {
 	e := newProtoEnv(t)
 	c := e.narrowTable("a")
 	for _, tc := range []struct {
-		ch   SchemaChange
+		ch   *evolution.Change
 		want string
 	}{
-		{SchemaChange{Add: []Column{{Name: "small", Type: "string"}}}, `column "small" of db.narrow is int, a record needs string`},
-		{SchemaChange{Widen: []Widening{{Path: []string{"id"}, To: "long"}}}, `column "id" of db.narrow is string and cannot be widened to long`},
-		{SchemaChange{Widen: []Widening{{Path: []string{"nope"}, To: "long"}}}, `no column "nope" to widen in db.narrow`},
+		{&evolution.Change{Add: []evolution.Field{column("small", str)}}, `column "small" of db.narrow is int, a record needs string`},
+		{&evolution.Change{Widen: []evolution.Widening{{Path: []string{"id"}, To: long}}}, `column "id" of db.narrow is string and cannot be widened to long`},
+		{&evolution.Change{Widen: []evolution.Widening{{Path: []string{"nope"}, To: long}}}, `no column "nope" to widen in db.narrow`},
 	} {
 		err := c.Evolve(context.Background(), tc.ch)
 		require.ErrorIs(t, err, ErrSchemaConflict)
@@ -202,13 +214,14 @@ func TestEvolveConcurrentReplicas(t *testing.T) {
 	for i := range 6 {
 		cs = append(cs, e.narrowTable(fmt.Sprintf("r%d", i)))
 	}
-	changes := []SchemaChange{
-		{Add: []Column{{Name: "a", Type: "string"}, {Name: "b", Type: "long"}}},
-		{Add: []Column{{Name: "b", Type: "long"}, {Name: "c", Type: "boolean"}}},
-		{Add: []Column{{Name: "c", Type: "boolean"}}, Widen: []Widening{{Path: []string{"small"}, To: "long"}}},
-		{Add: []Column{{Name: "a", Type: "string"}}, Widen: []Widening{{Path: []string{"small"}, To: "long"}}},
-		{Widen: []Widening{{Path: []string{"f"}, To: "double"}}},
-		{Add: []Column{{Name: "d", Type: "struct", Fields: []Column{{Name: "x", Type: "long"}}}}},
+	boolean := arrow.FixedWidthTypes.Boolean
+	changes := []*evolution.Change{
+		{Add: []evolution.Field{column("a", str), column("b", long)}},
+		{Add: []evolution.Field{column("b", long), column("c", boolean)}},
+		{Add: []evolution.Field{column("c", boolean)}, Widen: []evolution.Widening{{Path: []string{"small"}, To: long}}},
+		{Add: []evolution.Field{column("a", str)}, Widen: []evolution.Widening{{Path: []string{"small"}, To: long}}},
+		{Widen: []evolution.Widening{{Path: []string{"f"}, To: double}}},
+		{Add: []evolution.Field{column("d", arrow.StructOf(arrow.Field{Name: "x", Type: long, Nullable: true}))}},
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(cs))
@@ -272,7 +285,7 @@ func TestEvolveAddsFieldsInsideStructs(t *testing.T) {
 	e := newProtoEnv(t)
 	c := e.narrowTable("a")
 	c.Submit(e.narrowBatch(c, 0, 2))
-	ch := SchemaChange{AddIn: []NestedColumn{{Parent: []string{"s"}, Column: Column{Name: "nick", Type: "string"}}}}
+	ch := &evolution.Change{Add: []evolution.Field{{Parent: []string{"s"}, Field: arrow.Field{Name: "nick", Type: str, Nullable: true}}}}
 	require.NoError(t, c.Evolve(context.Background(), ch))
 	require.NoError(t, c.Evolve(context.Background(), ch), "twice: nothing left to do")
 	f, ok := e.reload2("narrow").Schema().FindFieldByName("s.nick")
@@ -282,7 +295,7 @@ func TestEvolveAddsFieldsInsideStructs(t *testing.T) {
 	require.NoError(t, c.Commit(context.Background()))
 	requireNoDuplicatesNarrow(t, scanNarrow(t, e), 3)
 
-	err := c.Evolve(context.Background(), SchemaChange{AddIn: []NestedColumn{{Parent: []string{"small"}, Column: Column{Name: "x", Type: "long"}}}})
+	err := c.Evolve(context.Background(), &evolution.Change{Add: []evolution.Field{{Parent: []string{"small"}, Field: arrow.Field{Name: "x", Type: long, Nullable: true}}}})
 	require.ErrorIs(t, err, ErrSchemaConflict)
 	require.ErrorContains(t, err, `no struct column "small" in db.narrow to add "x" to`)
 }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/iceberg-go"
 	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
@@ -37,7 +38,8 @@ func (e *TableNotCreatableError) Error() string {
 func (e *TableNotCreatableError) Unwrap() error { return icecat.ErrNoSuchTable }
 
 // LoadOrCreateTable loads table tc.Name, creating it (and its namespace) if
-// it is missing and tc.Schema is set. extraCols are appended to tc.Schema
+// it is missing and tc.Schema is set. extra (the metadata columns the
+// decoder fills, as Arrow fields) are appended to tc.Schema
 // on create (floe's own columns); an existing table is returned as it is,
 // whatever its schema and properties.
 //
@@ -47,7 +49,7 @@ func (e *TableNotCreatableError) Unwrap() error { return icecat.ErrNoSuchTable }
 // compresses Parquet with zstd unless tc.Properties says otherwise. When
 // another replica creates the table first, its table is loaded and created
 // is false.
-func LoadOrCreateTable(ctx context.Context, cat icecat.Catalog, tc TableConfig, extraCols []Column) (tbl *table.Table, created bool, err error) {
+func LoadOrCreateTable(ctx context.Context, cat icecat.Catalog, tc TableConfig, extra []arrow.Field) (tbl *table.Table, created bool, err error) {
 	ident, err := ParseIdentifier(tc.Name)
 	if err != nil {
 		return nil, false, fmt.Errorf("load table: %w", err)
@@ -62,6 +64,10 @@ func LoadOrCreateTable(ctx context.Context, cat icecat.Catalog, tc TableConfig, 
 		return nil, false, &TableNotCreatableError{Table: tc.Name}
 	}
 
+	extraCols, err := columnsOf(extra)
+	if err != nil {
+		return nil, false, fmt.Errorf("create table %s: %w", tc.Name, err)
+	}
 	sc, err := BuildSchema(append(slices.Clone(tc.Schema), extraCols...))
 	if err != nil {
 		return nil, false, fmt.Errorf("create table %s: schema: %w", tc.Name, err)

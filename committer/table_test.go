@@ -8,12 +8,14 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/iceberg-go"
 	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 	"github.com/stretchr/testify/require"
 
 	"github.com/floe-dev/floe/catalog"
+	"github.com/floe-dev/floe/evolution"
 	"github.com/floe-dev/floe/internal/catalogtest"
 )
 
@@ -37,12 +39,12 @@ func testTableConfig(name string) TableConfig {
 	return tc
 }
 
-var testExtraCols = []Column{
-	{Name: "_kafka", Type: "struct", Fields: []Column{
-		{Name: "topic", Type: "string", Required: true},
-		{Name: "partition", Type: "int", Required: true},
-		{Name: "offset", Type: "long", Required: true},
-	}},
+var testExtraCols = []arrow.Field{
+	{Name: "_kafka", Nullable: true, Type: arrow.StructOf(
+		arrow.Field{Name: "topic", Type: arrow.BinaryTypes.String},
+		arrow.Field{Name: "partition", Type: arrow.PrimitiveTypes.Int32},
+		arrow.Field{Name: "offset", Type: arrow.PrimitiveTypes.Int64},
+	)},
 }
 
 func TestLoadOrCreateTable(t *testing.T) {
@@ -64,7 +66,11 @@ func TestLoadOrCreateTable(t *testing.T) {
 	require.NotContains(t, props, table.PropertyFormatVersion, "format-version is metadata, not a property")
 	require.True(t, strings.HasPrefix(tbl.Location(), cfg.Warehouse+"/"), tbl.Location())
 
-	want, err := BuildSchema(append(tc.Schema, testExtraCols...))
+	want, err := BuildSchema(append(tc.Schema, Column{Name: "_kafka", Type: "struct", Fields: []Column{
+		{Name: "topic", Type: "string", Required: true},
+		{Name: "partition", Type: "int", Required: true},
+		{Name: "offset", Type: "long", Required: true},
+	}}))
 	require.NoError(t, err)
 	require.Truef(t, tbl.Schema().Equals(want), "table schema\n%s\nwant\n%s", tbl.Schema(), want)
 	offset, ok := tbl.Schema().FindFieldByName("_kafka.offset")
@@ -203,4 +209,19 @@ func TestCreateTableProperties(t *testing.T) {
 	props, err = CreateTableProperties(TableConfig{})
 	require.NoError(t, err)
 	require.NotContains(t, props, PropOwner)
+}
+
+// A metadata or evolved field whose Arrow type has no table column type is
+// refused with the field named, on create and on evolve.
+func TestArrowFieldWithoutColumnType(t *testing.T) {
+	cat := catalogtest.Open(t)
+	tc := testTableConfig("db.odd")
+	_, _, err := LoadOrCreateTable(context.Background(), cat, tc, []arrow.Field{{Name: "took", Type: arrow.FixedWidthTypes.Duration_s}})
+	require.ErrorContains(t, err, `create table db.odd: column "took": no table column type for Arrow type duration[s]`)
+
+	e := newProtoEnv(t)
+	c := e.narrowTable("a")
+	err = c.Evolve(context.Background(), &evolution.Change{Add: []evolution.Field{column("took", arrow.FixedWidthTypes.Duration_s)}})
+	require.ErrorIs(t, err, ErrSchemaConflict)
+	require.ErrorContains(t, err, `new field "took": no table column type for Arrow type duration[s]`)
 }

@@ -29,6 +29,7 @@ import (
 
 	"github.com/floe-dev/floe/batcher"
 	"github.com/floe-dev/floe/codec"
+	"github.com/floe-dev/floe/evolution"
 	"github.com/floe-dev/floe/offsets"
 )
 
@@ -63,10 +64,10 @@ type Route struct {
 	MaxLetterValue int64
 	Sink           Sink
 	// Evolve changes the table's schema as a record asks
-	// (*codec.SchemaChange, tables[].schema-evolution) and returns the new
+	// (*evolution.Change, tables[].schema-evolution) and returns the new
 	// row schema and a decoder for it. A *codec.DecodeError means the
 	// change cannot be made: the record is a bad record. Nil: no evolution.
-	Evolve func(ctx context.Context, ch *codec.SchemaChange) (*arrow.Schema, Decoder, error)
+	Evolve func(ctx context.Context, ch *evolution.Change) (*arrow.Schema, Decoder, error)
 }
 
 type topicPartition struct {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/floe-dev/floe/batcher"
 	"github.com/floe-dev/floe/codec"
+	"github.com/floe-dev/floe/evolution"
 )
 
 // evolvingDecoder asks for a column "extra" for values "new" until it has
@@ -22,8 +23,8 @@ type evolvingDecoder struct{ has bool }
 
 func (d evolvingDecoder) Append(b *array.RecordBuilder, m *codec.Message) error {
 	if string(m.Value) == "new" && !d.has {
-		return &codec.SchemaChange{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
-			Add: []codec.Column{{Name: "extra", Type: "string"}}}
+		return &evolution.Change{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
+			Add: []evolution.Field{{Field: arrow.Field{Name: "extra", Type: arrow.BinaryTypes.String, Nullable: true}}}}
 	}
 	b.Field(0).(*array.StringBuilder).Append(string(m.Value))
 	if d.has {
@@ -41,7 +42,7 @@ func TestSchemaChangeRebuildsTheBuffers(t *testing.T) {
 	r := e.c.routes[0]
 	r.Decoder = evolvingDecoder{}
 	var asked []string
-	r.Evolve = func(_ context.Context, ch *codec.SchemaChange) (*arrow.Schema, Decoder, error) {
+	r.Evolve = func(_ context.Context, ch *evolution.Change) (*arrow.Schema, Decoder, error) {
 		asked = append(asked, ch.Error())
 		return wideSchema, evolvingDecoder{has: true}, nil
 	}
@@ -81,7 +82,7 @@ func TestSchemaChangeThatCannotBeMadeIsABadRecord(t *testing.T) {
 	e := newConsumerEnv(t, 1, nil)
 	r := e.c.routes[0]
 	r.Decoder = evolvingDecoder{}
-	r.Evolve = func(_ context.Context, ch *codec.SchemaChange) (*arrow.Schema, Decoder, error) {
+	r.Evolve = func(_ context.Context, ch *evolution.Change) (*arrow.Schema, Decoder, error) {
 		return nil, nil, &codec.DecodeError{Topic: ch.Topic, Partition: ch.Partition, Offset: ch.Offset, Kind: codec.KindWrongType,
 			Detail: "column extra is long, a record needs string"}
 	}
@@ -95,7 +96,7 @@ func TestSchemaChangeFailureStopsTheConsumer(t *testing.T) {
 	e := newConsumerEnv(t, 1, nil)
 	r := e.c.routes[0]
 	r.Decoder = evolvingDecoder{}
-	r.Evolve = func(context.Context, *codec.SchemaChange) (*arrow.Schema, Decoder, error) {
+	r.Evolve = func(context.Context, *evolution.Change) (*arrow.Schema, Decoder, error) {
 		return nil, nil, errors.New("evolve the schema of db.t: context deadline exceeded")
 	}
 	e.produce(0, "a", "new")
@@ -120,7 +121,7 @@ func TestSchemaChangeDoesNotBlockOtherPartitions(t *testing.T) {
 	r := e.c.routes[0]
 	r.Decoder = evolvingDecoder{}
 	asked, release := make(chan struct{}), make(chan struct{})
-	r.Evolve = func(ctx context.Context, _ *codec.SchemaChange) (*arrow.Schema, Decoder, error) {
+	r.Evolve = func(ctx context.Context, _ *evolution.Change) (*arrow.Schema, Decoder, error) {
 		close(asked)
 		select {
 		case <-release:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/floe-dev/floe/batcher"
 	"github.com/floe-dev/floe/codec"
+	"github.com/floe-dev/floe/evolution"
 	"github.com/floe-dev/floe/offsets"
 )
 
@@ -453,7 +454,7 @@ func (c *Consumer) add(st *partState, rec *kgo.Record, now time.Time) error {
 		}
 	}
 	derr := st.route.Decoder.Append(st.buf.Builder(), &msg)
-	if change := (*codec.SchemaChange)(nil); errors.As(derr, &change) && st.route.Evolve != nil {
+	if change := (*evolution.Change)(nil); errors.As(derr, &change) && st.route.Evolve != nil {
 		if st.refused == nil || st.refusedAt != rec.Offset {
 			return c.needSchema(st, change)
 		}
@@ -494,7 +495,7 @@ func (c *Consumer) add(st *partState, rec *kgo.Record, now time.Time) error {
 // its own: the poll loop never waits on the catalog, so other partitions
 // keep flowing and rebalances are not held up. A record may need a wider
 // type and then new columns: a few changes, never more. c.mu held.
-func (c *Consumer) needSchema(st *partState, ch *codec.SchemaChange) error {
+func (c *Consumer) needSchema(st *partState, ch *evolution.Change) error {
 	if st.changeAt != ch.Offset {
 		st.changeAt, st.changeRounds = ch.Offset, 0
 	}
@@ -531,7 +532,7 @@ const maxChangesPerRecord = 3
 // partition that waited reads again from the record that stopped it. A
 // *codec.DecodeError means the change cannot be made: the record that asked
 // becomes a bad record. c.mu held.
-func (c *Consumer) evolved(r *Route, ch *codec.SchemaChange, schema *arrow.Schema, dec Decoder, err error) {
+func (c *Consumer) evolved(r *Route, ch *evolution.Change, schema *arrow.Schema, dec Decoder, err error) {
 	delete(c.evolving, r)
 	var bad *codec.DecodeError
 	switch {

@@ -27,6 +27,7 @@ import (
 	"github.com/floe-dev/floe/committer"
 	"github.com/floe-dev/floe/config"
 	"github.com/floe-dev/floe/consumer"
+	"github.com/floe-dev/floe/evolution"
 	"github.com/floe-dev/floe/maintenance"
 	"github.com/floe-dev/floe/offsets"
 )
@@ -152,8 +153,7 @@ type tableTarget struct {
 func openTable(ctx context.Context, cat icecat.Catalog, cfg config.Config, tc config.Table, target tableTarget,
 	who offsets.Writer, hooks committer.Hooks, logger *slog.Logger, reg prometheus.Registerer,
 ) (*committer.Committer, *consumer.Route, error) {
-	extraCols := metadataColumns(tc.Codec.Metadata)
-	tbl, created, err := committer.LoadOrCreateTable(ctx, cat, tc.TableConfig, extraCols)
+	tbl, created, err := committer.LoadOrCreateTable(ctx, cat, tc.TableConfig, tc.Codec.Metadata.Fields())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -215,19 +215,9 @@ func evolves(c codec.Config) bool {
 // evolver changes com's table as a record asks and returns the new row
 // schema with a decoder for it. A change that is no safe evolution comes
 // back as the record's decode error, so on-error decides.
-func evolver(com *committer.Committer, cfg codec.Config) func(context.Context, *codec.SchemaChange) (*arrow.Schema, consumer.Decoder, error) {
-	return func(ctx context.Context, ch *codec.SchemaChange) (*arrow.Schema, consumer.Decoder, error) {
-		change := committer.SchemaChange{}
-		for _, a := range ch.Add {
-			change.Add = append(change.Add, tableColumn(a))
-		}
-		for _, a := range ch.AddIn {
-			change.AddIn = append(change.AddIn, committer.NestedColumn{Parent: a.Parent, Column: tableColumn(a.Column)})
-		}
-		for _, w := range ch.Widen {
-			change.Widen = append(change.Widen, committer.Widening{Path: w.Path, To: w.To})
-		}
-		if err := com.Evolve(ctx, change); err != nil {
+func evolver(com *committer.Committer, cfg codec.Config) func(context.Context, *evolution.Change) (*arrow.Schema, consumer.Decoder, error) {
+	return func(ctx context.Context, ch *evolution.Change) (*arrow.Schema, consumer.Decoder, error) {
+		if err := com.Evolve(ctx, ch); err != nil {
 			if errors.Is(err, committer.ErrSchemaConflict) {
 				return nil, nil, &codec.DecodeError{Topic: ch.Topic, Partition: ch.Partition, Offset: ch.Offset,
 					Kind: codec.KindWrongType, Detail: err.Error()}
@@ -252,29 +242,6 @@ func catalogEndpoint(c catalog.Config) string {
 		return c.URI
 	}
 	return "sql catalog (" + c.SQL.Driver + ")"
-}
-
-// metadataColumns converts the codec's metadata column declarations into
-// table columns.
-func metadataColumns(m codec.MetadataColumns) []committer.Column {
-	var out []committer.Column
-	for _, c := range m.Columns() {
-		out = append(out, tableColumn(c))
-	}
-	return out
-}
-
-// tableColumn converts a codec column description into a table column.
-func tableColumn(c codec.Column) committer.Column {
-	out := committer.Column{Name: c.Name, Type: c.Type, Required: c.Required}
-	for _, f := range c.Fields {
-		out.Fields = append(out.Fields, tableColumn(f))
-	}
-	if c.Element != nil {
-		e := tableColumn(*c.Element)
-		out.Element = &e
-	}
-	return out
 }
 
 // Close releases the catalog.
