@@ -109,6 +109,13 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
+// newAdmin is a Kafka admin client of the configured brokers, with
+// franz-go's log in floe's. The commands that use it serve no /metrics, so
+// the client's metrics go to a registry of their own.
+func newAdmin(cfg *config.Config, logger *slog.Logger) (*consumer.Admin, error) {
+	return consumer.NewAdmin(cfg.Kafka, consumer.ClientOptions(logger, prometheus.NewRegistry())...)
+}
+
 func newIdentity() offsets.Writer {
 	host, _ := os.Hostname()
 	return offsets.Writer{Instance: instanceID(), Host: host, Version: version}

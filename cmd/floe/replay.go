@@ -11,14 +11,12 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/apache/iceberg-go/catalog"
-	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/floe-dev/floe/committer"
 	"github.com/floe-dev/floe/config"
@@ -111,200 +109,102 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // planReplay resolves the range against Kafka and checks it, before
 // anything is written.
 func planReplay(ctx context.Context, cfg *config.Config, a replayArgs, logger *slog.Logger) (*replayPlan, error) {
-	adm, closeAdm, err := kafkaAdmin(cfg, logger)
+	parts, err := parsePartitions(a.partitions)
 	if err != nil {
 		return nil, err
 	}
-	defer closeAdm()
-	md, err := adm.Metadata(ctx, a.topic)
-	if err != nil {
-		return nil, fmt.Errorf("read kafka metadata from %v: %w", cfg.Kafka.Brokers, err)
-	}
-	td, ok := md.Topics[a.topic]
-	if !ok || td.Err != nil {
-		return nil, fmt.Errorf("%w: topic %q does not exist or is not readable (%v)", errUsage, a.topic, td.Err)
-	}
-	all := td.Partitions.Numbers()
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	parts, err := selectPartitions(a.topic, a.partitions, all)
+	from, err := parsePosition("from", a.from)
 	if err != nil {
 		return nil, err
 	}
-	starts, err := listed(adm.ListStartOffsets(ctx, a.topic))
-	if err != nil {
-		return nil, fmt.Errorf("list start offsets of %s: %w", a.topic, err)
-	}
-	// read_committed: the end of what a replay can read is the last stable
-	// offset (an open transaction's records are not decided yet).
-	ends, err := listed(adm.ListCommittedOffsets(ctx, a.topic))
-	if err != nil {
-		return nil, fmt.Errorf("list end offsets of %s: %w", a.topic, err)
-	}
-	from, err := resolveBound(ctx, adm, a.topic, "from", a.from, starts, ends)
+	to, err := parsePosition("to", a.to)
 	if err != nil {
 		return nil, err
 	}
-	to, err := resolveBound(ctx, adm, a.topic, "to", a.to, starts, ends)
+	adm, err := newAdmin(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
-	plan := &replayPlan{topic: a.topic, table: a.table, branch: a.branch, parts: parts,
-		bounds: map[int32]consumer.Bounds{}, args: a}
-	for _, p := range parts {
-		f, t, first, end := from[p], to[p], starts[p].Offset, ends[p].Offset
-		switch {
-		case f.Offset < first:
-			return nil, fmt.Errorf("%w: %s partition %d: offset %d no longer exists in Kafka (deleted by retention or DeleteRecords); "+
-				"the first available offset is %d", errUsage, a.topic, p, f.Offset, first)
-		case f.expired:
-			return nil, fmt.Errorf("%w: %s partition %d: records from %s may have been deleted by retention: "+
-				"the first available offset %d is newer (%s); replay from --from %d to accept that",
-				errUsage, a.topic, p, a.from, first, time.UnixMilli(f.ts).UTC().Format(time.RFC3339Nano), first)
-		case f.Offset > end:
-			return nil, fmt.Errorf("%w: %s partition %d: --from %s is offset %d, past the end of the partition (%d)",
-				errUsage, a.topic, p, a.from, f.Offset, end)
-		case t.Offset > end:
-			return nil, fmt.Errorf("%w: %s partition %d: --to %s is offset %d, past the end of the partition (%d, its last stable offset)",
-				errUsage, a.topic, p, a.to, t.Offset, end)
-		case f.Offset > t.Offset:
-			return nil, fmt.Errorf("%w: %s partition %d: --from %s (offset %d) is after --to %s (offset %d)",
-				errUsage, a.topic, p, a.from, f.Offset, a.to, t.Offset)
-		}
-		plan.bounds[p] = consumer.Bounds{From: f.Offset, To: t.Offset}
-		plan.offsets += t.Offset - f.Offset
-	}
-	if plan.estimate, err = estimateBytes(ctx, adm, a.topic, plan.bounds, starts, ends); err != nil {
+	defer adm.Close()
+	rp, err := adm.PlanRange(ctx, a.topic, parts, from, to)
+	if re := (*consumer.RangeError)(nil); errors.As(err, &re) {
+		return nil, fmt.Errorf("%w: %s", errUsage, rangeMessage(re, a))
+	} else if err != nil {
 		return nil, err
 	}
+	plan := &replayPlan{topic: a.topic, table: a.table, branch: a.branch, parts: rp.Partitions,
+		bounds: rp.Bounds, offsets: rp.Offsets, estimate: rp.Bytes, args: a}
 	plan.id = replayID(plan)
 	return plan, nil
 }
 
-func listed(l kadm.ListedOffsets, err error) (map[int32]kadm.ListedOffset, error) {
-	if err == nil {
-		err = l.Error()
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := map[int32]kadm.ListedOffset{}
-	l.Each(func(o kadm.ListedOffset) { out[o.Partition] = o })
-	return out, nil
-}
-
-// selectPartitions parses --partitions against the topic's partitions.
-func selectPartitions(topic, spec string, all []int32) ([]int32, error) {
+// parsePartitions parses --partitions; none means all.
+func parsePartitions(spec string) ([]int32, error) {
 	if spec == "" {
-		return all, nil
+		return nil, nil
 	}
-	exists := map[int32]bool{}
-	for _, p := range all {
-		exists[p] = true
-	}
-	seen := map[int32]bool{}
 	var out []int32
 	for _, s := range strings.Split(spec, ",") {
 		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
 		if err != nil {
 			return nil, fmt.Errorf("%w: --partitions: %q is not a partition number", errUsage, s)
 		}
-		p := int32(n)
-		if !exists[p] {
-			return nil, fmt.Errorf("%w: --partitions: topic %s has no partition %d (it has %d partitions, 0-%d)",
-				errUsage, topic, p, len(all), len(all)-1)
-		}
-		if !seen[p] {
-			seen[p] = true
-			out = append(out, p)
-		}
+		out = append(out, int32(n))
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out, nil
 }
 
-// bound is one resolved end of the range for one partition.
-type bound struct {
-	Offset  int64
-	ts      int64 // for a time: the timestamp of the record at Offset
-	expired bool  // for a time: records at or after it may have been deleted
-}
-
-// resolveBound turns --from or --to into an offset per partition: a
-// number is the same offset everywhere; a time is the first offset whose
-// record timestamp is at or after it (ListOffsetsAfterMilli), so a time
-// range [t1, t2) holds the records stamped t1 <= ts < t2.
-func resolveBound(ctx context.Context, adm *kadm.Client, topic, name, spec string, starts, ends map[int32]kadm.ListedOffset) (map[int32]bound, error) {
-	out := map[int32]bound{}
+// parsePosition parses --from or --to (name): an offset, the same in every
+// partition; a time, the first offset whose record timestamp is at or after
+// it, so a time range [t1, t2) holds the records stamped t1 <= ts < t2;
+// earliest; or end (the last stable offset).
+func parsePosition(name, spec string) (consumer.Position, error) {
 	switch spec {
 	case "earliest":
-		for p, o := range starts {
-			out[p] = bound{Offset: o.Offset}
-		}
-		return out, nil
+		return consumer.FirstOffset(), nil
 	case "end":
-		for p, o := range ends {
-			out[p] = bound{Offset: o.Offset}
-		}
-		return out, nil
+		return consumer.EndOffset(), nil
 	}
 	if n, err := strconv.ParseInt(spec, 10, 64); err == nil {
 		if n < 0 {
-			return nil, fmt.Errorf("%w: --%s: offset %d is negative", errUsage, name, n)
+			return consumer.Position{}, fmt.Errorf("%w: --%s: offset %d is negative", errUsage, name, n)
 		}
-		for p := range ends {
-			out[p] = bound{Offset: n}
-		}
-		return out, nil
+		return consumer.AtOffset(n), nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, spec)
 	if err != nil {
-		return nil, fmt.Errorf("%w: --%s: want an offset, an RFC 3339 time (2026-11-26T10:00:00Z) or %s, got %q",
+		return consumer.Position{}, fmt.Errorf("%w: --%s: want an offset, an RFC 3339 time (2026-11-26T10:00:00Z) or %s, got %q",
 			errUsage, name, map[string]string{"from": "earliest", "to": "end"}[name], spec)
 	}
-	l, err := listed(adm.ListOffsetsAfterMilli(ctx, t.UnixMilli(), topic))
-	if err != nil {
-		return nil, fmt.Errorf("list offsets of %s at %s: %w", topic, spec, err)
-	}
-	for p, o := range l {
-		b := bound{Offset: o.Offset, ts: o.Timestamp}
-		if o.Offset < 0 || o.Offset > ends[p].Offset {
-			b.Offset = ends[p].Offset // no record at or after t (yet)
-		}
-		// The first record Kafka still has is already after t: records
-		// between t and it may have been deleted, and nothing says which.
-		first := starts[p].Offset
-		b.expired = name == "from" && first > 0 && b.Offset == first && o.Timestamp > t.UnixMilli()
-		out[p] = b
-	}
-	return out, nil
+	return consumer.AtTime(t), nil
 }
 
-// estimateBytes prorates each partition's log size (DescribeLogDirs, the
-// largest replica) by the share of its offsets the range covers.
-func estimateBytes(ctx context.Context, adm *kadm.Client, topic string, bounds map[int32]consumer.Bounds, starts, ends map[int32]kadm.ListedOffset) (int64, error) {
-	set := kadm.TopicsSet{}
-	for p := range bounds {
-		set.Add(topic, p)
+// rangeMessage says, in the command's terms, why Kafka cannot serve the
+// range a asks for.
+func rangeMessage(e *consumer.RangeError, a replayArgs) string {
+	where := fmt.Sprintf("%s partition %d", e.Topic, e.Partition)
+	switch e.Reason {
+	case consumer.NoTopic:
+		return fmt.Sprintf("topic %q does not exist or is not readable (%v)", e.Topic, e.Err)
+	case consumer.NoPartition:
+		return fmt.Sprintf("--partitions: topic %s has no partition %d (it has %d partitions, 0-%d)",
+			e.Topic, e.Partition, e.Partitions, e.Partitions-1)
+	case consumer.FromDeleted:
+		return fmt.Sprintf("%s: offset %d no longer exists in Kafka (deleted by retention or DeleteRecords); "+
+			"the first available offset is %d", where, e.From, e.First)
+	case consumer.FromExpired:
+		return fmt.Sprintf("%s: records from %s may have been deleted by retention: "+
+			"the first available offset %d is newer (%s); replay from --from %d to accept that",
+			where, a.from, e.First, e.FirstTime.UTC().Format(time.RFC3339Nano), e.First)
+	case consumer.FromPastEnd:
+		return fmt.Sprintf("%s: --from %s is offset %d, past the end of the partition (%d)", where, a.from, e.From, e.End)
+	case consumer.ToPastEnd:
+		return fmt.Sprintf("%s: --to %s is offset %d, past the end of the partition (%d, its last stable offset)",
+			where, a.to, e.To, e.End)
+	case consumer.FromAfterTo:
+		return fmt.Sprintf("%s: --from %s (offset %d) is after --to %s (offset %d)", where, a.from, e.From, a.to, e.To)
 	}
-	dirs, err := adm.DescribeAllLogDirs(ctx, set)
-	if err != nil {
-		return 0, fmt.Errorf("estimate the range's size: describe log dirs of %s: %w", topic, err)
-	}
-	var total float64
-	for p, b := range bounds {
-		var size int64
-		for _, broker := range dirs {
-			if d, ok := broker.LookupPartition(topic, p); ok && d.Size > size {
-				size = d.Size
-			}
-		}
-		span := ends[p].Offset - starts[p].Offset
-		if span <= 0 || b.To <= b.From {
-			continue
-		}
-		total += float64(size) * float64(b.To-b.From) / float64(span)
-	}
-	return int64(total), nil
+	return e.Error()
 }
 
 // replayID names a replay by the command that asks for it: topic,
