@@ -274,32 +274,25 @@ func humanBytes(n int64) string {
 
 // runReplay opens the table, reads the range and commits it.
 func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *replayPlan, dryRun bool, logger *slog.Logger, stdout io.Writer) error {
-	reg := newRegistry()
-	ctx, cat, store, err := openCatalog(ctx, *cfg, reg)
+	p, err := openPipeline(ctx, *cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	defer closeCatalog(cat)
+	defer p.Close()
+	ctx = p.store.Context(ctx)
 
 	if dryRun {
-		return dryRunReplay(ctx, cat, plan, stdout)
+		return dryRunReplay(ctx, p.cat, plan, stdout)
 	}
 	rep := &replayReport{}
-	kafkaOpts := consumer.ClientOptions(logger, reg)
-	var cons *consumer.Consumer
-	hooks := committer.Hooks{
-		Released: func(n int64) { cons.Released(n) },
-		Fenced:   func(t string, p int32, g uint64, n int64) { cons.Fenced(t, p, g, n) },
-		Health:   func(table string, ok bool) { cons.TableHealth(table, ok) },
-		Landed:   rep.landed,
-	}
-	com, route, err := openTable(ctx, cat, *cfg, tc, tableTarget{Group: plan.group(), Branch: plan.branch, Topics: []string{plan.topic}, Kafka: kafkaOpts},
-		newIdentity(), hooks, logger, reg)
+	hooks := p.hooks()
+	hooks.Committed = nil // no group: nothing to mirror to Kafka, no lag to measure
+	hooks.Landed = rep.landed
+	com, route, err := p.openTable(ctx, tc, tableTarget{Group: plan.group(), Branch: plan.branch, Topics: []string{plan.topic}}, hooks)
 	if err != nil {
 		return err
 	}
-	if err := recordRange(ctx, cat, plan, stdout); err != nil {
+	if err := recordRange(ctx, p.cat, plan, stdout); err != nil {
 		return err
 	}
 	stored, err := com.Offsets(ctx)
@@ -309,7 +302,7 @@ func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *r
 	remaining, committed := plan.progress(stored)
 	if remaining == 0 {
 		fmt.Fprintf(stdout, "already done: the table holds this replay's %d offsets; nothing added\n", plan.offsets)
-		tbl, err := loadTable(ctx, cat, plan.table)
+		tbl, err := loadTable(ctx, p.cat, plan.table)
 		if err != nil {
 			return err
 		}
@@ -324,45 +317,18 @@ func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *r
 		fmt.Fprintf(stdout, "resuming: %d of %d offsets already committed by an earlier run\n", committed, plan.offsets)
 	}
 
-	cons, err = consumer.New(cfg.Kafka, []*consumer.Route{route}, logger, reg, kafkaOpts...)
-	if err != nil {
+	if err := p.newConsumer([]*consumer.Route{route}); err != nil {
 		return err
 	}
-	prog := newProgress(stdout, remaining, cons.RangeRead)
+	prog := newProgress(stdout, remaining, p.consumer.RangeRead)
 	started := time.Now()
-
-	rs := newRunState(ctx)
-	defer rs.stop()
-	consumeCtx, commitCtx, fail, stopCommitting := rs.consumeCtx, rs.commitCtx, rs.fail, rs.stopCommitting
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); fail(com.Run(commitCtx)) }()
-	go func() { defer wg.Done(); prog.run(commitCtx) }()
-	_, err = cons.RunRange(consumeCtx, plan.topic, plan.bounds)
-	fail(err)
-
-	// Every buffer is sealed: commit the rest. After a signal this is
-	// bounded by shutdown.timeout, as for `floe run`.
-	interrupted := ctx.Err() != nil
-	limit := cfg.Commit.GiveUpAfter
-	if interrupted || limit <= 0 {
-		limit = cfg.Shutdown.Timeout
-	}
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
-	defer cancel()
-	for {
-		err := com.Commit(fctx)
-		if err == nil {
-			break
-		}
-		if errors.Is(err, committer.ErrCommitTimeout) && fctx.Err() == nil {
-			continue
-		}
-		fail(err)
-		break
-	}
-	stopCommitting()
-	wg.Wait()
+	// The range's last buffers are sealed when reading ends: the final
+	// commits land them, retried until commit.give-up-after (shutdown.timeout
+	// after a signal, as for `floe run`).
+	runErr := p.consumeThenCommit(ctx, func(ctx context.Context) error {
+		_, err := p.consumer.RunRange(ctx, plan.topic, plan.bounds)
+		return err
+	}, finalCommits{timeout: cfg.Shutdown.Timeout, finished: cfg.Commit.GiveUpAfter, retry: true}, prog.run)
 	prog.finish()
 
 	stored, err = com.Offsets(context.WithoutCancel(ctx))
@@ -371,8 +337,8 @@ func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *r
 	}
 	left, _ := plan.progress(stored)
 	rep.print(stdout, plan, remaining-left, time.Since(started))
-	if err := rs.err(); err != nil {
-		return fmt.Errorf("replay %s: %w; %d offsets left: running the same command again resumes", plan.id, err, left)
+	if runErr != nil {
+		return fmt.Errorf("replay %s: %w; %d offsets left: running the same command again resumes", plan.id, runErr, left)
 	}
 	if left > 0 {
 		return fmt.Errorf("replay %s interrupted: %d of %d offsets left; running the same command again resumes where it stopped",
