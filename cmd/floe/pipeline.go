@@ -161,6 +161,61 @@ func openCatalog(ctx context.Context, cfg config.Config, reg prometheus.Register
 	return cat, store, nil
 }
 
+// eachTable opens the catalog and calls fn with each configured table (or
+// only the one named), loaded.
+func eachTable(ctx context.Context, cfg *config.Config, only string, fn func(name string, tbl *table.Table) error) error {
+	cat, err := committer.OpenCatalog(ctx, cfg.Catalog, nil)
+	if err != nil {
+		return err
+	}
+	defer closeCatalog(cat)
+	names, err := selectTables(*cfg, only)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		tbl, err := loadTable(ctx, cat, name)
+		if err != nil {
+			return err
+		}
+		if err := fn(name, tbl); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func loadTable(ctx context.Context, cat catalog.Catalog, name string) (*table.Table, error) {
+	ident, err := committer.ParseIdentifier(name)
+	if err != nil {
+		return nil, err
+	}
+	tbl, err := cat.LoadTable(ctx, ident)
+	if err != nil {
+		return nil, fmt.Errorf("load table %s: %w", name, err)
+	}
+	return tbl, nil
+}
+
+func selectTables(cfg config.Config, only string) ([]string, error) {
+	var names []string
+	for _, t := range cfg.Tables {
+		if only == "" || t.Name == only {
+			names = append(names, t.Name)
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%w: --table %q is not in the config's tables", errUsage, only)
+	}
+	return names, nil
+}
+
+func closeCatalog(cat catalog.Catalog) {
+	if c, ok := cat.(io.Closer); ok {
+		_ = c.Close()
+	}
+}
+
 // tableTarget says where a table's committer keeps its progress and which
 // topics feed it: `floe run` uses kafka.group and the table's topics, a
 // replay its own group, one topic and perhaps a branch.
