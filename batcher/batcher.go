@@ -100,6 +100,42 @@ type Batch struct {
 	// offset for; the committer then re-seeks rather than report a gap if
 	// another owner got there first. The consumer sets it.
 	FromTable bool
+	// Done, set by whoever sealed the batch (the consumer), is called once
+	// when the batch leaves its sink: committed, fenced or dropped. The sink
+	// calls it through [Batch.Finish]. It may be nil.
+	Done func(b *Batch, o Outcome)
+}
+
+// Outcome is what became of a batch a sink was handed.
+type Outcome struct {
+	Kind OutcomeKind
+	// TableNext is, for Fenced, the table's next offset for the partition:
+	// another owner committed past the batch's start, so its owner re-reads
+	// the partition from there (if it still owns it at the batch's
+	// generation).
+	TableNext int64
+}
+
+// OutcomeKind says how a batch left its sink.
+type OutcomeKind uint8
+
+const (
+	// Committed: the batch's offsets (rows and dead letters) are in the table.
+	Committed OutcomeKind = iota + 1
+	// Fenced: another owner already committed the batch's range.
+	Fenced
+	// Dropped: the partition was revoked or re-seeked before the batch was
+	// committed; the next owner reads it again from the table.
+	Dropped
+)
+
+// Finish frees the batch's memory and reports its outcome to Done, once.
+func (b *Batch) Finish(o Outcome) {
+	b.Release()
+	if done := b.Done; done != nil {
+		b.Done = nil
+		done(b, o)
+	}
 }
 
 // Release frees the Arrow memory of the batch's rows and its dead letters.
@@ -109,6 +145,16 @@ func (b *Batch) Release() {
 		b.Rows = nil
 	}
 	b.Letters = nil
+}
+
+// Letters are the dead letters of one batch with its source partition and
+// the end of its range: what a dead-letter destination writes, and how far
+// its progress for that partition then goes.
+type Letters struct {
+	Topic     string
+	Partition int32
+	End       int64
+	Letters   []DeadLetter
 }
 
 // DeadLetter is a consumed record that could not become a row, kept with

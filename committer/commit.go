@@ -266,7 +266,11 @@ func (c *Committer) fence(ag *attemptGroup, committed offsets.Map) ([]*batcher.B
 		return a.Start < b.Start
 	})
 	var include, keep []*batcher.Batch
-	var released int64
+	type finished struct {
+		b *batcher.Batch
+		o batcher.Outcome
+	}
+	var done []finished
 	for i := 0; i < len(ag.batches); {
 		j := i
 		tp := topicPartition{ag.batches[i].Topic, ag.batches[i].Partition}
@@ -282,8 +286,7 @@ func (c *Committer) fence(ag *attemptGroup, committed offsets.Map) ([]*batcher.B
 				c.m.dropped.WithLabelValues("stale").Inc()
 				c.log.Info("stale batch dropped from commit: the partition was revoked or re-seeked",
 					"commit_id", ag.id(), "topic", b.Topic, "partition", b.Partition, "batch_start", b.Start, "batch_end", b.End)
-				released += b.Bytes
-				b.Release()
+				done = append(done, finished{b, batcher.Outcome{Kind: batcher.Dropped}})
 				continue
 			}
 			live = append(live, b)
@@ -312,17 +315,13 @@ func (c *Committer) fence(ag *attemptGroup, committed offsets.Map) ([]*batcher.B
 				"topic", tp.topic, "partition", tp.partition, "batch_start", start,
 				"batch_end", live[len(live)-1].End, "table_next", stored, "generation", gen)
 			c.m.dropped.WithLabelValues("fenced").Inc()
-			for _, b := range live {
-				released += b.Bytes
-				b.Release()
-			}
 			c.mu.Lock()
 			if gen > c.stale[tp] {
 				c.stale[tp] = gen
 			}
 			c.mu.Unlock()
-			if c.deps.Hooks.Fenced != nil {
-				c.deps.Hooks.Fenced(tp.topic, tp.partition, gen, stored)
+			for _, b := range live {
+				done = append(done, finished{b, batcher.Outcome{Kind: batcher.Fenced, TableNext: stored}})
 			}
 		default:
 			return nil, fmt.Errorf("%w: %s[%d] table is at %d but the batch starts at %d",
@@ -330,7 +329,9 @@ func (c *Committer) fence(ag *attemptGroup, committed offsets.Map) ([]*batcher.B
 		}
 	}
 	ag.batches = keep
-	c.release(released)
+	for _, f := range done {
+		c.finishBatch(f.b, f.o)
+	}
 	return include, nil
 }
 

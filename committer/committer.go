@@ -47,27 +47,6 @@ var (
 	ErrRefused = errors.New("refused: over a configured limit")
 )
 
-// Hooks tell the consumer what happened to its batches. Any may be nil.
-type Hooks struct {
-	// Released is called with the payload bytes of batches that left the
-	// committer (committed, fenced or stale); the memory budget uses it.
-	Released func(bytes int64)
-	// Committed is called after a commit landed with the next offset of
-	// every partition it covered and the newest record timestamp committed
-	// for it, for the Kafka mirror and the lag metrics.
-	Committed func(next map[string]map[int32]int64, newest map[string]map[int32]time.Time)
-	// Fenced is called when another owner already committed past the start
-	// of a partition's batches: the consumer must re-seek the partition to
-	// next if it still owns it and its generation is still generation.
-	Fenced func(topic string, partition int32, generation uint64, next int64)
-	// Health is called when the table starts or stops being able to commit;
-	// the consumer pauses the table's topics while it cannot.
-	Health func(table string, healthy bool)
-	// Landed is called after each commit landed with what it holds (for
-	// reports such as the end of `floe replay`).
-	Landed func(Landed)
-}
-
 // Landed describes one landed commit.
 type Landed struct {
 	SnapshotID  int64
@@ -100,7 +79,9 @@ type Deps struct {
 	// letters always go to the dead-letter table's main branch.
 	Branch   string
 	Identity offsets.Writer
-	Hooks    Hooks
+	// OnLanded, if set, is told what each landed commit holds (for reports
+	// such as the end of `floe replay`).
+	OnLanded func(Landed)
 }
 
 type topicPartition struct {
@@ -133,6 +114,7 @@ type Committer struct {
 	failingSince time.Time // when the table stopped being able to commit
 	lastWarn     time.Time // rate limit for attempt warnings
 	suppressed   int       // attempt warnings not logged since lastWarn
+	onHealth     func(table string, healthy bool)
 }
 
 // New returns a Committer for deps.Table.
@@ -245,14 +227,13 @@ func (c *Committer) Drop(topic string, partition int32, generation uint64) {
 	}
 	keep := c.pending[:0]
 	var (
+		dropped  []*batcher.Batch
 		released int64
-		dropped  int
 	)
 	for _, b := range c.pending {
 		if b.Topic == topic && b.Partition == partition && b.Generation <= generation {
+			dropped = append(dropped, b)
 			released += b.Bytes
-			dropped++
-			b.Release()
 			continue
 		}
 		keep = append(keep, b)
@@ -260,22 +241,30 @@ func (c *Committer) Drop(topic string, partition int32, generation uint64) {
 	clear(c.pending[len(keep):])
 	c.pending = keep
 	c.mu.Unlock()
-	if dropped > 0 {
+	if len(dropped) > 0 {
 		c.log.Info("uncommitted batches dropped: the partition was revoked or re-seeked; its next owner reads them again from the table",
-			"topic", topic, "partition", partition, "generation", generation, "batches", dropped, "bytes", released)
-		c.m.dropped.WithLabelValues("stale").Add(float64(dropped))
+			"topic", topic, "partition", partition, "generation", generation, "batches", len(dropped), "bytes", released)
+		c.m.dropped.WithLabelValues("stale").Add(float64(len(dropped)))
 	}
-	c.release(released)
+	for _, b := range dropped {
+		c.finishBatch(b, batcher.Outcome{Kind: batcher.Dropped})
+	}
 }
 
-func (c *Committer) release(bytes int64) {
-	if bytes == 0 {
-		return
-	}
-	c.m.pendingBytes.Sub(float64(bytes))
-	if c.deps.Hooks.Released != nil {
-		c.deps.Hooks.Released(bytes)
-	}
+// finishBatch hands a batch that leaves the committer back to whoever
+// sealed it, with its outcome (see [batcher.Batch.Done]). Never under c.mu:
+// the consumer's side takes its own lock.
+func (c *Committer) finishBatch(b *batcher.Batch, o batcher.Outcome) {
+	c.m.pendingBytes.Sub(float64(b.Bytes))
+	b.Finish(o)
+}
+
+// OnHealth registers fn to be told when the table starts or stops being
+// able to commit (the consumer pauses the table's topics while it cannot).
+func (c *Committer) OnHealth(fn func(table string, healthy bool)) {
+	c.mu.Lock()
+	c.onHealth = fn
+	c.mu.Unlock()
 }
 
 // Run commits pending batches until ctx is done, starting a commit at most
@@ -335,8 +324,11 @@ func (c *Committer) setHealthy(ok bool) {
 	}
 	c.mu.Unlock()
 	c.m.healthy.Set(boolGauge(ok))
-	if changed && c.deps.Hooks.Health != nil {
-		c.deps.Hooks.Health(c.tc.Name, ok)
+	c.mu.Lock()
+	fn := c.onHealth
+	c.mu.Unlock()
+	if changed && fn != nil {
+		fn(c.tc.Name, ok)
 	}
 }
 

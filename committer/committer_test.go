@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -26,12 +27,14 @@ import (
 )
 
 type protoEnv struct {
-	t      *testing.T
-	cat    *catalogtest.Faults
-	tc     TableConfig
-	reg    *prometheus.Registry
-	fenced []string
-	mu     sync.Mutex
+	t        *testing.T
+	cat      *catalogtest.Faults
+	tc       TableConfig
+	reg      *prometheus.Registry
+	fenced   []string
+	outcomes []string
+	released int64
+	mu       sync.Mutex
 }
 
 const protoGroup = "g1"
@@ -69,11 +72,6 @@ func (e *protoEnv) committer(instance string) *Committer {
 	c, err := New(cfg, e.tc, Deps{
 		Catalog: e.cat, Table: tbl, Group: protoGroup,
 		Identity: offsets.Writer{Instance: instance, Host: "test", Version: "t"},
-		Hooks: Hooks{Fenced: func(topic string, p int32, gen uint64, next int64) {
-			e.mu.Lock()
-			e.fenced = append(e.fenced, fmt.Sprintf("%s[%d]@gen%d->%d", topic, p, gen, next))
-			e.mu.Unlock()
-		}},
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)), e.reg)
 	require.NoError(e.t, err)
 	c.SetSource(offsets.Source{ClusterID: "cluster-A", TopicIDs: map[string]string{"events": "topic-1"}})
@@ -97,7 +95,31 @@ func (e *protoEnv) batch(c *Committer, p int32, gen uint64, start, end int64) *b
 	}
 	b := buf.Seal(batcher.ReasonRecords)
 	b.FromTable = true
+	b.Done = e.done
 	return b
+}
+
+// done records what the committer did with a batch, as the consumer's side
+// of Batch.Done sees it: every outcome, the bytes released, and the re-seek
+// instructions of fenced batches (a set: the consumer ignores a repeat).
+func (e *protoEnv) done(b *batcher.Batch, o batcher.Outcome) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	kind := map[batcher.OutcomeKind]string{batcher.Committed: "committed", batcher.Fenced: "fenced", batcher.Dropped: "dropped"}[o.Kind]
+	e.outcomes = append(e.outcomes, fmt.Sprintf("%s[%d][%d,%d) %s", b.Topic, b.Partition, b.Start, b.End, kind))
+	e.released += b.Bytes
+	if o.Kind == batcher.Fenced {
+		f := fmt.Sprintf("%s[%d]@gen%d->%d", b.Topic, b.Partition, b.Generation, o.TableNext)
+		if !slices.Contains(e.fenced, f) {
+			e.fenced = append(e.fenced, f)
+		}
+	}
+}
+
+func (e *protoEnv) releasedBytes() int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.released
 }
 
 // rows scans the table and returns how often each id occurs.
@@ -228,6 +250,8 @@ func TestCommitFencesZombieBatch(t *testing.T) {
 	requireNoDuplicates(t, e.rows(), 18)
 	require.Equal(t, map[int32]int64{0: 15, 1: 3}, e.offsets().Topics["events"].Next)
 	require.Equal(t, []string{"events[0]@gen4->15"}, e.fenced, "the consumer is told to re-seek to the table's offset")
+	require.Equal(t, []string{"events[0][0,15) committed", "events[0][0,10) fenced", "events[0][10,20) fenced", "events[1][0,3) committed"},
+		e.outcomes, "every batch is finished, each with its outcome")
 
 	// A batch of the fenced generation that arrives later is dropped too.
 	zombie.Submit(e.batch(zombie, 0, 4, 20, 25))
@@ -382,12 +406,11 @@ func TestCommitRefusesRecreatedTopic(t *testing.T) {
 func TestDropDiscardsStaleBatches(t *testing.T) {
 	e := newProtoEnv(t)
 	c := e.committer("a")
-	var released int64
-	c.deps.Hooks.Released = func(n int64) { released += n }
 	c.Submit(e.batch(c, 0, 1, 0, 5))
 	c.Submit(e.batch(c, 1, 1, 0, 5))
 	c.Drop("events", 0, 1) // partition 0 revoked
-	require.Equal(t, int64(50), released)
+	require.Equal(t, int64(50), e.releasedBytes())
+	require.Equal(t, []string{"events[0][0,5) dropped"}, e.outcomes)
 	require.Equal(t, 1.0, testutil.ToFloat64(c.m.dropped.WithLabelValues("stale")), "counted per batch")
 	require.NoError(t, c.Commit(context.Background()))
 	require.Equal(t, map[int32]int64{1: 5}, e.offsets().Topics["events"].Next)
@@ -397,18 +420,18 @@ func TestDropDiscardsStaleBatches(t *testing.T) {
 func TestCommitRowlessBatchesRecordTheirOffsets(t *testing.T) {
 	e := newProtoEnv(t)
 	c := e.committer("a")
-	var released int64
-	c.deps.Hooks.Released = func(n int64) { released += n }
 	sc, err := c.ArrowSchema()
 	require.NoError(t, err)
 	buf := batcher.NewBuffer("events", 0, 1, 0, sc, memory.NewGoAllocator(), batcher.DefaultPolicy())
 	_, err = buf.Add(0, time.Now(), 3, false, time.Now()) // a skipped record
 	require.NoError(t, err)
-	c.Submit(buf.Seal(batcher.ReasonAge))
+	b := buf.Seal(batcher.ReasonAge)
+	b.Done = e.done
+	c.Submit(b)
 	require.NoError(t, c.Commit(context.Background()))
 	require.Equal(t, map[int32]int64{0: 1}, e.offsets().Topics["events"].Next,
 		"a partition whose newest records are all bad does not lag")
-	require.Equal(t, int64(3), released)
+	require.Equal(t, int64(3), e.releasedBytes())
 	tbl, err := e.cat.LoadTable(context.Background(), table.Identifier{"db", "events"})
 	require.NoError(t, err)
 	require.Equal(t, "0", tbl.CurrentSnapshot().Summary.Properties["total-data-files"], "the snapshot adds no file")
@@ -483,10 +506,10 @@ func TestFailingTableIsLoudNotLossyAndGivesUp(t *testing.T) {
 		logs := &logCounter{msgs: map[string]int{}}
 		c.log = slog.New(logs)
 		var health []bool
-		c.deps.Hooks.Health = func(table string, ok bool) {
+		c.OnHealth(func(table string, ok bool) {
 			require.Equal(t, "db.events", table)
 			health = append(health, ok)
-		}
+		})
 		// Backoff is at most RetryMax (5 ms) of fake time, so each commit
 		// timeout (100 ms) holds at least 20 attempts and give-up-after
 		// (300 ms) at least three timed-out commits.

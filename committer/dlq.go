@@ -271,16 +271,7 @@ func (c *Committer) stageLetters(ctx context.Context, ag *attemptGroup, include 
 // returns how many it wrote; an error means none of this write is visible.
 type LetterWriter interface {
 	Topic() string
-	Write(ctx context.Context, batches []TopicLetters) (int, error)
-}
-
-// TopicLetters are the dead letters of one batch: source partition, the
-// end of its range, the letters.
-type TopicLetters struct {
-	Topic     string
-	Partition int32
-	End       int64
-	Letters   []batcher.DeadLetter
+	Write(ctx context.Context, batches []batcher.Letters) (int, error)
 }
 
 // deadLetterTopic writes the letters of include to the dead-letter topic,
@@ -290,10 +281,10 @@ func (c *Committer) deadLetterTopic(ctx context.Context, ag *attemptGroup, inclu
 	if w == nil || ag.dlqTopicDone || lettersOf(include) == 0 {
 		return nil
 	}
-	var batches []TopicLetters
+	var batches []batcher.Letters
 	for _, b := range include {
 		if len(b.Letters) > 0 {
-			batches = append(batches, TopicLetters{Topic: b.Topic, Partition: b.Partition, End: b.End, Letters: b.Letters})
+			batches = append(batches, batcher.Letters{Topic: b.Topic, Partition: b.Partition, End: b.End, Letters: b.Letters})
 		}
 	}
 	n, err := w.Write(ctx, batches)

@@ -42,7 +42,7 @@ func (e *protoEnv) dlqCommitter(instance string) *Committer {
 	tbl, err := e.cat.LoadTable(context.Background(), dlqIdent)
 	require.NoError(e.t, err)
 	c2, err := New(c.cfg, e.tc, Deps{
-		Catalog: e.cat, Table: c.deps.Table, DLQ: tbl, Group: protoGroup, Identity: c.deps.Identity, Hooks: c.deps.Hooks,
+		Catalog: e.cat, Table: c.deps.Table, DLQ: tbl, Group: protoGroup, Identity: c.deps.Identity,
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)), e.reg)
 	require.NoError(e.t, err)
 	c2.SetSource(offsets.Source{ClusterID: "cluster-A", TopicIDs: map[string]string{"events": "topic-1"}})

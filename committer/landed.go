@@ -33,27 +33,17 @@ func (c *Committer) watermarkAfter(include []*batcher.Batch) time.Time {
 }
 
 // finish records a landed (or landed-after-unknown) commit: evidence in the
-// log and metrics, memory released, hooks told.
+// log and metrics, memory released, every batch finished as committed.
 func (c *Committer) finish(ag *attemptGroup, tbl *table.Table, snap *table.Snapshot, include []*batcher.Batch, outcome string) {
 	var (
 		records, skipped int
 		bytes            int64
 		ranges           = rangesOf(include)
-		next             = map[string]map[int32]int64{}
-		newest           = map[string]map[int32]time.Time{}
 	)
 	for _, b := range include {
 		records += b.Records
 		skipped += b.Skipped
 		bytes += b.Bytes
-		if next[b.Topic] == nil {
-			next[b.Topic] = map[int32]int64{}
-			newest[b.Topic] = map[int32]time.Time{}
-		}
-		next[b.Topic][b.Partition] = b.End
-		if b.MaxTimestamp.After(newest[b.Topic][b.Partition]) {
-			newest[b.Topic][b.Partition] = b.MaxTimestamp
-		}
 	}
 	rows := rowsOf(include)
 	var fileBytes int64
@@ -100,20 +90,16 @@ func (c *Committer) finish(ag *attemptGroup, tbl *table.Table, snap *table.Snaps
 		"dead_letters", ag.dlq.letters, "files", len(ag.data.files), "file_bytes", fileBytes, "bytes", bytes,
 		"attempts", ag.commit.Attempts, "catalog_requests", requests, "objectstore_requests", objects, "duration", dur.Round(time.Millisecond).String())
 
-	for _, b := range include {
-		b.Release()
-	}
 	// The files are referenced by the snapshot now (or, after an unknown
 	// outcome, some of them may be): never delete them.
 	files := len(ag.data.files)
 	ag.data.landed()
 	c.cleanup(ag)
-	c.release(bytes)
-	if c.deps.Hooks.Committed != nil {
-		c.deps.Hooks.Committed(next, newest)
+	for _, b := range include {
+		c.finishBatch(b, batcher.Outcome{Kind: batcher.Committed})
 	}
-	if c.deps.Hooks.Landed != nil {
-		c.deps.Hooks.Landed(Landed{
+	if c.deps.OnLanded != nil {
+		c.deps.OnLanded(Landed{
 			SnapshotID: snapID, CommitID: ag.id(), Outcome: outcome, Ranges: ranges,
 			Records: records, Rows: rows, DeadLetters: ag.dlq.letters, Files: files,
 		})

@@ -46,6 +46,9 @@ type Sink interface {
 	Submit(b *batcher.Batch)
 	// Drop discards the partition's batches up to generation.
 	Drop(topic string, partition int32, generation uint64)
+	// OnHealth registers fn to be told when the table starts or stops
+	// being able to commit.
+	OnHealth(fn func(table string, healthy bool))
 }
 
 // Decoder appends one record as one row, or nothing and an error.
@@ -180,6 +183,7 @@ func New(cfg Config, routes []*Route, logger *slog.Logger, reg prometheus.Regist
 				c.m.badRecords.WithLabelValues(t, string(k), badOutcome(r.OnError))
 			}
 		}
+		r.Sink.OnHealth(c.TableHealth)
 	}
 	return c, nil
 }
@@ -200,45 +204,54 @@ func badOutcome(policy codec.OnError) string {
 // positioned from the tables.
 func (c *Consumer) Joined() bool { return c.joined.Load() }
 
-// Released is the sinks' hook: bytes of batches that left them.
-func (c *Consumer) Released(bytes int64) {
+// batchDone is the Done of every batch the consumer seals: the sink
+// finished it. Its bytes leave the memory budget; a committed batch moves
+// the table's offsets (lag, Kafka mirror); a fenced one re-seeks the
+// partition. It never blocks on Kafka, and for a dropped batch (the sink's
+// Drop, which the consumer calls holding c.mu) takes no lock.
+func (c *Consumer) batchDone(b *batcher.Batch, o batcher.Outcome) {
+	c.released(b.Bytes)
+	switch o.Kind {
+	case batcher.Committed:
+		c.committed(b.Topic, b.Partition, b.End, b.MaxTimestamp)
+	case batcher.Fenced:
+		c.fenced(b.Topic, b.Partition, b.Generation, o.TableNext)
+	}
+}
+
+// released returns bytes of finished batches to the memory budget.
+func (c *Consumer) released(bytes int64) {
 	c.pendingBytes.Add(-bytes)
 	c.m.bufferedBytes.WithLabelValues("pending").Set(float64(c.pendingBytes.Load()))
 	c.poke()
 }
 
-// Fenced is the sinks' hook: another owner committed past the partition's
-// batches, so the partition must restart at next if this consumer still
-// owns it at that generation.
-func (c *Consumer) Fenced(topic string, partition int32, generation uint64, next int64) {
+// fenced: another owner committed past the partition's batch, so the
+// partition must restart at next if this consumer still owns it at that
+// generation (a repeat for the same generation is ignored).
+func (c *Consumer) fenced(topic string, partition int32, generation uint64, next int64) {
 	c.mu.Lock()
 	c.fences = append(c.fences, fenceEvent{topicPartition{topic, partition}, generation, next})
 	c.mu.Unlock()
 	c.poke()
 }
 
-// Committed is the sinks' hook after a commit: it records the table's new
-// offsets and newest record timestamps for the lag metrics and queues the
-// offsets for the Kafka group mirror (for standard lag tools only; floe never
-// reads them back). It never blocks on Kafka: the committer calls it while
-// holding its commit lock.
-func (c *Consumer) Committed(next map[string]map[int32]int64, newest map[string]map[int32]time.Time) {
+// committed records the table's new offset and newest record timestamp of
+// a partition for the lag metrics and queues the offset for the Kafka group
+// mirror (for standard lag tools only; floe never reads it back).
+func (c *Consumer) committed(topic string, partition int32, next int64, newest time.Time) {
 	c.mu.Lock()
-	for topic, parts := range next {
-		for p, o := range parts {
-			tp := topicPartition{topic, p}
-			if _, owned := c.parts[tp]; owned {
-				c.tableNext[tp] = o
-				if ts := newest[topic][p]; ts.After(c.tableNewest[tp]) {
-					c.tableNewest[tp] = ts
-				}
-			}
-			if c.mirror[topic] == nil {
-				c.mirror[topic] = map[int32]kgo.EpochOffset{}
-			}
-			c.mirror[topic][p] = kgo.EpochOffset{Epoch: -1, Offset: o}
+	tp := topicPartition{topic, partition}
+	if _, owned := c.parts[tp]; owned {
+		c.tableNext[tp] = next // a commit's batches come in offset order
+		if newest.After(c.tableNewest[tp]) {
+			c.tableNewest[tp] = newest
 		}
 	}
+	if c.mirror[topic] == nil {
+		c.mirror[topic] = map[int32]kgo.EpochOffset{}
+	}
+	c.mirror[topic][partition] = kgo.EpochOffset{Epoch: -1, Offset: next}
 	c.mu.Unlock()
 	select {
 	case c.mirrorWake <- struct{}{}:
@@ -271,8 +284,8 @@ func (c *Consumer) mirrorLoop(ctx context.Context) {
 	}
 }
 
-// TableHealth is the sinks' hook when a table starts or stops being able to
-// commit: its topics stop fetching meanwhile, so a failing table holds no
+// TableHealth is told (through Sink.OnHealth) when a table starts or stops
+// being able to commit: its topics stop fetching meanwhile, so a failing table holds no
 // more than it already has while the others go on.
 func (c *Consumer) TableHealth(table string, healthy bool) {
 	c.mu.Lock()

@@ -40,6 +40,7 @@ type fakeSink struct {
 	batches []*batcher.Batch
 	drops   []string
 	submit  func(b *batcher.Batch)
+	health  func(table string, healthy bool) // registered by the consumer
 }
 
 func (s *fakeSink) Table() string {
@@ -62,6 +63,20 @@ func (s *fakeSink) Submit(b *batcher.Batch) {
 	if f != nil {
 		f(b)
 	}
+}
+func (s *fakeSink) OnHealth(fn func(string, bool)) {
+	s.mu.Lock()
+	s.health = fn
+	s.mu.Unlock()
+}
+
+// setHealthy tells the consumer, as a committer does, whether the table can
+// commit.
+func (s *fakeSink) setHealthy(ok bool) {
+	s.mu.Lock()
+	fn := s.health
+	s.mu.Unlock()
+	fn(s.Table(), ok)
 }
 func (s *fakeSink) Drop(topic string, p int32, gen uint64) {
 	s.mu.Lock()
@@ -219,7 +234,7 @@ func TestFencedPartitionIsReseeked(t *testing.T) {
 	// Another owner committed up to 3: the consumer must restart at 3 under a
 	// new generation and drop what it holds of the old one.
 	n := len(e.sink.snapshot())
-	e.c.Fenced("t", 0, gen, 3)
+	e.c.fenced("t", 0, gen, 3)
 	e.produce(0, "f")
 	require.Eventually(t, func() bool {
 		bs := e.sink.snapshot()[n:]
@@ -232,7 +247,7 @@ func TestFencedPartitionIsReseeked(t *testing.T) {
 	require.Contains(t, e.sink.dropped(), fmt.Sprintf("t[0]@%d", gen))
 
 	// A stale fence for the old generation is ignored.
-	e.c.Fenced("t", 0, gen, 1)
+	e.c.fenced("t", 0, gen, 1)
 	e.produce(0, "g")
 	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot()[n:])[0][1] == 7 }, waitFor, tick)
 }
@@ -268,19 +283,14 @@ func TestMemoryBudgetPausesUntilReleased(t *testing.T) {
 
 	// The sink commits and releases everything: fetching resumes and the rest arrives.
 	var (
-		mu            sync.Mutex
-		releasedSoFar int64
+		mu sync.Mutex
 	)
 	release := func() {
 		mu.Lock()
 		defer mu.Unlock()
-		var n int64
 		for _, b := range e.sink.snapshot() {
-			n += b.Bytes
-			b.Release() // as the committer does: the rows' Arrow memory goes too
+			b.Finish(batcher.Outcome{Kind: batcher.Committed}) // as the committer does; once per batch
 		}
-		e.c.Released(n - releasedSoFar)
-		releasedSoFar = n
 	}
 	e.sink.mu.Lock()
 	e.sink.submit = func(*batcher.Batch) { go release() }
@@ -364,7 +374,7 @@ func TestUnhealthyTablePausesItsTopics(t *testing.T) {
 	e.produce(0, "a")
 	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 1 }, waitFor, tick)
 
-	e.c.TableHealth("db.t", false)
+	e.sink.setHealthy(false)
 	require.Eventually(t, func() bool { return testutil.ToFloat64(e.c.m.paused.WithLabelValues("table")) == 1 }, waitFor, tick)
 	require.Equal(t, []string{"t"}, e.pausedTopics(), "only the unhealthy table's topics are paused")
 	// b and c are in Kafka before x: had t been fetched, the poll that
@@ -377,7 +387,7 @@ func TestUnhealthyTablePausesItsTopics(t *testing.T) {
 		"the healthy table's topic goes on")
 	require.Equal(t, 1.0, testutil.ToFloat64(e.c.m.records.WithLabelValues("t", "0")), "nothing is fetched for a table that cannot commit")
 
-	e.c.TableHealth("db.t", true)
+	e.sink.setHealthy(true)
 	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 3 }, waitFor, tick)
 	require.Equal(t, 0.0, testutil.ToFloat64(e.c.m.paused.WithLabelValues("table")))
 }
@@ -394,17 +404,17 @@ func TestLagInRecordsAndSeconds(t *testing.T) {
 		"nothing committed yet: the whole partition is lag")
 
 	// The table now holds offsets [0,2), the newest of them a minute old.
-	e.c.Committed(map[string]map[int32]int64{"t": {0: 2}}, map[string]map[int32]time.Time{"t": {0: time.Now().Add(-time.Minute)}})
+	e.c.committed("t", 0, 2, time.Now().Add(-time.Minute))
 	require.Eventually(t, func() bool { r, s := lag(); return r == 3 && s >= 60 }, waitFor, tick)
 
-	e.c.Committed(map[string]map[int32]int64{"t": {0: 5}}, map[string]map[int32]time.Time{"t": {0: time.Now()}})
+	e.c.committed("t", 0, 5, time.Now())
 	require.Eventually(t, func() bool { r, s := lag(); return r == 0 && s == 0 }, waitFor, tick,
 		"caught up: no lag in records or seconds")
 
 	// A partition this consumer does not own is not reported. A record
 	// produced after the call makes the next lag pass visible: once
 	// partition 0 shows it, a pass has run since Committed returned.
-	e.c.Committed(map[string]map[int32]int64{"t": {7: 1}}, map[string]map[int32]time.Time{"t": {7: time.Now()}})
+	e.c.committed("t", 7, 1, time.Now())
 	e.produce(0, "f")
 	require.Eventually(t, func() bool { r, _ := lag(); return r == 1 }, waitFor, tick)
 	mfs, err := e.reg.Gather()
@@ -563,8 +573,7 @@ func TestMemoryBudgetCountsArrowMemory(t *testing.T) {
 		for _, b := range e.sink.snapshot() {
 			if !released[b] {
 				released[b] = true
-				b.Release()
-				e.c.Released(b.Bytes)
+				b.Finish(batcher.Outcome{Kind: batcher.Dropped})
 			}
 		}
 	}

@@ -64,15 +64,6 @@ func NewDLQTopic(brokers []string, topic, group, table, version string, opts ...
 // Topic names the dead-letter topic.
 func (d *DLQTopic) Topic() string { return d.topic }
 
-// Letters are the dead letters of one source partition's batch range
-// [.., End).
-type Letters struct {
-	Topic     string
-	Partition int32
-	End       int64
-	Letters   []batcher.DeadLetter
-}
-
 // Check verifies that the dead-letter topic exists.
 func (d *DLQTopic) Check(ctx context.Context) error {
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(d.brokers...)}, d.opts...)...)
@@ -93,7 +84,7 @@ func (d *DLQTopic) Check(ctx context.Context) error {
 // Write puts the letters in the topic, skipping those an earlier write
 // put there, and returns how many it wrote. An error means nothing of this
 // write is visible to read_committed consumers: try again.
-func (d *DLQTopic) Write(ctx context.Context, batches []Letters) (int, error) {
+func (d *DLQTopic) Write(ctx context.Context, batches []batcher.Letters) (int, error) {
 	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(d.brokers...),
 		kgo.TransactionalID(d.txnID),

@@ -635,6 +635,7 @@ func (c *Consumer) seal(tp topicPartition, st *partState, reason batcher.Reason)
 		return
 	}
 	b.FromTable = st.fromTable
+	b.Done = c.batchDone
 	c.pendingBytes.Add(b.Bytes)
 	c.m.flushes.WithLabelValues(string(reason)).Inc()
 	st.route.Sink.Submit(b)

@@ -10,12 +10,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 
-	"github.com/floe-dev/floe/catalog"
 	"github.com/floe-dev/floe/committer"
-	"github.com/floe-dev/floe/config"
 	"github.com/floe-dev/floe/offsets"
 )
 
@@ -54,63 +51,6 @@ func commitsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	})
 }
 
-// eachTable opens the catalog and calls fn with each configured table (or
-// only the one named), loaded.
-func eachTable(ctx context.Context, cfg *config.Config, only string, fn func(name string, tbl *table.Table) error) error {
-	cat, err := catalog.Open(ctx, cfg.Catalog, nil)
-	if err != nil {
-		return err
-	}
-	defer closeCatalog(cat)
-	names, err := selectTables(*cfg, only)
-	if err != nil {
-		return err
-	}
-	for _, name := range names {
-		tbl, err := loadTable(ctx, cat, name)
-		if err != nil {
-			return err
-		}
-		if err := fn(name, tbl); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func loadTable(ctx context.Context, cat icecat.Catalog, name string) (*table.Table, error) {
-	ident, err := committer.ParseIdentifier(name)
-	if err != nil {
-		return nil, err
-	}
-	tbl, err := cat.LoadTable(ctx, ident)
-	if err != nil {
-		return nil, fmt.Errorf("load table %s: %w", name, err)
-	}
-	return tbl, nil
-}
-
-func selectTables(cfg config.Config, only string) ([]string, error) {
-	var names []string
-	for _, t := range cfg.Tables {
-		if only == "" || t.Name == only {
-			names = append(names, t.Name)
-		}
-	}
-	if len(names) == 0 {
-		return nil, fmt.Errorf("%w: --table %q is not in the config's tables", errUsage, only)
-	}
-	return names, nil
-}
-
-func readHistory(ctx context.Context, cat icecat.Catalog, name, group string) ([]offsets.Commit, error) {
-	tbl, err := loadTable(ctx, cat, name)
-	if err != nil {
-		return nil, err
-	}
-	return offsets.History(tbl.Metadata(), group, "")
-}
-
 func printHistory(w io.Writer, table, owner, group string, hist []offsets.Commit) {
 	if owner == "" {
 		owner = "-"
@@ -139,10 +79,4 @@ func printHistory(w io.Writer, table, owner, group string, hist []offsets.Commit
 			h.Records, h.Files, h.Writer.Host+"/"+h.Writer.Instance+" "+h.Writer.Version, wm, strings.Join(ranges, " "))
 	}
 	_ = tw.Flush()
-}
-
-func closeCatalog(cat icecat.Catalog) {
-	if c, ok := cat.(io.Closer); ok {
-		_ = c.Close()
-	}
 }

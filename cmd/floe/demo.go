@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,6 +21,7 @@ import (
 	"github.com/floe-dev/floe/codec"
 	"github.com/floe-dev/floe/committer"
 	"github.com/floe-dev/floe/config"
+	"github.com/floe-dev/floe/offsets"
 )
 
 const demoTopic = "orders"
@@ -137,6 +139,15 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintln(stdout, "exactly once: every produced record is in the table once")
 	fmt.Fprintf(stdout, "floe's JSON log of every commit: %s (kept with --dir)\n", logFile.Name())
 	return nil
+}
+
+// readHistory is the commit history of group in table name.
+func readHistory(ctx context.Context, cat icecat.Catalog, name, group string) ([]offsets.Commit, error) {
+	tbl, err := loadTable(ctx, cat, name)
+	if err != nil {
+		return nil, err
+	}
+	return offsets.History(tbl.Metadata(), group, "")
 }
 
 func demoConfig(brokers []string, dir string) config.Config {

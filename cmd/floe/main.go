@@ -7,6 +7,7 @@
 //	floe commits --config floe.yaml          the commit history stored in a table
 //	floe sweep   --config floe.yaml          unreferenced files under a table (dry run)
 //	floe replay  --config floe.yaml …        a topic range into a table, exactly once
+//	floe rollback --config floe.yaml …       set a table back to one of its snapshots
 //	floe version
 package main
 
@@ -18,7 +19,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/floe-dev/floe/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -124,4 +128,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+}
+
+// setFlags collects repeated --set key=value overrides.
+type setFlags map[string]any
+
+func (s setFlags) String() string { return "" }
+func (s setFlags) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want key=value, got %q", v)
+	}
+	s[k] = val
+	return nil
+}
+
+// loadConfig parses --config and --set from args with fs and loads the file.
+func loadConfig(fs *flag.FlagSet, args []string) (*config.Config, error) {
+	path := fs.String("config", "", "path to the YAML config file (required)")
+	sets := setFlags{}
+	fs.Var(sets, "set", "override a config key, e.g. --set kafka.group=g (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *path == "" {
+		return nil, fmt.Errorf("%w: --config is required", errUsage)
+	}
+	cfg, err := config.Load(*path, os.Environ(), sets)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }

@@ -32,14 +32,17 @@ import (
 	"github.com/floe-dev/floe/offsets"
 )
 
-// pipeline is floe's main job: one consumer feeding one committer per table,
-// plus the HTTP server. `floe run` and `floe demo` both use it.
+// pipeline is floe's main job: one consumer feeding one committer per table.
+// `floe run` and `floe demo` run it over the configured tables and serve
+// HTTP; `floe replay` runs it over one table and a range of one topic.
 type pipeline struct {
 	cfg        config.Config
 	log        *slog.Logger
 	reg        *prometheus.Registry
 	cat        icecat.Catalog
 	store      *catalog.ObjectStore
+	who        offsets.Writer
+	kafka      []kgo.Opt // the options of every Kafka client of the process
 	committers []*committer.Committer
 	consumer   *consumer.Consumer
 	ln         net.Listener
@@ -59,45 +62,51 @@ func instanceID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// newPipeline opens the catalog, loads or creates every table and builds the
-// consumer. extra Kafka options are for tests.
+// newPipeline opens the catalog, loads or creates every configured table
+// and builds the consumer. extra Kafka options are for tests.
 func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, extra ...kgo.Opt) (*pipeline, error) {
-	reg := newRegistry()
-	ctx, cat, store, err := openCatalog(ctx, cfg, reg)
+	p, err := openPipeline(ctx, cfg, logger, extra...)
 	if err != nil {
 		return nil, err
 	}
-	p := &pipeline{cfg: cfg, log: logger, reg: reg, cat: cat, store: store}
-	who := newIdentity()
-
-	kafkaOpts := append(consumer.ClientOptions(logger, reg), extra...)
+	ctx = p.store.Context(ctx)
 	var routes []*consumer.Route
-	var cons *consumer.Consumer
-	hooks := committer.Hooks{
-		Released: func(n int64) { cons.Released(n) },
-		Committed: func(next map[string]map[int32]int64, newest map[string]map[int32]time.Time) {
-			cons.Committed(next, newest)
-		},
-		Fenced: func(t string, p int32, g uint64, n int64) { cons.Fenced(t, p, g, n) },
-		Health: func(table string, ok bool) { cons.TableHealth(table, ok) },
-	}
 	for _, tc := range cfg.Tables {
-		com, route, err := openTable(ctx, cat, cfg, tc, tableTarget{Group: cfg.Kafka.Group, Topics: tc.Topics, Kafka: kafkaOpts},
-			who, hooks, logger, reg)
+		_, route, err := p.openTable(ctx, tc, tableTarget{Group: cfg.Kafka.Group, Topics: tc.Topics})
 		if err != nil {
 			p.Close()
 			return nil, err
 		}
-		p.committers = append(p.committers, com)
 		routes = append(routes, route)
 	}
-	cons, err = consumer.New(cfg.Kafka, routes, logger, reg, kafkaOpts...)
-	if err != nil {
+	if err := p.newConsumer(routes); err != nil {
 		p.Close()
 		return nil, err
 	}
-	p.consumer = cons
 	return p, nil
+}
+
+// openPipeline opens the catalog and the object store, with no table yet:
+// add them with openTable, then the consumer with newConsumer. Close it when
+// done.
+func openPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, extra ...kgo.Opt) (*pipeline, error) {
+	reg := newRegistry()
+	cat, store, err := openCatalog(ctx, cfg, reg)
+	if err != nil {
+		return nil, err
+	}
+	return &pipeline{cfg: cfg, log: logger, reg: reg, cat: cat, store: store, who: newIdentity(),
+		kafka: append(consumer.ClientOptions(logger, reg), extra...)}, nil
+}
+
+// newConsumer makes the consumer that feeds the tables by routes.
+func (p *pipeline) newConsumer(routes []*consumer.Route) error {
+	cons, err := consumer.New(p.cfg.Kafka, routes, p.log, p.reg, p.kafka...)
+	if err != nil {
+		return err
+	}
+	p.consumer = cons
+	return nil
 }
 
 // newRegistry is the metrics registry of one floe process.
@@ -112,28 +121,89 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
+// newAdmin is a Kafka admin client of the configured brokers, with
+// franz-go's log in floe's. The commands that use it serve no /metrics, so
+// the client's metrics go to a registry of their own.
+func newAdmin(cfg *config.Config, logger *slog.Logger) (*consumer.Admin, error) {
+	return consumer.NewAdmin(cfg.Kafka, consumer.ClientOptions(logger, prometheus.NewRegistry())...)
+}
+
 func newIdentity() offsets.Writer {
 	host, _ := os.Hostname()
 	return offsets.Writer{Instance: instanceID(), Host: host, Version: version}
 }
 
-// openCatalog opens the object store and the catalog with floe's limits.
-// The returned context carries the object store; close both when done.
-func openCatalog(ctx context.Context, cfg config.Config, reg prometheus.Registerer) (context.Context, icecat.Catalog, *catalog.ObjectStore, error) {
-	// Data files, manifests and metadata files go through floe's S3 client
-	// (catalog.s3.http) whatever the catalog.
+// openCatalog opens the object store and the catalog with floe's limits;
+// close both when done. Data files, manifests and metadata files go through
+// floe's S3 client (catalog.s3.http) whatever the catalog: the contexts of
+// table operations carry it (store.Context).
+func openCatalog(ctx context.Context, cfg config.Config, reg prometheus.Registerer) (icecat.Catalog, *catalog.ObjectStore, error) {
 	store, err := catalog.NewObjectStore(ctx, cfg.Catalog.S3, reg)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	ctx = store.Context(ctx)
 	httpClient := &http.Client{Transport: catalog.NewCatalogTransport(cfg.Catalog.HTTP, reg)}
-	cat, err := catalog.Open(ctx, cfg.Catalog, httpClient)
+	cat, err := catalog.Open(store.Context(ctx), cfg.Catalog, httpClient)
 	if err != nil {
 		store.Close()
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return ctx, cat, store, nil
+	return cat, store, nil
+}
+
+// eachTable opens the catalog and calls fn with each configured table (or
+// only the one named), loaded.
+func eachTable(ctx context.Context, cfg *config.Config, only string, fn func(name string, tbl *table.Table) error) error {
+	cat, err := catalog.Open(ctx, cfg.Catalog, nil)
+	if err != nil {
+		return err
+	}
+	defer closeCatalog(cat)
+	names, err := selectTables(*cfg, only)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		tbl, err := loadTable(ctx, cat, name)
+		if err != nil {
+			return err
+		}
+		if err := fn(name, tbl); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func loadTable(ctx context.Context, cat icecat.Catalog, name string) (*table.Table, error) {
+	ident, err := committer.ParseIdentifier(name)
+	if err != nil {
+		return nil, err
+	}
+	tbl, err := cat.LoadTable(ctx, ident)
+	if err != nil {
+		return nil, fmt.Errorf("load table %s: %w", name, err)
+	}
+	return tbl, nil
+}
+
+func selectTables(cfg config.Config, only string) ([]string, error) {
+	var names []string
+	for _, t := range cfg.Tables {
+		if only == "" || t.Name == only {
+			names = append(names, t.Name)
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%w: --table %q is not in the config's tables", errUsage, only)
+	}
+	return names, nil
+}
+
+func closeCatalog(cat icecat.Catalog) {
+	if c, ok := cat.(io.Closer); ok {
+		_ = c.Close()
+	}
 }
 
 // tableTarget says where a table's committer keeps its progress and which
@@ -143,45 +213,43 @@ type tableTarget struct {
 	Group  string
 	Branch string
 	Topics []string
-	// Kafka are the options of the Kafka clients made for the table (the
-	// dead-letter producer): the process's shared ones.
-	Kafka []kgo.Opt
+	// OnLanded, if set, is told what each landed commit holds (the report
+	// at the end of `floe replay`).
+	OnLanded func(committer.Landed)
 }
 
 // openTable loads or creates a configured table (and its dead-letter table)
-// and builds its committer and the consumer route that feeds it.
-func openTable(ctx context.Context, cat icecat.Catalog, cfg config.Config, tc config.Table, target tableTarget,
-	who offsets.Writer, hooks committer.Hooks, logger *slog.Logger, reg prometheus.Registerer,
-) (*committer.Committer, *consumer.Route, error) {
-	tbl, created, err := committer.LoadOrCreateTable(ctx, cat, tc.TableConfig, tc.Codec.Metadata.Fields())
+// and adds its committer; the returned route is how the consumer feeds it.
+func (p *pipeline) openTable(ctx context.Context, tc config.Table, target tableTarget) (*committer.Committer, *consumer.Route, error) {
+	tbl, created, err := committer.LoadOrCreateTable(ctx, p.cat, tc.TableConfig, tc.Codec.Metadata.Fields())
 	if err != nil {
 		return nil, nil, err
 	}
 	if created {
-		logger.Info("table created", "table", tc.Name, "location", tbl.Location())
+		p.log.Info("table created", "table", tc.Name, "location", tbl.Location())
 	}
 	var dlq *table.Table
 	if tc.DLQ.Table != "" {
-		dlq, created, err = committer.LoadOrCreateTable(ctx, cat, committer.DLQTableConfig(tc.TableConfig), nil)
+		dlq, created, err = committer.LoadOrCreateTable(ctx, p.cat, committer.DLQTableConfig(tc.TableConfig), nil)
 		if err != nil {
 			return nil, nil, fmt.Errorf("table %s: dlq.table: %w", tc.Name, err)
 		}
 		if created {
-			logger.Info("dead-letter table created", "table", tc.DLQ.Table, "for", tc.Name, "location", dlq.Location())
+			p.log.Info("dead-letter table created", "table", tc.DLQ.Table, "for", tc.Name, "location", dlq.Location())
 		}
 	}
 	var letterTopic committer.LetterWriter
 	if tc.DLQ.Topic != "" {
-		w := consumer.NewDLQTopic(cfg.Kafka.Brokers, tc.DLQ.Topic, target.Group, tc.Name, version, target.Kafka...)
+		w := consumer.NewDLQTopic(p.cfg.Kafka.Brokers, tc.DLQ.Topic, target.Group, tc.Name, version, p.kafka...)
 		if err := w.Check(ctx); err != nil {
 			return nil, nil, fmt.Errorf("table %s: %w", tc.Name, err)
 		}
-		letterTopic = dlqTopic{w}
+		letterTopic = w
 	}
-	com, err := committer.New(cfg.Commit, tc.TableConfig, committer.Deps{
-		Catalog: cat, Endpoint: catalogEndpoint(cfg.Catalog), Table: tbl, DLQ: dlq, LetterTopic: letterTopic,
-		Group: target.Group, Branch: target.Branch, Identity: who, Hooks: hooks,
-	}, logger, reg)
+	com, err := committer.New(p.cfg.Commit, tc.TableConfig, committer.Deps{
+		Catalog: p.cat, Endpoint: catalogEndpoint(p.cfg.Catalog), Table: tbl, DLQ: dlq, LetterTopic: letterTopic,
+		Group: target.Group, Branch: target.Branch, Identity: p.who, OnLanded: target.OnLanded,
+	}, p.log, p.reg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -200,6 +268,7 @@ func openTable(ctx context.Context, cat icecat.Catalog, cfg config.Config, tc co
 	if evolves(tc.Codec) {
 		route.Evolve = evolver(com, tc.Codec)
 	}
+	p.committers = append(p.committers, com)
 	return com, route, nil
 }
 
@@ -263,9 +332,9 @@ func (p *pipeline) Ready() error {
 	return nil
 }
 
-// Run consumes and commits until ctx is done or a component fails. On the
-// way out the consumer seals every buffer and each table gets a final commit
-// bounded by shutdown.timeout.
+// Run consumes and commits until ctx is done or a component fails, and
+// serves HTTP meanwhile. On the way out the consumer seals every buffer and
+// each table gets one final commit bounded by shutdown.timeout.
 func (p *pipeline) Run(ctx context.Context) error {
 	ctx = p.store.Context(ctx)
 	if err := p.listen(); err != nil {
@@ -281,45 +350,76 @@ func (p *pipeline) Run(ctx context.Context) error {
 		<-srvDone
 	}()
 
-	// Consuming stops on the first signal or failure. Committing goes on
-	// until the final commits are done or shutdown.timeout has passed, so a
-	// commit in progress at SIGTERM is finished rather than cut off.
-	rs := newRunState(ctx)
-	defer rs.stop()
-	consumeCtx, commitCtx, fail, stopCommitting := rs.consumeCtx, rs.commitCtx, rs.fail, rs.stopCommitting
-	var wg sync.WaitGroup
-	consumerDone := make(chan struct{})
-	go func() { defer close(consumerDone); fail(p.consumer.Run(consumeCtx)) }()
+	var sweeps []func(context.Context)
 	for _, c := range p.committers {
-		wg.Add(2)
-		go func() { defer wg.Done(); fail(c.Run(commitCtx)) }()
-		go func() {
-			defer wg.Done()
-			maintenance.NewSweeper(p.cfg.Sweep, c.Table(), c.Load, p.log, p.reg).Run(commitCtx)
-		}()
+		sweeps = append(sweeps, maintenance.NewSweeper(p.cfg.Sweep, c.Table(), c.Load, p.log, p.reg).Run)
 	}
-	<-consumerDone // after a signal or a failure, with every buffer sealed
-
-	timeout := p.cfg.Shutdown.Timeout
-	deadline := time.AfterFunc(timeout, stopCommitting)
-	defer deadline.Stop()
-	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	defer scancel()
-	p.log.Info("final commit", "timeout", timeout.String())
-	for _, c := range p.committers {
-		if err := c.Commit(sctx); err != nil {
-			p.log.Error("final commit failed; uncommitted records will be read again on restart",
-				"table", c.Table(), "error", err)
-			fail(err)
-		}
-	}
-	stopCommitting()
-	wg.Wait()
-	if err := rs.err(); err != nil {
+	if err := p.consumeThenCommit(ctx, p.consumer.Run, finalCommits{timeout: p.cfg.Shutdown.Timeout}, sweeps...); err != nil {
 		return err
 	}
 	p.log.Info("floe stopped")
 	return nil
+}
+
+// finalCommits bounds the commits made once consuming has stopped.
+type finalCommits struct {
+	// timeout bounds them after a signal, and otherwise too unless
+	// finished is set: a replay that read its whole range has
+	// commit.give-up-after to land it.
+	timeout, finished time.Duration
+	// retry makes a final commit that timed out (committer.ErrCommitTimeout)
+	// try again until the bound has passed: a replay lands what it read.
+	// Without it each table gets one attempt, and `floe run` reads what did
+	// not land again when it restarts.
+	retry bool
+}
+
+// consumeThenCommit is the lifecycle of every run of the pipeline. consume
+// reads until the first signal or failure while each committer commits on
+// its interval, beside the alongside loops (orphan sweeps, a progress
+// display). Once consume has returned every buffer is sealed; committing
+// goes on until each table's final commit is done or final's bound has
+// passed, so a commit in progress at SIGTERM is finished rather than cut
+// off. It returns the first failure.
+func (p *pipeline) consumeThenCommit(ctx context.Context, consume func(context.Context) error, final finalCommits,
+	alongside ...func(context.Context),
+) error {
+	rs := newRunState(ctx)
+	defer rs.stop()
+	var wg sync.WaitGroup
+	for _, c := range p.committers {
+		wg.Add(1)
+		go func() { defer wg.Done(); rs.fail(c.Run(rs.commitCtx)) }()
+	}
+	for _, loop := range alongside {
+		wg.Add(1)
+		go func() { defer wg.Done(); loop(rs.commitCtx) }()
+	}
+	rs.fail(consume(rs.consumeCtx)) // after a signal, a failure or the end of a range, with every buffer sealed
+
+	timeout := final.timeout
+	if ctx.Err() == nil && final.finished > 0 {
+		timeout = final.finished
+	}
+	deadline := time.AfterFunc(timeout, rs.stopCommitting)
+	defer deadline.Stop()
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	p.log.Info("final commit", "timeout", timeout.String())
+	for _, c := range p.committers {
+		err := c.Commit(fctx)
+		for final.retry && errors.Is(err, committer.ErrCommitTimeout) && fctx.Err() == nil {
+			err = c.Commit(fctx)
+		}
+		if err != nil {
+			p.log.Error("final commit failed; uncommitted records will be read again on restart",
+				"table", c.Table(), "error", err)
+			rs.fail(err)
+		}
+	}
+	rs.stopCommitting()
+	wg.Wait()
+	return rs.err()
 }
 
 // runState is the two lifetimes of a run: consuming stops on the first
@@ -360,15 +460,4 @@ func (rs *runState) err() error {
 func (rs *runState) stop() {
 	rs.stopConsuming()
 	rs.stopCommitting()
-}
-
-// dlqTopic adapts the consumer's dead-letter topic writer to the committer.
-type dlqTopic struct{ *consumer.DLQTopic }
-
-func (d dlqTopic) Write(ctx context.Context, batches []committer.TopicLetters) (int, error) {
-	out := make([]consumer.Letters, len(batches))
-	for i, b := range batches {
-		out[i] = consumer.Letters{Topic: b.Topic, Partition: b.Partition, End: b.End, Letters: b.Letters}
-	}
-	return d.DLQTopic.Write(ctx, out)
 }

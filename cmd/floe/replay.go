@@ -11,14 +11,13 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"sort"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	icecat "github.com/apache/iceberg-go/catalog"
-	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/floe-dev/floe/committer"
 	"github.com/floe-dev/floe/config"
@@ -111,200 +110,102 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // planReplay resolves the range against Kafka and checks it, before
 // anything is written.
 func planReplay(ctx context.Context, cfg *config.Config, a replayArgs, logger *slog.Logger) (*replayPlan, error) {
-	adm, closeAdm, err := kafkaAdmin(cfg, logger)
+	parts, err := parsePartitions(a.partitions)
 	if err != nil {
 		return nil, err
 	}
-	defer closeAdm()
-	md, err := adm.Metadata(ctx, a.topic)
-	if err != nil {
-		return nil, fmt.Errorf("read kafka metadata from %v: %w", cfg.Kafka.Brokers, err)
-	}
-	td, ok := md.Topics[a.topic]
-	if !ok || td.Err != nil {
-		return nil, fmt.Errorf("%w: topic %q does not exist or is not readable (%v)", errUsage, a.topic, td.Err)
-	}
-	all := td.Partitions.Numbers()
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	parts, err := selectPartitions(a.topic, a.partitions, all)
+	from, err := parsePosition("from", a.from)
 	if err != nil {
 		return nil, err
 	}
-	starts, err := listed(adm.ListStartOffsets(ctx, a.topic))
-	if err != nil {
-		return nil, fmt.Errorf("list start offsets of %s: %w", a.topic, err)
-	}
-	// read_committed: the end of what a replay can read is the last stable
-	// offset (an open transaction's records are not decided yet).
-	ends, err := listed(adm.ListCommittedOffsets(ctx, a.topic))
-	if err != nil {
-		return nil, fmt.Errorf("list end offsets of %s: %w", a.topic, err)
-	}
-	from, err := resolveBound(ctx, adm, a.topic, "from", a.from, starts, ends)
+	to, err := parsePosition("to", a.to)
 	if err != nil {
 		return nil, err
 	}
-	to, err := resolveBound(ctx, adm, a.topic, "to", a.to, starts, ends)
+	adm, err := newAdmin(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
-	plan := &replayPlan{topic: a.topic, table: a.table, branch: a.branch, parts: parts,
-		bounds: map[int32]consumer.Bounds{}, args: a}
-	for _, p := range parts {
-		f, t, first, end := from[p], to[p], starts[p].Offset, ends[p].Offset
-		switch {
-		case f.Offset < first:
-			return nil, fmt.Errorf("%w: %s partition %d: offset %d no longer exists in Kafka (deleted by retention or DeleteRecords); "+
-				"the first available offset is %d", errUsage, a.topic, p, f.Offset, first)
-		case f.expired:
-			return nil, fmt.Errorf("%w: %s partition %d: records from %s may have been deleted by retention: "+
-				"the first available offset %d is newer (%s); replay from --from %d to accept that",
-				errUsage, a.topic, p, a.from, first, time.UnixMilli(f.ts).UTC().Format(time.RFC3339Nano), first)
-		case f.Offset > end:
-			return nil, fmt.Errorf("%w: %s partition %d: --from %s is offset %d, past the end of the partition (%d)",
-				errUsage, a.topic, p, a.from, f.Offset, end)
-		case t.Offset > end:
-			return nil, fmt.Errorf("%w: %s partition %d: --to %s is offset %d, past the end of the partition (%d, its last stable offset)",
-				errUsage, a.topic, p, a.to, t.Offset, end)
-		case f.Offset > t.Offset:
-			return nil, fmt.Errorf("%w: %s partition %d: --from %s (offset %d) is after --to %s (offset %d)",
-				errUsage, a.topic, p, a.from, f.Offset, a.to, t.Offset)
-		}
-		plan.bounds[p] = consumer.Bounds{From: f.Offset, To: t.Offset}
-		plan.offsets += t.Offset - f.Offset
-	}
-	if plan.estimate, err = estimateBytes(ctx, adm, a.topic, plan.bounds, starts, ends); err != nil {
+	defer adm.Close()
+	rp, err := adm.PlanRange(ctx, a.topic, parts, from, to)
+	if re := (*consumer.RangeError)(nil); errors.As(err, &re) {
+		return nil, fmt.Errorf("%w: %s", errUsage, rangeMessage(re, a))
+	} else if err != nil {
 		return nil, err
 	}
+	plan := &replayPlan{topic: a.topic, table: a.table, branch: a.branch, parts: rp.Partitions,
+		bounds: rp.Bounds, offsets: rp.Offsets, estimate: rp.Bytes, args: a}
 	plan.id = replayID(plan)
 	return plan, nil
 }
 
-func listed(l kadm.ListedOffsets, err error) (map[int32]kadm.ListedOffset, error) {
-	if err == nil {
-		err = l.Error()
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := map[int32]kadm.ListedOffset{}
-	l.Each(func(o kadm.ListedOffset) { out[o.Partition] = o })
-	return out, nil
-}
-
-// selectPartitions parses --partitions against the topic's partitions.
-func selectPartitions(topic, spec string, all []int32) ([]int32, error) {
+// parsePartitions parses --partitions; none means all.
+func parsePartitions(spec string) ([]int32, error) {
 	if spec == "" {
-		return all, nil
+		return nil, nil
 	}
-	exists := map[int32]bool{}
-	for _, p := range all {
-		exists[p] = true
-	}
-	seen := map[int32]bool{}
 	var out []int32
 	for _, s := range strings.Split(spec, ",") {
 		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
 		if err != nil {
 			return nil, fmt.Errorf("%w: --partitions: %q is not a partition number", errUsage, s)
 		}
-		p := int32(n)
-		if !exists[p] {
-			return nil, fmt.Errorf("%w: --partitions: topic %s has no partition %d (it has %d partitions, 0-%d)",
-				errUsage, topic, p, len(all), len(all)-1)
-		}
-		if !seen[p] {
-			seen[p] = true
-			out = append(out, p)
-		}
+		out = append(out, int32(n))
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out, nil
 }
 
-// bound is one resolved end of the range for one partition.
-type bound struct {
-	Offset  int64
-	ts      int64 // for a time: the timestamp of the record at Offset
-	expired bool  // for a time: records at or after it may have been deleted
-}
-
-// resolveBound turns --from or --to into an offset per partition: a
-// number is the same offset everywhere; a time is the first offset whose
-// record timestamp is at or after it (ListOffsetsAfterMilli), so a time
-// range [t1, t2) holds the records stamped t1 <= ts < t2.
-func resolveBound(ctx context.Context, adm *kadm.Client, topic, name, spec string, starts, ends map[int32]kadm.ListedOffset) (map[int32]bound, error) {
-	out := map[int32]bound{}
+// parsePosition parses --from or --to (name): an offset, the same in every
+// partition; a time, the first offset whose record timestamp is at or after
+// it, so a time range [t1, t2) holds the records stamped t1 <= ts < t2;
+// earliest; or end (the last stable offset).
+func parsePosition(name, spec string) (consumer.Position, error) {
 	switch spec {
 	case "earliest":
-		for p, o := range starts {
-			out[p] = bound{Offset: o.Offset}
-		}
-		return out, nil
+		return consumer.FirstOffset(), nil
 	case "end":
-		for p, o := range ends {
-			out[p] = bound{Offset: o.Offset}
-		}
-		return out, nil
+		return consumer.EndOffset(), nil
 	}
 	if n, err := strconv.ParseInt(spec, 10, 64); err == nil {
 		if n < 0 {
-			return nil, fmt.Errorf("%w: --%s: offset %d is negative", errUsage, name, n)
+			return consumer.Position{}, fmt.Errorf("%w: --%s: offset %d is negative", errUsage, name, n)
 		}
-		for p := range ends {
-			out[p] = bound{Offset: n}
-		}
-		return out, nil
+		return consumer.AtOffset(n), nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, spec)
 	if err != nil {
-		return nil, fmt.Errorf("%w: --%s: want an offset, an RFC 3339 time (2026-11-26T10:00:00Z) or %s, got %q",
+		return consumer.Position{}, fmt.Errorf("%w: --%s: want an offset, an RFC 3339 time (2026-11-26T10:00:00Z) or %s, got %q",
 			errUsage, name, map[string]string{"from": "earliest", "to": "end"}[name], spec)
 	}
-	l, err := listed(adm.ListOffsetsAfterMilli(ctx, t.UnixMilli(), topic))
-	if err != nil {
-		return nil, fmt.Errorf("list offsets of %s at %s: %w", topic, spec, err)
-	}
-	for p, o := range l {
-		b := bound{Offset: o.Offset, ts: o.Timestamp}
-		if o.Offset < 0 || o.Offset > ends[p].Offset {
-			b.Offset = ends[p].Offset // no record at or after t (yet)
-		}
-		// The first record Kafka still has is already after t: records
-		// between t and it may have been deleted, and nothing says which.
-		first := starts[p].Offset
-		b.expired = name == "from" && first > 0 && b.Offset == first && o.Timestamp > t.UnixMilli()
-		out[p] = b
-	}
-	return out, nil
+	return consumer.AtTime(t), nil
 }
 
-// estimateBytes prorates each partition's log size (DescribeLogDirs, the
-// largest replica) by the share of its offsets the range covers.
-func estimateBytes(ctx context.Context, adm *kadm.Client, topic string, bounds map[int32]consumer.Bounds, starts, ends map[int32]kadm.ListedOffset) (int64, error) {
-	set := kadm.TopicsSet{}
-	for p := range bounds {
-		set.Add(topic, p)
+// rangeMessage says, in the command's terms, why Kafka cannot serve the
+// range a asks for.
+func rangeMessage(e *consumer.RangeError, a replayArgs) string {
+	where := fmt.Sprintf("%s partition %d", e.Topic, e.Partition)
+	switch e.Reason {
+	case consumer.NoTopic:
+		return fmt.Sprintf("topic %q does not exist or is not readable (%v)", e.Topic, e.Err)
+	case consumer.NoPartition:
+		return fmt.Sprintf("--partitions: topic %s has no partition %d (it has %d partitions, 0-%d)",
+			e.Topic, e.Partition, e.Partitions, e.Partitions-1)
+	case consumer.FromDeleted:
+		return fmt.Sprintf("%s: offset %d no longer exists in Kafka (deleted by retention or DeleteRecords); "+
+			"the first available offset is %d", where, e.From, e.First)
+	case consumer.FromExpired:
+		return fmt.Sprintf("%s: records from %s may have been deleted by retention: "+
+			"the first available offset %d is newer (%s); replay from --from %d to accept that",
+			where, a.from, e.First, e.FirstTime.UTC().Format(time.RFC3339Nano), e.First)
+	case consumer.FromPastEnd:
+		return fmt.Sprintf("%s: --from %s is offset %d, past the end of the partition (%d)", where, a.from, e.From, e.End)
+	case consumer.ToPastEnd:
+		return fmt.Sprintf("%s: --to %s is offset %d, past the end of the partition (%d, its last stable offset)",
+			where, a.to, e.To, e.End)
+	case consumer.FromAfterTo:
+		return fmt.Sprintf("%s: --from %s (offset %d) is after --to %s (offset %d)", where, a.from, e.From, a.to, e.To)
 	}
-	dirs, err := adm.DescribeAllLogDirs(ctx, set)
-	if err != nil {
-		return 0, fmt.Errorf("estimate the range's size: describe log dirs of %s: %w", topic, err)
-	}
-	var total float64
-	for p, b := range bounds {
-		var size int64
-		for _, broker := range dirs {
-			if d, ok := broker.LookupPartition(topic, p); ok && d.Size > size {
-				size = d.Size
-			}
-		}
-		span := ends[p].Offset - starts[p].Offset
-		if span <= 0 || b.To <= b.From {
-			continue
-		}
-		total += float64(size) * float64(b.To-b.From) / float64(span)
-	}
-	return int64(total), nil
+	return e.Error()
 }
 
 // replayID names a replay by the command that asks for it: topic,
@@ -374,32 +275,23 @@ func humanBytes(n int64) string {
 
 // runReplay opens the table, reads the range and commits it.
 func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *replayPlan, dryRun bool, logger *slog.Logger, stdout io.Writer) error {
-	reg := newRegistry()
-	ctx, cat, store, err := openCatalog(ctx, *cfg, reg)
+	p, err := openPipeline(ctx, *cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	defer closeCatalog(cat)
+	defer p.Close()
+	ctx = p.store.Context(ctx)
 
 	if dryRun {
-		return dryRunReplay(ctx, cat, plan, stdout)
+		return dryRunReplay(ctx, p.cat, plan, stdout)
 	}
 	rep := &replayReport{}
-	kafkaOpts := consumer.ClientOptions(logger, reg)
-	var cons *consumer.Consumer
-	hooks := committer.Hooks{
-		Released: func(n int64) { cons.Released(n) },
-		Fenced:   func(t string, p int32, g uint64, n int64) { cons.Fenced(t, p, g, n) },
-		Health:   func(table string, ok bool) { cons.TableHealth(table, ok) },
-		Landed:   rep.landed,
-	}
-	com, route, err := openTable(ctx, cat, *cfg, tc, tableTarget{Group: plan.group(), Branch: plan.branch, Topics: []string{plan.topic}, Kafka: kafkaOpts},
-		newIdentity(), hooks, logger, reg)
+	com, route, err := p.openTable(ctx, tc, tableTarget{Group: plan.group(), Branch: plan.branch, Topics: []string{plan.topic},
+		OnLanded: rep.landed})
 	if err != nil {
 		return err
 	}
-	if err := recordRange(ctx, cat, plan, stdout); err != nil {
+	if err := recordRange(ctx, p.cat, plan, stdout); err != nil {
 		return err
 	}
 	stored, err := com.Offsets(ctx)
@@ -409,7 +301,7 @@ func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *r
 	remaining, committed := plan.progress(stored)
 	if remaining == 0 {
 		fmt.Fprintf(stdout, "already done: the table holds this replay's %d offsets; nothing added\n", plan.offsets)
-		tbl, err := loadTable(ctx, cat, plan.table)
+		tbl, err := loadTable(ctx, p.cat, plan.table)
 		if err != nil {
 			return err
 		}
@@ -424,45 +316,18 @@ func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *r
 		fmt.Fprintf(stdout, "resuming: %d of %d offsets already committed by an earlier run\n", committed, plan.offsets)
 	}
 
-	cons, err = consumer.New(cfg.Kafka, []*consumer.Route{route}, logger, reg, kafkaOpts...)
-	if err != nil {
+	if err := p.newConsumer([]*consumer.Route{route}); err != nil {
 		return err
 	}
-	prog := newProgress(stdout, remaining, cons.RangeRead)
+	prog := newProgress(stdout, remaining, p.consumer.RangeRead)
 	started := time.Now()
-
-	rs := newRunState(ctx)
-	defer rs.stop()
-	consumeCtx, commitCtx, fail, stopCommitting := rs.consumeCtx, rs.commitCtx, rs.fail, rs.stopCommitting
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); fail(com.Run(commitCtx)) }()
-	go func() { defer wg.Done(); prog.run(commitCtx) }()
-	_, err = cons.RunRange(consumeCtx, plan.topic, plan.bounds)
-	fail(err)
-
-	// Every buffer is sealed: commit the rest. After a signal this is
-	// bounded by shutdown.timeout, as for `floe run`.
-	interrupted := ctx.Err() != nil
-	limit := cfg.Commit.GiveUpAfter
-	if interrupted || limit <= 0 {
-		limit = cfg.Shutdown.Timeout
-	}
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
-	defer cancel()
-	for {
-		err := com.Commit(fctx)
-		if err == nil {
-			break
-		}
-		if errors.Is(err, committer.ErrCommitTimeout) && fctx.Err() == nil {
-			continue
-		}
-		fail(err)
-		break
-	}
-	stopCommitting()
-	wg.Wait()
+	// The range's last buffers are sealed when reading ends: the final
+	// commits land them, retried until commit.give-up-after (shutdown.timeout
+	// after a signal, as for `floe run`).
+	runErr := p.consumeThenCommit(ctx, func(ctx context.Context) error {
+		_, err := p.consumer.RunRange(ctx, plan.topic, plan.bounds)
+		return err
+	}, finalCommits{timeout: cfg.Shutdown.Timeout, finished: cfg.Commit.GiveUpAfter, retry: true}, prog.run)
 	prog.finish()
 
 	stored, err = com.Offsets(context.WithoutCancel(ctx))
@@ -471,8 +336,8 @@ func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *r
 	}
 	left, _ := plan.progress(stored)
 	rep.print(stdout, plan, remaining-left, time.Since(started))
-	if err := rs.err(); err != nil {
-		return fmt.Errorf("replay %s: %w; %d offsets left: running the same command again resumes", plan.id, err, left)
+	if runErr != nil {
+		return fmt.Errorf("replay %s: %w; %d offsets left: running the same command again resumes", plan.id, runErr, left)
 	}
 	if left > 0 {
 		return fmt.Errorf("replay %s interrupted: %d of %d offsets left; running the same command again resumes where it stopped",
@@ -600,4 +465,97 @@ func (r *replayReport) print(w io.Writer, plan *replayPlan, offsets int64, took 
 		fmt.Fprintf(w, "  snapshot %d  commit %s  %s  rows %d  dead letters %d  %s\n",
 			c.SnapshotID, c.CommitID, c.Outcome, c.Rows, c.DeadLetters, strings.Join(ranges, " "))
 	}
+}
+
+// progress shows how far a replay has read: on a terminal a bar redrawn in
+// place with rate and ETA, otherwise a plain line every few seconds (logs
+// and CI keep every line).
+type progress struct {
+	w       io.Writer
+	tty     bool
+	total   int64
+	read    func() int64
+	started time.Time
+	every   time.Duration
+}
+
+func newProgress(w io.Writer, total int64, read func() int64) *progress {
+	p := &progress{w: w, tty: isTerminal(w), total: total, read: read, started: time.Now(), every: 5 * time.Second}
+	if p.tty {
+		p.every = 200 * time.Millisecond
+	}
+	return p
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// run draws until ctx is done.
+func (p *progress) run(ctx context.Context) {
+	t := time.NewTicker(p.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.draw(time.Since(p.started))
+		}
+	}
+}
+
+// finish draws the last state and ends the bar's line.
+func (p *progress) finish() {
+	p.draw(time.Since(p.started))
+	if p.tty {
+		fmt.Fprintln(p.w)
+	}
+}
+
+func (p *progress) draw(elapsed time.Duration) {
+	fmt.Fprint(p.w, p.line(min(p.read(), p.total), elapsed))
+}
+
+// line renders one progress state; on a terminal it starts with \r and
+// has no newline so the next one overwrites it.
+func (p *progress) line(done int64, elapsed time.Duration) string {
+	frac := 1.0
+	if p.total > 0 {
+		frac = float64(done) / float64(p.total)
+	}
+	rate := 0.0
+	if s := elapsed.Seconds(); s > 0 {
+		rate = float64(done) / s
+	}
+	eta := "?"
+	switch {
+	case done >= p.total:
+		eta = "0s"
+	case rate > 0:
+		eta = time.Duration(float64(p.total-done) / rate * float64(time.Second)).Round(time.Second).String()
+	}
+	stats := fmt.Sprintf("%3.0f%%  %d / %d offsets  %s/s  ETA %s", frac*100, done, p.total, humanCount(rate), eta)
+	if !p.tty {
+		return fmt.Sprintf("%8s  read %s\n", elapsed.Round(time.Second), stats)
+	}
+	const width = 30
+	n := int(frac * width)
+	return "\r[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "] " + stats + "   "
+}
+
+func humanCount(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.1fM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
 }

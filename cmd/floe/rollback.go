@@ -6,18 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/floe-dev/floe/catalog"
-	"github.com/floe-dev/floe/config"
 	"github.com/floe-dev/floe/consumer"
 	"github.com/floe-dev/floe/maintenance"
 	"github.com/floe-dev/floe/offsets"
@@ -76,11 +69,11 @@ func rollbackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return nil
 	}
 
-	adm, closeAdm, err := kafkaAdmin(cfg, newLogger(cfg.Log, stderr))
+	adm, err := newAdmin(cfg, newLogger(cfg.Log, stderr))
 	if err != nil {
 		return err
 	}
-	defer closeAdm()
+	defer adm.Close()
 	if err := refuseWhileConsuming(ctx, adm, cfg.Kafka.Group, *force, stderr); err != nil {
 		return err
 	}
@@ -101,35 +94,16 @@ func rollbackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return printRollback(stdout, plan, mode, out.CurrentSnapshot().SnapshotID, *asJSON, false)
 }
 
-// kafkaAdmin connects to the configured brokers, with franz-go's log in
-// floe's. The command serves no /metrics, so the client's metrics go to a
-// registry of its own.
-func kafkaAdmin(cfg *config.Config, logger *slog.Logger) (*kadm.Client, func(), error) {
-	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.ClientID(cfg.Kafka.ClientID)},
-		consumer.ClientOptions(logger, prometheus.NewRegistry())...)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("connect to kafka %v: %w", cfg.Kafka.Brokers, err)
-	}
-	return kadm.NewClient(cl), cl.Close, nil
-}
-
 // refuseWhileConsuming fails when the group has members: a running floe
 // would commit on top of the rollback (or be fenced by it) while it happens.
-func refuseWhileConsuming(ctx context.Context, adm *kadm.Client, group string, force bool, stderr io.Writer) error {
-	groups, err := adm.DescribeGroups(ctx, group)
+func refuseWhileConsuming(ctx context.Context, adm *consumer.Admin, group string, force bool, stderr io.Writer) error {
+	members, err := adm.Members(ctx, group)
 	if err != nil {
-		return fmt.Errorf("describe consumer group %s (to check no floe consumes): %w", group, err)
+		return fmt.Errorf("check no floe consumes: %w", err)
 	}
-	g, ok := groups[group]
-	if !ok || g.Err != nil || len(g.Members) == 0 {
+	if len(members) == 0 {
 		return nil
 	}
-	var members []string
-	for _, m := range g.Members {
-		members = append(members, m.ClientID+"@"+strings.TrimPrefix(m.ClientHost, "/"))
-	}
-	sort.Strings(members)
 	msg := fmt.Sprintf("consumer group %s has %d members (%s): floe instances are consuming and committing to the table; "+
 		"stop them first (scale the deployment to 0), or pass --force", group, len(members), strings.Join(members, ", "))
 	if !force {
@@ -141,35 +115,16 @@ func refuseWhileConsuming(ctx context.Context, adm *kadm.Client, group string, f
 
 // refuseLostRecords fails when --replay needs records that Kafka's
 // retention already deleted: floe would stop at them on its next start.
-func refuseLostRecords(ctx context.Context, adm *kadm.Client, ranges []offsets.Range, force bool, stderr io.Writer) error {
-	if len(ranges) == 0 {
-		return nil
+func refuseLostRecords(ctx context.Context, adm *consumer.Admin, ranges []offsets.Range, force bool, stderr io.Writer) error {
+	lost, err := adm.LostRanges(ctx, ranges)
+	if err != nil || len(lost) == 0 {
+		return err
 	}
-	topics := map[string]bool{}
-	for _, r := range ranges {
-		topics[r.Topic] = true
+	var gone []string
+	for _, l := range lost {
+		gone = append(gone, fmt.Sprintf("%s[%d] %d-%d (Kafka starts at %d)", l.Topic, l.Partition, l.Start, l.End, l.First))
 	}
-	var names []string
-	for t := range topics {
-		names = append(names, t)
-	}
-	starts, err := adm.ListStartOffsets(ctx, names...)
-	if err == nil {
-		err = starts.Error()
-	}
-	if err != nil {
-		return fmt.Errorf("list the first offsets Kafka still has: %w", err)
-	}
-	var lost []string
-	for _, r := range ranges {
-		if o, ok := starts.Lookup(r.Topic, r.Partition); ok && o.Offset > r.Start {
-			lost = append(lost, fmt.Sprintf("%s[%d] %d-%d (Kafka starts at %d)", r.Topic, r.Partition, r.Start, min(o.Offset, r.End), o.Offset))
-		}
-	}
-	if len(lost) == 0 {
-		return nil
-	}
-	msg := "--replay needs records Kafka no longer has (retention deleted them): " + strings.Join(lost, ", ") +
+	msg := "--replay needs records Kafka no longer has (retention deleted them): " + strings.Join(gone, ", ") +
 		"; floe would stop at them. Use --skip, or restore the records first"
 	if !force {
 		return fmt.Errorf("refused: %s, or pass --force", msg)

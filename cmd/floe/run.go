@@ -3,44 +3,11 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
+	"log/slog"
 	"os"
-	"strings"
-
-	"github.com/floe-dev/floe/config"
+	"runtime/debug"
 )
-
-// setFlags collects repeated --set key=value overrides.
-type setFlags map[string]any
-
-func (s setFlags) String() string { return "" }
-func (s setFlags) Set(v string) error {
-	k, val, ok := strings.Cut(v, "=")
-	if !ok || k == "" {
-		return fmt.Errorf("want key=value, got %q", v)
-	}
-	s[k] = val
-	return nil
-}
-
-// loadConfig parses --config and --set from args with fs and loads the file.
-func loadConfig(fs *flag.FlagSet, args []string) (*config.Config, error) {
-	path := fs.String("config", "", "path to the YAML config file (required)")
-	sets := setFlags{}
-	fs.Var(sets, "set", "override a config key, e.g. --set kafka.group=g (repeatable)")
-	if err := fs.Parse(args); err != nil {
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if *path == "" {
-		return nil, fmt.Errorf("%w: --config is required", errUsage)
-	}
-	cfg, err := config.Load(*path, os.Environ(), sets)
-	if err != nil {
-		return nil, err
-	}
-	return cfg, nil
-}
 
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("floe run", flag.ContinueOnError)
@@ -64,4 +31,25 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer p.Close()
 	return p.Run(ctx)
+}
+
+// memoryLimit is the Go runtime's soft memory limit floe sets: 1.5 ×
+// kafka.memory-budget, unless GOMEMLIMIT is set (the runtime has read it
+// then). Without a limit the garbage collector lets the heap grow to twice
+// what is live, so the process's RSS ran at about 2 × the budget; with it,
+// about 1.4 × (docs/BENCHMARKS.md).
+func memoryLimit(env func(string) string, budget int64) (limit int64, source string) {
+	if v := env("GOMEMLIMIT"); v != "" {
+		return -1, "GOMEMLIMIT=" + v
+	}
+	return budget + budget/2, "1.5 × kafka.memory-budget"
+}
+
+// setMemoryLimit applies memoryLimit and logs it.
+func setMemoryLimit(logger *slog.Logger, budget int64) {
+	limit, source := memoryLimit(os.Getenv, budget)
+	if limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
+	logger.Info("soft memory limit", "bytes", debug.SetMemoryLimit(-1), "from", source)
 }
