@@ -1,3 +1,10 @@
+// Package catalog opens what floe commits through: the Iceberg catalog
+// (REST, through an HTTP transport that caps connections and requests in
+// flight, retries reads, refreshes OAuth2 tokens and measures every
+// operation; or SQL) and the object store the data files go to (floe's own
+// S3 client, with the same limits and metrics). It also says why an
+// operation failed (Reason), as a type, for metrics and logs, and holds
+// floe's one backoff.
 package catalog
 
 import (

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -434,10 +433,6 @@ func (c *Consumer) process(fetches kgo.Fetches) error {
 	return firstErr
 }
 
-// errWaitSchema: the record needs a schema change, now being committed;
-// its partition stops there until the change lands.
-var errWaitSchema = errors.New("waiting for a schema change")
-
 // add decodes one record into its partition's buffer.
 func (c *Consumer) add(st *partState, rec *kgo.Record, now time.Time) error {
 	size := len(rec.Value)
@@ -490,104 +485,8 @@ func (c *Consumer) add(st *partState, rec *kgo.Record, now time.Time) error {
 	}
 }
 
-// needSchema stops st's partition at the record that asked for ch and, unless one is
-// being committed already, starts committing the change on a goroutine of
-// its own: the poll loop never waits on the catalog, so other partitions
-// keep flowing and rebalances are not held up. A record may need a wider
-// type and then new columns: a few changes, never more. c.mu held.
-func (c *Consumer) needSchema(st *partState, ch *evolution.Change) error {
-	if st.changeAt != ch.Offset {
-		st.changeAt, st.changeRounds = ch.Offset, 0
-	}
-	if st.changeRounds == maxChangesPerRecord {
-		return fmt.Errorf("table %s: the record still needs a schema change after %d were made: %w",
-			st.route.Sink.Table(), st.changeRounds, ch)
-	}
-	st.changeRounds++
-	st.waitSchema = true
-	r := st.route
-	if c.evolving[r] {
-		return errWaitSchema // read again when the change in flight lands
-	}
-	c.evolving[r] = true
-	ctx := c.runCtx
-	c.evolves.Add(1)
-	go func() {
-		defer c.evolves.Done()
-		schema, dec, err := r.Evolve(ctx, ch)
-		c.mu.Lock()
-		c.evolved(r, ch, schema, dec, err)
-		c.mu.Unlock()
-		c.poke()
-	}()
-	return errWaitSchema
-}
-
 // maxChangesPerRecord bounds the schema changes one record can cause.
 const maxChangesPerRecord = 3
-
-// evolved takes a committed schema change of r's table: every buffer of the
-// route is sealed under the old schema (the committer writes those rows as
-// the new one) and starts again with the new schema and decoder, and every
-// partition that waited reads again from the record that stopped it. A
-// *codec.DecodeError means the change cannot be made: the record that asked
-// becomes a bad record. c.mu held.
-func (c *Consumer) evolved(r *Route, ch *evolution.Change, schema *arrow.Schema, dec Decoder, err error) {
-	delete(c.evolving, r)
-	var bad *codec.DecodeError
-	switch {
-	case errors.As(err, &bad):
-		if st := c.parts[topicPartition{ch.Topic, ch.Partition}]; st != nil && st.route == r {
-			st.refusedAt, st.refused = ch.Offset, err
-		}
-	case err != nil:
-		if c.fatal == nil && c.runCtx.Err() == nil {
-			c.fatal = fmt.Errorf("table %s: %w", r.Sink.Table(), err)
-		}
-		return
-	default:
-		for tp, st := range c.parts {
-			if st.route == r {
-				c.seal(tp, st, batcher.ReasonSchema)
-			}
-		}
-		r.Schema, r.Decoder = schema, dec
-		for tp, st := range c.parts {
-			if st.route == r {
-				next := st.buf.Next()
-				st.buf.Release()
-				st.buf = batcher.NewBuffer(tp.topic, tp.partition, st.gen, next, schema, c.mem, c.cfg.Batch)
-			}
-		}
-		c.log.Info("decoding with the table's new schema", "table", r.Sink.Table(), "change", ch.Error())
-	}
-	for _, st := range c.parts {
-		if st.route == r && st.waitSchema {
-			st.reseek = true
-		}
-	}
-}
-
-// applySchemaSeeks re-seeks the partitions whose schema change is done to
-// the record that stopped them. On the poll goroutine before it polls (as
-// franz-go asks of SetOffsets): until then the partition skips what it is
-// handed, records past the one that stopped it included. c.mu held.
-func (c *Consumer) applySchemaSeeks() {
-	seek := map[string]map[int32]kgo.EpochOffset{}
-	for tp, st := range c.parts {
-		if !st.reseek {
-			continue
-		}
-		st.reseek, st.waitSchema = false, false
-		if seek[tp.topic] == nil {
-			seek[tp.topic] = map[int32]kgo.EpochOffset{}
-		}
-		seek[tp.topic][tp.partition] = kgo.EpochOffset{Epoch: -1, Offset: st.buf.Next()}
-	}
-	if len(seek) > 0 {
-		c.cl.SetOffsets(seek)
-	}
-}
 
 // account seals the partition's buffer when adding rec filled it.
 func (c *Consumer) account(st *partState, rec *kgo.Record, reason batcher.Reason, err error) error {
@@ -790,48 +689,4 @@ func boolGauge(b bool) float64 {
 		return 1
 	}
 	return 0
-}
-
-// lagLoop updates the lag metrics per owned partition: in records, the log
-// end offset minus the table's offset; in seconds, while records wait, the
-// age of the newest record the table holds (how far behind the table is).
-// On the same tick it checks the topics' IDs and stops the consumer when
-// one changed: a recreation the group protocol never reports (the
-// partitions stay assigned) must not leave floe fetching errors forever.
-func (c *Consumer) lagLoop(ctx context.Context) {
-	t := time.NewTicker(c.cfg.LagInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if err := c.checkTopicIDs(ctx); err != nil {
-			c.setFatal(err)
-			return
-		}
-		c.topicChecks.Add(1)
-		ends, err := c.adm.ListEndOffsets(ctx, c.topics...)
-		if err != nil {
-			continue
-		}
-		now := time.Now()
-		c.mu.Lock()
-		ends.Each(func(o kadm.ListedOffset) {
-			tp := topicPartition{o.Topic, o.Partition}
-			next, ok := c.tableNext[tp]
-			if !ok || o.Err != nil {
-				return
-			}
-			behind := max(o.Offset-next, 0)
-			c.m.lag.WithLabelValues(o.Topic, partLabel(o.Partition)).Set(float64(behind))
-			secs := 0.0
-			if newest, known := c.tableNewest[tp]; behind > 0 && known {
-				secs = max(now.Sub(newest).Seconds(), 0)
-			}
-			c.m.lagSeconds.WithLabelValues(o.Topic, partLabel(o.Partition)).Set(secs)
-		})
-		c.mu.Unlock()
-	}
 }
