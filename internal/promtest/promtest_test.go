@@ -22,18 +22,20 @@ type fatalRecorder struct {
 
 func (r *fatalRecorder) Helper() {}
 
-func (r *fatalRecorder) Fatalf(format string, args ...any) {
-	r.msg = fmt.Sprintf(format, args...)
+func (r *fatalRecorder) Fatal(args ...any) {
+	r.msg = fmt.Sprint(args...)
 	runtime.Goexit()
 }
 
-// value calls Value with a recorder and returns its result or its failure.
-func value(g prometheus.Gatherer, name string, labels map[string]string) (v float64, failure string) {
+type reader func(testing.TB, prometheus.Gatherer, string, map[string]string) float64
+
+// call calls read with a recorder and returns its result or its failure.
+func call(read reader, g prometheus.Gatherer, name string, labels map[string]string) (v float64, failure string) {
 	r := &fatalRecorder{}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		v = Value(r, g, name, labels)
+		v = read(r, g, name, labels)
 	}()
 	<-done
 	return v, r.msg
@@ -57,6 +59,7 @@ func TestValue(t *testing.T) {
 		labels  map[string]string
 		want    float64
 		failure string
+		missing bool // not exported: ValueOrZero reads 0
 	}{
 		{name: "counter by label", metric: "floe_test_changes_total", labels: map[string]string{"table": "db.a"}, want: 3},
 		{name: "initialised to zero", metric: "floe_test_changes_total", labels: map[string]string{"table": "db.b"}, want: 0},
@@ -67,20 +70,32 @@ func TestValue(t *testing.T) {
 		{
 			name: "no such label value", metric: "floe_test_changes_total", labels: map[string]string{"table": "db.c"},
 			failure: `no series floe_test_changes_total{table="db.c"}; the registry has floe_test_changes_total{table="db.a"}, floe_test_changes_total{table="db.b"}`,
+			missing: true,
 		},
 		{
 			name: "labels must match exactly", metric: "floe_test_records_total", labels: map[string]string{"topic": "t"},
 			failure: `no series floe_test_records_total{topic="t"}; the registry has floe_test_records_total{partition="1",topic="t"}`,
+			missing: true,
 		},
 		{
 			name: "labels where there are none", metric: "floe_test_waiting", labels: map[string]string{"table": "db.a"},
 			failure: `no series floe_test_waiting{table="db.a"}; the registry has floe_test_waiting`,
+			missing: true,
 		},
-		{name: "no such metric", metric: "floe_test_renamed_total", failure: "no metric floe_test_renamed_total in the registry"},
+		{name: "no such metric", metric: "floe_test_renamed_total", failure: "no metric floe_test_renamed_total in the registry", missing: true},
 		{name: "histogram", metric: "floe_test_duration_seconds", failure: "floe_test_duration_seconds is a histogram, not a counter or gauge"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, failure := value(reg, tc.metric, tc.labels)
+			got, failure := call(Value, reg, tc.metric, tc.labels)
+			require.Equal(t, tc.failure, failure)
+			require.Equal(t, tc.want, got)
+
+			got, failure = call(ValueOrZero, reg, tc.metric, tc.labels)
+			if tc.missing {
+				require.Empty(t, failure, "not exported yet")
+				require.Zero(t, got)
+				return
+			}
 			require.Equal(t, tc.failure, failure)
 			require.Equal(t, tc.want, got)
 		})
@@ -89,6 +104,8 @@ func TestValue(t *testing.T) {
 
 func TestValueGatherError(t *testing.T) {
 	g := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return nil, errors.New("collector broke") })
-	_, failure := value(g, "floe_test_waiting", nil)
-	require.Equal(t, "gather floe_test_waiting: collector broke", failure)
+	for _, read := range []reader{Value, ValueOrZero} {
+		_, failure := call(read, g, "floe_test_waiting", nil)
+		require.Equal(t, "gather floe_test_waiting: collector broke", failure)
+	}
 }
