@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
+
+	"github.com/floe-dev/floe/internal/promtest"
 )
 
 // fakeS3 is a minimal path-style S3: PUT stores, GET and HEAD read back.
@@ -159,7 +161,11 @@ func TestObjectStoreCarriesFloeClientToIcebergIO(t *testing.T) {
 	require.Equal(t, "hello", string(got))
 	require.Equal(t, uint64(1), objectStoreCount(t, reg, "put"))
 	require.GreaterOrEqual(t, objectStoreCount(t, reg, "get")+objectStoreCount(t, reg, "head"), uint64(1))
-	require.Equal(t, 0.0, testutil.ToFloat64(store.transport.m.inFlight))
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP floe_objectstore_requests_in_flight Requests to the object store sent and not yet finished (bounded by catalog.s3.http.max-in-flight).
+# TYPE floe_objectstore_requests_in_flight gauge
+floe_objectstore_requests_in_flight 0
+`), "floe_objectstore_requests_in_flight"))
 }
 
 func TestObjectStoreCapsRequestsAndConnections(t *testing.T) {
@@ -208,7 +214,7 @@ func TestObjectStoreCapsRequestsAndConnections(t *testing.T) {
 	// Four waiting leaves two for the store; wait (generously: it only runs
 	// out when the limit is broken) until both have arrived there.
 	require.Eventually(t, func() bool {
-		return testutil.ToFloat64(store.transport.m.waiting) == 4
+		return promtest.Value(t, reg, "floe_objectstore_requests_waiting", nil) == 4
 	}, 30*time.Second, time.Millisecond)
 	atStore := func() int {
 		f.mu.Lock()
@@ -216,7 +222,11 @@ func TestObjectStoreCapsRequestsAndConnections(t *testing.T) {
 		return f.active
 	}
 	require.Eventually(t, func() bool { return atStore() == 2 }, 30*time.Second, time.Millisecond)
-	require.Equal(t, 4.0, testutil.ToFloat64(store.transport.m.waiting))
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP floe_objectstore_requests_waiting Requests to the object store waiting for a slot under catalog.s3.http.max-in-flight.
+# TYPE floe_objectstore_requests_waiting gauge
+floe_objectstore_requests_waiting 4
+`), "floe_objectstore_requests_waiting"))
 	unblock()
 	wg.Wait()
 	close(stop)

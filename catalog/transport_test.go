@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
+
+	"github.com/floe-dev/floe/internal/promtest"
 )
 
 func testHTTPConfig() HTTPConfig {
@@ -85,9 +87,13 @@ func TestTransportCapsRequestsAndConnections(t *testing.T) {
 	// catalog and four waiting account for all six requests, so no sleep is
 	// needed to give a seventh the chance to slip through.
 	require.Eventually(t, func() bool { return atCatalog() == 2 }, 30*time.Second, time.Millisecond)
-	require.Eventually(t, func() bool { return testutil.ToFloat64(tr.m.waiting) == 4 }, 30*time.Second, time.Millisecond,
+	require.Eventually(t, func() bool { return promtest.Value(t, reg, "floe_catalog_requests_waiting", nil) == 4 }, 30*time.Second, time.Millisecond,
 		"the other four wait for a slot")
-	require.Equal(t, 2.0, testutil.ToFloat64(tr.m.inFlight))
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP floe_catalog_requests_in_flight Requests to the REST catalog sent and not yet finished (bounded by catalog.http.max-in-flight).
+# TYPE floe_catalog_requests_in_flight gauge
+floe_catalog_requests_in_flight 2
+`), "floe_catalog_requests_in_flight"))
 	require.Equal(t, 2, atCatalog())
 	unblock()
 	wg.Wait()
@@ -96,7 +102,11 @@ func TestTransportCapsRequestsAndConnections(t *testing.T) {
 	require.Equal(t, 2, peak, "never more than max-in-flight requests at the catalog")
 	require.LessOrEqual(t, peakConns.Load(), int64(3), "never more than max-conns-per-host connections")
 	require.NotEmpty(t, remotes)
-	require.Equal(t, 0.0, testutil.ToFloat64(tr.m.inFlight))
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP floe_catalog_requests_in_flight Requests to the REST catalog sent and not yet finished (bounded by catalog.http.max-in-flight).
+# TYPE floe_catalog_requests_in_flight gauge
+floe_catalog_requests_in_flight 0
+`), "floe_catalog_requests_in_flight"))
 	require.Equal(t, uint64(6), histCount(t, reg, "load_table", "200"))
 }
 
@@ -145,7 +155,7 @@ func TestTransportRetriesReadsNotCommits(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, 200, resp.StatusCode)
 	require.Equal(t, int32(3), gets.Load())
-	require.Equal(t, 2.0, testutil.ToFloat64(tr.m.retries.WithLabelValues("load_table")))
+	require.Equal(t, 2.0, promtest.Value(t, reg, "floe_catalog_read_retries_total", map[string]string{"operation": "load_table"}))
 	require.Equal(t, uint64(2), histCount(t, reg, "load_table", "503"))
 
 	resp, err = cl.Post(srv.URL+"/v1/namespaces/db/tables/t", "application/json", strings.NewReader("{}"))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -23,6 +24,7 @@ import (
 	"github.com/floe-dev/floe/batcher"
 	"github.com/floe-dev/floe/catalog"
 	"github.com/floe-dev/floe/internal/catalogtest"
+	"github.com/floe-dev/floe/internal/promtest"
 	"github.com/floe-dev/floe/offsets"
 )
 
@@ -257,8 +259,12 @@ func TestCommitFencesZombieBatch(t *testing.T) {
 	zombie.Submit(e.batch(zombie, 0, 4, 20, 25))
 	require.NoError(t, zombie.Commit(context.Background()))
 	requireNoDuplicates(t, e.rows(), 18)
-	require.Equal(t, 1.0, testutil.ToFloat64(zombie.m.dropped.WithLabelValues("fenced")))
-	require.Equal(t, 1.0, testutil.ToFloat64(zombie.m.dropped.WithLabelValues("stale")))
+	require.NoError(t, testutil.GatherAndCompare(e.reg, strings.NewReader(`
+# HELP floe_committer_dropped_batches_total Batches not committed because another owner committed their range (fenced) or the partition moved (stale).
+# TYPE floe_committer_dropped_batches_total counter
+floe_committer_dropped_batches_total{reason="fenced",table="db.events"} 1
+floe_committer_dropped_batches_total{reason="stale",table="db.events"} 1
+`), "floe_committer_dropped_batches_total"))
 }
 
 func TestCommitOutcomeUnknownButLanded(t *testing.T) {
@@ -411,7 +417,8 @@ func TestDropDiscardsStaleBatches(t *testing.T) {
 	c.Drop("events", 0, 1) // partition 0 revoked
 	require.Equal(t, int64(50), e.releasedBytes())
 	require.Equal(t, []string{"events[0][0,5) dropped"}, e.outcomes)
-	require.Equal(t, 1.0, testutil.ToFloat64(c.m.dropped.WithLabelValues("stale")), "counted per batch")
+	require.Equal(t, 1.0, promtest.Value(t, e.reg, "floe_committer_dropped_batches_total", map[string]string{"table": "db.events", "reason": "stale"}),
+		"counted per batch")
 	require.NoError(t, c.Commit(context.Background()))
 	require.Equal(t, map[int32]int64{1: 5}, e.offsets().Topics["events"].Next)
 	requireNoDuplicates(t, e.rows(), 5)
@@ -525,7 +532,7 @@ func TestFailingTableIsLoudNotLossyAndGivesUp(t *testing.T) {
 		require.Greater(t, time.Since(start), c.cfg.GiveUpAfter, "gave up only after give-up-after (fake time)")
 		require.Equal(t, []bool{false}, health, "the consumer was told once")
 		require.False(t, c.Healthy())
-		require.GreaterOrEqual(t, testutil.ToFloat64(c.m.commits.WithLabelValues(outcomeFailed)), 3.0)
+		require.GreaterOrEqual(t, promtest.Value(t, e.reg, "floe_committer_commits_total", map[string]string{"table": "db.events", "outcome": outcomeFailed}), 3.0)
 		require.GreaterOrEqual(t, e.cat.Calls(), 60, "attempts went on with backoff")
 		require.Equal(t, 1, logs.count("commit attempt failed; retrying"), "attempt warnings are rate-limited")
 		require.GreaterOrEqual(t, logs.count("commit did not land before commit.timeout; batches and offsets kept for the next try"), 3)
@@ -553,7 +560,7 @@ func TestAccessDeniedIsNamedAndRetried(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, c.Commit(context.Background()))
-	require.Equal(t, 2.0, testutil.ToFloat64(c.m.attemptErrors.WithLabelValues("access_denied")))
+	require.Equal(t, 2.0, promtest.Value(t, e.reg, "floe_committer_attempt_errors_total", map[string]string{"table": "db.events", "reason": "access_denied"}))
 	requireNoDuplicates(t, e.rows(), 5)
 
 	err := c.catalogError("commit table", lastErr)

@@ -20,10 +20,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/floe-dev/floe/batcher"
+	"github.com/floe-dev/floe/internal/promtest"
 	"github.com/floe-dev/floe/offsets"
 )
 
 var dlqIdent = table.Identifier{"db", "events_dlq"}
+
+// tableLetters selects db.events's letters written to its dead-letter table
+// in floe_committer_dead_letters_total.
+var tableLetters = map[string]string{"table": "db.events", "destination": "table"}
 
 // withDLQ gives the environment's table a dead-letter table.
 func (e *protoEnv) withDLQ() {
@@ -147,7 +152,7 @@ func TestDeadLettersLandWithTheirOffsets(t *testing.T) {
 	require.Equal(t, []byte("k"), r[dlqKey])
 	require.Contains(t, string(r[dlqValue].([]byte)), `{"id": `)
 	require.JSONEq(t, `[{"key":"h","value":"MQ=="},{"key":"null","value":null}]`, fmt.Sprintf("%s", r[dlqHeaders]))
-	require.Equal(t, 2.0, testutil.ToFloat64(c.m.deadLetters))
+	require.Equal(t, 2.0, promtest.Value(t, e.reg, "floe_committer_dead_letters_total", tableLetters))
 }
 
 // A run that committed its letters and crashed before its table commit: the
@@ -175,14 +180,14 @@ func TestDeadLettersNotWrittenTwiceAfterACrash(t *testing.T) {
 		// Restart: the table's offsets say 0, so the same range is read again.
 		e.cat.SetBefore(nil)
 		second := e.dlqCommitter("second")
-		written := testutil.ToFloat64(second.m.deadLetters) // the metric is the table's, shared by both
+		written := promtest.Value(t, e.reg, "floe_committer_dead_letters_total", tableLetters) // the metric is the table's, shared by both
 		second.Submit(e.letterBatch(second, 0, 1, 0, 10, 2, 5))
 		require.NoError(t, second.Commit(context.Background()))
 		letters, _ = e.letters()
 		require.Equal(t, map[string]int{"0/2": 1, "0/5": 1}, letters, "no letter twice")
 		requireNoDuplicates(t, e.rows(), 8)
 		require.Equal(t, map[int32]int64{0: 10}, e.offsets().Topics["events"].Next)
-		require.Equal(t, written, testutil.ToFloat64(second.m.deadLetters), "the restarted run wrote no letter")
+		require.Equal(t, written, promtest.Value(t, e.reg, "floe_committer_dead_letters_total", tableLetters), "the restarted run wrote no letter")
 	})
 }
 
@@ -206,12 +211,12 @@ func TestDeadLettersOverlappingRangesLandOnce(t *testing.T) {
 		e.cat.SetBefore(nil)
 		require.Equal(t, map[int32]int64{0: 6}, e.dlqProgress().Topics["events"].Next)
 
-		written := testutil.ToFloat64(owner.m.deadLetters)
+		written := promtest.Value(t, e.reg, "floe_committer_dead_letters_total", tableLetters)
 		owner.Submit(e.letterBatch(owner, 0, 3, 0, 10, 3, 8))
 		require.NoError(t, owner.Commit(context.Background()))
 		letters, _ := e.letters()
 		require.Equal(t, map[string]int{"0/3": 1, "0/8": 1}, letters)
-		require.Equal(t, written+1, testutil.ToFloat64(owner.m.deadLetters), "only the letter past the zombie's range")
+		require.Equal(t, written+1, promtest.Value(t, e.reg, "floe_committer_dead_letters_total", tableLetters), "only the letter past the zombie's range")
 		require.Equal(t, map[int32]int64{0: 10}, e.dlqProgress().Topics["events"].Next)
 
 		// The zombie wakes up: its table commit is fenced and writes nothing.
@@ -313,7 +318,11 @@ func TestTooManyFilesIsRefused(t *testing.T) {
 	err = c.Commit(context.Background())
 	require.ErrorIs(t, err, ErrRefused)
 	require.ErrorContains(t, err, "the commit would add 10 data files to db.by_id, over max-files-per-commit 3")
-	require.Equal(t, 1.0, testutil.ToFloat64(c.m.refused.WithLabelValues("too_many_files")))
+	require.NoError(t, testutil.GatherAndCompare(e.reg, strings.NewReader(`
+# HELP floe_committer_refused_total Commits refused over a configured limit, by reason (too_many_files).
+# TYPE floe_committer_refused_total counter
+floe_committer_refused_total{reason="too_many_files",table="db.by_id"} 1
+`), "floe_committer_refused_total"))
 
 	tbl, err = e.cat.LoadTable(context.Background(), table.Identifier{"db", "by_id"})
 	require.NoError(t, err)

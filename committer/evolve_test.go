@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -156,12 +157,17 @@ func TestEvolveAddsColumnsAndWidens(t *testing.T) {
 		require.True(t, f.Type.Equals(typ), "%s is %s", name, f.Type)
 		require.False(t, f.Required, name)
 	}
-	require.Equal(t, 1.0, testutil.ToFloat64(c.m.schemaChanges))
+	oneChange := `
+# HELP floe_committer_schema_changes_total Schema changes floe committed to the table (schema-evolution: add-columns, widen).
+# TYPE floe_committer_schema_changes_total counter
+floe_committer_schema_changes_total{table="db.narrow"} 1
+`
+	require.NoError(t, testutil.GatherAndCompare(e.reg, strings.NewReader(oneChange), "floe_committer_schema_changes_total"))
 
 	// Asking again changes nothing.
 	require.NoError(t, c.Evolve(context.Background(), &evolution.Change{Add: []evolution.Field{column("name", str)},
 		Widen: []evolution.Widening{{Path: []string{"small"}, To: long}}}))
-	require.Equal(t, 1.0, testutil.ToFloat64(c.m.schemaChanges))
+	require.NoError(t, testutil.GatherAndCompare(e.reg, strings.NewReader(oneChange), "floe_committer_schema_changes_total"))
 
 	c.Submit(e.narrowBatch(c, 3, 5)) // decoded after it
 	require.NoError(t, c.Commit(context.Background()))

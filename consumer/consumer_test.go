@@ -13,7 +13,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/floe-dev/floe/batcher"
 	"github.com/floe-dev/floe/codec"
+	"github.com/floe-dev/floe/internal/promtest"
 	"github.com/floe-dev/floe/offsets"
 )
 
@@ -262,22 +262,29 @@ func TestMemoryBudgetPausesUntilReleased(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		e.produce(int32(i%2), fmt.Sprintf("%020d", i)) // 20 bytes each
 	}
-	paused := func() float64 { return testutil.ToFloat64(e.c.m.paused.WithLabelValues("memory")) }
+	paused := func() float64 {
+		return promtest.Value(t, e.reg, "floe_consumer_fetch_paused", map[string]string{"reason": "memory"})
+	}
 	require.Eventually(t, func() bool { return paused() == 1 }, waitFor, tick,
 		"with 300 bytes pending and nothing committed, fetching pauses")
 	// While paused, nothing more is consumed: the client has the topic
 	// paused, and records that the consumer sees waiting in Kafka (all 60
 	// are lag, nothing is committed) are not read. No wait for "long
 	// enough": a paused topic is neither fetched nor handed out by a poll.
-	consumed := func() float64 {
-		return testutil.ToFloat64(e.c.m.records.WithLabelValues("t", "0")) + testutil.ToFloat64(e.c.m.records.WithLabelValues("t", "1"))
+	// A partition's records and lag are exported from its first record and
+	// lag pass on; before that they read 0.
+	records := func(p string) float64 {
+		return promtest.ValueOrZero(t, e.reg, "floe_consumer_records_total", map[string]string{"topic": "t", "partition": p})
 	}
+	consumed := func() float64 { return records("0") + records("1") }
 	require.Equal(t, []string{"t"}, e.pausedTopics(), "fetching is paused")
 	before := consumed()
 	for i := 40; i < 60; i++ {
 		e.produce(int32(i%2), fmt.Sprintf("%020d", i))
 	}
-	lag := func(p string) float64 { return testutil.ToFloat64(e.c.m.lag.WithLabelValues("t", p)) }
+	lag := func(p string) float64 {
+		return promtest.ValueOrZero(t, e.reg, "floe_consumer_lag_records", map[string]string{"topic": "t", "partition": p})
+	}
 	require.Eventually(t, func() bool { return lag("0") == 30 && lag("1") == 30 }, waitFor, tick)
 	require.Equal(t, before, consumed(), "fetching is paused")
 
@@ -300,7 +307,10 @@ func TestMemoryBudgetPausesUntilReleased(t *testing.T) {
 		c := covered(t, e.sink.snapshot())
 		return c[0][1]+c[1][1] >= 50 // the budget still holds back the last partial buffers
 	}, waitFor, tick)
-	require.GreaterOrEqual(t, testutil.ToFloat64(e.c.m.flushes.WithLabelValues("bytes"))+testutil.ToFloat64(e.c.m.flushes.WithLabelValues("memory")), 3.0)
+	flushes := func(reason string) float64 {
+		return promtest.Value(t, e.reg, "floe_consumer_flushes_total", map[string]string{"reason": reason})
+	}
+	require.GreaterOrEqual(t, flushes("bytes")+flushes("memory"), 3.0)
 }
 
 func TestShutdownSealsEverything(t *testing.T) {
@@ -309,11 +319,10 @@ func TestShutdownSealsEverything(t *testing.T) {
 	for i := 0; i < 30; i++ {
 		e.produce(int32(i%3), fmt.Sprint(i))
 	}
-	require.Eventually(t, func() bool {
-		return testutil.ToFloat64(e.c.m.records.WithLabelValues("t", "0"))+
-			testutil.ToFloat64(e.c.m.records.WithLabelValues("t", "1"))+
-			testutil.ToFloat64(e.c.m.records.WithLabelValues("t", "2")) == 30
-	}, waitFor, tick)
+	records := func(p string) float64 {
+		return promtest.ValueOrZero(t, e.reg, "floe_consumer_records_total", map[string]string{"topic": "t", "partition": p})
+	}
+	require.Eventually(t, func() bool { return records("0")+records("1")+records("2") == 30 }, waitFor, tick)
 	require.Empty(t, e.sink.snapshot(), "nothing is full yet")
 	e.stop()
 	require.NoError(t, <-e.done)
@@ -338,7 +347,8 @@ func TestSkippedRecordsAreAccountedFor(t *testing.T) {
 	}
 	require.Equal(t, int64(2), rows)
 	require.Equal(t, 1, skipped)
-	require.Equal(t, 1.0, testutil.ToFloat64(e.c.m.badRecords.WithLabelValues("t", "malformed_json", "skipped")))
+	require.Equal(t, 1.0, promtest.Value(t, e.reg, "floe_consumer_bad_records_total",
+		map[string]string{"topic": "t", "reason": "malformed_json", "outcome": "skipped"}))
 }
 
 func TestNewRejectsBadRoutes(t *testing.T) {
@@ -375,7 +385,10 @@ func TestUnhealthyTablePausesItsTopics(t *testing.T) {
 	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 1 }, waitFor, tick)
 
 	e.sink.setHealthy(false)
-	require.Eventually(t, func() bool { return testutil.ToFloat64(e.c.m.paused.WithLabelValues("table")) == 1 }, waitFor, tick)
+	pausedForTable := func() float64 {
+		return promtest.Value(t, e.reg, "floe_consumer_fetch_paused", map[string]string{"reason": "table"})
+	}
+	require.Eventually(t, func() bool { return pausedForTable() == 1 }, waitFor, tick)
 	require.Equal(t, []string{"t"}, e.pausedTopics(), "only the unhealthy table's topics are paused")
 	// b and c are in Kafka before x: had t been fetched, the poll that
 	// brought x would have brought them too (one broker, one fetch). x is
@@ -385,11 +398,12 @@ func TestUnhealthyTablePausesItsTopics(t *testing.T) {
 	require.NoError(t, e.prod.ProduceSync(context.Background(), &kgo.Record{Topic: "u", Value: []byte("x")}).FirstErr())
 	require.Eventually(t, func() bool { return covered(t, other.snapshot())[0][1] == 1 }, waitFor, tick,
 		"the healthy table's topic goes on")
-	require.Equal(t, 1.0, testutil.ToFloat64(e.c.m.records.WithLabelValues("t", "0")), "nothing is fetched for a table that cannot commit")
+	require.Equal(t, 1.0, promtest.Value(t, e.reg, "floe_consumer_records_total", map[string]string{"topic": "t", "partition": "0"}),
+		"nothing is fetched for a table that cannot commit")
 
 	e.sink.setHealthy(true)
 	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 3 }, waitFor, tick)
-	require.Equal(t, 0.0, testutil.ToFloat64(e.c.m.paused.WithLabelValues("table")))
+	require.Equal(t, 0.0, pausedForTable())
 }
 
 func TestLagInRecordsAndSeconds(t *testing.T) {
@@ -398,7 +412,8 @@ func TestLagInRecordsAndSeconds(t *testing.T) {
 	e.run()
 	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 5 }, waitFor, tick)
 	lag := func() (float64, float64) {
-		return testutil.ToFloat64(e.c.m.lag.WithLabelValues("t", "0")), testutil.ToFloat64(e.c.m.lagSeconds.WithLabelValues("t", "0"))
+		p0 := map[string]string{"topic": "t", "partition": "0"}
+		return promtest.ValueOrZero(t, e.reg, "floe_consumer_lag_records", p0), promtest.ValueOrZero(t, e.reg, "floe_consumer_lag_seconds", p0)
 	}
 	require.Eventually(t, func() bool { r, _ := lag(); return r == 5 }, waitFor, tick,
 		"nothing committed yet: the whole partition is lag")
@@ -555,10 +570,12 @@ func TestMemoryBudgetCountsArrowMemory(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		e.produce(0, fmt.Sprintf("%020d", i))
 	}
-	paused := func() float64 { return testutil.ToFloat64(e.c.m.paused.WithLabelValues("memory")) }
+	paused := func() float64 {
+		return promtest.Value(t, e.reg, "floe_consumer_fetch_paused", map[string]string{"reason": "memory"})
+	}
 	require.Eventually(t, func() bool { return paused() == 1 }, waitFor, tick,
 		"the rows' Arrow memory is over the budget although their payload is not")
-	require.Greater(t, testutil.ToFloat64(e.c.m.bufferedBytes.WithLabelValues("arrow")), float64(1<<20))
+	require.Greater(t, promtest.Value(t, e.reg, "floe_consumer_memory_bytes", map[string]string{"state": "arrow"}), float64(1<<20))
 
 	// Committing frees the Arrow memory: fetching resumes. The hook goes in
 	// first, so that a batch sealed meanwhile is not missed; each batch is

@@ -8,13 +8,13 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/floe-dev/floe/batcher"
 	"github.com/floe-dev/floe/codec"
 	"github.com/floe-dev/floe/evolution"
+	"github.com/floe-dev/floe/internal/promtest"
 )
 
 // evolvingDecoder asks for a column "extra" for values "new" until it has
@@ -75,7 +75,7 @@ func TestSchemaChangeRebuildsTheBuffers(t *testing.T) {
 	require.Equal(t, "new", schemaOf["new"])
 	require.Equal(t, "new", schemaOf["d"])
 	require.GreaterOrEqual(t, sawSchemaSeal, 1, "the buffers were sealed under the old schema")
-	require.Equal(t, float64(sawSchemaSeal), testutil.ToFloat64(e.c.m.flushes.WithLabelValues("schema")))
+	require.Equal(t, float64(sawSchemaSeal), promtest.Value(t, e.reg, "floe_consumer_flushes_total", map[string]string{"reason": "schema"}))
 }
 
 func TestSchemaChangeThatCannotBeMadeIsABadRecord(t *testing.T) {
@@ -89,7 +89,8 @@ func TestSchemaChangeThatCannotBeMadeIsABadRecord(t *testing.T) {
 	e.produce(0, "a", "new", "b")
 	e.run()
 	require.Eventually(t, func() bool { return covered(t, e.sink.snapshot())[0][1] == 3 }, waitFor, tick)
-	require.Equal(t, 1.0, testutil.ToFloat64(e.c.m.badRecords.WithLabelValues("t", "wrong_type", "skipped")), "on-error skip applies")
+	require.Equal(t, 1.0, promtest.Value(t, e.reg, "floe_consumer_bad_records_total",
+		map[string]string{"topic": "t", "reason": "wrong_type", "outcome": "skipped"}), "on-error skip applies")
 }
 
 func TestSchemaChangeFailureStopsTheConsumer(t *testing.T) {
