@@ -30,7 +30,7 @@ type authServer struct {
 	rejected int // requests answered 401
 }
 
-func newAuthServer(t *testing.T) *authServer {
+func newAuthServer(t testing.TB) *authServer {
 	t.Helper()
 	s := &authServer{valid: map[string]bool{}, revoked: map[string]bool{}}
 	mux := http.NewServeMux()
@@ -104,7 +104,7 @@ func (s *authServer) counts() (issued, rejected int) {
 	return s.issued, s.rejected
 }
 
-func openAuthCatalog(t *testing.T, s *authServer, credential string) catalog.Catalog {
+func openAuthCatalog(t testing.TB, s *authServer, credential string) catalog.Catalog {
 	t.Helper()
 	cfg := Config{Type: "rest", URI: s.URL, REST: RESTConfig{Credential: credential}, HTTP: testHTTPConfig()}
 	cat, err := Open(context.Background(), cfg, nil)

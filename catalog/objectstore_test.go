@@ -33,7 +33,7 @@ type fakeS3 struct {
 	fail         map[string]bool
 }
 
-func newFakeS3(t *testing.T) (*fakeS3, *httptest.Server) {
+func newFakeS3(t testing.TB) (*fakeS3, *httptest.Server) {
 	t.Helper()
 	f := &fakeS3{objects: map[string][]byte{}, requests: map[string]int{}, fail: map[string]bool{}}
 	srv := httptest.NewServer(f)
@@ -94,7 +94,7 @@ func (f *fakeS3) count(methodKey string) int {
 }
 
 // isolateAWS keeps the host's AWS configuration out of a test.
-func isolateAWS(t *testing.T) {
+func isolateAWS(t testing.TB) {
 	empty := filepath.Join(t.TempDir(), "empty")
 	require.NoError(t, os.WriteFile(empty, nil, 0o600))
 	for _, k := range []string{"AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"} {
@@ -111,14 +111,14 @@ func testS3Config(endpoint string) S3Config {
 
 // openS3 opens iceberg-go's S3 file IO as the committer does: through the
 // context of the call.
-func openS3(t *testing.T, ctx context.Context, c S3Config) icebergio.IO {
+func openS3(t testing.TB, ctx context.Context, c S3Config) icebergio.IO {
 	t.Helper()
 	fs, err := icebergio.LoadFS(ctx, s3Properties(c), "s3://bucket/warehouse")
 	require.NoError(t, err)
 	return fs
 }
 
-func objectStoreCount(t *testing.T, reg *prometheus.Registry, op string) uint64 {
+func objectStoreCount(t testing.TB, reg *prometheus.Registry, op string) uint64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	require.NoError(t, err)

@@ -110,7 +110,7 @@ floe_catalog_requests_in_flight 0
 	require.Equal(t, uint64(6), histCount(t, reg, "load_table", "200"))
 }
 
-func histCount(t *testing.T, reg *prometheus.Registry, op, status string) uint64 {
+func histCount(t testing.TB, reg *prometheus.Registry, op, status string) uint64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	require.NoError(t, err)

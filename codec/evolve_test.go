@@ -18,7 +18,7 @@ func evolving(policies ...string) Config {
 	return cfg
 }
 
-func requireChange(t *testing.T, err error) *evolution.Change {
+func requireChange(t testing.TB, err error) *evolution.Change {
 	t.Helper()
 	var sc *evolution.Change
 	require.True(t, errors.As(err, &sc), "want a *evolution.Change, got %v", err)

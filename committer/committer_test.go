@@ -29,7 +29,7 @@ import (
 )
 
 type protoEnv struct {
-	t        *testing.T
+	t        testing.TB
 	cat      *catalogtest.Faults
 	tc       TableConfig
 	reg      *prometheus.Registry
@@ -41,18 +41,18 @@ type protoEnv struct {
 
 const protoGroup = "g1"
 
-func newProtoEnv(t *testing.T) *protoEnv { t.Helper(); return newProtoEnvWith(t, nil) }
+func newProtoEnv(t testing.TB) *protoEnv { t.Helper(); return newProtoEnvWith(t, nil) }
 
 // newBubbleEnv is newProtoEnv for a test inside a synctest bubble. Its
 // tables write Snappy, not zstd: arrow-go pools zstd encoders and decoders
 // process-wide, and one made inside a bubble holds channels of that bubble,
 // which the next test outside it would then receive from (a fatal error).
-func newBubbleEnv(t *testing.T) *protoEnv {
+func newBubbleEnv(t testing.TB) *protoEnv {
 	t.Helper()
 	return newProtoEnvWith(t, map[string]string{propCompression: "snappy"})
 }
 
-func newProtoEnvWith(t *testing.T, props map[string]string) *protoEnv {
+func newProtoEnvWith(t testing.TB, props map[string]string) *protoEnv {
 	t.Helper()
 	dir := t.TempDir()
 	raw := catalogtest.OpenConfig(t, catalog.Local("test", dir))
@@ -155,7 +155,7 @@ func (e *protoEnv) offsets() offsets.Map {
 	return m
 }
 
-func requireNoDuplicates(t *testing.T, rows map[string]int, want int) {
+func requireNoDuplicates(t testing.TB, rows map[string]int, want int) {
 	t.Helper()
 	for id, n := range rows {
 		require.Equal(t, 1, n, "row %s appears %d times", id, n)
@@ -163,7 +163,7 @@ func requireNoDuplicates(t *testing.T, rows map[string]int, want int) {
 	require.Len(t, rows, want)
 }
 
-func commitsWith(t *testing.T, reg *prometheus.Registry, outcome string) float64 {
+func commitsWith(t testing.TB, reg *prometheus.Registry, outcome string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	require.NoError(t, err)

@@ -104,7 +104,7 @@ func (e *protoEnv) narrowBatch(c *Committer, start, end int64) *batcher.Batch {
 	return b
 }
 
-func scanNarrow(t *testing.T, e *protoEnv) []map[string]any {
+func scanNarrow(t testing.TB, e *protoEnv) []map[string]any {
 	t.Helper()
 	tbl, err := e.cat.LoadTable(context.Background(), table.Identifier{"db", "narrow"})
 	require.NoError(t, err)
@@ -276,7 +276,7 @@ func TestEvolveConcurrentReplicas(t *testing.T) {
 	t.Logf("%d schemas after %d concurrent changes: %v", len(schemas), len(changes), names)
 }
 
-func requireNoDuplicatesNarrow(t *testing.T, rows []map[string]any, n int) {
+func requireNoDuplicatesNarrow(t testing.TB, rows []map[string]any, n int) {
 	t.Helper()
 	seen := map[string]bool{}
 	for _, r := range rows {

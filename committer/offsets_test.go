@@ -14,7 +14,7 @@ import (
 )
 
 // foreignAppend commits rows the way another engine would: no floe keys.
-func foreignAppend(t *testing.T, e *protoEnv) {
+func foreignAppend(t testing.TB, e *protoEnv) {
 	t.Helper()
 	tbl, err := e.cat.LoadTable(context.Background(), table.Identifier{"db", "events"})
 	require.NoError(t, err)

@@ -13,7 +13,7 @@ import (
 
 // threeCommits commits [0,5) of partition 0; [5,10) of 0 and [0,4) of 1;
 // [10,15) of 0, and returns the three snapshot IDs.
-func threeCommits(t *testing.T, e *protoEnv, c *Committer) (s1, s2, s3 int64) {
+func threeCommits(t testing.TB, e *protoEnv, c *Committer) (s1, s2, s3 int64) {
 	t.Helper()
 	c.Submit(e.batch(c, 0, 1, 0, 5))
 	require.NoError(t, c.Commit(context.Background()))

@@ -110,7 +110,7 @@ func (idDecoder) Append(b *array.RecordBuilder, m *codec.Message) error {
 var idSchema = arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}}, nil)
 
 type consumerEnv struct {
-	t     *testing.T
+	t     testing.TB
 	kafka *kfake.Cluster
 	prod  *kgo.Client
 	sink  *fakeSink
@@ -120,7 +120,7 @@ type consumerEnv struct {
 	done  chan error
 }
 
-func newConsumerEnv(t *testing.T, partitions int32, mutate func(*Config)) *consumerEnv {
+func newConsumerEnv(t testing.TB, partitions int32, mutate func(*Config)) *consumerEnv {
 	t.Helper()
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, "t"))
 	require.NoError(t, err)
@@ -187,7 +187,7 @@ func (e *consumerEnv) produce(p int32, values ...string) {
 
 // covered returns, per partition, the offsets the batches cover, checking
 // that they are contiguous from the first batch's start.
-func covered(t *testing.T, bs []*batcher.Batch) map[int32][2]int64 {
+func covered(t testing.TB, bs []*batcher.Batch) map[int32][2]int64 {
 	t.Helper()
 	out := map[int32][2]int64{}
 	for _, b := range bs {

@@ -30,7 +30,7 @@ func letters(offsets ...int64) []batcher.DeadLetter {
 // reaches the end offset listed first (transaction markers are kept so that
 // the position is known), not for a while: a slow machine reads it all too,
 // and nothing written before the call is missed.
-func readDLQ(t *testing.T, brokers []string, topic string) (map[string]int, []*kgo.Record) {
+func readDLQ(t testing.TB, brokers []string, topic string) (map[string]int, []*kgo.Record) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),

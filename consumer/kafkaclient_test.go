@@ -96,7 +96,7 @@ func TestKafkaLoggerLevels(t *testing.T) {
 
 // sumOf sums the series of name whose label has value (all of them when
 // label is empty).
-func sumOf(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+func sumOf(t testing.TB, reg *prometheus.Registry, name, label, value string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
@@ -118,7 +118,7 @@ func sumOf(t *testing.T, reg *prometheus.Registry, name, label, value string) fl
 	return sum
 }
 
-func requestOps(t *testing.T, reg *prometheus.Registry) []string {
+func requestOps(t testing.TB, reg *prometheus.Registry) []string {
 	t.Helper()
 	mfs, err := reg.Gather()
 	require.NoError(t, err)

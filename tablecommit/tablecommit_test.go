@@ -23,11 +23,11 @@ import (
 var ident = table.Identifier{"db", "t"}
 
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	cat *catalogtest.Faults
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	raw := catalogtest.Open(t)
 	require.NoError(t, catalog.EnsureNamespace(context.Background(), raw, []string{"db"}))

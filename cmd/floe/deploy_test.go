@@ -397,7 +397,7 @@ var prometheusListening = regexp.MustCompile(`msg="Listening on" address=(\S+)`)
 // query through its HTTP API: each must evaluate without error and return
 // series, except the REST catalog's latency, which a SQLite catalog never
 // produces.
-func queryThroughPrometheus(t *testing.T, prom, target string, qs []query) {
+func queryThroughPrometheus(t testing.TB, prom, target string, qs []query) {
 	dir := t.TempDir()
 	rules, err := filepath.Abs(alertsPath)
 	require.NoError(t, err)

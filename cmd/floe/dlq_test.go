@@ -167,7 +167,7 @@ func TestDeadLetterCorpusExactlyOnce(t *testing.T) {
 // and a restart and checks the accounting for each dead-letter
 // destination: every offset in exactly one of the table and each
 // destination, with the expected reason.
-func corpusExactlyOnce(t *testing.T, dest string) {
+func corpusExactlyOnce(t testing.TB, dest string) {
 	const partitions = 3
 	b := newBed(t, partitions, kfake.BrokerConfigs(map[string]string{"message.max.bytes": fmt.Sprint(32 << 20)}),
 		kfake.SeedTopics(1, "events.dlq"))

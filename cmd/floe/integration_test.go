@@ -54,7 +54,7 @@ func TestMain(m *testing.M) {
 }
 
 type bed struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	kafka   *kfake.Cluster
 	brokers []string
@@ -63,7 +63,7 @@ type bed struct {
 	next    int // next record id to produce
 }
 
-func newBed(t *testing.T, partitions int32, opts ...kfake.Opt) *bed {
+func newBed(t testing.TB, partitions int32, opts ...kfake.Opt) *bed {
 	t.Helper()
 	kc, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(partitions, "events")}, opts...)...)
 	require.NoError(t, err)
@@ -218,7 +218,7 @@ func (p *proc) address() string {
 
 // get fetches path from the process's HTTP server; code 0 while it does not
 // listen yet or cannot be reached.
-func (p *proc) get(t *testing.T, path string) (int, string) {
+func (p *proc) get(t testing.TB, path string) (int, string) {
 	t.Helper()
 	addr := p.address()
 	if addr == "" {
@@ -234,14 +234,14 @@ func (p *proc) get(t *testing.T, path string) (int, string) {
 }
 
 // waitReady waits until /readyz answers 200: the group is joined.
-func (p *proc) waitReady(t *testing.T) {
+func (p *proc) waitReady(t testing.TB) {
 	t.Helper()
 	require.Eventually(t, func() bool { c, _ := p.get(t, "/readyz"); return c == 200 },
 		60*time.Second, 50*time.Millisecond, "floe never became ready:\n%s", tail(p.out.String(), 40))
 }
 
 // stop sends sig and waits for the exit, returning the exit code.
-func (p *proc) stop(t *testing.T, sig syscall.Signal) int {
+func (p *proc) stop(t testing.TB, sig syscall.Signal) int {
 	t.Helper()
 	require.NoError(t, p.cmd.Process.Signal(sig))
 	return p.wait(t)
@@ -249,7 +249,7 @@ func (p *proc) stop(t *testing.T, sig syscall.Signal) int {
 
 // wait waits for the exit, returning the exit code. Its bound is well past
 // the config's shutdown.timeout: a slow final commit is not a hang.
-func (p *proc) wait(t *testing.T) int {
+func (p *proc) wait(t testing.TB) int {
 	t.Helper()
 	select {
 	case <-p.done:
@@ -356,7 +356,7 @@ func TestGracefulStopAndRestart(t *testing.T) {
 }
 
 // consumed sums floe_consumer_records_total from the process's metrics.
-func (p *proc) consumed(t *testing.T) int64 {
+func (p *proc) consumed(t testing.TB) int64 {
 	t.Helper()
 	_, body := p.get(t, "/metrics")
 	var n int64
@@ -387,7 +387,7 @@ func TestShutdownCommitsEverythingConsumed(t *testing.T) {
 	b.requireExactlyOnce(5000)
 }
 
-func readFile(t *testing.T, path string) string {
+func readFile(t testing.TB, path string) string {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)

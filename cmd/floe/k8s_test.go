@@ -28,7 +28,7 @@ import (
 	"github.com/floe-dev/floe/config"
 )
 
-func splitYAML(t *testing.T, path string) [][]byte {
+func splitYAML(t testing.TB, path string) [][]byte {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)

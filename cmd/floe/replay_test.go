@@ -46,7 +46,7 @@ func (b *bed) produceAt(n int, ts time.Time) {
 var replayKey = regexp.MustCompile(`floe\.offsets\.(replay-[0-9a-f]+)`)
 
 // replayGroup is the group a replay's output names.
-func replayGroup(t *testing.T, out string) string {
+func replayGroup(t testing.TB, out string) string {
 	t.Helper()
 	m := replayKey.FindStringSubmatch(out)
 	require.NotNil(t, m, "the replay names its offsets key:\n%s", out)
@@ -101,7 +101,7 @@ func (b *bed) endOffsets() map[int32]int64 {
 
 // requireIDs checks that ids r<from>..r<to-1> are each in counts exactly
 // times times, and that nothing else is.
-func requireIDs(t *testing.T, counts map[string]int, from, to, times int) {
+func requireIDs(t testing.TB, counts map[string]int, from, to, times int) {
 	t.Helper()
 	var bad []string
 	for i := from; i < to; i++ {

@@ -15,7 +15,7 @@ import (
 )
 
 // floeCmd runs the built binary and returns its exit code and output.
-func floeCmd(t *testing.T, args ...string) (int, string) {
+func floeCmd(t testing.TB, args ...string) (int, string) {
 	t.Helper()
 	cmd := exec.Command(floeBin, args...)
 	out, err := cmd.CombinedOutput()
