@@ -22,13 +22,7 @@ type adminEnv struct {
 
 func newAdminEnv(t testing.TB, partitions int32) *adminEnv {
 	t.Helper()
-	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, "t"))
-	require.NoError(t, err)
-	t.Cleanup(kc.Close)
-	prod, err := kgo.NewClient(kgo.SeedBrokers(kc.ListenAddrs()...), kgo.DefaultProduceTopic("t"),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	require.NoError(t, err)
-	t.Cleanup(prod.Close)
+	kc, prod := newCluster(t, partitions)
 	cfg := DefaultConfig()
 	cfg.Brokers = kc.ListenAddrs()
 	adm, err := NewAdmin(cfg)

@@ -120,7 +120,9 @@ type consumerEnv struct {
 	done  chan error
 }
 
-func newConsumerEnv(t testing.TB, partitions int32, mutate func(*Config)) *consumerEnv {
+// newCluster starts an in-process Kafka with topic t of partitions
+// partitions and a producer that writes to the partition a record names.
+func newCluster(t testing.TB, partitions int32) (*kfake.Cluster, *kgo.Client) {
 	t.Helper()
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, "t"))
 	require.NoError(t, err)
@@ -129,6 +131,12 @@ func newConsumerEnv(t testing.TB, partitions int32, mutate func(*Config)) *consu
 		kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	require.NoError(t, err)
 	t.Cleanup(prod.Close)
+	return kc, prod
+}
+
+func newConsumerEnv(t testing.TB, partitions int32, mutate func(*Config)) *consumerEnv {
+	t.Helper()
+	kc, prod := newCluster(t, partitions)
 	cfg := DefaultConfig()
 	cfg.Brokers = kc.ListenAddrs()
 	cfg.Batch.MaxAge = 50 * time.Millisecond
