@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/iceberg-go"
@@ -25,6 +26,12 @@ const (
 	PropOwner = "floe.owner"
 
 	propCompression = "write.parquet.compression-codec"
+
+	// DefaultMetadataVersions is how many previous metadata.json files a
+	// table floe creates keeps (write.metadata.previous-versions-max):
+	// every commit writes a new one, and without a bound the metadata
+	// directory grows by one file per commit forever.
+	DefaultMetadataVersions = 20
 )
 
 // TableNotCreatableError reports a table that does not exist and that floe
@@ -46,9 +53,10 @@ func (e *TableNotCreatableError) Unwrap() error { return icecat.ErrNoSuchTable }
 // A created table is format v2 (iceberg-go cannot append written files to
 // v3 tables), has commit.retry.num-retries=0 (floe retries commits itself
 // and iceberg-go's replay must not rebase a commit behind its back) and
-// compresses Parquet with zstd unless tc.Properties says otherwise. When
-// another replica creates the table first, its table is loaded and created
-// is false.
+// compresses Parquet with zstd and keeps DefaultMetadataVersions previous
+// metadata files, deleting older ones on commit, unless tc.Properties says
+// otherwise. When another replica creates the table first, its table is
+// loaded and created is false.
 func LoadOrCreateTable(ctx context.Context, cat icecat.Catalog, tc TableConfig, extra []arrow.Field) (tbl *table.Table, created bool, err error) {
 	ident, err := ParseIdentifier(tc.Name)
 	if err != nil {
@@ -104,7 +112,17 @@ func CreateTableProperties(tc TableConfig) (iceberg.Properties, error) {
 		table.PropertyFormatVersion: "2",
 		table.CommitNumRetriesKey:   "0",
 	}
-	props := iceberg.Properties{propCompression: "zstd"}
+	props := iceberg.Properties{
+		propCompression: "zstd",
+		// Old metadata files are deleted by the commit that retires them.
+		table.MetadataDeleteAfterCommitEnabledKey: "true",
+		table.MetadataPreviousVersionsMaxKey:      strconv.Itoa(DefaultMetadataVersions),
+	}
+	if v, ok := tc.Properties[table.MetadataPreviousVersionsMaxKey]; ok {
+		if n, err := strconv.Atoi(v); err != nil || n < 1 {
+			return nil, fmt.Errorf("properties.%s: must be a whole number of at least 1, got %q", table.MetadataPreviousVersionsMaxKey, v)
+		}
+	}
 	for k, v := range tc.Properties {
 		if want, ok := fixed[k]; ok && v != want {
 			return nil, fmt.Errorf("properties.%s: floe needs %s, got %q", k, want, v)

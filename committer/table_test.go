@@ -3,6 +3,8 @@ package committer
 import (
 	"context"
 	"errors"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -196,10 +198,12 @@ func TestCreateTableProperties(t *testing.T) {
 	props, err := CreateTableProperties(tc)
 	require.NoError(t, err)
 	require.Equal(t, iceberg.Properties{
-		"write.parquet.compression-codec": "snappy",
-		"format-version":                  "2",
-		"commit.retry.num-retries":        "0",
-		PropOwner:                         "a",
+		"write.parquet.compression-codec":            "snappy",
+		"format-version":                             "2",
+		"commit.retry.num-retries":                   "0",
+		"write.metadata.delete-after-commit.enabled": "true",
+		"write.metadata.previous-versions-max":       "20",
+		PropOwner:                                    "a",
 	}, props)
 
 	tc.Properties[PropOwner] = "b"
@@ -209,6 +213,36 @@ func TestCreateTableProperties(t *testing.T) {
 	props, err = CreateTableProperties(TableConfig{})
 	require.NoError(t, err)
 	require.NotContains(t, props, PropOwner)
+
+	props, err = CreateTableProperties(TableConfig{Properties: map[string]string{
+		"write.metadata.previous-versions-max": "5", "write.metadata.delete-after-commit.enabled": "false",
+	}})
+	require.NoError(t, err)
+	require.Equal(t, "5", props["write.metadata.previous-versions-max"], "the operator's choice wins")
+	require.Equal(t, "false", props["write.metadata.delete-after-commit.enabled"])
+	for _, bad := range []string{"0", "-1", "many"} {
+		_, err = CreateTableProperties(TableConfig{Properties: map[string]string{"write.metadata.previous-versions-max": bad}})
+		require.ErrorContains(t, err, `properties.write.metadata.previous-versions-max: must be a whole number of at least 1, got "`+bad+`"`)
+	}
+}
+
+// Every commit writes a new metadata.json; a table floe creates keeps the
+// current one and write.metadata.previous-versions-max before it, and the
+// commit that retires one deletes it (iceberg-go does, for SQL catalogs).
+func TestCreatedTableKeepsBoundedMetadataFiles(t *testing.T) {
+	e := newProtoEnvWith(t, map[string]string{"write.metadata.previous-versions-max": "3"})
+	c := e.committer("a")
+	for i := range int64(8) {
+		c.Submit(e.batch(c, 0, 1, i*5, i*5+5))
+		require.NoError(t, c.Commit(context.Background()))
+	}
+	tbl := e.reload()
+	dir := filepath.Join(localPath(tbl.Location()), "metadata")
+	files, err := filepath.Glob(filepath.Join(dir, "*.metadata.json"))
+	require.NoError(t, err)
+	require.Len(t, files, 4, "the current metadata file and 3 previous ones: %v", files)
+	require.Len(t, slices.Collect(tbl.Metadata().PreviousFiles()), 3)
+	requireNoDuplicates(t, e.rows(), 40)
 }
 
 // A metadata or evolved field whose Arrow type has no table column type is

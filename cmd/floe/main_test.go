@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/floe-dev/floe/config"
 )
 
 // In a synctest bubble, synctest.Wait returns once the watcher is blocked
@@ -106,4 +110,22 @@ func TestDemoRunsEndToEnd(t *testing.T) {
 	require.Contains(t, out, "read back from the table: 3000 rows, 3000 distinct order_id; produced 3000 records")
 	require.Contains(t, out, "exactly once: every produced record is in the table once")
 	require.Contains(t, out, "table demo.orders (owner floe-demo), group floe-demo:")
+}
+
+// Libraries' standard-log lines join floe's log at debug level, as JSON
+// under "component":"library"; at info level they are not shown.
+func TestLibraryLogJoinsFloeLog(t *testing.T) {
+	defer func(l *slog.Logger) { slog.SetDefault(l) }(slog.Default())
+	defer slog.SetLogLoggerLevel(slog.SetLogLoggerLevel(slog.LevelInfo))
+
+	var debug, info bytes.Buffer
+	libraryLog(newLogger(config.Log{Level: "debug", Format: "json"}, &debug))
+	log.Printf("Warning: Failed to delete old metadata file: %s", "v1.metadata.json")
+	require.Contains(t, debug.String(), `"level":"DEBUG"`)
+	require.Contains(t, debug.String(), `"component":"library"`)
+	require.Contains(t, debug.String(), `"msg":"Warning: Failed to delete old metadata file: v1.metadata.json"`)
+
+	libraryLog(newLogger(config.Log{Level: "info", Format: "json"}, &info))
+	log.Printf("Warning: Failed to delete old metadata file: %s", "v2.metadata.json")
+	require.Empty(t, info.String(), "library noise is not shown at info level")
 }

@@ -56,6 +56,17 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
+// libraryLog sends what libraries write to Go's standard logger into floe's
+// log, at debug level under "component":"library", so the log stays one
+// stream of floe's format. iceberg-go writes there, e.g. "Failed to delete
+// old metadata file" after every commit to a REST catalog, whose server has
+// deleted the file already (write.metadata.delete-after-commit.enabled):
+// noise for an operator, not a fault.
+func libraryLog(logger *slog.Logger) {
+	slog.SetDefault(logger.With("component", "library"))
+	slog.SetLogLoggerLevel(slog.LevelDebug)
+}
+
 func instanceID() string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
@@ -90,6 +101,7 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 // add them with openTable, then the consumer with newConsumer. Close it when
 // done.
 func openPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, extra ...kgo.Opt) (*pipeline, error) {
+	libraryLog(logger)
 	reg := newRegistry()
 	cat, store, err := openCatalog(ctx, cfg, reg)
 	if err != nil {
