@@ -52,21 +52,24 @@ func History(meta table.Metadata, group, branch string) ([]Commit, error) {
 		offs Map
 	}
 	var entries []entry
-	snaps, _ := ancestry(meta, Head(meta, branch))
-	for i := range snaps {
-		snap := &snaps[i]
-		if snap.Summary == nil {
-			continue
+	var err error
+	walk(meta, Head(meta, branch), func(snap *table.Snapshot) bool {
+		v, found := "", false
+		if snap.Summary != nil {
+			v, found = snap.Summary.Properties[key]
 		}
-		v, found := snap.Summary.Properties[key]
 		if !found {
-			continue
+			return true
 		}
-		m, err := Decode(v)
-		if err != nil {
-			return nil, err
+		var m Map
+		if m, err = Decode(v); err != nil {
+			return false
 		}
 		entries = append(entries, entry{snap, m})
+		return true
+	}) // history before an expired snapshot is gone
+	if err != nil {
+		return nil, err
 	}
 	out := make([]Commit, 0, len(entries))
 	for i, e := range entries {

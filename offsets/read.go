@@ -20,13 +20,27 @@ func Head(meta table.Metadata, branch string) *table.Snapshot {
 	return meta.CurrentSnapshot()
 }
 
-// ancestry is snap and its ancestors, newest first, and whether the walk
-// reached the root (false: cut short by an expired parent).
-func ancestry(meta table.Metadata, snap *table.Snapshot) ([]table.Snapshot, bool) {
-	if snap == nil {
-		return nil, true
+// walk calls visit with snap and then its ancestors, newest first, until
+// visit returns false, and reports whether the history it walked is whole:
+// false when it ran into a missing (expired) parent or a cycle in malformed
+// metadata before visit stopped it or the root was reached. It is
+// table.AncestorsOfChecked that can stop early: that one materialises (and
+// clones) the whole ancestry, which on every commit would grow the cost of
+// reading the offsets with the table's history (BenchmarkRead), while the
+// newest floe snapshot is at or near the head.
+func walk(meta table.Metadata, snap *table.Snapshot, visit func(*table.Snapshot) bool) (complete bool) {
+	seen := map[int64]bool{}
+	for snap != nil {
+		if seen[snap.SnapshotID] || !visit(snap) {
+			return !seen[snap.SnapshotID]
+		}
+		seen[snap.SnapshotID] = true
+		if snap.ParentSnapshotID == nil {
+			return true
+		}
+		snap = meta.SnapshotByID(*snap.ParentSnapshotID)
 	}
-	return table.AncestorsOfChecked(snap.SnapshotID, meta.SnapshotByID)
+	return false
 }
 
 // Read walks from the head of branch ("" is main) back to the newest
@@ -47,21 +61,27 @@ func ReadKey(meta table.Metadata, branch, key string) (Map, *table.Snapshot, err
 // AsOf reads the Map under key as of snapshot from: the newest of from and
 // its ancestors that carries it.
 func AsOf(meta table.Metadata, from *table.Snapshot, key string) (Map, *table.Snapshot, error) {
-	snaps, complete := ancestry(meta, from)
-	for i := range snaps {
-		snap := &snaps[i]
-		if snap.Summary == nil {
-			continue
-		}
-		if v, found := snap.Summary.Properties[key]; found {
-			m, err := Decode(v)
-			if err != nil {
-				return Map{}, nil, fmt.Errorf("snapshot %d: %w", snap.SnapshotID, err)
+	var (
+		found *table.Snapshot
+		value string
+	)
+	complete := walk(meta, from, func(snap *table.Snapshot) bool {
+		if snap.Summary != nil {
+			if v, ok := snap.Summary.Properties[key]; ok {
+				found, value = snap, v
+				return false
 			}
-			return m, meta.SnapshotByID(snap.SnapshotID), nil
 		}
-	}
-	if !complete {
+		return true
+	})
+	switch {
+	case found != nil:
+		m, err := Decode(value)
+		if err != nil {
+			return Map{}, nil, fmt.Errorf("snapshot %d: %w", found.SnapshotID, err)
+		}
+		return m, found, nil
+	case !complete && from != nil:
 		return Map{}, nil, fmt.Errorf("read %s: %w", key, ErrExpired)
 	}
 	return Map{Topics: map[string]Topic{}}, nil, nil
@@ -72,15 +92,16 @@ func AsOf(meta table.Metadata, from *table.Snapshot, key string) (Map, *table.Sn
 // when stopAt is nil. A commit attempt pins its parent, so a landed attempt
 // is always a descendant of the head it pinned.
 func FindCommit(meta table.Metadata, branch, commitID string, stopAt *int64) *table.Snapshot {
-	snaps, _ := ancestry(meta, Head(meta, branch))
-	for i := range snaps {
-		snap := &snaps[i]
+	var found *table.Snapshot
+	walk(meta, Head(meta, branch), func(snap *table.Snapshot) bool {
 		if stopAt != nil && snap.SnapshotID == *stopAt {
-			return nil
+			return false
 		}
 		if snap.Summary != nil && snap.Summary.Properties[SummaryCommitID] == commitID {
-			return meta.SnapshotByID(snap.SnapshotID)
+			found = snap
+			return false
 		}
-	}
-	return nil
+		return true
+	})
+	return found
 }
