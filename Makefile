@@ -60,7 +60,7 @@ bench-catalog: build
 		rc=$$?; $(TESTBED)/down.sh; exit $$rc
 
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./codec/ ./cmd/floe/
+	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./codec/ ./offsets/ ./cmd/floe/
 
 clean:
 	rm -rf bin
