@@ -107,6 +107,10 @@ func TestCommitToBranch(t *testing.T) {
 	m, _, err = offsets.Read(tbl.Metadata(), "replay-b", "")
 	require.NoError(t, err)
 	require.True(t, m.Empty(), "main's history has no replay offsets")
+	require.Equal(t, []string{offsets.Key(protoGroup)}, offsets.TaggedKeys(tbl.Metadata(), ""))
+	require.Equal(t, []string{offsets.Key("replay-b")}, offsets.TaggedKeys(tbl.Metadata(), "audit"),
+		"the branch's group is tagged as audit/floe.offsets.replay-b")
+	require.Equal(t, head.SnapshotID, tbl.Metadata().SnapshotByName("audit/"+offsets.Key("replay-b")).SnapshotID)
 
 	// Main moves on; the branch keeps its own head and offsets.
 	live.Submit(e.batch(live, 0, 1, 10, 12))

@@ -64,7 +64,7 @@ func (c *Committer) commitOnce(ctx context.Context) error {
 		ag.commit = tablecommit.Commit{
 			Target: c.target(c.load, c.deps.Branch, "commit_table", func(err error) error {
 				return c.catalogError("commit table", err)
-			}),
+			}, offsets.Key(c.deps.Group)),
 			ID: uuid.NewString(),
 		}
 	}
@@ -100,13 +100,15 @@ func (c *Committer) commitOnce(ctx context.Context) error {
 
 // target is a tablecommit.Target of the committer's catalog: the catalog
 // commit request of each attempt is timed as op.
-func (c *Committer) target(load func(context.Context) (*table.Table, error), branch, op string, wrap func(error) error) tablecommit.Target {
+// keys are the summary keys whose tags the commit moves.
+func (c *Committer) target(load func(context.Context) (*table.Table, error), branch, op string, wrap func(error) error, keys ...string) tablecommit.Target {
 	name := c.tc.Name
 	if op == "commit_dlq_table" {
 		name = c.dlq.name
 	}
 	return tablecommit.Target{
 		Name: name, Load: load, Branch: branch, CommitError: wrap,
+		Keys: keys, Catalog: c.deps.Catalog,
 		Observe: func(took time.Duration, err error) {
 			c.m.catalogDuration.WithLabelValues(op, status(err)).Observe(took.Seconds())
 		},

@@ -181,7 +181,7 @@ func (c *Committer) deadLetter(ctx context.Context, ag *attemptGroup, include []
 		st.commit = tablecommit.Commit{
 			Target: c.target(c.loadDLQ, "", "commit_dlq_table", func(err error) error {
 				return c.catalogErrorFor("commit dead-letter table", c.dlq.name, err)
-			}),
+			}, offsets.DeadLettersKey(c.deps.Group, c.tc.Name)),
 			ID: ag.id() + "-dlq",
 		}
 	}

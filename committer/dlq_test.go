@@ -119,8 +119,19 @@ func (e *protoEnv) dlqProgress() offsets.Map {
 	e.t.Helper()
 	tbl, err := e.cat.LoadTable(context.Background(), dlqIdent)
 	require.NoError(e.t, err)
-	m, _, err := offsets.ReadKey(tbl.Metadata(), table.MainBranch, offsets.DeadLettersKey(protoGroup, e.tc.Name))
+	key := offsets.DeadLettersKey(protoGroup, e.tc.Name)
+	m, snap, err := offsets.ReadKey(tbl.Metadata(), table.MainBranch, key)
 	require.NoError(e.t, err)
+	if snap != nil { // the progress's tag names the snapshot that holds it
+		found := false
+		for name, r := range tbl.Metadata().Refs() {
+			if name == offsets.Tag(key, "") {
+				found = true
+				require.Equal(e.t, snap.SnapshotID, r.SnapshotID)
+			}
+		}
+		require.True(e.t, found, "dead-letter progress is tagged")
+	}
 	return m
 }
 

@@ -71,23 +71,49 @@ func TestReadOffsetsSkipsForeignSnapshots(t *testing.T) {
 	require.Equal(t, map[int32]int64{0: 6}, e.offsets().Topics["events"].Next)
 }
 
-func TestReadOffsetsRefusesExpiredHistory(t *testing.T) {
+// Expiry keeps the snapshot with the group's newest offsets, however many
+// snapshots of other writers came after it: the group's tag, moved with
+// every commit, names it. Without the tag (a table whose tag someone
+// removed), an expired history is refused rather than guessed.
+func TestExpiryKeepsTheTaggedOffsets(t *testing.T) {
 	e := newProtoEnv(t)
+	ctx := context.Background()
+	ident := table.Identifier{"db", "events"}
 	c := e.committer("a")
 	c.Submit(e.batch(c, 0, 1, 0, 4))
-	require.NoError(t, c.Commit(context.Background()))
+	require.NoError(t, c.Commit(ctx))
 	foreignAppend(t, e)
+	foreignAppend(t, e)
+	expire := func() table.Metadata {
+		tbl, err := e.cat.LoadTable(ctx, ident)
+		require.NoError(t, err)
+		txn := tbl.NewTransaction()
+		require.NoError(t, txn.ExpireSnapshots(table.WithRetainLast(1), table.WithOlderThan(0)))
+		_, err = txn.Commit(ctx)
+		require.NoError(t, err)
+		tbl, err = e.cat.LoadTable(ctx, ident)
+		require.NoError(t, err)
+		return tbl.Metadata()
+	}
 
-	tbl, err := e.cat.LoadTable(context.Background(), table.Identifier{"db", "events"})
+	meta := expire()
+	require.Len(t, meta.Snapshots(), 2, "the head and the tagged snapshot")
+	m, _, err := offsets.Read(meta, protoGroup, "")
 	require.NoError(t, err)
-	txn := tbl.NewTransaction()
-	require.NoError(t, txn.ExpireSnapshots(table.WithRetainLast(1), table.WithOlderThan(0)))
-	_, err = txn.Commit(context.Background())
-	require.NoError(t, err)
+	require.Equal(t, map[int32]int64{0: 4}, m.Topics["events"].Next)
 
-	tbl, err = e.cat.LoadTable(context.Background(), table.Identifier{"db", "events"})
+	// floe goes on from the tagged offsets.
+	c.Submit(e.batch(c, 0, 1, 4, 6))
+	require.NoError(t, c.Commit(ctx))
+	require.Equal(t, map[int32]int64{0: 6}, e.offsets().Topics["events"].Next)
+
+	// The tag gone, the history cut: refused.
+	_, _, err = e.cat.CommitTable(ctx, ident, nil, []table.Update{table.NewRemoveSnapshotRefUpdate(offsets.Tag(offsets.Key(protoGroup), ""))})
 	require.NoError(t, err)
-	require.Len(t, tbl.Metadata().Snapshots(), 1)
-	_, _, err = offsets.Read(tbl.Metadata(), protoGroup, "")
+	foreignAppend(t, e)
+	foreignAppend(t, e)
+	meta = expire()
+	require.Len(t, meta.Snapshots(), 1)
+	_, _, err = offsets.Read(meta, protoGroup, "")
 	require.ErrorIs(t, err, offsets.ErrExpired)
 }

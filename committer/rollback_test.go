@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/apache/iceberg-go/table"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/floe-dev/floe/maintenance"
@@ -44,9 +46,10 @@ func TestRollbackReplay(t *testing.T) {
 	require.Equal(t, int64(5), plan.Undone[0].Records)
 	require.Equal(t, []offsets.Range{{Topic: "events", Partition: 0, Start: 5, End: 15}, {Topic: "events", Partition: 1, Start: 0, End: 4}}, plan.Reread)
 
-	out, err := maintenance.ApplyRollback(context.Background(), e.reload(), plan, maintenance.RollbackReplay, who)
+	out, err := maintenance.ApplyRollback(context.Background(), e.cat, e.reload(), plan, maintenance.RollbackReplay, who)
 	require.NoError(t, err)
 	require.Equal(t, s1, out.CurrentSnapshot().SnapshotID, "the head is the target itself")
+	require.Equal(t, s1, groupTag(t, out), "the group's tag moved back with the head: the undone snapshots keep nothing alive")
 	require.Equal(t, map[int32]int64{0: 5}, e.offsets().Topics["events"].Next, "floe reads from the target's offsets")
 	requireNoDuplicates(t, e.rows(), 5)
 
@@ -68,10 +71,11 @@ func TestRollbackSkip(t *testing.T) {
 	s1, _, s3 := threeCommits(t, e, c)
 	plan, err := maintenance.PlanRollback(e.reload(), "db.events", protoGroup, s1)
 	require.NoError(t, err)
-	out, err := maintenance.ApplyRollback(context.Background(), e.reload(), plan, maintenance.RollbackSkip, who)
+	out, err := maintenance.ApplyRollback(context.Background(), e.cat, e.reload(), plan, maintenance.RollbackSkip, who)
 	require.NoError(t, err)
 	head := out.CurrentSnapshot()
 	require.Equal(t, s1, *head.ParentSnapshotID, "a new snapshot on top of the target")
+	require.Equal(t, head.SnapshotID, groupTag(t, out), "the group's tag is on the snapshot carrying its offsets")
 	requireNoDuplicates(t, e.rows(), 5)
 	require.Equal(t, map[int32]int64{0: 15, 1: 4}, e.offsets().Topics["events"].Next, "the offsets floe had: it goes on after the undone records")
 
@@ -105,7 +109,7 @@ func TestRollbackRefusals(t *testing.T) {
 	plan, err := maintenance.PlanRollback(e.reload(), "db.events", protoGroup, s3)
 	require.NoError(t, err)
 	require.Equal(t, plan.From, plan.To)
-	_, err = maintenance.ApplyRollback(context.Background(), e.reload(), plan, maintenance.RollbackSkip, who)
+	_, err = maintenance.ApplyRollback(context.Background(), e.cat, e.reload(), plan, maintenance.RollbackSkip, who)
 	require.ErrorContains(t, err, "nothing to roll back")
 
 	// The head moves between the plan and the rollback: nothing changes.
@@ -114,13 +118,13 @@ func TestRollbackRefusals(t *testing.T) {
 	stale := e.reload()
 	c.Submit(e.batch(c, 0, 1, 15, 16))
 	require.NoError(t, c.Commit(context.Background()))
-	_, err = maintenance.ApplyRollback(context.Background(), stale, plan, maintenance.RollbackReplay, who)
+	_, err = maintenance.ApplyRollback(context.Background(), e.cat, stale, plan, maintenance.RollbackReplay, who)
 	require.ErrorContains(t, err, "changed while rolling back")
 	requireNoDuplicates(t, e.rows(), 20)
 
-	_, err = maintenance.ApplyRollback(context.Background(), e.reload(), plan, maintenance.RollbackReplay, who)
+	_, err = maintenance.ApplyRollback(context.Background(), e.cat, e.reload(), plan, maintenance.RollbackReplay, who)
 	require.ErrorContains(t, err, "moved since the rollback was planned")
-	_, err = maintenance.ApplyRollback(context.Background(), stale, plan, "undo", who)
+	_, err = maintenance.ApplyRollback(context.Background(), e.cat, stale, plan, "undo", who)
 	require.ErrorContains(t, err, `rollback mode must be replay or skip, got "undo"`)
 }
 
@@ -141,7 +145,7 @@ func TestRollbackUnknownOutcomeIsResolved(t *testing.T) {
 				}
 				return nil
 			})
-			out, err := maintenance.ApplyRollback(context.Background(), e.reload(), plan, mode, who)
+			out, err := maintenance.ApplyRollback(context.Background(), e.cat, e.reload(), plan, mode, who)
 			require.NoError(t, err)
 			require.Equal(t, calls+1, e.cat.Calls(), "one rollback commit, found after its response was lost")
 			head := out.CurrentSnapshot()
@@ -153,4 +157,17 @@ func TestRollbackUnknownOutcomeIsResolved(t *testing.T) {
 			requireNoDuplicates(t, e.rows(), 5)
 		})
 	}
+}
+
+// groupTag is the snapshot the protocol group's offsets tag names.
+func groupTag(t *testing.T, tbl *table.Table) int64 {
+	t.Helper()
+	for name, ref := range tbl.Metadata().Refs() {
+		if name == offsets.Tag(offsets.Key(protoGroup), "") {
+			require.Equal(t, table.TagRef, ref.SnapshotRefType)
+			return ref.SnapshotID
+		}
+	}
+	t.Fatal("no offsets tag")
+	return 0
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -154,7 +155,11 @@ var (
 // floe goes on after them. The commit goes through the table commit loop:
 // an attempt whose outcome is unknown is resolved from the table before
 // anything is sent again. It returns the table as committed.
-func ApplyRollback(ctx context.Context, tbl *table.Table, plan RollbackPlan, mode RollbackMode, who offsets.Writer) (*table.Table, error) {
+//
+// Each group's offsets tag (offsets.Tag) moves in the same commit to the
+// newest snapshot carrying its offsets after the rollback; cat is the
+// catalog tbl was loaded from.
+func ApplyRollback(ctx context.Context, cat table.CatalogIO, tbl *table.Table, plan RollbackPlan, mode RollbackMode, who offsets.Writer) (*table.Table, error) {
 	if mode != RollbackReplay && mode != RollbackSkip {
 		return nil, fmt.Errorf("rollback mode must be replay or skip, got %q", mode)
 	}
@@ -163,9 +168,15 @@ func ApplyRollback(ctx context.Context, tbl *table.Table, plan RollbackPlan, mod
 	}
 	ctx, cancel := context.WithTimeout(ctx, rollbackTimeout)
 	defer cancel()
+	keys := offsets.TaggedKeys(tbl.Metadata(), "")
+	for k := range plan.headOffsets {
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
 	first := true
 	commit := &tablecommit.Commit{
-		Target: tablecommit.Target{Name: plan.Table, Load: func(ctx context.Context) (*table.Table, error) {
+		Target: tablecommit.Target{Name: plan.Table, Catalog: cat, Keys: keys, Load: func(ctx context.Context) (*table.Table, error) {
 			if first { // the table the plan was made from
 				first = false
 				return tbl, nil

@@ -1,6 +1,7 @@
 package offsets
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/apache/iceberg-go/table"
@@ -53,9 +54,18 @@ func Read(meta table.Metadata, group, branch string) (Map, *table.Snapshot, erro
 	return ReadKey(meta, branch, Key(group))
 }
 
-// ReadKey is [Read] for any summary key holding a Map.
+// ReadKey is [Read] for any summary key holding a Map. When the history
+// between the head and the newest snapshot carrying key was expired, the
+// snapshot the key's [Tag] names is read: floe moves the tag with every
+// commit that writes key, and an expiry keeps tagged snapshots.
 func ReadKey(meta table.Metadata, branch, key string) (Map, *table.Snapshot, error) {
-	return AsOf(meta, Head(meta, branch), key)
+	m, snap, err := AsOf(meta, Head(meta, branch), key)
+	if errors.Is(err, ErrExpired) {
+		if tag := tagged(meta, branch, key); tag != nil {
+			return AsOf(meta, tag, key)
+		}
+	}
+	return m, snap, err
 }
 
 // AsOf reads the Map under key as of snapshot from: the newest of from and

@@ -27,6 +27,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/apache/iceberg-go"
@@ -77,6 +78,15 @@ type Target struct {
 	// CommitError, if set, wraps the error of a catalog commit request (to
 	// name the table and the catalog).
 	CommitError func(err error) error
+	// Keys are the floe summary keys (offsets.Key(group),
+	// offsets.DeadLettersKey(…)) whose tags (offsets.Tag) the commit keeps
+	// on the newest snapshot of the branch carrying each: the tag moves are
+	// added to the commit's own catalog request, so a tag can never lag
+	// behind the offsets it protects from expiry. Keys need Catalog.
+	Keys []string
+	// Catalog is the catalog Load loads from; the commit request goes
+	// through it with the tag moves added.
+	Catalog table.CatalogIO
 }
 
 // Commit is one logical commit, tried until it lands, is given up, or its
@@ -111,6 +121,10 @@ type Result struct {
 	Snapshot *table.Snapshot
 	// Resolved says an earlier attempt, whose outcome was unknown, landed.
 	Resolved bool
+	// CleanupErr is set when the commit landed but iceberg-go's clean-up
+	// after it failed (deleting the files an expiry made unreferenced):
+	// the files are left for the orphan sweep.
+	CleanupErr error
 }
 
 // Unknown reports whether an attempt's outcome was unknown: files it
@@ -141,6 +155,14 @@ func (c *Commit) Once(ctx context.Context, stage Stage) (Result, error) {
 	if branch == "" {
 		branch = table.MainBranch
 	}
+	var tags *tagging
+	if len(c.Target.Keys) > 0 {
+		if c.Target.Catalog == nil {
+			return Result{}, Fatal(fmt.Errorf("commit to %s: tagged keys need the target's catalog", c.Target.Name))
+		}
+		tags = &tagging{CatalogIO: c.Target.Catalog}
+		tbl = table.New(tbl.Identifier(), meta, tbl.MetadataLocation(), tbl.FS, tags)
+	}
 	txn, err := tbl.NewTransactionOnBranchWithError(branch)
 	if err != nil {
 		return Result{}, Fatal(fmt.Errorf("branch %s of %s: %w", branch, c.Target.Name, err))
@@ -159,10 +181,26 @@ func (c *Commit) Once(ctx context.Context, stage Stage) (Result, error) {
 		}
 		return Result{}, err
 	}
+	if tags != nil {
+		staged, err := txn.StagedTable()
+		if err != nil {
+			return Result{}, Fatal(fmt.Errorf("stage the commit to %s: %w", c.Target.Name, err))
+		}
+		tags.moves = offsets.TagMoves(staged.Metadata(), c.Target.Branch, c.Target.Keys)
+	}
 	start := time.Now()
 	out, err := txn.Commit(ctx)
+	if tags != nil {
+		tags.moves = nil // the table returned commits through tags: disarm it
+	}
 	if c.Target.Observe != nil {
 		c.Target.Observe(time.Since(start), err)
+	}
+	if err != nil && out != nil {
+		// Landed; what failed is the clean-up after it (the files an
+		// expiry made unreferenced): orphans for the sweep, not a failed
+		// commit.
+		return Result{Table: out, Snapshot: c.landed(out), CleanupErr: err}, nil
 	}
 	if err != nil {
 		// A clean conflict committed nothing; anything else may have
@@ -175,11 +213,39 @@ func (c *Commit) Once(ctx context.Context, stage Stage) (Result, error) {
 		}
 		return Result{}, err
 	}
-	res := Result{Table: out}
-	if c.ID != "" {
-		res.Snapshot = offsets.Head(out.Metadata(), c.Target.Branch)
+	return Result{Table: out, Snapshot: c.landed(out)}, nil
+}
+
+// landed is the snapshot a commit with an ID made: the branch's new head.
+func (c *Commit) landed(out *table.Table) *table.Snapshot {
+	if c.ID == "" {
+		return nil
 	}
-	return res, nil
+	return offsets.Head(out.Metadata(), c.Target.Branch)
+}
+
+// tagging is the catalog a Commit with Keys commits through: it adds the
+// tag moves of the attempt to the catalog request, each asserting the
+// snapshot the tag named when the attempt loaded the table.
+type tagging struct {
+	table.CatalogIO
+	moves []offsets.TagMove
+}
+
+func (t *tagging) CommitTable(ctx context.Context, ident table.Identifier, reqs []table.Requirement, ups []table.Update) (table.Metadata, string, error) {
+	if len(t.moves) > 0 {
+		reqs = slices.Clone(reqs)
+		ups = slices.Clone(ups)
+		for _, m := range t.moves {
+			reqs = append(reqs, table.AssertRefSnapshotID(m.Name, m.From))
+			if m.Remove {
+				ups = append(ups, table.NewRemoveSnapshotRefUpdate(m.Name))
+			} else {
+				ups = append(ups, table.NewSetSnapshotRefUpdate(m.Name, m.To, table.TagRef, offsets.TagMaxRefAgeMs, 0, 0))
+			}
+		}
+	}
+	return t.CatalogIO.CommitTable(ctx, ident, reqs, ups)
 }
 
 // Run calls attempt until it returns nil, a Fatal error, or ctx ends; it

@@ -220,3 +220,111 @@ func TestRunGivesUpWhenTheContextEnds(t *testing.T) {
 	require.ErrorContains(t, err, "after 3 attempts (last error:")
 	require.True(t, c.Unknown(), "a 503 may have landed")
 }
+
+// withOffsets is appendRow with the offsets of group g (next offset next)
+// in the summary.
+func withOffsets(id string, next int64) tablecommit.Stage {
+	return func(ctx context.Context, tbl *table.Table, txn *table.Transaction) error {
+		var m offsets.Map
+		m.Set("events", "", 0, next)
+		return tablecommit.SummaryOnly(ctx, txn, offsets.Summary{CommitID: id, Offsets: map[string]offsets.Map{offsets.Key("g"): m}}.Properties())
+	}
+}
+
+func tagOf(t *testing.T, tbl *table.Table, name string) (table.SnapshotRef, bool) {
+	t.Helper()
+	for n, ref := range tbl.Metadata().Refs() {
+		if n == name {
+			return ref, true
+		}
+	}
+	return table.SnapshotRef{}, false
+}
+
+// The group's tag names the newest snapshot carrying its offsets, moved in
+// the same catalog request as the commit that writes them; commits of other
+// writers leave it.
+func TestTagFollowsTheOffsetsInTheSameRequest(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	tagged := func(id string) *tablecommit.Commit {
+		c := e.commit(id)
+		c.Target.Keys = []string{offsets.Key("g")}
+		c.Target.Catalog = e.cat
+		return c
+	}
+	res1, err := tagged("c1").Once(ctx, withOffsets("c1", 10))
+	require.NoError(t, err)
+	ref, ok := tagOf(t, e.reload(), "floe.offsets.g")
+	require.True(t, ok, "the first commit creates the tag")
+	require.Equal(t, table.TagRef, ref.SnapshotRefType)
+	require.Equal(t, res1.Snapshot.SnapshotID, ref.SnapshotID)
+	require.NotNil(t, ref.MaxRefAgeMs)
+	require.Equal(t, offsets.TagMaxRefAgeMs, *ref.MaxRefAgeMs, "never aged out by another engine's expiry")
+
+	_, err = e.commit("other").Once(ctx, appendRow("other"))
+	require.NoError(t, err)
+	ref, _ = tagOf(t, e.reload(), "floe.offsets.g")
+	require.Equal(t, res1.Snapshot.SnapshotID, ref.SnapshotID, "another writer's commit leaves the tag")
+
+	res3, err := tagged("c3").Once(ctx, withOffsets("c3", 20))
+	require.NoError(t, err)
+	ref, _ = tagOf(t, e.reload(), "floe.offsets.g")
+	require.Equal(t, res3.Snapshot.SnapshotID, ref.SnapshotID)
+	require.Equal(t, 3, e.cat.Calls(), "one catalog request per commit: the tag moves with it")
+
+	// The tag keeps the offsets readable once expiry cut the history: the
+	// head (another writer's) and the tagged snapshot stay, the ones
+	// between go.
+	_, err = e.commit("o1").Once(ctx, appendRow("o1"))
+	require.NoError(t, err)
+	_, err = e.commit("o2").Once(ctx, appendRow("o2"))
+	require.NoError(t, err)
+	tbl := e.reload()
+	txn := tbl.NewTransaction()
+	require.NoError(t, txn.ExpireSnapshots(table.WithRetainLast(1), table.WithOlderThan(0)))
+	_, err = txn.Commit(ctx)
+	require.NoError(t, err)
+	meta := e.reload().Metadata()
+	require.Len(t, meta.Snapshots(), 2, "the head and the tagged snapshot")
+	_, _, err = offsets.AsOf(meta, meta.CurrentSnapshot(), offsets.Key("g"))
+	require.ErrorIs(t, err, offsets.ErrExpired, "the walk from the head is cut")
+	m, snap, err := offsets.Read(meta, "g", "")
+	require.NoError(t, err)
+	require.Equal(t, res3.Snapshot.SnapshotID, snap.SnapshotID)
+	next, _ := m.Get("events", 0)
+	require.EqualValues(t, 20, next)
+}
+
+// A commit whose response was lost is resolved with its tag: the tag moved
+// in the request that landed, and is not moved again.
+func TestTagMovedByALostResponseCommit(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.cat.SetAfter(func(n int, err error) error {
+		if n == 1 && err == nil {
+			return errors.New("connection reset by peer")
+		}
+		return nil
+	})
+	c := e.commit("c1")
+	c.Target.Keys = []string{offsets.Key("g")}
+	c.Target.Catalog = e.cat
+	_, err := c.Once(ctx, withOffsets("c1", 5))
+	require.Error(t, err)
+	res, err := c.Once(ctx, withOffsets("c1", 5))
+	require.NoError(t, err)
+	require.True(t, res.Resolved)
+	ref, ok := tagOf(t, e.reload(), "floe.offsets.g")
+	require.True(t, ok)
+	require.Equal(t, res.Snapshot.SnapshotID, ref.SnapshotID)
+}
+
+func TestTaggedKeysNeedTheCatalog(t *testing.T) {
+	e := newEnv(t)
+	c := e.commit("c1")
+	c.Target.Keys = []string{offsets.Key("g")}
+	_, err := c.Once(context.Background(), withOffsets("c1", 5))
+	require.True(t, tablecommit.IsFatal(err))
+	require.ErrorContains(t, err, "tagged keys need the target's catalog")
+}

@@ -87,7 +87,7 @@ func rollbackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return printRollback(stdout, plan, mode, 0, *asJSON, true)
 	}
 	host, _ := os.Hostname()
-	out, err := maintenance.ApplyRollback(ctx, tbl, plan, mode, offsets.Writer{Instance: "rollback-" + instanceID(), Host: host, Version: version})
+	out, err := maintenance.ApplyRollback(ctx, cat, tbl, plan, mode, offsets.Writer{Instance: "rollback-" + instanceID(), Host: host, Version: version})
 	if err != nil {
 		return err
 	}
