@@ -1,0 +1,243 @@
+package maintenance_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/iceberg-go"
+	icecat "github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
+	"github.com/stretchr/testify/require"
+
+	"github.com/floe-dev/floe/catalog"
+	"github.com/floe-dev/floe/internal/catalogtest"
+	"github.com/floe-dev/floe/maintenance"
+	"github.com/floe-dev/floe/offsets"
+	"github.com/floe-dev/floe/tablecommit"
+)
+
+var ident = table.Identifier{"db", "t"}
+
+type env struct {
+	t   *testing.T
+	cat *catalogtest.Faults
+}
+
+func newEnv(t *testing.T, props iceberg.Properties) *env {
+	t.Helper()
+	raw := catalogtest.Open(t)
+	require.NoError(t, catalog.EnsureNamespace(context.Background(), raw, []string{"db"}))
+	sc := iceberg.NewSchema(0, iceberg.NestedField{ID: 1, Name: "n", Type: iceberg.PrimitiveTypes.Int64, Required: true})
+	_, err := raw.CreateTable(context.Background(), ident, sc, icecat.WithProperties(props))
+	require.NoError(t, err)
+	return &env{t: t, cat: catalogtest.Wrap(raw)}
+}
+
+func (e *env) table() maintenance.Table {
+	return maintenance.Table{Name: "db.t", Ident: ident, Catalog: e.cat}
+}
+
+func (e *env) reload() *table.Table {
+	e.t.Helper()
+	tbl, err := e.cat.LoadTable(context.Background(), ident)
+	require.NoError(e.t, err)
+	return tbl
+}
+
+// ingest makes a floe-like commit: one row n, and group g's offsets at n+1
+// (tagged as floe does). With group "" it is another writer's append.
+func (e *env) ingest(n int64, group string) int64 {
+	e.t.Helper()
+	c := &tablecommit.Commit{Target: tablecommit.Target{Name: "db.t", Catalog: e.cat,
+		Load: func(ctx context.Context) (*table.Table, error) { return e.cat.LoadTable(ctx, ident) }}}
+	props := iceberg.Properties{}
+	if group != "" {
+		var m offsets.Map
+		m.Set("events", "", 0, n+1)
+		c.ID = fmt.Sprintf("commit-%d", n)
+		c.Target.Keys = []string{offsets.Key(group)}
+		props = offsets.Summary{CommitID: c.ID, Offsets: map[string]offsets.Map{offsets.Key(group): m}}.Properties()
+	}
+	res, err := c.Once(context.Background(), func(ctx context.Context, tbl *table.Table, txn *table.Transaction) error {
+		sc, err := table.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
+		if err != nil {
+			return err
+		}
+		b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+		defer b.Release()
+		b.Field(0).(*array.Int64Builder).Append(n)
+		rec := b.NewRecordBatch()
+		defer rec.Release()
+		at := array.NewTableFromRecords(sc, []arrow.RecordBatch{rec})
+		defer at.Release()
+		return txn.AppendTable(ctx, at, 10, props)
+	})
+	require.NoError(e.t, err)
+	return res.Table.CurrentSnapshot().SnapshotID
+}
+
+// rows reads the n column of the table as of snapshot (0: the head).
+func (e *env) rows(snapshot int64) []int64 {
+	e.t.Helper()
+	opts := []table.ScanOption{}
+	if snapshot != 0 {
+		opts = append(opts, table.WithSnapshotID(snapshot))
+	}
+	at, err := e.reload().Scan(opts...).ToArrowTable(context.Background())
+	require.NoError(e.t, err)
+	defer at.Release()
+	var out []int64
+	for _, ch := range at.Column(0).Data().Chunks() {
+		out = append(out, ch.(*array.Int64).Int64Values()...)
+	}
+	return out
+}
+
+var keep3 = maintenance.ExpireConfig{Enabled: true, KeepLast: 3, KeepFor: 0, MinExpired: 1}
+
+// Expiry keeps the newest keep-last snapshots and the one the group's tag
+// names, however many other writers' snapshots came after it; the rows the
+// head and every retained snapshot hold are unchanged, and the files only
+// the expired snapshots referenced are gone.
+func TestExpireKeepsTheNewestAndTheTaggedOffsets(t *testing.T) {
+	e := newEnv(t, nil)
+	var floeSnap int64
+	for n := int64(0); n < 4; n++ {
+		floeSnap = e.ingest(n, "g")
+	}
+	for n := int64(4); n < 10; n++ {
+		e.ingest(n, "") // another writer, six times
+	}
+	before := e.rows(0)
+	require.Len(t, before, 10)
+	taggedRows := e.rows(floeSnap)
+
+	res, err := maintenance.Expire(context.Background(), e.table(), keep3, false, true)
+	require.NoError(t, err)
+	require.True(t, res.Committed)
+	require.Len(t, res.Expired, 6, "10 snapshots: the newest 3 and the tagged one stay")
+	require.Equal(t, 4, res.Retained)
+	require.Positive(t, res.FilesRemoved, "the expired snapshots' manifest lists at least")
+	require.Empty(t, res.CleanupError)
+
+	meta := e.reload().Metadata()
+	require.Len(t, meta.Snapshots(), 4)
+	require.NotNil(t, meta.SnapshotByID(floeSnap))
+	m, snap, err := offsets.Read(meta, "g", "")
+	require.NoError(t, err)
+	require.Equal(t, floeSnap, snap.SnapshotID)
+	next, _ := m.Get("events", 0)
+	require.EqualValues(t, 4, next)
+	require.ElementsMatch(t, before, e.rows(0), "the head reads the same rows")
+	require.ElementsMatch(t, taggedRows, e.rows(floeSnap), "time travel to the tagged snapshot too")
+	for _, id := range res.Expired {
+		require.Nil(t, meta.SnapshotByID(id))
+	}
+
+	// Nothing more is due.
+	again, err := maintenance.Expire(context.Background(), e.table(), keep3, false, true)
+	require.NoError(t, err)
+	require.False(t, again.Committed)
+	require.Zero(t, again.Due)
+}
+
+func TestExpireWaitsForMinExpiredAndDryRunChangesNothing(t *testing.T) {
+	e := newEnv(t, nil)
+	for n := int64(0); n < 5; n++ {
+		e.ingest(n, "g")
+	}
+	cfg := keep3
+	cfg.MinExpired = 5
+	res, err := maintenance.Expire(context.Background(), e.table(), cfg, false, true)
+	require.NoError(t, err)
+	require.Equal(t, 2, res.Due)
+	require.False(t, res.Committed, "2 due, fewer than min-expired")
+	require.Len(t, e.reload().Metadata().Snapshots(), 5)
+
+	res, err = maintenance.Expire(context.Background(), e.table(), cfg, true, false)
+	require.NoError(t, err)
+	require.Len(t, res.Expired, 2, "a dry run lists what it would expire")
+	require.Equal(t, 3, res.Retained)
+	require.False(t, res.Committed)
+	require.Len(t, e.reload().Metadata().Snapshots(), 5, "and changes nothing")
+	require.Zero(t, e.cat.Calls()-5, "no commit request")
+}
+
+// An ingest commit lands between the expiry's load and its commit: the
+// expiry loses (it asserted the refs it read), re-plans on the new head and
+// lands; the ingest commit's snapshot and tag stay.
+func TestExpireLosesToIngestionAndReplans(t *testing.T) {
+	e := newEnv(t, nil)
+	for n := int64(0); n < 5; n++ {
+		e.ingest(n, "g")
+	}
+	calls := e.cat.Calls()
+	var raced int64
+	e.cat.SetBefore(func(n int) error {
+		if n == calls+1 {
+			e.cat.SetBefore(nil)
+			raced = e.ingest(5, "g")
+		}
+		return nil
+	})
+	res, err := maintenance.Expire(context.Background(), e.table(), keep3, false, true)
+	require.NoError(t, err)
+	require.True(t, res.Committed)
+	meta := e.reload().Metadata()
+	require.Equal(t, raced, meta.CurrentSnapshot().SnapshotID)
+	require.Len(t, meta.Snapshots(), 3)
+	require.Equal(t, raced, meta.SnapshotByName(offsets.Tag(offsets.Key("g"), "")).SnapshotID)
+	require.Len(t, e.rows(0), 6)
+}
+
+func TestExpireRefusesWhenGCIsOff(t *testing.T) {
+	e := newEnv(t, iceberg.Properties{"gc.enabled": "false"})
+	for n := int64(0); n < 5; n++ {
+		e.ingest(n, "g")
+	}
+	_, err := maintenance.Expire(context.Background(), e.table(), keep3, false, true)
+	require.ErrorContains(t, err, "expire snapshots of db.t")
+	require.ErrorContains(t, err, "gc.enabled")
+}
+
+// The commit lands but a file it made unreferenced cannot be deleted: the
+// expiry is done, and says what was left for the sweep.
+func TestExpireReportsAFailedCleanup(t *testing.T) {
+	e := newEnv(t, nil)
+	for n := int64(0); n < 5; n++ {
+		e.ingest(n, "g")
+	}
+	first := e.reload().Metadata().Snapshots()[0]
+	require.NoError(t, os.Remove(strings.TrimPrefix(first.ManifestList, "file://")))
+	res, err := maintenance.Expire(context.Background(), e.table(), keep3, false, true)
+	require.NoError(t, err)
+	require.True(t, res.Committed)
+	require.Contains(t, res.CleanupError, first.ManifestList[len("file://"):])
+	require.Len(t, e.reload().Metadata().Snapshots(), 3)
+}
+
+func TestExpireConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  maintenance.ExpireConfig
+		want string
+	}{
+		{maintenance.ExpireConfig{KeepLast: 0}, "keep-last: must be at least 1"},
+		{maintenance.ExpireConfig{KeepLast: 1, KeepFor: -1}, "keep-for: must be >= 0"},
+		{maintenance.ExpireConfig{KeepLast: 1, MinExpired: -1}, "min-expired: must be >= 0"},
+	} {
+		require.ErrorContains(t, tc.cfg.Validate(), tc.want)
+	}
+	require.NoError(t, maintenance.DefaultConfig().Validate())
+	cfg := maintenance.DefaultConfig()
+	cfg.Interval = -1
+	require.ErrorContains(t, cfg.Validate(), "interval: must be >= 0")
+	cfg = maintenance.DefaultConfig()
+	cfg.Expire.KeepLast = 0
+	require.ErrorContains(t, cfg.Validate(), "expire.keep-last")
+}
