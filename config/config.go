@@ -60,6 +60,9 @@ type Table struct {
 	// A topic feeds exactly one table: offsets are stored in the table.
 	Topics []string     `koanf:"topics"`
 	Codec  codec.Config `koanf:",squash"`
+	// Maintenance keeps the table healthy while floe ingests: snapshot
+	// expiry, run by the replica that owns the table.
+	Maintenance maintenance.Config `koanf:"maintenance"`
 }
 
 // HTTP configures the server for /metrics, /healthz and /readyz.
@@ -124,5 +127,5 @@ func Default() Config {
 
 // DefaultTable returns the defaults each item of the tables list starts from.
 func DefaultTable() Table {
-	return Table{TableConfig: committer.DefaultTableConfig(), Codec: codec.DefaultConfig()}
+	return Table{TableConfig: committer.DefaultTableConfig(), Codec: codec.DefaultConfig(), Maintenance: maintenance.DefaultConfig()}
 }

@@ -104,6 +104,7 @@ tables:
         type: struct
         fields: [{name: os, type: string}]
     metadata-columns: {offset: _offset}
+    maintenance: {expire: {keep-last: 500}}
 http: {addr: ":9100"}
 log: {level: debug, format: text}
 shutdown: {timeout: 1m}
@@ -138,6 +139,9 @@ replay: {max-bytes: 2GiB}
 	require.True(t, tbl.Schema[0].Required)
 	require.Equal(t, []committer.Column{{Name: "os", Type: "string"}}, tbl.Schema[2].Fields)
 	require.Equal(t, "_offset", tbl.Codec.Metadata.Offset)
+	require.Equal(t, 500, tbl.Maintenance.Expire.KeepLast)
+	require.Equal(t, 2*time.Hour, tbl.Maintenance.Expire.KeepFor, "defaults kept beside a set key")
+	require.True(t, tbl.Maintenance.Expire.Enabled)
 
 	require.Equal(t, HTTP{Addr: ":9100"}, cfg.HTTP)
 	require.Equal(t, Log{Level: "debug", Format: "text"}, cfg.Log)

@@ -110,6 +110,9 @@ func (t Table) validate() error {
 	if len(t.Topics) == 0 {
 		return errors.New("topics: at least one topic is required")
 	}
+	if err := t.Maintenance.Validate(); err != nil {
+		return fmt.Errorf("maintenance.%w", err)
+	}
 	seen := make(map[string]bool, len(t.Topics))
 	for n, topic := range t.Topics {
 		switch {

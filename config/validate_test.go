@@ -42,6 +42,10 @@ func TestValidate(t *testing.T) {
 			"config: tables[0] (demo.events): commit-interval: must be > 0, got 0s",
 		},
 		{
+			"table maintenance", func(c *Config) { c.Tables[0].Maintenance.Expire.KeepLast = 0 },
+			"config: tables[0] (demo.events): maintenance.expire.keep-last: must be at least 1 (the branch's head is always kept), got 0",
+		},
+		{
 			"table without name", func(c *Config) { c.Tables[1].Name = "" },
 			`config: tables[1]: name: must be namespace.table, got ""`,
 		},

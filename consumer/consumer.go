@@ -236,6 +236,16 @@ func (c *Consumer) fenced(topic string, partition int32, generation uint64, next
 	c.poke()
 }
 
+// Owns reports whether this member consumes the partition now. A table's
+// maintenance runs on the member that owns the table's first partition
+// (Route.Owner), so exactly one replica of the group runs it.
+func (c *Consumer) Owns(topic string, partition int32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.parts[topicPartition{topic, partition}]
+	return ok
+}
+
 // committed records the table's new offset and newest record timestamp of
 // a partition for the lag metrics and queues the offset for the Kafka group
 // mirror (for standard lag tools only; floe never reads it back).

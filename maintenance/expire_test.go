@@ -3,6 +3,8 @@ package maintenance_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -13,10 +15,12 @@ import (
 	"github.com/apache/iceberg-go"
 	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/floe-dev/floe/catalog"
 	"github.com/floe-dev/floe/internal/catalogtest"
+	"github.com/floe-dev/floe/internal/promtest"
 	"github.com/floe-dev/floe/maintenance"
 	"github.com/floe-dev/floe/offsets"
 	"github.com/floe-dev/floe/tablecommit"
@@ -240,4 +244,25 @@ func TestExpireConfigValidate(t *testing.T) {
 	cfg = maintenance.DefaultConfig()
 	cfg.Expire.KeepLast = 0
 	require.ErrorContains(t, cfg.Validate(), "expire.keep-last")
+}
+
+// Once runs the due expiry and counts what it did.
+func TestMaintainerOnceCountsWhatItDid(t *testing.T) {
+	e := newEnv(t, nil)
+	for n := int64(0); n < 8; n++ {
+		e.ingest(n, "g")
+	}
+	reg := prometheus.NewRegistry()
+	cfg := maintenance.DefaultConfig()
+	cfg.Expire = keep3
+	m := maintenance.NewMaintainer(cfg, e.table(), func() bool { return true }, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	require.True(t, m.Once(context.Background(), false))
+	l := map[string]string{"table": "db.t"}
+	require.Equal(t, 5.0, promtest.Value(t, reg, "floe_maintenance_snapshots_expired_total", l))
+	require.Equal(t, 3.0, promtest.Value(t, reg, "floe_table_snapshots", l))
+	require.Equal(t, 1.0, promtest.Value(t, reg, "floe_maintenance_runs_total", map[string]string{"table": "db.t", "task": "expire", "outcome": "committed"}))
+	require.Positive(t, promtest.Value(t, reg, "floe_maintenance_files_removed_total", map[string]string{"table": "db.t", "task": "expire"}))
+
+	require.True(t, m.Once(context.Background(), false))
+	require.Equal(t, 1.0, promtest.Value(t, reg, "floe_maintenance_runs_total", map[string]string{"table": "db.t", "task": "expire", "outcome": "nothing"}))
 }

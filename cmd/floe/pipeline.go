@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -362,15 +363,35 @@ func (p *pipeline) Run(ctx context.Context) error {
 		<-srvDone
 	}()
 
-	var sweeps []func(context.Context)
+	var loops []func(context.Context)
 	for _, c := range p.committers {
-		sweeps = append(sweeps, maintenance.NewSweeper(p.cfg.Sweep, c.Table(), c.Load, p.log, p.reg).Run)
+		loops = append(loops, maintenance.NewSweeper(p.cfg.Sweep, c.Table(), c.Load, p.log, p.reg).Run)
 	}
-	if err := p.consumeThenCommit(ctx, p.consumer.Run, finalCommits{timeout: p.cfg.Shutdown.Timeout}, sweeps...); err != nil {
+	for _, tc := range p.cfg.Tables {
+		m, err := p.maintainer(tc)
+		if err != nil {
+			return err
+		}
+		loops = append(loops, m.Run)
+	}
+	if err := p.consumeThenCommit(ctx, p.consumer.Run, finalCommits{timeout: p.cfg.Shutdown.Timeout}, loops...); err != nil {
 		return err
 	}
 	p.log.Info("floe stopped")
 	return nil
+}
+
+// maintainer is the maintenance of table tc while floe runs: on the
+// replica that owns the first partition of the table's first topic.
+func (p *pipeline) maintainer(tc config.Table) (*maintenance.Maintainer, error) {
+	ident, err := committer.ParseIdentifier(tc.Name)
+	if err != nil {
+		return nil, err
+	}
+	first := slices.Min(tc.Topics)
+	owns := func() bool { return p.consumer.Owns(first, 0) }
+	t := maintenance.Table{Name: tc.Name, Ident: ident, Catalog: p.cat}
+	return maintenance.NewMaintainer(tc.Maintenance, t, owns, p.log, p.reg), nil
 }
 
 // finalCommits bounds the commits made once consuming has stopped.

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/floe-dev/floe/catalog"
+	"github.com/floe-dev/floe/committer"
+	"github.com/floe-dev/floe/maintenance"
+)
+
+// maintainCmd runs each table's maintenance once, as its `maintenance:`
+// section configures it, whatever is due (min-expired does not apply), and
+// prints what it did; with --dry-run it prints what it would do. It is safe
+// beside a running floe: every maintenance commit asserts the head it read.
+func maintainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("floe maintain", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	tableName := fs.String("table", "", "table to maintain (default: every configured table)")
+	dryRun := fs.Bool("dry-run", false, "print what would be done; change nothing")
+	asJSON := fs.Bool("json", false, "print one JSON object per table")
+	cfg, err := loadConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	names, err := selectTables(*cfg, *tableName)
+	if err != nil {
+		return err
+	}
+	cat, err := catalog.Open(ctx, cfg.Catalog, nil)
+	if err != nil {
+		return err
+	}
+	defer closeCatalog(cat)
+	for _, tc := range cfg.Tables {
+		if !slices.Contains(names, tc.Name) {
+			continue
+		}
+		ident, err := committer.ParseIdentifier(tc.Name)
+		if err != nil {
+			return err
+		}
+		t := maintenance.Table{Name: tc.Name, Ident: ident, Catalog: cat}
+		out := struct {
+			Table  string                    `json:"table"`
+			DryRun bool                      `json:"dry_run"`
+			Expire *maintenance.ExpireResult `json:"expire,omitempty"`
+		}{Table: tc.Name, DryRun: *dryRun}
+		if tc.Maintenance.Expire.Enabled {
+			res, err := maintenance.Expire(ctx, t, tc.Maintenance.Expire, true, !*dryRun)
+			if err != nil {
+				return err
+			}
+			out.Expire = &res
+		}
+		if *asJSON {
+			if err := json.NewEncoder(stdout).Encode(out); err != nil {
+				return err
+			}
+			continue
+		}
+		printMaintained(stdout, out.Table, out.DryRun, out.Expire, tc.Maintenance.Expire)
+	}
+	return nil
+}
+
+func printMaintained(w io.Writer, name string, dryRun bool, res *maintenance.ExpireResult, cfg maintenance.ExpireConfig) {
+	fmt.Fprintf(w, "table %s:\n", name)
+	switch {
+	case res == nil:
+		fmt.Fprintln(w, "  expire: off (maintenance.expire.enabled: false)")
+	case len(res.Expired) == 0:
+		fmt.Fprintf(w, "  expire: nothing due (keep-last %d, keep-for %s); %d snapshots\n", cfg.KeepLast, cfg.KeepFor, res.Retained)
+	case dryRun:
+		fmt.Fprintf(w, "  expire: would expire %d snapshots, keeping %d (dry run):\n", len(res.Expired), res.Retained)
+		for _, id := range res.Expired {
+			fmt.Fprintf(w, "    %d\n", id)
+		}
+	default:
+		fmt.Fprintf(w, "  expire: expired %d snapshots, kept %d, removed %d files no retained snapshot references\n",
+			len(res.Expired), res.Retained, res.FilesRemoved)
+		if res.CleanupError != "" {
+			fmt.Fprintf(w, "  expire: some of those files were not deleted (`floe sweep --apply` removes them): %s\n", res.CleanupError)
+		}
+	}
+}
