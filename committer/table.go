@@ -32,6 +32,16 @@ const (
 	// every commit writes a new one, and without a bound the metadata
 	// directory grows by one file per commit forever.
 	DefaultMetadataVersions = 20
+
+	// DefaultManifestMergeCount is commit.manifest.min-count-to-merge of
+	// the tables floe creates, which also merge manifests on append
+	// (commit.manifest-merge.enabled): once a commit would leave this many
+	// small manifests, it merges them into one (up to
+	// commit.manifest.target-size-bytes, 8 MiB), so a snapshot references
+	// about this many manifests plus one per 8 MiB of them, however many
+	// commits came before. Smaller: fewer manifests for readers to open,
+	// more frequent merges in the commit path.
+	DefaultManifestMergeCount = 32
 )
 
 // TableNotCreatableError reports a table that does not exist and that floe
@@ -53,9 +63,9 @@ func (e *TableNotCreatableError) Unwrap() error { return icecat.ErrNoSuchTable }
 // A created table is format v2 (iceberg-go cannot append written files to
 // v3 tables), has commit.retry.num-retries=0 (floe retries commits itself
 // and iceberg-go's replay must not rebase a commit behind its back) and
-// compresses Parquet with zstd and keeps DefaultMetadataVersions previous
-// metadata files, deleting older ones on commit, unless tc.Properties says
-// otherwise. When another replica creates the table first, its table is
+// compresses Parquet with zstd, keeps DefaultMetadataVersions previous
+// metadata files, deleting older ones on commit, and merges manifests on
+// append (DefaultManifestMergeCount), unless tc.Properties says otherwise. When another replica creates the table first, its table is
 // loaded and created is false.
 func LoadOrCreateTable(ctx context.Context, cat icecat.Catalog, tc TableConfig, extra []arrow.Field) (tbl *table.Table, created bool, err error) {
 	ident, err := ParseIdentifier(tc.Name)
@@ -117,6 +127,9 @@ func CreateTableProperties(tc TableConfig) (iceberg.Properties, error) {
 		// Old metadata files are deleted by the commit that retires them.
 		table.MetadataDeleteAfterCommitEnabledKey: "true",
 		table.MetadataPreviousVersionsMaxKey:      strconv.Itoa(DefaultMetadataVersions),
+		// A snapshot references a bounded number of manifests.
+		table.ManifestMergeEnabledKey:  "true",
+		table.ManifestMinMergeCountKey: strconv.Itoa(DefaultManifestMergeCount),
 	}
 	if v, ok := tc.Properties[table.MetadataPreviousVersionsMaxKey]; ok {
 		if n, err := strconv.Atoi(v); err != nil || n < 1 {

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/iceberg-go"
 	icecat "github.com/apache/iceberg-go/catalog"
+	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 	"github.com/stretchr/testify/require"
 
@@ -203,6 +204,8 @@ func TestCreateTableProperties(t *testing.T) {
 		"commit.retry.num-retries":                   "0",
 		"write.metadata.delete-after-commit.enabled": "true",
 		"write.metadata.previous-versions-max":       "20",
+		"commit.manifest-merge.enabled":              "true",
+		"commit.manifest.min-count-to-merge":         "32",
 		PropOwner:                                    "a",
 	}, props)
 
@@ -243,6 +246,32 @@ func TestCreatedTableKeepsBoundedMetadataFiles(t *testing.T) {
 	require.Len(t, files, 4, "the current metadata file and 3 previous ones: %v", files)
 	require.Len(t, slices.Collect(tbl.Metadata().PreviousFiles()), 3)
 	requireNoDuplicates(t, e.rows(), 40)
+}
+
+// However many commits came before, the head references a bounded number
+// of manifests: a table floe creates merges them on append. The rows stay
+// exactly the committed ones.
+func TestCreatedTableKeepsManifestsFew(t *testing.T) {
+	e := newProtoEnvWith(t, map[string]string{"commit.manifest.min-count-to-merge": "4"})
+	c := e.committer("a")
+	most := 0
+	for i := range int64(20) {
+		c.Submit(e.batch(c, 0, 1, i*5, i*5+5))
+		require.NoError(t, c.Commit(context.Background()))
+		tbl := e.reload()
+		mans, err := tbl.CurrentSnapshot().Manifests(mustFS(t, tbl))
+		require.NoError(t, err)
+		most = max(most, len(mans))
+	}
+	require.LessOrEqual(t, most, 4, "min-count-to-merge bounds the manifests of every snapshot")
+	requireNoDuplicates(t, e.rows(), 100)
+}
+
+func mustFS(t *testing.T, tbl *table.Table) icebergio.IO {
+	t.Helper()
+	fs, err := tbl.FS(context.Background())
+	require.NoError(t, err)
+	return fs
 }
 
 // A metadata or evolved field whose Arrow type has no table column type is
