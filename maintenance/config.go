@@ -11,8 +11,9 @@ import (
 type Config struct {
 	// Interval between the owner's checks of the table; each check runs
 	// what is due. 0 turns the table's maintenance off.
-	Interval time.Duration `koanf:"interval"`
-	Expire   ExpireConfig  `koanf:"expire"`
+	Interval  time.Duration   `koanf:"interval"`
+	Expire    ExpireConfig    `koanf:"expire"`
+	Manifests ManifestsConfig `koanf:"manifests"`
 }
 
 // ExpireConfig is snapshot expiry. A snapshot is kept while it is one of
@@ -30,11 +31,13 @@ type ExpireConfig struct {
 }
 
 // DefaultConfig returns the maintenance defaults: a check every minute,
-// expiry on, keeping the newest 100 snapshots and two hours.
+// expiry on, keeping the newest 100 snapshots and two hours, and the
+// manifests rewritten when the head has more than 100.
 func DefaultConfig() Config {
 	return Config{
-		Interval: time.Minute,
-		Expire:   ExpireConfig{Enabled: true, KeepLast: 100, KeepFor: 2 * time.Hour},
+		Interval:  time.Minute,
+		Expire:    ExpireConfig{Enabled: true, KeepLast: 100, KeepFor: 2 * time.Hour},
+		Manifests: ManifestsConfig{Enabled: true, Max: 100},
 	}
 }
 
@@ -46,6 +49,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Expire.Validate(); err != nil {
 		return fmt.Errorf("expire.%w", err)
+	}
+	if err := c.Manifests.Validate(); err != nil {
+		return fmt.Errorf("manifests.%w", err)
 	}
 	return nil
 }

@@ -266,3 +266,53 @@ func TestMaintainerOnceCountsWhatItDid(t *testing.T) {
 	require.True(t, m.Once(context.Background(), false))
 	require.Equal(t, 1.0, promtest.Value(t, reg, "floe_maintenance_runs_total", map[string]string{"table": "db.t", "task": "expire", "outcome": "nothing"}))
 }
+
+func (e *env) manifests() int {
+	e.t.Helper()
+	tbl := e.reload()
+	fs, err := tbl.FS(context.Background())
+	require.NoError(e.t, err)
+	mans, err := tbl.CurrentSnapshot().Manifests(fs)
+	require.NoError(e.t, err)
+	return len(mans)
+}
+
+// A table without manifest merging (not created by floe) gets its
+// manifests rewritten once there are more than max; a dry run or a table
+// under max is left alone; the rows stay the same.
+func TestRewriteManifestsOverMax(t *testing.T) {
+	e := newEnv(t, nil)
+	for n := int64(0); n < 6; n++ {
+		e.ingest(n, "g")
+	}
+	require.Equal(t, 6, e.manifests())
+	before := e.rows(0)
+	cfg := maintenance.ManifestsConfig{Enabled: true, Max: 6}
+	res, err := maintenance.RewriteManifests(context.Background(), e.table(), cfg, false, true)
+	require.NoError(t, err)
+	require.False(t, res.Committed, "not over max")
+
+	e.ingest(6, "g")
+	res, err = maintenance.RewriteManifests(context.Background(), e.table(), cfg, false, false)
+	require.NoError(t, err)
+	require.False(t, res.Committed, "a dry run")
+	require.Equal(t, 7, res.Before)
+	require.Equal(t, 7, e.manifests())
+
+	res, err = maintenance.RewriteManifests(context.Background(), e.table(), cfg, false, true)
+	require.NoError(t, err)
+	require.True(t, res.Committed)
+	require.Equal(t, 7, res.Rewritten)
+	require.Equal(t, 1, e.manifests())
+	require.ElementsMatch(t, append(before, 6), e.rows(0))
+	head := e.reload().CurrentSnapshot()
+	require.Equal(t, table.OpReplace, head.Summary.Operation)
+	_, ok := head.Summary.Properties[offsets.Key("g")]
+	require.False(t, ok, "no offsets key: floe reads its offsets below it")
+	m, _, err := offsets.Read(e.reload().Metadata(), "g", "")
+	require.NoError(t, err)
+	next, _ := m.Get("events", 0)
+	require.EqualValues(t, 7, next)
+
+	require.ErrorContains(t, maintenance.ManifestsConfig{Max: 0}.Validate(), "max: must be at least 1")
+}

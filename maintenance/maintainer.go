@@ -43,7 +43,7 @@ func NewMaintainer(cfg Config, t Table, owns func() bool, logger *slog.Logger, r
 		m: maintainerMetrics{
 			runs: prom.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "floe_maintenance_runs_total",
-				Help: "Maintenance tasks run on a table, by task (expire) and outcome (committed: changed the table; nothing: nothing was due; failed).",
+				Help: "Maintenance tasks run on a table, by task (expire, manifests) and outcome (committed: changed the table; nothing: nothing was due; failed).",
 			}, []string{"table", "task", "outcome"})).MustCurryWith(l),
 			duration: prom.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 				Name:    "floe_maintenance_duration_seconds",
@@ -96,34 +96,70 @@ func (m *Maintainer) Run(ctx context.Context) {
 func (m *Maintainer) Once(ctx context.Context, every bool) bool {
 	ok := true
 	if m.cfg.Expire.Enabled {
-		start := time.Now()
-		res, err := Expire(ctx, m.t, m.cfg.Expire, every, true)
-		m.m.duration.WithLabelValues("expire").Observe(time.Since(start).Seconds())
-		m.m.removed.WithLabelValues("expire").Add(float64(res.FilesRemoved))
-		if res.Retained > 0 {
-			m.m.snapshots.Set(float64(res.Retained))
-		}
-		switch {
-		case err != nil:
-			ok = false
-			if !errors.Is(ctx.Err(), context.Canceled) { // not floe stopping
-				m.m.runs.WithLabelValues("expire", "failed").Inc()
-				m.log.Warn("snapshot expiry failed; trying again at the next check", "error", err)
+		ok = m.task(ctx, "expire", func() (taskOutcome, error) {
+			res, err := Expire(ctx, m.t, m.cfg.Expire, every, true)
+			if res.Retained > 0 {
+				m.m.snapshots.Set(float64(res.Retained))
 			}
-		case res.Committed:
-			m.m.runs.WithLabelValues("expire", "committed").Inc()
-			m.m.expired.Add(float64(len(res.Expired)))
-			m.m.lastOK.WithLabelValues("expire").SetToCurrentTime()
-			m.log.Info("snapshots expired", "expired", len(res.Expired), "retained", res.Retained,
-				"files_removed", res.FilesRemoved, "took", time.Since(start).Round(time.Millisecond).String())
-			if res.CleanupError != "" {
-				m.log.Warn("snapshots expired, but some files they alone referenced were not deleted; the orphan sweep removes them",
-					"error", res.CleanupError)
-			}
-		default:
-			m.m.runs.WithLabelValues("expire", "nothing").Inc()
-			m.m.lastOK.WithLabelValues("expire").SetToCurrentTime()
-		}
+			m.m.expired.Add(float64(len(res.Expired) * btoi(res.Committed)))
+			return taskOutcome{
+				committed: res.Committed, removed: res.FilesRemoved, cleanupErr: res.CleanupError,
+				log: []any{"expired", len(res.Expired), "retained", res.Retained, "files_removed", res.FilesRemoved},
+			}, err
+		}) && ok
+	}
+	if m.cfg.Manifests.Enabled {
+		ok = m.task(ctx, "manifests", func() (taskOutcome, error) {
+			res, err := RewriteManifests(ctx, m.t, m.cfg.Manifests, every, true)
+			return taskOutcome{
+				committed: res.Committed,
+				log:       []any{"manifests_before", res.Before, "rewritten", res.Rewritten, "added", res.Added},
+			}, err
+		}) && ok
 	}
 	return ok
+}
+
+// taskOutcome is what a task did, for the metrics and the log.
+type taskOutcome struct {
+	committed  bool
+	removed    int64
+	cleanupErr string
+	log        []any
+}
+
+// task runs one task, counts and logs it, and reports whether it did not
+// fail.
+func (m *Maintainer) task(ctx context.Context, name string, run func() (taskOutcome, error)) bool {
+	start := time.Now()
+	out, err := run()
+	took := time.Since(start)
+	m.m.duration.WithLabelValues(name).Observe(took.Seconds())
+	m.m.removed.WithLabelValues(name).Add(float64(out.removed))
+	switch {
+	case err != nil:
+		if !errors.Is(ctx.Err(), context.Canceled) { // not floe stopping
+			m.m.runs.WithLabelValues(name, "failed").Inc()
+			m.log.Warn("maintenance failed; trying again at the next check", "task", name, "error", err)
+		}
+		return false
+	case out.committed:
+		m.m.runs.WithLabelValues(name, "committed").Inc()
+		m.log.Info("maintenance committed", append([]any{"task", name, "took", took.Round(time.Millisecond).String()}, out.log...)...)
+		if out.cleanupErr != "" {
+			m.log.Warn("some files no retained snapshot references were not deleted; the orphan sweep removes them",
+				"task", name, "error", out.cleanupErr)
+		}
+	default:
+		m.m.runs.WithLabelValues(name, "nothing").Inc()
+	}
+	m.m.lastOK.WithLabelValues(name).SetToCurrentTime()
+	return true
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

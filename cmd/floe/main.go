@@ -6,7 +6,7 @@
 //	floe demo                                the whole pipeline on an in-process Kafka
 //	floe commits --config floe.yaml          the commit history stored in a table
 //	floe sweep   --config floe.yaml          unreferenced files under a table (dry run)
-//	floe maintain --config floe.yaml         run each table's maintenance once (expiry)
+//	floe maintain --config floe.yaml         run each table's maintenance once (expiry, manifests)
 //	floe replay  --config floe.yaml …        a topic range into a table, exactly once
 //	floe rollback --config floe.yaml …       set a table back to one of its snapshots
 //	floe version
@@ -92,7 +92,7 @@ Usage:
   floe sweep   --config FILE [--table T] [--older-than 24h] [--apply]
                                                       list (or delete) files no snapshot references
   floe maintain --config FILE [--table T] [--dry-run] [--json]
-                                                      run each table's maintenance once (snapshot expiry)
+                                                      run each table's maintenance once (expiry, manifests)
   floe replay  --config FILE --topic T --from OFFSET|TIME|earliest --to OFFSET|TIME|end --table X
                [--partitions 0,3,5] [--branch B] [--dry-run]
                                                       replay a topic range into a table, exactly once

@@ -13,8 +13,9 @@ import (
 	"github.com/floe-dev/floe/maintenance"
 )
 
-// maintainCmd runs each table's maintenance once, as its `maintenance:`
-// section configures it, whatever is due (min-expired does not apply), and
+// maintainCmd runs each table's maintenance once (snapshot expiry, then the
+// manifest rewrite), as its `maintenance:` section configures it, whatever
+// is due (expire.min-expired does not apply), and
 // prints what it did; with --dry-run it prints what it would do. It is safe
 // beside a running floe: every maintenance commit asserts the head it read.
 func maintainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -48,7 +49,8 @@ func maintainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		out := struct {
 			Table  string                    `json:"table"`
 			DryRun bool                      `json:"dry_run"`
-			Expire *maintenance.ExpireResult `json:"expire,omitempty"`
+			Expire    *maintenance.ExpireResult    `json:"expire,omitempty"`
+			Manifests *maintenance.ManifestsResult `json:"manifests,omitempty"`
 		}{Table: tc.Name, DryRun: *dryRun}
 		if tc.Maintenance.Expire.Enabled {
 			res, err := maintenance.Expire(ctx, t, tc.Maintenance.Expire, true, !*dryRun)
@@ -57,18 +59,26 @@ func maintainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			}
 			out.Expire = &res
 		}
+		if tc.Maintenance.Manifests.Enabled {
+			res, err := maintenance.RewriteManifests(ctx, t, tc.Maintenance.Manifests, false, !*dryRun)
+			if err != nil {
+				return err
+			}
+			out.Manifests = &res
+		}
 		if *asJSON {
 			if err := json.NewEncoder(stdout).Encode(out); err != nil {
 				return err
 			}
 			continue
 		}
-		printMaintained(stdout, out.Table, out.DryRun, out.Expire, tc.Maintenance.Expire)
+		printExpired(stdout, out.Table, out.DryRun, out.Expire, tc.Maintenance.Expire)
+		printManifests(stdout, out.DryRun, out.Manifests, tc.Maintenance.Manifests)
 	}
 	return nil
 }
 
-func printMaintained(w io.Writer, name string, dryRun bool, res *maintenance.ExpireResult, cfg maintenance.ExpireConfig) {
+func printExpired(w io.Writer, name string, dryRun bool, res *maintenance.ExpireResult, cfg maintenance.ExpireConfig) {
 	fmt.Fprintf(w, "table %s:\n", name)
 	switch {
 	case res == nil:
@@ -86,5 +96,20 @@ func printMaintained(w io.Writer, name string, dryRun bool, res *maintenance.Exp
 		if res.CleanupError != "" {
 			fmt.Fprintf(w, "  expire: some of those files were not deleted (`floe sweep --apply` removes them): %s\n", res.CleanupError)
 		}
+	}
+}
+
+func printManifests(w io.Writer, dryRun bool, res *maintenance.ManifestsResult, cfg maintenance.ManifestsConfig) {
+	switch {
+	case res == nil:
+		fmt.Fprintln(w, "  manifests: off (maintenance.manifests.enabled: false)")
+	case res.Before <= cfg.Max:
+		fmt.Fprintf(w, "  manifests: %d, at most %d: nothing to do\n", res.Before, cfg.Max)
+	case dryRun:
+		fmt.Fprintf(w, "  manifests: %d, more than %d: would rewrite them (dry run)\n", res.Before, cfg.Max)
+	case res.Committed:
+		fmt.Fprintf(w, "  manifests: rewrote %d into %d\n", res.Rewritten, res.Added)
+	default:
+		fmt.Fprintf(w, "  manifests: %d, already as few as their size allows\n", res.Before)
 	}
 }

@@ -34,6 +34,7 @@ func TestMaintenanceKeepsTheTableBounded(t *testing.T) {
 	out, err := exec.Command(floeBin, "maintain", "--config", off, "--dry-run").CombinedOutput()
 	require.NoError(t, err, string(out))
 	require.Contains(t, string(out), "table itest.events:\n  expire: would expire")
+	require.Contains(t, string(out), "  manifests: ")
 	require.Len(t, b.loadTable().Metadata().Snapshots(), before, "a dry run changes nothing")
 
 	out, err = exec.Command(floeBin, "maintain", "--config", off, "--json").Output()
