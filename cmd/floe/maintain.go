@@ -47,8 +47,8 @@ func maintainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		t := maintenance.Table{Name: tc.Name, Ident: ident, Catalog: cat}
 		out := struct {
-			Table  string                    `json:"table"`
-			DryRun bool                      `json:"dry_run"`
+			Table     string                       `json:"table"`
+			DryRun    bool                         `json:"dry_run"`
 			Expire    *maintenance.ExpireResult    `json:"expire,omitempty"`
 			Manifests *maintenance.ManifestsResult `json:"manifests,omitempty"`
 		}{Table: tc.Name, DryRun: *dryRun}
