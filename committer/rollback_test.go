@@ -3,6 +3,7 @@ package committer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/apache/iceberg-go/table"
@@ -170,4 +171,19 @@ func groupTag(t *testing.T, tbl *table.Table) int64 {
 	}
 	t.Fatal("no offsets tag")
 	return 0
+}
+
+// A rollback to a snapshot expiry removed is refused, naming how far back
+// the table's history goes.
+func TestRollbackRefusesAnExpiredSnapshot(t *testing.T) {
+	e := newProtoEnv(t)
+	c := e.committer("a")
+	s1, _, s3 := threeCommits(t, e, c)
+	txn := e.reload().NewTransaction()
+	require.NoError(t, txn.ExpireSnapshots(table.WithRetainLast(1), table.WithOlderThan(0)))
+	_, err := txn.Commit(context.Background())
+	require.NoError(t, err)
+	_, err = maintenance.PlanRollback(e.reload(), "db.events", protoGroup, s1)
+	require.ErrorContains(t, err, fmt.Sprintf("snapshot %d is not in table db.events: expired, or of another table; the table's history goes back to snapshot %d", s1, s3))
+	require.ErrorContains(t, err, "older snapshots were expired (maintenance.expire: keep-last, keep-for)")
 }

@@ -69,8 +69,13 @@ func PlanRollback(tbl *table.Table, name, group string, to int64) (RollbackPlan,
 		return RollbackPlan{}, fmt.Errorf("table %s has no snapshot to roll back", name)
 	}
 	if meta.SnapshotByID(to) == nil {
-		return RollbackPlan{}, fmt.Errorf("snapshot %d is not in table %s (expired, or of another table); `floe commits --table %s` lists floe's snapshots",
-			to, name, name)
+		retained := ""
+		if oldest, expired := offsets.Oldest(meta, ""); expired {
+			retained = fmt.Sprintf("; the table's history goes back to snapshot %d (%s), older snapshots were expired (maintenance.expire: keep-last, keep-for)",
+				oldest.SnapshotID, time.UnixMilli(oldest.TimestampMs).UTC().Format(time.RFC3339))
+		}
+		return RollbackPlan{}, fmt.Errorf("snapshot %d is not in table %s: expired, or of another table%s; `floe commits --table %s` lists the snapshots a rollback can go back to",
+			to, name, retained, name)
 	}
 	plan := RollbackPlan{Table: name, From: head.SnapshotID, To: to, headOffsets: map[string]string{}}
 	if to == head.SnapshotID {

@@ -47,6 +47,10 @@ func commitsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return nil
 		}
 		printHistory(stdout, name, tbl.Properties()[committer.PropOwner], cfg.Kafka.Group, hist)
+		if oldest, expired := offsets.Oldest(tbl.Metadata(), ""); expired {
+			fmt.Fprintf(stdout, "history before snapshot %d (%s) was expired (maintenance.expire); a rollback can go back to it, not further\n",
+				oldest.SnapshotID, time.UnixMilli(oldest.TimestampMs).UTC().Format(time.RFC3339))
+		}
 		return nil
 	})
 }

@@ -56,6 +56,7 @@ func TestMaintenanceKeepsTheTableBounded(t *testing.T) {
 	b.requireExactlyOnce(200)
 	out, err = exec.Command(floeBin, "commits", "--config", off).CombinedOutput()
 	require.NoError(t, err, string(out))
+	require.Contains(t, string(out), "was expired (maintenance.expire); a rollback can go back to it, not further")
 
 	// Maintenance on: the owner keeps the table at keep-last while it
 	// ingests.
