@@ -431,12 +431,13 @@ func decodeRanges(s string, ref Map) ([]Range, error) {
 			return nil, fmt.Errorf("topic %q: no ranges", name)
 		}
 		r := &reader{buf: payload}
+		refNext := ref.Topics[name].Next
 		readRuns(r, func(p int32) {
 			v := r.uvarint()
 			n := v >> 1
 			var end int64
 			if v&1 == 0 {
-				next, ok := ref.Get(name, p)
+				next, ok := refNext[p]
 				if !ok && r.err == nil {
 					r.err = errors.New("the range ends at the summary's offset, which has none for it")
 				}
