@@ -1,9 +1,12 @@
 package offsets
 
 import (
+	"cmp"
 	"encoding/json"
-	"sort"
+	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/iceberg-go/table"
@@ -63,6 +66,7 @@ func History(meta table.Metadata, group, branch string) ([]Commit, error) {
 		}
 		var m Map
 		if m, err = Decode(v); err != nil {
+			err = fmt.Errorf("snapshot %d: %s: %w", snap.SnapshotID, key, err)
 			return false
 		}
 		entries = append(entries, entry{snap, m})
@@ -93,7 +97,10 @@ func History(meta table.Metadata, group, branch string) ([]Commit, error) {
 				info.Rollback = &ri
 			}
 		}
-		if r, ok := props[SummaryRanges]; ok && json.Unmarshal([]byte(r), &info.Ranges) == nil {
+		if r, ok := props[SummaryRanges]; ok {
+			if info.Ranges, err = DecodeRanges(r, e.offs); err != nil {
+				return nil, fmt.Errorf("snapshot %d: %s: %w", e.snap.SnapshotID, SummaryRanges, err)
+			}
 			out = append(out, info)
 			continue
 		}
@@ -116,17 +123,10 @@ func History(meta table.Metadata, group, branch string) ([]Commit, error) {
 }
 
 // SortRanges orders ranges by topic, partition and start.
-func SortRanges(rs []Range) {
-	sort.Slice(rs, func(i, j int) bool {
-		a, b := rs[i], rs[j]
-		if a.Topic != b.Topic {
-			return a.Topic < b.Topic
-		}
-		if a.Partition != b.Partition {
-			return a.Partition < b.Partition
-		}
-		return a.Start < b.Start
-	})
+func SortRanges(rs []Range) { slices.SortFunc(rs, compareRanges) }
+
+func compareRanges(a, b Range) int {
+	return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Start, b.Start))
 }
 
 // Atoi reads a numeric summary value (Iceberg's own, such as

@@ -11,8 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"sort"
-	"strconv"
+	"strings"
 )
 
 // Snapshot summary keys floe writes on every commit. Offsets are stored per
@@ -109,57 +108,25 @@ func (m Map) Empty() bool {
 	return true
 }
 
-// Encode returns the JSON stored in the snapshot summary. Partition keys are
-// written in numeric order so equal maps encode equally.
-func (m Map) Encode() string {
-	type topicJSON struct {
-		TopicID string          `json:"topic_id"`
-		Next    json.RawMessage `json:"partitions"`
-	}
-	out := struct {
-		ClusterID string               `json:"cluster_id"`
-		Topics    map[string]topicJSON `json:"topics"`
-	}{ClusterID: m.ClusterID, Topics: make(map[string]topicJSON, len(m.Topics))}
-	for name, t := range m.Topics {
-		parts := make([]int32, 0, len(t.Next))
-		for p := range t.Next {
-			parts = append(parts, p)
-		}
-		sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
-		buf := []byte{'{'}
-		for i, p := range parts {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			buf = strconv.AppendQuote(buf, strconv.Itoa(int(p)))
-			buf = append(buf, ':')
-			buf = strconv.AppendInt(buf, t.Next[p], 10)
-		}
-		buf = append(buf, '}')
-		out.Topics[name] = topicJSON{TopicID: t.TopicID, Next: buf}
-	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		panic(err) // only strings and raw numbers: cannot fail
-	}
-	return string(b)
-}
+// Encode returns the value stored in the snapshot summary, in the compact
+// v2 format (format.go). Equal maps encode equally.
+func (m Map) Encode() string { return encodeMap(m) }
 
-// Decode parses the value of floe.offsets.<group>.
+// Decode parses the value of floe.offsets.<group> (or of a dead-letter
+// table's floe.dead-letters.<group>.<table>): the v2 format Encode writes,
+// or the JSON of tables written before it.
 func Decode(s string) (Map, error) {
-	var m Map
-	if err := json.Unmarshal([]byte(s), &m); err != nil {
+	var (
+		m   Map
+		err error
+	)
+	if strings.HasPrefix(s, "{") {
+		m, err = decodeLegacyMap(s)
+	} else {
+		m, err = decodeMap(s)
+	}
+	if err != nil {
 		return Map{}, fmt.Errorf("decode offsets: %w", err)
-	}
-	for name, t := range m.Topics {
-		for p, o := range t.Next {
-			if p < 0 || o < 0 {
-				return Map{}, fmt.Errorf("decode offsets: topic %q partition %d: negative value %d", name, p, o)
-			}
-		}
-	}
-	if m.Topics == nil {
-		m.Topics = map[string]Topic{}
 	}
 	return m, nil
 }

@@ -88,7 +88,7 @@ func AsOf(meta table.Metadata, from *table.Snapshot, key string) (Map, *table.Sn
 	case found != nil:
 		m, err := Decode(value)
 		if err != nil {
-			return Map{}, nil, fmt.Errorf("snapshot %d: %w", found.SnapshotID, err)
+			return Map{}, nil, fmt.Errorf("snapshot %d: %s: %w", found.SnapshotID, key, err)
 		}
 		return m, found, nil
 	case !complete && from != nil:

@@ -2,6 +2,7 @@ package offsets
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/apache/iceberg-go"
@@ -37,15 +38,15 @@ func (s Summary) Properties() iceberg.Properties {
 	for k, v := range s.Carry {
 		props[k] = v
 	}
+	var ref Map // the summary's only offsets value, which ranges refer to
 	for k, m := range s.Offsets {
 		props[k] = m.Encode()
+		ref = m
 	}
-	ranges := s.Ranges
-	if ranges == nil {
-		ranges = []Range{}
+	if len(s.Offsets) != 1 || carriesOffsets(s.Carry) {
+		ref = Map{}
 	}
-	b, _ := json.Marshal(ranges)
-	props[SummaryRanges] = string(b)
+	props[SummaryRanges] = EncodeRanges(s.Ranges, ref)
 	if !s.Watermark.IsZero() {
 		props[SummaryWatermark] = s.Watermark.UTC().Format(time.RFC3339Nano)
 	}
@@ -54,4 +55,14 @@ func (s Summary) Properties() iceberg.Properties {
 		props[SummaryRollback] = string(b)
 	}
 	return props
+}
+
+// carriesOffsets reports whether props hold an offsets value.
+func carriesOffsets(props map[string]string) bool {
+	for k := range props {
+		if strings.HasPrefix(k, SummaryOffsetsPrefix) || strings.HasPrefix(k, SummaryDeadLettersPrefix) {
+			return true
+		}
+	}
+	return false
 }

@@ -24,15 +24,22 @@ Input: one JSON object on stdin:
       "offset_column": "_kafka_offset"
     }
 
+or {"mode": "decode", "offsets": "<floe.offsets.* value>", "ranges": "<floe.ranges
+value>"} (either optional): prints {"offsets": {...}, "ranges": [...]}, the values
+decoded by decode_offsets and decode_ranges below, without reading a table.
+
 Output (stdout): {"pyiceberg": {...}, "duckdb": {...}}. Each reader reports
 rows, distinct_ids, duplicates (first few), missing/unexpected ids (first few,
 with counts), column aggregates (sum_n, sum_amount, min_ts, max_ts, tags,
 customer_id_sum) and per-partition offset coverage. PyIceberg also reports the
-current snapshot's floe.offsets.<group>, every snapshot ID and which of them
+current snapshot's floe.offsets.<group> (decoded by decode_offsets into floe's
+JSON shape, {"cluster_id", "topics": {name: {"topic_id", "partitions": {"<p>":
+next}}}}), every snapshot ID and which of them
 carry floe keys; DuckDB lists the snapshot IDs (iceberg_snapshots). A reader that fails reports {"error": "..."} instead; the
 script itself exits non-zero only on bad input.
 """
 
+import base64
 import json
 import sys
 import traceback
@@ -43,7 +50,12 @@ SAMPLE = 20  # ids listed per category; counts are always complete
 
 def main():
     req = json.load(sys.stdin)
-    if req.get("mode") == "pairs":
+    if req.get("mode") == "decode":
+        offsets = decode_offsets(req["offsets"]) if req.get("offsets") is not None else None
+        out = {"offsets": offsets}
+        if req.get("ranges") is not None:
+            out["ranges"] = decode_ranges(req["ranges"], offsets)
+    elif req.get("mode") == "pairs":
         out = {
             "pyiceberg": run_reader(pairs_pyiceberg, req),
             "duckdb": run_reader(pairs_duckdb, req),
@@ -126,7 +138,7 @@ def read_pyiceberg(req):
     res["current_snapshot_id"] = snap.snapshot_id if snap else None
     summary = snap.summary if snap else None
     raw = summary.additional_properties.get(key) if summary else None
-    res["offsets"] = json.loads(raw) if raw else None
+    res["offsets"] = decode_offsets(raw) if raw else None
     res["snapshots"] = []
     for s in tbl.metadata.snapshots:
         props = s.summary.additional_properties if s.summary else {}
@@ -301,6 +313,107 @@ def pairs_duckdb(req):
         cols.append("NULL")
     rows = con.execute(f"SELECT {', '.join(cols)} FROM {source}").fetchall()
     return {"pairs": [list(r) for r in rows], "metadata_location": location}
+
+
+# ---------------------------------------------------------------- floe's summary values
+#
+# floe's own decoder is offsets/format.go; this one is written from its
+# documentation (docs/EXACTLY-ONCE.md), so the format is checked to be
+# readable without floe. Values written before the v2 format are JSON.
+
+
+def decode_offsets(raw):
+    """floe.offsets.<group> as {"cluster_id", "topics": {name: {"topic_id", "partitions": {"<p>": next}}}}."""
+    if raw.startswith("{"):
+        return json.loads(raw)
+    fields = raw.split(";")
+    if fields[0] != "v2" or len(fields) < 2:
+        raise ValueError(f"not a floe offsets value: {raw[:40]!r}")
+    out = {"cluster_id": unescape(fields[1]), "topics": {}}
+    for field in fields[2:]:
+        name, topic_id, payload = field.split(":")
+        ints, parts, prev = Varints(unbase64(payload)), {}, 0
+        for p in partitions(ints):
+            prev += ints.signed()  # the difference from the previous partition's
+            parts[str(p)] = prev
+        out["topics"][unescape(name)] = {"topic_id": unescape(topic_id), "partitions": parts}
+    return out
+
+
+def decode_ranges(raw, offsets):
+    """floe.ranges as [{"topic", "partition", "start", "end"}]; offsets is the
+    same summary's decoded offsets value (ends are stored relative to it)."""
+    if raw.startswith("["):
+        return json.loads(raw)
+    fields = raw.split(";")
+    if fields[0] != "v2":
+        raise ValueError(f"not a floe ranges value: {raw[:40]!r}")
+    out = []
+    for field in fields[1:]:
+        name, payload = field.split(":")
+        name = unescape(name)
+        ints = Varints(unbase64(payload))
+        for p in partitions(ints):
+            v = ints.unsigned()
+            if v & 1:
+                end = ints.unsigned()
+            else:
+                end = offsets["topics"][name]["partitions"][str(p)]
+            out.append({"topic": name, "partition": p, "start": end - (v >> 1), "end": end})
+    return out
+
+
+def unescape(s):
+    out, i = bytearray(), 0
+    while i < len(s):
+        if s[i] == "%":
+            out.append(int(s[i + 1:i + 3], 16))
+            i += 3
+        else:
+            out += s[i].encode()
+            i += 1
+    return out.decode("utf-8", "surrogateescape")
+
+
+def unbase64(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+class Varints:
+    """LEB128 varints, 7 bits a byte, low bits first."""
+
+    def __init__(self, data):
+        self.data, self.pos = data, 0
+
+    def more(self):
+        return self.pos < len(self.data)
+
+    def unsigned(self):
+        v = shift = 0
+        while True:
+            b = self.data[self.pos]
+            self.pos += 1
+            v |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                return v
+
+    def signed(self):  # zigzag
+        u = self.unsigned()
+        return (u >> 1) ^ -(u & 1)
+
+
+def partitions(ints):
+    """The partitions of a payload's runs (gap, count, entries…); the caller
+    reads each partition's entry before asking for the next."""
+    nxt = 0
+    while ints.more():
+        gap, count = ints.unsigned(), ints.unsigned()
+        p = nxt + gap
+        for _ in range(count):
+            yield p
+            p += 1
+        nxt = p
 
 
 # ---------------------------------------------------------------- shared
