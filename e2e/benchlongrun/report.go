@@ -21,7 +21,7 @@ import (
 var csvHeader = []string{
 	"commit", "elapsed_s", "latency_ms", "outcome", "attempts", "records", "files", "file_bytes", "snapshot_id",
 	"metadata_json_bytes", "snapshots", "refs", "manifests", "manifest_bytes", "data_files", "data_bytes", "avg_data_file_bytes",
-	"total_records", "metadata_dir_files", "metadata_dir_bytes",
+	"total_records", "metadata_dir_files", "metadata_dir_bytes", "metadata_dir_json_bytes", "metadata_dir_manifest_list_bytes",
 }
 
 func (r *longrun) report(res *result) error {
@@ -70,7 +70,7 @@ func writeCSV(path string, res *result) error {
 		if s, ok := byCommit[i+1]; ok {
 			row = append(row, i64(s.metadataBytes), strconv.Itoa(s.snapshots), strconv.Itoa(s.refs), strconv.Itoa(s.manifests),
 				i64(s.manifestBytes), i64(s.dataFiles), i64(s.dataBytes), i64(s.dataBytes/max(s.dataFiles, 1)),
-				i64(s.totalRecords), strconv.Itoa(s.metaDirFiles), i64(s.metaDirBytes))
+				i64(s.totalRecords), strconv.Itoa(s.metaDirFiles), i64(s.metaDirBytes), i64(s.metaDirJSONBytes), i64(s.metaDirListBytes))
 		} else {
 			row = append(row, make([]string, len(csvHeader)-len(row))...)
 		}
@@ -143,6 +143,8 @@ func (r *longrun) summary(w io.Writer, res *result) {
 	fmt.Fprintf(w, "| manifests in the current snapshot, final / max | %d (%s) / %d |\n", final.manifests, mib(final.manifestBytes), peak(func(s sample) int64 { return int64(s.manifests) }))
 	fmt.Fprintf(w, "| metadata/ directory, final / max | %s in %d files / %s in %d files |\n", mib(final.metaDirBytes), final.metaDirFiles,
 		mib(peak(func(s sample) int64 { return s.metaDirBytes })), peak(func(s sample) int64 { return int64(s.metaDirFiles) }))
+	fmt.Fprintf(w, "| metadata/ directory at the end, by kind | metadata.json files %s, manifest lists %s, manifests and the rest %s |\n",
+		mib(final.metaDirJSONBytes), mib(final.metaDirListBytes), mib(final.metaDirBytes-final.metaDirJSONBytes-final.metaDirListBytes))
 	fmt.Fprintf(w, "| data files in the current snapshot | %d, average %s (%s in all) |\n", final.dataFiles, mib(final.dataBytes/max(final.dataFiles, 1)), mib(final.dataBytes))
 	verdict := "holds: total-records = records produced"
 	if final.offsets != nil {

@@ -35,7 +35,11 @@ type sample struct {
 	totalRecords  int64     // total-records of the current snapshot
 	metaDirFiles  int       // every file under the table's metadata/
 	metaDirBytes  int64
-	offsets       map[int32]int64 // floe.offsets.<group> for the topic; nil when it cannot be read
+	// metaDirBytes by kind: metadata.json files (the current one and the
+	// previous versions kept), manifest lists (snap-*.avro), the rest
+	// (manifests and anything else).
+	metaDirJSONBytes, metaDirListBytes int64
+	offsets                            map[int32]int64 // floe.offsets.<group> for the topic; nil when it cannot be read
 }
 
 // metadataFile is the part of a table's metadata.json a sample reads.
@@ -110,6 +114,12 @@ func (r *longrun) sample(ctx context.Context, commits []floebench.Commit) (sampl
 		}
 		s.metaDirFiles++
 		s.metaDirBytes += info.Size()
+		switch name := d.Name(); {
+		case strings.HasSuffix(name, ".metadata.json"):
+			s.metaDirJSONBytes += info.Size()
+		case strings.HasPrefix(name, "snap-") && strings.HasSuffix(name, ".avro"):
+			s.metaDirListBytes += info.Size()
+		}
 		return nil
 	})
 	if err != nil {
