@@ -5,6 +5,7 @@
 # 1,000 partitions with fewer commits. Then the chart of every run.
 #
 # usage: e2e/benchlongrun/run.sh FLOE_BINARY [benchlongrun flags...]
+# The chart goes to $LONGRUN_CHART (default docs/benchmarks/longrun.png).
 # Extra flags apply to every run and come last, so they override the
 # defaults below (e.g. -commits 500, -results DIR).
 set -euo pipefail
@@ -37,4 +38,4 @@ if [[ -f $maint ]]; then
 fi
 
 python=$(sed -n 's/^E2E_PYTHON=//p' e2e/testbed/.run/env)
-"$python" e2e/benchlongrun/chart.py -o docs/benchmarks/longrun.png "${csvs[@]}"
+"$python" e2e/benchlongrun/chart.py -o "${LONGRUN_CHART:-docs/benchmarks/longrun.png}" "${csvs[@]}"
