@@ -139,6 +139,9 @@ func (b *bench) run(ctx context.Context) error {
 	if err := res.Error(); err != nil {
 		return fmt.Errorf("create topics: %w", err)
 	}
+	if err := floebench.WaitTopics(ctx, adm, o.partitions, b.topics...); err != nil {
+		return err
+	}
 
 	cat := b.catalogYAML()
 	catPort, err := b.catalogPort()

@@ -147,6 +147,9 @@ func (r *longrun) run(ctx context.Context) (*result, error) {
 	if _, err := adm.CreateTopic(ctx, int32(o.partitions), 1, nil, r.topic); err != nil {
 		return nil, fmt.Errorf("create topic %s: %w", r.topic, err)
 	}
+	if err := floebench.WaitTopics(ctx, adm, o.partitions, r.topic); err != nil {
+		return nil, err
+	}
 	if r.addr, err = floebench.FreeAddr(); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -89,4 +90,28 @@ func Pace(ctx context.Context, cl *kgo.Client, topics []string, rate int, limit 
 	default:
 	}
 	return n, nil
+}
+
+// WaitTopics waits until the broker's metadata lists every topic with all
+// of its partitions led: floe refuses to start on a topic it cannot see,
+// and a topic created a moment ago may not be visible yet.
+func WaitTopics(ctx context.Context, adm *kadm.Client, partitions int, topics ...string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		td, err := adm.ListTopics(ctx, topics...)
+		ready := err == nil && len(td) == len(topics)
+		for _, t := range td {
+			ready = ready && t.Err == nil && len(t.Partitions) == partitions
+			for _, p := range t.Partitions {
+				ready = ready && p.Err == nil && p.Leader >= 0
+			}
+		}
+		if ready {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topics %v not ready after 30s (%v)", topics, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
