@@ -11,7 +11,7 @@ BIN     := bin/floe
 
 TESTBED := e2e/testbed
 
-.PHONY: all build test unit e2e up down demo lint bench bench-go bench-catalog clean
+.PHONY: all build test unit e2e up down demo lint bench bench-go bench-catalog bench-longrun clean
 
 all: lint test build
 
@@ -58,6 +58,16 @@ bench-catalog: build
 	@$(TESTBED)/up.sh && $(GO) run ./e2e/benchcatalog -floe $(BIN) $(BENCHFLAGS) && \
 		$(GO) run ./e2e/benchcatalog -floe $(BIN) -max-conns-per-host 2 -max-in-flight 2 $(BENCHFLAGS); \
 		rc=$$?; $(TESTBED)/down.sh; exit $$rc
+
+# bench-longrun: thousands of commits at a 250 ms interval (~1,000 records/s):
+# 64 partitions x 2,000 commits, then 1,000 partitions x 300 commits, each
+# with floe's default table settings and, when e2e/benchlongrun/maintenance.yaml
+# exists, with it merged into the table's config; commit latency and metadata
+# sizes per commit go to /tmp/floe-longrun/<run>.csv, the chart to
+# docs/benchmarks/longrun.png; see docs/BENCHMARKS.md. BENCHFLAGS apply to
+# every run (e.g. BENCHFLAGS='-commits 500').
+bench-longrun: build
+	@$(TESTBED)/up.sh && e2e/benchlongrun/run.sh $(BIN) $(BENCHFLAGS); rc=$$?; $(TESTBED)/down.sh; exit $$rc
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./codec/ ./offsets/ ./cmd/floe/

@@ -33,7 +33,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -140,6 +139,9 @@ func (b *bench) run(ctx context.Context) error {
 	if err := res.Error(); err != nil {
 		return fmt.Errorf("create topics: %w", err)
 	}
+	if err := floebench.WaitTopics(ctx, adm, o.partitions, b.topics...); err != nil {
+		return err
+	}
 
 	cat := b.catalogYAML()
 	catPort, err := b.catalogPort()
@@ -170,7 +172,7 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	fmt.Fprintf(os.Stderr, "producing %d records/s to each of %d topics for %s...\n", o.rate, o.tables, o.duration)
 	t0 := time.Now()
-	if b.produced, err = produce(ctx, cl, b.topics, o.rate, o.duration); err != nil {
+	if b.produced, err = floebench.Pace(ctx, cl, b.topics, o.rate, o.duration, nil); err != nil {
 		return err
 	}
 	if err := b.waitCommitted(3 * time.Minute); err != nil {
@@ -269,16 +271,7 @@ func (b *bench) config(name, cat, addr string) string {
 		fmt.Fprintf(&tables, `  - name: %q
     topics: [%q]
     commit-interval: %s
-    metadata-columns: {partition: _kafka_partition, offset: _kafka_offset}
-    schema:
-      - {name: id, type: string, required: true}
-      - {name: n, type: long, required: true}
-      - {name: amount, type: "decimal(12, 2)"}
-      - {name: ts, type: timestamptz, required: true}
-      - {name: customer, type: struct, fields: [{name: id, type: long, required: true}, {name: country, type: string}, {name: segment, type: string}]}
-      - {name: tags, type: "list<string>"}
-    partition-by: ["day(ts)"]
-`, t, b.topics[i], b.o.commitInterval)
+%s`, t, b.topics[i], b.o.commitInterval, floebench.Schema)
 	}
 	return fmt.Sprintf(`# floe benchcatalog: %s
 kafka:
@@ -435,60 +428,4 @@ func (b *bench) killAll() {
 			<-p.done
 		}
 	}
-}
-
-// produce writes rate records per second to every topic for d, paced in
-// 100 ms steps, and returns how many each topic received.
-func produce(ctx context.Context, cl *kgo.Client, topics []string, rate int, d time.Duration) ([]int, error) {
-	n := make([]int, len(topics))
-	errc := make(chan error, 1)
-	start := time.Now()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for range tick.C {
-		elapsed := min(time.Since(start), d)
-		want := int(float64(rate) * elapsed.Seconds())
-		for t, topic := range topics {
-			for ; n[t] < want; n[t]++ {
-				cl.Produce(ctx, &kgo.Record{Topic: topic, Value: record(t, n[t])}, func(_ *kgo.Record, err error) {
-					if err != nil {
-						select {
-						case errc <- err:
-						default:
-						}
-					}
-				})
-			}
-		}
-		if elapsed >= d {
-			break
-		}
-	}
-	if err := cl.Flush(ctx); err != nil {
-		return nil, err
-	}
-	select {
-	case err := <-errc:
-		return nil, fmt.Errorf("produce: %w", err)
-	default:
-	}
-	return n, nil
-}
-
-var (
-	countries = []string{"DE", "FR", "NL", "PL", "US"}
-	segments  = []string{`"smb"`, `"enterprise"`, `null`}
-	tsBase    = time.Date(2026, 11, 27, 22, 0, 0, 0, time.UTC)
-)
-
-// recordID is the id of record i of table t: unique across the run.
-func recordID(t, i int) string { return fmt.Sprintf("t%02d-%07d", t, i) }
-
-// record is record i of table t: every column kind the readers summarise.
-func record(t, i int) []byte {
-	tags := []string{`[]`, `["a"]`, `["a","b"]`}[i%3]
-	ts := tsBase.Add(time.Duration(i) * 3 * time.Second).Add(time.Duration(rand.IntN(1000)) * time.Microsecond)
-	return fmt.Appendf(nil, `{"id":%q,"n":%d,"amount":"%d.%02d","ts":%q,"customer":{"id":%d,"country":%q,"segment":%s},"tags":%s}`,
-		recordID(t, i), int64(i)*1_000_003, i%10_000, i%100, ts.Format(time.RFC3339Nano),
-		i%1000, countries[i%len(countries)], segments[i%len(segments)], tags)
 }

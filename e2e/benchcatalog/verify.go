@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/floe-dev/floe/e2e/internal/floebench"
 )
 
 // commitInfo is one line of `floe commits --json`.
@@ -30,24 +32,6 @@ type commitInfo struct {
 		Start     int64  `json:"start"`
 		End       int64  `json:"end"`
 	} `json:"ranges"`
-}
-
-// readerResult is the part of e2e/readers/check.py's report judged here.
-type readerResult struct {
-	Error           string `json:"error"`
-	Rows            int    `json:"rows"`
-	DuplicateCount  int    `json:"duplicate_count"`
-	MissingCount    int    `json:"missing_count"`
-	UnexpectedCount int    `json:"unexpected_count"`
-	Offsets         *struct {
-		Topics map[string]struct {
-			Partitions map[string]int64 `json:"partitions"`
-		} `json:"topics"`
-	} `json:"offsets"`
-	Snapshots []struct {
-		Floe     bool   `json:"floe"`
-		CommitID string `json:"commit_id"`
-	} `json:"snapshots"`
 }
 
 // verdict is what the judgement found, over all tables.
@@ -144,7 +128,7 @@ func (b *bench) checkReaders(ctx context.Context, v *verdict, t int, end map[int
 	table, topic := b.tables[t], b.topics[t]
 	ids := make([]string, b.produced[t])
 	for i := range ids {
-		ids[i] = recordID(t, i)
+		ids[i] = floebench.RecordID(t, i)
 	}
 	catalog := map[string]any{"type": "rest", "uri": b.catURI}
 	if b.o.catalog == "rest-s3" {
@@ -156,39 +140,16 @@ func (b *bench) checkReaders(ctx context.Context, v *verdict, t int, end map[int
 	} else if w := b.env["E2E_REST_FILE_WAREHOUSE"]; w != "" {
 		catalog["warehouse"] = w
 	}
-	req, err := json.Marshal(map[string]any{
+	out, err := floebench.RunReaders(ctx, b.env["E2E_PYTHON"], b.o.readers, map[string]any{
 		"catalog": catalog, "table": table, "group": b.group, "id_column": "id", "expected_ids": ids,
 		"partition_column": "_kafka_partition", "offset_column": "_kafka_offset",
 	})
 	if err != nil {
 		return err
 	}
-	python := b.env["E2E_PYTHON"]
-	if python == "" {
-		return errors.New("E2E_PYTHON is not set in the env file: the readers need the test bed's venv")
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, python, b.o.readers)
-	cmd.Stdin = bytes.NewReader(req)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s: %w\n%s", b.o.readers, err, stderr.String())
-	}
-	var out map[string]readerResult
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
-		return fmt.Errorf("%s printed no JSON object: %w\n%s", b.o.readers, err, stdout.String())
-	}
-	for _, name := range []string{"pyiceberg", "duckdb"} {
-		r := out[name]
-		switch {
-		case r.Error != "":
-			v.failf("%s: %s: %s", table, name, r.Error)
-			continue
-		case r.Rows != b.produced[t] || r.DuplicateCount != 0 || r.MissingCount != 0 || r.UnexpectedCount != 0:
-			v.failf("%s: %s reads %d rows (%d produced): %d duplicate, %d missing, %d unexpected ids",
-				table, name, r.Rows, b.produced[t], r.DuplicateCount, r.MissingCount, r.UnexpectedCount)
+	for _, name := range floebench.Readers {
+		if p := out[name].RowProblem(name, b.produced[t]); p != "" {
+			v.failf("%s: %s", table, p)
 		}
 	}
 	py := out["pyiceberg"]

@@ -386,7 +386,7 @@ fetch_venv() {
   local py=${E2E_TESTBED_PYTHON:-python3}
   command -v "$py" >/dev/null 2>&1 || die "$py not found"
   "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || die "$py is older than 3.10"
-  log "creating Python venv $v (pyiceberg, duckdb, boto3)"
+  log "creating Python venv $v (pyiceberg, duckdb, boto3, matplotlib)"
   rm -rf "$v"
   "$py" -m venv "$v"
   "$v/bin/python" -m pip install -q --disable-pip-version-check -r "$PY_REQUIREMENTS"

@@ -1,7 +1,7 @@
 // Package floebench holds what the end-to-end benchmarks (e2e/bench,
-// e2e/benchcatalog) share: the test bed's env file, free loopback
-// addresses, floe's /metrics read back, floe's commit log lines and
-// percentiles. Like the e2e tests it imports no floe package: floe is a
+// e2e/benchcatalog, e2e/benchlongrun) share: the test bed's env file, free
+// loopback addresses, floe's /metrics read back, floe's commit log lines,
+// percentiles, and the synthetic records with their paced producer. Like the e2e tests it imports no floe package: floe is a
 // black box reached through its config, HTTP endpoints and log.
 package floebench
 
@@ -133,6 +133,38 @@ func Metric(addr, name string) float64 {
 	return f.Sum(name, nil)
 }
 
+// Commit is what a benchmark reads from one `commit` line of floe's JSON
+// log.
+type Commit struct {
+	Time       time.Time     `json:"time"`
+	Outcome    string        `json:"outcome"`
+	SnapshotID int64         `json:"snapshot_id"`
+	Records    int64         `json:"records"`
+	Files      int64         `json:"files"`
+	FileBytes  int64         `json:"file_bytes"`
+	Attempts   int           `json:"attempts"`
+	Duration   time.Duration `json:"-"`
+}
+
+// ParseCommit parses one line of floe's JSON log; ok is false for every
+// line that is not a commit.
+func ParseCommit(line []byte) (c Commit, ok bool) {
+	var l struct {
+		Commit
+		Msg      string `json:"msg"`
+		Duration string `json:"duration"`
+	}
+	if json.Unmarshal(line, &l) != nil || l.Msg != "commit" {
+		return Commit{}, false
+	}
+	d, err := time.ParseDuration(l.Duration)
+	if err != nil {
+		return Commit{}, false
+	}
+	l.Commit.Duration = d
+	return l.Commit, true
+}
+
 // CommitLatencies reads the duration of every commit from floe's JSON log,
 // sorted.
 func CommitLatencies(logPath string) ([]time.Duration, error) {
@@ -145,15 +177,8 @@ func CommitLatencies(logPath string) ([]time.Duration, error) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
-		var l struct {
-			Msg      string `json:"msg"`
-			Duration string `json:"duration"`
-		}
-		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Msg != "commit" {
-			continue
-		}
-		if d, err := time.ParseDuration(l.Duration); err == nil {
-			out = append(out, d)
+		if c, ok := ParseCommit(sc.Bytes()); ok {
+			out = append(out, c.Duration)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })

@@ -13,6 +13,7 @@ import pyiceberg
 import sqlalchemy  # noqa: F401  (pyiceberg[sql-sqlite])
 import psycopg2  # noqa: F401  (pyiceberg[sql-postgres])
 import boto3  # noqa: F401
+import matplotlib  # noqa: F401  (e2e/benchlongrun/chart.py)
 
 
 def main() -> None:
