@@ -38,7 +38,7 @@ type maintainerMetrics struct {
 // replica owns the table now.
 func NewMaintainer(cfg Config, t Table, owns func() bool, logger *slog.Logger, reg prometheus.Registerer) *Maintainer {
 	l := prometheus.Labels{"table": t.Name}
-	return &Maintainer{
+	m := &Maintainer{
 		cfg: cfg, t: t, owns: owns, log: logger.With("table", t.Name, "component", "maintenance"),
 		m: maintainerMetrics{
 			runs: prom.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -64,6 +64,16 @@ func NewMaintainer(cfg Config, t Table, owns func() bool, logger *slog.Logger, r
 			}, []string{"table", "task"})).MustCurryWith(l),
 		},
 	}
+	// Every series exists from the start, so rates and alerts see a zero
+	// rather than nothing.
+	for _, task := range []string{"expire", "manifests"} {
+		for _, outcome := range []string{"committed", "nothing", "failed"} {
+			m.m.runs.WithLabelValues(task, outcome)
+		}
+		m.m.duration.WithLabelValues(task)
+		m.m.removed.WithLabelValues(task)
+	}
+	return m
 }
 
 // Run checks the table every interval until ctx is done (never when the
