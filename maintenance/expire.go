@@ -91,11 +91,46 @@ type ExpireResult struct {
 	CleanupError string `json:"cleanup_error,omitempty"`
 }
 
-// expireTimeout bounds one expiry, its retries after losing to ingestion
-// included.
-const expireTimeout = 2 * time.Minute
+// commitTimeout bounds one maintenance commit, its retries after losing to
+// ingestion included.
+const commitTimeout = 2 * time.Minute
 
-var expireBackoff = catalog.Backoff{Min: 50 * time.Millisecond, Max: 2 * time.Second}
+var commitBackoff = catalog.Backoff{Min: 50 * time.Millisecond, Max: 2 * time.Second}
+
+// committed is what a maintenance commit did.
+type committed struct {
+	landed     bool  // a commit landed (not: nothing to do, a dry run)
+	cleanupErr error // it landed, but deleting the files it made unreferenced failed
+	removed    int64 // files deleted through the table's IO
+}
+
+// commitAlone makes one maintenance commit of its own on t (no commit ID,
+// no floe.offsets key): stage plans it on each freshly loaded table (and
+// may say ErrNothing), so an attempt that loses to ingestion re-plans on
+// the new head. An outcome that was unknown is re-planned the same way:
+// what landed is no longer due.
+func (t Table) commitAlone(ctx context.Context, stage tablecommit.Stage) (committed, error) {
+	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
+	defer cancel()
+	var removed atomic.Int64
+	commit := &tablecommit.Commit{Target: tablecommit.Target{
+		Name: t.Name, Observe: t.Observe,
+		Load: func(ctx context.Context) (*table.Table, error) { return t.load(ctx, &removed) },
+	}}
+	var out committed
+	err := commit.Run(ctx, commitBackoff, func(ctx context.Context) error {
+		staged := false
+		res, err := commit.Once(ctx, func(ctx context.Context, tbl *table.Table, txn *table.Transaction) error {
+			err := stage(ctx, tbl, txn)
+			staged = err == nil
+			return err
+		})
+		out = committed{landed: err == nil && staged, cleanupErr: res.CleanupErr}
+		return err
+	}, nil)
+	out.removed = removed.Load()
+	return out, err
+}
 
 // Expire removes t's snapshots that are past cfg's bounds in one commit of
 // its own (no floe.offsets.* key), then deletes the files only they
@@ -108,32 +143,16 @@ func Expire(ctx context.Context, t Table, cfg ExpireConfig, every, apply bool) (
 	if err := cfg.Validate(); err != nil {
 		return ExpireResult{}, fmt.Errorf("expire: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, expireTimeout)
-	defer cancel()
-	var removed atomic.Int64
-	commit := &tablecommit.Commit{Target: tablecommit.Target{
-		Name: t.Name, Observe: t.Observe,
-		Load: func(ctx context.Context) (*table.Table, error) { return t.load(ctx, &removed) },
-	}}
 	var res ExpireResult
-	err := commit.Run(ctx, expireBackoff, func(ctx context.Context) error {
+	out, err := t.commitAlone(ctx, func(ctx context.Context, tbl *table.Table, txn *table.Transaction) error {
 		res = ExpireResult{}
-		staged := false
-		out, err := commit.Once(ctx, func(ctx context.Context, tbl *table.Table, txn *table.Transaction) error {
-			err := stageExpiry(tbl, txn, cfg, every, apply, &res)
-			staged = err == nil
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		res.Committed = staged
-		if out.CleanupErr != nil {
-			res.CleanupError = out.CleanupErr.Error()
-		}
-		return nil
-	}, nil)
-	res.FilesRemoved = removed.Load()
+		return stageExpiry(tbl, txn, cfg, every, apply, &res)
+	})
+	res.Committed = out.landed
+	if out.cleanupErr != nil {
+		res.CleanupError = out.cleanupErr.Error()
+	}
+	res.FilesRemoved = out.removed
 	if err != nil {
 		return res, fmt.Errorf("expire snapshots of %s: %w", t.Name, err)
 	}

@@ -3,7 +3,6 @@ package maintenance
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 
 	"github.com/apache/iceberg-go/table"
 
@@ -47,25 +46,12 @@ func RewriteManifests(ctx context.Context, t Table, cfg ManifestsConfig, every, 
 	if err := cfg.Validate(); err != nil {
 		return ManifestsResult{}, fmt.Errorf("manifests: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, expireTimeout)
-	defer cancel()
-	var removed atomic.Int64
-	commit := &tablecommit.Commit{Target: tablecommit.Target{
-		Name: t.Name, Observe: t.Observe,
-		Load: func(ctx context.Context) (*table.Table, error) { return t.load(ctx, &removed) },
-	}}
 	var res ManifestsResult
-	err := commit.Run(ctx, expireBackoff, func(ctx context.Context) error {
+	out, err := t.commitAlone(ctx, func(ctx context.Context, tbl *table.Table, txn *table.Transaction) error {
 		res = ManifestsResult{}
-		staged := false
-		_, err := commit.Once(ctx, func(ctx context.Context, tbl *table.Table, txn *table.Transaction) error {
-			err := stageManifests(ctx, tbl, txn, cfg, every, apply, &res)
-			staged = err == nil
-			return err
-		})
-		res.Committed = err == nil && staged
-		return err
-	}, nil)
+		return stageManifests(ctx, tbl, txn, cfg, every, apply, &res)
+	})
+	res.Committed = out.landed
 	if err != nil {
 		return res, fmt.Errorf("rewrite manifests of %s: %w", t.Name, err)
 	}
