@@ -101,6 +101,8 @@ type pipeline struct {
 	catalog map[string]any // the catalog as check.py takes it
 	cfgPath string         // a config for floe commits
 	procs   []*floeProc    // every floe process started, in order
+	// maintained: the table's maintenance runs (see expectation).
+	maintained bool
 }
 
 func newPipeline(t testing.TB, s *services, setup string, partitions int32) *pipeline {
@@ -269,6 +271,7 @@ func (p *pipeline) finish(ids []string, procs ...*floeProc) []commitInfo {
 	py, duck := readTable(p.t, p.svc, p.catalog, p.table, p.group, ids)
 	requireExactlyOnce(p.t, expectation{
 		topic: p.topic, ids: ids, ends: ends, clusterID: clusterID, topicID: topicID, commits: hist,
+		maintained: p.maintained,
 	}, py, duck)
 	return hist
 }

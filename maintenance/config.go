@@ -14,6 +14,7 @@ type Config struct {
 	Interval  time.Duration   `koanf:"interval"`
 	Expire    ExpireConfig    `koanf:"expire"`
 	Manifests ManifestsConfig `koanf:"manifests"`
+	Compact   CompactConfig   `koanf:"compact"`
 }
 
 // ExpireConfig is snapshot expiry. A snapshot is kept while it is one of
@@ -31,13 +32,15 @@ type ExpireConfig struct {
 }
 
 // DefaultConfig returns the maintenance defaults: a check every minute,
-// expiry on, keeping the newest 100 snapshots and two hours, and the
-// manifests rewritten when the head has more than 100.
+// expiry on, keeping the newest 100 snapshots and two hours, the
+// manifests rewritten when the head has more than 100, and a partition's
+// small files compacted once there are 10 (DefaultCompactConfig).
 func DefaultConfig() Config {
 	return Config{
 		Interval:  time.Minute,
 		Expire:    ExpireConfig{Enabled: true, KeepLast: 100, KeepFor: 2 * time.Hour},
 		Manifests: ManifestsConfig{Enabled: true, Max: 100},
+		Compact:   DefaultCompactConfig(),
 	}
 }
 
@@ -52,6 +55,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Manifests.Validate(); err != nil {
 		return fmt.Errorf("manifests.%w", err)
+	}
+	if err := c.Compact.Validate(); err != nil {
+		return fmt.Errorf("compact.%w", err)
 	}
 	return nil
 }

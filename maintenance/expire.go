@@ -22,6 +22,9 @@ type Table struct {
 	Catalog table.CatalogIO
 	// Observe, if set, is told how long each catalog commit request took.
 	Observe func(took time.Duration, err error)
+	// TargetFileSize is the table's target-file-size: the size compaction
+	// aims for unless its own is set.
+	TargetFileSize int64
 }
 
 // load loads the table; the files its commits delete are counted in removed.
@@ -100,20 +103,23 @@ var commitBackoff = catalog.Backoff{Min: 50 * time.Millisecond, Max: 2 * time.Se
 // committed is what a maintenance commit did.
 type committed struct {
 	landed     bool  // a commit landed (not: nothing to do, a dry run)
+	snapshot   int64 // the snapshot it made, for a commit with an ID
+	unknown    bool  // an attempt's outcome was unknown
 	cleanupErr error // it landed, but deleting the files it made unreferenced failed
 	removed    int64 // files deleted through the table's IO
 }
 
-// commitAlone makes one maintenance commit of its own on t (no commit ID,
-// no floe.offsets key): stage plans it on each freshly loaded table (and
-// may say ErrNothing), so an attempt that loses to ingestion re-plans on
-// the new head. An outcome that was unknown is re-planned the same way:
-// what landed is no longer due.
-func (t Table) commitAlone(ctx context.Context, stage tablecommit.Stage) (committed, error) {
+// commitAlone makes one maintenance commit of its own on t (no
+// floe.offsets key): stage plans it on each freshly loaded table (and may
+// say ErrNothing), so an attempt that loses to ingestion re-plans on the
+// new head. Without an id, an outcome that was unknown is re-planned the
+// same way (what landed is no longer due); with one (written by stage as
+// floe.commit-id), it is looked for in the history first.
+func (t Table) commitAlone(ctx context.Context, id string, stage tablecommit.Stage) (committed, error) {
 	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
 	var removed atomic.Int64
-	commit := &tablecommit.Commit{Target: tablecommit.Target{
+	commit := &tablecommit.Commit{ID: id, Target: tablecommit.Target{
 		Name: t.Name, Observe: t.Observe,
 		Load: func(ctx context.Context) (*table.Table, error) { return t.load(ctx, &removed) },
 	}}
@@ -125,10 +131,14 @@ func (t Table) commitAlone(ctx context.Context, stage tablecommit.Stage) (commit
 			staged = err == nil
 			return err
 		})
-		out = committed{landed: err == nil && staged, cleanupErr: res.CleanupErr}
+		out = committed{landed: err == nil && (staged || res.Resolved), cleanupErr: res.CleanupErr}
+		if res.Snapshot != nil {
+			out.snapshot = res.Snapshot.SnapshotID
+		}
 		return err
 	}, nil)
 	out.removed = removed.Load()
+	out.unknown = commit.Unknown()
 	return out, err
 }
 
@@ -144,7 +154,7 @@ func Expire(ctx context.Context, t Table, cfg ExpireConfig, every, apply bool) (
 		return ExpireResult{}, fmt.Errorf("expire: %w", err)
 	}
 	var res ExpireResult
-	out, err := t.commitAlone(ctx, func(ctx context.Context, tbl *table.Table, txn *table.Transaction) error {
+	out, err := t.commitAlone(ctx, "", func(ctx context.Context, tbl *table.Table, txn *table.Transaction) error {
 		res = ExpireResult{}
 		return stageExpiry(tbl, txn, cfg, every, apply, &res)
 	})

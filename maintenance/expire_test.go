@@ -44,7 +44,7 @@ func newEnv(t *testing.T, props iceberg.Properties) *env {
 }
 
 func (e *env) table() maintenance.Table {
-	return maintenance.Table{Name: "db.t", Ident: ident, Catalog: e.cat}
+	return maintenance.Table{Name: "db.t", Ident: ident, Catalog: e.cat, TargetFileSize: 1 << 20}
 }
 
 func (e *env) reload() *table.Table {

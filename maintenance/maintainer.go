@@ -30,6 +30,8 @@ type maintainerMetrics struct {
 	duration  *prometheus.HistogramVec
 	expired   prometheus.Counter
 	removed   *prometheus.CounterVec // task
+	rewritten prometheus.Counter     // files compaction replaced
+	rewrBytes prometheus.Counter     // their bytes
 	snapshots prometheus.Gauge
 	lastOK    *prometheus.GaugeVec // task
 }
@@ -43,7 +45,7 @@ func NewMaintainer(cfg Config, t Table, owns func() bool, logger *slog.Logger, r
 		m: maintainerMetrics{
 			runs: prom.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "floe_maintenance_runs_total",
-				Help: "Maintenance tasks run on a table, by task (expire, manifests) and outcome (committed: changed the table; nothing: nothing was due; failed).",
+				Help: "Maintenance tasks run on a table, by task (expire, compact, manifests) and outcome (committed: changed the table; nothing: nothing was due; failed).",
 			}, []string{"table", "task", "outcome"})).MustCurryWith(l),
 			duration: prom.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 				Name:    "floe_maintenance_duration_seconds",
@@ -56,6 +58,12 @@ func NewMaintainer(cfg Config, t Table, owns func() bool, logger *slog.Logger, r
 			removed: prom.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "floe_maintenance_files_removed_total", Help: "Files deleted by maintenance (manifest lists, manifests, data files), by task.",
 			}, []string{"table", "task"})).MustCurryWith(l),
+			rewritten: prom.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "floe_maintenance_files_rewritten_total", Help: "Small data files compaction replaced with larger ones.",
+			}, []string{"table"})).With(l),
+			rewrBytes: prom.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "floe_maintenance_bytes_rewritten_total", Help: "Bytes of the small data files compaction replaced (read and written again).",
+			}, []string{"table"})).With(l),
 			snapshots: prom.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 				Name: "floe_table_snapshots", Help: "Snapshots in the table's metadata, as the table's maintenance last saw it.",
 			}, []string{"table"})).With(l),
@@ -66,7 +74,7 @@ func NewMaintainer(cfg Config, t Table, owns func() bool, logger *slog.Logger, r
 	}
 	// Every series exists from the start, so rates and alerts see a zero
 	// rather than nothing.
-	for _, task := range []string{"expire", "manifests"} {
+	for _, task := range []string{"expire", "compact", "manifests"} {
 		for _, outcome := range []string{"committed", "nothing", "failed"} {
 			m.m.runs.WithLabelValues(task, outcome)
 		}
@@ -115,6 +123,20 @@ func (m *Maintainer) Once(ctx context.Context, every bool) bool {
 			return taskOutcome{
 				committed: res.Committed, removed: res.FilesRemoved, cleanupErr: res.CleanupError,
 				log: []any{"expired", len(res.Expired), "retained", res.Retained, "files_removed", res.FilesRemoved},
+			}, err
+		}) && ok
+	}
+	if m.cfg.Compact.Enabled {
+		ok = m.task(ctx, "compact", func() (taskOutcome, error) {
+			res, err := Compact(ctx, m.t, m.cfg.Compact, every, true)
+			if res.Committed {
+				m.m.rewritten.Add(float64(res.FilesRewritten))
+				m.m.rewrBytes.Add(float64(res.BytesRewritten))
+			}
+			return taskOutcome{
+				committed: res.Committed,
+				log: []any{"groups", res.Groups, "files_rewritten", res.FilesRewritten, "bytes_rewritten", res.BytesRewritten,
+					"files_added", res.FilesAdded, "bytes_added", res.BytesAdded, "deferred_groups", res.Deferred, "snapshot_id", res.SnapshotID},
 			}, err
 		}) && ok
 	}

@@ -47,7 +47,7 @@ func RewriteManifests(ctx context.Context, t Table, cfg ManifestsConfig, every, 
 		return ManifestsResult{}, fmt.Errorf("manifests: %w", err)
 	}
 	var res ManifestsResult
-	out, err := t.commitAlone(ctx, func(ctx context.Context, tbl *table.Table, txn *table.Transaction) error {
+	out, err := t.commitAlone(ctx, "", func(ctx context.Context, tbl *table.Table, txn *table.Transaction) error {
 		res = ManifestsResult{}
 		return stageManifests(ctx, tbl, txn, cfg, every, apply, &res)
 	})

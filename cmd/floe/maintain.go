@@ -13,9 +13,10 @@ import (
 	"github.com/floe-dev/floe/maintenance"
 )
 
-// maintainCmd runs each table's maintenance once (snapshot expiry, then the
-// manifest rewrite), as its `maintenance:` section configures it, whatever
-// is due (expire.min-expired does not apply), and
+// maintainCmd runs each table's maintenance once (snapshot expiry, then
+// compaction, then the manifest rewrite), as its `maintenance:` section
+// configures it, whatever is due (expire.min-expired does not apply;
+// compaction merges any two small files of a partition), and
 // prints what it did; with --dry-run it prints what it would do. It is safe
 // beside a running floe: every maintenance commit asserts the head it read.
 func maintainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -45,11 +46,12 @@ func maintainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return err
 		}
-		t := maintenance.Table{Name: tc.Name, Ident: ident, Catalog: cat}
+		t := maintenance.Table{Name: tc.Name, Ident: ident, Catalog: cat, TargetFileSize: tc.TargetFileSize}
 		out := struct {
 			Table     string                       `json:"table"`
 			DryRun    bool                         `json:"dry_run"`
 			Expire    *maintenance.ExpireResult    `json:"expire,omitempty"`
+			Compact   *maintenance.CompactResult   `json:"compact,omitempty"`
 			Manifests *maintenance.ManifestsResult `json:"manifests,omitempty"`
 		}{Table: tc.Name, DryRun: *dryRun}
 		if tc.Maintenance.Expire.Enabled {
@@ -58,6 +60,13 @@ func maintainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 				return err
 			}
 			out.Expire = &res
+		}
+		if tc.Maintenance.Compact.Enabled {
+			res, err := maintenance.Compact(ctx, t, tc.Maintenance.Compact, true, !*dryRun)
+			if err != nil {
+				return err
+			}
+			out.Compact = &res
 		}
 		if tc.Maintenance.Manifests.Enabled {
 			res, err := maintenance.RewriteManifests(ctx, t, tc.Maintenance.Manifests, false, !*dryRun)
@@ -73,6 +82,7 @@ func maintainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			continue
 		}
 		printExpired(stdout, out.Table, out.DryRun, out.Expire, tc.Maintenance.Expire)
+		printCompacted(stdout, out.DryRun, out.Compact)
 		printManifests(stdout, out.DryRun, out.Manifests, tc.Maintenance.Manifests)
 	}
 	return nil
@@ -96,6 +106,26 @@ func printExpired(w io.Writer, name string, dryRun bool, res *maintenance.Expire
 		if res.CleanupError != "" {
 			fmt.Fprintf(w, "  expire: some of those files were not deleted (`floe sweep --apply` removes them): %s\n", res.CleanupError)
 		}
+	}
+}
+
+func printCompacted(w io.Writer, dryRun bool, res *maintenance.CompactResult) {
+	switch {
+	case res == nil:
+		fmt.Fprintln(w, "  compact: off (maintenance.compact.enabled: false)")
+		return
+	case res.Groups == 0:
+		fmt.Fprintln(w, "  compact: no partition has two or more small files")
+		return
+	case dryRun:
+		fmt.Fprintf(w, "  compact: would rewrite %d small files (%s) in %d groups (dry run)\n",
+			res.FilesRewritten, humanBytes(res.BytesRewritten), res.Groups)
+	default:
+		fmt.Fprintf(w, "  compact: rewrote %d small files (%s) into %d (%s) in snapshot %d\n",
+			res.FilesRewritten, humanBytes(res.BytesRewritten), res.FilesAdded, humanBytes(res.BytesAdded), res.SnapshotID)
+	}
+	if res.Deferred > 0 {
+		fmt.Fprintf(w, "  compact: %d more groups are over max-bytes for one run: run again\n", res.Deferred)
 	}
 }
 

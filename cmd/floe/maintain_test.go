@@ -34,6 +34,7 @@ func TestMaintenanceKeepsTheTableBounded(t *testing.T) {
 	out, err := exec.Command(floeBin, "maintain", "--config", off, "--dry-run").CombinedOutput()
 	require.NoError(t, err, string(out))
 	require.Contains(t, string(out), "table itest.events:\n  expire: would expire")
+	require.Contains(t, string(out), "  compact: would rewrite 16 small files")
 	require.Contains(t, string(out), "  manifests: ")
 	require.Len(t, b.loadTable().Metadata().Snapshots(), before, "a dry run changes nothing")
 
@@ -46,13 +47,25 @@ func TestMaintenanceKeepsTheTableBounded(t *testing.T) {
 			Retained  int     `json:"retained_snapshots"`
 			Committed bool    `json:"committed"`
 		} `json:"expire"`
+		Compact struct {
+			FilesRewritten int   `json:"files_rewritten"`
+			FilesAdded     int   `json:"files_added"`
+			SnapshotID     int64 `json:"snapshot_id"`
+			Committed      bool  `json:"committed"`
+		} `json:"compact"`
 	}
 	require.NoError(t, json.Unmarshal(out, &res), string(out))
 	require.True(t, res.Expire.Committed)
 	require.Equal(t, 2, res.Expire.Retained)
 	require.Len(t, res.Expire.Expired, before-2)
+	// Four commits of four partitions: 16 small files, one per partition
+	// after the compaction, in a snapshot of its own.
+	require.True(t, res.Compact.Committed)
+	require.Equal(t, 16, res.Compact.FilesRewritten)
+	require.Equal(t, 4, res.Compact.FilesAdded)
 	tbl := b.loadTable()
-	require.Len(t, tbl.Metadata().Snapshots(), 2)
+	require.Len(t, tbl.Metadata().Snapshots(), 3, "the two kept and the compaction")
+	require.Equal(t, res.Compact.SnapshotID, tbl.CurrentSnapshot().SnapshotID)
 	b.requireExactlyOnce(200)
 	out, err = exec.Command(floeBin, "commits", "--config", off).CombinedOutput()
 	require.NoError(t, err, string(out))

@@ -390,7 +390,7 @@ func (p *pipeline) maintainer(tc config.Table) (*maintenance.Maintainer, error) 
 	}
 	first := slices.Min(tc.Topics)
 	owns := func() bool { return p.consumer.Owns(first, 0) }
-	t := maintenance.Table{Name: tc.Name, Ident: ident, Catalog: p.cat}
+	t := maintenance.Table{Name: tc.Name, Ident: ident, Catalog: p.cat, TargetFileSize: tc.TargetFileSize}
 	return maintenance.NewMaintainer(tc.Maintenance, t, owns, p.log, p.reg), nil
 }
 

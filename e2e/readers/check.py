@@ -21,7 +21,9 @@ Input: one JSON object on stdin:
       "id_column": "id",
       "expected_ids": ["o0000000", ...],    # optional: reports missing/unexpected ids
       "partition_column": "_kafka_partition",  # optional: per-partition offset coverage
-      "offset_column": "_kafka_offset"
+      "offset_column": "_kafka_offset",
+      "time_travel": false,                 # optional: read every retained snapshot
+      "orphans": false                      # optional: unreferenced data files (file://)
     }
 
 or {"mode": "decode", "offsets": "<floe.offsets.* value>", "ranges": "<floe.ranges
@@ -35,7 +37,9 @@ customer_id_sum) and per-partition offset coverage. PyIceberg also reports the
 current snapshot's floe.offsets.<group> (decoded by decode_offsets into floe's
 JSON shape, {"cluster_id", "topics": {name: {"topic_id", "partitions": {"<p>":
 next}}}}), every snapshot ID and which of them
-carry floe keys; DuckDB lists the snapshot IDs (iceberg_snapshots). A reader that fails reports {"error": "..."} instead; the
+carry floe keys (with time_travel: each snapshot carrying the group's
+offsets read as of itself; with orphans: the data files no retained snapshot
+references); DuckDB lists the snapshot IDs (iceberg_snapshots). A reader that fails reports {"error": "..."} instead; the
 script itself exits non-zero only on bad input.
 """
 
@@ -136,7 +140,13 @@ def read_pyiceberg(req):
     key = "floe.offsets." + req["group"]
     snap = tbl.current_snapshot()
     res["current_snapshot_id"] = snap.snapshot_id if snap else None
-    summary = snap.summary if snap else None
+    # floe tags the snapshot holding the group's newest offsets with the key
+    # itself; the head may be another writer's (an expiry keeps the tag, a
+    # manifest rewrite adds a snapshot without the key).
+    ref = tbl.metadata.refs.get(key)
+    res["offsets_tag"] = ref.snapshot_id if ref else None
+    held = tbl.metadata.snapshot_by_id(ref.snapshot_id) if ref else snap
+    summary = held.summary if held else None
     raw = summary.additional_properties.get(key) if summary else None
     res["offsets"] = decode_offsets(raw) if raw else None
     res["snapshots"] = []
@@ -148,8 +158,49 @@ def read_pyiceberg(req):
             "floe": key in props,
             "commit_id": props.get("floe.commit-id"),
             "added_records": int(props.get("added-records", "0")),
+            "operation": s.summary.operation.value if s.summary else None,
         })
+    if req.get("time_travel") and pcol and ocol:
+        res["time_travel"] = time_travel(tbl, key, pcol, ocol)
+    if req.get("orphans"):
+        res["orphans"] = orphan_data_files(tbl)
     return res
+
+
+def time_travel(tbl, key, pcol, ocol):
+    """Every retained snapshot carrying the group's offsets, read as of
+    itself: its offsets and the coverage of the rows it holds."""
+    out = []
+    for s in tbl.metadata.snapshots:
+        raw = s.summary.additional_properties.get(key) if s.summary else None
+        if raw is None:
+            continue
+        arrow = tbl.scan(snapshot_id=s.snapshot_id, selected_fields=(pcol, ocol)).to_arrow()
+        out.append({
+            "snapshot_id": s.snapshot_id,
+            "offsets": decode_offsets(raw),
+            "partitions": coverage(zip(arrow.column(pcol).to_pylist(), arrow.column(ocol).to_pylist())),
+        })
+    return out
+
+
+def orphan_data_files(tbl):
+    """Data files under a file:// table's data/ directory that no retained
+    snapshot references, with their modification time (Unix seconds)."""
+    import os
+    from urllib.parse import urlparse
+
+    loc = urlparse(tbl.location())
+    if loc.scheme not in ("", "file"):
+        raise ValueError(f"orphans: only file:// tables are listed, not {tbl.location()}")
+    referenced = {urlparse(p).path for p in tbl.inspect.all_data_files().column("file_path").to_pylist()}
+    out = []
+    for root, _, files in os.walk(os.path.join(loc.path, "data")):
+        for f in files:
+            path = os.path.join(root, f)
+            if f.endswith(".parquet") and path not in referenced:
+                out.append({"path": path, "mtime": os.path.getmtime(path)})
+    return out
 
 
 def int_or_none(v):
