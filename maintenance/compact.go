@@ -71,6 +71,9 @@ type CompactResult struct {
 	BytesAdded int64 `json:"bytes_added"`
 	Committed  bool  `json:"committed"`
 	SnapshotID int64 `json:"snapshot_id,omitempty"`
+	// LandedAfterUnknown says an attempt's response was lost but its commit
+	// had landed: found in the history by its commit ID, not made twice.
+	LandedAfterUnknown bool `json:"landed_after_unknown,omitempty"`
 	// Abandoned is set when the rewrite was given up after writing its
 	// files (another writer replaced the same files first): the files were
 	// deleted, or, when an attempt's outcome was unknown, left for the sweep.
@@ -152,7 +155,7 @@ func Compact(ctx context.Context, t Table, cfg CompactConfig, every, apply bool)
 		}
 		return err
 	})
-	res.Committed, res.SnapshotID = out.landed, out.snapshot
+	res.Committed, res.SnapshotID, res.LandedAfterUnknown = out.landed, out.snapshot, out.resolved
 	if err == nil {
 		return res, nil
 	}

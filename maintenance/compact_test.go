@@ -169,15 +169,8 @@ func TestCompactLosesToIngestionAndRestages(t *testing.T) {
 	for n := int64(0); n < 6; n++ {
 		e.ingest(n, "g")
 	}
-	calls := e.cat.Calls()
 	var raced int64
-	e.cat.SetBefore(func(n int) error {
-		if n == calls+1 {
-			e.cat.SetBefore(nil)
-			raced = e.ingest(6, "g")
-		}
-		return nil
-	})
+	e.beforeNextCommit(func() { raced = e.ingest(6, "g") })
 	res, err := e.compact(compactCfg, false, true)
 	require.NoError(t, err)
 	require.True(t, res.Committed)
@@ -199,16 +192,9 @@ func TestCompactGivesUpWhenAnotherReplacedItsFiles(t *testing.T) {
 	for n := int64(0); n < 6; n++ {
 		e.ingest(n, "g")
 	}
-	calls := e.cat.Calls()
 	var other maintenance.CompactResult
 	var otherErr error
-	e.cat.SetBefore(func(n int) error {
-		if n == calls+1 {
-			e.cat.SetBefore(nil)
-			other, otherErr = e.compact(compactCfg, false, true)
-		}
-		return nil
-	})
+	e.beforeNextCommit(func() { other, otherErr = e.compact(compactCfg, false, true) })
 	res, err := e.compact(compactCfg, false, true)
 	require.NoError(t, otherErr)
 	require.True(t, other.Committed)
@@ -240,6 +226,7 @@ func TestCompactFindsItsCommitAfterALostResponse(t *testing.T) {
 	res, err := e.compact(compactCfg, false, true)
 	require.NoError(t, err)
 	require.True(t, res.Committed)
+	require.True(t, res.LandedAfterUnknown)
 	tbl := e.reload()
 	require.Equal(t, res.SnapshotID, tbl.CurrentSnapshot().SnapshotID)
 	compactions := 0

@@ -105,6 +105,7 @@ type committed struct {
 	landed     bool  // a commit landed (not: nothing to do, a dry run)
 	snapshot   int64 // the snapshot it made, for a commit with an ID
 	unknown    bool  // an attempt's outcome was unknown
+	resolved   bool  // and it had landed: found by its commit ID
 	cleanupErr error // it landed, but deleting the files it made unreferenced failed
 	removed    int64 // files deleted through the table's IO
 }
@@ -131,7 +132,7 @@ func (t Table) commitAlone(ctx context.Context, id string, stage tablecommit.Sta
 			staged = err == nil
 			return err
 		})
-		out = committed{landed: err == nil && (staged || res.Resolved), cleanupErr: res.CleanupErr}
+		out = committed{landed: err == nil && (staged || res.Resolved), resolved: res.Resolved, cleanupErr: res.CleanupErr}
 		if res.Snapshot != nil {
 			out.snapshot = res.Snapshot.SnapshotID
 		}

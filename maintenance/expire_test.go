@@ -86,6 +86,19 @@ func (e *env) ingest(n int64, group string) int64 {
 	return res.Table.CurrentSnapshot().SnapshotID
 }
 
+// beforeNextCommit runs fn once, just before the next commit request
+// reaches the catalog: another writer that commits first.
+func (e *env) beforeNextCommit(fn func()) {
+	calls := e.cat.Calls()
+	e.cat.SetBefore(func(n int) error {
+		if n == calls+1 {
+			e.cat.SetBefore(nil)
+			fn()
+		}
+		return nil
+	})
+}
+
 // rows reads the n column of the table as of snapshot (0: the head).
 func (e *env) rows(snapshot int64) []int64 {
 	e.t.Helper()
@@ -181,15 +194,8 @@ func TestExpireLosesToIngestionAndReplans(t *testing.T) {
 	for n := int64(0); n < 5; n++ {
 		e.ingest(n, "g")
 	}
-	calls := e.cat.Calls()
 	var raced int64
-	e.cat.SetBefore(func(n int) error {
-		if n == calls+1 {
-			e.cat.SetBefore(nil)
-			raced = e.ingest(5, "g")
-		}
-		return nil
-	})
+	e.beforeNextCommit(func() { raced = e.ingest(5, "g") })
 	res, err := maintenance.Expire(context.Background(), e.table(), keep3, false, true)
 	require.NoError(t, err)
 	require.True(t, res.Committed)

@@ -84,6 +84,10 @@ func NewMaintainer(cfg Config, t Table, owns func() bool, logger *slog.Logger, r
 	return m
 }
 
+// minCheckTime is the least time a check may take, however short the
+// interval: ticks that come meanwhile are dropped.
+const minCheckTime = time.Minute
+
 // Run checks the table every interval until ctx is done (never when the
 // interval is 0). A failure is logged and counted, never fatal: the next
 // check tries again, and ingestion goes on meanwhile.
@@ -101,8 +105,9 @@ func (m *Maintainer) Run(ctx context.Context) {
 		}
 		if m.owns() {
 			// A check that cannot finish (the catalog is down, ingestion
-			// keeps winning) gives way to the next one.
-			cctx, cancel := context.WithTimeout(ctx, m.cfg.Interval)
+			// keeps winning) gives way to the next one; a short interval
+			// still leaves a compaction time to finish.
+			cctx, cancel := context.WithTimeout(ctx, max(m.cfg.Interval, minCheckTime))
 			m.Once(cctx, false)
 			cancel()
 		}
@@ -136,7 +141,8 @@ func (m *Maintainer) Once(ctx context.Context, every bool) bool {
 			return taskOutcome{
 				committed: res.Committed,
 				log: []any{"groups", res.Groups, "files_rewritten", res.FilesRewritten, "bytes_rewritten", res.BytesRewritten,
-					"files_added", res.FilesAdded, "bytes_added", res.BytesAdded, "deferred_groups", res.Deferred, "snapshot_id", res.SnapshotID},
+					"files_added", res.FilesAdded, "bytes_added", res.BytesAdded, "deferred_groups", res.Deferred, "snapshot_id", res.SnapshotID,
+					"landed_after_unknown", res.LandedAfterUnknown},
 			}, err
 		}) && ok
 	}
