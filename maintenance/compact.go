@@ -1,10 +1,12 @@
 package maintenance
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	iofs "io/fs"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -203,16 +205,43 @@ func planCompaction(ctx context.Context, tbl *table.Table, cfg CompactConfig, ta
 	}
 	var groups []table.CompactionTaskGroup
 	for _, g := range plan.Groups {
-		if len(groups) > 0 && res.BytesRewritten+g.TotalSizeBytes > cfg.MaxBytes {
+		tasks, size := tiered(g.Tasks)
+		if len(tasks) < int(pc.MinInputFiles) {
+			continue // its small files are crumbs beside one larger file: wait for more
+		}
+		if len(groups) > 0 && res.BytesRewritten+size > cfg.MaxBytes {
 			res.Deferred++
 			continue
 		}
-		groups = append(groups, table.CompactionTaskGroup{PartitionKey: g.PartitionKey, Tasks: g.Tasks, TotalSizeBytes: g.TotalSizeBytes})
+		groups = append(groups, table.CompactionTaskGroup{PartitionKey: g.PartitionKey, Tasks: tasks, TotalSizeBytes: size})
 		res.Groups++
-		res.FilesRewritten += len(g.Tasks)
-		res.BytesRewritten += g.TotalSizeBytes
+		res.FilesRewritten += len(tasks)
+		res.BytesRewritten += size
 	}
 	return groups, res, nil
+}
+
+// tiered keeps the files of a group worth rewriting together: from the
+// smallest up, a file joins while it is at most twice the files before it
+// together. A partition that keeps growing holds one earlier compaction's
+// output beside the commits' small files since; rewriting it with every
+// handful of new small files would rewrite each byte once per run
+// (quadratic). Held back until the small files add half its size, it grows
+// at least 1.5× per rewrite, so each byte is rewritten about
+// log1.5(target / commit file size) times.
+func tiered(tasks []table.FileScanTask) ([]table.FileScanTask, int64) {
+	tasks = slices.Clone(tasks)
+	slices.SortFunc(tasks, func(a, b table.FileScanTask) int {
+		return cmp.Compare(a.File.FileSizeBytes(), b.File.FileSizeBytes())
+	})
+	var sum int64
+	for i, t := range tasks {
+		if i > 0 && t.File.FileSizeBytes() > 2*sum {
+			return tasks[:i], sum
+		}
+		sum += t.File.FileSizeBytes()
+	}
+	return tasks, sum
 }
 
 // hasCommit reports whether any snapshot of meta carries commit ID id.
