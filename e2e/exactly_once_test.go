@@ -103,6 +103,8 @@ type pipeline struct {
 	procs   []*floeProc    // every floe process started, in order
 	// maintained: the table's maintenance runs (see expectation).
 	maintained bool
+	// killedAt: the last SIGKILL of a floe (see expectation).
+	killedAt time.Time
 }
 
 func newPipeline(t testing.TB, s *services, setup string, partitions int32) *pipeline {
@@ -268,10 +270,14 @@ func (p *pipeline) finish(ids []string, procs ...*floeProc) []commitInfo {
 		p.t.Logf("floe %s: %s", proc.name, proc.logSummary())
 	}
 	clusterID, topicID := topicIdentity(p.t, p.adm, p.topic)
-	py, duck := readTable(p.t, p.svc, p.catalog, p.table, p.group, ids)
+	var extra map[string]any
+	if p.maintained {
+		extra = map[string]any{"time_travel": true, "orphans": true}
+	}
+	py, duck := readTableWith(p.t, p.svc, p.catalog, p.table, p.group, ids, extra)
 	requireExactlyOnce(p.t, expectation{
 		topic: p.topic, ids: ids, ends: ends, clusterID: clusterID, topicID: topicID, commits: hist,
-		maintained: p.maintained,
+		maintained: p.maintained, killedAt: p.killedAt,
 	}, py, duck)
 	return hist
 }

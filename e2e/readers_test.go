@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -45,6 +46,18 @@ type readerResult struct {
 	// whose summary Offsets come from.
 	OffsetsTag *int64         `json:"offsets_tag"`
 	Snapshots  []snapshotInfo `json:"snapshots"`
+	// TimeTravel (asked for): each retained snapshot with the group's
+	// offsets, read as of itself.
+	TimeTravel []struct {
+		SnapshotID int64               `json:"snapshot_id"`
+		Offsets    *storedOffsets      `json:"offsets"`
+		Partitions map[string]coverage `json:"partitions"`
+	} `json:"time_travel"`
+	// Orphans (asked for): data files no retained snapshot references.
+	Orphans []struct {
+		Path  string  `json:"path"`
+		Mtime float64 `json:"mtime"`
+	} `json:"orphans"`
 }
 
 // coverage is what the table holds of one Kafka partition, from the
@@ -78,6 +91,13 @@ type snapshotInfo struct {
 // and DuckDB read the table independently of floe and of each other.
 func readTable(t testing.TB, s *services, catalog map[string]any, table, group string, ids []string) (py, duck readerResult) {
 	t.Helper()
+	return readTableWith(t, s, catalog, table, group, ids, nil)
+}
+
+// readTableWith is readTable with more of check.py's options (time_travel,
+// orphans) in extra.
+func readTableWith(t testing.TB, s *services, catalog map[string]any, table, group string, ids []string, extra map[string]any) (py, duck readerResult) {
+	t.Helper()
 	req := map[string]any{
 		"catalog":          catalog,
 		"table":            table,
@@ -87,6 +107,7 @@ func readTable(t testing.TB, s *services, catalog map[string]any, table, group s
 		"partition_column": "_kafka_partition",
 		"offset_column":    "_kafka_offset",
 	}
+	maps.Copy(req, extra)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, s.Python, "readers/check.py")
@@ -122,8 +143,13 @@ type expectation struct {
 	topicID   string          // Kafka's topic ID
 	commits   []commitInfo    // floe commits --json
 	// maintained: table maintenance ran (expiry removed snapshots, manifest
-	// rewrites added replace snapshots without floe keys).
+	// rewrites and compactions added replace snapshots without floe keys);
+	// the readers then also read every retained snapshot with the group's
+	// offsets as of itself, and list the data files no snapshot references.
 	maintained bool
+	// killedAt is the last SIGKILL: a data file no snapshot references must
+	// be older (a killed writer's, for the sweep); the zero time allows none.
+	killedAt time.Time
 }
 
 // requireExactlyOnce checks both readers' view against what was produced.
@@ -143,6 +169,10 @@ func requireExactlyOnce(t testing.TB, want expectation, py, duck readerResult) {
 		}
 		checkOffsets(t, py.Offsets, want)
 		checkSnapshots(t, py, want)
+		if want.maintained {
+			checkTimeTravel(t, py, want)
+			checkOrphans(t, py, want)
+		}
 		if duck.Error == "" {
 			var pyIDs []int64
 			for _, s := range py.Snapshots {
@@ -281,6 +311,55 @@ func checkSnapshots(t testing.TB, py readerResult, want expectation) {
 	if len(want.commits) > 0 && py.CurrentSnapshotID != want.commits[0].SnapshotID {
 		t.Errorf("current snapshot %d, floe commits' newest is %d", py.CurrentSnapshotID, want.commits[0].SnapshotID)
 	}
+}
+
+// checkTimeTravel: every retained snapshot with the group's offsets holds,
+// read as of itself, each partition's records from 0 to its offset there,
+// once each — whatever compactions and expiries came after it.
+func checkTimeTravel(t testing.TB, py readerResult, want expectation) {
+	t.Helper()
+	if len(py.TimeTravel) == 0 {
+		t.Errorf("time travel: no retained snapshot carries the group's offsets")
+	}
+	for _, tt := range py.TimeTravel {
+		if tt.Offsets == nil {
+			t.Errorf("time travel to %d: no offsets", tt.SnapshotID)
+			continue
+		}
+		next := tt.Offsets.Topics[want.topic].Partitions
+		for p, cov := range tt.Partitions {
+			if _, ok := next[p]; !ok {
+				t.Errorf("time travel to %d: partition %s has %d rows but no offset", tt.SnapshotID, p, cov.Rows)
+			}
+		}
+		for p, n := range next {
+			cov := tt.Partitions[p]
+			if n == 0 {
+				continue
+			}
+			if cov.Rows != n || cov.Distinct != n || cov.Min != 0 || cov.Max != n-1 {
+				t.Errorf("time travel to %d: partition %s holds %+v; its offset there is %d", tt.SnapshotID, p, cov, n)
+			}
+		}
+	}
+	t.Logf("time travel: %d retained snapshots with offsets read as of themselves", len(py.TimeTravel))
+}
+
+// checkOrphans: no data file is left that no snapshot references, but
+// those a SIGKILLed writer left (older than the kill: the sweep's).
+func checkOrphans(t testing.TB, py readerResult, want expectation) {
+	t.Helper()
+	var killed int
+	for _, o := range py.Orphans {
+		at := time.Unix(0, int64(o.Mtime*1e9))
+		if want.killedAt.IsZero() || at.After(want.killedAt) {
+			t.Errorf("orphaned data file %s (written %s, after the last SIGKILL at %s)", o.Path,
+				at.UTC().Format(time.RFC3339Nano), want.killedAt.UTC().Format(time.RFC3339Nano))
+			continue
+		}
+		killed++
+	}
+	t.Logf("orphans: %d data files no snapshot references, each older than the last SIGKILL", killed)
 }
 
 // checkHistory: the ranges floe's commits added tile every partition from 0
