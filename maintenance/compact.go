@@ -136,7 +136,7 @@ func Compact(ctx context.Context, t Table, cfg CompactConfig, every, apply bool)
 			table.WithCompactionScanConcurrency(1))
 		done = append(done, gr)
 		if err != nil {
-			return fail(res, errors.Join(err, deleteOutputs(ctx, tbl, done)))
+			return fail(res, errors.Join(err, deleteOutputs(context.WithoutCancel(ctx), tbl, done)))
 		}
 		res.FilesAdded += len(gr.NewDataFiles)
 		res.BytesAdded += gr.BytesAfter
@@ -172,7 +172,7 @@ func Compact(ctx context.Context, t Table, cfg CompactConfig, every, apply bool)
 		res.Abandoned = "an attempt's outcome was unknown: the compacted files are left for the orphan sweep"
 	} else {
 		res.Abandoned = "the compacted files were deleted"
-		err = errors.Join(err, deleteOutputs(ctx, tbl, done))
+		err = errors.Join(err, deleteOutputs(context.WithoutCancel(ctx), tbl, done))
 	}
 	if errors.Is(err, errReplaced) {
 		return fail(res, fmt.Errorf("rewrite given up: %w", err))
@@ -257,7 +257,8 @@ func hasCommit(meta table.Metadata, id string) bool {
 	return false
 }
 
-// deleteOutputs deletes the files a rewrite that did not land wrote.
+// deleteOutputs deletes the files a rewrite that did not land wrote; ctx
+// is not the run's, which may be what ended it.
 func deleteOutputs(ctx context.Context, tbl *table.Table, done []table.CompactionGroupResult) error {
 	fs, err := tbl.FS(ctx)
 	if err != nil {

@@ -261,6 +261,7 @@ func TestMaintainerOnceCountsWhatItDid(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	cfg := maintenance.DefaultConfig()
 	cfg.Expire = keep3
+	cfg.Compact.MinFiles = 5
 	m := maintenance.NewMaintainer(cfg, e.table(), func() bool { return true }, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	require.True(t, m.Once(context.Background(), false))
 	l := map[string]string{"table": "db.t"}
@@ -268,7 +269,14 @@ func TestMaintainerOnceCountsWhatItDid(t *testing.T) {
 	require.Equal(t, 3.0, promtest.Value(t, reg, "floe_table_snapshots", l))
 	require.Equal(t, 1.0, promtest.Value(t, reg, "floe_maintenance_runs_total", map[string]string{"table": "db.t", "task": "expire", "outcome": "committed"}))
 	require.Positive(t, promtest.Value(t, reg, "floe_maintenance_files_removed_total", map[string]string{"table": "db.t", "task": "expire"}))
+	require.Equal(t, 8.0, promtest.Value(t, reg, "floe_maintenance_files_rewritten_total", l), "eight commits' files compacted")
+	require.Positive(t, promtest.Value(t, reg, "floe_maintenance_bytes_rewritten_total", l))
+	require.Equal(t, 1.0, promtest.Value(t, reg, "floe_maintenance_runs_total", map[string]string{"table": "db.t", "task": "compact", "outcome": "committed"}))
 
+	require.True(t, m.Once(context.Background(), false))
+	// The compaction's snapshot pushed one more past keep-last 3.
+	require.Equal(t, 2.0, promtest.Value(t, reg, "floe_maintenance_runs_total", map[string]string{"table": "db.t", "task": "expire", "outcome": "committed"}))
+	require.Equal(t, 1.0, promtest.Value(t, reg, "floe_maintenance_runs_total", map[string]string{"table": "db.t", "task": "compact", "outcome": "nothing"}))
 	require.True(t, m.Once(context.Background(), false))
 	require.Equal(t, 1.0, promtest.Value(t, reg, "floe_maintenance_runs_total", map[string]string{"table": "db.t", "task": "expire", "outcome": "nothing"}))
 }
