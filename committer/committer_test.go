@@ -1,7 +1,9 @@
 package committer
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -67,6 +69,12 @@ func newProtoEnvWith(t testing.TB, props map[string]string) *protoEnv {
 
 func (e *protoEnv) committer(instance string) *Committer {
 	e.t.Helper()
+	return e.committerLogging(instance, io.Discard)
+}
+
+// committerLogging is committer with its JSON log written to w.
+func (e *protoEnv) committerLogging(instance string, w io.Writer) *Committer {
+	e.t.Helper()
 	tbl, err := e.cat.LoadTable(context.Background(), table.Identifier{"db", "events"})
 	require.NoError(e.t, err)
 	cfg := DefaultConfig()
@@ -74,7 +82,7 @@ func (e *protoEnv) committer(instance string) *Committer {
 	c, err := New(cfg, e.tc, Deps{
 		Catalog: e.cat, Table: tbl, Group: protoGroup,
 		Identity: offsets.Writer{Instance: instance, Host: "test", Version: "t"},
-	}, slog.New(slog.NewTextHandler(io.Discard, nil)), e.reg)
+	}, slog.New(slog.NewJSONHandler(w, nil)), e.reg)
 	require.NoError(e.t, err)
 	c.SetSource(offsets.Source{ClusterID: "cluster-A", TopicIDs: map[string]string{"events": "topic-1"}})
 	return c
@@ -217,6 +225,35 @@ func TestCommitPlain(t *testing.T) {
 	require.NoError(t, c.Commit(context.Background()))
 	require.Equal(t, map[int32]int64{0: 15, 1: 9}, e.offsets().Topics["events"].Next)
 	requireNoDuplicates(t, e.rows(), 24)
+}
+
+// A commit over many partitions logs the ranges of the first 32 and how
+// many more there were (floe commits lists them all): a commit's log line
+// stays small at 1,000 partitions.
+func TestCommitLogLineStaysSmall(t *testing.T) {
+	e := newProtoEnv(t)
+	var log bytes.Buffer
+	c := e.committerLogging("a", &log)
+	for p := int32(0); p < 40; p++ {
+		c.Submit(e.batch(c, p, 1, 0, 1))
+	}
+	require.NoError(t, c.Commit(context.Background()))
+	var line struct {
+		Msg        string          `json:"msg"`
+		Offsets    []offsets.Range `json:"offsets"`
+		Partitions int             `json:"partitions"`
+		Omitted    int             `json:"offsets_omitted"`
+	}
+	for _, l := range strings.Split(log.String(), "\n") {
+		if strings.Contains(l, `"msg":"commit"`) {
+			require.NoError(t, json.Unmarshal([]byte(l), &line))
+		}
+	}
+	require.Equal(t, "commit", line.Msg)
+	require.Len(t, line.Offsets, 32)
+	require.Equal(t, 40, line.Partitions)
+	require.Equal(t, 8, line.Omitted)
+	requireNoDuplicates(t, e.rows(), 40)
 }
 
 func TestCommitRetriesAfterConflictWithAnotherWriter(t *testing.T) {

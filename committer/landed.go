@@ -32,6 +32,11 @@ func (c *Committer) watermarkAfter(include []*batcher.Batch) time.Time {
 	return low
 }
 
+// logRanges is how many ranges a commit's log line lists; the table's
+// floe.ranges (floe commits) has them all. At 1,000 partitions every range
+// would make a 56 KB line per commit.
+const logRanges = 32
+
 // finish records a landed (or landed-after-unknown) commit: evidence in the
 // log and metrics, memory released, every batch finished as committed.
 func (c *Committer) finish(ag *attemptGroup, tbl *table.Table, snap *table.Snapshot, include []*batcher.Batch, outcome string) {
@@ -84,11 +89,14 @@ func (c *Committer) finish(ag *attemptGroup, tbl *table.Table, snap *table.Snaps
 	if snap != nil {
 		snapID = snap.SnapshotID
 	}
-	c.log.Info("commit",
-		"outcome", outcome, "snapshot_id", snapID, "commit_id", ag.id(),
-		"offsets", ranges, "records", records, "rows", rows, "skipped", skipped,
+	logged := []any{"outcome", outcome, "snapshot_id", snapID, "commit_id", ag.id(),
+		"offsets", ranges[:min(len(ranges), logRanges)], "partitions", len(ranges)}
+	if len(ranges) > logRanges {
+		logged = append(logged, "offsets_omitted", len(ranges)-logRanges)
+	}
+	c.log.Info("commit", append(logged, "records", records, "rows", rows, "skipped", skipped,
 		"dead_letters", ag.dlq.letters, "files", len(ag.data.files), "file_bytes", fileBytes, "bytes", bytes,
-		"attempts", ag.commit.Attempts, "catalog_requests", requests, "objectstore_requests", objects, "duration", dur.Round(time.Millisecond).String())
+		"attempts", ag.commit.Attempts, "catalog_requests", requests, "objectstore_requests", objects, "duration", dur.Round(time.Millisecond).String())...)
 
 	// The files are referenced by the snapshot now (or, after an unknown
 	// outcome, some of them may be): never delete them.
