@@ -326,6 +326,9 @@ func (r *longrun) judge(ctx context.Context, adm *kadm.Client, final sample, pro
 	if err != nil {
 		return nil, fmt.Errorf("list end offsets: %w", err)
 	}
+	if final.offsets == nil {
+		problems = append(problems, "no floe.offsets."+r.group+" for the topic in the snapshot floe's tag names (or the current one)")
+	}
 	var sum int64
 	ends.Each(func(o kadm.ListedOffset) {
 		sum += o.Offset

@@ -19,6 +19,7 @@ import (
 	"github.com/apache/iceberg-go"
 
 	"github.com/floe-dev/floe/e2e/internal/floebench"
+	"github.com/floe-dev/floe/offsets"
 )
 
 // sample is the table's metadata as a reader finds it at one moment.
@@ -94,6 +95,9 @@ func (r *longrun) sample(ctx context.Context, commits []floebench.Commit) (sampl
 			}
 		}
 	}
+	if err := s.readOffsets(md, r.group, r.topic); err != nil {
+		return s, err
+	}
 	dir, err := localPath(strings.TrimSuffix(md.Location, "/") + "/metadata")
 	if err != nil {
 		return s, err
@@ -128,19 +132,40 @@ func (r *longrun) sample(ctx context.Context, commits []floebench.Commit) (sampl
 	return s, nil
 }
 
+// readOffsets reads floe.offsets.<group> from the snapshot floe's tag of
+// that name points to (the head may be a maintenance commit without it),
+// or from the current snapshot on a table without the tag.
+func (s *sample) readOffsets(md metadataFile, group, topic string) error {
+	key := offsets.Key(group)
+	want := md.CurrentSnapshotID
+	if ref, ok := md.Refs[key].(map[string]any); ok {
+		if id, ok := ref["snapshot-id"].(float64); ok {
+			n := int64(id)
+			want = &n
+		}
+	}
+	if want == nil {
+		return nil
+	}
+	for _, snap := range md.Snapshots {
+		v, ok := snap.Summary[key]
+		if snap.SnapshotID != *want || !ok {
+			continue
+		}
+		m, err := offsets.Decode(v)
+		if err != nil {
+			return fmt.Errorf("snapshot %d: %s: %w", snap.SnapshotID, key, err)
+		}
+		s.offsets = m.Topics[topic].Next
+	}
+	return nil
+}
+
 // readSnapshot fills in what the current snapshot says: its summary's
 // totals and offsets, and its manifest list.
 func (s *sample) readSnapshot(manifestList string, summary map[string]string, group, topic string) error {
 	num := func(k string) int64 { n, _ := strconv.ParseInt(summary[k], 10, 64); return n }
 	s.dataFiles, s.dataBytes, s.totalRecords = num("total-data-files"), num("total-files-size"), num("total-records")
-	var m struct {
-		Topics map[string]struct {
-			Partitions map[int32]int64 `json:"partitions"`
-		} `json:"topics"`
-	}
-	if json.Unmarshal([]byte(summary["floe.offsets."+group]), &m) == nil && m.Topics[topic].Partitions != nil {
-		s.offsets = m.Topics[topic].Partitions
-	}
 	path, err := localPath(manifestList)
 	if err != nil {
 		return err
