@@ -45,10 +45,12 @@ type sample struct {
 
 // metadataFile is the part of a table's metadata.json a sample reads.
 type metadataFile struct {
-	Location          string         `json:"location"`
-	CurrentSnapshotID *int64         `json:"current-snapshot-id"`
-	Refs              map[string]any `json:"refs"`
-	Snapshots         []struct {
+	Location          string `json:"location"`
+	CurrentSnapshotID *int64 `json:"current-snapshot-id"`
+	Refs              map[string]struct {
+		SnapshotID int64 `json:"snapshot-id"` // not through float64: IDs use all 63 bits
+	} `json:"refs"`
+	Snapshots []struct {
 		SnapshotID   int64             `json:"snapshot-id"`
 		ManifestList string            `json:"manifest-list"`
 		Summary      map[string]string `json:"summary"`
@@ -138,11 +140,8 @@ func (r *longrun) sample(ctx context.Context, commits []floebench.Commit) (sampl
 func (s *sample) readOffsets(md metadataFile, group, topic string) error {
 	key := offsets.Key(group)
 	want := md.CurrentSnapshotID
-	if ref, ok := md.Refs[key].(map[string]any); ok {
-		if id, ok := ref["snapshot-id"].(float64); ok {
-			n := int64(id)
-			want = &n
-		}
+	if ref, ok := md.Refs[key]; ok {
+		want = &ref.SnapshotID
 	}
 	if want == nil {
 		return nil
