@@ -17,12 +17,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apache/iceberg-go"
 	icecat "github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
 
+	"github.com/floe-dev/floe/catalog"
 	"github.com/floe-dev/floe/committer"
 	"github.com/floe-dev/floe/config"
 	"github.com/floe-dev/floe/consumer"
 	"github.com/floe-dev/floe/offsets"
+	"github.com/floe-dev/floe/tablecommit"
 )
 
 // errRefused marks work floe will not do (exit code 3): too large for it.
@@ -351,30 +355,49 @@ func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *r
 // in the table, or records the plan's (a table property, before anything
 // of the replay is committed).
 func recordRange(ctx context.Context, cat icecat.Catalog, plan *replayPlan, stdout io.Writer) error {
-	tbl, err := loadTable(ctx, cat, plan.table)
-	if err != nil {
-		return err
-	}
 	before := maps.Clone(plan.bounds)
-	recorded, record, err := plan.useRecordedRange(tbl.Properties())
+	recorded := false
+	// Through floe's commit loop: a commit by a running floe (or its
+	// maintenance) between the load and this one is a conflict that is
+	// retried on the new head, not a failed replay.
+	commit := &tablecommit.Commit{Target: tablecommit.Target{Name: plan.table,
+		Load: func(ctx context.Context) (*table.Table, error) {
+			tbl, err := loadTable(ctx, cat, plan.table)
+			if errors.Is(err, icecat.ErrNoSuchTable) {
+				return nil, tablecommit.Fatal(err)
+			}
+			return tbl, err
+		}}}
+	ctx, cancel := context.WithTimeout(ctx, recordRangeTimeout)
+	defer cancel()
+	err := commit.Run(ctx, recordRangeBackoff, func(ctx context.Context) error {
+		_, err := commit.Once(ctx, func(_ context.Context, tbl *table.Table, txn *table.Transaction) error {
+			var record iceberg.Properties
+			var err error
+			recorded, record, err = plan.useRecordedRange(tbl.Properties())
+			switch {
+			case err != nil:
+				return tablecommit.Fatal(err)
+			case recorded:
+				return tablecommit.ErrNothing
+			}
+			return txn.SetProperties(record)
+		})
+		return err
+	}, nil)
 	if err != nil {
-		return err
-	}
-	if recorded {
-		if !maps.Equal(before, plan.bounds) {
-			fmt.Fprintf(stdout, "  this replay's range was resolved by its first run and is kept: %s\n", plan.rangeText())
-		}
-		return nil
-	}
-	txn := tbl.NewTransaction()
-	if err := txn.SetProperties(record); err != nil {
-		return err
-	}
-	if _, err := txn.Commit(ctx); err != nil {
 		return fmt.Errorf("record the replay's range in %s: %w", plan.table, err)
+	}
+	if recorded && !maps.Equal(before, plan.bounds) {
+		fmt.Fprintf(stdout, "  this replay's range was resolved by its first run and is kept: %s\n", plan.rangeText())
 	}
 	return nil
 }
+
+// recordRangeTimeout bounds recording a replay's range, retries included.
+const recordRangeTimeout = 2 * time.Minute
+
+var recordRangeBackoff = catalog.Backoff{Min: 50 * time.Millisecond, Max: 2 * time.Second}
 
 func (p *replayPlan) rangeText() string {
 	var ranges []string
