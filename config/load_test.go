@@ -371,3 +371,20 @@ func TestLoadExample(t *testing.T) {
 	require.Equal(t, []string{"day(ts)", "bucket(16, id)"}, tbl.PartitionBy)
 	require.NotEmpty(t, tbl.Codec.Metadata.Offset)
 }
+
+// Kafka's TLS and SASL come from the file; the password from the
+// environment, where secrets belong.
+func TestLoadKafkaSecurity(t *testing.T) {
+	kafka := "kafka:\n  brokers: [\"localhost:9092\"]\n  sasl: {mechanism: SCRAM-SHA-512, username: floe}\n"
+	cfg, err := Load(writeConfig(t, kafka+"  tls: {enabled: true, ca-file: /etc/floe/ca.pem, server-name: kafka.internal}\n"+catalogAndTables),
+		[]string{"FLOE_KAFKA__SASL__PASSWORD=from-env"}, nil)
+	require.NoError(t, err)
+	require.True(t, cfg.Kafka.TLS.Enabled)
+	require.Equal(t, "/etc/floe/ca.pem", cfg.Kafka.TLS.CAFile)
+	require.Equal(t, "kafka.internal", cfg.Kafka.TLS.ServerName)
+	require.Equal(t, "SCRAM-SHA-512", cfg.Kafka.SASL.Mechanism)
+	require.Equal(t, "from-env", cfg.Kafka.SASL.Password)
+
+	_, err = Load(writeConfig(t, kafka+catalogAndTables), nil, nil)
+	require.ErrorContains(t, err, "kafka.sasl.password: SCRAM-SHA-512 needs a password")
+}

@@ -29,6 +29,7 @@ func (c Config) Redacted() Config {
 	cat.S3.SecretAccessKey = mask(cat.S3.SecretAccessKey)
 	cat.S3.SessionToken = mask(cat.S3.SessionToken)
 	cat.SQL.DSN = redactDSN(cat.SQL.DSN)
+	out.Kafka.SASL.Password = mask(out.Kafka.SASL.Password)
 	cat.Properties = redactMap(cat.Properties)
 	out.Tables = slices.Clone(c.Tables)
 	for i := range out.Tables {

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/floe-dev/floe/consumer"
 )
 
 func TestRedacted(t *testing.T) {
@@ -18,8 +20,11 @@ func TestRedacted(t *testing.T) {
 	c.Catalog.SQL.DSN = "postgres://floe:pa55@db:5432/catalog?sslmode=require"
 	c.Catalog.Properties = map[string]string{"s3.secret-access-key": "x", "gcs.oauth2.token": "y", "write.format.default": "parquet"}
 	c.Tables[0].Properties = map[string]string{"api-key": "k"}
+	c.Kafka.SASL = consumer.SASLConfig{Mechanism: "SCRAM-SHA-512", Username: "floe", Password: "kafka-pw-9"}
 
 	r := c.Redacted()
+	require.Equal(t, "REDACTED", r.Kafka.SASL.Password)
+	require.Equal(t, "floe", r.Kafka.SASL.Username)
 	require.Equal(t, "REDACTED", r.Catalog.REST.Token)
 	require.Equal(t, "floe:REDACTED", r.Catalog.REST.Credential)
 	require.Equal(t, map[string]string{"Authorization": "REDACTED", "X-Tenant": "acme"}, r.Catalog.REST.Headers)
@@ -32,12 +37,13 @@ func TestRedacted(t *testing.T) {
 
 	// Nothing secret is left anywhere in the printed copy.
 	printed := fmt.Sprintf("%+v", r)
-	for _, secret := range []string{"tok-123", "s3cr3t", "wJalrXUtnFEMI", "FwoGZXIvYXdzE", "pa55"} {
+	for _, secret := range []string{"tok-123", "s3cr3t", "wJalrXUtnFEMI", "FwoGZXIvYXdzE", "pa55", "kafka-pw-9"} {
 		require.NotContains(t, printed, secret)
 	}
 
 	// The original is untouched.
 	require.Equal(t, "tok-123", c.Catalog.REST.Token)
+	require.Equal(t, "kafka-pw-9", c.Kafka.SASL.Password)
 	require.Equal(t, "Bearer tok-123", c.Catalog.REST.Headers["Authorization"])
 	require.Equal(t, "x", c.Catalog.Properties["s3.secret-access-key"])
 	require.Equal(t, "k", c.Tables[0].Properties["api-key"])

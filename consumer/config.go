@@ -36,6 +36,10 @@ type Config struct {
 	AllowTopicMismatch bool `koanf:"allow-topic-mismatch"`
 	// LagInterval is how often end offsets are listed for the lag metric.
 	LagInterval time.Duration `koanf:"lag-interval"`
+	// TLS and SASL secure the connections of every Kafka client floe
+	// makes (consumer, admin, dead-letter producer, replay, rollback).
+	TLS  TLSConfig  `koanf:"tls"`
+	SASL SASLConfig `koanf:"sasl"`
 }
 
 // DefaultConfig returns the consumer defaults.
@@ -66,6 +70,12 @@ func (c Config) Validate() error {
 	}
 	if c.Group == "" {
 		return errors.New("group: required")
+	}
+	if err := c.TLS.Validate(); err != nil {
+		return fmt.Errorf("tls.%w", err)
+	}
+	if err := c.SASL.Validate(); err != nil {
+		return fmt.Errorf("sasl.%w", err)
 	}
 	switch c.StartFrom {
 	case "earliest", "latest":

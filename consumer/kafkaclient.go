@@ -20,11 +20,15 @@ import (
 // log through slog. Build them once per registry — the metrics register
 // once — and give them to every client: the group consumer, the admin
 // client, the dead-letter producer, floe replay and floe rollback.
-func ClientOptions(logger *slog.Logger, reg prometheus.Registerer) []kgo.Opt {
-	return []kgo.Opt{
+func ClientOptions(cfg Config, logger *slog.Logger, reg prometheus.Registerer) ([]kgo.Opt, error) {
+	sec, err := securityOptions(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	return append([]kgo.Opt{
 		kgo.WithHooks(newClientHooks(reg)),
 		kgo.WithLogger(kafkaLogger{log: logger.With("component", "kafka")}),
-	}
+	}, sec...), nil
 }
 
 // clientHooks implements franz-go's hook interfaces. Hooks run on the

@@ -23,7 +23,8 @@ func TestClientOptionsExportTheClient(t *testing.T) {
 	t.Cleanup(kc.Close)
 	reg := prometheus.NewRegistry()
 	var logs bytes.Buffer
-	opts := ClientOptions(slog.New(slog.NewTextHandler(&logs, nil)), reg)
+	opts, err := ClientOptions(Config{}, slog.New(slog.NewTextHandler(&logs, nil)), reg)
+	require.NoError(t, err)
 
 	prod, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(kc.ListenAddrs()...), kgo.DefaultProduceTopic("t")}, opts...)...)
 	require.NoError(t, err)

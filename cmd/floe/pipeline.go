@@ -104,12 +104,16 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 func openPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, extra ...kgo.Opt) (*pipeline, error) {
 	libraryLog(logger)
 	reg := newRegistry()
+	kafka, err := consumer.ClientOptions(cfg.Kafka, logger, reg)
+	if err != nil {
+		return nil, err
+	}
 	cat, store, err := openCatalog(ctx, cfg, reg)
 	if err != nil {
 		return nil, err
 	}
 	return &pipeline{cfg: cfg, log: logger, reg: reg, cat: cat, store: store, who: newIdentity(),
-		kafka: append(consumer.ClientOptions(logger, reg), extra...)}, nil
+		kafka: append(kafka, extra...)}, nil
 }
 
 // newConsumer makes the consumer that feeds the tables by routes.
@@ -138,7 +142,11 @@ func newRegistry() *prometheus.Registry {
 // franz-go's log in floe's. The commands that use it serve no /metrics, so
 // the client's metrics go to a registry of their own.
 func newAdmin(cfg *config.Config, logger *slog.Logger) (*consumer.Admin, error) {
-	return consumer.NewAdmin(cfg.Kafka, consumer.ClientOptions(logger, prometheus.NewRegistry())...)
+	opts, err := consumer.ClientOptions(cfg.Kafka, logger, prometheus.NewRegistry())
+	if err != nil {
+		return nil, err
+	}
+	return consumer.NewAdmin(cfg.Kafka, opts...)
 }
 
 func newIdentity() offsets.Writer {
