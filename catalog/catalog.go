@@ -10,7 +10,6 @@ package catalog
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -30,6 +29,8 @@ import (
 	"github.com/apache/iceberg-go/table"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"github.com/uptrace/bun/driver/sqliteshim"
+
+	"github.com/floe-dev/floe/internal/tlsfiles"
 
 	// Registers the s3:// (and s3a://) file IO; file:// is built into io.
 	_ "github.com/apache/iceberg-go/io/gocloud/s3"
@@ -241,21 +242,17 @@ func restTLSConfig(c TLSConfig) (*tls.Config, error) {
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.InsecureSkipVerify} //nolint:gosec // opt-in
 	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
+		pool, err := tlsfiles.RootCAs("catalog.rest.tls", c.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("catalog.rest.tls.ca-file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("catalog.rest.tls.ca-file: no PEM certificate in %s", c.CAFile)
+			return nil, err
 		}
 		cfg.RootCAs = pool
 	}
 	switch {
 	case c.CertFile != "" && c.KeyFile != "":
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		cert, err := tlsfiles.KeyPair("catalog.rest.tls", c.CertFile, c.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("catalog.rest.tls.cert-file: load key pair: %w", err)
+			return nil, err
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	case c.CertFile != "":

@@ -2,7 +2,6 @@ package consumer
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/floe-dev/floe/internal/tlsfiles"
 )
 
 // TLSConfig is kafka.tls: TLS to every broker, with the system's roots
@@ -116,20 +117,16 @@ func securityOptions(cfg Config, logger *slog.Logger) ([]kgo.Opt, error) {
 func (t TLSConfig) clientConfig() (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in, logged
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
+		pool, err := tlsfiles.RootCAs("kafka.tls", t.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("kafka.tls.ca-file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("kafka.tls.ca-file: no PEM certificate in %s", t.CAFile)
+			return nil, err
 		}
 		tc.RootCAs = pool
 	}
 	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		cert, err := tlsfiles.KeyPair("kafka.tls", t.CertFile, t.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("kafka.tls.cert-file/key-file: %w", err)
+			return nil, err
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}

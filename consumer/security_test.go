@@ -58,7 +58,7 @@ func TestSecurityOptionsNameTheFileThatFailed(t *testing.T) {
 		{Config{SASL: SASLConfig{Mechanism: "PLAIN", Username: "u", PasswordFile: filepath.Join(dir, "missing")}}, "kafka.sasl.password-file: open "},
 		{Config{TLS: TLSConfig{Enabled: true, CAFile: filepath.Join(dir, "missing")}}, "kafka.tls.ca-file: open "},
 		{Config{TLS: TLSConfig{Enabled: true, CAFile: notPEM}}, "kafka.tls.ca-file: no PEM certificate in " + notPEM},
-		{Config{TLS: TLSConfig{Enabled: true, CertFile: notPEM, KeyFile: notPEM}}, "kafka.tls.cert-file/key-file: "},
+		{Config{TLS: TLSConfig{Enabled: true, CertFile: notPEM, KeyFile: notPEM}}, "kafka.tls.cert-file: load key pair: "},
 	} {
 		_, err := ClientOptions(tc.cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 		require.ErrorContains(t, err, tc.want)
