@@ -388,3 +388,21 @@ func TestLoadKafkaSecurity(t *testing.T) {
 	_, err = Load(writeConfig(t, kafka+catalogAndTables), nil, nil)
 	require.ErrorContains(t, err, "kafka.sasl.password: SCRAM-SHA-512 needs a password")
 }
+
+// OAUTHBEARER's client credentials: the endpoint, client and extensions
+// from the file, the secret from the environment (env keys map "_" in a
+// segment to "-": FLOE_KAFKA__SASL__OAUTH__CLIENT_SECRET is client-secret).
+func TestLoadKafkaOAuth(t *testing.T) {
+	kafka := "kafka:\n  brokers: [\"localhost:9092\"]\n  sasl:\n    mechanism: OAUTHBEARER\n" +
+		"    oauth: {token-url: \"https://idp.example/oauth2/token\", client-id: floe, scope: kafka, extensions: {logicalCluster: lkc-1}}\n"
+	cfg, err := Load(writeConfig(t, kafka+catalogAndTables), []string{"FLOE_KAFKA__SASL__OAUTH__CLIENT_SECRET=cs-from-env"}, nil)
+	require.NoError(t, err)
+	o := cfg.Kafka.SASL.OAuth
+	require.Equal(t, "https://idp.example/oauth2/token", o.TokenURL)
+	require.Equal(t, "floe", o.ClientID)
+	require.Equal(t, "cs-from-env", o.ClientSecret)
+	require.Equal(t, map[string]string{"logicalCluster": "lkc-1"}, o.Extensions)
+
+	_, err = Load(writeConfig(t, kafka+catalogAndTables), nil, nil)
+	require.ErrorContains(t, err, "kafka.sasl.oauth.client-secret: a token-url needs a client-secret")
+}

@@ -13,7 +13,8 @@ const redacted = "REDACTED"
 
 // Redacted returns a copy of c that is safe to log: the REST token, the
 // secret half of the OAuth2 credential, the S3 secret key and session token,
-// a password inside the SQL DSN, and property or header values whose names
+// a password inside the SQL DSN, Kafka's SASL password, OAUTHBEARER token
+// and client secret, and property or header values whose names
 // look secret (token, secret, password, credential, authorization, api-key)
 // are replaced with "REDACTED". c itself is not changed.
 func (c Config) Redacted() Config {
@@ -30,6 +31,9 @@ func (c Config) Redacted() Config {
 	cat.S3.SessionToken = mask(cat.S3.SessionToken)
 	cat.SQL.DSN = redactDSN(cat.SQL.DSN)
 	out.Kafka.SASL.Password = mask(out.Kafka.SASL.Password)
+	out.Kafka.SASL.OAuth.Token = mask(out.Kafka.SASL.OAuth.Token)
+	out.Kafka.SASL.OAuth.ClientSecret = mask(out.Kafka.SASL.OAuth.ClientSecret)
+	out.Kafka.SASL.OAuth.Extensions = redactMap(out.Kafka.SASL.OAuth.Extensions)
 	cat.Properties = redactMap(cat.Properties)
 	out.Tables = slices.Clone(c.Tables)
 	for i := range out.Tables {

@@ -20,11 +20,18 @@ func TestRedacted(t *testing.T) {
 	c.Catalog.SQL.DSN = "postgres://floe:pa55@db:5432/catalog?sslmode=require"
 	c.Catalog.Properties = map[string]string{"s3.secret-access-key": "x", "gcs.oauth2.token": "y", "write.format.default": "parquet"}
 	c.Tables[0].Properties = map[string]string{"api-key": "k"}
-	c.Kafka.SASL = consumer.SASLConfig{Mechanism: "SCRAM-SHA-512", Username: "floe", Password: "kafka-pw-9"}
+	c.Kafka.SASL = consumer.SASLConfig{Mechanism: "SCRAM-SHA-512", Username: "floe", Password: "kafka-pw-9",
+		// Not a valid combination with SCRAM; Redacted masks every field anyway.
+		OAuth: consumer.OAuthConfig{Token: "eyJoauth-tok", ClientID: "floe-client", ClientSecret: "oauth-cs-7",
+			Extensions: map[string]string{"logicalCluster": "lkc-1", "apiToken": "ext-tok-3"}}}
 
 	r := c.Redacted()
 	require.Equal(t, "REDACTED", r.Kafka.SASL.Password)
 	require.Equal(t, "floe", r.Kafka.SASL.Username)
+	require.Equal(t, "REDACTED", r.Kafka.SASL.OAuth.Token)
+	require.Equal(t, "REDACTED", r.Kafka.SASL.OAuth.ClientSecret)
+	require.Equal(t, "floe-client", r.Kafka.SASL.OAuth.ClientID)
+	require.Equal(t, map[string]string{"logicalCluster": "lkc-1", "apiToken": "REDACTED"}, r.Kafka.SASL.OAuth.Extensions)
 	require.Equal(t, "REDACTED", r.Catalog.REST.Token)
 	require.Equal(t, "floe:REDACTED", r.Catalog.REST.Credential)
 	require.Equal(t, map[string]string{"Authorization": "REDACTED", "X-Tenant": "acme"}, r.Catalog.REST.Headers)
@@ -37,7 +44,7 @@ func TestRedacted(t *testing.T) {
 
 	// Nothing secret is left anywhere in the printed copy.
 	printed := fmt.Sprintf("%+v", r)
-	for _, secret := range []string{"tok-123", "s3cr3t", "wJalrXUtnFEMI", "FwoGZXIvYXdzE", "pa55", "kafka-pw-9"} {
+	for _, secret := range []string{"tok-123", "s3cr3t", "wJalrXUtnFEMI", "FwoGZXIvYXdzE", "pa55", "kafka-pw-9", "eyJoauth-tok", "oauth-cs-7", "ext-tok-3"} {
 		require.NotContains(t, printed, secret)
 	}
 

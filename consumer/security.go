@@ -4,13 +4,11 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
-	"os"
+	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/floe-dev/floe/internal/tlsfiles"
 )
@@ -31,20 +29,49 @@ type TLSConfig struct {
 	InsecureSkipVerify bool `koanf:"insecure-skip-verify"`
 }
 
-// SASLConfig is kafka.sasl: the mechanism and its credentials. The
-// password belongs in the environment (FLOE_KAFKA__SASL__PASSWORD) or a
-// file (PasswordFile, e.g. a mounted Kubernetes secret) rather than in the
-// config file; config.Redacted masks it wherever it came from.
+// SASLConfig is kafka.sasl: the mechanism and its credentials. Secrets
+// belong in the environment (FLOE_KAFKA__SASL__PASSWORD,
+// FLOE_KAFKA__SASL__OAUTH__CLIENT_SECRET, …) or in files (a mounted
+// Kubernetes secret) rather than in the config file; config.Redacted masks
+// them wherever they came from.
 type SASLConfig struct {
-	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty: no SASL.
-	Mechanism    string `koanf:"mechanism"`
+	// Mechanism is PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or
+	// AWS_MSK_IAM; empty: no SASL.
+	Mechanism string `koanf:"mechanism"`
+	// Username and a password or password file: PLAIN and SCRAM.
 	Username     string `koanf:"username"`
 	Password     string `koanf:"password"`
 	PasswordFile string `koanf:"password-file"`
+	// OAuth is OAUTHBEARER's token: static, from a file, or fetched from a
+	// token endpoint with client credentials.
+	OAuth OAuthConfig `koanf:"oauth"`
+}
+
+// OAuthConfig is kafka.sasl.oauth. Exactly one of Token, TokenFile and
+// TokenURL gives the token.
+type OAuthConfig struct {
+	// Token is a token used as is (FLOE_KAFKA__SASL__OAUTH__TOKEN).
+	Token string `koanf:"token"`
+	// TokenFile is read again at every authentication, so a token that
+	// something else rotates (a projected service-account token) is
+	// picked up without a restart.
+	TokenFile string `koanf:"token-file"`
+	// TokenURL is an OAuth 2 token endpoint: floe asks it for a token with
+	// the client-credentials grant and asks again before the token
+	// expires.
+	TokenURL         string `koanf:"token-url"`
+	ClientID         string `koanf:"client-id"`
+	ClientSecret     string `koanf:"client-secret"`
+	ClientSecretFile string `koanf:"client-secret-file"`
+	// Scope is the space-separated scope to ask for (optional).
+	Scope string `koanf:"scope"`
+	// Extensions are SASL extensions sent with the token, e.g. Confluent
+	// Cloud's logicalCluster and identityPoolId.
+	Extensions map[string]string `koanf:"extensions"`
 }
 
 // saslMechanisms are the mechanisms floe offers, as Kafka names them.
-var saslMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
+var saslMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "AWS_MSK_IAM"}
 
 // Validate reports the first invalid field, relative to the tls section.
 func (t TLSConfig) Validate() error {
@@ -59,21 +86,83 @@ func (t TLSConfig) Validate() error {
 
 // Validate reports the first invalid field, relative to the sasl section.
 func (s SASLConfig) Validate() error {
-	if s.Mechanism == "" {
-		if s.Username != "" || s.Password != "" || s.PasswordFile != "" {
-			return fmt.Errorf("mechanism: credentials are set but no mechanism (one of %s)", strings.Join(saslMechanisms, ", "))
+	mech := strings.ToUpper(s.Mechanism)
+	hasPassword := s.Username != "" || s.Password != "" || s.PasswordFile != ""
+	hasOAuth := !s.OAuth.empty()
+	switch {
+	case mech == "" && (hasPassword || hasOAuth):
+		return fmt.Errorf("mechanism: credentials are set but no mechanism (one of %s)", strings.Join(saslMechanisms, ", "))
+	case mech == "":
+		return nil
+	case !slices.Contains(saslMechanisms, mech):
+		return fmt.Errorf("mechanism: %q is not one floe offers (%s)", s.Mechanism, strings.Join(saslMechanisms, ", "))
+	case hasOAuth && mech != "OAUTHBEARER":
+		return fmt.Errorf("oauth: the oauth section is for OAUTHBEARER, but the mechanism is %s", mech)
+	}
+	switch mech {
+	case "OAUTHBEARER", "AWS_MSK_IAM":
+		if hasPassword {
+			field := "username"
+			if s.Username == "" {
+				field = "password"
+			}
+			return fmt.Errorf("%s: %s takes no username or password (%s)", field, mech, map[string]string{
+				"OAUTHBEARER": "the principal is the token's; set the oauth section",
+				"AWS_MSK_IAM": "credentials come from the AWS default chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, web identity or the instance role",
+			}[mech])
+		}
+		if mech == "OAUTHBEARER" {
+			if err := s.OAuth.validate(); err != nil {
+				return fmt.Errorf("oauth.%w", err)
+			}
 		}
 		return nil
 	}
 	switch {
-	case !slices.Contains(saslMechanisms, strings.ToUpper(s.Mechanism)):
-		return fmt.Errorf("mechanism: %q is not one floe offers (%s)", s.Mechanism, strings.Join(saslMechanisms, ", "))
 	case s.Username == "":
-		return fmt.Errorf("username: %s needs a username", strings.ToUpper(s.Mechanism))
+		return fmt.Errorf("username: %s needs a username", mech)
 	case s.Password != "" && s.PasswordFile != "":
 		return fmt.Errorf("password-file: set the password or a password-file, not both")
 	case s.Password == "" && s.PasswordFile == "":
-		return fmt.Errorf("password: %s needs a password (FLOE_KAFKA__SASL__PASSWORD) or a password-file", strings.ToUpper(s.Mechanism))
+		return fmt.Errorf("password: %s needs a password (FLOE_KAFKA__SASL__PASSWORD) or a password-file", mech)
+	}
+	return nil
+}
+
+func (o OAuthConfig) empty() bool {
+	return o.Token == "" && o.TokenFile == "" && o.TokenURL == "" && o.ClientID == "" &&
+		o.ClientSecret == "" && o.ClientSecretFile == "" && o.Scope == "" && len(o.Extensions) == 0
+}
+
+// validate reports the first invalid field, relative to the oauth section.
+func (o OAuthConfig) validate() error {
+	sources := 0
+	for _, v := range []string{o.Token, o.TokenFile, o.TokenURL} {
+		if v != "" {
+			sources++
+		}
+	}
+	switch {
+	case sources == 0:
+		return fmt.Errorf("token: OAUTHBEARER needs a token (FLOE_KAFKA__SASL__OAUTH__TOKEN), a token-file, or a token-url with client credentials")
+	case sources > 1:
+		return fmt.Errorf("token-url: set one of token, token-file and token-url")
+	case o.TokenURL == "" && (o.ClientID != "" || o.ClientSecret != "" || o.ClientSecretFile != "" || o.Scope != ""):
+		return fmt.Errorf("client-id: client credentials and a scope are only for a token-url")
+	}
+	if o.TokenURL == "" {
+		return nil
+	}
+	u, err := url.Parse(o.TokenURL)
+	switch {
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+		return fmt.Errorf("token-url: must be an absolute http(s) URL, got %q", o.TokenURL)
+	case o.ClientID == "":
+		return fmt.Errorf("client-id: a token-url needs a client-id")
+	case o.ClientSecret != "" && o.ClientSecretFile != "":
+		return fmt.Errorf("client-secret-file: set the client-secret or a client-secret-file, not both")
+	case o.ClientSecret == "" && o.ClientSecretFile == "":
+		return fmt.Errorf("client-secret: a token-url needs a client-secret (FLOE_KAFKA__SASL__OAUTH__CLIENT_SECRET) or a client-secret-file")
 	}
 	return nil
 }
@@ -93,23 +182,11 @@ func securityOptions(cfg Config, logger *slog.Logger) ([]kgo.Opt, error) {
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
 	if cfg.SASL.Mechanism != "" {
-		pass := cfg.SASL.Password
-		if cfg.SASL.PasswordFile != "" {
-			b, err := os.ReadFile(cfg.SASL.PasswordFile)
-			if err != nil {
-				return nil, fmt.Errorf("kafka.sasl.password-file: %w", err)
-			}
-			pass = strings.TrimRight(string(b), "\r\n")
+		mech, err := saslMechanism(cfg.SASL, logger)
+		if err != nil {
+			return nil, err
 		}
-		user := cfg.SASL.Username
-		switch strings.ToUpper(cfg.SASL.Mechanism) {
-		case "PLAIN":
-			opts = append(opts, kgo.SASL(plain.Auth{User: user, Pass: pass}.AsMechanism()))
-		case "SCRAM-SHA-256":
-			opts = append(opts, kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha256Mechanism()))
-		case "SCRAM-SHA-512":
-			opts = append(opts, kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()))
-		}
+		opts = append(opts, kgo.SASL(mech))
 	}
 	return opts, nil
 }
