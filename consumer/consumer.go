@@ -116,6 +116,12 @@ type Consumer struct {
 
 	cl  *kgo.Client
 	adm *kadm.Client
+	acc access // names floe's principal and brokers in access errors
+
+	everJoined  bool             // the group was joined once (c.mu)
+	denied      map[string]error // topics Kafka refuses to serve (c.mu); fetching them is paused
+	groupDenied error            // the group refuses floe (c.mu); franz-go rejoins with backoff
+	accessWake  chan struct{}
 
 	clusterID string
 	topicIDs  map[string]string
@@ -161,6 +167,8 @@ func New(cfg Config, routes []*Route, logger *slog.Logger, reg prometheus.Regist
 		pausedTopics: map[string]bool{},
 		unhealthy:    map[string]bool{},
 		evolving:     map[*Route]bool{},
+		denied:       map[string]error{},
+		accessWake:   make(chan struct{}, 1),
 		opts:         extra,
 	}
 	for _, r := range routes {

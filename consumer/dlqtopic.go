@@ -44,6 +44,7 @@ const (
 // below it are there already and are not written again.
 type DLQTopic struct {
 	brokers  []string
+	acc      access
 	opts     []kgo.Opt
 	topic    string
 	table    string
@@ -53,9 +54,9 @@ type DLQTopic struct {
 }
 
 // NewDLQTopic returns the dead-letter topic writer of table for group.
-func NewDLQTopic(brokers []string, topic, group, table, version string, opts ...kgo.Opt) *DLQTopic {
+func NewDLQTopic(kafka Config, topic, group, table, version string, opts ...kgo.Opt) *DLQTopic {
 	return &DLQTopic{
-		brokers: brokers, opts: opts, topic: topic, table: table, version: version,
+		brokers: kafka.Brokers, acc: access{cfg: kafka}, opts: opts, topic: topic, table: table, version: version,
 		txnID:    "floe-dlq." + group + "." + table,
 		progress: "floe-dlq." + group + "." + table,
 	}
@@ -71,12 +72,19 @@ func (d *DLQTopic) Check(ctx context.Context) error {
 		return err
 	}
 	defer cl.Close()
-	md, err := kadm.NewClient(cl).Metadata(ctx, d.topic)
+	d.acc = accessOf(d.acc.cfg, cl)
+	md, err := kadm.NewClient(cl).Metadata(kadm.WithAuthorizedOps(ctx), d.topic)
 	if err != nil {
-		return fmt.Errorf("dlq.topic %s: %w", d.topic, err)
+		return fmt.Errorf("dlq.topic %s: %w", d.topic, d.acc.explain(err, "DESCRIBE", d.topic))
 	}
-	if t, ok := md.Topics[d.topic]; !ok || t.Err != nil {
+	t, ok := md.Topics[d.topic]
+	switch {
+	case ok && errors.Is(t.Err, kerr.TopicAuthorizationFailed):
+		return fmt.Errorf("dlq.topic %s: %w", d.topic, d.acc.explain(t.Err, "DESCRIBE", d.topic))
+	case !ok || t.Err != nil:
 		return fmt.Errorf("dlq.topic %q: does not exist or is not writable (%v); create it first", d.topic, t.Err)
+	case !hasOp(t.AuthorizedOperations, kadm.OpWrite):
+		return fmt.Errorf("dlq.topic %s: %w", d.topic, d.acc.explain(kerr.TopicAuthorizationFailed, "WRITE", d.topic))
 	}
 	return nil
 }
@@ -102,7 +110,7 @@ func (d *DLQTopic) Write(ctx context.Context, batches []batcher.Letters) (int, e
 	// letters and settles their open transactions: the progress read next
 	// is complete.
 	if _, _, err := cl.ProducerID(ctx); err != nil {
-		return 0, fmt.Errorf("dead-letter topic %s: init producer %s: %w", d.topic, d.txnID, err)
+		return 0, fmt.Errorf("dead-letter topic %s: init producer %s: %w", d.topic, d.txnID, d.acc.explain(err, "WRITE", "TransactionalId:"+d.txnID))
 	}
 	stored, err := d.readProgress(ctx, cl)
 	if err != nil {
@@ -139,7 +147,7 @@ func (d *DLQTopic) Write(ctx context.Context, batches []batcher.Letters) (int, e
 		return 0, cause
 	}
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return abort(fmt.Errorf("dead-letter topic %s: produce %d letters: %w", d.topic, len(recs), err))
+		return abort(fmt.Errorf("dead-letter topic %s: produce %d letters: %w", d.topic, len(recs), d.acc.explain(err, "WRITE", d.topic)))
 	}
 	if err := d.commitProgress(ctx, cl, next); err != nil {
 		return abort(err)
@@ -194,7 +202,7 @@ func (d *DLQTopic) readProgress(ctx context.Context, cl *kgo.Client) (map[string
 		return out, nil // no letters written yet
 	}
 	if err != nil {
-		return nil, fmt.Errorf("dead-letter topic %s: read progress (group %s): %w", d.topic, d.progress, err)
+		return nil, fmt.Errorf("dead-letter topic %s: read progress (group %s): %w", d.topic, d.progress, d.acc.explain(err, "DESCRIBE", "Group:"+d.progress))
 	}
 	for _, t := range resp.Topics {
 		for _, p := range t.Partitions {
@@ -226,7 +234,7 @@ func (d *DLQTopic) commitProgress(ctx context.Context, cl *kgo.Client, next map[
 		err = kerr.ErrorForCode(addResp.ErrorCode)
 	}
 	if err != nil {
-		return fmt.Errorf("dead-letter topic %s: add the progress to the transaction: %w", d.topic, err)
+		return fmt.Errorf("dead-letter topic %s: add the progress to the transaction: %w", d.topic, d.acc.explain(err, "READ", "Group:"+d.progress))
 	}
 	commit := kmsg.NewPtrTxnOffsetCommitRequest()
 	commit.TransactionalID, commit.Group, commit.ProducerID, commit.ProducerEpoch = d.txnID, d.progress, pid, epoch

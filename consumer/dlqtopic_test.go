@@ -76,16 +76,16 @@ func TestDLQTopicWritesOnceAcrossRetries(t *testing.T) {
 	require.NoError(t, err)
 	defer kc.Close()
 	brokers := kc.ListenAddrs()
-	d := NewDLQTopic(brokers, "events.dlq", "g", "db.t", "test")
+	d := NewDLQTopic(Config{Brokers: brokers}, "events.dlq", "g", "db.t", "test")
 	require.NoError(t, d.Check(context.Background()))
-	require.ErrorContains(t, NewDLQTopic(brokers, "nope", "g", "db.t", "test").Check(context.Background()), `dlq.topic "nope": does not exist`)
+	require.ErrorContains(t, NewDLQTopic(Config{Brokers: brokers}, "nope", "g", "db.t", "test").Check(context.Background()), `dlq.topic "nope": does not exist`)
 
 	n, err := d.Write(context.Background(), []batcher.Letters{{Topic: "events", Partition: 0, End: 10, Letters: letters(3, 7)}})
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
 	// A restart (or another owner) writes an overlapping range: only what
 	// is past the progress is added.
-	d2 := NewDLQTopic(brokers, "events.dlq", "g", "db.t", "test")
+	d2 := NewDLQTopic(Config{Brokers: brokers}, "events.dlq", "g", "db.t", "test")
 	n, err = d2.Write(context.Background(), []batcher.Letters{
 		{Topic: "events", Partition: 0, End: 20, Letters: letters(3, 7, 15)},
 		{Topic: "events", Partition: 1, End: 5, Letters: letters(1)},

@@ -44,6 +44,7 @@ type clientHooks struct {
 	fetchRaw      *prometheus.CounterVec
 	throttle      prometheus.Histogram
 	groupErrors   prometheus.Counter
+	failures      connFailures
 }
 
 var (
@@ -104,6 +105,7 @@ func broker(meta kgo.BrokerMetadata) string {
 func (h *clientHooks) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
 	if err != nil {
 		h.connects.WithLabelValues(broker(meta), "error").Inc()
+		h.failures.record(meta, err)
 		return
 	}
 	b := broker(meta)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,9 +43,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 	bgCtx, stopBg := context.WithCancel(ctx)
 	var bg sync.WaitGroup
-	bg.Add(2)
+	bg.Add(3)
 	go func() { defer bg.Done(); c.lagLoop(bgCtx) }()
 	go func() { defer bg.Done(); c.mirrorLoop(bgCtx) }()
+	go func() { defer bg.Done(); c.accessLoop(bgCtx) }()
 	defer func() { stopBg(); bg.Wait() }()
 
 	err := c.loop(ctx, false)
@@ -65,20 +67,40 @@ func (c *Consumer) open(ctx context.Context) error {
 	// client exists: rebalance callbacks use it from franz-go's goroutines.
 	adm := kadm.NewClient(seed)
 	c.adm = adm
-	md, err := adm.Metadata(ctx, c.topics...)
+	c.acc = accessOf(c.cfg, seed)
+	// The topics' metadata says, per topic, which operations floe's
+	// principal may do: a missing READ stops floe here, with the ACL to
+	// grant, rather than leaving it to fetch errors later.
+	md, err := adm.Metadata(kadm.WithAuthorizedOps(ctx), c.topics...)
 	if err != nil {
+		resource := "Cluster"
+		if errors.Is(err, kerr.TopicAuthorizationFailed) {
+			resource = strings.Join(c.topics, ",")
+		}
+		if ae := c.acc.explain(err, "DESCRIBE", resource); ae != err {
+			return ae
+		}
 		return fmt.Errorf("read kafka metadata from %v: %w", c.cfg.Brokers, err)
 	}
 	c.clusterID = md.Cluster
 	c.topicIDs = map[string]string{}
 	for _, t := range c.topics {
 		d, ok := md.Topics[t]
+		if ok && errors.Is(d.Err, kerr.TopicAuthorizationFailed) {
+			return c.acc.explain(d.Err, "DESCRIBE", t)
+		}
 		if !ok || errors.Is(d.Err, errUnknownTopic) || d.Err != nil {
 			return fmt.Errorf("topic %q: does not exist or is not readable: %v", t, d.Err)
+		}
+		if !hasOp(d.AuthorizedOperations, kadm.OpRead) {
+			return c.acc.explain(kerr.TopicAuthorizationFailed, "READ", t)
 		}
 		if d.ID != (kadm.TopicID{}) {
 			c.topicIDs[t] = d.ID.String()
 		}
+	}
+	if err := c.checkGroupAccess(ctx); err != nil {
+		return err
 	}
 	for _, r := range c.routes {
 		if _, err := c.stored(ctx, r); err != nil {
@@ -273,6 +295,11 @@ func (c *Consumer) adjust(ctx context.Context, assigned map[string]map[int32]kgo
 		c.log.Info("partition assigned", "topic", tp.topic, "partition", tp.partition, "start_offset", start)
 	}
 	c.joined.Store(true)
+	c.everJoined = true
+	if c.groupDenied != nil {
+		c.log.Info("kafka access restored: joined the group again", "group", c.cfg.Group)
+		c.groupDenied = nil
+	}
 	return out, nil
 }
 
@@ -385,6 +412,14 @@ func (c *Consumer) loop(ctx context.Context, finite bool) error {
 func (c *Consumer) process(fetches kgo.Fetches) error {
 	for _, fe := range fetches.Errors() {
 		if errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, context.Canceled) {
+			continue
+		}
+		if c.denyAccess(fe.Topic, fe.Err) {
+			if !c.everJoined {
+				// Refused before floe ever joined: a missing ACL at
+				// start, which the operator must fix.
+				return c.acc.explain(fe.Err, "READ", fe.Topic)
+			}
 			continue
 		}
 		if isFatalFetchError(fe.Err) {
@@ -658,6 +693,9 @@ func (c *Consumer) applyPauses() {
 				want[t] = true
 			}
 		}
+	}
+	for t := range c.denied {
+		want[t] = true
 	}
 	var pause, resume []string
 	for _, t := range c.topics {

@@ -261,7 +261,7 @@ func (p *pipeline) openTable(ctx context.Context, tc config.Table, target tableT
 	}
 	var letterTopic committer.LetterWriter
 	if tc.DLQ.Topic != "" {
-		w := consumer.NewDLQTopic(p.cfg.Kafka.Brokers, tc.DLQ.Topic, target.Group, tc.Name, version, p.kafka...)
+		w := consumer.NewDLQTopic(p.cfg.Kafka, tc.DLQ.Topic, target.Group, tc.Name, version, p.kafka...)
 		if err := w.Check(ctx); err != nil {
 			return nil, nil, fmt.Errorf("table %s: %w", tc.Name, err)
 		}
@@ -340,9 +340,16 @@ func (p *pipeline) Close() {
 	p.store.Close()
 }
 
-// Ready reports whether the group is joined and every table can commit.
+// Ready reports whether Kafka lets floe consume (AccessDenied), the group
+// is joined and every table can commit.
 func (p *pipeline) Ready() error {
-	if p.consumer == nil || !p.consumer.Joined() {
+	if p.consumer == nil {
+		return errors.New("not joined to the consumer group")
+	}
+	if err := p.consumer.AccessDenied(); err != nil {
+		return err
+	}
+	if !p.consumer.Joined() {
 		return errors.New("not joined to the consumer group")
 	}
 	for _, c := range p.committers {

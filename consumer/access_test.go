@@ -1,0 +1,204 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/floe-dev/floe/batcher"
+	"github.com/floe-dev/floe/codec"
+	"github.com/floe-dev/floe/offsets"
+)
+
+// aclEnv is a kfake cluster that checks ACLs, with a superuser "admin" and
+// user "floe" (SCRAM-SHA-256) who may do only what acls grant.
+type aclEnv struct {
+	kafka *kfake.Cluster
+	admin *kadm.Client
+	prod  *kgo.Client
+}
+
+func newACLEnv(t *testing.T, acls ...kfake.ACL) *aclEnv {
+	t.Helper()
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "t"), kfake.EnableSASL(), kfake.EnableACLs(),
+		kfake.Superuser("SCRAM-SHA-256", "admin", "admin-pw"), kfake.User("SCRAM-SHA-256", "floe", "floe-pw", acls...))
+	require.NoError(t, err)
+	t.Cleanup(kc.Close)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.ListenAddrs()...), kgo.DefaultProduceTopic("t"),
+		kgo.SASL(scram.Auth{User: "admin", Pass: "admin-pw"}.AsSha256Mechanism()))
+	require.NoError(t, err)
+	t.Cleanup(cl.Close)
+	return &aclEnv{kafka: kc, admin: kadm.NewClient(cl), prod: cl}
+}
+
+func allow(res kmsg.ACLResourceType, name string, op kmsg.ACLOperation) kfake.ACL {
+	return kfake.ACL{Resource: res, Name: name, Pattern: kmsg.ACLResourcePatternTypeLiteral, Operation: op, Allow: true}
+}
+
+// consumer is a consumer of topic t as user floe, with its own registry.
+func (e *aclEnv) consumer(t *testing.T, sink *fakeSink, opts ...kgo.Opt) *Consumer {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Brokers = e.kafka.ListenAddrs()
+	cfg.Batch.MaxAge = 50 * time.Millisecond
+	cfg.SASL = SASLConfig{Mechanism: "SCRAM-SHA-256", Username: "floe", Password: "floe-pw"}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	reg := prometheus.NewRegistry()
+	base, err := ClientOptions(cfg, logger, reg)
+	require.NoError(t, err)
+	c, err := New(cfg, []*Route{{Topics: []string{"t"}, Schema: idSchema, Decoder: idDecoder{}, OnError: codec.OnErrorSkip, Sink: sink}},
+		logger, reg, append(base, opts...)...)
+	require.NoError(t, err)
+	return c
+}
+
+func emptySink() *fakeSink {
+	return &fakeSink{stored: offsets.Map{Topics: map[string]offsets.Topic{}}}
+}
+
+// Each ACL floe needs, missing at start, stops floe with one message that
+// names the broker, the principal, the operation and the resource.
+func TestMissingACLAtStartIsOneClearError(t *testing.T) {
+	topicAll := []kfake.ACL{allow(kmsg.ACLResourceTypeTopic, "t", kmsg.ACLOperationRead), allow(kmsg.ACLResourceTypeTopic, "t", kmsg.ACLOperationDescribe)}
+	for _, tc := range []struct {
+		name string
+		acls []kfake.ACL
+		want string
+	}{
+		{"no DESCRIBE on the topic", nil, "denied User:floe (SCRAM-SHA-256) operation DESCRIBE on Topic:t: TOPIC_AUTHORIZATION_FAILED"},
+		{"DESCRIBE but no READ on the topic", []kfake.ACL{allow(kmsg.ACLResourceTypeTopic, "t", kmsg.ACLOperationDescribe)},
+			"denied User:floe (SCRAM-SHA-256) operation READ on Topic:t: TOPIC_AUTHORIZATION_FAILED"},
+		{"no DESCRIBE on the group", topicAll, "denied User:floe (SCRAM-SHA-256) operation DESCRIBE on Group:floe: GROUP_AUTHORIZATION_FAILED"},
+		{"DESCRIBE but no READ on the group", append(topicAll, allow(kmsg.ACLResourceTypeGroup, "floe", kmsg.ACLOperationDescribe)),
+			"denied User:floe (SCRAM-SHA-256) operation READ on Group:floe: GROUP_AUTHORIZATION_FAILED"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newACLEnv(t, tc.acls...)
+			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+			defer cancel()
+			err := e.consumer(t, emptySink()).Run(ctx)
+			var ae *AccessError
+			require.ErrorAs(t, err, &ae)
+			require.ErrorContains(t, err, "kafka: broker "+e.kafka.ListenAddrs()[0]+" "+tc.want)
+			require.ErrorContains(t, err, "Grant it, e.g. kafka-acls.sh --bootstrap-server "+e.kafka.ListenAddrs()[0]+" --add --allow-principal User:floe --operation ")
+		})
+	}
+
+	// Everything granted: floe joins and consumes.
+	e := newACLEnv(t, append(topicAll, allow(kmsg.ACLResourceTypeGroup, "floe", kmsg.ACLOperationRead))...)
+	sink := emptySink()
+	c := e.consumer(t, sink)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+	require.NoError(t, e.prod.ProduceSync(ctx, &kgo.Record{Value: []byte("0")}).FirstErr())
+	require.Eventually(t, func() bool { return covered(t, sink.snapshot())[0][1] == 1 }, waitFor, tick)
+}
+
+// A wrong password and a mechanism the broker does not offer are each one
+// message naming the broker and the principal.
+func TestFailedAuthenticationAtStartIsOneClearError(t *testing.T) {
+	kc := saslBroker(t, "SCRAM-SHA-512", func([]byte) error {
+		return errors.New("Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512")
+	})
+	for _, tc := range []struct {
+		mech, want string
+	}{
+		{"SCRAM-SHA-512", "refused to authenticate User:floe (SCRAM-SHA-512): SASL_AUTHENTICATION_FAILED: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512. Check kafka.sasl.username and its password"},
+		{"PLAIN", "refused to authenticate User:floe (PLAIN): UNSUPPORTED_SASL_MECHANISM"},
+	} {
+		cfg := DefaultConfig()
+		cfg.Brokers = kc.ListenAddrs()
+		cfg.SASL = SASLConfig{Mechanism: tc.mech, Username: "floe", Password: "wrong"}
+		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+		opts, err := ClientOptions(cfg, logger, prometheus.NewRegistry())
+		require.NoError(t, err)
+		c, err := New(cfg, []*Route{{Topics: []string{"t"}, Schema: idSchema, Decoder: idDecoder{}, Sink: emptySink()}}, logger, prometheus.NewRegistry(), opts...)
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		err = c.Run(ctx)
+		cancel()
+		require.ErrorContains(t, err, "kafka: broker "+kc.ListenAddrs()[0]+" "+tc.want)
+	}
+}
+
+// READ taken away while floe runs: the topic is paused and floe unready,
+// naming the ACL; granted again, fetching resumes where it stopped and
+// every record arrives once.
+func TestTopicReadRevokedWhileRunningResumes(t *testing.T) {
+	read := allow(kmsg.ACLResourceTypeTopic, "t", kmsg.ACLOperationRead)
+	e := newACLEnv(t, read, allow(kmsg.ACLResourceTypeTopic, "t", kmsg.ACLOperationDescribe), allow(kmsg.ACLResourceTypeGroup, "floe", kmsg.ACLOperationRead))
+	sink := emptySink()
+	c := e.consumer(t, sink, kgo.FetchMaxWait(200*time.Millisecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+	produce := func(from, to int) {
+		for i := from; i < to; i++ {
+			require.NoError(t, e.prod.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))}).FirstErr())
+		}
+	}
+	produce(0, 3)
+	require.Eventually(t, func() bool { return covered(t, sink.snapshot())[0][1] == 3 }, waitFor, tick)
+	require.NoError(t, c.AccessDenied())
+
+	filter := kadm.NewACLs().Allow("User:floe").Topics("t").Operations(kadm.OpRead).ResourcePatternType(kadm.ACLPatternLiteral).AllowHosts()
+	_, err := e.admin.DeleteACLs(ctx, filter)
+	require.NoError(t, err)
+	// The next fetch is refused: floe is unready and stops fetching t.
+	paused := func() []string {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.cl.PauseFetchTopics()
+	}
+	require.Eventually(t, func() bool { return c.AccessDenied() != nil && len(paused()) == 1 }, waitFor, tick)
+	require.ErrorContains(t, c.AccessDenied(), "denied User:floe (SCRAM-SHA-256) operation READ on Topic:t")
+	produce(3, 6)
+
+	_, err = e.admin.CreateACLs(ctx, kadm.NewACLs().Allow("User:floe").Topics("t").Operations(kadm.OpRead).ResourcePatternType(kadm.ACLPatternLiteral).AllowHosts())
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return c.AccessDenied() == nil && covered(t, sink.snapshot())[0][1] == 6 }, waitFor, tick)
+}
+
+// The dead-letter topic's ACLs: WRITE on the topic is checked at start;
+// WRITE on the transactional ID and READ on the progress group are named
+// when a write needs them.
+func TestDeadLetterTopicACLsAreNamed(t *testing.T) {
+	dlq := func(op kmsg.ACLOperation) kfake.ACL { return allow(kmsg.ACLResourceTypeTopic, "t", op) }
+	floe := Config{Brokers: nil, SASL: SASLConfig{Mechanism: "SCRAM-SHA-256", Username: "floe", Password: "floe-pw"}}
+	opts := func(t *testing.T, e *aclEnv) []kgo.Opt {
+		cfg := floe
+		cfg.Brokers = e.kafka.ListenAddrs()
+		o, err := ClientOptions(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+		require.NoError(t, err)
+		return o
+	}
+	ctx := context.Background()
+
+	e := newACLEnv(t, dlq(kmsg.ACLOperationDescribe))
+	floe.Brokers = e.kafka.ListenAddrs()
+	err := NewDLQTopic(floe, "t", "g", "db.x", "test", opts(t, e)...).Check(ctx)
+	require.ErrorContains(t, err, "dlq.topic t: kafka: broker "+floe.Brokers[0]+" denied User:floe (SCRAM-SHA-256) operation WRITE on Topic:t: TOPIC_AUTHORIZATION_FAILED")
+
+	e = newACLEnv(t, dlq(kmsg.ACLOperationDescribe), dlq(kmsg.ACLOperationWrite))
+	floe.Brokers = e.kafka.ListenAddrs()
+	d := NewDLQTopic(floe, "t", "g", "db.x", "test", opts(t, e)...)
+	require.NoError(t, d.Check(ctx))
+	_, err = d.Write(ctx, []batcher.Letters{{Topic: "events", Partition: 0, End: 2, Letters: letters(1)}})
+	require.ErrorContains(t, err, "denied User:floe (SCRAM-SHA-256) operation WRITE on TransactionalId:floe-dlq.g.db.x: TRANSACTIONAL_ID_AUTHORIZATION_FAILED")
+	require.ErrorContains(t, err, "--operation write --transactional-id floe-dlq.g.db.x")
+}
