@@ -254,6 +254,16 @@ func tlsHint(err error, cfg Config) (string, bool) {
 	return "", false
 }
 
+// isAccessFailure reports whether a failed connection failed on
+// authentication or TLS, which retrying does not mend.
+func isAccessFailure(err error) bool {
+	if errors.Is(err, kerr.SaslAuthenticationFailed) || errors.Is(err, kerr.IllegalSaslState) || errors.Is(err, kerr.UnsupportedSaslMechanism) {
+		return true
+	}
+	_, ok := tlsHint(err, Config{})
+	return ok
+}
+
 // jwtSubject is a JWT's sub claim, or "" when tok is not a JWT or has none.
 func jwtSubject(tok string) string {
 	parts := strings.Split(tok, ".")
@@ -289,18 +299,66 @@ func hasOp(ops []kadm.ACLOperation, op kadm.ACLOperation) bool {
 
 // connFailures remembers the broker of the last connection that failed
 // (dial, TLS or SASL), so errors that do not carry it can name it.
+// Watchers (failFast) hear of each failure.
 type connFailures struct {
-	mu   sync.Mutex
-	last string
+	mu       sync.Mutex
+	last     string
+	watchers map[*func(error)]bool
 }
 
 func (f *connFailures) record(meta kgo.BrokerMetadata, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if err == nil {
 		return
 	}
+	f.mu.Lock()
 	f.last = net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port)))
+	watchers := make([]*func(error), 0, len(f.watchers))
+	for w := range f.watchers {
+		watchers = append(watchers, w)
+	}
+	f.mu.Unlock()
+	for _, w := range watchers {
+		(*w)(err)
+	}
+}
+
+func (f *connFailures) watch(fn func(error)) (stop func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.watchers == nil {
+		f.watchers = map[*func(error)]bool{}
+	}
+	f.watchers[&fn] = true
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		delete(f.watchers, &fn)
+	}
+}
+
+// failFast is ctx, cancelled as soon as a connection fails in a way no
+// retry mends (authentication, TLS): franz-go retries failed dials until
+// the context ends, which at start would be never. done returns the error
+// that cancelled it, or nil.
+func (a access) failFast(ctx context.Context) (context.Context, func() error) {
+	if a.hooks == nil {
+		return ctx, func() error { return nil }
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := a.hooks.failures.watch(func(err error) {
+		if isAccessFailure(err) {
+			cancel(err)
+		}
+	})
+	return ctx, func() error {
+		stop()
+		cause := context.Cause(ctx)
+		cancel(nil)
+		if errors.Is(cause, context.Canceled) || errors.Is(cause, context.DeadlineExceeded) {
+			return nil
+		}
+		return cause
+	}
 }
 
 func (h *clientHooks) lastConnFailure() string {

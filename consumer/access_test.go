@@ -2,10 +2,13 @@ package consumer
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -201,4 +204,50 @@ func TestDeadLetterTopicACLsAreNamed(t *testing.T) {
 	_, err = d.Write(ctx, []batcher.Letters{{Topic: "events", Partition: 0, End: 2, Letters: letters(1)}})
 	require.ErrorContains(t, err, "denied User:floe (SCRAM-SHA-256) operation WRITE on TransactionalId:floe-dlq.g.db.x: TRANSACTIONAL_ID_AUTHORIZATION_FAILED")
 	require.ErrorContains(t, err, "--operation write --transactional-id floe-dlq.g.db.x")
+}
+
+// A TLS handshake that fails is one message naming the broker and what to
+// change: a CA floe does not trust, a name the certificate does not hold, a
+// broker that wants a client certificate.
+func TestTLSFailureAtStartIsOneClearError(t *testing.T) {
+	dir := t.TempDir()
+	caFile, serverCert := testCA(t, dir)
+	otherCA, _ := testCA(t, t.TempDir())
+	secured, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "t"),
+		kfake.TLS(&tls.Config{Certificates: []tls.Certificate{serverCert}, MinVersion: tls.VersionTLS12}))
+	require.NoError(t, err)
+	t.Cleanup(secured.Close)
+	pool := x509.NewCertPool()
+	pem, err := os.ReadFile(caFile)
+	require.NoError(t, err)
+	require.True(t, pool.AppendCertsFromPEM(pem))
+	mtls, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "t"),
+		kfake.TLS(&tls.Config{Certificates: []tls.Certificate{serverCert}, MinVersion: tls.VersionTLS12,
+			ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}))
+	require.NoError(t, err)
+	t.Cleanup(mtls.Close)
+
+	for _, tc := range []struct {
+		kafka *kfake.Cluster
+		tls   TLSConfig
+		want  string
+	}{
+		{secured, TLSConfig{Enabled: true, CAFile: otherCA}, "The broker's certificate is not signed by a CA in kafka.tls.ca-file (" + otherCA + ")"},
+		{secured, TLSConfig{Enabled: true, CAFile: caFile, ServerName: "elsewhere.example"}, "The broker's certificate does not name the host floe dialed"},
+		{mtls, TLSConfig{Enabled: true, CAFile: caFile}, "The broker refused the handshake; it likely requires a client certificate (mTLS)"},
+	} {
+		cfg := DefaultConfig()
+		cfg.Brokers = tc.kafka.ListenAddrs()
+		cfg.TLS = tc.tls
+		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+		opts, err := ClientOptions(cfg, logger, prometheus.NewRegistry())
+		require.NoError(t, err)
+		c, err := New(cfg, []*Route{{Topics: []string{"t"}, Schema: idSchema, Decoder: idDecoder{}, Sink: emptySink()}}, logger, prometheus.NewRegistry(), opts...)
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		err = c.Run(ctx)
+		cancel()
+		require.ErrorContains(t, err, "kafka: TLS with broker "+cfg.Brokers[0]+" failed (principal User:ANONYMOUS): ")
+		require.ErrorContains(t, err, tc.want)
+	}
 }

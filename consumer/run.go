@@ -71,7 +71,11 @@ func (c *Consumer) open(ctx context.Context) error {
 	// The topics' metadata says, per topic, which operations floe's
 	// principal may do: a missing READ stops floe here, with the ACL to
 	// grant, rather than leaving it to fetch errors later.
-	md, err := adm.Metadata(kadm.WithAuthorizedOps(ctx), c.topics...)
+	mdCtx, done := c.acc.failFast(ctx)
+	md, err := adm.Metadata(kadm.WithAuthorizedOps(mdCtx), c.topics...)
+	if cause := done(); cause != nil {
+		err = cause
+	}
 	if err != nil {
 		resource := "Cluster"
 		if errors.Is(err, kerr.TopicAuthorizationFailed) {
