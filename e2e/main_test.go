@@ -51,11 +51,31 @@ type services struct {
 	PGDSN             string // PostgreSQL for the SQL catalog
 	Python            string // interpreter with pyiceberg and duckdb
 	RunDir            string
+
+	// The same broker's secured listeners (issue 13). Optional in the env
+	// file (one written before they existed lacks them): tests that use
+	// them call needSecuredKafka.
+	KafkaSASLSSL string     // SASL_SSL: SCRAM-SHA-512/256, PLAIN, OAUTHBEARER (unsecured JWT)
+	KafkaMTLS    string     // SSL with a client certificate required (mTLS)
+	KafkaTLSDir  string     // test PKI: ca.pem, client.pem/client-key.pem, other-ca.pem, ...
+	KafkaUsers   kafkaUsers // test-only SASL users and the mTLS principal
 }
 
 type s3Service struct {
 	Endpoint, AccessKey, SecretKey, Region, Bucket string
 }
+
+// kafkaUsers are the test bed's fixed Kafka users (e2e/testbed/README.md).
+type kafkaUsers struct {
+	Admin    kafkaUser // super user: SCRAM-SHA-512 and PLAIN
+	SCRAM512 kafkaUser // SCRAM-SHA-512, no ACLs unless a test grants some
+	SCRAM256 kafkaUser // SCRAM-SHA-256, no ACLs unless a test grants some
+	NoACL    kafkaUser // SCRAM-SHA-512 and -256, never given ACLs
+	Plain    kafkaUser // PLAIN, no ACLs unless a test grants some
+	MTLS     string    // principal name (User:<MTLS>) of client.pem's CN
+}
+
+type kafkaUser struct{ Name, Password string }
 
 var (
 	svcOnce sync.Once
@@ -163,6 +183,18 @@ func loadServices(path string) (*services, error) {
 		PGDSN:  get("E2E_PG_DSN"),
 		Python: get("E2E_PYTHON"),
 		RunDir: env["E2E_RUN_DIR"],
+
+		KafkaSASLSSL: env["E2E_KAFKA_SASL_SSL"],
+		KafkaMTLS:    env["E2E_KAFKA_MTLS"],
+		KafkaTLSDir:  env["E2E_KAFKA_TLS_DIR"],
+		KafkaUsers: kafkaUsers{
+			Admin:    kafkaUser{env["E2E_KAFKA_ADMIN_USER"], env["E2E_KAFKA_ADMIN_PASSWORD"]},
+			SCRAM512: kafkaUser{env["E2E_KAFKA_SCRAM512_USER"], env["E2E_KAFKA_SCRAM512_PASSWORD"]},
+			SCRAM256: kafkaUser{env["E2E_KAFKA_SCRAM256_USER"], env["E2E_KAFKA_SCRAM256_PASSWORD"]},
+			NoACL:    kafkaUser{env["E2E_KAFKA_NOACL_USER"], env["E2E_KAFKA_NOACL_PASSWORD"]},
+			Plain:    kafkaUser{env["E2E_KAFKA_PLAIN_USER"], env["E2E_KAFKA_PLAIN_PASSWORD"]},
+			MTLS:     env["E2E_KAFKA_MTLS_USER"],
+		},
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("%s lacks %s", path, strings.Join(missing, ", "))

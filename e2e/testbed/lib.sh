@@ -35,6 +35,24 @@ HOST=127.0.0.1
 KAFKA_PORT=19092
 KAFKA_CONTROLLER_PORT=19093
 KAFKA_CLUSTER_ID=ZmxvZS1lMmUtdGVzdGJlZA # base64url("floe-e2e-testbed"), fixed
+# Secured listeners (issue 13). PLAINTEXT above stays as it is for every
+# other test; its principal (User:ANONYMOUS) is a super user.
+KAFKA_SASL_SSL_PORT=19094 # SASL_SSL: SCRAM-SHA-512/256, PLAIN, OAUTHBEARER (unsecured JWT)
+KAFKA_MTLS_PORT=19095     # SSL with ssl.client.auth=required; CN=<name> -> User:<name>
+# Test-only Kafka users (documented in README.md). floe-admin is a super user
+# (SCRAM-SHA-512, PLAIN; an OAUTHBEARER token with sub=floe-admin too); the
+# others have no ACLs unless a test grants some (floe-noacl never gets any).
+KAFKA_ADMIN_USER=floe-admin
+KAFKA_ADMIN_PASSWORD=floe-admin-secret
+KAFKA_SCRAM512_USER=floe-scram
+KAFKA_SCRAM512_PASSWORD=floe-scram-secret
+KAFKA_SCRAM256_USER=floe-scram256
+KAFKA_SCRAM256_PASSWORD=floe-scram256-secret
+KAFKA_NOACL_USER=floe-noacl
+KAFKA_NOACL_PASSWORD=floe-noacl-secret
+KAFKA_PLAIN_USER=floe-plain
+KAFKA_PLAIN_PASSWORD=floe-plain-secret
+KAFKA_MTLS_USER=floe-mtls # CN of the mTLS client certificate
 REST_FILE_PORT=18181
 REST_S3_PORT=18182
 S3_PORT=17070
@@ -210,6 +228,11 @@ probe_python() {
 KAFKA_DIR=$RUN_DIR/kafka
 KAFKA_CONFIG=$KAFKA_DIR/server.properties
 KAFKA_MARKER=$KAFKA_CONFIG
+KAFKA_TLS_DIR=$KAFKA_DIR/tls
+# Written after a successful storage format; records what was formatted in
+# (the SCRAM users), so a data dir formatted by an older test bed is redone.
+KAFKA_FORMAT_MARKER=$KAFKA_DIR/format.done
+KAFKA_FORMAT_REV=2 # bump to make every test bed reformat (data is disposable)
 
 fetch_kafka() {
   [[ -f $KAFKA_HOME/.complete ]] && return 0
@@ -232,18 +255,155 @@ kafka_healthy() {
   "$(probe_python)" "$TESTBED_DIR/python/kafka_probe.py" "$HOST" "$KAFKA_PORT"
 }
 
-write_kafka_config() {
-  mkdir -p "$KAFKA_DIR/data" "$KAFKA_DIR/logs"
-  cat >"$KAFKA_CONFIG.tmp" <<EOF
+# _kafka_pki_make: make the test PKI in the current directory (see kafka_pki).
+_kafka_pki_make() {
+  mkdir -p ca-db/new && : >ca-db/index.txt && echo 1000 >ca-db/serial || return 1
+  cat >openssl.cnf <<'EOF'
+# floe e2e test bed: throw-away test PKI, never a secret.
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = unused
+[ca_ext]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server_ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+authorityKeyIdentifier = keyid
+[client_ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = clientAuth
+authorityKeyIdentifier = keyid
+# "openssl ca" (only for the expired certificate: it takes a start date)
+[ca]
+default_ca = test_ca
+[test_ca]
+database = ca-db/index.txt
+new_certs_dir = ca-db/new
+serial = ca-db/serial
+default_md = sha256
+policy = policy_any
+unique_subject = no
+email_in_dn = no
+[policy_any]
+organizationName = optional
+commonName = supplied
+EOF
+  # Runs in "if !": errexit does not apply here, so every step checks itself.
+  local org='/O=floe e2e testbed'
+  # Unencrypted PKCS#8 ("BEGIN PRIVATE KEY"): what openssl 3 genpkey writes,
+  # what Go's tls.LoadX509KeyPair and Kafka's PEM key store read.
+  key() { openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1-key.pem"; }
+  serial() { printf '0x%s' "$(openssl rand -hex 16)"; }
+  ca() { # NAME SUBJECT
+    key "$1" &&
+      openssl req -x509 -new -config openssl.cnf -key "$1-key.pem" -subj "$2" -sha256 -days 3650 \
+        -set_serial "$(serial)" -extensions ca_ext -out "$1.pem"
+  }
+  cert() { # NAME CA EXTENSIONS SUBJECT
+    key "$1" &&
+      openssl req -new -config openssl.cnf -key "$1-key.pem" -subj "$4" -out "$1.csr" &&
+      openssl x509 -req -in "$1.csr" -CA "$2.pem" -CAkey "$2-key.pem" -set_serial "$(serial)" \
+        -sha256 -days 3650 -extfile openssl.cnf -extensions "$3" -out "$1.pem"
+  }
+  ca ca "$org/CN=floe e2e test CA" || return 1
+  cert broker ca server_ext "$org/CN=localhost" || return 1
+  cert client ca client_ext "$org/CN=$KAFKA_MTLS_USER" || return 1
+  ca other-ca "/O=floe e2e unrelated/CN=floe e2e other CA" || return 1
+  cert other-client other-ca client_ext "$org/CN=$KAFKA_MTLS_USER" || return 1
+  # Expired (valid for one day in 2020), signed by the real CA: openssl 3.0's
+  # x509 has no start date option, "openssl ca" has.
+  key expired-client || return 1
+  openssl req -new -config openssl.cnf -key expired-client-key.pem -subj "$org/CN=$KAFKA_MTLS_USER" \
+    -out expired-client.csr || return 1
+  openssl ca -batch -config openssl.cnf -name test_ca -cert ca.pem -keyfile ca-key.pem \
+    -in expired-client.csr -out expired-client.pem -notext \
+    -startdate 20200101000000Z -enddate 20200102000000Z -extfile openssl.cnf -extensions client_ext || return 1
+  # The broker's PEM key store: private key, then its certificate chain.
+  cat broker-key.pem broker.pem >broker-keystore.pem || return 1
+  rm -rf ./*.csr ca-db
+  openssl verify -CAfile ca.pem broker.pem client.pem || return 1
+  openssl verify -CAfile other-ca.pem other-client.pem || return 1
+  chmod 600 ./*-key.pem broker-keystore.pem || return 1
+  chmod 644 ca.pem broker.pem client.pem other-ca.pem other-client.pem expired-client.pem
+}
+
+# kafka_pki: the test PKI of the secured listeners in $KAFKA_TLS_DIR, made
+# once; made again (every file) only when it is incomplete or the broker's
+# certificate expires within a day. Called only while the broker is down.
+KAFKA_PKI_FILES=(ca.pem ca-key.pem broker.pem broker-key.pem broker-keystore.pem client.pem client-key.pem
+  other-ca.pem other-ca-key.pem other-client.pem other-client-key.pem expired-client.pem expired-client-key.pem)
+
+# kafka_pki_ok: the PKI is complete and the broker certificate is good for
+# at least another day.
+kafka_pki_ok() {
+  local d=$KAFKA_TLS_DIR f
+  [[ -f $d/.complete ]] || return 1
+  for f in "${KAFKA_PKI_FILES[@]}"; do
+    [[ -s $d/$f ]] || return 1
+  done
+  openssl x509 -checkend 86400 -noout -in "$d/broker.pem" >/dev/null 2>&1
+}
+
+kafka_pki() {
+  local d=$KAFKA_TLS_DIR
+  kafka_pki_ok && return 0
+  command -v openssl >/dev/null 2>&1 || die "openssl not found (apt-get install -y openssl)"
+  log "kafka: generating the test PKI in $d"
+  local tmp=$d.tmp.$$ plog=$LOG_DIR/kafka-pki.log
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  printf '\n===== %s kafka PKI =====\n' "$(date '+%F %T')" >>"$plog"
+  if ! (cd "$tmp" && _kafka_pki_make) >>"$plog" 2>&1; then
+    rm -rf "$tmp"
+    log "kafka: generating the test PKI failed; last 50 lines of $plog:"
+    tail -n 50 "$plog" >&2
+    exit 1
+  fi
+  touch "$tmp/.complete"
+  rm -rf "$d"
+  mv "$tmp" "$d"
+}
+
+# kafka_scram_args: the SCRAM users the storage is formatted with (KRaft
+# keeps SCRAM credentials in the metadata log; format adds the first ones).
+kafka_scram_args() {
+  local u
+  for u in "SCRAM-SHA-512=[name=$KAFKA_ADMIN_USER,password=$KAFKA_ADMIN_PASSWORD]" \
+    "SCRAM-SHA-512=[name=$KAFKA_SCRAM512_USER,password=$KAFKA_SCRAM512_PASSWORD]" \
+    "SCRAM-SHA-256=[name=$KAFKA_SCRAM256_USER,password=$KAFKA_SCRAM256_PASSWORD]" \
+    "SCRAM-SHA-512=[name=$KAFKA_NOACL_USER,password=$KAFKA_NOACL_PASSWORD]" \
+    "SCRAM-SHA-256=[name=$KAFKA_NOACL_USER,password=$KAFKA_NOACL_PASSWORD]"; do
+    printf '%s\n' --add-scram "$u"
+  done
+}
+
+# kafka_format_spec: what the format marker must say for the data dir to be
+# current: the format revision and the SCRAM users.
+kafka_format_spec() {
+  printf 'rev=%s cluster=%s\n' "$KAFKA_FORMAT_REV" "$KAFKA_CLUSTER_ID"
+  kafka_scram_args
+}
+
+# kafka_config_text: the broker's server.properties.
+kafka_config_text() {
+  local tls=$KAFKA_TLS_DIR
+  cat <<EOF
 # Generated by e2e/testbed (lib.sh). Single-node KRaft broker+controller.
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=$HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT,SASL_SSL://$HOST:$KAFKA_SASL_SSL_PORT,SSL://$HOST:$KAFKA_MTLS_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT,SASL_SSL://$HOST:$KAFKA_SASL_SSL_PORT,SSL://$HOST:$KAFKA_MTLS_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL
 log.dirs=$KAFKA_DIR/data
 num.partitions=1
 default.replication.factor=1
@@ -266,7 +426,42 @@ group.consumer.min.session.timeout.ms=1000
 group.consumer.session.timeout.ms=10000
 group.consumer.min.heartbeat.interval.ms=500
 group.consumer.heartbeat.interval.ms=1000
+# --- Authorization (issue 13). The PLAINTEXT and CONTROLLER listeners'
+# principal, User:ANONYMOUS, is a super user: everything on $KAFKA_PORT keeps
+# full rights. Anyone else needs ACLs (no ACL = denied).
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS;User:$KAFKA_ADMIN_USER
+allow.everyone.if.no.acl.found=false
+# --- SASL_SSL on $KAFKA_SASL_SSL_PORT: server TLS only (test CA), then SASL.
+# PEM key store: the file holds an UNENCRYPTED PKCS#8 key plus the chain, so
+# no ssl.key.password (and a PEM store never takes ssl.keystore.password).
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$tls/broker-keystore.pem
+listener.name.sasl_ssl.ssl.client.auth=none
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN,OAUTHBEARER
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$KAFKA_ADMIN_USER="$KAFKA_ADMIN_PASSWORD" user_$KAFKA_PLAIN_USER="$KAFKA_PLAIN_PASSWORD";
+# No callback handler and no JWKS URL: the broker validates OAUTHBEARER tokens
+# with the built-in unsecured validator (alg "none" JWTs; principal = "sub").
+listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="$KAFKA_ADMIN_USER";
+# Sessions on this listener last at most 60 s: clients must re-authenticate
+# (KIP-368), which exercises token/credential refresh.
+listener.name.sasl_ssl.connections.max.reauth.ms=60000
+# --- SSL on $KAFKA_MTLS_PORT: mutual TLS, client certificates from the test CA.
+listener.name.ssl.ssl.keystore.type=PEM
+listener.name.ssl.ssl.keystore.location=$tls/broker-keystore.pem
+listener.name.ssl.ssl.truststore.type=PEM
+listener.name.ssl.ssl.truststore.location=$tls/ca.pem
+listener.name.ssl.ssl.client.auth=required
+# "CN=floe-mtls,O=floe e2e testbed" -> User:floe-mtls
+listener.name.ssl.ssl.principal.mapping.rules=RULE:^CN=([^,]+).*\$/\$1/,DEFAULT
 EOF
+}
+
+write_kafka_config() {
+  mkdir -p "$KAFKA_DIR/data" "$KAFKA_DIR/logs"
+  kafka_config_text >"$KAFKA_CONFIG.tmp"
   mv "$KAFKA_CONFIG.tmp" "$KAFKA_CONFIG"
   cat >"$KAFKA_DIR/log4j2.properties" <<'EOF'
 status = warn
@@ -289,37 +484,76 @@ logger.coordinator.level = INFO
 EOF
 }
 
+# kafka_ports_busy: any of the broker's ports accepts connections.
+kafka_ports_busy() {
+  local p
+  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_SSL_PORT" "$KAFKA_MTLS_PORT"; do
+    port_open "$p" && return 0
+  done
+  return 1
+}
+
 # start_kafka: start the broker unless ours is already running (no wait).
+# A running broker whose config is not what this lib.sh writes (a test bed
+# started before the secured listeners existed) is restarted.
 start_kafka() {
   if svc_running kafka "$KAFKA_MARKER"; then
-    return 0
+    local cur
+    cur=$(cat "$KAFKA_CONFIG" 2>/dev/null || true)
+    if [[ $cur == "$(kafka_config_text)" ]] && kafka_pki_ok &&
+      [[ $(cat "$KAFKA_FORMAT_MARKER" 2>/dev/null || true) == "$(kafka_format_spec)" ]]; then
+      return 0
+    fi
+    log "kafka: the running broker has an older config, PKI or storage format: restarting it"
+    stop_kafka TERM
   fi
-  if port_open "$KAFKA_PORT" || port_open "$KAFKA_CONTROLLER_PORT"; then
-    die "kafka: port $KAFKA_PORT or $KAFKA_CONTROLLER_PORT is in use by a process this test bed did not start"
+  if kafka_ports_busy; then
+    die "kafka: one of ports $KAFKA_PORT, $KAFKA_CONTROLLER_PORT, $KAFKA_SASL_SSL_PORT, $KAFKA_MTLS_PORT is in use by a process this test bed did not start"
   fi
   local java
   java=$(java_bin)
+  kafka_pki
   write_kafka_config
   local cp="$KAFKA_HOME/libs/*"
   local jvm=(-Xms256m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
     -Dlog4j2.shutdownHookEnabled=false
     "-Dlog4j2.configurationFile=$KAFKA_DIR/log4j2.properties" "-Dkafka.logs.dir=$KAFKA_DIR/logs")
+  local spec
+  spec=$(kafka_format_spec)
+  if [[ -f $KAFKA_DIR/data/meta.properties && $(cat "$KAFKA_FORMAT_MARKER" 2>/dev/null || true) != "$spec" ]]; then
+    # Formatted by an older test bed (e.g. without the SCRAM users): the
+    # data is disposable, format again.
+    log "kafka: storage was formatted without the current SCRAM users: deleting $KAFKA_DIR/data and formatting again"
+    rm -rf "$KAFKA_DIR/data"
+    mkdir -p "$KAFKA_DIR/data"
+  fi
   if [[ ! -f $KAFKA_DIR/data/meta.properties ]]; then
-    log "kafka: formatting storage (cluster id $KAFKA_CLUSTER_ID)"
+    rm -f "$KAFKA_FORMAT_MARKER"
+    log "kafka: formatting storage (cluster id $KAFKA_CLUSTER_ID, SCRAM users)"
+    local scram=()
+    mapfile -t scram < <(kafka_scram_args)
     if ! "$java" "${jvm[@]}" -cp "$cp" kafka.tools.StorageTool format --standalone --ignore-formatted \
-      -t "$KAFKA_CLUSTER_ID" -c "$KAFKA_CONFIG" >>"$LOG_DIR/kafka.log" 2>&1; then
+      -t "$KAFKA_CLUSTER_ID" -c "$KAFKA_CONFIG" "${scram[@]}" >>"$LOG_DIR/kafka.log" 2>&1; then
       log "kafka: storage format failed"
       show_log kafka
       exit 1
     fi
+    printf '%s\n' "$spec" >"$KAFKA_FORMAT_MARKER"
   fi
-  log "kafka: starting broker on $HOST:$KAFKA_PORT (controller $HOST:$KAFKA_CONTROLLER_PORT)"
+  log "kafka: starting broker on $HOST:$KAFKA_PORT (controller $HOST:$KAFKA_CONTROLLER_PORT, SASL_SSL $HOST:$KAFKA_SASL_SSL_PORT, mTLS $HOST:$KAFKA_MTLS_PORT)"
   start_bg kafka -- "$java" "${jvm[@]}" -cp "$cp" kafka.Kafka "$KAFKA_CONFIG"
+}
+
+# kafka_secured_ports_open: both secured listeners accept TCP connections.
+kafka_secured_ports_open() {
+  port_open "$KAFKA_SASL_SSL_PORT" && port_open "$KAFKA_MTLS_PORT"
 }
 
 wait_kafka() {
   wait_healthy kafka "$KAFKA_MARKER" "$HEALTH_TIMEOUT" kafka_healthy
-  log "kafka: healthy"
+  wait_healthy kafka "$KAFKA_MARKER" "$HEALTH_TIMEOUT" kafka_secured_ports_open
+  kafka_pki_ok || die "kafka: the test PKI in $KAFKA_TLS_DIR is incomplete: run up.sh again (it restarts the broker)"
+  log "kafka: healthy (PLAINTEXT $KAFKA_PORT, SASL_SSL $KAFKA_SASL_SSL_PORT, mTLS $KAFKA_MTLS_PORT)"
 }
 
 stop_kafka() {

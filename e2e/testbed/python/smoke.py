@@ -2,7 +2,9 @@
 
 Reads the E2E_* variables written by up.sh and checks each service with an
 independent client:
-  * Kafka: Metadata + ApiVersions (KIP-848 served) over the wire.
+  * Kafka: Metadata + ApiVersions (KIP-848 served) over the wire; the
+    secured listeners: SASL_SSL (test CA, SASL PLAIN, 60 s session lifetime)
+    and mTLS (client.pem accepted; no, expired or other-CA certificate refused).
   * REST (file://) and REST (S3): PyIceberg creates a namespace and a
     format-v2 table, appends rows, reads them back; DuckDB (offline
     extensions) reads the same snapshot with iceberg_scan.
@@ -96,6 +98,43 @@ def check_kafka() -> None:
     print(f"ok   kafka {E['E2E_KAFKA']}: {out.stdout.split()}")
 
 
+def _probe(addr: str, *args: str) -> subprocess.CompletedProcess:
+    host, port = addr.rsplit(":", 1)
+    return subprocess.run(
+        [sys.executable, os.path.join(HERE, "kafka_probe.py"), host, port, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def check_kafka_secured() -> None:
+    tls = E["E2E_KAFKA_TLS_DIR"]
+    ca = os.path.join(tls, "ca.pem")
+    user = f"{E['E2E_KAFKA_PLAIN_USER']}:{E['E2E_KAFKA_PLAIN_PASSWORD']}"
+    out = _probe(E["E2E_KAFKA_SASL_SSL"], "--tls-ca", ca, "--sasl-plain", user)
+    assert out.returncode == 0, f"SASL_SSL PLAIN probe: {out.stdout} {out.stderr}"
+    assert "sasl_lifetime_ms=60000" in out.stdout, f"SASL_SSL session lifetime: {out.stdout}"
+    print(f"ok   kafka SASL_SSL {E['E2E_KAFKA_SASL_SSL']} (TLS, PLAIN): {out.stdout.split()}")
+    cert = ["--tls-cert", os.path.join(tls, "client.pem"), "--tls-key", os.path.join(tls, "client-key.pem")]
+    out = _probe(E["E2E_KAFKA_MTLS"], "--tls-ca", ca, *cert)
+    assert out.returncode == 0, f"mTLS probe: {out.stdout} {out.stderr}"
+    for name, extra in [
+        ("no client certificate", []),
+        (
+            "expired client certificate",
+            ["--tls-cert", os.path.join(tls, "expired-client.pem"), "--tls-key", os.path.join(tls, "expired-client-key.pem")],
+        ),
+        (
+            "client certificate of another CA",
+            ["--tls-cert", os.path.join(tls, "other-client.pem"), "--tls-key", os.path.join(tls, "other-client-key.pem")],
+        ),
+    ]:
+        bad = _probe(E["E2E_KAFKA_MTLS"], "--tls-ca", ca, *extra)
+        assert bad.returncode != 0, f"mTLS with {name} was accepted: {bad.stdout}"
+    print(f"ok   kafka mTLS {E['E2E_KAFKA_MTLS']}: {out.stdout.split()}; refused without a valid client certificate")
+
+
 def check_rest_file() -> None:
     cat = load_catalog("rest_file", type="rest", uri=E["E2E_REST_FILE_URI"])
     loc = roundtrip(cat, f"rest-file {E['E2E_REST_FILE_URI']}")
@@ -160,7 +199,7 @@ def check_postgres() -> None:
 
 
 def main() -> int:
-    checks = [check_kafka, check_rest_file, check_rest_s3, check_postgres]
+    checks = [check_kafka, check_kafka_secured, check_rest_file, check_rest_s3, check_postgres]
     failed = 0
     for check in checks:
         try:
