@@ -43,8 +43,9 @@ func splitYAML(t testing.TB, path string) [][]byte {
 
 func TestKubernetesManifests(t *testing.T) {
 	var (
-		cm     corev1.ConfigMap
-		secret corev1.Secret
+		cm       corev1.ConfigMap
+		secret   corev1.Secret // floe-credentials: the environment
+		kafkaTLS corev1.Secret // floe-kafka-tls: files
 		dep    appsv1.Deployment
 		pdb    policyv1.PodDisruptionBudget
 		svc    corev1.Service
@@ -58,7 +59,12 @@ func TestKubernetesManifests(t *testing.T) {
 		case "ConfigMap":
 			into = &cm
 		case "Secret":
+			var named struct{ Metadata struct{ Name string } }
+			require.NoError(t, yaml.Unmarshal(doc, &named))
 			into = &secret
+			if named.Metadata.Name == "floe-kafka-tls" {
+				into = &kafkaTLS
+			}
 		case "Deployment":
 			into = &dep
 		case "PodDisruptionBudget":
@@ -85,6 +91,21 @@ func TestKubernetesManifests(t *testing.T) {
 	cfg, err := config.Load(cfgPath, env, nil)
 	require.NoError(t, err, "the ConfigMap's floe.yaml with the Secret's variables must load")
 	require.Equal(t, "floe:change-me", cfg.Catalog.REST.Credential, "the Secret reaches the config")
+	require.Equal(t, "change-me", cfg.Kafka.SASL.Password, "the Kafka password comes from the Secret")
+
+	// kafka.tls.ca-file is a key of the floe-kafka-tls Secret, mounted
+	// where the config looks for it.
+	require.Equal(t, "floe-kafka-tls", kafkaTLS.Name)
+	require.Contains(t, kafkaTLS.StringData, filepath.Base(cfg.Kafka.TLS.CAFile))
+	var tlsMounted bool
+	for _, m := range dep.Spec.Template.Spec.Containers[0].VolumeMounts {
+		for _, v := range dep.Spec.Template.Spec.Volumes {
+			if v.Name == m.Name && v.Secret != nil && v.Secret.SecretName == kafkaTLS.Name && m.MountPath == filepath.Dir(cfg.Kafka.TLS.CAFile) {
+				tlsMounted = true
+			}
+		}
+	}
+	require.True(t, tlsMounted, "the Kafka CA is mounted at %s", filepath.Dir(cfg.Kafka.TLS.CAFile))
 
 	spec := dep.Spec.Template.Spec
 	require.Len(t, spec.Containers, 1)
