@@ -251,3 +251,38 @@ func TestTLSFailureAtStartIsOneClearError(t *testing.T) {
 		require.ErrorContains(t, err, tc.want)
 	}
 }
+
+// The group's READ taken away while floe runs: the session ends, floe is
+// unready naming the group; granted again, floe rejoins and consumes
+// again (from the table's offsets: exactly once is the e2e test's).
+func TestGroupReadRevokedWhileRunningRejoins(t *testing.T) {
+	groupRead := kadm.NewACLs().Allow("User:floe").Groups("floe").Operations(kadm.OpRead).ResourcePatternType(kadm.ACLPatternLiteral).AllowHosts()
+	e := newACLEnv(t, allow(kmsg.ACLResourceTypeTopic, "t", kmsg.ACLOperationRead), allow(kmsg.ACLResourceTypeTopic, "t", kmsg.ACLOperationDescribe),
+		allow(kmsg.ACLResourceTypeGroup, "floe", kmsg.ACLOperationRead))
+	sink := emptySink()
+	c := e.consumer(t, sink, kgo.FetchMaxWait(200*time.Millisecond), kgo.HeartbeatInterval(100*time.Millisecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+	require.NoError(t, e.prod.ProduceSync(ctx, &kgo.Record{Value: []byte("0")}).FirstErr())
+	require.Eventually(t, func() bool { return covered(t, sink.snapshot())[0][1] == 1 }, waitFor, tick)
+
+	_, err := e.admin.DeleteACLs(ctx, groupRead)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return c.AccessDenied() != nil }, waitFor, tick)
+	require.ErrorContains(t, c.AccessDenied(), "denied User:floe (SCRAM-SHA-256) operation READ on Group:floe: GROUP_AUTHORIZATION_FAILED")
+
+	_, err = e.admin.CreateACLs(ctx, groupRead)
+	require.NoError(t, err)
+	require.NoError(t, e.prod.ProduceSync(ctx, &kgo.Record{Value: []byte("1")}).FirstErr())
+	require.Eventually(t, func() bool { return c.AccessDenied() == nil && c.Joined() }, waitFor, tick)
+	require.Eventually(t, func() bool {
+		for _, b := range sink.snapshot() {
+			if b.End == 2 {
+				return true
+			}
+		}
+		return false
+	}, waitFor, tick, "the record produced after the grant is consumed")
+}
