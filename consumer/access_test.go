@@ -22,6 +22,7 @@ import (
 
 	"github.com/floe-dev/floe/batcher"
 	"github.com/floe-dev/floe/codec"
+	"github.com/floe-dev/floe/internal/promtest"
 	"github.com/floe-dev/floe/offsets"
 )
 
@@ -52,6 +53,11 @@ func allow(res kmsg.ACLResourceType, name string, op kmsg.ACLOperation) kfake.AC
 
 // consumer is a consumer of topic t as user floe, with its own registry.
 func (e *aclEnv) consumer(t *testing.T, sink *fakeSink, opts ...kgo.Opt) *Consumer {
+	c, _ := e.consumerWithRegistry(t, sink, opts...)
+	return c
+}
+
+func (e *aclEnv) consumerWithRegistry(t *testing.T, sink *fakeSink, opts ...kgo.Opt) (*Consumer, *prometheus.Registry) {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Brokers = e.kafka.ListenAddrs()
@@ -64,7 +70,7 @@ func (e *aclEnv) consumer(t *testing.T, sink *fakeSink, opts ...kgo.Opt) *Consum
 	c, err := New(cfg, []*Route{{Topics: []string{"t"}, Schema: idSchema, Decoder: idDecoder{}, OnError: codec.OnErrorSkip, Sink: sink}},
 		logger, reg, append(base, opts...)...)
 	require.NoError(t, err)
-	return c
+	return c, reg
 }
 
 func emptySink() *fakeSink {
@@ -145,7 +151,7 @@ func TestTopicReadRevokedWhileRunningResumes(t *testing.T) {
 	read := allow(kmsg.ACLResourceTypeTopic, "t", kmsg.ACLOperationRead)
 	e := newACLEnv(t, read, allow(kmsg.ACLResourceTypeTopic, "t", kmsg.ACLOperationDescribe), allow(kmsg.ACLResourceTypeGroup, "floe", kmsg.ACLOperationRead))
 	sink := emptySink()
-	c := e.consumer(t, sink, kgo.FetchMaxWait(200*time.Millisecond))
+	c, reg := e.consumerWithRegistry(t, sink, kgo.FetchMaxWait(200*time.Millisecond))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -170,11 +176,16 @@ func TestTopicReadRevokedWhileRunningResumes(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return c.AccessDenied() != nil && len(paused()) == 1 }, waitFor, tick)
 	require.ErrorContains(t, c.AccessDenied(), "denied User:floe (SCRAM-SHA-256) operation READ on Topic:t")
+	require.Eventually(t, func() bool {
+		return promtest.Value(t, reg, "floe_kafka_access_denied", nil) == 1 &&
+			promtest.Value(t, reg, "floe_consumer_fetch_paused", map[string]string{"reason": "access"}) == 1
+	}, waitFor, tick)
 	produce(3, 6)
 
 	_, err = e.admin.CreateACLs(ctx, kadm.NewACLs().Allow("User:floe").Topics("t").Operations(kadm.OpRead).ResourcePatternType(kadm.ACLPatternLiteral).AllowHosts())
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return c.AccessDenied() == nil && covered(t, sink.snapshot())[0][1] == 6 }, waitFor, tick)
+	require.Eventually(t, func() bool { return promtest.Value(t, reg, "floe_kafka_access_denied", nil) == 0 }, waitFor, tick)
 }
 
 // The dead-letter topic's ACLs: WRITE on the topic is checked at start;

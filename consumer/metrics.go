@@ -18,6 +18,7 @@ type metrics struct {
 	lagSeconds    *prometheus.GaugeVec
 	bufferedBytes *prometheus.GaugeVec
 	paused        *prometheus.GaugeVec
+	accessDenied  prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -45,14 +46,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "floe_consumer_memory_bytes", Help: "Memory held: payload bytes in partition buffers (buffered) and in sealed, uncommitted batches (pending), and the Arrow memory of their rows (arrow).",
 		}, []string{"state"}),
 		paused: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "floe_consumer_fetch_paused", Help: "1 while fetching is paused, by reason: memory (the budget is used up) or table (a table cannot commit).",
+			Name: "floe_consumer_fetch_paused", Help: "1 while fetching is paused, by reason: memory (the budget is used up), table (a table cannot commit) or access (Kafka denies READ on a topic).",
 		}, []string{"reason"}),
+		accessDenied: f.NewGauge(prometheus.GaugeOpts{
+			Name: "floe_kafka_access_denied", Help: "Resources (topics, the consumer group) Kafka refuses floe now; while above 0 floe is unready and retries with backoff.",
+		}),
 	}
 	for _, r := range batcher.Reasons {
 		m.flushes.WithLabelValues(string(r))
 	}
 	m.paused.WithLabelValues("memory")
 	m.paused.WithLabelValues("table")
+	m.paused.WithLabelValues("access")
 	m.bufferedBytes.WithLabelValues("buffered")
 	m.bufferedBytes.WithLabelValues("pending")
 	m.bufferedBytes.WithLabelValues("arrow")

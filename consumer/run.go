@@ -724,6 +724,12 @@ func (c *Consumer) applyPauses() {
 		}
 	}
 	c.m.paused.WithLabelValues("table").Set(boolGauge(unhealthy > 0))
+	c.m.paused.WithLabelValues("access").Set(boolGauge(len(c.denied) > 0))
+	denied := len(c.denied)
+	if c.groupDenied != nil {
+		denied++
+	}
+	c.m.accessDenied.Set(float64(denied))
 }
 
 func boolGauge(b bool) float64 {
