@@ -73,6 +73,20 @@ func (e *aclEnv) consumerWithRegistry(t *testing.T, sink *fakeSink, opts ...kgo.
 	return c, reg
 }
 
+// runToStartError runs a consumer of topic t with cfg's security and
+// returns what ended it: a start that fails should.
+func runToStartError(t *testing.T, cfg Config) error {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	opts, err := ClientOptions(cfg, logger, prometheus.NewRegistry())
+	require.NoError(t, err)
+	c, err := New(cfg, []*Route{{Topics: []string{"t"}, Schema: idSchema, Decoder: idDecoder{}, Sink: emptySink()}}, logger, prometheus.NewRegistry(), opts...)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	return c.Run(ctx)
+}
+
 func emptySink() *fakeSink {
 	return &fakeSink{stored: offsets.Map{Topics: map[string]offsets.Topic{}}}
 }
@@ -132,15 +146,7 @@ func TestFailedAuthenticationAtStartIsOneClearError(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.Brokers = kc.ListenAddrs()
 		cfg.SASL = SASLConfig{Mechanism: tc.mech, Username: "floe", Password: "wrong"}
-		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-		opts, err := ClientOptions(cfg, logger, prometheus.NewRegistry())
-		require.NoError(t, err)
-		c, err := New(cfg, []*Route{{Topics: []string{"t"}, Schema: idSchema, Decoder: idDecoder{}, Sink: emptySink()}}, logger, prometheus.NewRegistry(), opts...)
-		require.NoError(t, err)
-		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-		err = c.Run(ctx)
-		cancel()
-		require.ErrorContains(t, err, "kafka: broker "+kc.ListenAddrs()[0]+" "+tc.want)
+		require.ErrorContains(t, runToStartError(t, cfg), "kafka: broker "+kc.ListenAddrs()[0]+" "+tc.want)
 	}
 }
 
@@ -250,14 +256,7 @@ func TestTLSFailureAtStartIsOneClearError(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.Brokers = tc.kafka.ListenAddrs()
 		cfg.TLS = tc.tls
-		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-		opts, err := ClientOptions(cfg, logger, prometheus.NewRegistry())
-		require.NoError(t, err)
-		c, err := New(cfg, []*Route{{Topics: []string{"t"}, Schema: idSchema, Decoder: idDecoder{}, Sink: emptySink()}}, logger, prometheus.NewRegistry(), opts...)
-		require.NoError(t, err)
-		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-		err = c.Run(ctx)
-		cancel()
+		err := runToStartError(t, cfg)
 		require.ErrorContains(t, err, "kafka: TLS with broker "+cfg.Brokers[0]+" failed (principal User:ANONYMOUS): ")
 		require.ErrorContains(t, err, tc.want)
 	}
