@@ -228,6 +228,7 @@ func tlsHint(err error, cfg Config) (string, bool) {
 	var invalid x509.CertificateInvalidError
 	var rec tls.RecordHeaderError
 	var verify *tls.CertificateVerificationError
+	var firstEOF *kgo.ErrFirstReadEOF
 	msg := err.Error()
 	switch {
 	case errors.As(err, &unknown):
@@ -241,6 +242,10 @@ func tlsHint(err error, cfg Config) (string, bool) {
 		return "The broker's certificate has expired (or is not valid yet: check the clocks)", true
 	case errors.As(err, &invalid):
 		return "The broker's certificate is not valid for a server", true
+	case errors.As(err, &firstEOF) && cfg.TLS.Enabled && strings.Contains(msg, "after a dial"):
+		return "The broker closed the connection at floe's TLS handshake: this listener is probably PLAINTEXT or SASL_PLAINTEXT; point kafka.brokers at its SSL/SASL_SSL listener or turn kafka.tls off", true
+	case errors.As(err, &firstEOF) && !cfg.TLS.Enabled:
+		return "The broker closed the connection at once: this listener probably wants TLS (kafka.tls.enabled: true) or SASL (kafka.sasl) that floe did not offer", true
 	case errors.As(err, &rec):
 		return "The broker did not answer in TLS: this listener is probably PLAINTEXT or SASL_PLAINTEXT; point kafka.brokers at its SSL/SASL_SSL listener or turn kafka.tls off", true
 	case strings.Contains(msg, "remote error: tls: "):

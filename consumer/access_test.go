@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -295,4 +296,39 @@ func TestGroupReadRevokedWhileRunningRejoins(t *testing.T) {
 		}
 		return false
 	}, waitFor, tick, "the record produced after the grant is consumed")
+}
+
+// A listener that speaks no TLS, met with TLS, and a TLS listener met
+// without: the broker hangs up, and floe says which side to fix.
+func TestTLSMismatchIsNamed(t *testing.T) {
+	_, serverCert := testCA(t, t.TempDir())
+	secured, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "t"),
+		kfake.TLS(&tls.Config{Certificates: []tls.Certificate{serverCert}, MinVersion: tls.VersionTLS12}))
+	require.NoError(t, err)
+	t.Cleanup(secured.Close)
+	cfg := DefaultConfig()
+	cfg.Brokers = secured.ListenAddrs()
+	err = runToStartError(t, cfg)
+	require.ErrorContains(t, err, "kafka: TLS with broker "+cfg.Brokers[0]+" failed")
+	require.ErrorContains(t, err, "this listener probably wants TLS (kafka.tls.enabled: true) or SASL")
+
+	// The other way round, as Kafka does it: a PLAINTEXT listener closes a
+	// connection whose first bytes (a TLS ClientHello) are no request.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = conn.Read(make([]byte, 64<<10)) // the ClientHello, whole: closing with unread bytes would reset
+			conn.Close()
+		}
+	}()
+	cfg.Brokers = []string{ln.Addr().String()}
+	cfg.TLS = TLSConfig{Enabled: true}
+	err = runToStartError(t, cfg)
+	require.ErrorContains(t, err, "this listener is probably PLAINTEXT or SASL_PLAINTEXT")
 }
