@@ -40,6 +40,10 @@ func (e *AccessError) Error() string {
 	cause := kafkaCause(e.Err)
 	switch e.Operation {
 	case "AUTHENTICATE":
+		if errors.As(e.Err, new(*tokenRefused)) {
+			fmt.Fprintf(&b, "kafka: no token to authenticate %s with broker %s: %s", e.Principal, e.Broker, cause)
+			break
+		}
 		fmt.Fprintf(&b, "kafka: broker %s refused to authenticate %s: %s", e.Broker, e.Principal, cause)
 	case "TLS":
 		fmt.Fprintf(&b, "kafka: TLS with broker %s failed (principal %s): %s", e.Broker, e.Principal, cause)
@@ -111,6 +115,9 @@ func (a access) principal() string {
 			return "User:" + sub + " (OAUTHBEARER)"
 		}
 		if s.OAuth.ClientID != "" {
+			if sub, ok := oauthSubjects.Load(oauthKey(s.OAuth.TokenURL, s.OAuth.ClientID)); ok {
+				return "User:" + sub.(string) + " (OAUTHBEARER, client " + s.OAuth.ClientID + ")"
+			}
 			return "the OAUTHBEARER token's subject (client " + s.OAuth.ClientID + ")"
 		}
 		return "the OAUTHBEARER token's subject"
@@ -138,6 +145,13 @@ func (a access) broker() string {
 // resource when it is an authorization failure; any other error is returned
 // as it is.
 func (a access) explain(err error, operation, resource string) error {
+	return a.explainGrant(err, operation, resource, operation)
+}
+
+// explainGrant is explain for a refusal of operation where floe needs grant
+// (which includes it): the hint names grant, so that following it does not
+// meet the next refusal (a missing DESCRIBE on a topic floe must READ).
+func (a access) explainGrant(err error, operation, resource, grant string) error {
 	if err == nil {
 		return nil
 	}
@@ -160,25 +174,28 @@ func (a access) explain(err error, operation, resource string) error {
 		case "AWS_MSK_IAM":
 			e.Hint = "Check the IAM policy allows kafka-cluster:Connect on this cluster"
 		}
+	case errors.As(err, new(*tokenRefused)):
+		e.Operation, e.Resource = "AUTHENTICATE", ""
+		e.Hint = "floe could not get a token to present: check kafka.sasl.oauth.client-id and its secret (FLOE_KAFKA__SASL__OAUTH__CLIENT_SECRET or client-secret-file)"
 	case errors.Is(err, kerr.UnsupportedSaslMechanism):
 		e.Operation, e.Resource = "AUTHENTICATE", ""
 		e.Hint = "The listener does not offer " + mech + ": set kafka.sasl.mechanism to one it offers, or point kafka.brokers at a listener that offers it"
 	case errors.Is(err, kerr.TopicAuthorizationFailed):
 		e.Resource = ensurePrefix(resource, "Topic:")
-		e.Hint = grantHint(e, a.cfg.Brokers)
+		e.Hint = grantHint(e, grant, a.cfg.Brokers)
 	case errors.Is(err, kerr.GroupAuthorizationFailed):
 		if !strings.HasPrefix(resource, "Group:") {
 			// A request of the consumer group's (join, heartbeat).
 			e.Operation, e.Resource = "READ", "Group:"+a.cfg.Group
 		}
-		e.Hint = grantHint(e, a.cfg.Brokers)
+		e.Hint = grantHint(e, grant, a.cfg.Brokers)
 	case errors.Is(err, kerr.TransactionalIDAuthorizationFailed):
 		e.Operation = "WRITE"
 		e.Resource = ensurePrefix(resource, "TransactionalId:")
-		e.Hint = grantHint(e, a.cfg.Brokers)
+		e.Hint = grantHint(e, grant, a.cfg.Brokers)
 	case errors.Is(err, kerr.ClusterAuthorizationFailed):
 		e.Operation, e.Resource = "IDEMPOTENT_WRITE", "Cluster"
-		e.Hint = grantHint(e, a.cfg.Brokers)
+		e.Hint = grantHint(e, grant, a.cfg.Brokers)
 	default:
 		hint, ok := tlsHint(err, a.cfg)
 		if !ok {
@@ -200,7 +217,7 @@ func ensurePrefix(resource, prefix string) string {
 }
 
 // grantHint is the kafka-acls command that would grant e.
-func grantHint(e *AccessError, brokers []string) string {
+func grantHint(e *AccessError, grant string, brokers []string) string {
 	kind, name, _ := strings.Cut(e.Resource, ":")
 	flag := map[string]string{"Topic": "--topic " + name, "Group": "--group " + name,
 		"TransactionalId": "--transactional-id " + name, "Cluster": "--cluster"}[kind]
@@ -210,15 +227,22 @@ func grantHint(e *AccessError, brokers []string) string {
 	} else if !strings.HasPrefix(who, "User:") {
 		who = "User:<principal>"
 	}
-	op := strings.ReplaceAll(strings.ToLower(e.Operation), "_", "")
-	if e.Operation == "IDEMPOTENT_WRITE" {
+	if grant == "" || e.Operation == "IDEMPOTENT_WRITE" {
+		grant = e.Operation
+	}
+	op := strings.ToLower(grant)
+	if grant == "IDEMPOTENT_WRITE" {
 		op = "IdempotentWrite"
+	}
+	what := "Grant it"
+	if grant != e.Operation {
+		what = "Grant " + grant + " (it includes " + e.Operation + ")"
 	}
 	b := "<broker>"
 	if len(brokers) > 0 {
 		b = brokers[0]
 	}
-	return fmt.Sprintf("Grant it, e.g. kafka-acls.sh --bootstrap-server %s --add --allow-principal %s --operation %s %s", b, who, op, flag)
+	return fmt.Sprintf("%s, e.g. kafka-acls.sh --bootstrap-server %s --add --allow-principal %s --operation %s %s", what, b, who, op, flag)
 }
 
 // tlsHint explains a TLS failure, from either side of the handshake.
@@ -262,7 +286,8 @@ func tlsHint(err error, cfg Config) (string, bool) {
 // isAccessFailure reports whether a failed connection failed on
 // authentication or TLS, which retrying does not mend.
 func isAccessFailure(err error) bool {
-	if errors.Is(err, kerr.SaslAuthenticationFailed) || errors.Is(err, kerr.IllegalSaslState) || errors.Is(err, kerr.UnsupportedSaslMechanism) {
+	if errors.Is(err, kerr.SaslAuthenticationFailed) || errors.Is(err, kerr.IllegalSaslState) || errors.Is(err, kerr.UnsupportedSaslMechanism) ||
+		errors.As(err, new(*tokenRefused)) {
 		return true
 	}
 	_, ok := tlsHint(err, Config{})
@@ -387,7 +412,7 @@ func (c *Consumer) checkGroupAccess(ctx context.Context) error {
 	groups, err := c.adm.DescribeGroups(ctx, g)
 	if err != nil {
 		if errors.Is(err, kerr.GroupAuthorizationFailed) {
-			return c.acc.explain(err, "DESCRIBE", "Group:"+g)
+			return c.acc.explainGrant(err, "DESCRIBE", "Group:"+g, "READ")
 		}
 		return nil // not an answer about access: joining tells
 	}
@@ -395,6 +420,11 @@ func (c *Consumer) checkGroupAccess(ctx context.Context) error {
 		return c.acc.explain(kerr.GroupAuthorizationFailed, "READ", "Group:"+g)
 	}
 	return nil
+}
+
+// isDenial reports whether err is Kafka refusing a topic or the group.
+func isDenial(err error) bool {
+	return errors.Is(err, kerr.TopicAuthorizationFailed) || errors.Is(err, kerr.GroupAuthorizationFailed)
 }
 
 // denyAccess handles a fetch error that is Kafka refusing floe, and reports

@@ -101,10 +101,10 @@ func TestMissingACLAtStartIsOneClearError(t *testing.T) {
 		acls []kfake.ACL
 		want string
 	}{
-		{"no DESCRIBE on the topic", nil, "denied User:floe (SCRAM-SHA-256) operation DESCRIBE on Topic:t: TOPIC_AUTHORIZATION_FAILED"},
+		{"no DESCRIBE on the topic", nil, "denied User:floe (SCRAM-SHA-256) operation DESCRIBE on Topic:t: TOPIC_AUTHORIZATION_FAILED. Grant READ (it includes DESCRIBE), e.g. kafka-acls.sh"},
 		{"DESCRIBE but no READ on the topic", []kfake.ACL{allow(kmsg.ACLResourceTypeTopic, "t", kmsg.ACLOperationDescribe)},
 			"denied User:floe (SCRAM-SHA-256) operation READ on Topic:t: TOPIC_AUTHORIZATION_FAILED"},
-		{"no DESCRIBE on the group", topicAll, "denied User:floe (SCRAM-SHA-256) operation DESCRIBE on Group:floe: GROUP_AUTHORIZATION_FAILED"},
+		{"no DESCRIBE on the group", topicAll, "denied User:floe (SCRAM-SHA-256) operation DESCRIBE on Group:floe: GROUP_AUTHORIZATION_FAILED. Grant READ (it includes DESCRIBE), e.g. kafka-acls.sh"},
 		{"DESCRIBE but no READ on the group", append(topicAll, allow(kmsg.ACLResourceTypeGroup, "floe", kmsg.ACLOperationDescribe)),
 			"denied User:floe (SCRAM-SHA-256) operation READ on Group:floe: GROUP_AUTHORIZATION_FAILED"},
 	} {
@@ -116,7 +116,7 @@ func TestMissingACLAtStartIsOneClearError(t *testing.T) {
 			var ae *AccessError
 			require.ErrorAs(t, err, &ae)
 			require.ErrorContains(t, err, "kafka: broker "+e.kafka.ListenAddrs()[0]+" "+tc.want)
-			require.ErrorContains(t, err, "Grant it, e.g. kafka-acls.sh --bootstrap-server "+e.kafka.ListenAddrs()[0]+" --add --allow-principal User:floe --operation ")
+			require.ErrorContains(t, err, ", e.g. kafka-acls.sh --bootstrap-server "+e.kafka.ListenAddrs()[0]+" --add --allow-principal User:floe --operation read ")
 		})
 	}
 

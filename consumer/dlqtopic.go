@@ -75,12 +75,12 @@ func (d *DLQTopic) Check(ctx context.Context) error {
 	d.acc = accessOf(d.acc.cfg, cl)
 	md, err := kadm.NewClient(cl).Metadata(kadm.WithAuthorizedOps(ctx), d.topic)
 	if err != nil {
-		return fmt.Errorf("dlq.topic %s: %w", d.topic, d.acc.explain(err, "DESCRIBE", d.topic))
+		return fmt.Errorf("dlq.topic %s: %w", d.topic, d.acc.explainGrant(err, "DESCRIBE", d.topic, "WRITE"))
 	}
 	t, ok := md.Topics[d.topic]
 	switch {
 	case ok && errors.Is(t.Err, kerr.TopicAuthorizationFailed):
-		return fmt.Errorf("dlq.topic %s: %w", d.topic, d.acc.explain(t.Err, "DESCRIBE", d.topic))
+		return fmt.Errorf("dlq.topic %s: %w", d.topic, d.acc.explainGrant(t.Err, "DESCRIBE", d.topic, "WRITE"))
 	case !ok || t.Err != nil:
 		return fmt.Errorf("dlq.topic %q: does not exist or is not writable (%v); create it first", d.topic, t.Err)
 	case !hasOp(t.AuthorizedOperations, kadm.OpWrite):
@@ -202,7 +202,7 @@ func (d *DLQTopic) readProgress(ctx context.Context, cl *kgo.Client) (map[string
 		return out, nil // no letters written yet
 	}
 	if err != nil {
-		return nil, fmt.Errorf("dead-letter topic %s: read progress (group %s): %w", d.topic, d.progress, d.acc.explain(err, "DESCRIBE", "Group:"+d.progress))
+		return nil, fmt.Errorf("dead-letter topic %s: read progress (group %s): %w", d.topic, d.progress, d.acc.explainGrant(err, "DESCRIBE", "Group:"+d.progress, "READ"))
 	}
 	for _, t := range resp.Topics {
 		for _, p := range t.Partitions {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/floe-dev/floe/batcher"
@@ -42,18 +41,8 @@ func (c *Consumer) RunRange(ctx context.Context, topic string, bounds map[int32]
 	if err != nil {
 		return 0, fmt.Errorf("create kafka client: %w", err)
 	}
-	c.adm = kadm.NewClient(seed)
-	md, err := c.adm.Metadata(ctx, topic)
-	if err != nil {
-		return 0, fmt.Errorf("read kafka metadata from %v: %w", c.cfg.Brokers, err)
-	}
-	d, ok := md.Topics[topic]
-	if !ok || d.Err != nil {
-		return 0, fmt.Errorf("topic %q: does not exist or is not readable: %v", topic, d.Err)
-	}
-	c.clusterID, c.topicIDs = md.Cluster, map[string]string{}
-	if d.ID != (kadm.TopicID{}) {
-		c.topicIDs[topic] = d.ID.String()
+	if err := c.readTopics(ctx, seed, []string{topic}); err != nil {
+		return 0, err
 	}
 	stored, err := c.stored(ctx, r)
 	if err != nil {

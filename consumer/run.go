@@ -65,43 +65,8 @@ func (c *Consumer) open(ctx context.Context) error {
 	}
 	// The admin client lives on its own connection, set before the group
 	// client exists: rebalance callbacks use it from franz-go's goroutines.
-	adm := kadm.NewClient(seed)
-	c.adm = adm
-	c.acc = accessOf(c.cfg, seed)
-	// The topics' metadata says, per topic, which operations floe's
-	// principal may do: a missing READ stops floe here, with the ACL to
-	// grant, rather than leaving it to fetch errors later.
-	mdCtx, done := c.acc.failFast(ctx)
-	md, err := adm.Metadata(kadm.WithAuthorizedOps(mdCtx), c.topics...)
-	if cause := done(); cause != nil {
-		err = cause
-	}
-	if err != nil {
-		resource := "Cluster"
-		if errors.Is(err, kerr.TopicAuthorizationFailed) {
-			resource = strings.Join(c.topics, ",")
-		}
-		if ae := c.acc.explain(err, "DESCRIBE", resource); ae != err {
-			return ae
-		}
-		return fmt.Errorf("read kafka metadata from %v: %w", c.cfg.Brokers, err)
-	}
-	c.clusterID = md.Cluster
-	c.topicIDs = map[string]string{}
-	for _, t := range c.topics {
-		d, ok := md.Topics[t]
-		if ok && errors.Is(d.Err, kerr.TopicAuthorizationFailed) {
-			return c.acc.explain(d.Err, "DESCRIBE", t)
-		}
-		if !ok || errors.Is(d.Err, errUnknownTopic) || d.Err != nil {
-			return fmt.Errorf("topic %q: does not exist or is not readable: %v", t, d.Err)
-		}
-		if !hasOp(d.AuthorizedOperations, kadm.OpRead) {
-			return c.acc.explain(kerr.TopicAuthorizationFailed, "READ", t)
-		}
-		if d.ID != (kadm.TopicID{}) {
-			c.topicIDs[t] = d.ID.String()
-		}
+	if err := c.readTopics(ctx, seed, c.topics); err != nil {
+		return err
 	}
 	if err := c.checkGroupAccess(ctx); err != nil {
 		return err
@@ -146,6 +111,49 @@ func (c *Consumer) open(ctx context.Context) error {
 }
 
 var errUnknownTopic = errors.New("unknown topic")
+
+// readTopics reads the topics' metadata through seed (which becomes the
+// admin client's): the cluster and topic IDs, and whether floe's principal
+// may read each topic. The brokers list, per topic, the operations the
+// principal may do: a missing READ stops floe here, with the ACL to grant,
+// rather than leaving it to fetch errors later.
+func (c *Consumer) readTopics(ctx context.Context, seed *kgo.Client, topics []string) error {
+	c.adm = kadm.NewClient(seed)
+	c.acc = accessOf(c.cfg, seed)
+	mdCtx, done := c.acc.failFast(ctx)
+	md, err := c.adm.Metadata(kadm.WithAuthorizedOps(mdCtx), topics...)
+	if cause := done(); cause != nil {
+		err = cause
+	}
+	if err != nil {
+		resource := "Cluster"
+		if errors.Is(err, kerr.TopicAuthorizationFailed) {
+			resource = strings.Join(topics, ",")
+		}
+		if ae := c.acc.explainGrant(err, "DESCRIBE", resource, "READ"); ae != err {
+			return ae
+		}
+		return fmt.Errorf("read kafka metadata from %v: %w", c.cfg.Brokers, err)
+	}
+	c.clusterID = md.Cluster
+	c.topicIDs = map[string]string{}
+	for _, t := range topics {
+		d, ok := md.Topics[t]
+		if ok && errors.Is(d.Err, kerr.TopicAuthorizationFailed) {
+			return c.acc.explainGrant(d.Err, "DESCRIBE", t, "READ")
+		}
+		if !ok || errors.Is(d.Err, errUnknownTopic) || d.Err != nil {
+			return fmt.Errorf("topic %q: does not exist or is not readable: %v", t, d.Err)
+		}
+		if !hasOp(d.AuthorizedOperations, kadm.OpRead) {
+			return c.acc.explain(kerr.TopicAuthorizationFailed, "READ", t)
+		}
+		if d.ID != (kadm.TopicID{}) {
+			c.topicIDs[t] = d.ID.String()
+		}
+	}
+	return nil
+}
 
 // stored reads a route's table offsets and checks them against the live
 // cluster and topic IDs.
@@ -418,12 +426,12 @@ func (c *Consumer) process(fetches kgo.Fetches) error {
 		if errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, context.Canceled) {
 			continue
 		}
+		if !c.everJoined && isDenial(fe.Err) {
+			// Refused before floe ever joined: a missing ACL at start,
+			// which the operator must fix.
+			return c.acc.explain(fe.Err, "READ", fe.Topic)
+		}
 		if c.denyAccess(fe.Topic, fe.Err) {
-			if !c.everJoined {
-				// Refused before floe ever joined: a missing ACL at
-				// start, which the operator must fix.
-				return c.acc.explain(fe.Err, "READ", fe.Topic)
-			}
 			continue
 		}
 		if isFatalFetchError(fe.Err) {

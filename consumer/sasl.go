@@ -131,8 +131,8 @@ func (s *tokenSource) token(ctx context.Context) (string, error) {
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil {
-			return "", fmt.Errorf("kafka.sasl.oauth: token endpoint %s refused client %q: %d %s",
-				s.cfg.TokenURL, s.cfg.ClientID, re.Response.StatusCode, strings.TrimSpace(re.Error()))
+			return "", &tokenRefused{fmt.Errorf("kafka.sasl.oauth: token endpoint %s refused client %q: %d %s",
+				s.cfg.TokenURL, s.cfg.ClientID, re.Response.StatusCode, strings.TrimSpace(re.Error()))}
 		}
 		return "", fmt.Errorf("kafka.sasl.oauth: fetch a token from %s: %w", s.cfg.TokenURL, err)
 	}
@@ -145,11 +145,25 @@ func (s *tokenSource) token(ctx context.Context) (string, error) {
 		lifetime = exp.Sub(now)
 	}
 	s.tok, s.refresh = t.AccessToken, time.Time{}
+	if sub := jwtSubject(t.AccessToken); sub != "" {
+		oauthSubjects.Store(oauthKey(s.cfg.TokenURL, s.cfg.ClientID), sub)
+	}
 	if lifetime > 0 {
 		s.refresh = now.Add(lifetime * 4 / 5)
 	}
 	return s.tok, nil
 }
+
+// tokenRefused is the token endpoint refusing floe's client credentials.
+type tokenRefused struct{ err error }
+
+func (e *tokenRefused) Error() string { return e.err.Error() }
+
+// oauthSubjects holds the subject of the last token each token endpoint and
+// client issued, so that errors can name the principal Kafka saw.
+var oauthSubjects sync.Map
+
+func oauthKey(tokenURL, clientID string) string { return tokenURL + "\x00" + clientID }
 
 // jwtExpiry is a JWT's exp claim, or zero when tok is not a JWT or has none.
 // The signature is not checked: the broker checks it; floe only wants to
