@@ -88,6 +88,17 @@ func runToStartError(t *testing.T, cfg Config) error {
 	return c.Run(ctx)
 }
 
+// runInBackground runs c until the test ends, when its Run must return nil;
+// the context is the run's.
+func runInBackground(t *testing.T, c *Consumer) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	return ctx
+}
+
 func emptySink() *fakeSink {
 	return &fakeSink{stored: offsets.Map{Topics: map[string]offsets.Topic{}}}
 }
@@ -124,10 +135,7 @@ func TestMissingACLAtStartIsOneClearError(t *testing.T) {
 	e := newACLEnv(t, append(topicAll, allow(kmsg.ACLResourceTypeGroup, "floe", kmsg.ACLOperationRead))...)
 	sink := emptySink()
 	c := e.consumer(t, sink)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	defer func() { cancel(); require.NoError(t, <-done) }()
+	ctx := runInBackground(t, c)
 	require.NoError(t, e.prod.ProduceSync(ctx, &kgo.Record{Value: []byte("0")}).FirstErr())
 	require.Eventually(t, func() bool { return covered(t, sink.snapshot())[0][1] == 1 }, waitFor, tick)
 }
@@ -159,10 +167,7 @@ func TestTopicReadRevokedWhileRunningResumes(t *testing.T) {
 	e := newACLEnv(t, read, allow(kmsg.ACLResourceTypeTopic, "t", kmsg.ACLOperationDescribe), allow(kmsg.ACLResourceTypeGroup, "floe", kmsg.ACLOperationRead))
 	sink := emptySink()
 	c, reg := e.consumerWithRegistry(t, sink, kgo.FetchMaxWait(200*time.Millisecond))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	defer func() { cancel(); require.NoError(t, <-done) }()
+	ctx := runInBackground(t, c)
 	produce := func(from, to int) {
 		for i := from; i < to; i++ {
 			require.NoError(t, e.prod.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))}).FirstErr())
@@ -272,10 +277,7 @@ func TestGroupReadRevokedWhileRunningRejoins(t *testing.T) {
 		allow(kmsg.ACLResourceTypeGroup, "floe", kmsg.ACLOperationRead))
 	sink := emptySink()
 	c := e.consumer(t, sink, kgo.FetchMaxWait(200*time.Millisecond), kgo.HeartbeatInterval(100*time.Millisecond))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	defer func() { cancel(); require.NoError(t, <-done) }()
+	ctx := runInBackground(t, c)
 	require.NoError(t, e.prod.ProduceSync(ctx, &kgo.Record{Value: []byte("0")}).FirstErr())
 	require.Eventually(t, func() bool { return covered(t, sink.snapshot())[0][1] == 1 }, waitFor, tick)
 
