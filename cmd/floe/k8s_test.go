@@ -46,9 +46,9 @@ func TestKubernetesManifests(t *testing.T) {
 		cm       corev1.ConfigMap
 		secret   corev1.Secret // floe-credentials: the environment
 		kafkaTLS corev1.Secret // floe-kafka-tls: files
-		dep    appsv1.Deployment
-		pdb    policyv1.PodDisruptionBudget
-		svc    corev1.Service
+		dep      appsv1.Deployment
+		pdb      policyv1.PodDisruptionBudget
+		svc      corev1.Service
 	)
 	seen := map[string]bool{}
 	for _, doc := range splitYAML(t, "../../deploy/kubernetes/floe.yaml") {
