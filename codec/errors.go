@@ -47,6 +47,12 @@ func Kinds() []Kind {
 	}
 }
 
+// ErrRetry marks a record that cannot be decoded now for a reason outside
+// the record — the schema registry that holds its writer schema is
+// unreachable. It is never a bad record: the consumer stops the partition
+// at that record and reads it again after a backoff.
+var ErrRetry = errors.New("cannot be decoded now; retried")
+
 // DecodeError is returned by [Decoder.Append] when a record cannot be
 // decoded. It names the record's coordinates so an operator can fetch it,
 // and never quotes record content other than object keys on the field path.

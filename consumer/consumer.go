@@ -94,6 +94,12 @@ type partState struct {
 	changeRounds int   // changes made for the record at changeAt
 	refusedAt    int64 // the record at this offset asked for a change that cannot be made:
 	refused      error // this bad-record error, under on-error
+
+	// A record the decoder cannot decode now (codec.ErrRetry: the schema
+	// registry is down) stops its partition the same way, paused, until
+	// retryAt; each retry that fails again doubles the wait.
+	retryAt time.Time
+	retries int
 }
 
 type fenceEvent struct {
@@ -121,6 +127,7 @@ type Consumer struct {
 	everJoined  bool             // the group was joined once (c.mu)
 	denied      map[string]error // topics Kafka refuses to serve (c.mu); fetching them is paused
 	groupDenied error            // the group refuses floe (c.mu); franz-go rejoins with backoff
+	retryErr    error            // why partitions wait to decode a record again (c.mu), nil when none does
 	accessWake  chan struct{}
 
 	clusterID string

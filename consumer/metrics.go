@@ -46,7 +46,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "floe_consumer_memory_bytes", Help: "Memory held: payload bytes in partition buffers (buffered) and in sealed, uncommitted batches (pending), and the Arrow memory of their rows (arrow).",
 		}, []string{"state"}),
 		paused: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "floe_consumer_fetch_paused", Help: "1 while fetching is paused, by reason: memory (the budget is used up), table (a table cannot commit) or access (Kafka denies READ on a topic).",
+			Name: "floe_consumer_fetch_paused", Help: "1 while fetching is paused, by reason: memory (the budget is used up), table (a table cannot commit), access (Kafka denies READ on a topic) or retry (a record cannot be decoded now: the schema registry is down).",
 		}, []string{"reason"}),
 		accessDenied: f.NewGauge(prometheus.GaugeOpts{
 			Name: "floe_kafka_access_denied", Help: "Resources (topics, the consumer group) Kafka refuses floe now; while above 0 floe is unready and retries with backoff.",
@@ -58,6 +58,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.paused.WithLabelValues("memory")
 	m.paused.WithLabelValues("table")
 	m.paused.WithLabelValues("access")
+	m.paused.WithLabelValues("retry")
 	m.bufferedBytes.WithLabelValues("buffered")
 	m.bufferedBytes.WithLabelValues("pending")
 	m.bufferedBytes.WithLabelValues("arrow")

@@ -354,6 +354,11 @@ func (c *Consumer) closePart(tp topicPartition) {
 		return
 	}
 	st.buf.Release()
+	if !st.retryAt.IsZero() && c.cl != nil {
+		// Paused to retry a record: a later owner (perhaps this process
+		// again) starts unpaused.
+		c.cl.ResumeFetchPartitions(map[string][]int32{tp.topic: {tp.partition}})
+	}
 	delete(c.parts, tp)
 	delete(c.tableNext, tp)
 	delete(c.tableNewest, tp)
@@ -391,6 +396,7 @@ func (c *Consumer) loop(ctx context.Context, finite bool) error {
 		err := c.fatal
 		if err == nil {
 			c.applyFences()
+			c.applyRetries(time.Now())
 			c.applySchemaSeeks()
 			c.sealDue(time.Now())
 			c.balanceMemory()
@@ -466,7 +472,7 @@ func (c *Consumer) process(fetches kgo.Fetches) error {
 				// A transaction marker (only kept for replays): an offset
 				// without a row.
 				st.buf.SkipTo(rec.Offset + 1)
-			} else if err := c.add(st, rec, now); errors.Is(err, errWaitSchema) {
+			} else if err := c.add(st, rec, now); errors.Is(err, errWaitSchema) || errors.Is(err, errWaitRetry) {
 				return // the rest of this partition waits for the change
 			} else if err != nil {
 				firstErr = err
@@ -496,6 +502,10 @@ func (c *Consumer) add(st *partState, rec *kgo.Record, now time.Time) error {
 		}
 	}
 	derr := st.route.Decoder.Append(st.buf.Builder(), &msg)
+	if errors.Is(derr, codec.ErrRetry) {
+		return c.waitRetry(st, rec, derr, now)
+	}
+	st.retries = 0
 	if change := (*evolution.Change)(nil); errors.As(derr, &change) && st.route.Evolve != nil {
 		if st.refused == nil || st.refusedAt != rec.Offset {
 			return c.needSchema(st, change)

@@ -349,6 +349,9 @@ func (p *pipeline) Ready() error {
 	if err := p.consumer.AccessDenied(); err != nil {
 		return err
 	}
+	if err := p.consumer.Unavailable(); err != nil {
+		return err
+	}
 	if !p.consumer.Joined() {
 		return errors.New("not joined to the consumer group")
 	}
