@@ -168,14 +168,48 @@ func columnOf(f arrow.Field) (Column, error) {
 		}
 		e.Name = "element"
 		col.Type, col.Element = "list", &e
-	case *arrow.StringType, *arrow.BooleanType, *arrow.Int32Type, *arrow.Int64Type, *arrow.Float32Type,
-		*arrow.Float64Type, *arrow.BinaryType, *arrow.Date32Type, *arrow.TimestampType:
+	case *arrow.MapType:
+		k, err := columnOf(t.KeyField())
+		if err != nil {
+			return Column{}, err
+		}
+		v, err := columnOf(t.ItemField())
+		if err != nil {
+			return Column{}, err
+		}
+		k.Name, k.Required, v.Name = "key", true, "value"
+		col.Type, col.Key, col.Value = "map", &k, &v
+	case *arrow.Decimal128Type:
+		col.Type = fmt.Sprintf("decimal(%d, %d)", t.Precision, t.Scale)
+	case *arrow.FixedSizeBinaryType:
+		col.Type = fmt.Sprintf("fixed[%d]", t.ByteWidth)
+	case *arrow.Time64Type:
+		col.Type = "time"
+	case *arrow.TimestampType:
+		if t.Unit != arrow.Microsecond {
+			return Column{}, fmt.Errorf("no table column type for Arrow type %s (floe's tables hold microseconds)", t)
+		}
+		col.Type = evolution.TypeName(t)
+	case arrow.ExtensionType:
+		if t.ExtensionName() != "arrow.uuid" {
+			return Column{}, fmt.Errorf("no table column type for Arrow extension type %s", t.ExtensionName())
+		}
+		col.Type = "uuid"
+	case *arrow.StringType, *arrow.LargeStringType, *arrow.BooleanType, *arrow.Int32Type, *arrow.Int64Type, *arrow.Float32Type,
+		*arrow.Float64Type, *arrow.BinaryType, *arrow.LargeBinaryType, *arrow.Date32Type:
 		col.Type = evolution.TypeName(t)
 	default:
 		return Column{}, fmt.Errorf("no table column type for Arrow type %s", t)
 	}
 	return col, nil
 }
+
+// ColumnsOf is the table columns of Arrow fields, the inverse of the Arrow
+// schema of a table floe created (table.SchemaToArrowSchema): every type a
+// table column can have, nested ones included. A schema that comes from
+// elsewhere (a registry's Avro schema, mapped to Arrow) becomes a table's
+// columns through it.
+func ColumnsOf(fields []arrow.Field) ([]Column, error) { return columnsOf(fields) }
 
 // columnsOf converts fields with columnOf.
 func columnsOf(fields []arrow.Field) ([]Column, error) {

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
 	"github.com/stretchr/testify/require"
 )
 
@@ -333,4 +335,30 @@ func TestBuildPartitionSpecNameCollision(t *testing.T) {
 	spec, err := BuildPartitionSpec(sc, []string{"bucket(4, name)", "truncate(4, name)", "name"})
 	require.NoError(t, err)
 	require.Equal(t, 3, spec.NumFields())
+}
+
+// ColumnsOf inverts the Arrow schema of a table floe creates: every column
+// type, nested ones included, comes back as the columns it was built from.
+func TestColumnsOfRoundTrip(t *testing.T) {
+	cols := []Column{
+		{Name: "b", Type: "boolean", Required: true}, {Name: "i", Type: "int"}, {Name: "l", Type: "long"},
+		{Name: "f", Type: "float"}, {Name: "d", Type: "double"}, {Name: "dec", Type: "decimal(18, 4)"},
+		{Name: "day", Type: "date"}, {Name: "t", Type: "time"}, {Name: "ts", Type: "timestamp"},
+		{Name: "tz", Type: "timestamptz"}, {Name: "s", Type: "string"}, {Name: "u", Type: "uuid"},
+		{Name: "bin", Type: "binary"}, {Name: "fx", Type: "fixed[16]"},
+		{Name: "st", Type: "struct", Fields: []Column{{Name: "x", Type: "long", Required: true}, {Name: "y", Type: "string"}}},
+		{Name: "li", Type: "list", Element: &Column{Name: "element", Type: "struct", Required: true,
+			Fields: []Column{{Name: "sku", Type: "string"}}}},
+		{Name: "m", Type: "map", Key: &Column{Name: "key", Type: "string", Required: true}, Value: &Column{Name: "value", Type: "decimal(10, 2)"}},
+	}
+	sc, err := BuildSchema(cols)
+	require.NoError(t, err)
+	as, err := table.SchemaToArrowSchema(sc, nil, true, false)
+	require.NoError(t, err)
+	got, err := ColumnsOf(as.Fields())
+	require.NoError(t, err)
+	require.Equal(t, cols, got)
+
+	_, err = ColumnsOf([]arrow.Field{{Name: "ns", Type: &arrow.TimestampType{Unit: arrow.Nanosecond}}})
+	require.ErrorContains(t, err, `column "ns": no table column type for Arrow type timestamp[ns] (floe's tables hold microseconds)`)
 }
