@@ -1,8 +1,8 @@
 # floe — make targets. `make demo` runs the pipeline on an embedded Kafka;
 # `make test` runs every test with the race detector: unit and kfake
 # integration tests, then the e2e suite against real services (Kafka, the
-# Iceberg REST catalog, S3, PostgreSQL, PyIceberg, DuckDB), which it starts
-# and stops itself.
+# Iceberg REST catalog, S3, PostgreSQL, PyIceberg, DuckDB, a schema
+# registry), which it starts and stops itself.
 
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -18,8 +18,10 @@ all: lint test build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/floe
 
+# test starts the test bed with the schema registry (E2E_WITH_REGISTRY=1):
+# the e2e suite has registry tests; `make up` alone starts it only when asked.
 test: lint unit
-	@$(TESTBED)/up.sh && $(MAKE) --no-print-directory e2e; rc=$$?; $(TESTBED)/down.sh; exit $$rc
+	@E2E_WITH_REGISTRY=1 $(TESTBED)/up.sh && $(MAKE) --no-print-directory e2e; rc=$$?; $(TESTBED)/down.sh; exit $$rc
 
 # unit puts promtool on PATH (e2e/testbed/promtool.sh: Debian's, unpacked
 # into the cache) so the alert rules and their unit tests are checked.

@@ -38,10 +38,21 @@ type MetadataColumns struct {
 
 // Config configures decoding for one table.
 type Config struct {
-	// Format is the record value format; only "json" today.
-	Format   string          `koanf:"format"`
-	OnError  OnError         `koanf:"on-error"`
-	Metadata MetadataColumns `koanf:"metadata-columns"`
+	// Format is the record value format: json (the default) or avro.
+	Format string `koanf:"format"`
+	// AvroSchema (or the file AvroSchemaFile) is the writer schema of
+	// values that are bare Avro datums, for topics without a Schema
+	// Registry. Without either, avro values are in the Confluent wire
+	// format and their schemas come from schema-registry.
+	AvroSchema     string `koanf:"avro-schema"`
+	AvroSchemaFile string `koanf:"avro-schema-file"`
+	// SubjectNameStrategy names the registry subject whose latest schema
+	// creates the table: topic (<topic>-value, the default), record or
+	// topic-record (which need a declared schema: the record's name is not
+	// known before the first record).
+	SubjectNameStrategy string          `koanf:"subject-name-strategy"`
+	OnError             OnError         `koanf:"on-error"`
+	Metadata            MetadataColumns `koanf:"metadata-columns"`
 	// MaxRecordBytes refuses a record whose key plus value is larger, before
 	// decoding it, with kind record_too_large (then on-error applies).
 	MaxRecordBytes int64 `koanf:"max-record-bytes"`
@@ -58,8 +69,24 @@ func DefaultConfig() Config {
 
 // Validate reports the first invalid field.
 func (c Config) Validate() error {
-	if c.Format != "json" {
-		return fmt.Errorf("format: only json is supported, got %q", c.Format)
+	switch c.Format {
+	case "json":
+		if c.AvroSchema != "" || c.AvroSchemaFile != "" {
+			return fmt.Errorf("avro-schema: set for format json; set format: avro")
+		}
+	case "avro":
+		if c.AvroSchema != "" && c.AvroSchemaFile != "" {
+			return fmt.Errorf("avro-schema-file: set avro-schema or avro-schema-file, not both")
+		}
+	case "protobuf", "json-schema":
+		return fmt.Errorf("format: %s is not supported yet (json and avro are)", c.Format)
+	default:
+		return fmt.Errorf("format: must be json or avro, got %q", c.Format)
+	}
+	switch c.SubjectNameStrategy {
+	case "", "topic", "record", "topic-record":
+	default:
+		return fmt.Errorf("subject-name-strategy: must be topic, record or topic-record, got %q", c.SubjectNameStrategy)
 	}
 	switch c.OnError {
 	case OnErrorFail, OnErrorSkip, OnErrorDLQ:

@@ -59,7 +59,7 @@ type Decoder struct {
 // the Iceberg table (table.SchemaToArrowSchema); large string, binary and
 // list variants are accepted too.
 func New(schema *arrow.Schema, cfg Config) (*Decoder, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.ValidateFor("json"); err != nil {
 		return nil, err
 	}
 	metaByName := map[string]metaKind{}

@@ -30,7 +30,7 @@ func TestNewErrors(t *testing.T) {
 		cfg    Config
 		err    string
 	}{
-		{"bad config", arrowSchema(t, base...), Config{Format: "avro", OnError: OnErrorFail}, `format: only json is supported, got "avro"`},
+		{"bad config", arrowSchema(t, base...), Config{Format: "avro", OnError: OnErrorFail}, `format: this decoder reads json, got "avro"`},
 		{"bad on-error", arrowSchema(t, base...), Config{Format: "json", OnError: "drop", MaxRecordBytes: 1}, `on-error: must be fail, skip or dlq, got "drop"`},
 		{"no record limit", arrowSchema(t, base...), Config{Format: "json", OnError: OnErrorDLQ}, `max-record-bytes: must be > 0, got 0`},
 		{"metadata column not in schema", arrowSchema(t, base...), withMeta(MetadataColumns{Offset: "kafka_offset"}),

@@ -44,8 +44,17 @@ func Kinds() []Kind {
 	return []Kind{
 		KindMalformedJSON, KindNullValue, KindNotAnObject, KindMissingRequired,
 		KindWrongType, KindOutOfRange, KindInvalidValue, KindRecordTooLarge,
+		KindMalformedAvro, KindSchemaUnknown, KindSchemaIncompatible,
 	}
 }
+
+// Kinds of the registry formats: a value whose schema ID the registry does
+// not know, and one whose writer schema cannot be written to the table
+// (a type change, a removed required field) under its schema-evolution.
+const (
+	KindSchemaUnknown      Kind = "schema_unknown"
+	KindSchemaIncompatible Kind = "schema_incompatible"
+)
 
 // ErrRetry marks a record that cannot be decoded now for a reason outside
 // the record — the schema registry that holds its writer schema is

@@ -26,6 +26,7 @@ import (
 
 	"github.com/floe-dev/floe/catalog"
 	"github.com/floe-dev/floe/codec"
+	"github.com/floe-dev/floe/codec/registry"
 	"github.com/floe-dev/floe/committer"
 	"github.com/floe-dev/floe/consumer"
 	"github.com/floe-dev/floe/maintenance"
@@ -45,6 +46,9 @@ type Config struct {
 	Shutdown Shutdown `koanf:"shutdown"`
 	// Replay limits `floe replay`.
 	Replay Replay `koanf:"replay"`
+	// SchemaRegistry is the Confluent-compatible registry that Avro
+	// tables read their writer schemas from (off when it has no URL).
+	SchemaRegistry registry.Config `koanf:"schema-registry"`
 }
 
 // Table is one destination table with its source topics and decoding
@@ -114,14 +118,15 @@ type Replay struct {
 // and overrides leave unset. It has no tables; see [DefaultTable].
 func Default() Config {
 	return Config{
-		Kafka:    consumer.DefaultConfig(),
-		Catalog:  catalog.DefaultConfig(),
-		Commit:   committer.DefaultConfig(),
-		Sweep:    maintenance.DefaultSweepConfig(),
-		HTTP:     HTTP{Addr: "127.0.0.1:9090"},
-		Log:      Log{Level: "info", Format: "json"},
-		Shutdown: Shutdown{Timeout: 30 * time.Second},
-		Replay:   Replay{MaxBytes: 10 << 30},
+		Kafka:          consumer.DefaultConfig(),
+		Catalog:        catalog.DefaultConfig(),
+		SchemaRegistry: registry.DefaultConfig(),
+		Commit:         committer.DefaultConfig(),
+		Sweep:          maintenance.DefaultSweepConfig(),
+		HTTP:           HTTP{Addr: "127.0.0.1:9090"},
+		Log:            Log{Level: "info", Format: "json"},
+		Shutdown:       Shutdown{Timeout: 30 * time.Second},
+		Replay:         Replay{MaxBytes: 10 << 30},
 	}
 }
 

@@ -34,6 +34,8 @@ func (c Config) Redacted() Config {
 	out.Kafka.SASL.OAuth.Token = mask(out.Kafka.SASL.OAuth.Token)
 	out.Kafka.SASL.OAuth.ClientSecret = mask(out.Kafka.SASL.OAuth.ClientSecret)
 	out.Kafka.SASL.OAuth.Extensions = redactMap(out.Kafka.SASL.OAuth.Extensions)
+	out.SchemaRegistry.Password = mask(out.SchemaRegistry.Password)
+	out.SchemaRegistry.Token = mask(out.SchemaRegistry.Token)
 	cat.Properties = redactMap(cat.Properties)
 	out.Tables = slices.Clone(c.Tables)
 	for i := range out.Tables {

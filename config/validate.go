@@ -37,6 +37,9 @@ func (c Config) validate() error {
 	if err := c.Sweep.Validate(); err != nil {
 		return fmt.Errorf("sweep.%w", err)
 	}
+	if err := c.SchemaRegistry.Validate(); err != nil {
+		return fmt.Errorf("schema-registry.%w", err)
+	}
 	if err := c.validateTables(); err != nil {
 		return err
 	}
@@ -76,6 +79,10 @@ func (c Config) validateTables() error {
 		if err := t.validate(); err != nil {
 			return fmt.Errorf("%s: %w", where, err)
 		}
+		if t.Codec.Format == "avro" && t.Codec.AvroSchema == "" && t.Codec.AvroSchemaFile == "" && !c.SchemaRegistry.Enabled() {
+			return fmt.Errorf("%s: format: avro needs the writer schemas: set schema-registry.urls (values in the Confluent wire format) "+
+				"or avro-schema / avro-schema-file (bare Avro values)", where)
+		}
 		// Catalogs and query engines often resolve names case-insensitively.
 		if j, ok := tableAt[strings.ToLower(t.Name)]; ok {
 			return fmt.Errorf("%s: name: tables[%d] already has this name", where, j)
@@ -104,7 +111,13 @@ func (c Config) validateTables() error {
 
 // validate checks one table on its own.
 func (t Table) validate() error {
-	if err := t.TableConfig.Validate(); err != nil {
+	tc := t.TableConfig
+	if t.Codec.Format == "avro" && len(tc.Schema) == 0 {
+		// The columns come from the writer schema when floe creates the
+		// table; partition-by is checked against them then.
+		tc.PartitionBy = nil
+	}
+	if err := tc.Validate(); err != nil {
 		return err
 	}
 	if len(t.Topics) == 0 {

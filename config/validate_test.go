@@ -70,8 +70,20 @@ func TestValidate(t *testing.T) {
 			"config: tables[1] (Demo.Events): name: tables[0] already has this name",
 		},
 		{
-			"codec", func(c *Config) { c.Tables[1].Codec.Format = "avro" },
-			`config: tables[1] (demo.clicks): format: only json is supported, got "avro"`,
+			"codec", func(c *Config) { c.Tables[1].Codec.Format = "xml" },
+			`config: tables[1] (demo.clicks): format: must be json or avro, got "xml"`,
+		},
+		{
+			"protobuf not yet", func(c *Config) { c.Tables[1].Codec.Format = "protobuf" },
+			`config: tables[1] (demo.clicks): format: protobuf is not supported yet (json and avro are)`,
+		},
+		{
+			"avro without a schema", func(c *Config) { c.Tables[1].Codec.Format = "avro" },
+			`config: tables[1] (demo.clicks): format: avro needs the writer schemas: set schema-registry.urls (values in the Confluent wire format) or avro-schema / avro-schema-file (bare Avro values)`,
+		},
+		{
+			"registry url", func(c *Config) { c.SchemaRegistry.URLs = []string{"registry:8081"} },
+			`config: schema-registry.urls: "registry:8081" is not an http(s) URL`,
 		},
 		{
 			"metadata column collides with schema", func(c *Config) { c.Tables[0].Codec.Metadata.Offset = "ID" },

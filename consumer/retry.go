@@ -7,11 +7,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Waiting to decode a record again: the first retry after retryMin,
+// Waiting to decode a record again: the first retry after retryMin (short:
+// a new writer schema ID is fetched meanwhile, and usually there by then),
 // doubling to retryMax while it keeps failing.
 const (
-	retryMin = time.Second
-	retryMax = 30 * time.Second
+	retryMin = 250 * time.Millisecond
+	retryMax = 10 * time.Second
 )
 
 // errWaitRetry: the record cannot be decoded now; its partition waits.
@@ -22,7 +23,7 @@ var errWaitRetry = errors.New("waiting to decode a record again")
 // it was handed, and applyRetries re-seeks it to rec after the backoff.
 // Nothing is lost or dead-lettered. c.mu held.
 func (c *Consumer) waitRetry(st *partState, rec *kgo.Record, derr error, now time.Time) error {
-	wait := retryMin << min(st.retries, 5)
+	wait := retryMin << min(st.retries, 6)
 	wait = min(wait, retryMax)
 	st.retries++
 	st.waitSchema, st.retryAt = true, now.Add(wait)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +20,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/floe-dev/floe/internal/secretfile"
 )
 
 // saslMechanism builds s's mechanism, reading the files it names now so
@@ -31,7 +32,7 @@ import (
 func saslMechanism(s SASLConfig, logger *slog.Logger) (sasl.Mechanism, error) {
 	switch mech := strings.ToUpper(s.Mechanism); mech {
 	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
-		pass, err := secret(s.Password, s.PasswordFile, "kafka.sasl.password-file")
+		pass, err := secretfile.Read(s.Password, s.PasswordFile, "kafka.sasl.password-file")
 		if err != nil {
 			return nil, err
 		}
@@ -52,38 +53,21 @@ func saslMechanism(s SASLConfig, logger *slog.Logger) (sasl.Mechanism, error) {
 	}
 }
 
-// secret is value, or the content of file (without a trailing newline)
-// when file is set; key names file in the error.
-func secret(value, file, key string) (string, error) {
-	if file == "" {
-		return value, nil
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", key, err)
-	}
-	v := strings.TrimRight(string(b), "\r\n")
-	if v == "" {
-		return "", fmt.Errorf("%s: %s is empty", key, file)
-	}
-	return v, nil
-}
-
 func oauthMechanism(o OAuthConfig) (sasl.Mechanism, error) {
 	ext := o.Extensions
 	switch {
 	case o.Token != "":
 		return oauth.Auth{Token: o.Token, Extensions: ext}.AsMechanism(), nil
 	case o.TokenFile != "":
-		if _, err := secret("", o.TokenFile, "kafka.sasl.oauth.token-file"); err != nil {
+		if _, err := secretfile.Read("", o.TokenFile, "kafka.sasl.oauth.token-file"); err != nil {
 			return nil, err
 		}
 		return oauth.Oauth(func(context.Context) (oauth.Auth, error) {
-			tok, err := secret("", o.TokenFile, "kafka.sasl.oauth.token-file")
+			tok, err := secretfile.Read("", o.TokenFile, "kafka.sasl.oauth.token-file")
 			return oauth.Auth{Token: tok, Extensions: ext}, err
 		}), nil
 	}
-	clientSecret, err := secret(o.ClientSecret, o.ClientSecretFile, "kafka.sasl.oauth.client-secret-file")
+	clientSecret, err := secretfile.Read(o.ClientSecret, o.ClientSecretFile, "kafka.sasl.oauth.client-secret-file")
 	if err != nil {
 		return nil, err
 	}

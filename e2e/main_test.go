@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,6 +60,14 @@ type services struct {
 	KafkaMTLS    string     // SSL with a client certificate required (mTLS)
 	KafkaTLSDir  string     // test PKI: ca.pem, client.pem/client-key.pem, other-ca.pem, ...
 	KafkaUsers   kafkaUsers // test-only SASL users and the mTLS principal
+
+	// SchemaRegistry is the base URL of the schema registry's
+	// Confluent-compatible API (Apicurio Registry,
+	// http://127.0.0.1:18081/apis/ccompat/v7), empty when the test bed runs
+	// without it: it starts only when asked (E2E_WITH_REGISTRY=1 make up,
+	// or e2e/testbed/registry-start.sh). Tests that use it call
+	// needSchemaRegistry.
+	SchemaRegistry string
 }
 
 type s3Service struct {
@@ -133,7 +142,8 @@ func needServices(t testing.TB) *services {
 	return svc
 }
 
-func loadServices(path string) (*services, error) {
+// readEnvFile parses the env file's KEY=VALUE lines.
+func readEnvFile(path string) (map[string]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read the testbed's env file: %w", err)
@@ -159,6 +169,14 @@ func loadServices(path string) (*services, error) {
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return env, nil
+}
+
+func loadServices(path string) (*services, error) {
+	env, err := readEnvFile(path)
+	if err != nil {
+		return nil, err
 	}
 	var missing []string
 	get := func(k string) string {
@@ -195,6 +213,7 @@ func loadServices(path string) (*services, error) {
 			Plain:    kafkaUser{env["E2E_KAFKA_PLAIN_USER"], env["E2E_KAFKA_PLAIN_PASSWORD"]},
 			MTLS:     env["E2E_KAFKA_MTLS_USER"],
 		},
+		SchemaRegistry: env["E2E_SCHEMA_REGISTRY"],
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("%s lacks %s", path, strings.Join(missing, ", "))
@@ -207,4 +226,48 @@ func loadServices(path string) (*services, error) {
 	}
 	conn.Close()
 	return s, nil
+}
+
+var (
+	registryOnce sync.Once
+	registryURL  string
+	registryErr  error
+)
+
+// needSchemaRegistry returns the base URL of the test bed's schema registry
+// (Confluent-compatible API) or fails the test; it never skips. It needs only
+// E2E_SCHEMA_REGISTRY in the env file, not the other services, so a registry
+// started alone (registry-start.sh, with E2E_ENV_FILE naming a file that has
+// just that line) is enough for tests that talk to the registry only; tests
+// that also need Kafka or a catalog call needServices as well.
+func needSchemaRegistry(t testing.TB) string {
+	t.Helper()
+	registryOnce.Do(func() { registryURL, registryErr = loadSchemaRegistry(envFile()) })
+	if registryErr != nil {
+		t.Fatalf("start the registry: %v\nrun `E2E_WITH_REGISTRY=1 make up` (or e2e/testbed/registry-start.sh next to a running test bed), then run the tests again", registryErr)
+	}
+	return registryURL
+}
+
+func loadSchemaRegistry(path string) (string, error) {
+	env, err := readEnvFile(path)
+	if err != nil {
+		return "", err
+	}
+	u := env["E2E_SCHEMA_REGISTRY"]
+	if u == "" {
+		return "", fmt.Errorf("%s lacks E2E_SCHEMA_REGISTRY: the test bed runs without the schema registry", path)
+	}
+	// A stale line (the registry was stopped): say so here rather than
+	// through a client's connection error later.
+	cl := &http.Client{Timeout: 5 * time.Second}
+	resp, err := cl.Get(strings.TrimSuffix(u, "/") + "/subjects")
+	if err != nil {
+		return "", fmt.Errorf("schema registry at %s (from %s): %w", u, path, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("schema registry at %s (from %s): GET /subjects answered %s", u, path, resp.Status)
+	}
+	return u, nil
 }

@@ -6,9 +6,11 @@ package evolution
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/extensions"
 )
 
 // Change is returned by a decoder, instead of appending a row, when a record
@@ -76,10 +78,22 @@ func TypeName(t arrow.DataType) string {
 	case *arrow.Date32Type:
 		return "date"
 	case *arrow.TimestampType:
+		name := "timestamp"
 		if t.TimeZone != "" {
-			return "timestamptz"
+			name += "tz"
 		}
-		return "timestamp"
+		if t.Unit == arrow.Nanosecond {
+			name += "_ns"
+		}
+		return name
+	case *arrow.Decimal128Type:
+		return "decimal(" + strconv.Itoa(int(t.Precision)) + "," + strconv.Itoa(int(t.Scale)) + ")"
+	case *arrow.Time64Type:
+		return "time"
+	case *arrow.FixedSizeBinaryType:
+		return "fixed[" + strconv.Itoa(t.ByteWidth) + "]"
+	case *extensions.UUIDType:
+		return "uuid"
 	case *arrow.StructType:
 		parts := make([]string, t.NumFields())
 		for i, f := range t.Fields() {

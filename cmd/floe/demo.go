@@ -34,11 +34,15 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	records := fs.Int("records", 200_000, "sample events to produce")
 	partitions := fs.Int("partitions", 8, "partitions of the demo topic")
 	dir := fs.String("dir", "", "directory for the warehouse, catalog and log (default: a temporary one, removed afterwards)")
+	format := fs.String("format", "json", "the records' format: json, or avro (Confluent wire format, with an in-process schema registry)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if *records <= 0 || *partitions <= 0 {
 		return fmt.Errorf("%w: --records and --partitions must be > 0", errUsage)
+	}
+	if *format != "json" && *format != "avro" {
+		return fmt.Errorf("%w: --format must be json or avro, got %q", errUsage, *format)
 	}
 	if *dir == "" {
 		tmp, err := os.MkdirTemp("", "floe-demo-")
@@ -61,6 +65,15 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer kafka.Close()
 	cfg := demoConfig(kafka.ListenAddrs(), abs)
+	schemaID := 0
+	if *format == "avro" {
+		url, id, stopRegistry, err := demoRegistry()
+		if err != nil {
+			return err
+		}
+		defer stopRegistry()
+		cfg, schemaID = demoAvroConfig(cfg, url), id
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -71,6 +84,10 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer logFile.Close()
 	fmt.Fprintf(stdout, "floe demo: in-process Kafka at %v, topic %q with %d partitions\n", kafka.ListenAddrs(), demoTopic, *partitions)
 	fmt.Fprintf(stdout, "  warehouse %s/warehouse, SQLite catalog %s/catalog.db, floe's JSON log %s\n", abs, abs, logFile.Name())
+	if schemaID != 0 {
+		fmt.Fprintf(stdout, "  Avro records (Confluent wire format), schema %d of subject %s-value in an in-process registry at %s;\n"+
+			"  the table is created from that schema\n", schemaID, demoTopic, cfg.SchemaRegistry.URLs[0])
+	}
 
 	p, err := newPipeline(ctx, cfg, newLogger(cfg.Log, logFile))
 	if err != nil {
@@ -83,7 +100,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	runErr := make(chan error, 1)
 	go func() { runErr <- p.Run(runCtx) }()
 	prodErr := make(chan error, 1)
-	go func() { prodErr <- produceOrders(runCtx, kafka.ListenAddrs(), *records) }()
+	go func() { prodErr <- produceOrders(runCtx, kafka.ListenAddrs(), *records, schemaID) }()
 
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
@@ -187,7 +204,8 @@ func demoConfig(brokers []string, dir string) config.Config {
 
 // produceOrders writes n sample orders, keyed by customer, in twelve bursts
 // half a second apart so the demo shows several commits.
-func produceOrders(ctx context.Context, brokers []string, n int) error {
+// With schemaID set they are Avro datums of that schema, framed.
+func produceOrders(ctx context.Context, brokers []string, n, schemaID int) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(demoTopic), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
 		return err
@@ -209,7 +227,11 @@ func produceOrders(ctx context.Context, brokers []string, n int) error {
 			}
 		}
 		customer := rng.IntN(50_000)
-		rec := &kgo.Record{Key: []byte(strconv.Itoa(customer)), Value: sampleOrder(rng, i, customer)}
+		value := sampleOrder(rng, i, customer)
+		if schemaID != 0 {
+			value = sampleOrderAvro(rng, i, customer, schemaID)
+		}
+		rec := &kgo.Record{Key: []byte(strconv.Itoa(customer)), Value: value}
 		cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
 			if err != nil {
 				select {
@@ -236,17 +258,28 @@ var (
 	demoCurrency  = []string{"EUR", "USD", "JPY", "BRL", "INR", "SEK"}
 )
 
-func sampleOrder(rng *rand.Rand, i, customer int) []byte {
+// demoOrderID is a random version-4 UUID in its canonical text.
+func demoOrderID(rng *rand.Rand) string {
 	var id [16]byte
 	for k := range id {
 		id[k] = byte(rng.UintN(256))
 	}
 	id[6] = id[6]&0x0f | 0x40
 	id[8] = id[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:16])
+}
+
+// demoCreatedAt is the i-th order's time: one every 3 s from 2026-11-20.
+func demoCreatedAt(i int) time.Time {
+	return time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * 3 * time.Second)
+}
+
+func sampleOrder(rng *rand.Rand, i, customer int) []byte {
+	id := demoOrderID(rng)
 	c := rng.IntN(len(demoCountries))
-	created := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * 3 * time.Second)
-	b := fmt.Appendf(nil, `{"order_id":"%x-%x-%x-%x-%x","customer_id":%d,"amount":"%d.%02d","currency":%q,"status":%q,"created_at":%q,"shipping":{"country":%q,"city":%q,"zip":"%05d"},"items":[`,
-		id[0:4], id[4:6], id[6:8], id[8:10], id[10:16], customer, 5+rng.IntN(500), rng.IntN(100),
+	created := demoCreatedAt(i)
+	b := fmt.Appendf(nil, `{"order_id":%q,"customer_id":%d,"amount":"%d.%02d","currency":%q,"status":%q,"created_at":%q,"shipping":{"country":%q,"city":%q,"zip":"%05d"},"items":[`,
+		id, customer, 5+rng.IntN(500), rng.IntN(100),
 		demoCurrency[rng.IntN(len(demoCurrency))], demoStatuses[rng.IntN(len(demoStatuses))],
 		created.Format(time.RFC3339Nano), demoCountries[c], demoCities[c], rng.IntN(99999))
 	for k := range 1 + rng.IntN(3) {

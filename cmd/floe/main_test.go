@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -110,6 +111,25 @@ func TestDemoRunsEndToEnd(t *testing.T) {
 	require.Contains(t, out, "read back from the table: 3000 rows, 3000 distinct order_id; produced 3000 records")
 	require.Contains(t, out, "exactly once: every produced record is in the table once")
 	require.Contains(t, out, "table demo.orders (owner floe-demo), group floe-demo:")
+}
+
+// floe demo --format avro: the same orders as Avro in the Confluent wire
+// format, the table created from the in-process registry's schema.
+func TestDemoAvro(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	require.NoError(t, run(ctx, []string{"demo", "--format", "avro", "--records", "3000", "--partitions", "4", "--dir", dir}, &stdout, &stderr), stderr.String())
+	out := stdout.String()
+	require.Contains(t, out, "Avro records (Confluent wire format), schema 1 of subject orders-value")
+	require.Contains(t, out, "read back from the table: 3000 rows, 3000 distinct order_id; produced 3000 records")
+	log, err := os.ReadFile(filepath.Join(dir, "floe.log"))
+	require.NoError(t, err)
+	require.Contains(t, string(log), `"msg":"table schema from the writer schema"`)
+
+	err = run(ctx, []string{"demo", "--format", "protobuf"}, &stdout, &stderr)
+	require.ErrorContains(t, err, `--format must be json or avro, got "protobuf"`)
 }
 
 // Libraries' standard-log lines join floe's log at debug level, as JSON

@@ -25,6 +25,7 @@ import (
 
 	"github.com/floe-dev/floe/catalog"
 	"github.com/floe-dev/floe/codec"
+	"github.com/floe-dev/floe/codec/registry"
 	"github.com/floe-dev/floe/committer"
 	"github.com/floe-dev/floe/config"
 	"github.com/floe-dev/floe/consumer"
@@ -47,6 +48,7 @@ type pipeline struct {
 	committers []*committer.Committer
 	consumer   *consumer.Consumer
 	ln         net.Listener
+	registry   *registry.Client // nil without schema-registry.urls
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
@@ -108,12 +110,18 @@ func openPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, e
 	if err != nil {
 		return nil, err
 	}
+	var sreg *registry.Client
+	if cfg.SchemaRegistry.Enabled() {
+		if sreg, err = registry.New(cfg.SchemaRegistry, reg); err != nil {
+			return nil, err
+		}
+	}
 	cat, store, err := openCatalog(ctx, cfg, reg)
 	if err != nil {
 		return nil, err
 	}
 	return &pipeline{cfg: cfg, log: logger, reg: reg, cat: cat, store: store, who: newIdentity(),
-		kafka: append(kafka, extra...)}, nil
+		kafka: append(kafka, extra...), registry: sreg}, nil
 }
 
 // newConsumer makes the consumer that feeds the tables by routes.
@@ -243,6 +251,17 @@ type tableTarget struct {
 // and adds its committer; the returned route is how the consumer feeds it.
 func (p *pipeline) openTable(ctx context.Context, tc config.Table, target tableTarget) (*committer.Committer, *consumer.Route, error) {
 	tbl, created, err := committer.LoadOrCreateTable(ctx, p.cat, tc.TableConfig, tc.Codec.Metadata.Fields())
+	if notCreatable := (*committer.TableNotCreatableError)(nil); errors.As(err, &notCreatable) && tc.Codec.Format == "avro" {
+		// No declared schema: the writer schema's fields are the columns.
+		tcfg := tc.TableConfig
+		var from string
+		if tcfg.Schema, from, err = p.avroColumns(ctx, tc, target.Topics); err != nil {
+			return nil, nil, fmt.Errorf("table %s: %w", tc.Name, err)
+		}
+		if tbl, created, err = committer.LoadOrCreateTable(ctx, p.cat, tcfg, tc.Codec.Metadata.Fields()); err == nil && created {
+			p.log.Info("table schema from the writer schema", "table", tc.Name, "from", from)
+		}
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -278,16 +297,19 @@ func (p *pipeline) openTable(ctx context.Context, tc config.Table, target tableT
 	if err != nil {
 		return nil, nil, fmt.Errorf("table %s: arrow schema: %w", tc.Name, err)
 	}
-	dec, err := codec.New(schema, tc.Codec)
+	dec, err := p.decoderFor(tc.Codec, schema)
 	if err != nil {
 		return nil, nil, fmt.Errorf("table %s: %w", tc.Name, err)
+	}
+	if !created {
+		p.checkWriterSchema(ctx, tc, schema, target.Topics)
 	}
 	route := &consumer.Route{
 		Topics: target.Topics, Schema: schema, Decoder: dec, OnError: tc.Codec.OnError, Sink: com,
 		MaxLetterValue: tc.DLQ.MaxValueBytes,
 	}
 	if evolves(tc.Codec) {
-		route.Evolve = evolver(com, tc.Codec)
+		route.Evolve = evolver(com, tc.Codec, p.decoderFor)
 	}
 	p.committers = append(p.committers, com)
 	return com, route, nil
@@ -305,7 +327,9 @@ func evolves(c codec.Config) bool {
 // evolver changes com's table as a record asks and returns the new row
 // schema with a decoder for it. A change that is no safe evolution comes
 // back as the record's decode error, so on-error decides.
-func evolver(com *committer.Committer, cfg codec.Config) func(context.Context, *evolution.Change) (*arrow.Schema, consumer.Decoder, error) {
+func evolver(com *committer.Committer, cfg codec.Config,
+	decoderFor func(codec.Config, *arrow.Schema) (consumer.Decoder, error),
+) func(context.Context, *evolution.Change) (*arrow.Schema, consumer.Decoder, error) {
 	return func(ctx context.Context, ch *evolution.Change) (*arrow.Schema, consumer.Decoder, error) {
 		if err := com.Evolve(ctx, ch); err != nil {
 			if errors.Is(err, committer.ErrSchemaConflict) {
@@ -318,7 +342,7 @@ func evolver(com *committer.Committer, cfg codec.Config) func(context.Context, *
 		if err != nil {
 			return nil, nil, err
 		}
-		dec, err := codec.New(schema, cfg)
+		dec, err := decoderFor(cfg, schema)
 		if err != nil {
 			return nil, nil, fmt.Errorf("decoder for the new schema: %w", err)
 		}

@@ -331,15 +331,24 @@ def metadata_location_from_catalog(req):
 # ---------------------------------------------------------------- pairs mode
 #
 # {"mode": "pairs", "catalog": ..., "table": ..., "partition_column": ...,
-#  "offset_column": ..., "label_column": ... (optional)} reports every row's
-# [partition, offset, label] as {"pairs": [...]}: the dead-letter accounting
-# compares the table's and the dead-letter table's offsets.
+#  "offset_column": ..., "label_column": ... (optional), "label_columns": [...]
+#  (optional)} reports every row's [partition, offset, label, *label_columns]
+# as {"pairs": [...]}: the dead-letter accounting compares the table's and the
+# dead-letter table's offsets; label_columns let a test compare a row's values
+# with what it produced (values as each reader returns them, JSON-encoded with
+# str() for decimals and the like).
 
 
 def pair_columns(req):
     cols = [req["partition_column"], req["offset_column"]]
     if req.get("label_column"):
         cols.append(req["label_column"])
+    # label_columns (optional, after label_column): more columns, each row
+    # then [partition, offset, label, *values] (an absent label is null).
+    extra = req.get("label_columns") or []
+    if extra and not req.get("label_column"):
+        cols.append(None)
+    cols.extend(extra)
     return cols
 
 
@@ -347,8 +356,8 @@ def pairs_pyiceberg(req):
     catalog = pyiceberg_catalog(req["catalog"])
     tbl = catalog.load_table(req["table"])
     cols = pair_columns(req)
-    arrow = tbl.scan(selected_fields=tuple(cols)).to_arrow()
-    lists = [arrow.column(c).to_pylist() for c in cols]
+    arrow = tbl.scan(selected_fields=tuple(c for c in cols if c is not None)).to_arrow()
+    lists = [arrow.column(c).to_pylist() if c is not None else [None] * arrow.num_rows for c in cols]
     if len(lists) == 2:
         lists.append([None] * arrow.num_rows)
     return {"pairs": [list(r) for r in zip(*lists)]}
@@ -359,7 +368,7 @@ def pairs_duckdb(req):
     con = duckdb_connect(cat.get("s3"))
     location = metadata_location_from_catalog(req)
     source = f"iceberg_scan({sql_str(duckdb_path(location))})"
-    cols = [quote_ident(c) for c in pair_columns(req)]
+    cols = [quote_ident(c) if c is not None else "NULL" for c in pair_columns(req)]
     if len(cols) == 2:
         cols.append("NULL")
     rows = con.execute(f"SELECT {', '.join(cols)} FROM {source}").fetchall()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Stop what e2e/testbed/up.sh started (only processes recorded in
-# .run/pids whose command line still matches). Idempotent.
+# Stop what e2e/testbed/up.sh (or registry-start.sh) started (only processes
+# recorded in .run/pids whose command line still matches). Idempotent.
 #
 # usage: e2e/testbed/down.sh [--purge]   (--purge also deletes .run: all data and logs)
 set -euo pipefail
@@ -23,6 +23,7 @@ if [[ -d $RUN_DIR ]]; then
   # overlaps with the rest.
   stop_kafka TERM &
   kpid=$!
+  stop_apicurio
   stop_svc rest-s3 "$(rest_marker rest-s3)"
   stop_svc rest-file "$(rest_marker rest-file)"
   stop_svc versitygw "$S3_MARKER"

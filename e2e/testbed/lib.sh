@@ -9,6 +9,7 @@ KAFKA_VERSION=4.4.0
 LOG4J_VERSION=2.25.3
 ICEBERG_VERSION=1.10.1
 VERSITYGW_VERSION=v1.8.0
+APICURIO_VERSION=2.4.2.Final # built by maven/apicurio/pom.xml (Quarkus 2.16.4.Final)
 MAVEN_DEP_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
 # ---------------------------------------------------------------------------
@@ -26,6 +27,9 @@ KAFKA_HOME=$CACHE_DIR/kafka-$KAFKA_VERSION
 ICEBERG_REST_HOME=$CACHE_DIR/iceberg-rest-$ICEBERG_VERSION
 ICEBERG_REST_JAR=$ICEBERG_REST_HOME/iceberg-open-api-$ICEBERG_VERSION.jar
 VERSITYGW_BIN=$CACHE_DIR/bin/versitygw-$VERSITYGW_VERSION
+APICURIO_HOME=$CACHE_DIR/apicurio-$APICURIO_VERSION
+APICURIO_JAR=$APICURIO_HOME/quarkus-app/quarkus-run.jar
+APICURIO_SRC=$TESTBED_DIR/maven/apicurio
 PY_REQUIREMENTS=$TESTBED_DIR/python/requirements.txt
 
 # ---------------------------------------------------------------------------
@@ -64,6 +68,9 @@ PG_PORT=15432
 PG_USER=floe
 PG_PASSWORD=floe
 PG_DB=floe_catalog
+# Apicurio Registry (optional: only with E2E_WITH_REGISTRY=1 or registry-start.sh)
+APICURIO_PORT=18081
+SCHEMA_REGISTRY_URL=http://$HOST:$APICURIO_PORT/apis/ccompat/v7
 
 REST_FILE_WAREHOUSE=file://$RUN_DIR/rest-file/warehouse
 REST_S3_WAREHOUSE=s3://$S3_BUCKET/warehouse
@@ -613,6 +620,39 @@ fetch_versitygw() {
   rm -rf "$tmp"
 }
 
+# apicurio_src_hash: hash of the Maven project that builds the registry, so
+# an edit to it rebuilds the cached application.
+apicurio_src_hash() {
+  (cd "$APICURIO_SRC" && find . -path ./target -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) |
+    sha256sum | cut -c1-12
+}
+
+# fetch_apicurio: build Apicurio Registry once (~70 s with an empty ~/.m2,
+# 30-55 s with a warm one) into $APICURIO_HOME/quarkus-app; .complete holds the
+# hash of maven/apicurio it was built from. The build runs in a copy of the
+# project, so nothing is written into the repository.
+fetch_apicurio() {
+  local want
+  want=$(apicurio_src_hash)
+  [[ -f $APICURIO_HOME/.complete && $(cat "$APICURIO_HOME/.complete") == "$want" && -s $APICURIO_JAR ]] && return 0
+  command -v mvn >/dev/null 2>&1 || die "mvn not found (apt-get install -y maven)"
+  java_bin >/dev/null
+  log "building Apicurio Registry $APICURIO_VERSION (Quarkus app) with Maven"
+  local tmp=$APICURIO_HOME.tmp.$$
+  rm -rf "$tmp"
+  mkdir -p "$tmp/src"
+  cp -R "$APICURIO_SRC/pom.xml" "$APICURIO_SRC/src" "$tmp/src/"
+  # Quarkus probes for docker/podman during the build: harmless, nothing uses them.
+  mvn -B -q -f "$tmp/src/pom.xml" -Dapicurio.version="$APICURIO_VERSION" \
+    -Dmaven.test.skip=true package
+  [[ -s $tmp/src/target/quarkus-app/quarkus-run.jar ]] || die "apicurio: quarkus-run.jar missing after the build"
+  mv "$tmp/src/target/quarkus-app" "$tmp/quarkus-app"
+  rm -rf "$tmp/src"
+  printf '%s\n' "$want" >"$tmp/.complete"
+  rm -rf "$APICURIO_HOME"
+  mv "$tmp" "$APICURIO_HOME"
+}
+
 fetch_venv() {
   local v
   v=$(venv_dir)
@@ -846,4 +886,56 @@ stop_postgres() {
   pg_data_dir
   # SIGINT = PostgreSQL "fast" shutdown.
   stop_svc postgres "$PG_DATA" INT 60
+}
+
+# ---------------------------------------------------------------------------
+# Apicurio Registry 2.4.2 (schema registry, Confluent-compatible API at
+# /apis/ccompat/v7; H2 in memory: every start begins empty). Optional: up.sh
+# starts it with E2E_WITH_REGISTRY=1, registry-start.sh on its own.
+# ---------------------------------------------------------------------------
+APICURIO_DIR=$RUN_DIR/apicurio
+APICURIO_MARKER=-Dfloe.testbed.service=$APICURIO_DIR
+
+# apicurio_healthy: the ccompat API answers GET /subjects with a JSON array.
+apicurio_healthy() {
+  local body
+  body=$(curl -sf --max-time 2 "$SCHEMA_REGISTRY_URL/subjects") || return 1
+  [[ $body == \[* ]]
+}
+
+apicurio_running() {
+  svc_running apicurio "$APICURIO_MARKER"
+}
+
+# start_apicurio: start the registry unless ours is already running (no wait).
+start_apicurio() {
+  apicurio_running && return 0
+  port_open "$APICURIO_PORT" && die "apicurio: port $APICURIO_PORT is in use by a process this test bed did not start"
+  [[ -s $APICURIO_JAR ]] || die "apicurio: $APICURIO_JAR missing (fetch_apicurio)"
+  mkdir -p "$APICURIO_DIR"
+  local java
+  java=$(java_bin)
+  log "apicurio: starting Apicurio Registry $APICURIO_VERSION on $HOST:$APICURIO_PORT"
+  start_bg apicurio -- "$java" -Xms64m -Xmx512m -XX:+UseSerialGC -Djava.awt.headless=true "$APICURIO_MARKER" \
+    -Dquarkus.http.host="$HOST" -Dquarkus.http.port="$APICURIO_PORT" \
+    -Dquarkus.transaction-manager.object-store-directory="$APICURIO_DIR/ObjectStore" \
+    -jar "$APICURIO_JAR"
+}
+
+wait_apicurio() {
+  wait_healthy apicurio "$APICURIO_MARKER" "$HEALTH_TIMEOUT" apicurio_healthy
+  log "apicurio: healthy ($SCHEMA_REGISTRY_URL)"
+}
+
+stop_apicurio() {
+  stop_svc apicurio "$APICURIO_MARKER" TERM 30
+}
+
+# env_set_registry URL: put E2E_SCHEMA_REGISTRY=URL into the env file if
+# there is one ("": take the line out). The env file stays whole: it is
+# rewritten into a temporary file and renamed.
+env_set_registry() {
+  [[ -f $ENV_FILE ]] || return 0
+  { grep -v '^E2E_SCHEMA_REGISTRY=' "$ENV_FILE" || true; [[ -z $1 ]] || printf 'E2E_SCHEMA_REGISTRY=%s\n' "$1"; } >"$ENV_FILE.tmp"
+  mv "$ENV_FILE.tmp" "$ENV_FILE"
 }

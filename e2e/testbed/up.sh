@@ -3,8 +3,11 @@
 # (file:// and S3), versitygw (S3), PostgreSQL, plus a Python venv with
 # PyIceberg and DuckDB. Idempotent: what already runs healthy is left alone.
 # Writes e2e/testbed/.run/env (KEY=VALUE lines) when everything is healthy.
+# With E2E_WITH_REGISTRY=1 it also builds (once) and starts Apicurio Registry
+# (a schema registry with a Confluent-compatible API); a registry already
+# running (registry-start.sh) is kept and named in the env file either way.
 #
-# usage: e2e/testbed/up.sh
+# usage: [E2E_WITH_REGISTRY=1] e2e/testbed/up.sh
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -14,12 +17,18 @@ ensure_dirs
 exec 9>"$RUN_DIR/.lock"
 flock -w 900 9 || die "another up.sh/down.sh holds $RUN_DIR/.lock"
 T0=$SECONDS
+case "${E2E_WITH_REGISTRY:-0}" in
+  1) with_registry=1 ;;
+  0 | "") with_registry=0 ;;
+  *) die "E2E_WITH_REGISTRY=${E2E_WITH_REGISTRY}: use 1 (start the schema registry) or 0" ;;
+esac
 
 # --- 1. fetch and cache (in parallel; each step is a no-op when cached) ---
-# The two Maven fetches share ~/.m2, so they run one after the other.
+# The Maven fetches share ~/.m2, so they run one after the other.
 fetch_maven() {
   fetch_kafka
   fetch_iceberg_rest
+  if ((with_registry)); then fetch_apicurio; fi
 }
 fetchers=(fetch_maven fetch_versitygw fetch_venv)
 pids=()
@@ -42,6 +51,7 @@ log "artifacts ready ($((SECONDS - T0))s)"
 start_versitygw
 start_postgres
 start_rest_file
+if ((with_registry)); then start_apicurio; fi
 start_kafka
 
 # --- 3. wait for health, then what depends on it ---
@@ -51,6 +61,11 @@ wait_postgres
 wait_rest rest-file "$REST_FILE_PORT"
 wait_rest rest-s3 "$REST_S3_PORT"
 wait_kafka
+registry=
+if ((with_registry)) || apicurio_running; then
+  wait_apicurio
+  registry=$SCHEMA_REGISTRY_URL
+fi
 
 # --- 4. env file for the tests (written last: present = all healthy) ---
 cat >"$ENV_FILE.tmp" <<EOF
@@ -85,5 +100,8 @@ E2E_RUN_DIR=$RUN_DIR
 E2E_KAFKA_START=$TESTBED_DIR/kafka-start.sh
 E2E_KAFKA_STOP=$TESTBED_DIR/kafka-stop.sh
 EOF
+if [[ -n $registry ]]; then
+  printf 'E2E_SCHEMA_REGISTRY=%s\n' "$registry" >>"$ENV_FILE.tmp"
+fi
 mv "$ENV_FILE.tmp" "$ENV_FILE"
 log "test bed up in $((SECONDS - T0))s; env: $ENV_FILE"

@@ -1,0 +1,143 @@
+package avro
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/floe-dev/floe/codec"
+)
+
+// Decoder turns Avro binary data of one writer schema into rows of one
+// Arrow schema. It is safe for concurrent use.
+type Decoder struct {
+	schema    *arrow.Schema
+	root      *node
+	meta      *codec.Metadata
+	maxRecord int64
+	scratch   sync.Pool // *[]span, for map key checks
+	// equal caches the last builder schema found Equal to schema, as the
+	// JSON decoder does.
+	equal atomic.Pointer[arrow.Schema]
+}
+
+// New parses writerSchema (Avro schema JSON; the top level must be a
+// record) and compiles it onto table, the Arrow form of the Iceberg table
+// schema. cfg.Format must be "avro". It fails, naming the column and both
+// types, when a writer type cannot go into its column, when a required
+// column has no writer field, when a mapped union is not ["null", T] or
+// [T, "null"], and when a metadata column is missing or mistyped.
+// cfg.SchemaEvolution is not applied by this decoder: for Avro, schema
+// changes come from the registry.
+func New(writerSchema string, table *arrow.Schema, cfg codec.Config) (*Decoder, error) {
+	if err := cfg.ValidateFor("avro"); err != nil {
+		return nil, err
+	}
+	w, err := parseSchema(writerSchema)
+	if err != nil {
+		return nil, err
+	}
+	if w.typ != "record" {
+		return nil, fmt.Errorf("avro schema: the top level must be a record, got %s", w.display())
+	}
+	meta, err := cfg.Metadata.Metadata(table)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, table.NumFields())
+	for _, f := range table.Fields() {
+		if seen[f.Name] {
+			return nil, fmt.Errorf("column %q: appears twice in the schema", f.Name)
+		}
+		seen[f.Name] = true
+	}
+	c := &compiler{skipped: map[*schema]*node{}}
+	root, err := c.record(w, table.Fields(), "", meta.Has)
+	if err != nil {
+		return nil, err
+	}
+	d := &Decoder{schema: table, root: root, meta: meta, maxRecord: cfg.MaxRecordBytes}
+	d.scratch.New = func() any { return new([]span) }
+	return d, nil
+}
+
+// Schema returns the schema the Decoder appends to.
+func (d *Decoder) Schema() *arrow.Schema { return d.schema }
+
+// Append decodes m.Value, a bare Avro binary datum of the writer schema
+// (without registry framing: see [StripConfluent]), and appends exactly one
+// row to b, or appends nothing and returns an error: a *codec.DecodeError
+// if the record is at fault, codec.ErrSchemaMismatch if b has another
+// schema. The whole datum is read and checked before the first column is
+// appended. b must not be used concurrently.
+func (d *Decoder) Append(b *array.RecordBuilder, m *codec.Message) error {
+	if err := d.checkBuilder(b); err != nil {
+		return err
+	}
+	if size := int64(len(m.Key) + len(m.Value)); size > d.maxRecord {
+		return &codec.DecodeError{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Kind: codec.KindRecordTooLarge,
+			Detail: fmt.Sprintf("key and value are %d bytes, over max-record-bytes %d", size, d.maxRecord)}
+	}
+	if m.Value == nil {
+		return &codec.DecodeError{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Kind: codec.KindNullValue,
+			Detail: "tombstone (null Kafka value)"}
+	}
+	keys := d.scratch.Get().(*[]span)
+	defer d.scratch.Put(keys)
+	if err := d.validate(m, keys); err != nil {
+		return err.DecodeError(m)
+	}
+	r := reader{buf: m.Value}
+	for _, i := range d.root.missing {
+		b.Field(i).AppendNull()
+	}
+	if err := r.fields(d.root, b, nil); err != nil {
+		// Phase 1 read the same bytes with the same plan: a failure here
+		// is a bug, and the row is already partly appended.
+		panic("avro: append failed after validation: " + err.DecodeError(m).Error())
+	}
+	d.meta.Append(b, m)
+	return nil
+}
+
+// validate is phase 1: it reads the whole datum and checks every value. A
+// datum that is malformed is reported as such even if a value before the
+// malformation was already at fault.
+func (d *Decoder) validate(m *codec.Message, keys *[]span) *codec.FieldError {
+	r := reader{buf: m.Value, check: true, keys: (*keys)[:0]}
+	err := r.fields(d.root, nil, nil)
+	*keys = r.keys[:0]
+	if err == nil && r.pos != len(r.buf) {
+		err = r.malformed(strconv.Itoa(len(r.buf)-r.pos) + " bytes after the datum")
+	}
+	if err != nil && err.Kind() != codec.KindMalformedAvro {
+		wire := reader{buf: m.Value}
+		werr := wire.fields(d.root, nil, nil)
+		if werr == nil && wire.pos != len(wire.buf) {
+			werr = wire.malformed(strconv.Itoa(len(wire.buf)-wire.pos) + " bytes after the datum")
+		}
+		if werr != nil && werr.Kind() == codec.KindMalformedAvro {
+			err = werr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return d.meta.Check(m)
+}
+
+func (d *Decoder) checkBuilder(b *array.RecordBuilder) error {
+	s := b.Schema()
+	if s == d.schema || s == d.equal.Load() {
+		return nil
+	}
+	if !s.Equal(d.schema) {
+		return codec.ErrSchemaMismatch
+	}
+	d.equal.Store(s)
+	return nil
+}

@@ -1,0 +1,56 @@
+package avro
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	hamba "github.com/hamba/avro/v2"
+	"github.com/stretchr/testify/require"
+
+	"github.com/floe-dev/floe/codec"
+)
+
+// FuzzAppend checks on arbitrary input that Append never panics, appends
+// exactly one row or nothing, leaks no Arrow memory, and accepts only what
+// hamba/avro can decode too.
+func FuzzAppend(f *testing.F) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for range 8 {
+		f.Add(encode(f, allTypes, randomEvent(r)))
+	}
+	f.Add([]byte{})
+	f.Add([]byte{0})
+	schema := arrowSchema(f, allTypesTable()...)
+	d, err := New(allTypes, schema, metadataConfig())
+	require.NoError(f, err)
+	ref := hamba.MustParse(allTypes)
+	f.Fuzz(func(t *testing.T, value []byte) {
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		b := array.NewRecordBuilder(mem, schema)
+		defer func() {
+			b.Release()
+			mem.AssertSize(t, 0)
+		}()
+		err := d.Append(b, testMessage(1, value))
+		rows := 0
+		if err == nil {
+			rows = 1
+		} else if _, ok := codec.KindOf(err); !ok {
+			t.Fatalf("not a DecodeError: %v", err)
+		}
+		for i, fb := range b.Fields() {
+			if fb.Len() != rows {
+				t.Fatalf("column %d has %d rows after err=%v", i, fb.Len(), err)
+			}
+		}
+		if err == nil {
+			var v map[string]any
+			if herr := hamba.Unmarshal(ref, value, &v); herr != nil {
+				t.Fatalf("accepted a datum hamba/avro refuses: %v", herr)
+			}
+			b.NewRecordBatch().Release()
+		}
+	})
+}

@@ -1,0 +1,128 @@
+package codec
+
+import (
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
+
+// This file exports what the decoders of other formats (codec/avro) share
+// with the JSON decoder, so that metadata columns, error paths and UUID
+// text are handled by one piece of code whatever the format.
+
+// KindMalformedAvro: the value is not a valid Avro binary datum of the
+// writer schema (truncated, a varint too long, a negative length, a union
+// or enum index out of range, bytes left after the datum). It takes
+// precedence over every other kind, as malformed_json does for JSON.
+const KindMalformedAvro Kind = "malformed_avro"
+
+// ValidateFor reports the first invalid field of c for a decoder of the
+// given format, which c.Format must name.
+func (c Config) ValidateFor(format string) error {
+	if c.Format != format {
+		return fmt.Errorf("format: this decoder reads %s, got %q", format, c.Format)
+	}
+	return c.Validate()
+}
+
+// FieldError is a decode failure inside a value, built while the decoder
+// unwinds: the innermost path segment is added first. It is allocated only
+// on failure.
+type FieldError struct{ e fieldErr }
+
+// NewFieldError starts a FieldError. detail must not quote record values.
+func NewFieldError(kind Kind, detail string) *FieldError {
+	return &FieldError{e: fieldErr{kind: kind, detail: detail}}
+}
+
+// Kind returns the error's Kind.
+func (e *FieldError) Kind() Kind { return e.e.kind }
+
+// In prepends a field name to the path.
+func (e *FieldError) In(name string) *FieldError {
+	e.e.in(name)
+	return e
+}
+
+// InIndex prepends a list position, "[3]".
+func (e *FieldError) InIndex(i int) *FieldError {
+	e.e.in(indexSegment(i))
+	return e
+}
+
+// InKey prepends a map key, `["env"]`; the key must be valid UTF-8.
+func (e *FieldError) InKey(k []byte) *FieldError {
+	e.e.in(keySegment(k))
+	return e
+}
+
+// DecodeError returns the error with m's coordinates.
+func (e *FieldError) DecodeError(m *Message) *DecodeError { return e.e.decodeError(m) }
+
+// Metadata fills a table's metadata columns from the Kafka record exactly
+// as [Decoder] does, for the decoders of other formats.
+type Metadata struct {
+	cols  []*node
+	index []int // position of cols[i] among the top-level columns
+}
+
+// Metadata checks that every column configured in m exists in schema with
+// a compatible type. Errors name the column.
+func (m MetadataColumns) Metadata(schema *arrow.Schema) (*Metadata, error) {
+	p := &Metadata{}
+	for _, s := range m.specs() {
+		idx := schema.FieldIndices(s.name)
+		if len(idx) == 0 {
+			return nil, fmt.Errorf("metadata column %q: not in the table schema", s.name)
+		}
+		if len(idx) > 1 {
+			return nil, fmt.Errorf("column %q: appears twice in the schema", s.name)
+		}
+		n, err := compileMeta(s.kind, schema.Field(idx[0]))
+		if err != nil {
+			return nil, err
+		}
+		p.cols = append(p.cols, n)
+		p.index = append(p.index, idx[0])
+	}
+	return p, nil
+}
+
+// Has reports whether the top-level column at position i is a metadata
+// column.
+func (p *Metadata) Has(i int) bool {
+	for _, j := range p.index {
+		if i == j {
+			return true
+		}
+	}
+	return false
+}
+
+// Check returns what Append would reject in the record's metadata (a null
+// key into a required column, a header key that is not UTF-8), or nil, so
+// that it can be checked before anything is appended.
+func (p *Metadata) Check(m *Message) *FieldError {
+	for _, n := range p.cols {
+		if err := checkMeta(n, m); err != nil {
+			return &FieldError{e: *err}
+		}
+	}
+	return nil
+}
+
+// Append appends the metadata columns of m to b. Check must have passed.
+func (p *Metadata) Append(b *array.RecordBuilder, m *Message) {
+	for i, n := range p.cols {
+		appendMeta(n, b.Field(p.index[i]), m)
+	}
+}
+
+// AppendUUID parses the canonical 36-character uuid form (either hex case)
+// and appends its 16 bytes to dst.
+func AppendUUID(dst, s []byte) ([]byte, bool) { return appendUUID(dst, s) }
+
+// AppendBytes appends v to a string, large string or binary builder
+// without converting it to a string.
+func AppendBytes(b array.Builder, v []byte) { appendBytes(b, v) }
