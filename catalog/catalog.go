@@ -324,6 +324,13 @@ func EnsureNamespace(ctx context.Context, cat catalog.Catalog, ns []string) erro
 		}
 		err = cat.CreateNamespace(ctx, level, nil)
 		if err != nil && !errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
+			// A replica creating it at the same moment may make the
+			// catalog fail otherwise: the reference REST server answers
+			// 500 (a unique-key violation in its SQL store), not 409.
+			// What counts is that the namespace exists now.
+			if exists, cerr := cat.CheckNamespaceExists(ctx, level); cerr == nil && exists {
+				continue
+			}
 			return fmt.Errorf("create namespace %s: %w", strings.Join(level, "."), err)
 		}
 	}

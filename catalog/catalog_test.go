@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
 	"github.com/stretchr/testify/require"
 )
 
@@ -268,4 +270,32 @@ func TestS3Properties(t *testing.T) {
 		Endpoint: "http://127.0.0.1:7070", Region: "eu-west-1", AccessKeyID: "ak",
 		SecretAccessKey: "sk", SessionToken: "st", PathStyle: true,
 	}))
+}
+
+// racingCatalog creates the namespace, as a replica racing this one would,
+// and then fails the way the reference REST server does for the loser (a
+// 500 from its SQL store), or fails without creating it.
+type racingCatalog struct {
+	catalog.Catalog
+	create bool
+}
+
+func (c racingCatalog) CreateNamespace(ctx context.Context, ns table.Identifier, props iceberg.Properties) error {
+	if c.create {
+		if err := c.Catalog.CreateNamespace(ctx, ns, props); err != nil {
+			return err
+		}
+	}
+	return errors.New("UncheckedSQLException: Failed to execute: INSERT INTO iceberg_namespace_properties")
+}
+
+// Two replicas creating a table's namespace at once: the one whose create
+// failed goes on when the namespace exists after all; a failure that left no
+// namespace is still an error.
+func TestEnsureNamespaceRace(t *testing.T) {
+	ctx := context.Background()
+	cat := openTestCatalog(t, sqliteCatalogConfig(t))
+	require.NoError(t, EnsureNamespace(ctx, racingCatalog{Catalog: cat, create: true}, []string{"raced"}))
+	err := EnsureNamespace(ctx, racingCatalog{Catalog: cat}, []string{"lost"})
+	require.ErrorContains(t, err, "create namespace lost: UncheckedSQLException")
 }
