@@ -237,30 +237,16 @@ func openRESTCatalog(ctx context.Context, name string, cfg Config, httpClient *h
 
 // restTLSConfig builds the REST client's TLS settings; nil when none are set.
 func restTLSConfig(c TLSConfig) (*tls.Config, error) {
-	if c == (TLSConfig{}) {
-		return nil, nil
-	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.InsecureSkipVerify} //nolint:gosec // opt-in
-	if c.CAFile != "" {
-		pool, err := tlsfiles.RootCAs("catalog.rest.tls", c.CAFile)
-		if err != nil {
-			return nil, err
-		}
-		cfg.RootCAs = pool
-	}
 	switch {
-	case c.CertFile != "" && c.KeyFile != "":
-		cert, err := tlsfiles.KeyPair("catalog.rest.tls", c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	case c.CertFile != "":
+	case c == (TLSConfig{}):
+		return nil, nil
+	case c.CertFile != "" && c.KeyFile == "":
 		return nil, errors.New("catalog.rest.tls.key-file: required with cert-file")
-	case c.KeyFile != "":
+	case c.KeyFile != "" && c.CertFile == "":
 		return nil, errors.New("catalog.rest.tls.cert-file: required with key-file")
 	}
-	return cfg, nil
+	return tlsfiles.Client("catalog.rest.tls", tlsfiles.Files{CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile,
+		InsecureSkipVerify: c.InsecureSkipVerify})
 }
 
 // transportWithTLS applies tlsCfg to a caller's transport. iceberg-go refuses

@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -111,7 +109,7 @@ func (a access) principal() string {
 	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
 		return "User:" + s.Username + " (" + strings.ToUpper(s.Mechanism) + ")"
 	case "OAUTHBEARER":
-		if sub := jwtSubject(s.OAuth.Token); sub != "" {
+		if sub := jwtClaims(s.OAuth.Token).Sub; sub != "" {
 			return "User:" + sub + " (OAUTHBEARER)"
 		}
 		if s.OAuth.ClientID != "" {
@@ -292,25 +290,6 @@ func isAccessFailure(err error) bool {
 	}
 	_, ok := tlsHint(err, Config{})
 	return ok
-}
-
-// jwtSubject is a JWT's sub claim, or "" when tok is not a JWT or has none.
-func jwtSubject(tok string) string {
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		return ""
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return ""
-	}
-	var claims struct {
-		Sub string `json:"sub"`
-	}
-	if json.Unmarshal(payload, &claims) != nil {
-		return ""
-	}
-	return claims.Sub
 }
 
 // hasOp reports whether ops grants op. An empty list means the broker did

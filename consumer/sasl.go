@@ -129,7 +129,7 @@ func (s *tokenSource) token(ctx context.Context) (string, error) {
 		lifetime = exp.Sub(now)
 	}
 	s.tok, s.refresh = t.AccessToken, time.Time{}
-	if sub := jwtSubject(t.AccessToken); sub != "" {
+	if sub := jwtClaims(t.AccessToken).Sub; sub != "" {
 		oauthSubjects.Store(oauthKey(s.cfg.TokenURL, s.cfg.ClientID), sub)
 	}
 	if lifetime > 0 {
@@ -153,22 +153,35 @@ func oauthKey(tokenURL, clientID string) string { return tokenURL + "\x00" + cli
 // The signature is not checked: the broker checks it; floe only wants to
 // know when to ask for the next one.
 func jwtExpiry(tok string) time.Time {
+	c := jwtClaims(tok)
+	if c.Exp <= 0 {
+		return time.Time{}
+	}
+	sec := int64(c.Exp)
+	return time.Unix(sec, int64((c.Exp-float64(sec))*1e9))
+}
+
+// claims are the JWT claims floe reads: who (sub) and until when (exp).
+type claims struct {
+	Sub string  `json:"sub"`
+	Exp float64 `json:"exp"`
+}
+
+// jwtClaims are tok's claims, zero when tok is not a JWT.
+func jwtClaims(tok string) claims {
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {
-		return time.Time{}
+		return claims{}
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
 	if err != nil {
-		return time.Time{}
+		return claims{}
 	}
-	var claims struct {
-		Exp float64 `json:"exp"`
+	var c claims
+	if json.Unmarshal(payload, &c) != nil {
+		return claims{}
 	}
-	if json.Unmarshal(payload, &claims) != nil || claims.Exp <= 0 {
-		return time.Time{}
-	}
-	sec := int64(claims.Exp)
-	return time.Unix(sec, int64((claims.Exp-float64(sec))*1e9))
+	return c
 }
 
 // mskIAMMechanism signs each authentication with credentials from the AWS

@@ -192,20 +192,6 @@ func securityOptions(cfg Config, logger *slog.Logger) ([]kgo.Opt, error) {
 }
 
 func (t TLSConfig) clientConfig() (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in, logged
-	if t.CAFile != "" {
-		pool, err := tlsfiles.RootCAs("kafka.tls", t.CAFile)
-		if err != nil {
-			return nil, err
-		}
-		tc.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		cert, err := tlsfiles.KeyPair("kafka.tls", t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, err
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
+	return tlsfiles.Client("kafka.tls", tlsfiles.Files{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
+		ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify})
 }

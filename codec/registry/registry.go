@@ -174,22 +174,8 @@ func New(cfg Config, reg prometheus.Registerer) (*Client, error) {
 }
 
 func (t TLSConfig) clientConfig() (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in
-	if t.CAFile != "" {
-		pool, err := tlsfiles.RootCAs("schema-registry.tls", t.CAFile)
-		if err != nil {
-			return nil, err
-		}
-		tc.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		cert, err := tlsfiles.KeyPair("schema-registry.tls", t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, err
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
+	return tlsfiles.Client("schema-registry.tls", tlsfiles.Files{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
+		InsecureSkipVerify: t.InsecureSkipVerify})
 }
 
 // SchemaByID is the schema registered under id, from the cache after the

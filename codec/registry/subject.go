@@ -1,9 +1,10 @@
 package registry
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/twmb/franz-go/pkg/sr"
 )
 
 // Subject name strategies, as Confluent's serializers name them.
@@ -42,13 +43,17 @@ func Subject(strategy, topic, recordName string, key bool) (string, error) {
 var ErrNotFramed = errors.New("not in the Confluent wire format (magic byte 0, 4-byte schema ID)")
 
 // Unframe splits a Confluent-framed value into its schema ID and the
-// payload after the 5-byte header. The payload aliases b.
+// payload after the 5-byte header (franz-go's sr.ConfluentHeader), with an
+// error that says what was wrong. The payload aliases b.
 func Unframe(b []byte) (id int, payload []byte, err error) {
-	if len(b) < 5 {
+	var h sr.ConfluentHeader
+	id, payload, err = h.DecodeID(b)
+	switch {
+	case err == nil:
+		return id, payload, nil
+	case len(b) < 5:
 		return 0, nil, fmt.Errorf("%w: %d bytes", ErrNotFramed, len(b))
-	}
-	if b[0] != 0 {
+	default:
 		return 0, nil, fmt.Errorf("%w: first byte is %d", ErrNotFramed, b[0])
 	}
-	return int(binary.BigEndian.Uint32(b[1:5])), b[5:], nil
 }
