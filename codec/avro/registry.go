@@ -44,6 +44,7 @@ type RegistryDecoder struct {
 	byID        map[int]*compiled
 	failedUntil atomic.Int64 // unix ns: the registry failed, do not wait on fetches until then
 	lastFailure atomic.Pointer[error]
+	last        atomic.Pointer[compiled] // the last ID decoded, with its decoder
 }
 
 // freshFetchWait is how long Append waits for a new schema ID's fetch
@@ -58,6 +59,7 @@ const (
 // compiled is one schema ID's outcome: a decoder, a change the table
 // needs, or why its records are bad. ready is closed once it is known.
 type compiled struct {
+	id     int
 	ready  chan struct{}
 	dec    *Decoder
 	change *evolution.Change // Add and Widen only; the record's coordinates are filled per record
@@ -95,6 +97,10 @@ func (d *RegistryDecoder) Append(b *array.RecordBuilder, m *codec.Message) error
 		return &codec.DecodeError{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Kind: codec.KindMalformedAvro,
 			Detail: err.Error()}
 	}
+	if c := d.last.Load(); c != nil && c.id == id {
+		// The common case, a run of one schema: no lock, no lookup.
+		return c.append(b, m, payload)
+	}
 	c, started := d.lookup(id)
 	if isReady(c) && c.retry != nil {
 		// An earlier record's fetch failed: ask the registry again.
@@ -131,9 +137,15 @@ func (d *RegistryDecoder) Append(b *array.RecordBuilder, m *codec.Message) error
 		ch.Topic, ch.Partition, ch.Offset = m.Topic, m.Partition, m.Offset
 		return &ch
 	}
+	d.last.Store(c)
+	return c.append(b, m, payload)
+}
+
+// append decodes payload, the datum of m's framed value, with c's decoder.
+func (c *compiled) append(b *array.RecordBuilder, m *codec.Message, payload []byte) error {
 	framed := m.Value
 	m.Value = payload
-	err = c.dec.Append(b, m)
+	err := c.dec.Append(b, m)
 	m.Value = framed
 	return err
 }
@@ -163,7 +175,7 @@ func (d *RegistryDecoder) lookup(id int) (_ *compiled, started bool) {
 	if c, ok := d.byID[id]; ok {
 		return c, false
 	}
-	c := &compiled{ready: make(chan struct{})}
+	c := &compiled{id: id, ready: make(chan struct{})}
 	d.byID[id] = c
 	go func() {
 		defer close(c.ready)
