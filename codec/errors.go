@@ -44,7 +44,7 @@ func Kinds() []Kind {
 	return []Kind{
 		KindMalformedJSON, KindNullValue, KindNotAnObject, KindMissingRequired,
 		KindWrongType, KindOutOfRange, KindInvalidValue, KindRecordTooLarge,
-		KindMalformedAvro, KindSchemaUnknown, KindSchemaIncompatible,
+		KindMalformedAvro, KindMalformedProtobuf, KindSchemaUnknown, KindSchemaIncompatible,
 	}
 }
 

@@ -17,6 +17,13 @@ import (
 // precedence over every other kind, as malformed_json does for JSON.
 const KindMalformedAvro Kind = "malformed_avro"
 
+// KindMalformedProtobuf: the value is not a valid Protobuf encoding of its
+// message (a truncated or overlong varint, a length past the end, a wire
+// type that does not match the field's type, an invalid field number), or
+// a registry-framed value whose message-index list is malformed or names
+// no message. It takes precedence over every other kind.
+const KindMalformedProtobuf Kind = "malformed_protobuf"
+
 // ValidateFor reports the first invalid field of c for a decoder of the
 // given format, which c.Format must name.
 func (c Config) ValidateFor(format string) error {
