@@ -19,6 +19,12 @@ const (
 	OnErrorDLQ OnError = "dlq"
 )
 
+// Envelopes: how a record value wraps the row.
+const (
+	EnvelopeNone     = "none"
+	EnvelopeDebezium = "debezium"
+)
+
 // DefaultMaxRecordBytes is the default for max-record-bytes: Kafka's own
 // default limit for a record batch (message.max.bytes) is 1 MiB, so 8 MiB
 // leaves room for topics configured larger while bounding what one record
@@ -34,11 +40,22 @@ type MetadataColumns struct {
 	Timestamp string `koanf:"timestamp"` // timestamptz
 	Key       string `koanf:"key"`       // binary
 	Headers   string `koanf:"headers"`   // list<struct<key: string, value: binary>>
+	// From a Debezium envelope (envelope: debezium): the change's op
+	// (c, u or r), the source database's commit time (source.ts_ms, or
+	// ts_us/ts_ns when the connector sends them) and its position in the
+	// source's log (PostgreSQL lsn, MySQL file:pos, SQL Server change_lsn,
+	// Oracle scn).
+	Op              string `koanf:"op"`               // string
+	SourceTimestamp string `koanf:"source-timestamp"` // timestamptz
+	SourcePosition  string `koanf:"source-position"`  // string, or long for PostgreSQL's lsn
 }
 
 // Config configures decoding for one table.
 type Config struct {
-	// Format is the record value format: json (the default) or avro.
+	// Format is the record value format: json (the default), avro,
+	// protobuf or json-schema. The last two, and avro without a schema in
+	// the config, are in the Confluent wire format, their writer schemas
+	// in the schema registry.
 	Format string `koanf:"format"`
 	// AvroSchema (or the file AvroSchemaFile) is the writer schema of
 	// values that are bare Avro datums, for topics without a Schema
@@ -47,12 +64,24 @@ type Config struct {
 	AvroSchema     string `koanf:"avro-schema"`
 	AvroSchemaFile string `koanf:"avro-schema-file"`
 	// SubjectNameStrategy names the registry subject whose latest schema
-	// creates the table: topic (<topic>-value, the default), record or
-	// topic-record (which need a declared schema: the record's name is not
-	// known before the first record).
-	SubjectNameStrategy string          `koanf:"subject-name-strategy"`
-	OnError             OnError         `koanf:"on-error"`
-	Metadata            MetadataColumns `koanf:"metadata-columns"`
+	// creates the table: topic (<topic>-value, the default), record
+	// (<record-name>) or topic-record (<topic>-<record-name>).
+	SubjectNameStrategy string `koanf:"subject-name-strategy"`
+	// RecordName is the full name of the Avro record or Protobuf message
+	// the table is created from: it names the subject of the record and
+	// topic-record strategies, and picks the message of a Protobuf schema
+	// that defines several (else the first).
+	RecordName string `koanf:"record-name"`
+	// Envelope is how the value wraps the row: none (the value is the
+	// row, the default) or debezium (a Debezium change event: the row is
+	// its after, deletes and tombstones go by Deletes).
+	Envelope string `koanf:"envelope"`
+	// Deletes says what becomes of a Debezium delete (op d), truncate
+	// (op t) and tombstone, which have no row to append: skip (counted,
+	// the default) or dlq. on-error does not apply to them.
+	Deletes  OnError         `koanf:"deletes"`
+	OnError  OnError         `koanf:"on-error"`
+	Metadata MetadataColumns `koanf:"metadata-columns"`
 	// MaxRecordBytes refuses a record whose key plus value is larger, before
 	// decoding it, with kind record_too_large (then on-error applies).
 	MaxRecordBytes int64 `koanf:"max-record-bytes"`
@@ -70,23 +99,44 @@ func DefaultConfig() Config {
 // Validate reports the first invalid field.
 func (c Config) Validate() error {
 	switch c.Format {
-	case "json":
+	case "json", "protobuf", "json-schema":
 		if c.AvroSchema != "" || c.AvroSchemaFile != "" {
-			return fmt.Errorf("avro-schema: set for format json; set format: avro")
+			return fmt.Errorf("avro-schema: set for format %s; set format: avro", c.Format)
 		}
 	case "avro":
 		if c.AvroSchema != "" && c.AvroSchemaFile != "" {
 			return fmt.Errorf("avro-schema-file: set avro-schema or avro-schema-file, not both")
 		}
-	case "protobuf", "json-schema":
-		return fmt.Errorf("format: %s is not supported yet (json and avro are)", c.Format)
 	default:
-		return fmt.Errorf("format: must be json or avro, got %q", c.Format)
+		return fmt.Errorf("format: must be json, avro, protobuf or json-schema, got %q", c.Format)
 	}
 	switch c.SubjectNameStrategy {
 	case "", "topic", "record", "topic-record":
 	default:
 		return fmt.Errorf("subject-name-strategy: must be topic, record or topic-record, got %q", c.SubjectNameStrategy)
+	}
+	if c.Format == "json" && (c.SubjectNameStrategy != "" || c.RecordName != "") {
+		return fmt.Errorf("subject-name-strategy, record-name: set for format json, whose values are not in a schema registry")
+	}
+	switch c.Envelope {
+	case "", EnvelopeNone:
+		if c.Deletes != "" {
+			return fmt.Errorf("deletes: set without envelope: debezium")
+		}
+		if m := c.Metadata; m.Op != "" || m.SourceTimestamp != "" || m.SourcePosition != "" {
+			return fmt.Errorf("metadata-columns: op, source-timestamp and source-position come from a change event; set envelope: debezium")
+		}
+	case EnvelopeDebezium:
+		if c.Format != "json" {
+			return fmt.Errorf("envelope: debezium is read from format json only yet, got format %s", c.Format)
+		}
+		switch c.Deletes {
+		case "", OnErrorSkip, OnErrorDLQ:
+		default:
+			return fmt.Errorf("deletes: must be skip or dlq, got %q", c.Deletes)
+		}
+	default:
+		return fmt.Errorf("envelope: must be none or debezium, got %q", c.Envelope)
 	}
 	switch c.OnError {
 	case OnErrorFail, OnErrorSkip, OnErrorDLQ:

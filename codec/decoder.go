@@ -51,6 +51,10 @@ type Decoder struct {
 	maxRecord int64
 	// addColumns and widen are Config.SchemaEvolution.
 	addColumns, widen bool
+	// env is the plan of a Debezium change event around root (envelope:
+	// debezium), else nil; deletes is what becomes of events without a row.
+	env     *node
+	deletes OnError
 }
 
 // New validates cfg, checks that every column of schema can be decoded into
@@ -99,6 +103,12 @@ func New(schema *arrow.Schema, cfg Config) (*Decoder, error) {
 	}
 	d.root.evolvable = true
 	markEvolvable(d.root)
+	if cfg.Envelope == EnvelopeDebezium {
+		d.env, d.deletes = newEnvelope(d.root), cfg.Deletes
+		if d.deletes == "" {
+			d.deletes = OnErrorSkip
+		}
+	}
 	d.states.New = func() any {
 		st := newState()
 		st.collect = d.addColumns
@@ -138,7 +148,11 @@ func (d *Decoder) Append(b *array.RecordBuilder, m *Message) error {
 		return change
 	}
 	if ferr != nil {
-		return ferr.decodeError(m)
+		de := ferr.decodeError(m)
+		if d.env != nil && (de.Kind == KindCDCDelete || de.Kind == KindCDCTruncate || de.Kind == KindNullValue) {
+			de.Policy = d.deletes
+		}
+		return de
 	}
 	return nil
 }
@@ -168,9 +182,13 @@ func (d *Decoder) decode(st *state, m *Message) (int32, *fieldErr) {
 		root int32
 		err  *fieldErr
 	)
+	plan := d.root
+	if d.env != nil {
+		plan = d.env
+	}
 	switch c := sc.peek(); {
 	case c == '{':
-		if root, err = st.object(d.root); err == nil {
+		if root, err = st.object(plan); err == nil {
 			if sc.skipWS(); sc.pos != len(sc.buf) {
 				err = newErr(KindMalformedJSON, "trailing data at byte "+strconv.Itoa(sc.pos))
 			}
@@ -195,8 +213,18 @@ func (d *Decoder) decode(st *state, m *Message) (int32, *fieldErr) {
 		}
 		return 0, err
 	}
+	if d.env != nil {
+		if root, err = st.unwrap(root); err != nil {
+			return 0, err
+		}
+	}
 	for _, n := range d.meta {
-		if err := checkMeta(n, m); err != nil {
+		if n.meta >= metaOp {
+			err = st.checkEnvMeta(n)
+		} else {
+			err = checkMeta(n, m)
+		}
+		if err != nil {
 			return 0, err
 		}
 	}

@@ -23,7 +23,11 @@ func (d *Decoder) emitRow(st *state, b *array.RecordBuilder, root int32, m *Mess
 	first := st.vals[root].first
 	for i, f := range d.root.fields {
 		if f.kind == kMeta {
-			appendMeta(f, b.Field(i), m)
+			if f.meta >= metaOp {
+				st.appendEnvMeta(f, b.Field(i))
+			} else {
+				appendMeta(f, b.Field(i), m)
+			}
 			continue
 		}
 		st.emit(f, b.Field(i), st.kids[first+int32(i)])

@@ -45,6 +45,7 @@ func Kinds() []Kind {
 		KindMalformedJSON, KindNullValue, KindNotAnObject, KindMissingRequired,
 		KindWrongType, KindOutOfRange, KindInvalidValue, KindRecordTooLarge,
 		KindMalformedAvro, KindMalformedProtobuf, KindSchemaUnknown, KindSchemaIncompatible,
+		KindCDCDelete, KindCDCTruncate,
 	}
 }
 
@@ -74,6 +75,9 @@ type DecodeError struct {
 	Field  string
 	Kind   Kind
 	Detail string
+	// Policy, when set, is what becomes of the record instead of the
+	// table's on-error: a Debezium delete goes by the table's deletes.
+	Policy OnError
 }
 
 // Error reads like

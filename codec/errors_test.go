@@ -118,7 +118,7 @@ func TestTopLevelKinds(t *testing.T) {
 }
 
 func TestKinds(t *testing.T) {
-	require.Len(t, Kinds(), 12)
+	require.Len(t, Kinds(), 14)
 	seen := map[Kind]bool{}
 	for _, k := range Kinds() {
 		require.False(t, seen[k])

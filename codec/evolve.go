@@ -57,6 +57,16 @@ func (d *Decoder) change(st *state, m *Message, ferr *fieldErr) *evolution.Chang
 		for i, seg := range ferr.path {
 			path[len(path)-1-i] = seg
 		}
+		if d.env != nil {
+			// The column's path within the change event's after.
+			if len(path) > 0 && path[0] == "payload" {
+				path = path[1:]
+			}
+			if len(path) < 2 || path[0] != "after" {
+				return nil
+			}
+			path = path[1:]
+		}
 		sc.Widen = []evolution.Widening{{Path: path, To: ferr.widen}}
 		return sc
 	}

@@ -20,6 +20,10 @@ const (
 	metaTimestamp
 	metaKey
 	metaHeaders
+	// From a Debezium envelope, not the Kafka record.
+	metaOp
+	metaSourceTS
+	metaSourcePos
 )
 
 // metaField is the field of each metadata kind, unnamed.
@@ -35,6 +39,12 @@ func metaField(k metaKind) arrow.Field {
 		return arrow.Field{Type: arrow.FixedWidthTypes.Timestamp_us, Nullable: true}
 	case metaKey:
 		return arrow.Field{Type: arrow.BinaryTypes.Binary, Nullable: true}
+	case metaOp:
+		return arrow.Field{Type: arrow.BinaryTypes.String}
+	case metaSourceTS:
+		return arrow.Field{Type: arrow.FixedWidthTypes.Timestamp_us, Nullable: true}
+	case metaSourcePos:
+		return arrow.Field{Type: arrow.BinaryTypes.String, Nullable: true}
 	default:
 		return arrow.Field{Type: arrow.ListOfField(arrow.Field{Name: "element", Type: arrow.StructOf(
 			arrow.Field{Name: "key", Type: arrow.BinaryTypes.String},
@@ -46,19 +56,31 @@ func metaField(k metaKind) arrow.Field {
 type metaSpec struct {
 	name string
 	kind metaKind
+	key  string // its key under metadata-columns
 }
 
 // specs lists the enabled metadata columns in a fixed order.
 func (m MetadataColumns) specs() []metaSpec {
 	all := []metaSpec{
-		{m.Topic, metaTopic}, {m.Partition, metaPartition}, {m.Offset, metaOffset},
-		{m.Timestamp, metaTimestamp}, {m.Key, metaKey}, {m.Headers, metaHeaders},
+		{m.Topic, metaTopic, "topic"}, {m.Partition, metaPartition, "partition"}, {m.Offset, metaOffset, "offset"},
+		{m.Timestamp, metaTimestamp, "timestamp"}, {m.Key, metaKey, "key"}, {m.Headers, metaHeaders, "headers"},
+		{m.Op, metaOp, "op"}, {m.SourceTimestamp, metaSourceTS, "source-timestamp"}, {m.SourcePosition, metaSourcePos, "source-position"},
 	}
 	out := all[:0]
 	for _, s := range all {
 		if s.name != "" {
 			out = append(out, s)
 		}
+	}
+	return out
+}
+
+// Named lists the enabled metadata columns as metadata-columns key and
+// column name, in the order Fields gives them.
+func (m MetadataColumns) Named() [][2]string {
+	var out [][2]string
+	for _, s := range m.specs() {
+		out = append(out, [2]string{s.key, s.name})
 	}
 	return out
 }
@@ -116,6 +138,15 @@ func compileMeta(k metaKind, f arrow.Field) (*node, error) {
 		ok = isBinary(f.Type)
 	case metaHeaders:
 		n.hdr, ok = headerStruct(f.Type)
+	case metaOp:
+		ok = isString(f.Type)
+	case metaSourceTS:
+		if t, isTS := f.Type.(*arrow.TimestampType); isTS && (t.Unit == arrow.Microsecond || t.Unit == arrow.Nanosecond) {
+			ok, n.nanos = true, t.Unit == arrow.Nanosecond
+		}
+	case metaSourcePos:
+		n.long = f.Type.ID() == arrow.INT64
+		ok = isString(f.Type) || n.long
 	}
 	if !ok {
 		return nil, fmt.Errorf("metadata column %q: must be %s, got %s", f.Name, evolution.TypeName(metaField(k).Type), f.Type)

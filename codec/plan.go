@@ -56,6 +56,7 @@ type node struct {
 	evolvable bool
 	colPath   []string
 	hdr       headerPositions // kMeta headers: positions in the element struct
+	long      bool            // kMeta source-position: a long column (PostgreSQL's lsn)
 }
 
 // compile builds the plan for a field of type dt. path names the column in

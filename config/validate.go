@@ -79,9 +79,13 @@ func (c Config) validateTables() error {
 		if err := t.validate(); err != nil {
 			return fmt.Errorf("%s: %w", where, err)
 		}
-		if t.Codec.Format == "avro" && t.Codec.AvroSchema == "" && t.Codec.AvroSchemaFile == "" && !c.SchemaRegistry.Enabled() {
+		switch f := t.Codec.Format; {
+		case c.SchemaRegistry.Enabled():
+		case f == "avro" && t.Codec.AvroSchema == "" && t.Codec.AvroSchemaFile == "":
 			return fmt.Errorf("%s: format: avro needs the writer schemas: set schema-registry.urls (values in the Confluent wire format) "+
 				"or avro-schema / avro-schema-file (bare Avro values)", where)
+		case f == "protobuf" || f == "json-schema":
+			return fmt.Errorf("%s: format: %s needs the writer schemas: set schema-registry.urls (values in the Confluent wire format)", where, f)
 		}
 		// Catalogs and query engines often resolve names case-insensitively.
 		if j, ok := tableAt[strings.ToLower(t.Name)]; ok {
@@ -112,7 +116,7 @@ func (c Config) validateTables() error {
 // validate checks one table on its own.
 func (t Table) validate() error {
 	tc := t.TableConfig
-	if t.Codec.Format == "avro" && len(tc.Schema) == 0 {
+	if t.Codec.Format != "json" && len(tc.Schema) == 0 {
 		// The columns come from the writer schema when floe creates the
 		// table; partition-by is checked against them then.
 		tc.PartitionBy = nil
@@ -139,6 +143,9 @@ func (t Table) validate() error {
 	if err := t.Codec.Validate(); err != nil {
 		return err
 	}
+	if t.Codec.Deletes == codec.OnErrorDLQ && t.DLQ.Table == "" && t.DLQ.Topic == "" {
+		return errors.New("dlq.table or dlq.topic: one is required with deletes: dlq (the Iceberg table or Kafka topic that receives the change events without a row)")
+	}
 	if t.Codec.OnError == codec.OnErrorDLQ && t.DLQ.Table == "" && t.DLQ.Topic == "" {
 		return errors.New("dlq.table or dlq.topic: one is required with on-error: dlq (the Iceberg table or Kafka topic that receives the records this table cannot take)")
 	}
@@ -155,23 +162,16 @@ func (t Table) validate() error {
 // case-insensitively, as engines may resolve them that way. A table without a
 // declared schema is checked when floe loads it.
 func (t Table) validateMetadataColumns() error {
-	m := t.Codec.Metadata
-	cols := []struct{ key, name string }{
-		{"topic", m.Topic}, {"partition", m.Partition}, {"offset", m.Offset},
-		{"timestamp", m.Timestamp}, {"key", m.Key}, {"headers", m.Headers},
-	}
 	taken := make(map[string]string) // lower-cased name → what holds it
 	for _, col := range t.Schema {
 		taken[strings.ToLower(col.Name)] = "a schema column"
 	}
-	for _, col := range cols {
-		if col.name == "" {
-			continue
+	for _, col := range t.Codec.Metadata.Named() {
+		key, name := col[0], col[1]
+		if by, ok := taken[strings.ToLower(name)]; ok {
+			return fmt.Errorf("metadata-columns.%s: %q collides with %s", key, name, by)
 		}
-		if by, ok := taken[strings.ToLower(col.name)]; ok {
-			return fmt.Errorf("metadata-columns.%s: %q collides with %s", col.key, col.name, by)
-		}
-		taken[strings.ToLower(col.name)] = "metadata-columns." + col.key
+		taken[strings.ToLower(name)] = "metadata-columns." + key
 	}
 	return nil
 }

@@ -71,11 +71,19 @@ func TestValidate(t *testing.T) {
 		},
 		{
 			"codec", func(c *Config) { c.Tables[1].Codec.Format = "xml" },
-			`config: tables[1] (demo.clicks): format: must be json or avro, got "xml"`,
+			`config: tables[1] (demo.clicks): format: must be json, avro, protobuf or json-schema, got "xml"`,
 		},
 		{
-			"protobuf not yet", func(c *Config) { c.Tables[1].Codec.Format = "protobuf" },
-			`config: tables[1] (demo.clicks): format: protobuf is not supported yet (json and avro are)`,
+			"protobuf without a registry", func(c *Config) { c.Tables[1].Codec.Format = "protobuf" },
+			`config: tables[1] (demo.clicks): format: protobuf needs the writer schemas: set schema-registry.urls (values in the Confluent wire format)`,
+		},
+		{
+			"json-schema without a registry", func(c *Config) { c.Tables[1].Codec.Format = "json-schema" },
+			`config: tables[1] (demo.clicks): format: json-schema needs the writer schemas: set schema-registry.urls (values in the Confluent wire format)`,
+		},
+		{
+			"record name for json", func(c *Config) { c.Tables[1].Codec.RecordName = "shop.Order" },
+			`config: tables[1] (demo.clicks): subject-name-strategy, record-name: set for format json, whose values are not in a schema registry`,
 		},
 		{
 			"avro without a schema", func(c *Config) { c.Tables[1].Codec.Format = "avro" },

@@ -13,6 +13,7 @@ type metrics struct {
 	records       *prometheus.CounterVec
 	bytes         *prometheus.CounterVec
 	badRecords    *prometheus.CounterVec
+	withoutRow    *prometheus.CounterVec
 	flushes       *prometheus.CounterVec
 	lag           *prometheus.GaugeVec
 	lagSeconds    *prometheus.GaugeVec
@@ -32,6 +33,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"topic", "partition"}),
 		badRecords: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "floe_consumer_bad_records_total", Help: "Records that could not be decoded, by reason and what floe did (skipped, dead_lettered, failed).",
+		}, []string{"topic", "reason", "outcome"}),
+		withoutRow: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "floe_consumer_change_events_without_row_total", Help: "Change events (envelope: debezium) without a row to append — deletes, truncates, tombstones — by reason and what floe did (skipped, dead_lettered) under the table's deletes.",
 		}, []string{"topic", "reason", "outcome"}),
 		flushes: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "floe_consumer_flushes_total", Help: "Partition buffers sealed into batches, by reason.",

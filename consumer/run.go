@@ -521,6 +521,17 @@ func (c *Consumer) add(st *partState, rec *kgo.Record, now time.Time) error {
 	if errors.As(derr, &de) {
 		reason = string(de.Kind)
 	}
+	if de != nil && de.Policy != "" {
+		// A change event without a row (a delete): no fault of the
+		// producer's, counted apart from bad records.
+		c.m.withoutRow.WithLabelValues(rec.Topic, reason, badOutcome(de.Policy)).Inc()
+		if de.Policy == codec.OnErrorDLQ {
+			full, err := st.buf.AddLetter(letter(rec, reason, derr, st.route.MaxLetterValue), size, now)
+			return c.account(st, rec, full, err)
+		}
+		full, err := st.buf.Add(rec.Offset, rec.Timestamp, size, false, now)
+		return c.account(st, rec, full, err)
+	}
 	switch st.route.OnError {
 	case codec.OnErrorSkip:
 		c.m.badRecords.WithLabelValues(rec.Topic, reason, badOutcome(codec.OnErrorSkip)).Inc()

@@ -86,7 +86,7 @@ func framed(t *testing.T, id int, writer string, v any) []byte {
 
 // decode appends value, waiting out the ErrRetry of a schema being
 // fetched (the consumer's retry does that in production).
-func decode(t *testing.T, d *RegistryDecoder, b *array.RecordBuilder, value []byte) error {
+func decode(t *testing.T, d *registry.Decoder, b *array.RecordBuilder, value []byte) error {
 	t.Helper()
 	var err error
 	require.Eventually(t, func() bool {

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -121,7 +122,7 @@ type Client struct {
 	m        *metrics
 
 	mu  sync.Mutex
-	ids map[int]*entry // by schema ID; an entry is filled once
+	ids map[string]*entry // by schema ID or subject version; an entry is filled once
 }
 
 // entry is one ID's schema, fetched once: concurrent callers wait for the
@@ -170,7 +171,7 @@ func New(cfg Config, reg prometheus.Registerer) (*Client, error) {
 		return nil, fmt.Errorf("schema-registry: %w", err)
 	}
 	return &Client{cl: cl, timeout: cfg.Timeout, inFlight: make(chan struct{}, cfg.MaxInFlight),
-		m: newMetrics(reg), ids: map[int]*entry{}}, nil
+		m: newMetrics(reg), ids: map[string]*entry{}}, nil
 }
 
 func (t TLSConfig) clientConfig() (*tls.Config, error) {
@@ -182,16 +183,75 @@ func (t TLSConfig) clientConfig() (*tls.Config, error) {
 // first fetch. Errors: ErrUnknownSchema (wrapped, naming the ID), or an
 // *UnavailableError.
 func (c *Client) SchemaByID(ctx context.Context, id int) (sr.Schema, error) {
+	what := fmt.Sprintf("schema %d", id)
+	return c.cached(ctx, what, what, func(ctx context.Context) (sr.Schema, error) {
+		var s sr.Schema
+		err := c.do(ctx, "schema_by_id", func(ctx context.Context) (err error) {
+			s, err = c.cl.SchemaByID(ctx, id)
+			return err
+		})
+		return s, c.classify(err, what)
+	})
+}
+
+// SchemaByVersion is version of subject (a schema reference's target),
+// cached like SchemaByID: a registered version never changes.
+func (c *Client) SchemaByVersion(ctx context.Context, subject string, version int) (sr.Schema, error) {
+	what := fmt.Sprintf("subject %s version %d", subject, version)
+	return c.cached(ctx, "version\x00"+subject+"\x00"+strconv.Itoa(version), what, func(ctx context.Context) (sr.Schema, error) {
+		var s sr.SubjectSchema
+		err := c.do(ctx, "schema_by_version", func(ctx context.Context) (err error) {
+			s, err = c.cl.SchemaByVersion(ctx, subject, version)
+			return err
+		})
+		return s.Schema, c.classify(err, what)
+	})
+}
+
+// maxReferences bounds the schemas one schema may reference, transitively.
+const maxReferences = 256
+
+// References is the text of every schema s references, transitively, by
+// reference name (the name its import or $ref uses). A reference the
+// registry does not know is ErrUnknownSchema.
+func (c *Client) References(ctx context.Context, s sr.Schema) (map[string]string, error) {
+	if len(s.References) == 0 {
+		return nil, nil
+	}
+	refs := map[string]string{}
+	queue := append([]sr.SchemaReference(nil), s.References...)
+	for len(queue) > 0 {
+		r := queue[0]
+		queue = queue[1:]
+		if _, ok := refs[r.Name]; ok {
+			continue
+		}
+		if len(refs) == maxReferences {
+			return nil, fmt.Errorf("%w: more than %d schema references", ErrUnknownSchema, maxReferences)
+		}
+		rs, err := c.SchemaByVersion(ctx, r.Subject, r.Version)
+		if err != nil {
+			return nil, fmt.Errorf("reference %q: %w", r.Name, err)
+		}
+		refs[r.Name] = rs.Schema
+		queue = append(queue, rs.References...)
+	}
+	return refs, nil
+}
+
+// cached is key's schema, fetched once: concurrent callers wait for the
+// first fetch; a failure other than ErrUnknownSchema is not kept.
+func (c *Client) cached(ctx context.Context, key, what string, fetch func(context.Context) (sr.Schema, error)) (sr.Schema, error) {
 	c.mu.Lock()
-	e, ok := c.ids[id]
+	e, ok := c.ids[key]
 	if !ok {
 		e = &entry{done: make(chan struct{})}
-		c.ids[id] = e
+		c.ids[key] = e
 		c.mu.Unlock()
-		e.schema, e.err = c.fetchID(ctx, id)
+		e.schema, e.err = fetch(ctx)
 		if e.err != nil && !errors.Is(e.err, ErrUnknownSchema) {
 			c.mu.Lock()
-			delete(c.ids, id) // the next caller asks again
+			delete(c.ids, key) // the next caller asks again
 			c.mu.Unlock()
 		}
 		close(e.done)
@@ -201,21 +261,12 @@ func (c *Client) SchemaByID(ctx context.Context, id int) (sr.Schema, error) {
 	select {
 	case <-e.done:
 	case <-ctx.Done():
-		return sr.Schema{}, &UnavailableError{What: fmt.Sprintf("schema %d", id), Err: ctx.Err()}
+		return sr.Schema{}, &UnavailableError{What: what, Err: ctx.Err()}
 	}
 	if e.err == nil {
 		c.m.cacheHits.Inc()
 	}
 	return e.schema, e.err
-}
-
-func (c *Client) fetchID(ctx context.Context, id int) (sr.Schema, error) {
-	var s sr.Schema
-	err := c.do(ctx, "schema_by_id", func(ctx context.Context) (err error) {
-		s, err = c.cl.SchemaByID(ctx, id)
-		return err
-	})
-	return s, c.classify(err, fmt.Sprintf("schema %d", id))
 }
 
 // Latest is subject's newest schema (not cached: a table is created from
@@ -279,17 +330,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
 	m := &metrics{
 		requests: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "floe_schema_registry_requests_total", Help: "Schema Registry requests, by operation (schema_by_id, latest) and outcome (ok, not_found, error).",
+			Name: "floe_schema_registry_requests_total", Help: "Schema Registry requests, by operation (schema_by_id, schema_by_version, latest) and outcome (ok, not_found, error).",
 		}, []string{"operation", "outcome"}),
 		duration: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "floe_schema_registry_request_duration_seconds", Help: "Schema Registry request latency, by operation.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
 		}, []string{"operation"}),
 		cacheHits: f.NewCounter(prometheus.CounterOpts{
-			Name: "floe_schema_registry_cache_hits_total", Help: "Schema lookups by ID answered from floe's cache.",
+			Name: "floe_schema_registry_cache_hits_total", Help: "Schema lookups by ID or subject version answered from floe's cache.",
 		}),
 	}
-	for _, op := range []string{"schema_by_id", "latest"} {
+	for _, op := range []string{"schema_by_id", "schema_by_version", "latest"} {
 		for _, o := range []string{"ok", "not_found", "error"} {
 			m.requests.WithLabelValues(op, o)
 		}
