@@ -31,6 +31,10 @@ func ArrowSchema(writerSchema string) (*arrow.Schema, error) {
 	if err != nil {
 		return nil, err
 	}
+	return arrowSchemaOf(w)
+}
+
+func arrowSchemaOf(w *schema) (*arrow.Schema, error) {
 	if w.typ != "record" {
 		return nil, fmt.Errorf("avro schema: the top level must be a record, got %s", w.display())
 	}

@@ -41,6 +41,14 @@ func New(writerSchema string, table *arrow.Schema, cfg codec.Config) (*Decoder, 
 	if err != nil {
 		return nil, err
 	}
+	return compileDecoder(w, table, cfg)
+}
+
+// compileDecoder is New for a parsed writer schema.
+func compileDecoder(w *schema, table *arrow.Schema, cfg codec.Config) (*Decoder, error) {
+	if err := cfg.ValidateFor("avro"); err != nil {
+		return nil, err
+	}
 	if w.typ != "record" {
 		return nil, fmt.Errorf("avro schema: the top level must be a record, got %s", w.display())
 	}

@@ -1,8 +1,6 @@
 package avro
 
 import (
-	"errors"
-
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/twmb/franz-go/pkg/sr"
 
@@ -21,20 +19,23 @@ func (format) Type() sr.SchemaType   { return sr.TypeAvro }
 func (format) Malformed() codec.Kind { return codec.KindMalformedAvro }
 func (format) Indexed() bool         { return false }
 
+// Writer parses the writer schema; the named types it uses may be defined
+// in the schemas it references.
 func (format) Writer(text string, refs map[string]string, _ registry.Message) (registry.Writer, error) {
-	if len(refs) > 0 {
-		return nil, errors.New("it refers to other subjects' schemas, which floe does not resolve for Avro yet")
+	w, err := parseWithRefs(text, refs)
+	if err != nil {
+		return nil, err
 	}
-	return writer(text), nil
+	return writer{w}, nil
 }
 
-// writer is one Avro writer schema's text.
-type writer string
+// writer is one parsed Avro writer schema.
+type writer struct{ s *schema }
 
-func (w writer) Arrow() (*arrow.Schema, error) { return ArrowSchema(string(w)) }
+func (w writer) Arrow() (*arrow.Schema, error) { return arrowSchemaOf(w.s) }
 
 func (w writer) Decoder(table *arrow.Schema, cfg codec.Config) (registry.Appender, error) {
-	return New(string(w), table, cfg)
+	return compileDecoder(w.s, table, cfg)
 }
 
 // NewRegistryDecoder returns a decoder of Avro values in the Confluent

@@ -3,6 +3,7 @@ package avro
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -199,4 +200,48 @@ func TestRegistryDecoderWaitsForTheRegistry(t *testing.T) {
 	}, 10*time.Second, 5*time.Millisecond, "the registry's failure comes back as a retry")
 	down.Store(false)
 	require.NoError(t, decode(t, d, r.b, value))
+}
+
+// A writer schema may use named types defined in the schemas it
+// references (other subjects), which may reference each other.
+func TestRegistryDecoderResolvesReferences(t *testing.T) {
+	r := newRegistryBed(t)
+	const (
+		currency = `{"type":"enum","name":"Currency","namespace":"shop","symbols":["EUR","USD"]}`
+		money    = `{"type":"record","name":"Money","namespace":"shop","fields":[
+			{"name":"units","type":"long"},{"name":"currency","type":"shop.Currency"}]}`
+		order = `{"type":"record","name":"Order","namespace":"shop","fields":[
+			{"name":"id","type":"long"},{"name":"sku","type":"string"},{"name":"price","type":"shop.Money"}]}`
+	)
+	r.register(t, "currency", currency, sr.TypeAvro)
+	_, _, err := r.fake.RegisterSchema("money", sr.Schema{Schema: money, Type: sr.TypeAvro,
+		References: []sr.SchemaReference{{Name: "shop.Currency", Subject: "currency", Version: 1}}})
+	require.NoError(t, err)
+	id, _, err := r.fake.RegisterSchema("orders-value", sr.Schema{Schema: order, Type: sr.TypeAvro,
+		References: []sr.SchemaReference{{Name: "shop.Money", Subject: "money", Version: 1}}})
+	require.NoError(t, err)
+
+	// The full schema, as a producer that resolved the references writes it.
+	full := strings.Replace(order, `"shop.Money"`, strings.Replace(money, `"shop.Currency"`, currency, 1), 1)
+	type price struct {
+		Units    int64  `avro:"units"`
+		Currency string `avro:"currency"`
+	}
+	type priced struct {
+		ID    int64  `avro:"id"`
+		Sku   string `avro:"sku"`
+		Price price  `avro:"price"`
+	}
+	d, err := NewRegistryDecoder(r.reg, r.table, avroConfig())
+	require.NoError(t, err)
+	require.NoError(t, decode(t, d, r.b, framed(t, id, full, priced{ID: 1, Sku: "a", Price: price{Units: 5, Currency: "USD"}})))
+
+	w, err := Format.Writer(order, map[string]string{"shop.Money": money, "shop.Currency": currency}, registry.Message{})
+	require.NoError(t, err)
+	as, err := w.Arrow()
+	require.NoError(t, err)
+	require.Equal(t, "struct<units: int64, currency: utf8>", as.Field(2).Type.String())
+
+	_, err = Format.Writer(order, map[string]string{"shop.Money": money}, registry.Message{})
+	require.ErrorContains(t, err, `referenced schema "shop.Money": field "currency": avro schema: unknown type "shop.Currency"`)
 }

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/big"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -73,6 +75,54 @@ type parser struct {
 // parseSchema parses Avro schema JSON text (the canonical form or any
 // other valid form).
 func parseSchema(text string) (*schema, error) {
+	v, err := decodeJSON(text)
+	if err != nil {
+		return nil, err
+	}
+	p := &parser{named: map[string]*schema{}}
+	return p.parse(v, "")
+}
+
+// parseWithRefs parses text whose named types may be defined in refs, the
+// registry's referenced schemas (by reference name), which may refer to
+// each other: each is parsed once the names it uses are known.
+func parseWithRefs(text string, refs map[string]string) (*schema, error) {
+	named := map[string]*schema{}
+	pending := make([]string, 0, len(refs))
+	for name := range refs {
+		pending = append(pending, name)
+	}
+	sort.Strings(pending)
+	for len(pending) > 0 {
+		var (
+			left    []string
+			lastErr error
+		)
+		for _, name := range pending {
+			p := &parser{named: maps.Clone(named)}
+			v, err := decodeJSON(refs[name])
+			if err == nil {
+				_, err = p.parse(v, "")
+			}
+			if err != nil {
+				left, lastErr = append(left, name), fmt.Errorf("referenced schema %q: %w", name, err)
+				continue
+			}
+			named = p.named
+		}
+		if len(left) == len(pending) {
+			return nil, lastErr
+		}
+		pending = left
+	}
+	v, err := decodeJSON(text)
+	if err != nil {
+		return nil, err
+	}
+	return (&parser{named: named}).parse(v, "")
+}
+
+func decodeJSON(text string) (any, error) {
 	dec := json.NewDecoder(strings.NewReader(text))
 	dec.UseNumber()
 	var v any
@@ -82,8 +132,7 @@ func parseSchema(text string) (*schema, error) {
 	if dec.More() {
 		return nil, errors.New("avro schema: data after the schema")
 	}
-	p := &parser{named: map[string]*schema{}}
-	return p.parse(v, "")
+	return v, nil
 }
 
 func (p *parser) parse(v any, ns string) (*schema, error) {
