@@ -52,9 +52,9 @@ type Decoder struct {
 	// addColumns and widen are Config.SchemaEvolution.
 	addColumns, widen bool
 	// env is the plan of a Debezium change event around root (envelope:
-	// debezium), else nil; deletes is what becomes of events without a row.
-	env     *node
-	deletes OnError
+	// debezium), else nil.
+	env *node
+	cfg Config
 }
 
 // New validates cfg, checks that every column of schema can be decoded into
@@ -70,7 +70,7 @@ func New(schema *arrow.Schema, cfg Config) (*Decoder, error) {
 	for _, s := range cfg.Metadata.specs() {
 		metaByName[s.name] = s.kind
 	}
-	d := &Decoder{schema: schema, maxRecord: cfg.MaxRecordBytes}
+	d := &Decoder{schema: schema, maxRecord: cfg.MaxRecordBytes, cfg: cfg}
 	for _, e := range cfg.SchemaEvolution {
 		d.addColumns = d.addColumns || e == EvolveAddColumns
 		d.widen = d.widen || e == EvolveWiden
@@ -104,10 +104,7 @@ func New(schema *arrow.Schema, cfg Config) (*Decoder, error) {
 	d.root.evolvable = true
 	markEvolvable(d.root)
 	if cfg.Envelope == EnvelopeDebezium {
-		d.env, d.deletes = newEnvelope(d.root), cfg.Deletes
-		if d.deletes == "" {
-			d.deletes = OnErrorSkip
-		}
+		d.env = newEnvelope(d.root)
 	}
 	d.states.New = func() any {
 		st := newState()
@@ -148,11 +145,7 @@ func (d *Decoder) Append(b *array.RecordBuilder, m *Message) error {
 		return change
 	}
 	if ferr != nil {
-		de := ferr.decodeError(m)
-		if d.env != nil && (de.Kind == KindCDCDelete || de.Kind == KindCDCTruncate || de.Kind == KindNullValue) {
-			de.Policy = d.deletes
-		}
-		return de
+		return d.cfg.RowlessPolicy(ferr.decodeError(m))
 	}
 	return nil
 }
@@ -220,7 +213,7 @@ func (d *Decoder) decode(st *state, m *Message) (int32, *fieldErr) {
 	}
 	for _, n := range d.meta {
 		if n.meta >= metaOp {
-			err = st.checkEnvMeta(n)
+			err = st.change.checkChange(n)
 		} else {
 			err = checkMeta(n, m)
 		}

@@ -24,7 +24,7 @@ func (d *Decoder) emitRow(st *state, b *array.RecordBuilder, root int32, m *Mess
 	for i, f := range d.root.fields {
 		if f.kind == kMeta {
 			if f.meta >= metaOp {
-				st.appendEnvMeta(f, b.Field(i))
+				st.change.appendChange(f, b.Field(i))
 			} else {
 				appendMeta(f, b.Field(i), m)
 			}

@@ -77,9 +77,20 @@ type Metadata struct {
 // Metadata checks that every column configured in m exists in schema with
 // a compatible type. Errors name the column.
 func (m MetadataColumns) Metadata(schema *arrow.Schema) (*Metadata, error) {
+	return m.metadata(schema, false)
+}
+
+// MetadataWithChange is Metadata for a decoder of change events (envelope:
+// debezium): the op, source-timestamp and source-position columns are
+// filled from a Change (CheckChange, AppendChange).
+func (m MetadataColumns) MetadataWithChange(schema *arrow.Schema) (*Metadata, error) {
+	return m.metadata(schema, true)
+}
+
+func (m MetadataColumns) metadata(schema *arrow.Schema, change bool) (*Metadata, error) {
 	p := &Metadata{}
 	for _, s := range m.specs() {
-		if s.kind >= metaOp {
+		if s.kind >= metaOp && !change {
 			return nil, fmt.Errorf("metadata-columns.%s: comes from a Debezium envelope, which this format does not read yet", s.key)
 		}
 		idx := schema.FieldIndices(s.name)
@@ -123,9 +134,30 @@ func (p *Metadata) Check(m *Message) *FieldError {
 }
 
 // Append appends the metadata columns of m to b. Check must have passed.
-func (p *Metadata) Append(b *array.RecordBuilder, m *Message) {
+func (p *Metadata) Append(b *array.RecordBuilder, m *Message) { p.AppendChange(b, m, nil) }
+
+// CheckChange returns what AppendChange would reject in the change event's
+// columns (a required one it cannot fill, a time out of range), or nil.
+func (p *Metadata) CheckChange(c *Change) *FieldError {
+	for _, n := range p.cols {
+		if n.meta >= metaOp {
+			if err := c.checkChange(n); err != nil {
+				return &FieldError{e: *err}
+			}
+		}
+	}
+	return nil
+}
+
+// AppendChange appends the metadata columns of m and of its change event
+// c to b. Check and CheckChange must have passed.
+func (p *Metadata) AppendChange(b *array.RecordBuilder, m *Message, c *Change) {
 	for i, n := range p.cols {
-		appendMeta(n, b.Field(p.index[i]), m)
+		if n.meta >= metaOp {
+			c.appendChange(n, b.Field(p.index[i]))
+		} else {
+			appendMeta(n, b.Field(p.index[i]), m)
+		}
 	}
 }
 

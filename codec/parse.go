@@ -51,9 +51,9 @@ type state struct {
 	// collect is set (schema evolution add-columns).
 	collect bool
 	unknown []rawField
-	// envOp and envSource are the op and source values of a Debezium
-	// change event (envelope: debezium).
-	envOp, envSource int32
+	// change is the last Debezium change event's op and source (envelope:
+	// debezium).
+	change Change
 }
 
 func newState() *state {

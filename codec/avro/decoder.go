@@ -19,7 +19,11 @@ type Decoder struct {
 	root      *node
 	meta      *codec.Metadata
 	maxRecord int64
-	scratch   sync.Pool // *[]span, for map key checks
+	scratch   sync.Pool // *scratch
+	// env is the plan of a Debezium Envelope writer record (envelope:
+	// debezium), root then unused.
+	env *envelope
+	cfg codec.Config
 	// equal caches the last builder schema found Equal to schema, as the
 	// JSON decoder does.
 	equal atomic.Pointer[arrow.Schema]
@@ -52,7 +56,14 @@ func compileDecoder(w *schema, table *arrow.Schema, cfg codec.Config) (*Decoder,
 	if w.typ != "record" {
 		return nil, fmt.Errorf("avro schema: the top level must be a record, got %s", w.display())
 	}
-	meta, err := cfg.Metadata.Metadata(table)
+	debezium := cfg.Envelope == codec.EnvelopeDebezium
+	var meta *codec.Metadata
+	var err error
+	if debezium {
+		meta, err = cfg.Metadata.MetadataWithChange(table)
+	} else {
+		meta, err = cfg.Metadata.Metadata(table)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -64,13 +75,23 @@ func compileDecoder(w *schema, table *arrow.Schema, cfg codec.Config) (*Decoder,
 		seen[f.Name] = true
 	}
 	c := &compiler{skipped: map[*schema]*node{}}
-	root, err := c.record(w, table.Fields(), "", meta.Has)
+	d := &Decoder{schema: table, meta: meta, maxRecord: cfg.MaxRecordBytes, cfg: cfg}
+	if debezium {
+		d.env, err = c.envelope(w, table.Fields(), meta.Has)
+	} else {
+		d.root, err = c.record(w, table.Fields(), "", meta.Has)
+	}
 	if err != nil {
 		return nil, err
 	}
-	d := &Decoder{schema: table, root: root, meta: meta, maxRecord: cfg.MaxRecordBytes}
-	d.scratch.New = func() any { return new([]span) }
+	d.scratch.New = func() any { return new(scratch) }
 	return d, nil
+}
+
+// scratch is the per-call working memory of Append.
+type scratch struct {
+	keys   []span // map keys being checked for duplicates
+	change codec.Change
 }
 
 // Schema returns the schema the Decoder appends to.
@@ -91,12 +112,15 @@ func (d *Decoder) Append(b *array.RecordBuilder, m *codec.Message) error {
 			Detail: fmt.Sprintf("key and value are %d bytes, over max-record-bytes %d", size, d.maxRecord)}
 	}
 	if m.Value == nil {
-		return &codec.DecodeError{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Kind: codec.KindNullValue,
-			Detail: "tombstone (null Kafka value)"}
+		return d.cfg.RowlessPolicy(&codec.DecodeError{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Kind: codec.KindNullValue,
+			Detail: "tombstone (null Kafka value)"})
 	}
-	keys := d.scratch.Get().(*[]span)
-	defer d.scratch.Put(keys)
-	if err := d.validate(m, keys); err != nil {
+	s := d.scratch.Get().(*scratch)
+	defer d.scratch.Put(s)
+	if d.env != nil {
+		return d.appendChange(b, m, s)
+	}
+	if err := d.validate(m, &s.keys); err != nil {
 		return err.DecodeError(m)
 	}
 	r := reader{buf: m.Value}

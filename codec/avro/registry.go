@@ -21,18 +21,25 @@ func (format) Indexed() bool         { return false }
 
 // Writer parses the writer schema; the named types it uses may be defined
 // in the schemas it references.
-func (format) Writer(text string, refs map[string]string, _ registry.Message) (registry.Writer, error) {
+func (format) Writer(text string, refs map[string]string, msg registry.Message) (registry.Writer, error) {
 	w, err := parseWithRefs(text, refs)
 	if err != nil {
 		return nil, err
 	}
-	return writer{w}, nil
+	row := w
+	if msg.Envelope == codec.EnvelopeDebezium {
+		if row, err = afterRecord(w); err != nil {
+			return nil, err
+		}
+	}
+	return writer{w, row}, nil
 }
 
-// writer is one parsed Avro writer schema.
-type writer struct{ s *schema }
+// writer is one parsed Avro writer schema, and the record that is the row
+// (itself, or a change event's after record).
+type writer struct{ s, row *schema }
 
-func (w writer) Arrow() (*arrow.Schema, error) { return arrowSchemaOf(w.s) }
+func (w writer) Arrow() (*arrow.Schema, error) { return arrowSchemaOf(w.row) }
 
 func (w writer) Decoder(table *arrow.Schema, cfg codec.Config) (registry.Appender, error) {
 	return compileDecoder(w.s, table, cfg)

@@ -60,9 +60,9 @@
 // intersected; a property declared twice takes both schemas. Keywords
 // that only constrain values (minimum, maxLength, pattern, …) are not
 // part of the type and are ignored; so are properties that only
-// additionalProperties, beside properties, would admit: as for any JSON
-// topic, keys without a column are ignored (or, with schema-evolution
-// add-columns, added).
+// additionalProperties, beside properties, would admit: keys without a
+// property are ignored, even under schema-evolution add-columns, which
+// adds the properties a newer writer schema declares (see Format).
 //
 // # Refusals
 //

@@ -40,10 +40,12 @@ type Format interface {
 
 // Message picks one message of a schema that defines several: by its
 // Confluent message-index path (a value's), else by name (the config's),
-// else the first.
+// else the first. Envelope (the table's envelope) says the message is a
+// change event whose after record is the row.
 type Message struct {
-	Indexes []int
-	Name    string
+	Indexes  []int
+	Name     string
+	Envelope string
 }
 
 // Writer is one parsed writer schema (one message of it).
@@ -143,8 +145,8 @@ func (d *Decoder) Schema() *arrow.Schema { return d.table }
 // Append decodes one framed value; see Decoder.
 func (d *Decoder) Append(b *array.RecordBuilder, m *codec.Message) error {
 	if m.Value == nil {
-		return &codec.DecodeError{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Kind: codec.KindNullValue,
-			Detail: "tombstone (null Kafka value)"}
+		return d.cfg.RowlessPolicy(&codec.DecodeError{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Kind: codec.KindNullValue,
+			Detail: "tombstone (null Kafka value)"})
 	}
 	header, payload, err := d.split(m.Value)
 	if err != nil {
@@ -318,7 +320,7 @@ func (d *Decoder) forget(c *compiled) {
 }
 
 func (d *Decoder) compile(c *compiled) {
-	var msg Message
+	msg := Message{Envelope: d.cfg.Envelope}
 	if d.format.Indexed() {
 		if _, err := indexList(c.header[4:], &msg.Indexes); err != nil {
 			c.bad = &codec.DecodeError{Kind: d.format.Malformed(), Detail: err.Error()} // split checked it
