@@ -65,7 +65,11 @@ type Route struct {
 	// MaxLetterValue cuts the value of a dead letter to this many bytes
 	// (on-error: dlq); 0 keeps it whole.
 	MaxLetterValue int64
-	Sink           Sink
+	// Deletes is what becomes of the table's change events without a row
+	// (envelope: debezium: skip or dlq), whose series start at 0; empty
+	// for a table that does not read change events.
+	Deletes codec.OnError
+	Sink    Sink
 	// Evolve changes the table's schema as a record asks
 	// (*evolution.Change, tables[].schema-evolution) and returns the new
 	// row schema and a decoder for it. A *codec.DecodeError means the
@@ -196,6 +200,11 @@ func New(cfg Config, routes []*Route, logger *slog.Logger, reg prometheus.Regist
 		for _, t := range r.Topics {
 			for _, k := range codec.Kinds() {
 				c.m.badRecords.WithLabelValues(t, string(k), badOutcome(r.OnError))
+			}
+			if r.Deletes != "" {
+				for _, k := range []codec.Kind{codec.KindCDCDelete, codec.KindCDCTruncate, codec.KindNullValue} {
+					c.m.withoutRow.WithLabelValues(t, string(k), badOutcome(r.Deletes))
+				}
 			}
 		}
 		r.Sink.OnHealth(c.TableHealth)

@@ -26,10 +26,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/floe-dev/floe/catalog"
+	"github.com/floe-dev/floe/codec/registry"
 )
 
 const (
@@ -285,7 +289,14 @@ func TestDeployMetricsExist(t *testing.T) {
 	require.NotEmpty(t, used)
 
 	b := newBed(t, 2)
-	cfg := b.config("floe", "    on-error: skip\n")
+	// A second table reads Debezium change events, for their series.
+	_, err := kadm.NewClient(b.prod).CreateTopic(t.Context(), 1, 1, nil, "changes")
+	require.NoError(t, err)
+	cfg := b.config("floe", "    on-error: skip\n"+`  - name: itest.changes
+    topics: [changes]
+    envelope: debezium
+    schema: [{name: id, type: string}]
+`)
 	b.produce(200)
 	require.NoError(t, b.prod.ProduceSync(t.Context(), &kgo.Record{Key: []byte("bad"), Value: []byte("{not json")}).FirstErr())
 	b.produce(100)
@@ -314,6 +325,9 @@ func TestDeployMetricsExist(t *testing.T) {
 		exported[name] = true
 	}
 	for name := range objectStoreSeries(t) {
+		exported[name] = true
+	}
+	for name := range registrySeries(t) {
 		exported[name] = true
 	}
 
@@ -361,6 +375,26 @@ func restCatalogSeries(t testing.TB) map[string]bool {
 	names := seriesNames(rec.Body.String())
 	require.True(t, names["floe_catalog_request_duration_seconds_bucket"], "the transport observed the request:\n%s", rec.Body.String())
 	return names
+}
+
+// registrySeries looks up one schema through floe's registry client (the
+// bed has no registry table) and returns the series names it exports.
+func registrySeries(t testing.TB) map[string]bool {
+	t.Helper()
+	fake := srfake.New()
+	defer fake.Close()
+	id, _, err := fake.RegisterSchema("s", sr.Schema{Schema: `{"type":"record","name":"R","fields":[]}`, Type: sr.TypeAvro})
+	require.NoError(t, err)
+	reg := prometheus.NewRegistry()
+	rc := registry.DefaultConfig()
+	rc.URLs = []string{fake.URL()}
+	client, err := registry.New(rc, reg)
+	require.NoError(t, err)
+	_, err = client.SchemaByID(t.Context(), id)
+	require.NoError(t, err)
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	return seriesNames(rec.Body.String())
 }
 
 // objectStoreSeries sends one request through the S3 client floe hands to

@@ -7,10 +7,11 @@ import (
 	"os"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/floe-dev/floe/codec"
 	"github.com/floe-dev/floe/codec/avro"
+	"github.com/floe-dev/floe/codec/jsonschema"
+	"github.com/floe-dev/floe/codec/protobuf"
 	"github.com/floe-dev/floe/codec/registry"
 	"github.com/floe-dev/floe/committer"
 	"github.com/floe-dev/floe/config"
@@ -19,10 +20,10 @@ import (
 
 // decoderFor is the decoder of cfg's format that appends to schema (the
 // table's Arrow schema): JSON; Avro of one writer schema given in the
-// config; or Avro in the Confluent wire format, the writer schemas from
-// the registry.
+// config; or values in the Confluent wire format (Avro, Protobuf, JSON
+// Schema), their writer schemas from the registry.
 func (p *pipeline) decoderFor(cfg codec.Config, schema *arrow.Schema) (consumer.Decoder, error) {
-	if cfg.Format != "avro" {
+	if cfg.Format == "json" {
 		return codec.New(schema, cfg)
 	}
 	text, ok, err := avroSchemaText(cfg)
@@ -31,10 +32,20 @@ func (p *pipeline) decoderFor(cfg codec.Config, schema *arrow.Schema) (consumer.
 		return nil, err
 	case ok:
 		return avro.New(text, schema, cfg)
-	case p.registry == nil:
-		return nil, errors.New("format: avro without avro-schema needs schema-registry.urls")
 	}
-	return avro.NewRegistryDecoder(p.registry, schema, cfg)
+	return registry.NewDecoder(p.registry, registryFormat(cfg.Format), schema, cfg)
+}
+
+// registryFormat is the registry format of a table's format, which is not
+// json.
+func registryFormat(name string) registry.Format {
+	switch name {
+	case "protobuf":
+		return protobuf.Format
+	case "json-schema":
+		return jsonschema.Format
+	}
+	return avro.Format
 }
 
 // avroSchemaText is the writer schema the config gives (avro-schema, or
@@ -53,35 +64,35 @@ func avroSchemaText(cfg codec.Config) (string, bool, error) {
 	return "", false, nil
 }
 
-// avroColumns are the columns of an Avro table floe creates without a
-// declared schema: the writer schema's fields, from the config or else the
-// latest schema of the first topic's subject. from says which.
-func (p *pipeline) avroColumns(ctx context.Context, tc config.Table, topics []string) ([]committer.Column, string, error) {
+// writerColumns are the columns of a table floe creates without a
+// declared schema: the writer schema's fields, from avro-schema or else
+// the latest schema of the first topic's subject. from says which.
+func (p *pipeline) writerColumns(ctx context.Context, tc config.Table, topics []string) ([]committer.Column, string, error) {
 	text, ok, err := avroSchemaText(tc.Codec)
 	if err != nil {
 		return nil, "", err
 	}
+	format := registryFormat(tc.Codec.Format)
+	var w registry.Writer
 	from := "avro-schema"
-	if !ok {
-		if p.registry == nil {
-			return nil, "", errors.New("no tables[].schema, avro-schema or schema-registry to create the table from")
+	switch {
+	case ok:
+		if w, err = format.Writer(text, nil, registry.Message{Envelope: tc.Codec.Envelope}); err != nil {
+			return nil, "", err
 		}
-		if s := tc.Codec.SubjectNameStrategy; s != "" && s != registry.TopicNameStrategy {
-			return nil, "", fmt.Errorf("subject-name-strategy %s: the subject depends on a record's name, unknown before the first record; "+
-				"declare tables[].schema to create the table", s)
-		}
-		subject, _ := registry.Subject(registry.TopicNameStrategy, topics[0], "", false)
-		latest, err := p.registry.Latest(ctx, subject)
+	case p.registry == nil:
+		return nil, "", errors.New("no tables[].schema, avro-schema or schema-registry to create the table from")
+	default:
+		subject, err := registry.Subject(tc.Codec.SubjectNameStrategy, topics[0], tc.Codec.RecordName, false)
 		if err != nil {
-			return nil, "", fmt.Errorf("create the table from subject %s: %w", subject, err)
+			return nil, "", fmt.Errorf("%w: set record-name (the record the table is created from) or declare tables[].schema", err)
 		}
-		if latest.Type != sr.TypeAvro {
-			return nil, "", fmt.Errorf("create the table from subject %s: its latest schema is %s, the table's format is avro", subject, latest.Type)
+		w, from, err = registry.WriterOf(ctx, p.registry, format, subject, registry.Message{Name: tc.Codec.RecordName, Envelope: tc.Codec.Envelope})
+		if err != nil {
+			return nil, "", err
 		}
-		text = latest.Schema.Schema
-		from = fmt.Sprintf("subject %s version %d (schema %d)", subject, latest.Version, latest.ID)
 	}
-	as, err := avro.ArrowSchema(text)
+	as, err := w.Arrow()
 	if err != nil {
 		return nil, "", fmt.Errorf("writer schema from %s: %w", from, err)
 	}
@@ -93,32 +104,35 @@ func (p *pipeline) avroColumns(ctx context.Context, tc config.Table, topics []st
 }
 
 // checkWriterSchema reports at start when the latest schema of an existing
-// Avro table's subject cannot be written to it: the table's schema wins,
-// and that subject's records would be bad records (schema_incompatible).
-// A registry that does not answer is reported and left to the records.
+// table's subject cannot be written to it: the table's schema wins, and
+// that subject's records would be bad records (schema_incompatible). A
+// registry that does not answer is reported and left to the records.
 func (p *pipeline) checkWriterSchema(ctx context.Context, tc config.Table, schema *arrow.Schema, topics []string) {
-	if tc.Codec.Format != "avro" || p.registry == nil || tc.Codec.AvroSchema != "" || tc.Codec.AvroSchemaFile != "" ||
-		(tc.Codec.SubjectNameStrategy != "" && tc.Codec.SubjectNameStrategy != registry.TopicNameStrategy) {
+	if tc.Codec.Format == "json" || p.registry == nil || tc.Codec.AvroSchema != "" || tc.Codec.AvroSchemaFile != "" {
 		return
 	}
+	format := registryFormat(tc.Codec.Format)
 	for _, topic := range topics {
-		subject, _ := registry.Subject(registry.TopicNameStrategy, topic, "", false)
-		latest, err := p.registry.Latest(ctx, subject)
+		subject, err := registry.Subject(tc.Codec.SubjectNameStrategy, topic, tc.Codec.RecordName, false)
+		if err != nil {
+			return // record strategies without record-name: the subjects are known per record
+		}
+		w, from, err := registry.WriterOf(ctx, p.registry, format, subject, registry.Message{Name: tc.Codec.RecordName, Envelope: tc.Codec.Envelope})
 		switch {
 		case errors.Is(err, registry.ErrUnknownSchema):
 			p.log.Warn("the topic's subject has no schema in the registry yet", "table", tc.Name, "subject", subject)
 			continue
-		case err != nil:
+		case errors.As(err, new(*registry.UnavailableError)):
 			p.log.Warn("could not check the subject's latest schema against the table", "table", tc.Name, "subject", subject, "error", err)
 			continue
-		case latest.Type != sr.TypeAvro:
-			p.log.Error("the subject's latest schema is not Avro: its records will be bad records (schema_incompatible)",
-				"table", tc.Name, "subject", subject, "type", latest.Type.String())
+		case err != nil:
+			p.log.Error("the subject's latest schema is not one the table's format reads: its records will be bad records (schema_incompatible)",
+				"table", tc.Name, "subject", subject, "error", err)
 			continue
 		}
-		if _, err := avro.New(latest.Schema.Schema, schema, tc.Codec); err != nil && !evolves(tc.Codec) {
+		if _, err := w.Decoder(schema, tc.Codec); err != nil && !evolves(tc.Codec) {
 			p.log.Error("the subject's latest schema cannot be written to the table, whose schema wins: its records will be bad records (schema_incompatible)",
-				"table", tc.Name, "subject", subject, "version", latest.Version, "schema_id", latest.ID, "error", err)
+				"table", tc.Name, "subject", subject, "from", from, "error", err)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -251,11 +252,11 @@ type tableTarget struct {
 // and adds its committer; the returned route is how the consumer feeds it.
 func (p *pipeline) openTable(ctx context.Context, tc config.Table, target tableTarget) (*committer.Committer, *consumer.Route, error) {
 	tbl, created, err := committer.LoadOrCreateTable(ctx, p.cat, tc.TableConfig, tc.Codec.Metadata.Fields())
-	if notCreatable := (*committer.TableNotCreatableError)(nil); errors.As(err, &notCreatable) && tc.Codec.Format == "avro" {
+	if notCreatable := (*committer.TableNotCreatableError)(nil); errors.As(err, &notCreatable) && tc.Codec.Format != "json" {
 		// No declared schema: the writer schema's fields are the columns.
 		tcfg := tc.TableConfig
 		var from string
-		if tcfg.Schema, from, err = p.avroColumns(ctx, tc, target.Topics); err != nil {
+		if tcfg.Schema, from, err = p.writerColumns(ctx, tc, target.Topics); err != nil {
 			return nil, nil, fmt.Errorf("table %s: %w", tc.Name, err)
 		}
 		if tbl, created, err = committer.LoadOrCreateTable(ctx, p.cat, tcfg, tc.Codec.Metadata.Fields()); err == nil && created {
@@ -307,6 +308,9 @@ func (p *pipeline) openTable(ctx context.Context, tc config.Table, target tableT
 	route := &consumer.Route{
 		Topics: target.Topics, Schema: schema, Decoder: dec, OnError: tc.Codec.OnError, Sink: com,
 		MaxLetterValue: tc.DLQ.MaxValueBytes,
+	}
+	if tc.Codec.Envelope == codec.EnvelopeDebezium {
+		route.Deletes = cmp.Or(tc.Codec.Deletes, codec.OnErrorSkip)
 	}
 	if evolves(tc.Codec) {
 		route.Evolve = evolver(com, tc.Codec, p.decoderFor)

@@ -128,7 +128,11 @@ func NewDecoder(reg *Client, format Format, table *arrow.Schema, cfg codec.Confi
 	if err := cfg.ValidateFor(format.Name()); err != nil {
 		return nil, err
 	}
-	if _, err := cfg.Metadata.Metadata(table); err != nil {
+	check := cfg.Metadata.Metadata
+	if cfg.Envelope == codec.EnvelopeDebezium {
+		check = cfg.Metadata.MetadataWithChange
+	}
+	if _, err := check(table); err != nil {
 		return nil, err
 	}
 	d := &Decoder{reg: reg, format: format, table: table, cfg: cfg, byKey: map[string]*compiled{}}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/iceberg-go/table"
+	hamba "github.com/hamba/avro/v2"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+)
+
+// produceChanges writes n Debezium change events for rows r0…r(n-1) (a
+// snapshot read, then creates and updates, every third under a JSON
+// converter's schema/payload), each followed every tenth by a delete of
+// an earlier row and its tombstone. It returns how many events have no row.
+func (b *bed) produceChanges(n int) int {
+	b.t.Helper()
+	var recs []*kgo.Record
+	rowless := 0
+	for i := range n {
+		k := b.next + i
+		op := []string{"r", "c", "u"}[min(k/max(n/3, 1), 2)]
+		row := fmt.Sprintf(`{"id":"r%07d","n":%d,"amount":"%d.%02d","ts":"2026-11-26T10:%02d:%02dZ","tags":["a"],"user":{"name":"u%d","age":%d}}`,
+			k, k, k%1000, k%100, k%60, k%60, k%97, k%90)
+		event := fmt.Sprintf(`{"before":null,"after":%s,"source":{"connector":"postgresql","ts_ms":%d,"lsn":%d},"op":"%s","ts_ms":%d}`,
+			row, 1_764_000_000_000+int64(k), 1000+k, op, 1_764_000_001_000+int64(k))
+		if k%3 == 0 {
+			event = `{"schema":{"type":"struct","optional":false,"name":"db.public.events.Envelope"},"payload":` + event + `}`
+		}
+		key := []byte(fmt.Sprintf(`{"id":"r%07d"}`, k))
+		recs = append(recs, &kgo.Record{Key: key, Value: []byte(event)})
+		if k%10 == 9 {
+			del := fmt.Sprintf(`{"before":{"id":"r%07d"},"after":null,"source":{"ts_ms":1,"lsn":%d},"op":"d"}`, k-5, 5000+k)
+			recs = append(recs, &kgo.Record{Key: key, Value: []byte(del)}, &kgo.Record{Key: key})
+			rowless += 2
+		}
+	}
+	b.next += n
+	require.NoError(b.t, b.prod.ProduceSync(context.Background(), recs...).FirstErr())
+	return rowless
+}
+
+// Debezium change events (envelope: debezium): every insert, update and
+// snapshot read lands as a row of its after image with op, commit time and
+// LSN; deletes and tombstones are counted and skipped, on-error: fail
+// notwithstanding; a SIGKILL between runs loses and duplicates nothing.
+func TestDebeziumChangeEvents(t *testing.T) {
+	b := newBed(t, 3)
+	cfg := b.config("cdc", `    envelope: debezium
+    on-error: fail
+`)
+	// The change-event metadata columns beside the bed's.
+	raw := readFile(t, cfg)
+	raw = strings.Replace(raw, "      offset: _offset\n", "      offset: _offset\n      op: _op\n      source-timestamp: _source_ts\n      source-position: _lsn\n", 1)
+	require.NoError(t, writeFile(cfg, raw))
+
+	rowless := b.produceChanges(600)
+	p := b.start(cfg)
+	b.waitCommitted(int64(600+rowless), p)
+	require.Equal(t, -1, p.stop(t, syscall.SIGKILL))
+	rowless += b.produceChanges(300)
+	p = b.start(cfg)
+	b.waitCommitted(int64(900+rowless), p)
+	_, metrics := p.get(t, "/metrics")
+	require.Equal(t, 0, p.stop(t, syscall.SIGTERM))
+	b.requireExactlyOnce(900)
+	require.Contains(t, metrics, `floe_consumer_change_events_without_row_total{outcome="skipped",reason="cdc_delete",topic="events"}`)
+
+	_, recs, err := b.loadTable().Scan(table.WithSelectedFields("id", "_op", "_source_ts", "_lsn")).ToArrowRecords(context.Background())
+	require.NoError(t, err)
+	rows := 0
+	for rec, err := range recs {
+		require.NoError(t, err)
+		col := func(name string) int { return rec.Schema().FieldIndices(name)[0] }
+		ids, ops := rec.Column(col("id")).(*array.String), rec.Column(col("_op")).(*array.String)
+		ts, lsn := rec.Column(col("_source_ts")).(*array.Timestamp), rec.Column(col("_lsn")).(*array.String)
+		for i := 0; i < ids.Len(); i++ {
+			var k int
+			_, err := fmt.Sscanf(ids.Value(i), "r%07d", &k)
+			require.NoError(t, err)
+			require.Contains(t, []string{"r", "c", "u"}, ops.Value(i))
+			require.Equal(t, (1_764_000_000_000+int64(k))*1000, int64(ts.Value(i)), "row %s", ids.Value(i))
+			require.Equal(t, fmt.Sprint(1000+k), lsn.Value(i))
+			rows++
+		}
+	}
+	require.Equal(t, 900, rows)
+}
+
+const avroEnvelope = `{"type":"record","name":"Envelope","namespace":"pg.public.events","fields":[
+	{"name":"before","type":["null",{"type":"record","name":"Value","fields":[
+		{"name":"id","type":"string"},{"name":"n","type":"long"},
+		{"name":"ts","type":{"type":"long","logicalType":"timestamp-micros"}}]}],"default":null},
+	{"name":"after","type":["null","Value"],"default":null},
+	{"name":"source","type":{"type":"record","name":"Source","namespace":"io.debezium.connector.postgresql","fields":[
+		{"name":"connector","type":"string"},{"name":"ts_ms","type":"long"},{"name":"lsn","type":["null","long"],"default":null}]}},
+	{"name":"op","type":"string"},
+	{"name":"ts_ms","type":["null","long"],"default":null}]}`
+
+type avroCDCValue struct {
+	ID string    `avro:"id"`
+	N  int64     `avro:"n"`
+	TS time.Time `avro:"ts"`
+}
+
+type avroCDCSource struct {
+	Connector string `avro:"connector"`
+	TsMs      int64  `avro:"ts_ms"`
+	LSN       *int64 `avro:"lsn"`
+}
+
+type avroCDCEvent struct {
+	Before *avroCDCValue `avro:"before"`
+	After  *avroCDCValue `avro:"after"`
+	Source avroCDCSource `avro:"source"`
+	Op     string        `avro:"op"`
+	TsMs   *int64        `avro:"ts_ms"`
+}
+
+// Debezium change events in Avro through the registry: the table is
+// created from the Envelope's after record, deletes and tombstones are
+// skipped, and every offset is accounted for.
+func TestDebeziumAvroThroughTheRegistry(t *testing.T) {
+	fake := srfake.New()
+	t.Cleanup(fake.Close)
+	id, _, err := fake.RegisterSchema("events-value", sr.Schema{Schema: avroEnvelope, Type: sr.TypeAvro})
+	require.NoError(t, err)
+	s, err := hamba.Parse(avroEnvelope)
+	require.NoError(t, err)
+	b := newBed(t, 3)
+	cfg := b.registryConfig("cdc-avro", fake.URL(), "avro", "    envelope: debezium\n")
+	raw := readFile(t, cfg)
+	raw = strings.Replace(raw, "      offset: _offset\n", "      offset: _offset\n      op: _op\n      source-position: _lsn\n", 1)
+	raw = strings.Replace(raw, `    partition-by: ["bucket(4, id)"]`+"\n", "", 1)
+	require.NoError(t, writeFile(cfg, raw))
+
+	var h sr.ConfluentHeader
+	var recs []*kgo.Record
+	for k := range 500 {
+		lsn := int64(7000 + k)
+		ev := avroCDCEvent{After: &avroCDCValue{ID: fmt.Sprintf("r%07d", k), N: int64(k), TS: time.UnixMicro(int64(k)).UTC()},
+			Source: avroCDCSource{Connector: "postgresql", TsMs: int64(k), LSN: &lsn}, Op: "c"}
+		payload, err := hamba.Marshal(s, ev)
+		require.NoError(t, err)
+		v, err := h.AppendEncode(nil, id, nil)
+		require.NoError(t, err)
+		recs = append(recs, &kgo.Record{Value: append(v, payload...)})
+		if k%50 == 49 {
+			del, err := hamba.Marshal(s, avroCDCEvent{Before: ev.After, Source: ev.Source, Op: "d"})
+			require.NoError(t, err)
+			v, err := h.AppendEncode(nil, id, nil)
+			require.NoError(t, err)
+			recs = append(recs, &kgo.Record{Value: append(v, del...)}, &kgo.Record{})
+		}
+	}
+	require.NoError(t, b.prod.ProduceSync(context.Background(), recs...).FirstErr())
+	p := b.start(cfg)
+	b.waitCommitted(int64(len(recs)), p)
+	require.Contains(t, p.out.String(), "subject events-value version 1")
+	require.Equal(t, 0, p.stop(t, syscall.SIGTERM))
+	b.requireExactlyOnce(500)
+	tbl := b.loadTable()
+	require.Len(t, tbl.Schema().Fields(), 7, "id, n, ts from the after record, then _partition, _offset, _op, _lsn")
+	_, recsOut, err := tbl.Scan(table.WithSelectedFields("id", "_op", "_lsn")).ToArrowRecords(context.Background())
+	require.NoError(t, err)
+	for rec, err := range recsOut {
+		require.NoError(t, err)
+		ids := rec.Column(rec.Schema().FieldIndices("id")[0]).(*array.String)
+		lsns := rec.Column(rec.Schema().FieldIndices("_lsn")[0]).(*array.String)
+		for i := 0; i < ids.Len(); i++ {
+			var k int
+			_, err := fmt.Sscanf(ids.Value(i), "r%07d", &k)
+			require.NoError(t, err)
+			require.Equal(t, fmt.Sprint(7000+k), lsns.Value(i))
+		}
+	}
+}
