@@ -34,15 +34,16 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	records := fs.Int("records", 200_000, "sample events to produce")
 	partitions := fs.Int("partitions", 8, "partitions of the demo topic")
 	dir := fs.String("dir", "", "directory for the warehouse, catalog and log (default: a temporary one, removed afterwards)")
-	format := fs.String("format", "json", "the records' format: json, or avro (Confluent wire format, with an in-process schema registry)")
+	format := fs.String("format", "json", "the records' format: json, or avro, protobuf or json-schema (Confluent wire format, with an in-process schema registry)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if *records <= 0 || *partitions <= 0 {
 		return fmt.Errorf("%w: --records and --partitions must be > 0", errUsage)
 	}
-	if *format != "json" && *format != "avro" {
-		return fmt.Errorf("%w: --format must be json or avro, got %q", errUsage, *format)
+	rf, registryFormat := demoFormats[*format]
+	if *format != "json" && !registryFormat {
+		return fmt.Errorf("%w: --format must be json, avro, protobuf or json-schema, got %q", errUsage, *format)
 	}
 	if *dir == "" {
 		tmp, err := os.MkdirTemp("", "floe-demo-")
@@ -66,13 +67,13 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer kafka.Close()
 	cfg := demoConfig(kafka.ListenAddrs(), abs)
 	schemaID := 0
-	if *format == "avro" {
-		url, id, stopRegistry, err := demoRegistry()
+	if registryFormat {
+		url, id, stopRegistry, err := demoRegistry(rf)
 		if err != nil {
 			return err
 		}
 		defer stopRegistry()
-		cfg, schemaID = demoAvroConfig(cfg, url), id
+		cfg, schemaID = demoRegistryConfig(cfg, rf.name, url), id
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -84,9 +85,9 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer logFile.Close()
 	fmt.Fprintf(stdout, "floe demo: in-process Kafka at %v, topic %q with %d partitions\n", kafka.ListenAddrs(), demoTopic, *partitions)
 	fmt.Fprintf(stdout, "  warehouse %s/warehouse, SQLite catalog %s/catalog.db, floe's JSON log %s\n", abs, abs, logFile.Name())
-	if schemaID != 0 {
-		fmt.Fprintf(stdout, "  Avro records (Confluent wire format), schema %d of subject %s-value in an in-process registry at %s;\n"+
-			"  the table is created from that schema\n", schemaID, demoTopic, cfg.SchemaRegistry.URLs[0])
+	if registryFormat {
+		fmt.Fprintf(stdout, "  %s records (Confluent wire format), schema %d of subject %s-value in an in-process registry at %s;\n"+
+			"  the table is created from that schema\n", rf.label, schemaID, demoTopic, cfg.SchemaRegistry.URLs[0])
 	}
 
 	p, err := newPipeline(ctx, cfg, newLogger(cfg.Log, logFile))
@@ -100,7 +101,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	runErr := make(chan error, 1)
 	go func() { runErr <- p.Run(runCtx) }()
 	prodErr := make(chan error, 1)
-	go func() { prodErr <- produceOrders(runCtx, kafka.ListenAddrs(), *records, schemaID) }()
+	go func() { prodErr <- produceOrders(runCtx, kafka.ListenAddrs(), *records, rf, schemaID) }()
 
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
@@ -204,8 +205,8 @@ func demoConfig(brokers []string, dir string) config.Config {
 
 // produceOrders writes n sample orders, keyed by customer, in twelve bursts
 // half a second apart so the demo shows several commits.
-// With schemaID set they are Avro datums of that schema, framed.
-func produceOrders(ctx context.Context, brokers []string, n, schemaID int) error {
+// With a registry format f they are encoded in f, framed for schemaID.
+func produceOrders(ctx context.Context, brokers []string, n int, f demoFormat, schemaID int) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(demoTopic), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
 		return err
@@ -227,9 +228,11 @@ func produceOrders(ctx context.Context, brokers []string, n, schemaID int) error
 			}
 		}
 		customer := rng.IntN(50_000)
-		value := sampleOrder(rng, i, customer)
-		if schemaID != 0 {
-			value = sampleOrderAvro(rng, i, customer, schemaID)
+		var value []byte
+		if f.encode != nil {
+			value = f.frame(schemaID, f.encode(rng, i, customer))
+		} else {
+			value = sampleOrder(rng, i, customer)
 		}
 		rec := &kgo.Record{Key: []byte(strconv.Itoa(customer)), Value: value}
 		cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {

@@ -113,23 +113,28 @@ func TestDemoRunsEndToEnd(t *testing.T) {
 	require.Contains(t, out, "table demo.orders (owner floe-demo), group floe-demo:")
 }
 
-// floe demo --format avro: the same orders as Avro in the Confluent wire
-// format, the table created from the in-process registry's schema.
-func TestDemoAvro(t *testing.T) {
+// floe demo --format avro|protobuf|json-schema: the same orders in the
+// Confluent wire format, the table created from the in-process registry's
+// schema.
+func TestDemoRegistryFormats(t *testing.T) {
+	for _, f := range []struct{ format, label string }{{"avro", "Avro"}, {"protobuf", "Protobuf"}, {"json-schema", "JSON Schema"}} {
+		t.Run(f.format, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			dir := t.TempDir()
+			require.NoError(t, run(ctx, []string{"demo", "--format", f.format, "--records", "2000", "--partitions", "4", "--dir", dir}, &stdout, &stderr), stderr.String())
+			out := stdout.String()
+			require.Contains(t, out, f.label+" records (Confluent wire format), schema 1 of subject orders-value")
+			require.Contains(t, out, "read back from the table: 2000 rows, 2000 distinct order_id; produced 2000 records")
+			log, err := os.ReadFile(filepath.Join(dir, "floe.log"))
+			require.NoError(t, err)
+			require.Contains(t, string(log), `"msg":"table schema from the writer schema"`)
+		})
+	}
 	var stdout, stderr bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
-	require.NoError(t, run(ctx, []string{"demo", "--format", "avro", "--records", "3000", "--partitions", "4", "--dir", dir}, &stdout, &stderr), stderr.String())
-	out := stdout.String()
-	require.Contains(t, out, "Avro records (Confluent wire format), schema 1 of subject orders-value")
-	require.Contains(t, out, "read back from the table: 3000 rows, 3000 distinct order_id; produced 3000 records")
-	log, err := os.ReadFile(filepath.Join(dir, "floe.log"))
-	require.NoError(t, err)
-	require.Contains(t, string(log), `"msg":"table schema from the writer schema"`)
-
-	err = run(ctx, []string{"demo", "--format", "protobuf"}, &stdout, &stderr)
-	require.ErrorContains(t, err, `--format must be json or avro, got "protobuf"`)
+	err := run(context.Background(), []string{"demo", "--format", "xml"}, &stdout, &stderr)
+	require.ErrorContains(t, err, `--format must be json, avro, protobuf or json-schema, got "xml"`)
 }
 
 // Libraries' standard-log lines join floe's log at debug level, as JSON
