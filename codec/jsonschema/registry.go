@@ -26,10 +26,21 @@ func (format) Type() sr.SchemaType   { return sr.TypeJSON }
 func (format) Malformed() codec.Kind { return codec.KindMalformedJSON }
 func (format) Indexed() bool         { return false }
 
-func (format) Writer(text string, refs map[string]string, _ registry.Message) (registry.Writer, error) {
+func (format) Writer(text string, refs map[string]string, msg registry.Message) (registry.Writer, error) {
 	s, err := ArrowSchema(text, refs)
 	if err != nil {
 		return nil, err
+	}
+	if msg.Envelope == codec.EnvelopeDebezium {
+		// A change event: the row is its after object.
+		i := s.FieldIndices("after")
+		if len(i) != 1 || s.Field(i[0]).Type.ID() != arrow.STRUCT {
+			return nil, fmt.Errorf("envelope debezium: the writer schema has no after object; is it a Debezium envelope?")
+		}
+		if len(s.FieldIndices("op")) != 1 {
+			return nil, fmt.Errorf("envelope debezium: the writer schema has no op; is it a Debezium envelope?")
+		}
+		s = arrow.NewSchema(s.Field(i[0]).Type.(*arrow.StructType).Fields(), nil)
 	}
 	return writer{s}, nil
 }

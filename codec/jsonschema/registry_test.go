@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go/table"
@@ -163,4 +164,45 @@ func TestIncompatibleSchemasAreBadRecords(t *testing.T) {
 		require.ErrorContains(t, err, tc.want)
 	}
 	require.Zero(t, b.b.Field(0).Len())
+}
+
+// A Debezium change event's JSON Schema (Confluent's JSON Schema
+// converter): the table is its after object's, the values go through the
+// JSON decoder's envelope.
+func TestDebeziumEnvelopeSchema(t *testing.T) {
+	const envelope = `{"type": "object", "title": "pg.public.orders.Envelope", "properties": {
+		"before": {"oneOf": [{"type": "null"}, {"$ref": "#/definitions/Value"}]},
+		"after": {"oneOf": [{"type": "null"}, {"$ref": "#/definitions/Value"}]},
+		"source": {"type": "object", "properties": {"ts_ms": {"type": "integer"}, "lsn": {"oneOf": [{"type": "null"}, {"type": "integer"}]}}},
+		"op": {"type": "string"}, "ts_ms": {"oneOf": [{"type": "null"}, {"type": "integer"}]}},
+		"required": ["source", "op"],
+		"definitions": {"Value": {"type": "object", "properties": {"id": {"type": "integer"}, "sku": {"type": "string"}}, "required": ["id"]}}}`
+	cfg := jsonConfig()
+	cfg.Envelope = codec.EnvelopeDebezium
+	cfg.Metadata = codec.MetadataColumns{Op: "_op"}
+	msg := registry.Message{Envelope: codec.EnvelopeDebezium}
+	w, err := jsonschema.Format.Writer(envelope, nil, msg)
+	require.NoError(t, err)
+	as, err := w.Arrow()
+	require.NoError(t, err)
+	require.Equal(t, "schema:\n  fields: 2\n    - id: type=int64\n    - sku: type=utf8, nullable", as.String())
+
+	table := arrow.NewSchema(append(as.Fields(), arrow.Field{Name: "_op", Type: arrow.BinaryTypes.String}), nil)
+	dec, err := w.Decoder(table, cfg)
+	require.NoError(t, err)
+	b := array.NewRecordBuilder(memory.NewGoAllocator(), table)
+	defer b.Release()
+	require.NoError(t, dec.Append(b, &codec.Message{Value: []byte(`{"after": {"id": 7, "sku": "a"}, "source": {"ts_ms": 1}, "op": "c"}`)}))
+	err = dec.Append(b, &codec.Message{Value: []byte(`{"before": {"id": 7}, "after": null, "source": {"ts_ms": 2}, "op": "d"}`)})
+	var de *codec.DecodeError
+	require.ErrorAs(t, err, &de)
+	require.Equal(t, codec.KindCDCDelete, de.Kind)
+	require.Equal(t, codec.OnErrorSkip, de.Policy)
+	r := b.NewRecordBatch()
+	defer r.Release()
+	require.Equal(t, int64(1), r.NumRows())
+	require.Equal(t, "c", r.Column(2).(*array.String).Value(0))
+
+	_, err = jsonschema.Format.Writer(orderV1, nil, msg)
+	require.EqualError(t, err, "envelope debezium: the writer schema has no after object; is it a Debezium envelope?")
 }
