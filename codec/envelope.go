@@ -21,7 +21,8 @@ import (
 
 // Kinds of change events without a row to append.
 const (
-	// KindCDCDelete: a Debezium delete (op d), or the tombstone after it.
+	// KindCDCDelete: a Debezium delete (op d). The tombstone after it is
+	// null_value, under the same deletes policy.
 	KindCDCDelete Kind = "cdc_delete"
 	// KindCDCTruncate: a Debezium truncate (op t).
 	KindCDCTruncate Kind = "cdc_truncate"

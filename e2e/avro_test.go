@@ -324,17 +324,29 @@ func (p *avroProducer) finish(t testing.TB) ([]string, map[string]avroSent) {
 }
 
 // avroPipeline is one topic → table route for Avro records, floe reaching
-// the registry through a fault proxy.
+// the registry through a fault proxy. formats_test.go routes other formats
+// through it: format replaces the table's "format: avro" line (YAML,
+// indented four spaces), metadata adds metadata-columns lines (six), and
+// without regURL the config has no schema-registry section.
 type avroPipeline struct {
 	*pipeline
 	dlqTable string
 	regURL   string // floe's: through the proxy
+	format   string
+	metadata string
 }
 
 func (ap *avroPipeline) write(name string) (path, addr string) {
 	t := ap.t
 	t.Helper()
 	addr = freeAddr(t)
+	registry, format := "", "    format: avro\n"
+	if ap.regURL != "" {
+		registry = fmt.Sprintf("schema-registry:\n  urls: [%s]\n  timeout: 2s\n", yamlStr(ap.regURL))
+	}
+	if ap.format != "" {
+		format = ap.format
+	}
 	yaml := fmt.Sprintf(`# floe e2e: %s
 kafka:
   brokers: [%s]
@@ -345,10 +357,7 @@ kafka:
   batch:
     max-records: 5000
     max-age: 500ms
-schema-registry:
-  urls: [%s]
-  timeout: 2s
-catalog:
+%scatalog:
 %s
 commit:
   timeout: 60s
@@ -364,8 +373,7 @@ shutdown:
 tables:
   - name: %s
     topics: [%s]
-    format: avro
-    schema-evolution: [add-columns]
+%s    schema-evolution: [add-columns]
     on-error: dlq
     dlq:
       table: %s
@@ -373,7 +381,7 @@ tables:
     metadata-columns:
       partition: _kafka_partition
       offset: _kafka_offset
-`, name, ap.conf.brokers, ap.group, name, yamlStr(ap.regURL), ap.conf.catalog, addr, ap.table, ap.topic, ap.dlqTable)
+%s`, name, ap.conf.brokers, ap.group, name, registry, ap.conf.catalog, addr, ap.table, ap.topic, format, ap.dlqTable, ap.metadata)
 	path = filepath.Join(ap.dir, name+".yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
@@ -613,8 +621,8 @@ func avroJudge(t *testing.T, ap *avroPipeline, ids []string, sent map[string]avr
 	// Row by row: each offset in exactly one table, each row's values as
 	// produced, each dead letter schema_incompatible.
 	cols := []string{"n", "amount", "customer", "tags", "attrs", "color", "channel"}
-	rowsPy, rowsDuck := readRows(t, p, p.table, "_kafka_partition", "_kafka_offset", "id", cols)
-	lettersPy, lettersDuck := readRows(t, p, ap.dlqTable, "source_partition", "source_offset", "reason", nil)
+	rowsPy, rowsDuck := readRows(t, p, p.table, "_kafka_partition", "_kafka_offset", "id", cols, nil)
+	lettersPy, lettersDuck := readRows(t, p, ap.dlqTable, "source_partition", "source_offset", "reason", nil, nil)
 	for _, reader := range []struct {
 		name          string
 		rows, letters [][]any
@@ -674,11 +682,12 @@ func avroJudge(t *testing.T, ap *avroPipeline, ids []string, sent map[string]avr
 }
 
 // readRows has both readers list [partition, offset, label, cols...] of
-// every row (check.py's pairs mode with label_columns).
-func readRows(t testing.TB, p *pipeline, table, partCol, offCol, labelCol string, cols []string) (py, duck [][]any) {
+// every row (check.py's pairs mode with label_columns, and extra's options).
+func readRows(t testing.TB, p *pipeline, table, partCol, offCol, labelCol string, cols []string, extra map[string]any) (py, duck [][]any) {
 	t.Helper()
 	req := map[string]any{"mode": "pairs", "catalog": p.catalog, "table": table,
 		"partition_column": partCol, "offset_column": offCol, "label_column": labelCol, "label_columns": cols}
+	maps.Copy(req, extra)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, p.svc.Python, "readers/check.py")

@@ -23,7 +23,8 @@ Input: one JSON object on stdin:
       "partition_column": "_kafka_partition",  # optional: per-partition offset coverage
       "offset_column": "_kafka_offset",
       "time_travel": false,                 # optional: read every retained snapshot
-      "orphans": false                      # optional: unreferenced data files (file://)
+      "orphans": false,                     # optional: unreferenced data files (file://)
+      "aggregates": true                    # optional: false for a table without record(i)'s columns
     }
 
 or {"mode": "decode", "offsets": "<floe.offsets.* value>", "ranges": "<floe.ranges
@@ -132,7 +133,8 @@ def read_pyiceberg(req):
     id_col = req.get("id_column", "id")
     ids = arrow.column(id_col).to_pylist()
     res.update(id_report(ids, req.get("expected_ids")))
-    res.update(aggregates_pyarrow(arrow, pc))
+    if req.get("aggregates", True):  # false: the table lacks record(i)'s columns
+        res.update(aggregates_pyarrow(arrow, pc))
     pcol, ocol = req.get("partition_column"), req.get("offset_column")
     if pcol and ocol:
         res["partitions"] = coverage(zip(arrow.column(pcol).to_pylist(), arrow.column(ocol).to_pylist()))
@@ -288,19 +290,20 @@ def read_duckdb(req):
     res.update(id_report(ids, req.get("expected_ids")))
     # Timestamps leave DuckDB as text: a timestamptz object would need pytz.
     con.execute("SET TimeZone = 'UTC'")
-    fmt = "'%Y-%m-%dT%H:%M:%S.%fZ'"
-    row = con.execute(
-        f"SELECT sum(n)::HUGEINT, sum(amount)::VARCHAR, "
-        f"strftime(min(ts)::TIMESTAMP, {fmt}), strftime(max(ts)::TIMESTAMP, {fmt}), "
-        f"sum(len(tags))::HUGEINT, sum(customer.id)::HUGEINT FROM {source}").fetchone()
-    res.update({
-        "sum_n": int(row[0]) if row[0] is not None else None,
-        "sum_amount": decimal_str(Decimal(row[1])) if row[1] is not None else None,
-        "min_ts": row[2],
-        "max_ts": row[3],
-        "tags": int(row[4]) if row[4] is not None else None,
-        "customer_id_sum": int(row[5]) if row[5] is not None else None,
-    })
+    if req.get("aggregates", True):
+        fmt = "'%Y-%m-%dT%H:%M:%S.%fZ'"
+        row = con.execute(
+            f"SELECT sum(n)::HUGEINT, sum(amount)::VARCHAR, "
+            f"strftime(min(ts)::TIMESTAMP, {fmt}), strftime(max(ts)::TIMESTAMP, {fmt}), "
+            f"sum(len(tags))::HUGEINT, sum(customer.id)::HUGEINT FROM {source}").fetchone()
+        res.update({
+            "sum_n": int(row[0]) if row[0] is not None else None,
+            "sum_amount": decimal_str(Decimal(row[1])) if row[1] is not None else None,
+            "min_ts": row[2],
+            "max_ts": row[3],
+            "tags": int(row[4]) if row[4] is not None else None,
+            "customer_id_sum": int(row[5]) if row[5] is not None else None,
+        })
     pcol, ocol = req.get("partition_column"), req.get("offset_column")
     if pcol and ocol:
         res["partitions"] = coverage(
@@ -336,7 +339,9 @@ def metadata_location_from_catalog(req):
 # as {"pairs": [...]}: the dead-letter accounting compares the table's and the
 # dead-letter table's offsets; label_columns let a test compare a row's values
 # with what it produced (values as each reader returns them, JSON-encoded with
-# str() for decimals and the like).
+# str() for decimals and the like). "timestamp_columns": [...] (optional) names
+# timestamptz columns among them that both readers return as RFC 3339 UTC text
+# with microseconds (DuckDB's timestamptz objects would need pytz).
 
 
 def pair_columns(req):
@@ -360,6 +365,9 @@ def pairs_pyiceberg(req):
     lists = [arrow.column(c).to_pylist() if c is not None else [None] * arrow.num_rows for c in cols]
     if len(lists) == 2:
         lists.append([None] * arrow.num_rows)
+    for k, c in enumerate(cols):
+        if c is not None and c in (req.get("timestamp_columns") or []):
+            lists[k] = [ts_str(v) for v in lists[k]]
     return {"pairs": [list(r) for r in zip(*lists)]}
 
 
@@ -371,6 +379,10 @@ def pairs_duckdb(req):
     cols = [quote_ident(c) if c is not None else "NULL" for c in pair_columns(req)]
     if len(cols) == 2:
         cols.append("NULL")
+    if req.get("timestamp_columns"):
+        con.execute("SET TimeZone = 'UTC'")
+        text = {quote_ident(c) for c in req["timestamp_columns"]}
+        cols = [f"strftime({c}::TIMESTAMP, '%Y-%m-%dT%H:%M:%S.%fZ')" if c in text else c for c in cols]
     rows = con.execute(f"SELECT {', '.join(cols)} FROM {source}").fetchall()
     return {"pairs": [list(r) for r in rows], "metadata_location": location}
 
