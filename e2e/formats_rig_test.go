@@ -2,10 +2,11 @@
 
 package e2e
 
-// The rig of formats_test.go: a paced producer of any encoding that notes
-// what went to each offset, and the judgement of a route whose offsets
-// end up in exactly one of its table and its dead-letter table, offset by
-// offset and value by value, by PyIceberg and DuckDB.
+// The rig of formats_test.go and avro_test.go: a paced producer of any
+// encoding that notes what went to each offset, and the judgement of a
+// route whose offsets end up in exactly one of its table and its
+// dead-letter table, offset by offset and value by value, by PyIceberg and
+// DuckDB.
 
 import (
 	"context"
@@ -31,16 +32,24 @@ type formatWriter struct {
 	encode  func(i int) (key, value []byte, err error)
 }
 
+// sentRecord is what went to one offset: record i of writer version, or
+// (bad) record i of the incompatible schema.
+type sentRecord struct {
+	i       int
+	version int
+	bad     bool
+}
+
 // formatProducer writes records 0, 1, 2, … at about rate records per second
 // with the current writer until stopped, and remembers what went to each
-// offset (avroProducer's counterpart for any encoding).
+// offset.
 type formatProducer struct {
 	cl    *kgo.Client
 	topic string
 	cur   atomic.Pointer[formatWriter]
 	mu    sync.Mutex
 	next  int
-	sent  map[string]avroSent // "partition/offset"
+	sent  map[string]sentRecord // "partition/offset"
 	byVer map[int]int
 	bad   int
 	err   error
@@ -50,7 +59,7 @@ type formatProducer struct {
 
 func startFormatProducer(t testing.TB, cl *kgo.Client, topic string, w *formatWriter, rate int) *formatProducer {
 	t.Helper()
-	p := &formatProducer{cl: cl, topic: topic, sent: map[string]avroSent{}, byVer: map[int]int{}}
+	p := &formatProducer{cl: cl, topic: topic, sent: map[string]sentRecord{}, byVer: map[int]int{}}
 	p.cur.Store(w)
 	const chunk = 100 // a multiple of debeziumEvent's cycle
 	interval := time.Duration(float64(time.Second) * chunk / float64(rate))
@@ -108,7 +117,7 @@ func (p *formatProducer) write(w *formatWriter, first, k int, bad bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, r := range res {
-		p.sent[fmt.Sprintf("%d/%d", r.Record.Partition, r.Record.Offset)] = avroSent{i: num[r.Record], version: w.version, bad: bad}
+		p.sent[fmt.Sprintf("%d/%d", r.Record.Partition, r.Record.Offset)] = sentRecord{i: num[r.Record], version: w.version, bad: bad}
 	}
 	if bad {
 		p.bad += k
@@ -134,7 +143,7 @@ func (p *formatProducer) produced() int {
 
 // finish stops the paced run and returns how many records it wrote and
 // what went to each offset.
-func (p *formatProducer) finish(t testing.TB) (int, map[string]avroSent) {
+func (p *formatProducer) finish(t testing.TB) (int, map[string]sentRecord) {
 	t.Helper()
 	p.halt.Store(true)
 	p.wg.Wait()

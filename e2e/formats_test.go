@@ -2,12 +2,13 @@
 
 package e2e
 
-// The other registry formats and Debezium change events, end to end, in
-// the shape of avro_test.go: Protobuf and JSON Schema values through the
-// real registry (a schema that references another subject's, two replicas,
-// a newer schema that adds a field, a registry outage while a schema ID
-// floe has not seen arrives, a SIGKILL, an incompatible writer schema's
-// records dead-lettered), and Debezium events (snapshot reads, creates,
+// The registry formats and Debezium change events, end to end: the
+// scenario every registry format runs (two replicas, a newer schema that
+// adds a field, a registry outage while a schema ID floe has not seen
+// arrives, a SIGKILL, an incompatible writer schema's records
+// dead-lettered; Avro's writer schemas are in avro_test.go), Protobuf and
+// JSON Schema values through the real registry (with a schema that
+// references another subject's), and Debezium events (snapshot reads, creates,
 // updates, deletes and tombstones, two event forms, a SIGKILL). PyIceberg
 // and DuckDB must find every offset in exactly one of the table and the
 // dead-letter table, each row with the values produced at its offset.
@@ -33,8 +34,9 @@ import (
 	"github.com/floe-dev/floe/e2e/faultproxy"
 )
 
-// registryScenario is what TestProtobufRegistryExactlyOnce and
-// TestJSONSchemaRegistryExactlyOnce do differently.
+// registryScenario is what TestAvroRegistryExactlyOnce,
+// TestProtobufRegistryExactlyOnce and TestJSONSchemaRegistryExactlyOnce do
+// differently.
 type registryScenario struct {
 	format string        // the table's decoding lines (YAML, four spaces in)
 	typ    sr.SchemaType // the writer schemas' type
@@ -42,7 +44,7 @@ type registryScenario struct {
 	// creates the table.
 	subject func(topic string) string
 	// ref is the schema the writer schemas reference by the name refName
-	// (registered under <topic>-customer).
+	// (registered under <topic>-customer); "" for none.
 	refName, ref string
 	// schema is the text of writer schema version (1–3; 4 is the
 	// incompatible one), encoder its encoding of record i under ID id.
@@ -55,8 +57,8 @@ type registryScenario struct {
 	row              func(i, version int) []any
 }
 
-// registryExactlyOnce is the scenario of TestAvroRegistryExactlyOnce for
-// another registry format: two replicas create the table from the subject,
+// registryExactlyOnce is the scenario of the registry formats (Avro,
+// Protobuf, JSON Schema): two replicas create the table from the subject,
 // follow a v2 that adds a field, wait (unready) through a registry outage
 // of at least 20 s for a v3 they have not seen, survive a SIGKILL, and
 // dead-letter the records of a writer schema that changed a field's type
@@ -88,7 +90,12 @@ func registryExactlyOnce(t *testing.T, sc registryScenario) {
 		t.Fatal(err)
 	}
 	subject, customer, legacy := sc.subject(p.topic), p.topic+"-customer", p.topic+"-legacy-value"
-	subjects := []string{subject, legacy, customer} // referrers first
+	subjects := []string{subject, legacy} // referrers first
+	var refs []sr.SchemaReference
+	if sc.ref != "" {
+		subjects = append(subjects, customer)
+		refs = []sr.SchemaReference{{Name: sc.refName, Subject: customer, Version: 1}}
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -108,18 +115,19 @@ func registryExactlyOnce(t *testing.T, sc registryScenario) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		ss, err := reg.CreateSchema(ctx, subj, sr.Schema{Schema: sc.schema(version), Type: sc.typ,
-			References: []sr.SchemaReference{{Name: sc.refName, Subject: customer, Version: 1}}})
+		ss, err := reg.CreateSchema(ctx, subj, sr.Schema{Schema: sc.schema(version), Type: sc.typ, References: refs})
 		if err != nil {
 			t.Fatalf("register v%d under %s: %v", version, subj, err)
 		}
 		t.Logf("registered v%d under %s: schema ID %d, version %d", version, subj, ss.ID, ss.Version)
 		return &formatWriter{version: version, encode: sc.encoder(t, ss.ID, version)}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if _, err := reg.CreateSchema(ctx, customer, sr.Schema{Schema: sc.ref, Type: sc.typ}); err != nil {
-		t.Fatalf("register the customer schema under %s: %v", customer, err)
+	if sc.ref != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := reg.CreateSchema(ctx, customer, sr.Schema{Schema: sc.ref, Type: sc.typ}); err != nil {
+			t.Fatalf("register the customer schema under %s: %v", customer, err)
+		}
 	}
 
 	// 1. v1; two replicas create the table from the subject and consume.
@@ -172,6 +180,14 @@ func registryExactlyOnce(t *testing.T, sc registryScenario) {
 		cb, _ := readyz(b)
 		return ca == http.StatusOK && cb == http.StatusOK
 	}, a, b)
+	t.Logf("ready again %v after the registry came back (at %s)", time.Since(back).Round(time.Millisecond), back.UTC().Format("15:04:05.000"))
+	for _, proc := range []*floeProc{a, b} {
+		for _, line := range strings.Split(proc.log(), "\n") {
+			if strings.Contains(line, "cannot decode") || strings.Contains(line, `"msg":"decoding again`) {
+				t.Logf("floe %s: %s", proc.name, line[:min(len(line), 700)])
+			}
+		}
+	}
 	p.waitCommitted(atV3+2000, a, b)
 	t.Logf("the v3 records caught up %v after the registry came back", time.Since(back).Round(time.Millisecond))
 
@@ -241,6 +257,33 @@ func tsText(ts time.Time) string { return ts.UTC().Format("2006-01-02T15:04:05.0
 // customerValue is record i's customer struct as sameValue takes it.
 func customerValue(e avroExpected) map[string]any {
 	return map[string]any{"id": e.customer.ID, "country": opt(e.customer.Country), "segment": opt(e.customer.Segment)}
+}
+
+// ordersScenario is the scenario of the orders as Avro and JSON Schema
+// carry them: the topic subject name strategy, and rows of orderRow.
+func ordersScenario(format string, typ sr.SchemaType, schema func(version int) string,
+	encoder func(t testing.TB, id, version int) func(i int) ([]byte, []byte, error),
+) registryScenario {
+	return registryScenario{format: format, typ: typ, subject: func(topic string) string { return topic + "-value" },
+		schema: schema, encoder: encoder, cols: []string{"n", "amount", "ts", "customer", "tags", "attrs", "color", "channel"},
+		timestamps: []string{"ts"}, aggregates: true, row: orderRow}
+}
+
+// orderRow is record i of version as the tables of ordersScenario hold it.
+func orderRow(i, version int) []any {
+	e := avroRecord(i, version)
+	return []any{e.id, e.n, e.amount, tsText(recordTS(i)), customerValue(e), e.tags, e.attrs, opt(e.color), opt(e.channel)}
+}
+
+// framed is payload behind the Confluent wire header: magic byte, schema
+// ID id and, for Protobuf, the message index.
+func framed(id int, index []int, payload []byte) ([]byte, error) {
+	var h sr.ConfluentHeader
+	b, err := h.AppendEncode(nil, id, index)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, payload...), nil
 }
 
 // --------------------------------------------------------------- Protobuf
@@ -420,20 +463,16 @@ func protoEncode(md protoreflect.MessageDescriptor, id, version int) func(i int)
 		if err != nil {
 			return nil, nil, err
 		}
-		var h sr.ConfluentHeader
-		v, err := h.AppendEncode(nil, id, []int{md.Index()})
-		if err != nil {
-			return nil, nil, err
-		}
-		return []byte(e.id), append(v, payload...), nil
+		v, err := framed(id, []int{md.Index()}, payload)
+		return []byte(e.id), v, err
 	}
 }
 
 // TestProtobufRegistryExactlyOnce: Protobuf through the real registry with
 // the topic-record subject name strategy — the subject is
 // <topic>-floe.e2e.pb.Order, and record-name also picks Order, the file's
-// second message, for the table floe creates — in the shape of
-// TestAvroRegistryExactlyOnce. Row by row: int64, Timestamp, the imported
+// second message, for the table floe creates — through
+// registryExactlyOnce. Row by row: int64, Timestamp, the imported
 // message, a nested message (null when absent), repeated string, map, the
 // enum as its symbol (the unwritten default too), proto3 optional fields
 // null when unset and "" when set to "".
@@ -519,35 +558,19 @@ func jsonEncode(id, version int) func(i int) ([]byte, []byte, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		var h sr.ConfluentHeader
-		b, err := h.AppendEncode(nil, id, nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		return []byte(fmt.Sprint(v["id"])), append(b, payload...), nil
+		b, err := framed(id, nil, payload)
+		return []byte(fmt.Sprint(v["id"])), b, err
 	}
 }
 
 // TestJSONSchemaRegistryExactlyOnce: JSON Schema through the real registry
-// (topic subject name strategy), in the shape of
-// TestAvroRegistryExactlyOnce; row by row, the decimal included.
+// (topic subject name strategy) through registryExactlyOnce; row by row,
+// the decimal included.
 func TestJSONSchemaRegistryExactlyOnce(t *testing.T) {
-	registryExactlyOnce(t, registryScenario{
-		format:     "    format: json-schema\n",
-		typ:        sr.TypeJSON,
-		subject:    func(topic string) string { return topic + "-value" },
-		refName:    jsonCustomerRef,
-		ref:        jsonCustomer,
-		schema:     jsonOrder,
-		encoder:    func(_ testing.TB, id, version int) func(int) ([]byte, []byte, error) { return jsonEncode(id, version) },
-		cols:       []string{"n", "amount", "ts", "customer", "tags", "attrs", "color", "channel"},
-		timestamps: []string{"ts"},
-		aggregates: true,
-		row: func(i, version int) []any {
-			e := avroRecord(i, version)
-			return []any{e.id, e.n, e.amount, tsText(recordTS(i)), customerValue(e), e.tags, e.attrs, opt(e.color), opt(e.channel)}
-		},
-	})
+	sc := ordersScenario("    format: json-schema\n", sr.TypeJSON, jsonOrder,
+		func(_ testing.TB, id, version int) func(int) ([]byte, []byte, error) { return jsonEncode(id, version) })
+	sc.refName, sc.ref = jsonCustomerRef, jsonCustomer
+	registryExactlyOnce(t, sc)
 }
 
 // --------------------------------------------------------------- Debezium
