@@ -69,17 +69,32 @@ type value struct {
 	width int // cFixed
 }
 
+// action is what scan does with a value of a field, decided by New so
+// that the hot loop branches once.
+type action uint8
+
+const (
+	actSkip        action = iota // no column: read past
+	actSkipMessage               // no column: check the wire format of the message
+	actSet                       // a singular value, unchecked
+	actString                    // a singular string, UTF-8 checked
+	actChain                     // an occurrence of a chained field, unchecked
+	actCheck                     // anything else checked: see state.value
+)
+
 // field is the plan of one declared field of a message.
 type field struct {
-	name     string
-	num      protowire.Number
+	// Read by scan for every occurrence.
 	wt       protowire.Type // wire type of one value
+	act      action
+	packable bool // a repeated scalar, accepted packed as well
 	shape    shape
-	packable bool  // a repeated scalar, accepted packed as well
 	slot     int32 // position in the message's frame; -1: no column, read past
-	col      int   // position among the struct's (or the table's) columns
 	oneof    int32 // index in message.oneofs; -1: none that has a column
 	v        value
+	name     string
+	num      protowire.Number
+	col      int // position among the struct's (or the table's) columns
 	// A singular field the message does not set becomes absent (def,
 	// defBytes), or absentErr if that is not allowed into its column.
 	absent    absent
@@ -172,6 +187,7 @@ func (m *message) index() {
 	}
 	for i := range m.fields {
 		f := &m.fields[i]
+		f.act = f.action()
 		if f.slot < 0 {
 			continue
 		}
@@ -179,6 +195,22 @@ func (m *message) index() {
 			m.post = append(m.post, int32(i))
 		}
 	}
+}
+
+func (f *field) action() action {
+	switch {
+	case f.slot < 0 && f.v.msg != nil:
+		return actSkipMessage
+	case f.slot < 0:
+		return actSkip
+	case f.v.conv == cUUIDText || f.v.check && (f.shape != shapeOne || f.v.conv != cString):
+		return actCheck
+	case f.v.check:
+		return actString
+	case f.chain():
+		return actChain
+	}
+	return actSet
 }
 
 // errSpec is a value error known before decoding: FieldErrors are made

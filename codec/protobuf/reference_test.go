@@ -2,6 +2,7 @@ package protobuf
 
 import (
 	"fmt"
+	"math/big"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -84,8 +85,10 @@ func refValue(fd protoreflect.FieldDescriptor, v protoreflect.Value) any {
 		// time normalises nanos into [0, 1e9): UnixMicro truncates toward the past.
 		return time.Unix(msg.Get(md.Fields().ByNumber(1)).Int(), msg.Get(md.Fields().ByNumber(2)).Int()).UnixMicro()
 	case wktDuration:
-		d := time.Duration(msg.Get(md.Fields().ByNumber(1)).Int())*time.Second + time.Duration(msg.Get(md.Fields().ByNumber(2)).Int())
-		return d.Microseconds() // truncated toward zero
+		// Exactly, beyond time.Duration's ±292 years; Quo truncates toward zero.
+		ns := new(big.Int).Mul(big.NewInt(msg.Get(md.Fields().ByNumber(1)).Int()), big.NewInt(1e9))
+		ns.Add(ns, big.NewInt(msg.Get(md.Fields().ByNumber(2)).Int()))
+		return ns.Quo(ns, big.NewInt(1e3)).Int64()
 	case wktWrapper:
 		inner := md.Fields().ByNumber(1)
 		return refValue(inner, msg.Get(inner))

@@ -163,21 +163,18 @@ func (s *state) scan(m *message, fr []slot, pos, end, d int) *codec.FieldError {
 		return codec.NewFieldError(codec.KindRecordTooLarge, "nested deeper than "+strconv.Itoa(maxDepth)+" levels")
 	}
 	buf := s.buf
+	check := s.mode == modeCheck
+	var err *codec.FieldError
 	for pos < end {
 		start := pos
 		var tag uint64
 		if c := buf[pos]; c < 0x80 {
 			tag, pos = uint64(c), pos+1
-		} else {
-			var err *codec.FieldError
-			if tag, pos, err = s.varint(pos, end); err != nil {
-				return err
-			}
+		} else if tag, pos, err = s.varint(pos, end); err != nil {
+			return err
 		}
-		wt := protowire.Type(tag & 7)
 		f := m.lookup(tag >> 3)
 		if f == nil {
-			var err *codec.FieldError
 			if pos, err = s.unknown(tag, start, pos, end, d); err != nil {
 				return err
 			}
@@ -190,17 +187,67 @@ func (s *state) scan(m *message, fr []slot, pos, end, d int) *codec.FieldError {
 				}
 			}
 		}
-		var err *codec.FieldError
-		if wt != f.wt {
+		if wt := protowire.Type(tag & 7); wt != f.wt {
 			if wt != protowire.BytesType || !f.packable {
 				return m.in(s.malformed(start, "wire type "+strconv.Itoa(int(wt))+" for a field of type "+f.v.kind.String()), f)
 			}
-			pos, err = s.packed(f, fr, pos, end)
-		} else {
-			pos, err = s.field(f, fr, pos, end, d)
+			if pos, err = s.packed(f, fr, pos, end); err != nil {
+				return m.in(err, f)
+			}
+			continue
 		}
-		if err != nil {
-			return m.in(err, f)
+		var v uint64
+		var p, l int // a length-delimited value
+		switch f.wt {
+		case protowire.VarintType:
+			if pos < end && buf[pos] < 0x80 {
+				v, pos = uint64(buf[pos]), pos+1
+			} else if v, pos, err = s.varint(pos, end); err != nil {
+				return m.in(err, f)
+			}
+		case protowire.Fixed32Type:
+			if end-pos < 4 {
+				return m.in(s.malformed(pos, "fixed32 cut short"), f)
+			}
+			v, pos = uint64(binary.LittleEndian.Uint32(buf[pos:])), pos+4
+		case protowire.Fixed64Type:
+			if end-pos < 8 {
+				return m.in(s.malformed(pos, "fixed64 cut short"), f)
+			}
+			v, pos = binary.LittleEndian.Uint64(buf[pos:]), pos+8
+		case protowire.BytesType:
+			if pos < end && buf[pos] < 0x80 && int(buf[pos]) < end-pos {
+				l, p = int(buf[pos]), pos+1
+			} else if l, p, err = s.length(pos, end); err != nil {
+				return m.in(err, f)
+			}
+			v, pos = span(p, l), p+l
+		case protowire.StartGroupType: // a group: never has a column
+			if pos, err = s.group(f.num, pos, end, d+1); err != nil {
+				return m.in(err, f)
+			}
+			continue
+		}
+		switch f.act {
+		case actSet:
+			fr[f.slot].v, fr[f.slot].n = v, 1
+		case actString:
+			if check && !utf8.Valid(buf[p:p+l]) {
+				return m.in(errUTF8.new(), f)
+			}
+			fr[f.slot].v, fr[f.slot].n = v, 1
+		case actChain:
+			s.add(&fr[f.slot], v, false, 1)
+		case actSkipMessage:
+			if s.mode != modeEmit {
+				if err = s.scan(f.v.msg, nil, p, p+l, d+1); err != nil {
+					return m.in(err, f)
+				}
+			}
+		case actCheck:
+			if err = s.value(f, fr, v, p, l); err != nil {
+				return m.in(err, f)
+			}
 		}
 	}
 	return nil
@@ -214,71 +261,36 @@ func (m *message) in(err *codec.FieldError, f *field) *codec.FieldError {
 	return err.In(f.name)
 }
 
-// field reads one value of f of its own wire type.
-func (s *state) field(f *field, fr []slot, pos, end, d int) (int, *codec.FieldError) {
-	var v uint64
-	switch f.wt {
-	case protowire.VarintType:
-		if pos < end && s.buf[pos] < 0x80 {
-			v, pos = uint64(s.buf[pos]), pos+1
-		} else {
-			var err *codec.FieldError
-			if v, pos, err = s.varint(pos, end); err != nil {
-				return 0, err
-			}
+// value checks and keeps a value of a checked field: v, or for a length-
+// delimited value buf[p:p+l].
+func (s *state) value(f *field, fr []slot, v uint64, p, l int) *codec.FieldError {
+	switch {
+	case f.v.conv == cUUIDText:
+		if s.mode == modeWire {
+			break
 		}
-	case protowire.Fixed32Type:
-		if end-pos < 4 {
-			return 0, s.malformed(pos, "fixed32 cut short")
+		var u [16]byte
+		if _, ok := codec.AppendUUID(u[:0], s.buf[p:p+l]); !ok {
+			return s.index(errUUID.new(), f, fr)
 		}
-		v, pos = uint64(binary.LittleEndian.Uint32(s.buf[pos:])), pos+4
-	case protowire.Fixed64Type:
-		if end-pos < 8 {
-			return 0, s.malformed(pos, "fixed64 cut short")
+		v = uint64(len(s.uuids))
+		s.uuids = append(s.uuids, u)
+	case s.mode != modeCheck:
+	case f.wt == protowire.BytesType:
+		if e := checkBytes(&f.v, s.buf[p:p+l]); e != nil {
+			return s.index(e.new(), f, fr)
 		}
-		v, pos = binary.LittleEndian.Uint64(s.buf[pos:]), pos+8
-	case protowire.BytesType:
-		l, p, err := s.length(pos, end)
-		if err != nil {
-			return 0, err
-		}
-		v, pos = span(p, l), p+l
-		if f.slot < 0 {
-			if f.v.msg != nil && s.mode != modeEmit {
-				return pos, s.scan(f.v.msg, nil, p, p+l, d+1)
-			}
-			return pos, nil
-		}
-		if f.v.conv == cUUIDText && s.mode != modeWire {
-			var u [16]byte
-			if _, ok := codec.AppendUUID(u[:0], s.buf[p:p+l]); !ok {
-				return 0, s.index(errUUID.new(), f, fr)
-			}
-			v = uint64(len(s.uuids))
-			s.uuids = append(s.uuids, u)
-		} else if f.v.check && s.mode == modeCheck {
-			if e := checkBytes(&f.v, s.buf[p:p+l]); e != nil {
-				return 0, s.index(e.new(), f, fr)
-			}
-		}
-	case protowire.StartGroupType:
-		return s.group(f.num, pos, end, d+1)
-	}
-	if f.slot < 0 {
-		return pos, nil
-	}
-	sl := &fr[f.slot]
-	if f.v.check && s.mode == modeCheck && f.wt != protowire.BytesType {
+	default:
 		if e := checkScalar(&f.v, v); e != nil {
-			return 0, s.index(e.new(), f, fr)
+			return s.index(e.new(), f, fr)
 		}
 	}
 	if f.chain() {
-		s.add(sl, v, false, 1)
+		s.add(&fr[f.slot], v, false, 1)
 	} else {
-		sl.v, sl.n = v, 1
+		fr[f.slot].v, fr[f.slot].n = v, 1
 	}
-	return pos, nil
+	return nil
 }
 
 // index puts the position of a list element on err's path.

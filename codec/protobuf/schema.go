@@ -134,6 +134,3 @@ func findMessage(f protoreflect.FileDescriptor, name protoreflect.FullName, seen
 	}
 	return nil
 }
-
-// File returns the parsed file.
-func (s *Schema) File() protoreflect.FileDescriptor { return s.file }
