@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -43,12 +42,7 @@ type Decoder struct {
 	root   *node   // the top-level columns as a struct
 	meta   []*node // the metadata columns among root.fields
 	states sync.Pool
-	// equal caches the last builder schema found Equal to schema, so a
-	// caller holding a distinct but equal *arrow.Schema pays the deep
-	// comparison once.
-	equal atomic.Pointer[arrow.Schema]
-	// maxRecord is Config.MaxRecordBytes.
-	maxRecord int64
+	pre    *Precheck
 	// addColumns and widen are Config.SchemaEvolution.
 	addColumns, widen bool
 	// env is the plan of a Debezium change event around root (envelope:
@@ -70,7 +64,7 @@ func New(schema *arrow.Schema, cfg Config) (*Decoder, error) {
 	for _, s := range cfg.Metadata.specs() {
 		metaByName[s.name] = s.kind
 	}
-	d := &Decoder{schema: schema, maxRecord: cfg.MaxRecordBytes, cfg: cfg}
+	d := &Decoder{schema: schema, pre: NewPrecheck(schema, cfg), cfg: cfg}
 	for _, e := range cfg.SchemaEvolution {
 		d.addColumns = d.addColumns || e == EvolveAddColumns
 		d.widen = d.widen || e == EvolveWiden
@@ -123,12 +117,8 @@ func (d *Decoder) Schema() *arrow.Schema { return d.schema }
 // validated before the first column is appended, so a failure never leaves
 // a partial row behind. b must not be used concurrently.
 func (d *Decoder) Append(b *array.RecordBuilder, m *Message) error {
-	if err := d.checkBuilder(b); err != nil {
+	if err := d.pre.Check(b, m); err != nil {
 		return err
-	}
-	if size := int64(len(m.Key) + len(m.Value)); size > d.maxRecord {
-		return &DecodeError{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Kind: KindRecordTooLarge,
-			Detail: fmt.Sprintf("key and value are %d bytes, over max-record-bytes %d", size, d.maxRecord)}
 	}
 	st := d.states.Get().(*state)
 	root, ferr := d.decode(st, m)
@@ -147,18 +137,6 @@ func (d *Decoder) Append(b *array.RecordBuilder, m *Message) error {
 	if ferr != nil {
 		return d.cfg.RowlessPolicy(ferr.decodeError(m))
 	}
-	return nil
-}
-
-func (d *Decoder) checkBuilder(b *array.RecordBuilder) error {
-	s := b.Schema()
-	if s == d.schema || s == d.equal.Load() {
-		return nil
-	}
-	if !s.Equal(d.schema) {
-		return ErrSchemaMismatch
-	}
-	d.equal.Store(s)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package codec
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -168,3 +169,42 @@ func AppendUUID(dst, s []byte) ([]byte, bool) { return appendUUID(dst, s) }
 // AppendBytes appends v to a string, large string or binary builder
 // without converting it to a string.
 func AppendBytes(b array.Builder, v []byte) { appendBytes(b, v) }
+
+// Precheck is what every decoder checks before it reads a value: that the
+// builder has the decoder's schema, max-record-bytes, and a tombstone. It
+// is safe for concurrent use.
+type Precheck struct {
+	schema *arrow.Schema
+	cfg    Config
+	// equal caches the last builder schema found Equal to schema, so a
+	// caller holding a distinct but equal *arrow.Schema pays the deep
+	// comparison once.
+	equal atomic.Pointer[arrow.Schema]
+}
+
+// NewPrecheck returns the checks of a decoder of cfg into schema.
+func NewPrecheck(schema *arrow.Schema, cfg Config) *Precheck {
+	return &Precheck{schema: schema, cfg: cfg}
+}
+
+// Check returns ErrSchemaMismatch when b has another schema, and a
+// *DecodeError for a record over max-record-bytes (record_too_large) or a
+// tombstone (null_value, under the table's deletes policy when it reads
+// change events); else nil.
+func (p *Precheck) Check(b *array.RecordBuilder, m *Message) error {
+	if s := b.Schema(); s != p.schema && s != p.equal.Load() {
+		if !s.Equal(p.schema) {
+			return ErrSchemaMismatch
+		}
+		p.equal.Store(s)
+	}
+	if size := int64(len(m.Key) + len(m.Value)); size > p.cfg.MaxRecordBytes {
+		return &DecodeError{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Kind: KindRecordTooLarge,
+			Detail: fmt.Sprintf("key and value are %d bytes, over max-record-bytes %d", size, p.cfg.MaxRecordBytes)}
+	}
+	if m.Value == nil {
+		return p.cfg.RowlessPolicy(&DecodeError{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Kind: KindNullValue,
+			Detail: "tombstone (null Kafka value)"})
+	}
+	return nil
+}

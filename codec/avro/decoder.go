@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
-	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -15,18 +14,15 @@ import (
 // Decoder turns Avro binary data of one writer schema into rows of one
 // Arrow schema. It is safe for concurrent use.
 type Decoder struct {
-	schema    *arrow.Schema
-	root      *node
-	meta      *codec.Metadata
-	maxRecord int64
-	scratch   sync.Pool // *scratch
+	schema  *arrow.Schema
+	root    *node
+	meta    *codec.Metadata
+	scratch sync.Pool // *scratch
 	// env is the plan of a Debezium Envelope writer record (envelope:
 	// debezium), root then unused.
 	env *envelope
 	cfg codec.Config
-	// equal caches the last builder schema found Equal to schema, as the
-	// JSON decoder does.
-	equal atomic.Pointer[arrow.Schema]
+	pre *codec.Precheck
 }
 
 // New parses writerSchema (Avro schema JSON; the top level must be a
@@ -75,7 +71,7 @@ func compileDecoder(w *schema, table *arrow.Schema, cfg codec.Config) (*Decoder,
 		seen[f.Name] = true
 	}
 	c := &compiler{skipped: map[*schema]*node{}}
-	d := &Decoder{schema: table, meta: meta, maxRecord: cfg.MaxRecordBytes, cfg: cfg}
+	d := &Decoder{schema: table, meta: meta, pre: codec.NewPrecheck(table, cfg), cfg: cfg}
 	if debezium {
 		d.env, err = c.envelope(w, table.Fields(), meta.Has)
 	} else {
@@ -104,16 +100,8 @@ func (d *Decoder) Schema() *arrow.Schema { return d.schema }
 // schema. The whole datum is read and checked before the first column is
 // appended. b must not be used concurrently.
 func (d *Decoder) Append(b *array.RecordBuilder, m *codec.Message) error {
-	if err := d.checkBuilder(b); err != nil {
+	if err := d.pre.Check(b, m); err != nil {
 		return err
-	}
-	if size := int64(len(m.Key) + len(m.Value)); size > d.maxRecord {
-		return &codec.DecodeError{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Kind: codec.KindRecordTooLarge,
-			Detail: fmt.Sprintf("key and value are %d bytes, over max-record-bytes %d", size, d.maxRecord)}
-	}
-	if m.Value == nil {
-		return d.cfg.RowlessPolicy(&codec.DecodeError{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Kind: codec.KindNullValue,
-			Detail: "tombstone (null Kafka value)"})
 	}
 	s := d.scratch.Get().(*scratch)
 	defer d.scratch.Put(s)
@@ -160,16 +148,4 @@ func (d *Decoder) validate(m *codec.Message, keys *[]span) *codec.FieldError {
 		return err
 	}
 	return d.meta.Check(m)
-}
-
-func (d *Decoder) checkBuilder(b *array.RecordBuilder) error {
-	s := b.Schema()
-	if s == d.schema || s == d.equal.Load() {
-		return nil
-	}
-	if !s.Equal(d.schema) {
-		return codec.ErrSchemaMismatch
-	}
-	d.equal.Store(s)
-	return nil
 }

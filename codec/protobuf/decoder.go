@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -16,14 +15,11 @@ import (
 // Decoder turns Protobuf binary messages of one message type into rows of
 // one Arrow schema. It is safe for concurrent use.
 type Decoder struct {
-	schema    *arrow.Schema
-	root      *message
-	meta      *codec.Metadata
-	maxRecord int64
-	scratch   sync.Pool // *scratch
-	// equal caches the last builder schema found Equal to schema, as the
-	// JSON decoder does.
-	equal atomic.Pointer[arrow.Schema]
+	schema  *arrow.Schema
+	root    *message
+	meta    *codec.Metadata
+	scratch sync.Pool // *scratch
+	pre     *codec.Precheck
 }
 
 // New compiles message type md onto table, the Arrow form of the Iceberg
@@ -57,7 +53,7 @@ func New(md protoreflect.MessageDescriptor, table *arrow.Schema, cfg codec.Confi
 		return nil, err
 	}
 	nstatic := root.assignStatic(0)
-	d := &Decoder{schema: table, root: root, meta: meta, maxRecord: cfg.MaxRecordBytes}
+	d := &Decoder{schema: table, root: root, meta: meta, pre: codec.NewPrecheck(table, cfg)}
 	d.scratch.New = func() any { return &scratch{static: make([]slot, nstatic)} }
 	return d, nil
 }
@@ -73,16 +69,8 @@ func (d *Decoder) Schema() *arrow.Schema { return d.schema }
 // first column is appended. An empty value is a message with every field
 // unset; a nil value is a tombstone. b must not be used concurrently.
 func (d *Decoder) Append(b *array.RecordBuilder, m *codec.Message) error {
-	if err := d.checkBuilder(b); err != nil {
+	if err := d.pre.Check(b, m); err != nil {
 		return err
-	}
-	if size := int64(len(m.Key) + len(m.Value)); size > d.maxRecord {
-		return &codec.DecodeError{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Kind: codec.KindRecordTooLarge,
-			Detail: fmt.Sprintf("key and value are %d bytes, over max-record-bytes %d", size, d.maxRecord)}
-	}
-	if m.Value == nil {
-		return &codec.DecodeError{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Kind: codec.KindNullValue,
-			Detail: "tombstone (null Kafka value)"}
 	}
 	sc := d.scratch.Get().(*scratch)
 	defer d.scratch.Put(sc)
@@ -122,16 +110,4 @@ func (d *Decoder) read(s *state, mode mode) *codec.FieldError {
 		return err
 	}
 	return s.finish(d.root, fr, 0)
-}
-
-func (d *Decoder) checkBuilder(b *array.RecordBuilder) error {
-	s := b.Schema()
-	if s == d.schema || s == d.equal.Load() {
-		return nil
-	}
-	if !s.Equal(d.schema) {
-		return codec.ErrSchemaMismatch
-	}
-	d.equal.Store(s)
-	return nil
 }
