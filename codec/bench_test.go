@@ -8,6 +8,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
 	"github.com/stretchr/testify/require"
+
+	"github.com/floe-dev/floe/internal/codectest"
 )
 
 // benchValue is a typical ~300-byte event with 10 fields.
@@ -53,17 +55,8 @@ func BenchmarkAppend(b *testing.B) {
 	m := &Message{Topic: "events", Partition: 3, Timestamp: time.Now(), Value: []byte(benchValue)}
 	require.NoError(b, d.Append(rb, m))
 
-	b.SetBytes(int64(len(benchValue)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
+	codectest.BenchAppend(b, rb, len(benchValue), func(i int) error {
 		m.Offset = int64(i)
-		if err := d.Append(rb, m); err != nil {
-			b.Fatal(err)
-		}
-		if i%10_000 == 9_999 {
-			rb.NewRecordBatch().Release()
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		return d.Append(rb, m)
+	})
 }

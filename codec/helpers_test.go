@@ -7,28 +7,20 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/extensions"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
-	"github.com/apache/iceberg-go/table"
 	"github.com/stretchr/testify/require"
+
+	"github.com/floe-dev/floe/internal/codectest"
 )
 
-// arrowSchema converts an Iceberg schema exactly as production does.
-func arrowSchema(t testing.TB, fields ...iceberg.NestedField) *arrow.Schema {
-	t.Helper()
-	s, err := table.SchemaToArrowSchema(iceberg.NewSchema(0, fields...), nil, true, false)
-	require.NoError(t, err)
-	return s
-}
-
-func opt(id int, name string, typ iceberg.Type) iceberg.NestedField {
-	return iceberg.NestedField{ID: id, Name: name, Type: typ}
-}
-
-func req(id int, name string, typ iceberg.Type) iceberg.NestedField {
-	return iceberg.NestedField{ID: id, Name: name, Type: typ, Required: true}
-}
+// The shared helpers, under the names the tests use.
+var (
+	arrowSchema = codectest.ArrowSchema
+	opt         = codectest.Opt
+	req         = codectest.Req
+	cell        = codectest.Plain
+)
 
 // harness decodes into one record builder backed by a checked allocator.
 type harness struct {
@@ -107,44 +99,6 @@ func toJSON(t testing.TB, r arrow.RecordBatch) string {
 	var buf bytes.Buffer
 	require.NoError(t, array.RecordToJSON(r, &buf))
 	return buf.String()
-}
-
-// cell returns row i of a as a plain Go value for comparisons.
-func cell(t testing.TB, a arrow.Array, i int) any {
-	t.Helper()
-	if a.IsNull(i) {
-		return nil
-	}
-	switch a := a.(type) {
-	case *array.Boolean:
-		return a.Value(i)
-	case *array.Int32:
-		return a.Value(i)
-	case *array.Int64:
-		return a.Value(i)
-	case *array.Float32:
-		return a.Value(i)
-	case *array.Float64:
-		return a.Value(i)
-	case *array.Decimal128:
-		return a.Value(i).ToString(a.DataType().(*arrow.Decimal128Type).Scale)
-	case *array.Date32:
-		return a.Value(i).ToTime().Format(time.DateOnly)
-	case *array.Time64:
-		return int64(a.Value(i))
-	case *array.Timestamp:
-		return int64(a.Value(i))
-	case *array.String:
-		return a.Value(i)
-	case *array.Binary:
-		return append([]byte{}, a.Value(i)...)
-	case *array.FixedSizeBinary:
-		return append([]byte{}, a.Value(i)...)
-	case *extensions.UUIDArray:
-		return a.Value(i).String()
-	}
-	t.Fatalf("cell: unhandled array %T", a)
-	return nil
 }
 
 // requireDecodeError checks err is a *DecodeError of kind on field.

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/floe-dev/floe/codec"
+	"github.com/floe-dev/floe/internal/codectest"
 )
 
 // benchProto and benchRecord are the logical record of the JSON benchmark
@@ -111,17 +112,8 @@ func BenchmarkAppend(b *testing.B) {
 	m := &codec.Message{Topic: "events", Partition: 3, Timestamp: time.Now(), Value: value}
 	require.NoError(b, d.Append(rb, m))
 
-	b.SetBytes(int64(len(value)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
+	codectest.BenchAppend(b, rb, len(value), func(i int) error {
 		m.Offset = int64(i)
-		if err := d.Append(rb, m); err != nil {
-			b.Fatal(err)
-		}
-		if i%10_000 == 9_999 {
-			rb.NewRecordBatch().Release()
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		return d.Append(rb, m)
+	})
 }

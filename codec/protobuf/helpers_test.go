@@ -8,33 +8,15 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/extensions"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
-	"github.com/apache/iceberg-go/table"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/floe-dev/floe/codec"
+	"github.com/floe-dev/floe/internal/codectest"
 )
-
-// arrowSchema converts an Iceberg schema exactly as production does.
-func arrowSchema(t testing.TB, fields ...iceberg.NestedField) *arrow.Schema {
-	t.Helper()
-	s, err := table.SchemaToArrowSchema(iceberg.NewSchema(0, fields...), nil, true, false)
-	require.NoError(t, err)
-	return s
-}
-
-func opt(id int, name string, typ iceberg.Type) iceberg.NestedField {
-	return iceberg.NestedField{ID: id, Name: name, Type: typ}
-}
-
-func req(id int, name string, typ iceberg.Type) iceberg.NestedField {
-	return iceberg.NestedField{ID: id, Name: name, Type: typ, Required: true}
-}
 
 func protoConfig() codec.Config {
 	cfg := codec.DefaultConfig()
@@ -165,13 +147,7 @@ func newHarnessArrow(t testing.TB, md protoreflect.MessageDescriptor, cfg codec.
 	t.Helper()
 	d, err := New(md, schema, cfg)
 	require.NoError(t, err)
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	b := array.NewRecordBuilder(mem, schema)
-	t.Cleanup(func() {
-		b.Release()
-		mem.AssertSize(t, 0)
-	})
-	return &harness{t: t, d: d, b: b}
+	return &harness{t: t, d: d, b: codectest.Builder(t, schema)}
 }
 
 func testMessage(offset int64, value []byte) *codec.Message {
@@ -194,112 +170,24 @@ func (h *harness) append(value []byte) error {
 
 func (h *harness) appendMessage(m *codec.Message) error {
 	h.t.Helper()
-	before := lens(h.b)
-	err := h.d.Append(h.b, m)
-	after := lens(h.b)
-	for i := range before {
-		want := before[i]
-		if err == nil {
-			want++
-		}
-		require.Equal(h.t, want, after[i], "column %d length after Append (err=%v)", i, err)
-	}
-	return err
-}
-
-func lens(b *array.RecordBuilder) []int {
-	out := make([]int, len(b.Fields()))
-	for i, f := range b.Fields() {
-		out[i] = f.Len()
-	}
-	return out
+	return codectest.OneRowOrNone(h.t, h.b, func() error { return h.d.Append(h.b, m) })
 }
 
 // rows finishes the batch and returns each row as column name → plain Go
-// value (see plain).
+// value (codectest.Plain).
 func (h *harness) rows() []map[string]any {
 	h.t.Helper()
-	r := h.b.NewRecordBatch()
-	defer r.Release()
-	out := make([]map[string]any, r.NumRows())
-	for i := range out {
-		row := map[string]any{}
-		for j, f := range r.Schema().Fields() {
-			row[f.Name] = plain(h.t, r.Column(j), i)
-		}
-		out[i] = row
-	}
-	return out
+	return codectest.Rows(h.t, h.b)
 }
 
-// plain returns row i of a as a plain Go value: timestamps as int64 in the
-// column's unit, uuids in canonical text, structs as map[string]any, maps
-// as map[string]any with keys as fmt prints them (see mapKeys for their
-// order), lists as []any.
-func plain(t testing.TB, a arrow.Array, i int) any {
-	t.Helper()
-	if a.IsNull(i) {
-		return nil
-	}
-	switch a := a.(type) {
-	case *array.Boolean:
-		return a.Value(i)
-	case *array.Int32:
-		return a.Value(i)
-	case *array.Int64:
-		return a.Value(i)
-	case *array.Float32:
-		return a.Value(i)
-	case *array.Float64:
-		return a.Value(i)
-	case *array.Timestamp:
-		return int64(a.Value(i))
-	case *array.String:
-		return a.Value(i)
-	case *array.LargeString:
-		return a.Value(i)
-	case *array.Binary:
-		return append([]byte{}, a.Value(i)...)
-	case *array.LargeBinary:
-		return append([]byte{}, a.Value(i)...)
-	case *array.FixedSizeBinary:
-		return append([]byte{}, a.Value(i)...)
-	case *extensions.UUIDArray:
-		return a.Value(i).String()
-	case *array.Struct:
-		out := map[string]any{}
-		for j, f := range a.DataType().(*arrow.StructType).Fields() {
-			out[f.Name] = plain(t, a.Field(j), i)
-		}
-		return out
-	case *array.Map:
-		start, end := a.ValueOffsets(i)
-		out := map[string]any{}
-		for j := start; j < end; j++ {
-			k := fmt.Sprint(plain(t, a.Keys(), int(j)))
-			_, dup := out[k]
-			require.False(t, dup, "map key %s twice", k)
-			out[k] = plain(t, a.Items(), int(j))
-		}
-		return out
-	case *array.List:
-		start, end := a.ValueOffsets(i)
-		out := []any{}
-		for j := start; j < end; j++ {
-			out = append(out, plain(t, a.ListValues(), int(j)))
-		}
-		return out
-	case *array.LargeList:
-		start, end := a.ValueOffsets(i)
-		out := []any{}
-		for j := start; j < end; j++ {
-			out = append(out, plain(t, a.ListValues(), int(j)))
-		}
-		return out
-	}
-	t.Fatalf("plain: unhandled array %T", a)
-	return nil
-}
+// The shared helpers, under the names the tests use.
+var (
+	arrowSchema = codectest.ArrowSchema
+	opt         = codectest.Opt
+	req         = codectest.Req
+	plain       = codectest.Plain
+	lens        = codectest.Lens
+)
 
 // mapKeys returns the keys of map column col in row i in their order.
 func mapKeys(t testing.TB, r arrow.RecordBatch, col string, i int) []string {
