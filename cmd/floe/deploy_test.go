@@ -33,7 +33,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/floe-dev/floe/catalog"
-	"github.com/floe-dev/floe/codec/registry"
 )
 
 const (
@@ -289,13 +288,23 @@ func TestDeployMetricsExist(t *testing.T) {
 	require.NotEmpty(t, used)
 
 	b := newBed(t, 2)
-	// A second table reads Debezium change events, for their series.
+	// A second table reads Debezium change events in JSON Schema, created
+	// from the registry's subject: the registry's and the change events'
+	// series.
 	_, err := kadm.NewClient(b.prod).CreateTopic(t.Context(), 1, 1, nil, "changes")
+	require.NoError(t, err)
+	fake := srfake.New()
+	defer fake.Close()
+	_, _, err = fake.RegisterSchema("changes-value", sr.Schema{Type: sr.TypeJSON, Schema: `{"type": "object", "properties": {
+		"after": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {"id": {"type": "string"}}}]},
+		"op": {"type": "string"}}}`})
 	require.NoError(t, err)
 	cfg := b.config("floe", "    on-error: skip\n"+`  - name: itest.changes
     topics: [changes]
+    format: json-schema
     envelope: debezium
-    schema: [{name: id, type: string}]
+schema-registry:
+  urls: [`+fake.URL()+`]
 `)
 	b.produce(200)
 	require.NoError(t, b.prod.ProduceSync(t.Context(), &kgo.Record{Key: []byte("bad"), Value: []byte("{not json")}).FirstErr())
@@ -325,9 +334,6 @@ func TestDeployMetricsExist(t *testing.T) {
 		exported[name] = true
 	}
 	for name := range objectStoreSeries(t) {
-		exported[name] = true
-	}
-	for name := range registrySeries(t) {
 		exported[name] = true
 	}
 
@@ -375,26 +381,6 @@ func restCatalogSeries(t testing.TB) map[string]bool {
 	names := seriesNames(rec.Body.String())
 	require.True(t, names["floe_catalog_request_duration_seconds_bucket"], "the transport observed the request:\n%s", rec.Body.String())
 	return names
-}
-
-// registrySeries looks up one schema through floe's registry client (the
-// bed has no registry table) and returns the series names it exports.
-func registrySeries(t testing.TB) map[string]bool {
-	t.Helper()
-	fake := srfake.New()
-	defer fake.Close()
-	id, _, err := fake.RegisterSchema("s", sr.Schema{Schema: `{"type":"record","name":"R","fields":[]}`, Type: sr.TypeAvro})
-	require.NoError(t, err)
-	reg := prometheus.NewRegistry()
-	rc := registry.DefaultConfig()
-	rc.URLs = []string{fake.URL()}
-	client, err := registry.New(rc, reg)
-	require.NoError(t, err)
-	_, err = client.SchemaByID(t.Context(), id)
-	require.NoError(t, err)
-	rec := httptest.NewRecorder()
-	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	return seriesNames(rec.Body.String())
 }
 
 // objectStoreSeries sends one request through the S3 client floe hands to
