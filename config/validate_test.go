@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/floe-dev/floe/catalog"
+	"github.com/floe-dev/floe/codec"
 	"github.com/floe-dev/floe/committer"
 )
 
@@ -80,6 +81,12 @@ func TestValidate(t *testing.T) {
 		{
 			"json-schema without a registry", func(c *Config) { c.Tables[1].Codec.Format = "json-schema" },
 			`config: tables[1] (demo.clicks): format: json-schema needs the writer schemas: set schema-registry.urls (values in the Confluent wire format)`,
+		},
+		{
+			"deletes to a dead-letter table that is not there", func(c *Config) {
+				c.Tables[1].Codec.Envelope, c.Tables[1].Codec.Deletes = codec.EnvelopeDebezium, codec.OnErrorDLQ
+			},
+			`config: tables[1] (demo.clicks): dlq.table or dlq.topic: one is required with deletes: dlq (the Iceberg table or Kafka topic that receives the change events without a row)`,
 		},
 		{
 			"record name for json", func(c *Config) { c.Tables[1].Codec.RecordName = "shop.Order" },

@@ -203,3 +203,28 @@ func TestProtobufThroughTheRegistry(t *testing.T) {
 	require.True(t, ok)
 	require.True(t, ts.Type.Equals(iceberg.PrimitiveTypes.TimestampTz), "ts is %s", ts.Type)
 }
+
+// A table floe cannot create from the registry is refused at start,
+// naming why: a record strategy without the record's name, a subject
+// whose latest schema is of another format, a subject that is not there.
+func TestRegistryTableCreationRefusals(t *testing.T) {
+	fake := srfake.New()
+	t.Cleanup(fake.Close)
+	_, _, err := fake.RegisterSchema("events-value", sr.Schema{Schema: protoUser, Type: sr.TypeProtobuf})
+	require.NoError(t, err)
+	b := newBed(t, 1)
+	for _, tc := range []struct {
+		format, extra, want string
+	}{
+		{"avro", "    subject-name-strategy: record\n",
+			"subject-name-strategy record: needs the record's name: set record-name (the record the table is created from) or declare tables[].schema"},
+		{"avro", "", "create the table from subject events-value: its latest schema is PROTOBUF, the table's format is avro"},
+		{"json-schema", "    subject-name-strategy: topic-record\n    record-name: shop.Order\n",
+			"create the table from subject events-shop.Order: subject events-shop.Order: unknown to the schema registry"},
+		{"protobuf", "    record-name: itest.Nope\n", "itest.Nope"},
+	} {
+		p := b.start(b.registryConfig("refused", fake.URL(), tc.format, tc.extra))
+		require.Equal(t, 1, p.wait(t), tc.want)
+		require.Contains(t, p.out.String(), tc.want)
+	}
+}
