@@ -2,11 +2,14 @@ package registry
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/floe-dev/floe/codec"
 )
 
 // The message-index list after a Protobuf value's schema ID: a zigzag
@@ -74,3 +77,28 @@ func TestReferencesAreResolvedTransitively(t *testing.T) {
 	require.ErrorIs(t, err, ErrUnknownSchema)
 	require.ErrorContains(t, err, `reference "gone.proto": subject gone version 3: unknown to the schema registry`)
 }
+
+// A schema whose references go on and on is refused, not followed for
+// ever; a decoder without a registry is refused at once.
+func TestReferencesAreBounded(t *testing.T) {
+	fake := srfake.New()
+	defer fake.Close()
+	c, _ := newClient(t, nil, fake.URL())
+	prev := []sr.SchemaReference(nil)
+	for i := range maxReferences + 1 {
+		name := fmt.Sprintf("r%d", i)
+		_, _, err := fake.RegisterSchema(name, sr.Schema{Schema: name, Type: sr.TypeProtobuf, References: prev})
+		require.NoError(t, err)
+		prev = []sr.SchemaReference{{Name: name, Subject: name, Version: 1}}
+	}
+	_, err := c.References(context.Background(), sr.Schema{References: prev})
+	require.ErrorContains(t, err, "more than 256 schema references")
+
+	_, err = NewDecoder(nil, testFormat{}, nil, codec.DefaultConfig())
+	require.EqualError(t, err, "format: json without a schema in the config needs schema-registry.urls")
+}
+
+// testFormat is only a name: NewDecoder refuses before it is used.
+type testFormat struct{ Format }
+
+func (testFormat) Name() string { return "json" }
