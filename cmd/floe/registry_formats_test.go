@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
@@ -108,25 +109,34 @@ func TestJSONSchemaThroughTheRegistry(t *testing.T) {
 	require.Equal(t, 200, countColor(t, b))
 }
 
-// countColor counts the rows whose color column holds the produced value.
-func countColor(t *testing.T, b *bed) int {
-	_, recs, err := b.loadTable().Scan(table.WithSelectedFields("id", "color")).ToArrowRecords(context.Background())
-	require.NoError(t, err)
-	n := 0
+// eachRow calls fn for every row of the table with k, the row's record
+// number (its id is r%07d), and col, which finds a selected column.
+func (b *bed) eachRow(columns []string, fn func(k int, col func(name string) arrow.Array, i int)) {
+	b.t.Helper()
+	_, recs, err := b.loadTable().Scan(table.WithSelectedFields(append([]string{"id"}, columns...)...)).ToArrowRecords(context.Background())
+	require.NoError(b.t, err)
 	for rec, err := range recs {
-		require.NoError(t, err)
-		ids := rec.Column(rec.Schema().FieldIndices("id")[0]).(*array.String)
-		cs := rec.Column(rec.Schema().FieldIndices("color")[0]).(*array.String)
+		require.NoError(b.t, err)
+		col := func(name string) arrow.Array { return rec.Column(rec.Schema().FieldIndices(name)[0]) }
+		ids := col("id").(*array.String)
 		for i := 0; i < ids.Len(); i++ {
 			var k int
 			_, err := fmt.Sscanf(ids.Value(i), "r%07d", &k)
-			require.NoError(t, err)
-			if cs.IsValid(i) {
-				require.Equal(t, fmt.Sprintf("c%d", k%3), cs.Value(i))
-				n++
-			}
+			require.NoError(b.t, err)
+			fn(k, col, i)
 		}
 	}
+}
+
+// countColor counts the rows whose color column holds the produced value.
+func countColor(t *testing.T, b *bed) int {
+	n := 0
+	b.eachRow([]string{"color"}, func(k int, col func(string) arrow.Array, i int) {
+		if cs := col("color").(*array.String); cs.IsValid(i) {
+			require.Equal(t, fmt.Sprintf("c%d", k%3), cs.Value(i))
+			n++
+		}
+	})
 	return n
 }
 
