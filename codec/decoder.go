@@ -143,9 +143,6 @@ func (d *Decoder) Append(b *array.RecordBuilder, m *Message) error {
 // decode is phase 1: it parses and validates the whole record and returns
 // the index of the root value.
 func (d *Decoder) decode(st *state, m *Message) (int32, *fieldErr) {
-	if m.Value == nil {
-		return 0, newErr(KindNullValue, "tombstone (null Kafka value)")
-	}
 	st.reset(m.Value)
 	sc := &st.sc
 	sc.skipWS()

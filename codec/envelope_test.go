@@ -159,4 +159,6 @@ func TestDebeziumConfig(t *testing.T) {
 	require.EqualError(t, err, `metadata column "_op": must be string, got int64`)
 	_, err = MetadataColumns{Op: "_op"}.Metadata(arrowSchema(t, req(1, "_op", iceberg.PrimitiveTypes.String)))
 	require.EqualError(t, err, "metadata-columns.op: comes from a Debezium envelope, which this format does not read yet")
+	_, err = Config{Metadata: MetadataColumns{Op: "_op"}}.MetadataOf(arrowSchema(t, req(1, "_op", iceberg.PrimitiveTypes.String)))
+	require.EqualError(t, err, "metadata-columns.op: comes from a Debezium envelope, which this format does not read yet")
 }

@@ -81,11 +81,12 @@ func (m MetadataColumns) Metadata(schema *arrow.Schema) (*Metadata, error) {
 	return m.metadata(schema, false)
 }
 
-// MetadataWithChange is Metadata for a decoder of change events (envelope:
-// debezium): the op, source-timestamp and source-position columns are
-// filled from a Change (CheckChange, AppendChange).
-func (m MetadataColumns) MetadataWithChange(schema *arrow.Schema) (*Metadata, error) {
-	return m.metadata(schema, true)
+// MetadataOf is c's metadata columns in schema. For a table of change
+// events (envelope: debezium) the op, source-timestamp and
+// source-position columns are filled from a Change (CheckChange,
+// AppendChange); other tables cannot have them.
+func (c Config) MetadataOf(schema *arrow.Schema) (*Metadata, error) {
+	return c.Metadata.metadata(schema, c.Envelope == EnvelopeDebezium)
 }
 
 func (m MetadataColumns) metadata(schema *arrow.Schema, change bool) (*Metadata, error) {
@@ -203,8 +204,14 @@ func (p *Precheck) Check(b *array.RecordBuilder, m *Message) error {
 			Detail: fmt.Sprintf("key and value are %d bytes, over max-record-bytes %d", size, p.cfg.MaxRecordBytes)}
 	}
 	if m.Value == nil {
-		return p.cfg.RowlessPolicy(&DecodeError{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Kind: KindNullValue,
-			Detail: "tombstone (null Kafka value)"})
+		return p.cfg.Tombstone(m)
 	}
 	return nil
+}
+
+// Tombstone is the error of m, a record with a null value: null_value,
+// under the table's deletes policy when it reads change events.
+func (c Config) Tombstone(m *Message) *DecodeError {
+	return c.RowlessPolicy(&DecodeError{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Kind: KindNullValue,
+		Detail: "tombstone (null Kafka value)"})
 }

@@ -521,27 +521,26 @@ func (c *Consumer) add(st *partState, rec *kgo.Record, now time.Time) error {
 	if errors.As(derr, &de) {
 		reason = string(de.Kind)
 	}
-	if de != nil && de.Policy != "" {
-		// A change event without a row (a delete): no fault of the
-		// producer's, counted apart from bad records.
-		c.m.withoutRow.WithLabelValues(rec.Topic, reason, badOutcome(de.Policy)).Inc()
-		if de.Policy == codec.OnErrorDLQ {
-			full, err := st.buf.AddLetter(letter(rec, reason, derr, st.route.MaxLetterValue), size, now)
-			return c.account(st, rec, full, err)
+	// A change event without a row (a delete) goes by its own policy and
+	// is counted apart from bad records: no fault of the producer's.
+	policy, counted, rowless := st.route.OnError, c.m.badRecords, de != nil && de.Policy != ""
+	if rowless {
+		policy, counted = de.Policy, c.m.withoutRow
+	}
+	switch policy {
+	case codec.OnErrorSkip:
+		counted.WithLabelValues(rec.Topic, reason, badOutcome(policy)).Inc()
+		if !rowless {
+			c.log.Warn("record skipped", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "error", derr)
 		}
 		full, err := st.buf.Add(rec.Offset, rec.Timestamp, size, false, now)
 		return c.account(st, rec, full, err)
-	}
-	switch st.route.OnError {
-	case codec.OnErrorSkip:
-		c.m.badRecords.WithLabelValues(rec.Topic, reason, badOutcome(codec.OnErrorSkip)).Inc()
-		c.log.Warn("record skipped", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "error", derr)
-		full, err := st.buf.Add(rec.Offset, rec.Timestamp, size, false, now)
-		return c.account(st, rec, full, err)
 	case codec.OnErrorDLQ:
-		c.m.badRecords.WithLabelValues(rec.Topic, reason, badOutcome(codec.OnErrorDLQ)).Inc()
-		c.log.Warn("record sent to the dead-letter table", "topic", rec.Topic, "partition", rec.Partition,
-			"offset", rec.Offset, "reason", reason, "error", derr)
+		counted.WithLabelValues(rec.Topic, reason, badOutcome(policy)).Inc()
+		if !rowless {
+			c.log.Warn("record sent to the dead-letter table", "topic", rec.Topic, "partition", rec.Partition,
+				"offset", rec.Offset, "reason", reason, "error", derr)
+		}
 		full, err := st.buf.AddLetter(letter(rec, reason, derr, st.route.MaxLetterValue), size, now)
 		return c.account(st, rec, full, err)
 	default:

@@ -44,22 +44,12 @@ func New(writerSchema string, table *arrow.Schema, cfg codec.Config) (*Decoder, 
 	return compileDecoder(w, table, cfg)
 }
 
-// compileDecoder is New for a parsed writer schema.
+// compileDecoder is New for a parsed writer schema; cfg is validated.
 func compileDecoder(w *schema, table *arrow.Schema, cfg codec.Config) (*Decoder, error) {
-	if err := cfg.ValidateFor("avro"); err != nil {
-		return nil, err
-	}
 	if w.typ != "record" {
 		return nil, fmt.Errorf("avro schema: the top level must be a record, got %s", w.display())
 	}
-	debezium := cfg.Envelope == codec.EnvelopeDebezium
-	var meta *codec.Metadata
-	var err error
-	if debezium {
-		meta, err = cfg.Metadata.MetadataWithChange(table)
-	} else {
-		meta, err = cfg.Metadata.Metadata(table)
-	}
+	meta, err := cfg.MetadataOf(table)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +62,7 @@ func compileDecoder(w *schema, table *arrow.Schema, cfg codec.Config) (*Decoder,
 	}
 	c := &compiler{skipped: map[*schema]*node{}}
 	d := &Decoder{schema: table, meta: meta, pre: codec.NewPrecheck(table, cfg), cfg: cfg}
-	if debezium {
+	if cfg.Envelope == codec.EnvelopeDebezium {
 		d.env, err = c.envelope(w, table.Fields(), meta.Has)
 	} else {
 		d.root, err = c.record(w, table.Fields(), "", meta.Has)

@@ -128,11 +128,7 @@ func NewDecoder(reg *Client, format Format, table *arrow.Schema, cfg codec.Confi
 	if err := cfg.ValidateFor(format.Name()); err != nil {
 		return nil, err
 	}
-	check := cfg.Metadata.Metadata
-	if cfg.Envelope == codec.EnvelopeDebezium {
-		check = cfg.Metadata.MetadataWithChange
-	}
-	if _, err := check(table); err != nil {
+	if _, err := cfg.MetadataOf(table); err != nil {
 		return nil, err
 	}
 	d := &Decoder{reg: reg, format: format, table: table, cfg: cfg, byKey: map[string]*compiled{}}
@@ -149,8 +145,7 @@ func (d *Decoder) Schema() *arrow.Schema { return d.table }
 // Append decodes one framed value; see Decoder.
 func (d *Decoder) Append(b *array.RecordBuilder, m *codec.Message) error {
 	if m.Value == nil {
-		return d.cfg.RowlessPolicy(&codec.DecodeError{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Kind: codec.KindNullValue,
-			Detail: "tombstone (null Kafka value)"})
+		return d.cfg.Tombstone(m)
 	}
 	header, payload, err := d.split(m.Value)
 	if err != nil {
