@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -329,4 +330,69 @@ func TestRewriteManifestsOverMax(t *testing.T) {
 	require.EqualValues(t, 7, next)
 
 	require.ErrorContains(t, maintenance.ManifestsConfig{Max: 0}.Validate(), "max: must be at least 1")
+}
+
+// Stopping floe (SIGTERM) during a check finishes the task in progress —
+// an expiry whose commit is on its way lands and deletes the files it made
+// unreferenced, rather than leaving them to the orphan sweep — and starts
+// no other task; the hard bound (shutdown.timeout) abandons it instead.
+func TestMaintainerFinishesTheTaskInProgressWhenStopped(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		hardStop bool
+	}{{"stop", false}, {"hard-stop", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			for n := int64(0); n < 8; n++ {
+				e.ingest(n, "g")
+			}
+			reg := prometheus.NewRegistry()
+			cfg := maintenance.DefaultConfig()
+			cfg.Interval = time.Millisecond
+			cfg.Expire = keep3
+			cfg.Compact.MinFiles = 2
+			m := maintenance.NewMaintainer(cfg, e.table(), func() bool { return true },
+				slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+
+			reached, proceed := make(chan struct{}), make(chan struct{})
+			first := e.cat.Calls() + 1
+			e.cat.SetBefore(func(n int) error {
+				if n == first {
+					close(reached)
+					<-proceed
+				}
+				return nil
+			})
+			stop, stopNow := context.WithCancel(context.Background())
+			hard, hardNow := context.WithCancel(context.Background())
+			defer hardNow()
+			done := make(chan struct{})
+			go func() { defer close(done); m.Run(stop, hard) }()
+			<-reached // the expiry's commit is on its way to the catalog
+			stopNow()
+			if tc.hardStop {
+				hardNow()
+			}
+			close(proceed)
+			<-done
+
+			run := func(task, outcome string) float64 {
+				return promtest.Value(t, reg, "floe_maintenance_runs_total",
+					map[string]string{"table": "db.t", "task": task, "outcome": outcome})
+			}
+			for _, outcome := range []string{"committed", "nothing", "failed"} {
+				require.Zero(t, run("compact", outcome), "no task starts once stopped")
+			}
+			require.Zero(t, run("expire", "failed"), "floe stopping is not a failure")
+			if tc.hardStop {
+				require.Zero(t, run("expire", "committed"))
+				require.Len(t, e.reload().Metadata().Snapshots(), 8, "abandoned: nothing expired")
+				return
+			}
+			require.Equal(t, 1.0, run("expire", "committed"))
+			require.Len(t, e.reload().Metadata().Snapshots(), 3)
+			require.Positive(t, promtest.Value(t, reg, "floe_maintenance_files_removed_total",
+				map[string]string{"table": "db.t", "task": "expire"}), "the expired snapshots' files were deleted")
+		})
+	}
 }

@@ -88,10 +88,17 @@ func NewMaintainer(cfg Config, t Table, owns func() bool, logger *slog.Logger, r
 // interval: ticks that come meanwhile are dropped.
 const minCheckTime = time.Minute
 
-// Run checks the table every interval until ctx is done (never when the
+// Run checks the table every interval until stop is done (never when the
 // interval is 0). A failure is logged and counted, never fatal: the next
 // check tries again, and ingestion goes on meanwhile.
-func (m *Maintainer) Run(ctx context.Context) {
+//
+// When stop ends during a check, the task in progress is finished, not cut
+// off, and no other starts: an expiry cut off after its commit reached the
+// catalog leaves the files it made unreferenced, and a compaction cut off
+// mid-commit the files it wrote, to the orphan sweep. hard bounds that
+// finishing (floe's shutdown.timeout): once it is done the task is
+// abandoned.
+func (m *Maintainer) Run(stop, hard context.Context) {
 	if m.cfg.Interval <= 0 {
 		return
 	}
@@ -99,7 +106,7 @@ func (m *Maintainer) Run(ctx context.Context) {
 	defer t.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-stop.Done():
 			return
 		case <-t.C:
 		}
@@ -107,8 +114,8 @@ func (m *Maintainer) Run(ctx context.Context) {
 			// A check that cannot finish (the catalog is down, ingestion
 			// keeps winning) gives way to the next one; a short interval
 			// still leaves a compaction time to finish.
-			cctx, cancel := context.WithTimeout(ctx, max(m.cfg.Interval, minCheckTime))
-			m.Once(cctx, false)
+			cctx, cancel := context.WithTimeout(hard, max(m.cfg.Interval, minCheckTime))
+			m.once(cctx, stop, false)
 			cancel()
 		}
 	}
@@ -117,8 +124,14 @@ func (m *Maintainer) Run(ctx context.Context) {
 // Once runs each task that is due (every: regardless of its thresholds)
 // and reports whether they all succeeded.
 func (m *Maintainer) Once(ctx context.Context, every bool) bool {
+	return m.once(ctx, ctx, every)
+}
+
+// once is Once, starting no task once stop is done.
+func (m *Maintainer) once(ctx, stop context.Context, every bool) bool {
 	ok := true
-	if m.cfg.Expire.Enabled {
+	due := func(enabled bool) bool { return enabled && stop.Err() == nil }
+	if due(m.cfg.Expire.Enabled) {
 		ok = m.task(ctx, "expire", func() (taskOutcome, error) {
 			res, err := Expire(ctx, m.t, m.cfg.Expire, every, true)
 			if res.Retained > 0 {
@@ -131,7 +144,7 @@ func (m *Maintainer) Once(ctx context.Context, every bool) bool {
 			}, err
 		}) && ok
 	}
-	if m.cfg.Compact.Enabled {
+	if due(m.cfg.Compact.Enabled) {
 		ok = m.task(ctx, "compact", func() (taskOutcome, error) {
 			res, err := Compact(ctx, m.t, m.cfg.Compact, every, true)
 			if res.Committed {
@@ -146,7 +159,7 @@ func (m *Maintainer) Once(ctx context.Context, every bool) bool {
 			}, err
 		}) && ok
 	}
-	if m.cfg.Manifests.Enabled {
+	if due(m.cfg.Manifests.Enabled) {
 		ok = m.task(ctx, "manifests", func() (taskOutcome, error) {
 			res, err := RewriteManifests(ctx, m.t, m.cfg.Manifests, every, true)
 			return taskOutcome{

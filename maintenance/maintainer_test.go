@@ -42,7 +42,7 @@ func TestMaintainerRunsOnlyWhileItOwnsTheTable(t *testing.T) {
 			slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { m.Run(ctx); close(done) }()
+		go func() { m.Run(ctx, ctx); close(done) }()
 
 		time.Sleep(3*time.Minute + time.Second)
 		synctest.Wait()
@@ -66,5 +66,5 @@ func TestMaintainerOff(t *testing.T) {
 	NewMaintainer(cfg, Table{Name: "db.t"}, func() bool {
 		t.Fatal("a maintainer without an interval never checks")
 		return false
-	}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil).Run(context.Background()) // returns at once
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil).Run(context.Background(), context.Background()) // returns at once
 }

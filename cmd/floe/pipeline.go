@@ -409,9 +409,10 @@ func (p *pipeline) Run(ctx context.Context) error {
 		<-srvDone
 	}()
 
-	var loops []func(context.Context)
+	var loops []alongside
 	for _, c := range p.committers {
-		loops = append(loops, maintenance.NewSweeper(p.cfg.Sweep, c.Table(), c.Load, p.log, p.reg).Run)
+		sweeper := maintenance.NewSweeper(p.cfg.Sweep, c.Table(), c.Load, p.log, p.reg)
+		loops = append(loops, func(stop, _ context.Context) { sweeper.Run(stop) }) // a sweep cut off is harmless
 	}
 	for _, tc := range p.cfg.Tables {
 		m, err := p.maintainer(tc)
@@ -453,15 +454,20 @@ type finalCommits struct {
 	retry bool
 }
 
+// alongside is work beside consuming and committing (orphan sweeps, table
+// maintenance): it starts nothing new once stop is done, and abandons what
+// it is doing once hard is.
+type alongside func(stop, hard context.Context)
+
 // consumeThenCommit is the lifecycle of every run of the pipeline. consume
 // reads until the first signal or failure while each committer commits on
-// its interval, beside the alongside loops (orphan sweeps, a progress
-// display). Once consume has returned every buffer is sealed; committing
-// goes on until each table's final commit is done or final's bound has
-// passed, so a commit in progress at SIGTERM is finished rather than cut
-// off. It returns the first failure.
+// its interval, beside the alongside loops. Once consume has returned every
+// buffer is sealed; committing goes on until each table's final commit is
+// done or final's bound has passed, so a commit in progress at SIGTERM is
+// finished rather than cut off — and so is a maintenance commit in
+// progress, within the same bound. It returns the first failure.
 func (p *pipeline) consumeThenCommit(ctx context.Context, consume func(context.Context) error, final finalCommits,
-	alongside ...func(context.Context),
+	loops ...alongside,
 ) error {
 	rs := newRunState(ctx)
 	defer rs.stop()
@@ -470,9 +476,9 @@ func (p *pipeline) consumeThenCommit(ctx context.Context, consume func(context.C
 		wg.Add(1)
 		go func() { defer wg.Done(); rs.fail(c.Run(rs.commitCtx)) }()
 	}
-	for _, loop := range alongside {
+	for _, loop := range loops {
 		wg.Add(1)
-		go func() { defer wg.Done(); loop(rs.commitCtx) }()
+		go func() { defer wg.Done(); loop(rs.consumeCtx, rs.hardCtx) }()
 	}
 	rs.fail(consume(rs.consumeCtx)) // after a signal, a failure or the end of a range, with every buffer sealed
 
@@ -480,7 +486,7 @@ func (p *pipeline) consumeThenCommit(ctx context.Context, consume func(context.C
 	if ctx.Err() == nil && final.finished > 0 {
 		timeout = final.finished
 	}
-	deadline := time.AfterFunc(timeout, rs.stopCommitting)
+	deadline := time.AfterFunc(timeout, rs.stop)
 	defer deadline.Stop()
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
@@ -501,19 +507,22 @@ func (p *pipeline) consumeThenCommit(ctx context.Context, consume func(context.C
 	return rs.err()
 }
 
-// runState is the two lifetimes of a run: consuming stops on the first
-// failure (or signal), committing goes on until the final commits are done.
+// runState is the lifetimes of a run: consuming stops on the first
+// failure (or signal), committing goes on until the final commits are done,
+// and the alongside loops' work in progress until it is done too or the
+// final bound has passed (hard).
 type runState struct {
-	consumeCtx, commitCtx         context.Context
-	stopConsuming, stopCommitting context.CancelFunc
-	mu                            sync.Mutex
-	first                         error
+	consumeCtx, commitCtx, hardCtx          context.Context
+	stopConsuming, stopCommitting, stopHard context.CancelFunc
+	mu                                      sync.Mutex
+	first                                   error
 }
 
 func newRunState(ctx context.Context) *runState {
 	rs := &runState{}
 	rs.consumeCtx, rs.stopConsuming = context.WithCancel(ctx)
 	rs.commitCtx, rs.stopCommitting = context.WithCancel(context.WithoutCancel(ctx))
+	rs.hardCtx, rs.stopHard = context.WithCancel(context.WithoutCancel(ctx))
 	return rs
 }
 
@@ -539,4 +548,5 @@ func (rs *runState) err() error {
 func (rs *runState) stop() {
 	rs.stopConsuming()
 	rs.stopCommitting()
+	rs.stopHard()
 }

@@ -328,10 +328,15 @@ func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *r
 	// The range's last buffers are sealed when reading ends: the final
 	// commits land them, retried until commit.give-up-after (shutdown.timeout
 	// after a signal, as for `floe run`).
+	pctx, stopProgress := context.WithCancel(context.WithoutCancel(ctx))
+	drawn := make(chan struct{})
+	go func() { defer close(drawn); prog.run(pctx) }()
 	runErr := p.consumeThenCommit(ctx, func(ctx context.Context) error {
 		_, err := p.consumer.RunRange(ctx, plan.topic, plan.bounds)
 		return err
-	}, finalCommits{timeout: cfg.Shutdown.Timeout, finished: cfg.Commit.GiveUpAfter, retry: true}, prog.run)
+	}, finalCommits{timeout: cfg.Shutdown.Timeout, finished: cfg.Commit.GiveUpAfter, retry: true})
+	stopProgress()
+	<-drawn
 	prog.finish()
 
 	stored, err = com.Offsets(context.WithoutCancel(ctx))
