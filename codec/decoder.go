@@ -79,7 +79,7 @@ func New(schema *arrow.Schema, cfg Config) (*Decoder, error) {
 			err error
 		)
 		if k, ok := metaByName[f.Name]; ok {
-			n, err = compileMeta(k, f)
+			n, err = compileMeta(k, f, cfg.KeyFormat)
 			d.meta = append(d.meta, n)
 		} else {
 			n, err = compile(f.Name, f.Name, f.Type, f.Nullable)

@@ -78,7 +78,7 @@ type Metadata struct {
 // Metadata checks that every column configured in m exists in schema with
 // a compatible type. Errors name the column.
 func (m MetadataColumns) Metadata(schema *arrow.Schema) (*Metadata, error) {
-	return m.metadata(schema, false)
+	return m.metadata(schema, false, KeyBinary)
 }
 
 // MetadataOf is c's metadata columns in schema. For a table of change
@@ -86,10 +86,10 @@ func (m MetadataColumns) Metadata(schema *arrow.Schema) (*Metadata, error) {
 // source-position columns are filled from a Change (CheckChange,
 // AppendChange); other tables cannot have them.
 func (c Config) MetadataOf(schema *arrow.Schema) (*Metadata, error) {
-	return c.Metadata.metadata(schema, c.Envelope == EnvelopeDebezium)
+	return c.Metadata.metadata(schema, c.Envelope == EnvelopeDebezium, c.KeyFormat)
 }
 
-func (m MetadataColumns) metadata(schema *arrow.Schema, change bool) (*Metadata, error) {
+func (m MetadataColumns) metadata(schema *arrow.Schema, change bool, keyFormat string) (*Metadata, error) {
 	p := &Metadata{}
 	for _, s := range m.specs() {
 		if s.kind >= metaOp && !change {
@@ -102,7 +102,7 @@ func (m MetadataColumns) metadata(schema *arrow.Schema, change bool) (*Metadata,
 		if len(idx) > 1 {
 			return nil, fmt.Errorf("column %q: appears twice in the schema", s.name)
 		}
-		n, err := compileMeta(s.kind, schema.Field(idx[0]))
+		n, err := compileMeta(s.kind, schema.Field(idx[0]), keyFormat)
 		if err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"cmp"
 	"fmt"
 	"unicode/utf8"
 
@@ -118,8 +119,9 @@ type headerPositions struct {
 	valueNullable bool
 }
 
-// compileMeta checks that field can hold the metadata column of kind k.
-func compileMeta(k metaKind, f arrow.Field) (*node, error) {
+// compileMeta checks that field can hold the metadata column of kind k,
+// the key column keys of keyFormat.
+func compileMeta(k metaKind, f arrow.Field, keyFormat string) (*node, error) {
 	n := &node{kind: kMeta, meta: k, name: f.Name, nullable: f.Nullable}
 	ok := false
 	switch k {
@@ -135,7 +137,14 @@ func compileMeta(k metaKind, f arrow.Field) (*node, error) {
 			ok, n.nanos = true, t.Unit == arrow.Nanosecond
 		}
 	case metaKey:
-		ok = isBinary(f.Type)
+		var err error
+		if n.keyPlan, ok, err = compileKey(keyFormat, f); err != nil {
+			return nil, fmt.Errorf("metadata column %q (key-format %s): %w", f.Name, keyFormat, err)
+		}
+		if !ok {
+			return nil, fmt.Errorf("metadata column %q: must be %s for key-format %s, got %s", f.Name,
+				keyColumnType(keyFormat), cmp.Or(keyFormat, KeyBinary), evolution.TypeName(f.Type))
+		}
 	case metaHeaders:
 		n.hdr, ok = headerStruct(f.Type)
 	case metaOp:
@@ -194,6 +203,14 @@ func checkMeta(n *node, m *Message) *fieldErr {
 		if m.Key == nil && !n.nullable {
 			return newErr(KindMissingRequired, "record key is null").in(n.name)
 		}
+		if m.Key != nil && n.keyPlan != nil {
+			if err := n.keyPlan.check(m.Key); err != nil {
+				if err.kind == KindMalformedJSON {
+					return err
+				}
+				return err.in(n.name)
+			}
+		}
 	case metaTimestamp:
 		if m.Timestamp.IsZero() && !n.nullable {
 			return newErr(KindMissingRequired, "record has no timestamp").in(n.name)
@@ -231,11 +248,14 @@ func appendMeta(n *node, b array.Builder, m *Message) {
 			b.(*array.TimestampBuilder).Append(arrow.Timestamp(m.Timestamp.UnixMicro()))
 		}
 	case metaKey:
-		if m.Key == nil {
+		switch {
+		case m.Key == nil:
 			b.AppendNull()
-			return
+		case n.keyPlan != nil:
+			n.keyPlan.append(b, m.Key)
+		default:
+			appendBytes(b, m.Key)
 		}
-		appendBytes(b, m.Key)
 	case metaHeaders:
 		lb := b.(listBuilder)
 		lb.Append(true)

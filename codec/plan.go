@@ -57,6 +57,7 @@ type node struct {
 	colPath   []string
 	hdr       headerPositions // kMeta headers: positions in the element struct
 	long      bool            // kMeta source-position: a long column (PostgreSQL's lsn)
+	keyPlan   *keyPlan        // kMeta key: a key-format other than binary
 }
 
 // compile builds the plan for a field of type dt. path names the column in

@@ -30,6 +30,9 @@ type TableConfig struct {
 	// Schema is used only when floe creates the table; an existing table's
 	// own schema always wins.
 	Schema []Column `koanf:"schema"`
+	// KeySchema is the columns of the key column (a struct) when floe
+	// creates a table whose keys are JSON (key-format: json).
+	KeySchema []Column `koanf:"key-schema"`
 	// PartitionBy lists partition fields for a created table, e.g.
 	// "day(ts)", "bucket(16, id)", "truncate(4, name)", "country".
 	PartitionBy []string `koanf:"partition-by"`
@@ -153,6 +156,11 @@ func (t TableConfig) Validate() error {
 		}
 	} else if len(t.PartitionBy) > 0 {
 		return errors.New("partition-by: needs a schema to refer to")
+	}
+	if len(t.KeySchema) > 0 {
+		if _, err := BuildSchema(t.KeySchema); err != nil {
+			return fmt.Errorf("key-schema: %w", err)
+		}
 	}
 	return nil
 }

@@ -54,20 +54,27 @@ func (e *TableNotCreatableError) Error() string {
 
 func (e *TableNotCreatableError) Unwrap() error { return icecat.ErrNoSuchTable }
 
+// Extra is the columns a table floe creates gets after its schema's
+// (floe's own: the metadata columns), asked for only when it creates one.
+type Extra func() ([]arrow.Field, error)
+
+// Fields is Extra for a fixed list of fields.
+func Fields(fs ...arrow.Field) Extra { return func() ([]arrow.Field, error) { return fs, nil } }
+
 // LoadOrCreateTable loads table tc.Name, creating it (and its namespace) if
-// it is missing and tc.Schema is set. extra (the metadata columns the
-// decoder fills, as Arrow fields) are appended to tc.Schema
-// on create (floe's own columns); an existing table is returned as it is,
-// whatever its schema and properties.
+// it is missing and tc.Schema is set. extra's columns (the metadata columns
+// the decoder fills) are appended to tc.Schema on create; an existing
+// table is returned as it is, whatever its schema and properties.
 //
 // A created table is format v2 (iceberg-go cannot append written files to
 // v3 tables), has commit.retry.num-retries=0 (floe retries commits itself
 // and iceberg-go's replay must not rebase a commit behind its back) and
 // compresses Parquet with zstd, keeps DefaultMetadataVersions previous
 // metadata files, deleting older ones on commit, and merges manifests on
-// append (DefaultManifestMergeCount), unless tc.Properties says otherwise. When another replica creates the table first, its table is
+// append (DefaultManifestMergeCount), unless tc.Properties says
+// otherwise. When another replica creates the table first, its table is
 // loaded and created is false.
-func LoadOrCreateTable(ctx context.Context, cat icecat.Catalog, tc TableConfig, extra []arrow.Field) (tbl *table.Table, created bool, err error) {
+func LoadOrCreateTable(ctx context.Context, cat icecat.Catalog, tc TableConfig, extra Extra) (tbl *table.Table, created bool, err error) {
 	ident, err := ParseIdentifier(tc.Name)
 	if err != nil {
 		return nil, false, fmt.Errorf("load table: %w", err)
@@ -82,9 +89,15 @@ func LoadOrCreateTable(ctx context.Context, cat icecat.Catalog, tc TableConfig, 
 		return nil, false, &TableNotCreatableError{Table: tc.Name}
 	}
 
-	extraCols, err := columnsOf(extra)
-	if err != nil {
-		return nil, false, fmt.Errorf("create table %s: %w", tc.Name, err)
+	var extraCols []Column
+	if extra != nil {
+		fields, err := extra()
+		if err != nil {
+			return nil, false, fmt.Errorf("create table %s: %w", tc.Name, err)
+		}
+		if extraCols, err = columnsOf(fields); err != nil {
+			return nil, false, fmt.Errorf("create table %s: %w", tc.Name, err)
+		}
 	}
 	sc, err := BuildSchema(append(slices.Clone(tc.Schema), extraCols...))
 	if err != nil {

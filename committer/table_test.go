@@ -56,7 +56,7 @@ func TestLoadOrCreateTable(t *testing.T) {
 	cat := catalogtest.OpenConfig(t, cfg)
 	tc := testTableConfig("db.events.clicks")
 
-	tbl, created, err := LoadOrCreateTable(ctx, cat, tc, testExtraCols)
+	tbl, created, err := LoadOrCreateTable(ctx, cat, tc, Fields(testExtraCols...))
 	require.NoError(t, err)
 	require.True(t, created)
 
@@ -91,7 +91,7 @@ func TestLoadOrCreateTable(t *testing.T) {
 	country, _ := tbl.Schema().FindFieldByName("user.country")
 	require.Equal(t, country.ID, spec.Field(2).SourceID())
 
-	again, created, err := LoadOrCreateTable(ctx, cat, tc, testExtraCols)
+	again, created, err := LoadOrCreateTable(ctx, cat, tc, Fields(testExtraCols...))
 	require.NoError(t, err)
 	require.False(t, created)
 	require.Equal(t, tbl.Metadata().TableUUID(), again.Metadata().TableUUID())
@@ -126,7 +126,7 @@ func TestLoadOrCreateTableConcurrent(t *testing.T) {
 	for i := range replicas {
 		wg.Go(func() {
 			<-start
-			tbl, created, err := LoadOrCreateTable(ctx, cats[i], tc, testExtraCols)
+			tbl, created, err := LoadOrCreateTable(ctx, cats[i], tc, Fields(testExtraCols...))
 			if created {
 				nCreate.Add(1)
 			}
@@ -157,7 +157,7 @@ func TestLoadOrCreateTableMissingWithoutSchema(t *testing.T) {
 	for _, name := range []string{"db.missing", "nons.missing"} {
 		tc := DefaultTableConfig()
 		tc.Name = name
-		_, _, err := LoadOrCreateTable(ctx, cat, tc, testExtraCols)
+		_, _, err := LoadOrCreateTable(ctx, cat, tc, Fields(testExtraCols...))
 		require.EqualError(t, err, "table "+name+" does not exist and tables[].schema is not set, so floe cannot create it")
 		require.ErrorIs(t, err, icecat.ErrNoSuchTable)
 		var nc *TableNotCreatableError
@@ -184,7 +184,7 @@ func TestLoadOrCreateTableConfigErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tc := testTableConfig("db.t")
 			tt.edit(&tc)
-			_, _, err := LoadOrCreateTable(ctx, cat, tc, testExtraCols)
+			_, _, err := LoadOrCreateTable(ctx, cat, tc, Fields(testExtraCols...))
 			require.ErrorContains(t, err, tt.wantErr)
 		})
 	}
@@ -279,7 +279,7 @@ func mustFS(t *testing.T, tbl *table.Table) icebergio.IO {
 func TestArrowFieldWithoutColumnType(t *testing.T) {
 	cat := catalogtest.Open(t)
 	tc := testTableConfig("db.odd")
-	_, _, err := LoadOrCreateTable(context.Background(), cat, tc, []arrow.Field{{Name: "took", Type: arrow.FixedWidthTypes.Duration_s}})
+	_, _, err := LoadOrCreateTable(context.Background(), cat, tc, Fields(arrow.Field{Name: "took", Type: arrow.FixedWidthTypes.Duration_s}))
 	require.ErrorContains(t, err, `create table db.odd: column "took": no table column type for Arrow type duration[s]`)
 
 	e := newProtoEnv(t)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -142,6 +143,9 @@ func (t Table) validate() error {
 	}
 	if err := t.Codec.Validate(); err != nil {
 		return err
+	}
+	if len(tc.KeySchema) > 0 && t.Codec.KeyFormat != codec.KeyJSON {
+		return fmt.Errorf("key-schema: types a key column of key-format json, got key-format %q", cmp.Or(t.Codec.KeyFormat, codec.KeyBinary))
 	}
 	if t.Codec.Deletes == codec.OnErrorDLQ && t.DLQ.Table == "" && t.DLQ.Topic == "" {
 		return errors.New("dlq.table or dlq.topic: one is required with deletes: dlq (the Iceberg table or Kafka topic that receives the change events without a row)")

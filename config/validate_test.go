@@ -112,6 +112,21 @@ func TestValidate(t *testing.T) {
 			`config: tables[1] (demo.clicks): metadata-columns.key: "_SRC" collides with metadata-columns.topic`,
 		},
 		{
+			"key-schema without json keys", func(c *Config) {
+				c.Tables[1].Codec.Metadata.Key = "_key"
+				c.Tables[1].KeySchema = []committer.Column{{Name: "id", Type: "long"}}
+			},
+			`config: tables[1] (demo.clicks): key-schema: types a key column of key-format json, got key-format "binary"`,
+		},
+		{
+			"bad key-schema", func(c *Config) {
+				c.Tables[1].Codec.Metadata.Key = "_key"
+				c.Tables[1].Codec.KeyFormat = "json"
+				c.Tables[1].KeySchema = []committer.Column{{Name: "id", Type: "lon"}}
+			},
+			`config: tables[1] (demo.clicks): key-schema: column "id": unknown type "lon"`,
+		},
+		{
 			"dlq without a table", func(c *Config) { c.Tables[0].Codec.OnError = "dlq" },
 			"config: tables[0] (demo.events): dlq.table or dlq.topic: one is required with on-error: dlq (the Iceberg table or Kafka topic that receives the records this table cannot take)",
 		},

@@ -580,6 +580,8 @@ func TestJSONSchemaRegistryExactlyOnce(t *testing.T) {
 const debeziumSchema = `    format: json
     envelope: debezium
     deletes: dlq
+    key-format: json
+    key-schema: [{name: pk, type: long, required: true}]
     schema:
       - {name: id, type: string, required: true}
       - {name: pk, type: long, required: true}
@@ -645,6 +647,9 @@ func debeziumAt(i int) debeziumEvent {
 		event["before"], event["after"], event["op"] = nil, json.RawMessage(after), ev.op
 	}
 	ev.key = fmt.Appendf(nil, `{"pk":%d}`, ev.pk)
+	if i%3 == 0 { // as a JsonConverter with schemas.enable writes keys
+		ev.key = fmt.Appendf(nil, `{"schema":{"type":"struct","fields":[{"type":"int64","optional":false,"field":"pk"}],"optional":false},"payload":%s}`, ev.key)
+	}
 	if pos == 9 {
 		return ev // the tombstone after the delete: a null value
 	}
@@ -659,7 +664,8 @@ func debeziumAt(i int) debeziumEvent {
 // TestDebeziumExactlyOnce: Debezium change events (envelope: debezium,
 // deletes: dlq) from two replicas, one SIGKILLed mid-stream: every row
 // event's after image is a row exactly once, with op, the source's commit
-// time and LSN in metadata columns; every delete and tombstone is a dead
+// time, LSN and JSON key (half of them in the schemas.enable form) in
+// metadata columns; every delete and tombstone is a dead
 // letter exactly once (cdc_delete, null_value); the offsets reach the
 // topic's end.
 func TestDebeziumExactlyOnce(t *testing.T) {
@@ -669,7 +675,7 @@ func TestDebeziumExactlyOnce(t *testing.T) {
 	start := time.Now()
 	p := newPipeline(t, s, "rest-file", partitions)
 	ap := &avroPipeline{pipeline: p, dlqTable: p.table + "_dlq", format: debeziumSchema,
-		metadata: "      op: _op\n      source-timestamp: _source_ts\n      source-position: _lsn\n"}
+		metadata: "      key: _key\n      op: _op\n      source-timestamp: _source_ts\n      source-position: _lsn\n"}
 	p.cfgPath, _ = ap.write("commits")
 
 	w := &formatWriter{version: 1, encode: func(i int) ([]byte, []byte, error) {
@@ -710,7 +716,7 @@ func TestDebeziumExactlyOnce(t *testing.T) {
 	}
 
 	judgeRoute(t, ap, verdict{ids: ids, ends: ends, aggregates: true,
-		cols:       []string{"pk", "n", "amount", "ts", "customer", "tags", "_op", "_source_ts", "_lsn"},
+		cols:       []string{"pk", "n", "amount", "ts", "customer", "tags", "_op", "_source_ts", "_lsn", "_key"},
 		timestamps: []string{"ts", "_source_ts"},
 		expect: func(k string) ([]any, string) {
 			what, ok := sent[k]
@@ -726,6 +732,6 @@ func TestDebeziumExactlyOnce(t *testing.T) {
 			}
 			e := avroRecord(ev.row, 1)
 			return []any{e.id, ev.pk, e.n, e.amount, tsText(recordTS(ev.row)), customerValue(e), e.tags,
-				ev.op, tsText(time.UnixMicro(ev.tsUS)), strconv.FormatInt(ev.lsn, 10)}, ""
+				ev.op, tsText(time.UnixMicro(ev.tsUS)), strconv.FormatInt(ev.lsn, 10), map[string]any{"pk": ev.pk}}, ""
 		}})
 }

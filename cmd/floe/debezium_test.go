@@ -18,8 +18,8 @@ import (
 )
 
 // produceChanges writes n Debezium change events for rows r0…r(n-1) (a
-// snapshot read, then creates and updates, every third under a JSON
-// converter's schema/payload), each followed every tenth by a delete of
+// snapshot read, then creates and updates, every third — value and key —
+// under a JSON converter's schema/payload), each followed every tenth by a delete of
 // an earlier row and its tombstone. It returns how many events have no row.
 func (b *bed) produceChanges(n int) int {
 	b.t.Helper()
@@ -36,6 +36,9 @@ func (b *bed) produceChanges(n int) int {
 			event = `{"schema":{"type":"struct","optional":false,"name":"db.public.events.Envelope"},"payload":` + event + `}`
 		}
 		key := []byte(fmt.Sprintf(`{"id":"r%07d"}`, k))
+		if k%3 == 0 {
+			key = []byte(`{"schema":{"type":"struct","fields":[{"type":"string","optional":false,"field":"id"}]},"payload":` + string(key) + `}`)
+		}
 		recs = append(recs, &kgo.Record{Key: key, Value: []byte(event)})
 		if k%10 == 9 {
 			del := fmt.Sprintf(`{"before":{"id":"r%07d"},"after":null,"source":{"ts_ms":1,"lsn":%d},"op":"d"}`, k-5, 5000+k)
@@ -49,17 +52,21 @@ func (b *bed) produceChanges(n int) int {
 }
 
 // Debezium change events (envelope: debezium): every insert, update and
-// snapshot read lands as a row of its after image with op, commit time and
-// LSN; deletes and tombstones are counted and skipped, on-error: fail
+// snapshot read lands as a row of its after image with op, commit time,
+// LSN and its JSON key (key-format json, a struct of key-schema's columns);
+// deletes and tombstones are counted and skipped, on-error: fail
 // notwithstanding; a SIGKILL between runs loses and duplicates nothing.
 func TestDebeziumChangeEvents(t *testing.T) {
 	b := newBed(t, 3)
 	cfg := b.config("cdc", `    envelope: debezium
     on-error: fail
+    key-format: json
+    key-schema:
+      - {name: id, type: string, required: true}
 `)
 	// The change-event metadata columns beside the bed's.
 	raw := readFile(t, cfg)
-	raw = strings.Replace(raw, "      offset: _offset\n", "      offset: _offset\n      op: _op\n      source-timestamp: _source_ts\n      source-position: _lsn\n", 1)
+	raw = strings.Replace(raw, "      offset: _offset\n", "      offset: _offset\n      key: _key\n      op: _op\n      source-timestamp: _source_ts\n      source-position: _lsn\n", 1)
 	require.NoError(t, writeFile(cfg, raw))
 
 	rowless := b.produceChanges(600)
@@ -75,13 +82,30 @@ func TestDebeziumChangeEvents(t *testing.T) {
 	require.Contains(t, metrics, `floe_consumer_change_events_without_row_total{outcome="skipped",reason="cdc_delete",topic="events"}`)
 
 	rows := 0
-	b.eachRow([]string{"_op", "_source_ts", "_lsn"}, func(k int, col func(string) arrow.Array, i int) {
+	b.eachRow([]string{"_op", "_source_ts", "_lsn", "_key"}, func(k int, col func(string) arrow.Array, i int) {
+		key := col("_key").(*array.Struct)
+		require.True(t, key.IsValid(i))
+		require.Equal(t, fmt.Sprintf("r%07d", k), key.Field(0).(*array.String).Value(i))
 		require.Contains(t, []string{"r", "c", "u"}, col("_op").(*array.String).Value(i))
 		require.Equal(t, (1_764_000_000_000+int64(k))*1000, int64(col("_source_ts").(*array.Timestamp).Value(i)), "row %d", k)
 		require.Equal(t, fmt.Sprint(1000+k), col("_lsn").(*array.String).Value(i))
 		rows++
 	})
 	require.Equal(t, 900, rows)
+}
+
+// A table floe would create with key-format json but without key-schema
+// is refused at start, naming what to declare; nothing is consumed.
+func TestJSONKeysWithoutKeySchemaAreRefused(t *testing.T) {
+	b := newBed(t, 1)
+	cfg := b.config("keys", "    key-format: json\n")
+	raw := readFile(t, cfg)
+	raw = strings.Replace(raw, "      offset: _offset\n", "      offset: _offset\n      key: _key\n", 1)
+	require.NoError(t, writeFile(cfg, raw))
+	p := b.start(cfg)
+	require.Equal(t, 1, p.wait(t))
+	require.Contains(t, p.out.String(), `create table itest.events: key-format json: floe does not know the type of the key column "_key"; `+
+		"declare the key's fields in key-schema, or create the table with that column")
 }
 
 const avroEnvelope = `{"type":"record","name":"Envelope","namespace":"pg.public.events","fields":[

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/iceberg-go/table"
 
 	"github.com/floe-dev/floe/codec"
 	"github.com/floe-dev/floe/codec/avro"
@@ -134,5 +135,39 @@ func (p *pipeline) checkWriterSchema(ctx context.Context, tc config.Table, schem
 			p.log.Error("the subject's latest schema cannot be written to the table, whose schema wins: its records will be bad records (schema_incompatible)",
 				"table", tc.Name, "subject", subject, "from", from, "error", err)
 		}
+	}
+}
+
+// metadataFields is the metadata columns of a table floe creates, after
+// its schema's: the key column is binary, string (key-format string) or
+// the struct of key-schema's columns (key-format json, which cannot create
+// a table without it).
+func metadataFields(tc config.Table) committer.Extra {
+	return func() ([]arrow.Field, error) {
+		fields := tc.Codec.Metadata.Fields()
+		for i, f := range fields {
+			if f.Name != tc.Codec.Metadata.Key {
+				continue
+			}
+			switch tc.Codec.KeyFormat {
+			case codec.KeyString:
+				fields[i].Type = arrow.BinaryTypes.String
+			case codec.KeyJSON:
+				if len(tc.KeySchema) == 0 {
+					return nil, fmt.Errorf("key-format json: floe does not know the type of the key column %q; "+
+						"declare the key's fields in key-schema, or create the table with that column", f.Name)
+				}
+				sc, err := committer.BuildSchema(tc.KeySchema)
+				if err != nil {
+					return nil, fmt.Errorf("key-schema: %w", err)
+				}
+				as, err := table.SchemaToArrowSchema(sc, nil, true, false)
+				if err != nil {
+					return nil, fmt.Errorf("key-schema: %w", err)
+				}
+				fields[i].Type = arrow.StructOf(as.Fields()...)
+			}
+		}
+		return fields, nil
 	}
 }

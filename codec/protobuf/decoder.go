@@ -36,7 +36,7 @@ func New(md protoreflect.MessageDescriptor, table *arrow.Schema, cfg codec.Confi
 	if md == nil {
 		return nil, errors.New("protobuf: no message type")
 	}
-	meta, err := cfg.Metadata.Metadata(table)
+	meta, err := cfg.MetadataOf(table)
 	if err != nil {
 		return nil, err
 	}
