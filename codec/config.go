@@ -82,8 +82,10 @@ type Config struct {
 	Deletes OnError `koanf:"deletes"`
 	// KeyFormat is how the record key fills the key metadata column
 	// (metadata-columns.key): binary (its bytes, the default), string
-	// (UTF-8 text) or json (a JSON value decoded into the column's type,
-	// e.g. a struct of the key's fields).
+	// (UTF-8 text), json (a JSON value decoded into the column's type,
+	// e.g. a struct of the key's fields), or avro, protobuf or json-schema
+	// (framed by the schema registry, into a struct column; the subject
+	// <topic>-key types the column of a table floe creates).
 	KeyFormat string          `koanf:"key-format"`
 	OnError   OnError         `koanf:"on-error"`
 	Metadata  MetadataColumns `koanf:"metadata-columns"`
@@ -144,11 +146,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("envelope: must be none or debezium, got %q", c.Envelope)
 	}
 	switch c.KeyFormat {
-	case "", KeyBinary, KeyString, KeyJSON:
-	case "avro", "protobuf", "json-schema":
-		return fmt.Errorf("key-format: %s keys are not read yet; use binary, string or json", c.KeyFormat)
+	case "", KeyBinary, KeyString, KeyJSON, "avro", "protobuf", "json-schema":
 	default:
-		return fmt.Errorf("key-format: must be binary, string or json, got %q", c.KeyFormat)
+		return fmt.Errorf("key-format: must be binary, string, json, avro, protobuf or json-schema, got %q", c.KeyFormat)
 	}
 	if c.KeyFormat != "" && c.KeyFormat != KeyBinary && c.Metadata.Key == "" {
 		return fmt.Errorf("key-format: %s is set but no column receives the key; set metadata-columns.key", c.KeyFormat)

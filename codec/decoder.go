@@ -30,6 +30,15 @@ type Header struct {
 	Value []byte
 }
 
+// Row is where a decoder appends a row: an *array.RecordBuilder for a
+// table's rows, or the fields of a struct column (a decoded record key).
+type Row interface {
+	// Schema is the row's schema, the one the decoder was made for.
+	Schema() *arrow.Schema
+	// Field is the builder of the i-th field.
+	Field(i int) array.Builder
+}
+
 // ErrSchemaMismatch is returned by Append when the record builder's schema
 // is not the one the Decoder was made for: a programming error, not a bad
 // record.
@@ -116,7 +125,7 @@ func (d *Decoder) Schema() *arrow.Schema { return d.schema }
 // ErrSchemaMismatch if b has another schema. The value is fully parsed and
 // validated before the first column is appended, so a failure never leaves
 // a partial row behind. b must not be used concurrently.
-func (d *Decoder) Append(b *array.RecordBuilder, m *Message) error {
+func (d *Decoder) Append(b Row, m *Message) error {
 	if err := d.pre.Check(b, m); err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ type listBuilder interface {
 }
 
 // emitRow appends the row whose root struct value is root.
-func (d *Decoder) emitRow(st *state, b *array.RecordBuilder, root int32, m *Message) {
+func (d *Decoder) emitRow(st *state, b Row, root int32, m *Message) {
 	first := st.vals[root].first
 	for i, f := range d.root.fields {
 		if f.kind == kMeta {

@@ -136,7 +136,7 @@ func (p *Metadata) Check(m *Message) *FieldError {
 }
 
 // Append appends the metadata columns of m to b. Check must have passed.
-func (p *Metadata) Append(b *array.RecordBuilder, m *Message) { p.AppendChange(b, m, nil) }
+func (p *Metadata) Append(b Row, m *Message) { p.AppendChange(b, m, nil) }
 
 // CheckChange returns what AppendChange would reject in the change event's
 // columns (a required one it cannot fill, a time out of range), or nil.
@@ -153,7 +153,7 @@ func (p *Metadata) CheckChange(c *Change) *FieldError {
 
 // AppendChange appends the metadata columns of m and of its change event
 // c to b. Check and CheckChange must have passed.
-func (p *Metadata) AppendChange(b *array.RecordBuilder, m *Message, c *Change) {
+func (p *Metadata) AppendChange(b Row, m *Message, c *Change) {
 	for i, n := range p.cols {
 		if n.meta >= metaOp {
 			c.appendChange(n, b.Field(p.index[i]))
@@ -192,7 +192,7 @@ func NewPrecheck(schema *arrow.Schema, cfg Config) *Precheck {
 // *DecodeError for a record over max-record-bytes (record_too_large) or a
 // tombstone (null_value, under the table's deletes policy when it reads
 // change events); else nil.
-func (p *Precheck) Check(b *array.RecordBuilder, m *Message) error {
+func (p *Precheck) Check(b Row, m *Message) error {
 	if s := b.Schema(); s != p.schema && s != p.equal.Load() {
 		if !s.Equal(p.schema) {
 			return ErrSchemaMismatch

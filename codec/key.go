@@ -26,10 +26,20 @@ const (
 	KeyJSON = "json"
 )
 
+// RegistryKey reports whether format names keys framed by a Schema
+// Registry (avro, protobuf, json-schema): decoded by the registry package
+// around the value's decoder, which leaves the key column to it.
+func RegistryKey(format string) bool {
+	return format == "avro" || format == "protobuf" || format == "json-schema"
+}
+
 // keyPlan decodes record keys into the key column (key-format string or
 // json); nil is key-format binary.
 type keyPlan struct {
 	format string
+	// external: a registry format, appended by the registry package's
+	// Keyed after the value: nothing here.
+	external bool
 	// json: the column's plan, and that plan under a schemas.enable
 	// wrapper (nil when the column is a struct with a field "schema",
 	// where the wrapper would be ambiguous).
@@ -45,6 +55,9 @@ func compileKey(format string, f arrow.Field) (*keyPlan, bool, error) {
 		return nil, isBinary(f.Type), nil
 	case KeyString:
 		return &keyPlan{format: format}, isString(f.Type), nil
+	}
+	if RegistryKey(format) {
+		return &keyPlan{format: format, external: true}, f.Type.ID() == arrow.STRUCT, nil
 	}
 	plan, err := compile(f.Name, f.Name, f.Type, f.Nullable)
 	if err != nil {
@@ -67,6 +80,9 @@ func keyColumnType(format string) string {
 		return "string"
 	case KeyJSON:
 		return "any type a JSON value decodes into"
+	}
+	if RegistryKey(format) {
+		return "a struct"
 	}
 	return evolution.TypeName(arrow.BinaryTypes.Binary)
 }
@@ -124,6 +140,9 @@ func (k *keyPlan) parse(st *state, key []byte) (int32, *fieldErr) {
 
 // check finds what append would reject in a non-null key.
 func (k *keyPlan) check(key []byte) *fieldErr {
+	if k.external {
+		return nil
+	}
 	if k.format == KeyString {
 		if !utf8.Valid(key) {
 			return newErr(KindInvalidValue, "record key is not valid UTF-8")
@@ -141,6 +160,9 @@ func (k *keyPlan) check(key []byte) *fieldErr {
 // again (keys are short; holding the first parse between the two phases
 // would tie a state to every row in flight).
 func (k *keyPlan) append(b array.Builder, key []byte) {
+	if k.external {
+		return
+	}
 	if k.format == KeyString {
 		appendBytes(b, key)
 		return

@@ -147,8 +147,7 @@ func TestKeyFormatRefusals(t *testing.T) {
 		format, want string
 		noColumn     bool
 	}{
-		{format: "avro", want: "key-format: avro keys are not read yet; use binary, string or json"},
-		{format: "xml", want: `key-format: must be binary, string or json, got "xml"`},
+		{format: "xml", want: `key-format: must be binary, string, json, avro, protobuf or json-schema, got "xml"`},
 		{format: "json", noColumn: true, want: "key-format: json is set but no column receives the key; set metadata-columns.key"},
 	} {
 		cfg := keyConfig(tc.format)
@@ -166,6 +165,7 @@ func TestKeyFormatRefusals(t *testing.T) {
 		want   string
 	}{
 		{KeyString, iceberg.PrimitiveTypes.Binary, `metadata column "_key": must be string for key-format string, got binary`},
+		{"avro", iceberg.PrimitiveTypes.Binary, `metadata column "_key": must be a struct for key-format avro, got binary`},
 		{KeyBinary, iceberg.PrimitiveTypes.String, `metadata column "_key": must be binary for key-format binary, got string`},
 		{"", iceberg.PrimitiveTypes.String, `metadata column "_key": must be binary for key-format binary, got string`},
 	} {

@@ -249,6 +249,7 @@ func appendMeta(n *node, b array.Builder, m *Message) {
 		}
 	case metaKey:
 		switch {
+		case n.keyPlan != nil && n.keyPlan.external:
 		case m.Key == nil:
 			b.AppendNull()
 		case n.keyPlan != nil:

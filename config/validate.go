@@ -87,6 +87,8 @@ func (c Config) validateTables() error {
 				"or avro-schema / avro-schema-file (bare Avro values)", where)
 		case f == "protobuf" || f == "json-schema":
 			return fmt.Errorf("%s: format: %s needs the writer schemas: set schema-registry.urls (values in the Confluent wire format)", where, f)
+		case codec.RegistryKey(t.Codec.KeyFormat):
+			return fmt.Errorf("%s: key-format: %s keys are framed by a schema registry: set schema-registry.urls", where, t.Codec.KeyFormat)
 		}
 		// Catalogs and query engines often resolve names case-insensitively.
 		if j, ok := tableAt[strings.ToLower(t.Name)]; ok {

@@ -112,6 +112,13 @@ func TestValidate(t *testing.T) {
 			`config: tables[1] (demo.clicks): metadata-columns.key: "_SRC" collides with metadata-columns.topic`,
 		},
 		{
+			"registry keys without a registry", func(c *Config) {
+				c.Tables[1].Codec.Metadata.Key = "_key"
+				c.Tables[1].Codec.KeyFormat = "avro"
+			},
+			`config: tables[1] (demo.clicks): key-format: avro keys are framed by a schema registry: set schema-registry.urls`,
+		},
+		{
 			"key-schema without json keys", func(c *Config) {
 				c.Tables[1].Codec.Metadata.Key = "_key"
 				c.Tables[1].KeySchema = []committer.Column{{Name: "id", Type: "long"}}

@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -53,7 +52,7 @@ type Sink interface {
 
 // Decoder appends one record as one row, or nothing and an error.
 type Decoder interface {
-	Append(b *array.RecordBuilder, m *codec.Message) error
+	Append(b codec.Row, m *codec.Message) error
 }
 
 // Route sends some topics to one table.

@@ -99,7 +99,7 @@ func (s *fakeSink) dropped() []string {
 // idDecoder appends the record value as the only string column.
 type idDecoder struct{}
 
-func (idDecoder) Append(b *array.RecordBuilder, m *codec.Message) error {
+func (idDecoder) Append(b codec.Row, m *codec.Message) error {
 	if string(m.Value) == "bad" {
 		return &codec.DecodeError{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Kind: codec.KindMalformedJSON}
 	}
@@ -562,7 +562,7 @@ type fatDecoder struct{}
 
 var fatRow = strings.Repeat("x", 64<<10)
 
-func (fatDecoder) Append(b *array.RecordBuilder, m *codec.Message) error {
+func (fatDecoder) Append(b codec.Row, m *codec.Message) error {
 	b.Field(0).(*array.StringBuilder).Append(fatRow)
 	return nil
 }

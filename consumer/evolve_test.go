@@ -21,7 +21,7 @@ import (
 // it, then appends both columns.
 type evolvingDecoder struct{ has bool }
 
-func (d evolvingDecoder) Append(b *array.RecordBuilder, m *codec.Message) error {
+func (d evolvingDecoder) Append(b codec.Row, m *codec.Message) error {
 	if string(m.Value) == "new" && !d.has {
 		return &evolution.Change{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
 			Add: []evolution.Field{{Field: arrow.Field{Name: "extra", Type: arrow.BinaryTypes.String, Nullable: true}}}}

@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
@@ -23,7 +22,7 @@ type outageDecoder struct {
 	attempts atomic.Int64
 }
 
-func (d *outageDecoder) Append(b *array.RecordBuilder, m *codec.Message) error {
+func (d *outageDecoder) Append(b codec.Row, m *codec.Message) error {
 	d.attempts.Add(1)
 	if d.down.Load() {
 		return fmt.Errorf("%w: schema registry unavailable for schema 7: connection refused", codec.ErrRetry)

@@ -15,11 +15,13 @@ package e2e
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -55,6 +57,26 @@ type registryScenario struct {
 	cols, timestamps []string
 	aggregates       bool
 	row              func(i, version int) []any
+	// keyed: the records' keys (their ids) are Avro records {id} framed by
+	// the registry under <topic>-key (key-format avro), into the column
+	// _key, whatever the values' format.
+	keyed bool
+}
+
+// avroKey is the schema of the keyed scenarios' keys.
+const avroKey = `{"type":"record","name":"OrderKey","namespace":"shop","fields":[{"name":"id","type":"string"}]}`
+
+// avroKeyed frames the keys of enc as Avro records of avroKey under id.
+func avroKeyed(enc func(i int) ([]byte, []byte, error), id int) func(i int) ([]byte, []byte, error) {
+	return func(i int) ([]byte, []byte, error) {
+		k, v, err := enc(i)
+		if err != nil {
+			return nil, nil, err
+		}
+		key := binary.BigEndian.AppendUint32([]byte{0}, uint32(id))
+		key = binary.AppendVarint(key, int64(len(k))) // Avro's zigzag length
+		return append(key, k...), v, nil
+	}
 }
 
 // registryExactlyOnce is the scenario of the registry formats (Avro,
@@ -72,6 +94,10 @@ func registryExactlyOnce(t *testing.T, sc registryScenario) {
 
 	p := newPipeline(t, s, "rest-file", partitions)
 	ap := &avroPipeline{pipeline: p, dlqTable: p.table + "_dlq", format: sc.format}
+	if sc.keyed {
+		ap.format += "    key-format: avro\n"
+		ap.metadata = "      key: _key\n"
+	}
 	u, err := url.Parse(regURL)
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +116,7 @@ func registryExactlyOnce(t *testing.T, sc registryScenario) {
 		t.Fatal(err)
 	}
 	subject, customer, legacy := sc.subject(p.topic), p.topic+"-customer", p.topic+"-legacy-value"
-	subjects := []string{subject, legacy} // referrers first
+	subjects := []string{subject, legacy, p.topic + "-key"} // referrers first
 	var refs []sr.SchemaReference
 	if sc.ref != "" {
 		subjects = append(subjects, customer)
@@ -107,6 +133,16 @@ func registryExactlyOnce(t *testing.T, sc registryScenario) {
 	})
 	// register registers writer schema version, the incompatible one (4)
 	// under a subject of its own.
+	var keyID int
+	if sc.keyed {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ss, err := reg.CreateSchema(ctx, p.topic+"-key", sr.Schema{Schema: avroKey, Type: sr.TypeAvro})
+		cancel()
+		if err != nil {
+			t.Fatalf("register the key schema under %s-key: %v", p.topic, err)
+		}
+		keyID = ss.ID
+	}
 	register := func(version int) *formatWriter {
 		t.Helper()
 		subj := subject
@@ -120,7 +156,11 @@ func registryExactlyOnce(t *testing.T, sc registryScenario) {
 			t.Fatalf("register v%d under %s: %v", version, subj, err)
 		}
 		t.Logf("registered v%d under %s: schema ID %d, version %d", version, subj, ss.ID, ss.Version)
-		return &formatWriter{version: version, encode: sc.encoder(t, ss.ID, version)}
+		enc := sc.encoder(t, ss.ID, version)
+		if keyID != 0 {
+			enc = avroKeyed(enc, keyID)
+		}
+		return &formatWriter{version: version, encode: enc}
 	}
 	if sc.ref != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -230,7 +270,11 @@ func registryExactlyOnce(t *testing.T, sc registryScenario) {
 	for i := range ids {
 		ids[i], _ = record(i)
 	}
-	judgeRoute(t, ap, verdict{ids: ids, ends: ends, aggregates: sc.aggregates, cols: sc.cols, timestamps: sc.timestamps,
+	cols := sc.cols
+	if sc.keyed {
+		cols = append(slices.Clone(cols), "_key")
+	}
+	judgeRoute(t, ap, verdict{ids: ids, ends: ends, aggregates: sc.aggregates, cols: cols, timestamps: sc.timestamps,
 		expect: func(k string) ([]any, string) {
 			what, ok := sent[k]
 			switch {
@@ -239,7 +283,11 @@ func registryExactlyOnce(t *testing.T, sc registryScenario) {
 			case what.bad:
 				return nil, "schema_incompatible"
 			}
-			return sc.row(what.i, what.version), ""
+			row := sc.row(what.i, what.version)
+			if sc.keyed {
+				row = append(row, map[string]any{"id": row[0]})
+			}
+			return row, ""
 		}})
 }
 
@@ -487,6 +535,7 @@ func TestProtobufRegistryExactlyOnce(t *testing.T) {
 		encoder: func(t testing.TB, id, version int) func(int) ([]byte, []byte, error) {
 			return protoEncode(protoMessage(t, version), id, version)
 		},
+		keyed:      true, // Avro keys beside Protobuf values
 		cols:       []string{"n", "ts", "customer", "line", "tags", "attrs", "status", "note", "color", "channel"},
 		timestamps: []string{"ts"},
 		row:        protoRow,

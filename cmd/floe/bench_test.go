@@ -29,7 +29,7 @@ func BenchmarkDecodeToParquetCommit(b *testing.B) {
 	cat, err := catalog.Open(ctx, cfg.Catalog, nil)
 	require.NoError(b, err)
 	defer closeCatalog(cat)
-	tbl, _, err := committer.LoadOrCreateTable(ctx, cat, tc.TableConfig, metadataFields(tc))
+	tbl, _, err := committer.LoadOrCreateTable(ctx, cat, tc.TableConfig, (&pipeline{}).metadataFields(ctx, tc, tc.Topics))
 	require.NoError(b, err)
 	com, err := committer.New(cfg.Commit, tc.TableConfig, committer.Deps{Catalog: cat, Table: tbl, Group: "bench"},
 		slog.New(slog.NewTextHandler(io.Discard, nil)), nil)

@@ -118,6 +118,14 @@ const avroEnvelope = `{"type":"record","name":"Envelope","namespace":"pg.public.
 	{"name":"op","type":"string"},
 	{"name":"ts_ms","type":["null","long"],"default":null}]}`
 
+// avroCDCKey is the key schema Debezium's Avro converter registers
+// under <topic>-key: the table's primary key.
+const avroCDCKey = `{"type":"record","name":"Key","namespace":"pg.public.events","fields":[{"name":"id","type":"string"}]}`
+
+type avroCDCKeyOf struct {
+	ID string `avro:"id"`
+}
+
 type avroCDCValue struct {
 	ID string    `avro:"id"`
 	N  int64     `avro:"n"`
@@ -138,20 +146,25 @@ type avroCDCEvent struct {
 	TsMs   *int64        `avro:"ts_ms"`
 }
 
-// Debezium change events in Avro through the registry: the table is
-// created from the Envelope's after record, deletes and tombstones are
-// skipped, and every offset is accounted for.
+// Debezium change events in Avro through the registry, keys too
+// (key-format avro): the table is created from the Envelope's after record
+// and its key column from the events-key subject, deletes and tombstones
+// are skipped, and every offset is accounted for.
 func TestDebeziumAvroThroughTheRegistry(t *testing.T) {
 	fake := srfake.New()
 	t.Cleanup(fake.Close)
 	id, _, err := fake.RegisterSchema("events-value", sr.Schema{Schema: avroEnvelope, Type: sr.TypeAvro})
 	require.NoError(t, err)
+	keyID, _, err := fake.RegisterSchema("events-key", sr.Schema{Schema: avroCDCKey, Type: sr.TypeAvro})
+	require.NoError(t, err)
+	ks, err := hamba.Parse(avroCDCKey)
+	require.NoError(t, err)
 	s, err := hamba.Parse(avroEnvelope)
 	require.NoError(t, err)
 	b := newBed(t, 3)
-	cfg := b.registryConfig("cdc-avro", fake.URL(), "avro", "    envelope: debezium\n")
+	cfg := b.registryConfig("cdc-avro", fake.URL(), "avro", "    envelope: debezium\n    key-format: avro\n")
 	raw := readFile(t, cfg)
-	raw = strings.Replace(raw, "      offset: _offset\n", "      offset: _offset\n      op: _op\n      source-position: _lsn\n", 1)
+	raw = strings.Replace(raw, "      offset: _offset\n", "      offset: _offset\n      key: _key\n      op: _op\n      source-position: _lsn\n", 1)
 	raw = strings.Replace(raw, `    partition-by: ["bucket(4, id)"]`+"\n", "", 1)
 	require.NoError(t, writeFile(cfg, raw))
 
@@ -165,13 +178,18 @@ func TestDebeziumAvroThroughTheRegistry(t *testing.T) {
 		require.NoError(t, err)
 		v, err := h.AppendEncode(nil, id, nil)
 		require.NoError(t, err)
-		recs = append(recs, &kgo.Record{Value: append(v, payload...)})
+		kp, err := hamba.Marshal(ks, avroCDCKeyOf{ID: ev.After.ID})
+		require.NoError(t, err)
+		key, err := h.AppendEncode(nil, keyID, nil)
+		require.NoError(t, err)
+		key = append(key, kp...)
+		recs = append(recs, &kgo.Record{Key: key, Value: append(v, payload...)})
 		if k%50 == 49 {
 			del, err := hamba.Marshal(s, avroCDCEvent{Before: ev.After, Source: ev.Source, Op: "d"})
 			require.NoError(t, err)
 			v, err := h.AppendEncode(nil, id, nil)
 			require.NoError(t, err)
-			recs = append(recs, &kgo.Record{Value: append(v, del...)}, &kgo.Record{})
+			recs = append(recs, &kgo.Record{Key: key, Value: append(v, del...)}, &kgo.Record{Key: key})
 		}
 	}
 	require.NoError(t, b.prod.ProduceSync(context.Background(), recs...).FirstErr())
@@ -181,8 +199,10 @@ func TestDebeziumAvroThroughTheRegistry(t *testing.T) {
 	require.Equal(t, 0, p.stop(t, syscall.SIGTERM))
 	b.requireExactlyOnce(500)
 	tbl := b.loadTable()
-	require.Len(t, tbl.Schema().Fields(), 7, "id, n, ts from the after record, then _partition, _offset, _op, _lsn")
-	b.eachRow([]string{"_lsn"}, func(k int, col func(string) arrow.Array, i int) {
+	require.Len(t, tbl.Schema().Fields(), 8, "id, n, ts from the after record, then _partition, _offset, _key (from events-key), _op, _lsn")
+	require.Equal(t, "struct<7: id: required string>", tbl.Schema().Fields()[5].Type.String())
+	b.eachRow([]string{"_lsn", "_key"}, func(k int, col func(string) arrow.Array, i int) {
 		require.Equal(t, fmt.Sprint(7000+k), col("_lsn").(*array.String).Value(i))
+		require.Equal(t, fmt.Sprintf("r%07d", k), col("_key").(*array.Struct).Field(0).(*array.String).Value(i))
 	})
 }

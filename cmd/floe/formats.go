@@ -23,7 +23,18 @@ import (
 // table's Arrow schema): JSON; Avro of one writer schema given in the
 // config; or values in the Confluent wire format (Avro, Protobuf, JSON
 // Schema), their writer schemas from the registry.
+//
+// Keys framed by the registry (key-format avro, protobuf, json-schema) are
+// decoded around that decoder, into the key column.
 func (p *pipeline) decoderFor(cfg codec.Config, schema *arrow.Schema) (consumer.Decoder, error) {
+	value, err := p.valueDecoder(cfg, schema)
+	if err != nil || !codec.RegistryKey(cfg.KeyFormat) {
+		return value, err
+	}
+	return registry.NewKeyed(value, p.registry, registryFormat(cfg.KeyFormat), schema, cfg)
+}
+
+func (p *pipeline) valueDecoder(cfg codec.Config, schema *arrow.Schema) (registry.Appender, error) {
 	if cfg.Format == "json" {
 		return codec.New(schema, cfg)
 	}
@@ -139,10 +150,11 @@ func (p *pipeline) checkWriterSchema(ctx context.Context, tc config.Table, schem
 }
 
 // metadataFields is the metadata columns of a table floe creates, after
-// its schema's: the key column is binary, string (key-format string) or
-// the struct of key-schema's columns (key-format json, which cannot create
-// a table without it).
-func metadataFields(tc config.Table) committer.Extra {
+// its schema's: the key column is binary, string (key-format string), the
+// struct of key-schema's columns (key-format json, which cannot create a
+// table without it) or of the latest schema of the first topic's key
+// subject (<topic>-key, for keys framed by the registry).
+func (p *pipeline) metadataFields(ctx context.Context, tc config.Table, topics []string) committer.Extra {
 	return func() ([]arrow.Field, error) {
 		fields := tc.Codec.Metadata.Fields()
 		for i, f := range fields {
@@ -164,6 +176,20 @@ func metadataFields(tc config.Table) committer.Extra {
 				as, err := table.SchemaToArrowSchema(sc, nil, true, false)
 				if err != nil {
 					return nil, fmt.Errorf("key-schema: %w", err)
+				}
+				fields[i].Type = arrow.StructOf(as.Fields()...)
+			case "avro", "protobuf", "json-schema":
+				if p.registry == nil {
+					return nil, fmt.Errorf("key-format %s: needs schema-registry.urls", tc.Codec.KeyFormat)
+				}
+				subject, _ := registry.Subject(registry.TopicNameStrategy, topics[0], "", true)
+				w, from, err := registry.WriterOf(ctx, p.registry, registryFormat(tc.Codec.KeyFormat), subject, registry.Message{})
+				if err != nil {
+					return nil, fmt.Errorf("key column %q: %w", f.Name, err)
+				}
+				as, err := w.Arrow()
+				if err != nil {
+					return nil, fmt.Errorf("key column %q from %s: %w", f.Name, from, err)
 				}
 				fields[i].Type = arrow.StructOf(as.Fields()...)
 			}

@@ -251,7 +251,7 @@ type tableTarget struct {
 // openTable loads or creates a configured table (and its dead-letter table)
 // and adds its committer; the returned route is how the consumer feeds it.
 func (p *pipeline) openTable(ctx context.Context, tc config.Table, target tableTarget) (*committer.Committer, *consumer.Route, error) {
-	tbl, created, err := committer.LoadOrCreateTable(ctx, p.cat, tc.TableConfig, metadataFields(tc))
+	tbl, created, err := committer.LoadOrCreateTable(ctx, p.cat, tc.TableConfig, p.metadataFields(ctx, tc, target.Topics))
 	if notCreatable := (*committer.TableNotCreatableError)(nil); errors.As(err, &notCreatable) && tc.Codec.Format != "json" {
 		// No declared schema: the writer schema's fields are the columns.
 		tcfg := tc.TableConfig
@@ -259,7 +259,7 @@ func (p *pipeline) openTable(ctx context.Context, tc config.Table, target tableT
 		if tcfg.Schema, from, err = p.writerColumns(ctx, tc, target.Topics); err != nil {
 			return nil, nil, fmt.Errorf("table %s: %w", tc.Name, err)
 		}
-		if tbl, created, err = committer.LoadOrCreateTable(ctx, p.cat, tcfg, metadataFields(tc)); err == nil && created {
+		if tbl, created, err = committer.LoadOrCreateTable(ctx, p.cat, tcfg, p.metadataFields(ctx, tc, target.Topics)); err == nil && created {
 			p.log.Info("table schema from the writer schema", "table", tc.Name, "from", from)
 		}
 	}

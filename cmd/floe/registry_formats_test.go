@@ -237,4 +237,11 @@ func TestRegistryTableCreationRefusals(t *testing.T) {
 		require.Equal(t, 1, p.wait(t), tc.want)
 		require.Contains(t, p.out.String(), tc.want)
 	}
+	// Keys framed by the registry type the key column from <topic>-key.
+	cfg := b.registryConfig("refused", fake.URL(), "protobuf", "    key-format: avro\n")
+	raw := readFile(t, cfg)
+	require.NoError(t, writeFile(cfg, strings.Replace(raw, "      offset: _offset\n", "      offset: _offset\n      key: _key\n", 1)))
+	p := b.start(cfg)
+	require.Equal(t, 1, p.wait(t))
+	require.Contains(t, p.out.String(), `key column "_key": create the table from subject events-key: subject events-key: unknown to the schema registry`)
 }

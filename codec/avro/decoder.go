@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/floe-dev/floe/codec"
 )
@@ -89,7 +88,7 @@ func (d *Decoder) Schema() *arrow.Schema { return d.schema }
 // if the record is at fault, codec.ErrSchemaMismatch if b has another
 // schema. The whole datum is read and checked before the first column is
 // appended. b must not be used concurrently.
-func (d *Decoder) Append(b *array.RecordBuilder, m *codec.Message) error {
+func (d *Decoder) Append(b codec.Row, m *codec.Message) error {
 	if err := d.pre.Check(b, m); err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/floe-dev/floe/codec"
 )
@@ -265,7 +264,7 @@ func (r *reader) sourceValue(sf *sourceField, ch *codec.Change) *codec.FieldErro
 // appendChange is Append for a change event: phase 1 reads the whole
 // envelope, checking the after record, and decides from op whether there
 // is a row; phase 2 appends the after record from where it starts.
-func (d *Decoder) appendChange(b *array.RecordBuilder, m *codec.Message, s *scratch) error {
+func (d *Decoder) appendChange(b codec.Row, m *codec.Message, s *scratch) error {
 	ch := &s.change
 	ch.Reset()
 	r := reader{buf: m.Value, check: true, keys: s.keys[:0]}

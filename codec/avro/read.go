@@ -296,7 +296,7 @@ func (r *reader) nested(n *node, b array.Builder) *codec.FieldError {
 
 // fields reads a record's fields into the columns of rb (the top level) or
 // sb (a struct), or into nothing.
-func (r *reader) fields(n *node, rb *array.RecordBuilder, sb *array.StructBuilder) *codec.FieldError {
+func (r *reader) fields(n *node, rb codec.Row, sb *array.StructBuilder) *codec.FieldError {
 	for i := range n.fields {
 		f := &n.fields[i]
 		var fb array.Builder

@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/floe-dev/floe/codec"
@@ -68,7 +67,7 @@ func (d *Decoder) Schema() *arrow.Schema { return d.schema }
 // b has another schema. The whole message is read and checked before the
 // first column is appended. An empty value is a message with every field
 // unset; a nil value is a tombstone. b must not be used concurrently.
-func (d *Decoder) Append(b *array.RecordBuilder, m *codec.Message) error {
+func (d *Decoder) Append(b codec.Row, m *codec.Message) error {
 	if err := d.pre.Check(b, m); err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ import (
 
 // emitFields appends one row of m's columns from frame fr at depth d to rb
 // (the top level) or sb (a struct).
-func (s *state) emitFields(m *message, fr []slot, d int, rb *array.RecordBuilder, sb *array.StructBuilder) {
+func (s *state) emitFields(m *message, fr []slot, d int, rb codec.Row, sb *array.StructBuilder) {
 	for i := range m.cols {
 		c := &m.cols[i]
 		var b array.Builder

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/floe-dev/floe/codec"
@@ -61,7 +60,7 @@ type Writer interface {
 
 // Appender decodes one bare (unframed) value into one row.
 type Appender interface {
-	Append(b *array.RecordBuilder, m *codec.Message) error
+	Append(b codec.Row, m *codec.Message) error
 }
 
 // Decoder decodes values in the Confluent wire format: each value's
@@ -143,7 +142,7 @@ func NewDecoder(reg *Client, format Format, table *arrow.Schema, cfg codec.Confi
 func (d *Decoder) Schema() *arrow.Schema { return d.table }
 
 // Append decodes one framed value; see Decoder.
-func (d *Decoder) Append(b *array.RecordBuilder, m *codec.Message) error {
+func (d *Decoder) Append(b codec.Row, m *codec.Message) error {
 	if m.Value == nil {
 		return d.cfg.Tombstone(m)
 	}
@@ -265,7 +264,7 @@ func zigzag(b []byte, pos int) (int64, int, error) {
 
 // append decodes payload, the bare value of m's framed value, with c's
 // decoder.
-func (c *compiled) append(b *array.RecordBuilder, m *codec.Message, payload []byte) error {
+func (c *compiled) append(b codec.Row, m *codec.Message, payload []byte) error {
 	framed := m.Value
 	m.Value = payload
 	err := c.dec.Append(b, m)
