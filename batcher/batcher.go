@@ -332,6 +332,12 @@ func (b *Buffer) Seal(reason Reason) *Batch {
 	}
 	if b.builder != nil && b.rows > 0 {
 		batch.Rows = b.builder.NewRecordBatch()
+		if reason == ReasonRecords || reason == ReasonBytes {
+			// Full: the partition is behind, and the next batch will be
+			// like this one. (After an age, memory or other seal the
+			// builder starts empty: an idle partition holds nothing.)
+			ReserveLike(b.builder, batch.Rows, maxReservedData)
+		}
 	}
 	b.start = b.end
 	b.records, b.skipped, b.rows, b.bytes = 0, 0, 0, 0
@@ -339,6 +345,10 @@ func (b *Buffer) Seal(reason Reason) *Batch {
 	b.maxTS, b.opened = time.Time{}, time.Time{}
 	return batch
 }
+
+// maxReservedData bounds the bytes of each string or binary column a
+// buffer reserves for its next batch after a full one.
+const maxReservedData = 1 << 20
 
 // Release frees the buffer's builder; the buffer must not be used afterwards.
 func (b *Buffer) Release() {
