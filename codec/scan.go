@@ -255,8 +255,8 @@ func hex4(b []byte, i int) (rune, bool) {
 	}
 	var r rune
 	for _, c := range b[i : i+4] {
-		v, ok := unhex(c)
-		if !ok {
+		v := hexValue[c]
+		if v > 0x0f {
 			return 0, false
 		}
 		r = r<<4 | rune(v)
