@@ -244,4 +244,10 @@ func TestRegistryTableCreationRefusals(t *testing.T) {
 	p := b.start(cfg)
 	require.Equal(t, 1, p.wait(t))
 	require.Contains(t, p.out.String(), `key column "_key": create the table from subject events-key: subject events-key: unknown to the schema registry`)
+	// A key schema that is not a record cannot type a struct column.
+	_, _, err = fake.RegisterSchema("events-key", sr.Schema{Schema: `"string"`, Type: sr.TypeAvro})
+	require.NoError(t, err)
+	p = b.start(cfg)
+	require.Equal(t, 1, p.wait(t))
+	require.Contains(t, p.out.String(), `key column "_key" from subject events-key version 1 (schema 2): avro schema: the top level must be a record, got string`)
 }
