@@ -134,9 +134,6 @@ func (c Config) Validate() error {
 			return fmt.Errorf("metadata-columns: op, source-timestamp and source-position come from a change event; set envelope: debezium")
 		}
 	case EnvelopeDebezium:
-		if c.Format == "protobuf" {
-			return fmt.Errorf("envelope: debezium is read from formats json, avro and json-schema only yet, got format %s", c.Format)
-		}
 		switch c.Deletes {
 		case "", OnErrorSkip, OnErrorDLQ:
 		default:

@@ -148,7 +148,6 @@ func TestDebeziumConfig(t *testing.T) {
 		{func(c *Config) { c.Deletes = "fail" }, `deletes: must be skip or dlq, got "fail"`},
 		{func(c *Config) { c.Envelope = ""; c.Deletes = OnErrorSkip; c.Metadata = MetadataColumns{} }, "deletes: set without envelope: debezium"},
 		{func(c *Config) { c.Envelope = EnvelopeNone }, "metadata-columns: op, source-timestamp and source-position come from a change event; set envelope: debezium"},
-		{func(c *Config) { c.Format = "protobuf" }, "envelope: debezium is read from formats json, avro and json-schema only yet, got format protobuf"},
 	} {
 		cfg := debeziumConfig()
 		tc.mutate(&cfg)

@@ -15,6 +15,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/floe-dev/floe/codec/protobuf"
 )
 
 // produceChanges writes n Debezium change events for rows r0…r(n-1) (a
@@ -204,5 +209,74 @@ func TestDebeziumAvroThroughTheRegistry(t *testing.T) {
 	b.eachRow([]string{"_lsn", "_key"}, func(k int, col func(string) arrow.Array, i int) {
 		require.Equal(t, fmt.Sprint(7000+k), col("_lsn").(*array.String).Value(i))
 		require.Equal(t, fmt.Sprintf("r%07d", k), col("_key").(*array.Struct).Field(0).(*array.String).Value(i))
+	})
+}
+
+const protoCDC = `syntax = "proto3";
+package pg.public.events;
+import "google/protobuf/wrappers.proto";
+
+message Value { string id = 1; int64 n = 2; }
+message Source { string connector = 1; int64 ts_ms = 2; google.protobuf.Int64Value lsn = 3; }
+message Envelope { Value before = 1; Value after = 2; Source source = 3; string op = 4; }
+`
+
+// Debezium change events in Protobuf through the registry: the table is
+// created from the file's Envelope message (no record-name), its after
+// message the row; deletes and tombstones are skipped.
+func TestDebeziumProtobufThroughTheRegistry(t *testing.T) {
+	fake := srfake.New()
+	t.Cleanup(fake.Close)
+	id, _, err := fake.RegisterSchema("events-value", sr.Schema{Schema: protoCDC, Type: sr.TypeProtobuf})
+	require.NoError(t, err)
+	s, err := protobuf.Parse(protoCDC, nil)
+	require.NoError(t, err)
+	env, err := s.MessageByName("pg.public.events.Envelope")
+	require.NoError(t, err)
+	b := newBed(t, 3)
+	cfg := b.registryConfig("cdc-protobuf", fake.URL(), "protobuf", "    envelope: debezium\n")
+	raw := readFile(t, cfg)
+	raw = strings.Replace(raw, "      offset: _offset\n", "      offset: _offset\n      op: _op\n      source-position: _lsn\n", 1)
+	require.NoError(t, writeFile(cfg, raw))
+
+	event := func(k int, op string) []byte {
+		m := dynamicpb.NewMessage(env)
+		f := env.Fields()
+		row := m.Mutable(f.ByName("after")).Message()
+		if op == "d" {
+			m.Clear(f.ByName("after"))
+			row = m.Mutable(f.ByName("before")).Message()
+		}
+		row.Set(row.Descriptor().Fields().ByName("id"), protoreflect.ValueOfString(fmt.Sprintf("r%07d", k)))
+		row.Set(row.Descriptor().Fields().ByName("n"), protoreflect.ValueOfInt64(int64(k)))
+		src := m.Mutable(f.ByName("source")).Message()
+		src.Set(src.Descriptor().Fields().ByName("ts_ms"), protoreflect.ValueOfInt64(int64(k)))
+		lsn := src.Mutable(src.Descriptor().Fields().ByName("lsn")).Message()
+		lsn.Set(lsn.Descriptor().Fields().ByName("value"), protoreflect.ValueOfInt64(int64(7000+k)))
+		m.Set(f.ByName("op"), protoreflect.ValueOfString(op))
+		out, err := proto.Marshal(m)
+		require.NoError(t, err)
+		var h sr.ConfluentHeader
+		framed, err := h.AppendEncode(nil, id, []int{2})
+		require.NoError(t, err)
+		return append(framed, out...)
+	}
+	var recs []*kgo.Record
+	for k := range 300 {
+		recs = append(recs, &kgo.Record{Value: event(k, []string{"c", "u", "r"}[k%3])})
+		if k%50 == 49 {
+			recs = append(recs, &kgo.Record{Value: event(k, "d")}, &kgo.Record{})
+		}
+	}
+	require.NoError(t, b.prod.ProduceSync(context.Background(), recs...).FirstErr())
+	p := b.start(cfg)
+	b.waitCommitted(int64(len(recs)), p)
+	_, metrics := p.get(t, "/metrics")
+	require.Equal(t, 0, p.stop(t, syscall.SIGTERM))
+	b.requireExactlyOnce(300)
+	require.Contains(t, metrics, `floe_consumer_change_events_without_row_total{outcome="skipped",reason="cdc_delete",topic="events"} 6`)
+	b.eachRow([]string{"_op", "_lsn"}, func(k int, col func(string) arrow.Array, i int) {
+		require.Equal(t, []string{"c", "u", "r"}[k%3], col("_op").(*array.String).Value(i))
+		require.Equal(t, fmt.Sprint(7000+k), col("_lsn").(*array.String).Value(i))
 	})
 }

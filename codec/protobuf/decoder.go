@@ -19,6 +19,8 @@ type Decoder struct {
 	meta    *codec.Metadata
 	scratch sync.Pool // *scratch
 	pre     *codec.Precheck
+	cfg     codec.Config
+	env     *envelope // a Debezium Envelope around root (envelope: debezium), else nil
 }
 
 // New compiles message type md onto table, the Arrow form of the Iceberg
@@ -34,6 +36,13 @@ func New(md protoreflect.MessageDescriptor, table *arrow.Schema, cfg codec.Confi
 	}
 	if md == nil {
 		return nil, errors.New("protobuf: no message type")
+	}
+	var env *envelope
+	if cfg.Envelope == codec.EnvelopeDebezium {
+		var err error
+		if md, env, err = afterMessage(md); err != nil {
+			return nil, err
+		}
 	}
 	meta, err := cfg.MetadataOf(table)
 	if err != nil {
@@ -52,7 +61,7 @@ func New(md protoreflect.MessageDescriptor, table *arrow.Schema, cfg codec.Confi
 		return nil, err
 	}
 	nstatic := root.assignStatic(0)
-	d := &Decoder{schema: table, root: root, meta: meta, pre: codec.NewPrecheck(table, cfg)}
+	d := &Decoder{schema: table, root: root, meta: meta, pre: codec.NewPrecheck(table, cfg), cfg: cfg, env: env}
 	d.scratch.New = func() any { return &scratch{static: make([]slot, nstatic)} }
 	return d, nil
 }
@@ -73,6 +82,9 @@ func (d *Decoder) Append(b codec.Row, m *codec.Message) error {
 	}
 	sc := d.scratch.Get().(*scratch)
 	defer d.scratch.Put(sc)
+	if d.env != nil {
+		return d.appendChange(b, m, sc)
+	}
 	s := state{buf: m.Value, scratch: sc}
 	if err := d.validate(&s, m); err != nil {
 		return err.DecodeError(m)

@@ -29,23 +29,37 @@ func (format) Writer(text string, refs map[string]string, msg registry.Message) 
 		return nil, err
 	}
 	var md protoreflect.MessageDescriptor
-	if msg.Indexes == nil && msg.Name != "" {
+	switch {
+	case msg.Indexes == nil && msg.Name != "":
 		md, err = s.MessageByName(msg.Name)
-	} else {
+	case msg.Indexes == nil && msg.Envelope == codec.EnvelopeDebezium:
+		md, err = s.envelope()
+	default:
 		md, err = s.Message(msg.Indexes)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return writer{md}, nil
+	return writer{md, msg.Envelope == codec.EnvelopeDebezium}, nil
 }
 
-// writer is one message of a writer schema.
+// writer is one message of a writer schema; change: a Debezium Envelope,
+// whose after message is the row.
 type writer struct {
-	md protoreflect.MessageDescriptor
+	md     protoreflect.MessageDescriptor
+	change bool
 }
 
-func (w writer) Arrow() (*arrow.Schema, error) { return ArrowSchema(w.md) }
+func (w writer) Arrow() (*arrow.Schema, error) {
+	if w.change {
+		after, _, err := afterMessage(w.md)
+		if err != nil {
+			return nil, err
+		}
+		return ArrowSchema(after)
+	}
+	return ArrowSchema(w.md)
+}
 
 func (w writer) Decoder(table *arrow.Schema, cfg codec.Config) (registry.Appender, error) {
 	return New(w.md, table, cfg)

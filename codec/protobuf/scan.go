@@ -67,6 +67,10 @@ type scratch struct {
 	drops  []bool
 	num    []byte     // enum numbers as text
 	uuids  [][16]byte // uuid text values, parsed once: cUUIDText values are indexes
+	// A change event's op and source (envelope: debezium), and its after
+	// message's occurrences merged when there are several.
+	change codec.Change
+	merged []byte
 }
 
 type state struct {

@@ -134,3 +134,16 @@ func findMessage(f protoreflect.FileDescriptor, name protoreflect.FullName, seen
 	}
 	return nil
 }
+
+// envelope is the file's first top-level message that is a Debezium
+// Envelope (a message field after and a string op), else its first
+// message: a table of change events created without record-name.
+func (s *Schema) envelope() (protoreflect.MessageDescriptor, error) {
+	msgs := s.file.Messages()
+	for i := range msgs.Len() {
+		if _, _, err := afterMessage(msgs.Get(i)); err == nil {
+			return msgs.Get(i), nil
+		}
+	}
+	return s.Message(nil)
+}
