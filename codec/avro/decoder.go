@@ -77,6 +77,7 @@ func compileDecoder(w *schema, table *arrow.Schema, cfg codec.Config) (*Decoder,
 type scratch struct {
 	keys   []span // map keys being checked for duplicates
 	change codec.Change
+	tape   []int64 // phase 1's record for phase 2 (tape.go)
 }
 
 // Schema returns the schema the Decoder appends to.
@@ -97,27 +98,31 @@ func (d *Decoder) Append(b codec.Row, m *codec.Message) error {
 	if d.env != nil {
 		return d.appendChange(b, m, s)
 	}
-	if err := d.validate(m, &s.keys); err != nil {
+	s.tape = s.tape[:0]
+	if err := d.validate(m, &s.keys, &s.tape); err != nil {
 		return err.DecodeError(m)
 	}
-	r := reader{buf: m.Value}
 	for _, i := range d.root.missing {
 		b.Field(i).AppendNull()
 	}
-	if err := r.fields(d.root, b, nil); err != nil {
-		// Phase 1 read the same bytes with the same plan: a failure here
-		// is a bug, and the row is already partly appended.
-		panic("avro: append failed after validation: " + err.DecodeError(m).Error())
-	}
+	t := tapeReader{tape: s.tape, buf: m.Value}
+	t.fields(d.root, b, nil)
 	d.meta.Append(b, m)
+	if cap(s.tape) > maxTape {
+		s.tape = nil
+	}
 	return nil
 }
+
+// maxTape bounds the tape a pooled scratch keeps after a large datum.
+const maxTape = 1 << 16
 
 // validate is phase 1: it reads the whole datum and checks every value. A
 // datum that is malformed is reported as such even if a value before the
 // malformation was already at fault.
-func (d *Decoder) validate(m *codec.Message, keys *[]span) *codec.FieldError {
-	r := reader{buf: m.Value, check: true, keys: (*keys)[:0]}
+func (d *Decoder) validate(m *codec.Message, keys *[]span, tape *[]int64) *codec.FieldError {
+	r := reader{buf: m.Value, check: true, keys: (*keys)[:0], tape: (*tape)[:0], taping: true}
+	defer func() { *tape = r.tape }()
 	err := r.fields(d.root, nil, nil)
 	*keys = r.keys[:0]
 	if err == nil && r.pos != len(r.buf) {

@@ -19,7 +19,9 @@ import (
 //   - check (b == nil, check set): reads everything and checks every value
 //     against its column: phase 1, which may fail;
 //   - emit (b != nil): reads again and appends: phase 2, which cannot fail
-//     because phase 1 passed over the same bytes with the same plan;
+//     because phase 1 passed over the same bytes with the same plan (a
+//     change event's after record; a plain value's phase 2 appends from
+//     the tape phase 1 kept instead, tape.go);
 //   - wire (b == nil, check unset): only the wire structure, to find out
 //     whether a record that failed a value check is malformed as well.
 //
@@ -39,6 +41,18 @@ type reader struct {
 	// records): nothing else bounds them.
 	zeroItems int
 	keys      []span // map keys being checked for duplicates
+	// tape, when set (phase 1 of a plain value), receives what phase 2
+	// appends, in plan order, so that it need not read the datum again:
+	// see tape.go.
+	tape   []int64
+	taping bool
+}
+
+// record puts x on the tape, if one is kept.
+func (r *reader) record(x int64) {
+	if r.taping {
+		r.tape = append(r.tape, x)
+	}
 }
 
 // span is a key's position in buf.
@@ -173,6 +187,9 @@ func (r *reader) value(n *node, b array.Builder) *codec.FieldError {
 			r.pos--
 			return r.malformed("boolean byte not 0 or 1")
 		}
+		if check {
+			r.record(int64(c[0]))
+		}
 		if b != nil {
 			b.(*array.BooleanBuilder).Append(c[0] == 1)
 		}
@@ -197,6 +214,9 @@ func (r *reader) value(n *node, b array.Builder) *codec.FieldError {
 		if err != nil {
 			return err
 		}
+		if check {
+			r.record(int64(binary.LittleEndian.Uint32(c)))
+		}
 		if b != nil {
 			f := math.Float32frombits(binary.LittleEndian.Uint32(c))
 			if n.conv == cFloat32 {
@@ -209,6 +229,9 @@ func (r *reader) value(n *node, b array.Builder) *codec.FieldError {
 		c, err := r.fixed(8)
 		if err != nil {
 			return err
+		}
+		if check {
+			r.record(int64(binary.LittleEndian.Uint64(c)))
 		}
 		if b != nil {
 			b.(*array.Float64Builder).Append(math.Float64frombits(binary.LittleEndian.Uint64(c)))
@@ -234,6 +257,9 @@ func (r *reader) value(n *node, b array.Builder) *codec.FieldError {
 		if err != nil {
 			return err
 		}
+		if check {
+			r.record(int64(i))
+		}
 		if b != nil {
 			codec.AppendBytes(b, n.symbols[i])
 		}
@@ -244,11 +270,17 @@ func (r *reader) value(n *node, b array.Builder) *codec.FieldError {
 			return err
 		}
 		if int64(i) != n.nullIndex {
+			if check {
+				r.record(1)
+			}
 			return r.value(n.elem, b)
 		}
 		if check && !n.nullable {
 			r.pos = start
 			return codec.NewFieldError(codec.KindMissingRequired, "value is null")
+		}
+		if check {
+			r.record(0)
 		}
 		if b != nil {
 			b.AppendNull()
@@ -329,12 +361,14 @@ func (r *reader) array(n *node, b array.Builder) *codec.FieldError {
 		lb.Append(true)
 		eb = lb.ValueBuilder()
 	}
+	slot := r.countSlot(n)
 	for i := 0; ; {
 		count, err := r.blockCount(n.elem)
 		if err != nil {
 			return err
 		}
 		if count == 0 {
+			r.setCount(slot, i)
 			return nil
 		}
 		for range count {
@@ -356,12 +390,14 @@ func (r *reader) mapValue(n *node, b array.Builder) *codec.FieldError {
 	check := r.check && n.conv != cSkip
 	mark := len(r.keys)
 	defer func() { r.keys = r.keys[:mark] }()
+	slot := r.countSlot(n)
 	for i := 0; ; {
 		count, err := r.blockCount(n.elem)
 		if err != nil {
 			return err
 		}
 		if count == 0 {
+			r.setCount(slot, i)
 			break
 		}
 		for range count {
@@ -376,6 +412,7 @@ func (r *reader) mapValue(n *node, b array.Builder) *codec.FieldError {
 					return codec.NewFieldError(codec.KindInvalidValue, "map key is not valid UTF-8").InIndex(i)
 				}
 				r.keys = append(r.keys, span{int32(r.pos - len(k)), int32(len(k))})
+				r.record(spanOf(r.pos-len(k), len(k)))
 			}
 			if kb != nil {
 				codec.AppendBytes(kb, k)
@@ -436,6 +473,16 @@ func compareBytes(a, b []byte) int {
 
 // integer converts an int or long v as n says and appends it to b.
 func (r *reader) integer(n *node, v int64, b array.Builder) *codec.FieldError {
+	if r.taping {
+		x, err := n.column(v)
+		if err != nil {
+			return err
+		}
+		r.record(x)
+		if b == nil {
+			return nil
+		}
+	}
 	switch n.conv {
 	case cInt32:
 		if b != nil {
@@ -485,15 +532,22 @@ func (r *reader) binary(n *node, c []byte, check bool, b array.Builder) *codec.F
 		if check && !utf8.Valid(c) {
 			return codec.NewFieldError(codec.KindInvalidValue, "string is not valid UTF-8")
 		}
+		if check {
+			r.record(spanOf(r.pos-len(c), len(c)))
+		}
 		if b != nil {
 			codec.AppendBytes(b, c)
 		}
-	case cBinary:
-		if b != nil {
-			codec.AppendBytes(b, c)
+	case cBinary, cFixed:
+		if check {
+			r.record(spanOf(r.pos-len(c), len(c)))
 		}
-	case cFixed:
-		if b != nil {
+		if b == nil {
+			break
+		}
+		if n.conv == cBinary {
+			codec.AppendBytes(b, c)
+		} else {
 			appendFixed(b, c)
 		}
 	case cUUIDText:
@@ -502,6 +556,10 @@ func (r *reader) binary(n *node, c []byte, check bool, b array.Builder) *codec.F
 		if !ok {
 			return codec.NewFieldError(codec.KindInvalidValue, "not a canonical uuid (8-4-4-4-12 hex digits)")
 		}
+		if check {
+			r.record(int64(binary.LittleEndian.Uint64(u[:8])))
+			r.record(int64(binary.LittleEndian.Uint64(u[8:])))
+		}
 		if b != nil {
 			appendFixed(b, u)
 		}
@@ -509,6 +567,10 @@ func (r *reader) binary(n *node, c []byte, check bool, b array.Builder) *codec.F
 		d, err := decimalOf(c, n.shift, n.prec, n.tname)
 		if err != nil {
 			return err
+		}
+		if check {
+			r.record(int64(d.LowBits()))
+			r.record(d.HighBits())
 		}
 		if b != nil {
 			b.(*array.Decimal128Builder).Append(d)
