@@ -143,8 +143,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("envelope: must be none or debezium, got %q", c.Envelope)
 	}
 	switch c.KeyFormat {
-	case "", KeyBinary, KeyString, KeyJSON, "avro", "protobuf", "json-schema":
+	case "", KeyBinary, KeyString, KeyJSON:
 	default:
+		if RegistryKey(c.KeyFormat) {
+			break
+		}
 		return fmt.Errorf("key-format: must be binary, string, json, avro, protobuf or json-schema, got %q", c.KeyFormat)
 	}
 	if c.KeyFormat != "" && c.KeyFormat != KeyBinary && c.Metadata.Key == "" {

@@ -56,6 +56,18 @@ func (b *bed) produceChanges(n int) int {
 	return rowless
 }
 
+// addMetadata adds metadata columns ("key: _key") to the bed's config
+// file cfg, beside its partition and offset columns.
+func addMetadata(t testing.TB, cfg string, cols ...string) {
+	t.Helper()
+	var extra strings.Builder
+	for _, c := range cols {
+		extra.WriteString("      " + c + "\n")
+	}
+	raw := strings.Replace(readFile(t, cfg), "      offset: _offset\n", "      offset: _offset\n"+extra.String(), 1)
+	require.NoError(t, writeFile(cfg, raw))
+}
+
 // Debezium change events (envelope: debezium): every insert, update and
 // snapshot read lands as a row of its after image with op, commit time,
 // LSN and its JSON key (key-format json, a struct of key-schema's columns);
@@ -70,9 +82,7 @@ func TestDebeziumChangeEvents(t *testing.T) {
       - {name: id, type: string, required: true}
 `)
 	// The change-event metadata columns beside the bed's.
-	raw := readFile(t, cfg)
-	raw = strings.Replace(raw, "      offset: _offset\n", "      offset: _offset\n      key: _key\n      op: _op\n      source-timestamp: _source_ts\n      source-position: _lsn\n", 1)
-	require.NoError(t, writeFile(cfg, raw))
+	addMetadata(t, cfg, "key: _key", "op: _op", "source-timestamp: _source_ts", "source-position: _lsn")
 
 	rowless := b.produceChanges(600)
 	p := b.start(cfg)
@@ -104,9 +114,7 @@ func TestDebeziumChangeEvents(t *testing.T) {
 func TestJSONKeysWithoutKeySchemaAreRefused(t *testing.T) {
 	b := newBed(t, 1)
 	cfg := b.config("keys", "    key-format: json\n")
-	raw := readFile(t, cfg)
-	raw = strings.Replace(raw, "      offset: _offset\n", "      offset: _offset\n      key: _key\n", 1)
-	require.NoError(t, writeFile(cfg, raw))
+	addMetadata(t, cfg, "key: _key")
 	p := b.start(cfg)
 	require.Equal(t, 1, p.wait(t))
 	require.Contains(t, p.out.String(), `create table itest.events: key-format json: floe does not know the type of the key column "_key"; `+
@@ -168,10 +176,8 @@ func TestDebeziumAvroThroughTheRegistry(t *testing.T) {
 	require.NoError(t, err)
 	b := newBed(t, 3)
 	cfg := b.registryConfig("cdc-avro", fake.URL(), "avro", "    envelope: debezium\n    key-format: avro\n")
-	raw := readFile(t, cfg)
-	raw = strings.Replace(raw, "      offset: _offset\n", "      offset: _offset\n      key: _key\n      op: _op\n      source-position: _lsn\n", 1)
-	raw = strings.Replace(raw, `    partition-by: ["bucket(4, id)"]`+"\n", "", 1)
-	require.NoError(t, writeFile(cfg, raw))
+	addMetadata(t, cfg, "key: _key", "op: _op", "source-position: _lsn")
+	require.NoError(t, writeFile(cfg, strings.Replace(readFile(t, cfg), `    partition-by: ["bucket(4, id)"]`+"\n", "", 1)))
 
 	var h sr.ConfluentHeader
 	var recs []*kgo.Record
@@ -235,9 +241,7 @@ func TestDebeziumProtobufThroughTheRegistry(t *testing.T) {
 	require.NoError(t, err)
 	b := newBed(t, 3)
 	cfg := b.registryConfig("cdc-protobuf", fake.URL(), "protobuf", "    envelope: debezium\n")
-	raw := readFile(t, cfg)
-	raw = strings.Replace(raw, "      offset: _offset\n", "      offset: _offset\n      op: _op\n      source-position: _lsn\n", 1)
-	require.NoError(t, writeFile(cfg, raw))
+	addMetadata(t, cfg, "op: _op", "source-position: _lsn")
 
 	event := func(k int, op string) []byte {
 		m := dynamicpb.NewMessage(env)

@@ -178,7 +178,10 @@ func (p *pipeline) metadataFields(ctx context.Context, tc config.Table, topics [
 					return nil, fmt.Errorf("key-schema: %w", err)
 				}
 				fields[i].Type = arrow.StructOf(as.Fields()...)
-			case "avro", "protobuf", "json-schema":
+			default:
+				if !codec.RegistryKey(tc.Codec.KeyFormat) {
+					continue
+				}
 				if p.registry == nil {
 					return nil, fmt.Errorf("key-format %s: needs schema-registry.urls", tc.Codec.KeyFormat)
 				}

@@ -239,8 +239,7 @@ func TestRegistryTableCreationRefusals(t *testing.T) {
 	}
 	// Keys framed by the registry type the key column from <topic>-key.
 	cfg := b.registryConfig("refused", fake.URL(), "protobuf", "    key-format: avro\n")
-	raw := readFile(t, cfg)
-	require.NoError(t, writeFile(cfg, strings.Replace(raw, "      offset: _offset\n", "      offset: _offset\n      key: _key\n", 1)))
+	addMetadata(t, cfg, "key: _key")
 	p := b.start(cfg)
 	require.Equal(t, 1, p.wait(t))
 	require.Contains(t, p.out.String(), `key column "_key": create the table from subject events-key: subject events-key: unknown to the schema registry`)

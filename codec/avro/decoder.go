@@ -122,9 +122,8 @@ const maxTape = 1 << 16
 // malformation was already at fault.
 func (d *Decoder) validate(m *codec.Message, keys *[]span, tape *[]int64) *codec.FieldError {
 	r := reader{buf: m.Value, check: true, keys: (*keys)[:0], tape: (*tape)[:0], taping: true}
-	defer func() { *tape = r.tape }()
 	err := r.fields(d.root, nil, nil)
-	*keys = r.keys[:0]
+	*keys, *tape = r.keys[:0], r.tape
 	if err == nil && r.pos != len(r.buf) {
 		err = r.malformed(strconv.Itoa(len(r.buf)-r.pos) + " bytes after the datum")
 	}

@@ -136,8 +136,18 @@ func (e *envelope) readSource(v []byte, ch *codec.Change) *codec.FieldError {
 			continue
 		}
 		if role >= srcChangeLSN {
-			if typ == protowire.BytesType {
-				ch.ChangeLSN, ch.SCN, ch.File = setText(role, ch.ChangeLSN, ch.SCN, ch.File, raw)
+			if typ != protowire.BytesType {
+				continue
+			}
+			text, n := protowire.ConsumeBytes(raw)
+			switch {
+			case n < 0:
+			case role == srcChangeLSN:
+				ch.ChangeLSN = text
+			case role == srcSCN:
+				ch.SCN = text
+			case role == srcFile:
+				ch.File = text
 			}
 			continue
 		}
@@ -196,22 +206,6 @@ func sourceInt(typ protowire.Type, raw []byte) (int64, bool) {
 		return int64(x), true
 	}
 	return 0, false
-}
-
-func setText(role srcField, changeLSN, scn, file, raw []byte) ([]byte, []byte, []byte) {
-	b, n := protowire.ConsumeBytes(raw)
-	if n < 0 {
-		return changeLSN, scn, file
-	}
-	switch role {
-	case srcChangeLSN:
-		changeLSN = b
-	case srcSCN:
-		scn = b
-	case srcFile:
-		file = b
-	}
-	return changeLSN, scn, file
 }
 
 func malformedEnvelope(n int) *codec.FieldError {

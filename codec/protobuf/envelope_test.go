@@ -134,3 +134,32 @@ func TestDebeziumEnvelopeSchema(t *testing.T) {
 	_, err = New(messageOf(t, debeziumProto, "pg.public.orders.Source", nil), arrowSchema(t), debeziumConfig())
 	require.ErrorContains(t, err, "message pg.public.orders.Source is not a Debezium Envelope")
 }
+
+// The text positions of other connectors: MySQL's binlog file and pos,
+// SQL Server's change_lsn, Oracle's scn; a source field of an unexpected
+// wire type is read past.
+func TestDebeziumEnvelopeTextPositions(t *testing.T) {
+	const text = `syntax = "proto3";
+package src;
+message Value { int64 id = 1; }
+message Source { string file = 1; int64 pos = 2; string change_lsn = 3; string scn = 4; string ts_ms = 5; }
+message Envelope { Value after = 1; Source source = 2; string op = 3; }
+`
+	env := messageOf(t, text, "src.Envelope", nil)
+	cfg := protoConfig()
+	cfg.Envelope = codec.EnvelopeDebezium
+	cfg.Metadata = codec.MetadataColumns{SourcePosition: "_pos", SourceTimestamp: "_ts"}
+	p := iceberg.PrimitiveTypes
+	h := newHarness(t, env, cfg, req(1, "id", p.Int64), opt(2, "_pos", p.String), opt(3, "_ts", p.TimestampTz))
+	for _, src := range []fields{
+		{"file": "binlog.000003", "pos": int64(154), "ts_ms": "not a number"},
+		{"change_lsn": "00000027:00000758:0003"},
+		{"scn": "2250384"},
+	} {
+		require.NoError(t, h.append(encode(t, env, fields{"op": "c", "after": fields{"id": int64(1)}, "source": src})))
+	}
+	rows := h.rows()
+	require.Equal(t, []any{"binlog.000003:154", "00000027:00000758:0003", "2250384"},
+		[]any{rows[0]["_pos"], rows[1]["_pos"], rows[2]["_pos"]})
+	require.Nil(t, rows[0]["_ts"], "a ts_ms that is not an integer is read past")
+}

@@ -81,7 +81,7 @@ func (k *Keyed) Append(b codec.Row, m *codec.Message) error {
 		return err
 	}
 	sb := b.Field(k.col).(*array.StructBuilder)
-	if m.Key == nil { // the value's decoder refused it for a required column
+	if m.Key == nil { // the column is nullable: the value's decoder refuses a null key otherwise
 		sb.AppendNull()
 		return nil
 	}
