@@ -350,6 +350,19 @@ func (b *Buffer) Seal(reason Reason) *Batch {
 // buffer reserves for its next batch after a full one.
 const maxReservedData = 1 << 20
 
+// Unreserve frees the room a full batch reserved in the builder for the
+// next one (see [Buffer.Seal]) while the buffer holds no row yet; it
+// reports false, freeing nothing, while a row waits. The memory budget calls it before it pauses:
+// room reserved for batches that have not come must not hold fetching back.
+func (b *Buffer) Unreserve() bool {
+	if b.builder == nil || b.rows > 0 {
+		return false
+	}
+	// An empty record hands the builders' buffers over and resets them.
+	b.builder.NewRecordBatch().Release()
+	return true
+}
+
 // Release frees the buffer's builder; the buffer must not be used afterwards.
 func (b *Buffer) Release() {
 	if b.builder != nil {

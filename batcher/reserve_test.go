@@ -60,3 +60,48 @@ func TestSealReservesAfterAFullBatch(t *testing.T) {
 	defer aged.Rows.Release()
 	require.Zero(t, b.Builder().Field(0).Cap(), "after an age seal the builder starts empty")
 }
+
+// Unreserve gives back what a full seal reserved, and only while no row
+// waits in the builder: the memory budget must not stay over on room for
+// batches that have not come.
+func TestUnreserveFreesTheRoomOfAnEmptyBuffer(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	b := NewBuffer("events", 0, 1, 0, nestedSchema, mem, Policy{MaxRecords: 3, MaxBytes: 1 << 30, MaxAge: time.Hour})
+	defer b.Release()
+	now := time.Unix(1_700_000_000, 0)
+	add := func(offset int64) Reason {
+		rb := b.Builder()
+		rb.Field(0).(*array.StringBuilder).Append(strings.Repeat("y", 1000))
+		rb.Field(1).(*array.ListBuilder).AppendNull()
+		r, err := b.Add(offset, now, 1, true, now)
+		require.NoError(t, err)
+		return r
+	}
+	for i := range int64(3) {
+		add(i)
+	}
+	full := b.Seal(ReasonRecords)
+	held := mem.CurrentAlloc()
+	full.Rows.Release()
+	require.Positive(t, mem.CurrentAlloc(), "the builder holds room for the next batch")
+	require.Less(t, mem.CurrentAlloc(), held)
+
+	add(3)
+	require.False(t, b.Unreserve(), "a row waits: nothing is freed")
+	require.Equal(t, 1, b.Builder().Field(0).Len())
+	one := b.Seal(ReasonAge)
+	require.Equal(t, int64(1), one.Rows.NumRows())
+	one.Rows.Release()
+
+	for i := range int64(3) {
+		add(4 + i)
+	}
+	b.Seal(ReasonRecords).Rows.Release()
+	require.Positive(t, mem.CurrentAlloc())
+	require.True(t, b.Unreserve())
+	require.Zero(t, mem.CurrentAlloc(), "an empty buffer holds nothing after Unreserve")
+	add(7)
+	require.Equal(t, 1, b.Builder().Field(0).Len(), "the builder takes rows again")
+	b.Seal(ReasonAge).Rows.Release()
+}

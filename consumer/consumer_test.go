@@ -321,6 +321,44 @@ func TestMemoryBudgetPausesUntilReleased(t *testing.T) {
 	require.GreaterOrEqual(t, flushes("bytes")+flushes("memory"), 3.0)
 }
 
+// A buffer sealed full keeps room in its builder for the next batch like
+// it. That room is Arrow memory the budget sees but no commit releases:
+// with every batch committed it must not keep fetching paused (it did, for
+// ever, once the room of the empty buffers passed the budget).
+func TestReservedRoomDoesNotKeepFetchingPaused(t *testing.T) {
+	e := newConsumerEnv(t, 2, func(c *Config) {
+		c.Batch.MaxRecords = 5
+		c.MemoryBudget = 300
+		c.Batch.MaxAge = time.Hour
+	})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.kafka.ListenAddrs()...), kgo.ConsumeTopics("t"))
+	require.NoError(t, err)
+	defer cl.Close()
+	c := e.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cl = cl
+	now := time.Now()
+	for p := range int32(2) {
+		tp := topicPartition{"t", p}
+		c.openPart(tp, 0, true)
+		buf := c.parts[tp].buf
+		for off := range int64(5) {
+			buf.Builder().Field(0).(*array.StringBuilder).Append(fmt.Sprintf("%020d", off))
+			_, err := buf.Add(off, now, 20, true, now)
+			require.NoError(t, err)
+		}
+		buf.Seal(batcher.ReasonRecords).Release() // committed
+	}
+	require.Greater(t, c.mem.bytes.Load(), c.cfg.MemoryBudget, "the room for two more batches")
+
+	c.balanceMemory()
+	require.False(t, c.memoryPaused, "nothing is buffered or pending")
+	require.Empty(t, cl.PauseFetchTopics())
+	require.Zero(t, c.mem.bytes.Load(), "the empty buffers gave their room back")
+	require.Zero(t, promtest.Value(t, e.reg, "floe_consumer_memory_bytes", map[string]string{"state": "arrow"}))
+}
+
 func TestShutdownSealsEverything(t *testing.T) {
 	e := newConsumerEnv(t, 3, func(c *Config) { c.Batch.MaxAge = time.Hour })
 	e.run()

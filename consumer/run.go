@@ -661,9 +661,18 @@ func (c *Consumer) balanceMemory() {
 	pending := c.pendingBytes.Load()
 	c.m.bufferedBytes.WithLabelValues("buffered").Set(float64(buffered))
 	c.m.bufferedBytes.WithLabelValues("pending").Set(float64(pending))
-	arrowBytes := c.mem.bytes.Load()
-	c.m.bufferedBytes.WithLabelValues("arrow").Set(float64(arrowBytes))
 	budget := c.cfg.MemoryBudget
+	arrowBytes := c.mem.bytes.Load()
+	if arrowBytes > budget {
+		// First the room that full batches reserved in empty buffers for
+		// the next ones: without it no Arrow memory is left that sealing
+		// and commits do not release, so the pause below always ends.
+		for _, st := range c.parts {
+			st.buf.Unreserve()
+		}
+		arrowBytes = c.mem.bytes.Load()
+	}
+	c.m.bufferedBytes.WithLabelValues("arrow").Set(float64(arrowBytes))
 	// The Arrow memory of the rows (builders with their growth, sealed
 	// batches) counts too: it is what the process really holds, often more
 	// than the payload. Past the budget on either count the largest buffers
