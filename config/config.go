@@ -62,8 +62,13 @@ type Table struct {
 	committer.TableConfig `koanf:",squash"`
 	// Topics are the Kafka topics whose records become rows of this table.
 	// A topic feeds exactly one table: offsets are stored in the table.
-	Topics []string     `koanf:"topics"`
-	Codec  codec.Config `koanf:",squash"`
+	Topics []string `koanf:"topics"`
+	// TopicsPattern routes every other topic whose whole name matches this
+	// regular expression (Go RE2 syntax) to the table: the topics there at
+	// start, and those created while floe runs (found every
+	// kafka.topic-refresh-interval and read from their first offset).
+	TopicsPattern string       `koanf:"topics-pattern"`
+	Codec         codec.Config `koanf:",squash"`
 	// Maintenance keeps the table healthy while floe ingests: snapshot
 	// expiry, run by the replica that owns the table.
 	Maintenance maintenance.Config `koanf:"maintenance"`

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -105,6 +106,17 @@ func (c Config) validateTables() error {
 		}
 	}
 	for i, t := range c.Tables {
+		if t.DLQ.Topic == "" {
+			continue
+		}
+		for j, other := range c.Tables {
+			if re, _ := other.Pattern(); j != i && re != nil && re.MatchString(t.DLQ.Topic) {
+				return fmt.Errorf("tables[%d] (%s): dlq.topic: %s matches the topics-pattern of tables[%d] (%s), which would read these dead letters as rows",
+					i, t.Name, t.DLQ.Topic, j, other.Name)
+			}
+		}
+	}
+	for i, t := range c.Tables {
 		if t.DLQ.Table == "" {
 			continue
 		}
@@ -114,6 +126,19 @@ func (c Config) validateTables() error {
 		}
 	}
 	return nil
+}
+
+// Pattern compiles topics-pattern to match whole topic names; nil when
+// there is none.
+func (t Table) Pattern() (*regexp.Regexp, error) {
+	if t.TopicsPattern == "" {
+		return nil, nil
+	}
+	re, err := regexp.Compile(`^(?:` + t.TopicsPattern + `)$`)
+	if err != nil {
+		return nil, fmt.Errorf("topics-pattern: %q is not a regular expression: %w", t.TopicsPattern, err)
+	}
+	return re, nil
 }
 
 // validate checks one table on its own.
@@ -127,8 +152,12 @@ func (t Table) validate() error {
 	if err := tc.Validate(); err != nil {
 		return err
 	}
-	if len(t.Topics) == 0 {
-		return errors.New("topics: at least one topic is required")
+	if len(t.Topics) == 0 && t.TopicsPattern == "" {
+		return errors.New("topics or topics-pattern: one is required (the topics whose records become rows)")
+	}
+	pattern, err := t.Pattern()
+	if err != nil {
+		return err
 	}
 	if err := t.Maintenance.Validate(); err != nil {
 		return fmt.Errorf("maintenance.%w", err)
@@ -159,6 +188,9 @@ func (t Table) validate() error {
 		if t.DLQ.Topic != "" && topic == t.DLQ.Topic {
 			return fmt.Errorf("dlq.topic: %s is a topic this table consumes", topic)
 		}
+	}
+	if pattern != nil && t.DLQ.Topic != "" && pattern.MatchString(t.DLQ.Topic) {
+		return fmt.Errorf("dlq.topic: %s matches topics-pattern %q: the table would read its own dead letters", t.DLQ.Topic, t.TopicsPattern)
 	}
 	return t.validateMetadataColumns()
 }

@@ -27,6 +27,13 @@ func validConfig() Config {
 
 func TestValidate(t *testing.T) {
 	require.NoError(t, validConfig().Validate())
+	byPattern := validConfig()
+	byPattern.Tables[1].Topics, byPattern.Tables[1].TopicsPattern = nil, `clicks(-v\d+)?`
+	require.NoError(t, byPattern.Validate(), "a table may name its topics by a pattern alone")
+	re, err := byPattern.Tables[1].Pattern()
+	require.NoError(t, err)
+	require.True(t, re.MatchString("clicks-v2"))
+	require.False(t, re.MatchString("old-clicks"), "the pattern matches whole names")
 
 	tests := []struct {
 		name   string
@@ -52,7 +59,24 @@ func TestValidate(t *testing.T) {
 		},
 		{
 			"no topics", func(c *Config) { c.Tables[1].Topics = nil },
-			"config: tables[1] (demo.clicks): topics: at least one topic is required",
+			"config: tables[1] (demo.clicks): topics or topics-pattern: one is required (the topics whose records become rows)",
+		},
+		{
+			"topics-pattern not a regexp", func(c *Config) { c.Tables[1].Topics, c.Tables[1].TopicsPattern = nil, "clicks-(" },
+			"config: tables[1] (demo.clicks): topics-pattern: \"clicks-(\" is not a regular expression: error parsing regexp: missing closing ): `^(?:clicks-()$`",
+		},
+		{
+			"topics-pattern matching its dlq.topic", func(c *Config) {
+				c.Tables[1].TopicsPattern, c.Tables[1].Codec.OnError, c.Tables[1].DLQ.Topic = `clicks\..*`, codec.OnErrorDLQ, "clicks.dlq"
+			},
+			`config: tables[1] (demo.clicks): dlq.topic: clicks.dlq matches topics-pattern "clicks\\..*": the table would read its own dead letters`,
+		},
+		{
+			"topics-pattern matching another table's dlq.topic", func(c *Config) {
+				c.Tables[0].Codec.OnError, c.Tables[0].DLQ.Topic = codec.OnErrorDLQ, "clicks.events-dlq"
+				c.Tables[1].TopicsPattern = `clicks\..*`
+			},
+			`config: tables[0] (demo.events): dlq.topic: clicks.events-dlq matches the topics-pattern of tables[1] (demo.clicks), which would read these dead letters as rows`,
 		},
 		{
 			"empty topic", func(c *Config) { c.Tables[1].Topics[1] = "" },

@@ -36,6 +36,16 @@ func NewAdmin(cfg Config, opts ...kgo.Opt) (*Admin, error) {
 // Close closes the client.
 func (a *Admin) Close() { a.cl.Close() }
 
+// Topics lists the cluster's topics floe may describe, internal ones
+// left out, sorted.
+func (a *Admin) Topics(ctx context.Context) ([]string, error) {
+	listed, err := a.adm.ListTopics(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list kafka topics: %w", err)
+	}
+	return listed.Names(), nil
+}
+
 // Members lists the members of group as client-id@host, sorted. A group
 // that is empty, unknown or that Kafka answers with an error for has none.
 func (a *Admin) Members(ctx context.Context, group string) ([]string, error) {

@@ -36,6 +36,9 @@ type Config struct {
 	AllowTopicMismatch bool `koanf:"allow-topic-mismatch"`
 	// LagInterval is how often end offsets are listed for the lag metric.
 	LagInterval time.Duration `koanf:"lag-interval"`
+	// TopicRefresh is how often the cluster's topics are listed to find
+	// new ones for the tables' topics-pattern, and to release deleted ones.
+	TopicRefresh time.Duration `koanf:"topic-refresh-interval"`
 	// TLS and SASL secure the connections of every Kafka client floe
 	// makes (consumer, admin, dead-letter producer, replay, rollback).
 	TLS  TLSConfig  `koanf:"tls"`
@@ -54,6 +57,7 @@ func DefaultConfig() Config {
 		Batch:          batcher.DefaultPolicy(),
 		MemoryBudget:   512 << 20,
 		LagInterval:    15 * time.Second,
+		TopicRefresh:   30 * time.Second,
 	}
 }
 
@@ -98,6 +102,9 @@ func (c Config) Validate() error {
 	}
 	if c.MemoryBudget < c.Batch.MaxBytes {
 		return fmt.Errorf("memory-budget: must be >= batch.max-bytes (%d), got %d", c.Batch.MaxBytes, c.MemoryBudget)
+	}
+	if c.TopicRefresh <= 0 {
+		return fmt.Errorf("topic-refresh-interval: must be > 0, got %s", c.TopicRefresh)
 	}
 	if c.LagInterval <= 0 {
 		return fmt.Errorf("lag-interval: must be > 0, got %s", c.LagInterval)

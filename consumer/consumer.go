@@ -15,7 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,7 +57,11 @@ type Decoder interface {
 
 // Route sends some topics to one table.
 type Route struct {
-	Topics  []string
+	Topics []string
+	// Pattern, if set, also routes every topic whose name it matches and
+	// that no route lists: those in Kafka at start and those created while
+	// floe runs (see topics.go). It must match whole names (^…$).
+	Pattern *regexp.Regexp
 	Schema  *arrow.Schema // the rows' schema: the table's, with field IDs
 	Decoder Decoder
 	OnError codec.OnError
@@ -134,7 +138,11 @@ type Consumer struct {
 	accessWake  chan struct{}
 
 	clusterID string
-	topicIDs  map[string]string
+	topicIDs  map[string]string // replaced, never changed in place (c.mu once running)
+
+	found   map[string]bool   // topics routed by a pattern (c.mu)
+	late    map[string]bool   // found while running: read from their first offset (c.mu)
+	leftOut map[string]string // topics a pattern matches that are left out, and why (c.mu)
 
 	mu           sync.Mutex // guards parts, gens and fatal; see the package doc
 	parts        map[topicPartition]*partState
@@ -159,6 +167,7 @@ type Consumer struct {
 	pendingBytes atomic.Int64 // submitted, not yet released by the sinks
 	topicChecks  atomic.Int64 // lag-loop topic-ID checks passed without a verdict (tests wait on it)
 	joined       atomic.Bool
+	started      atomic.Bool // open finished: the group client exists
 	wake         chan struct{}
 }
 
@@ -179,6 +188,9 @@ func New(cfg Config, routes []*Route, logger *slog.Logger, reg prometheus.Regist
 		evolving:     map[*Route]bool{},
 		denied:       map[string]error{},
 		accessWake:   make(chan struct{}, 1),
+		found:        map[string]bool{},
+		late:         map[string]bool{},
+		leftOut:      map[string]string{},
 		opts:         extra,
 	}
 	for _, r := range routes {
@@ -190,21 +202,13 @@ func New(cfg Config, routes []*Route, logger *slog.Logger, reg prometheus.Regist
 				return nil, fmt.Errorf("topic %q is routed to two tables", t)
 			}
 			c.byTopic[t] = r
-			c.topics = append(c.topics, t)
 		}
 	}
-	sort.Strings(c.topics)
 	c.m = newMetrics(reg)
 	for _, r := range routes {
+		c.m.topics.WithLabelValues(r.Sink.Table())
 		for _, t := range r.Topics {
-			for _, k := range codec.Kinds() {
-				c.m.badRecords.WithLabelValues(t, string(k), badOutcome(r.OnError))
-			}
-			if r.Deletes != "" {
-				for _, k := range []codec.Kind{codec.KindCDCDelete, codec.KindCDCTruncate, codec.KindNullValue} {
-					c.m.withoutRow.WithLabelValues(t, string(k), badOutcome(r.Deletes))
-				}
-			}
+			c.addTopic(r, t)
 		}
 		r.Sink.OnHealth(c.TableHealth)
 	}
@@ -225,7 +229,15 @@ func badOutcome(policy codec.OnError) string {
 
 // Joined reports whether the consumer is in the group with its partitions
 // positioned from the tables.
-func (c *Consumer) Joined() bool { return c.joined.Load() }
+// With no topic to read yet (a topics-pattern that matches none) there is
+// no group to join, and nothing is behind.
+func (c *Consumer) Joined() bool {
+	if c.joined.Load() {
+		return true
+	}
+	topics, _ := c.snapshotTopics()
+	return len(topics) == 0 && c.started.Load()
+}
 
 // batchDone is the Done of every batch the consumer seals: the sink
 // finished it. Its bytes leave the memory budget; a committed batch moves
@@ -267,6 +279,21 @@ func (c *Consumer) Owns(topic string, partition int32) bool {
 	defer c.mu.Unlock()
 	_, ok := c.parts[topicPartition{topic, partition}]
 	return ok
+}
+
+// OwnsFirstOf reports whether this member owns partition 0 of the first
+// topic (by name) routed to table now: the one member that runs the
+// table's maintenance. With no topic routed to it yet, none does.
+func (c *Consumer) OwnsFirstOf(table string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range c.topics { // sorted
+		if c.byTopic[t].Sink.Table() == table {
+			_, ok := c.parts[topicPartition{t, 0}]
+			return ok
+		}
+	}
+	return false
 }
 
 // committed records the table's new offset and newest record timestamp of

@@ -29,7 +29,11 @@ func (c *Consumer) lagLoop(ctx context.Context) {
 			return
 		}
 		c.topicChecks.Add(1)
-		ends, err := c.adm.ListEndOffsets(ctx, c.topics...)
+		topics, _ := c.snapshotTopics()
+		if len(topics) == 0 {
+			continue // none to read yet; no topics would list them all
+		}
+		ends, err := c.adm.ListEndOffsets(ctx, topics...)
 		if err != nil {
 			continue
 		}

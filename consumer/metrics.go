@@ -20,6 +20,8 @@ type metrics struct {
 	bufferedBytes *prometheus.GaugeVec
 	paused        *prometheus.GaugeVec
 	accessDenied  prometheus.Gauge
+	topics        *prometheus.GaugeVec
+	topicsLeftOut prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -54,6 +56,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"reason"}),
 		accessDenied: f.NewGauge(prometheus.GaugeOpts{
 			Name: "floe_kafka_access_denied", Help: "Resources (topics, the consumer group) Kafka refuses floe now; while above 0 floe is unready and retries with backoff.",
+		}),
+		topics: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "floe_consumer_topics", Help: "Topics routed to the table: listed in its topics, or matching its topics-pattern now.",
+		}, []string{"table"}),
+		topicsLeftOut: f.NewGauge(prometheus.GaugeOpts{
+			Name: "floe_consumer_topics_left_out", Help: "Topics a topics-pattern matches that floe does not read: two tables' patterns match them, or Kafka denies READ (logged with the reason).",
 		}),
 	}
 	for _, r := range batcher.Reasons {

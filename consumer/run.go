@@ -47,6 +47,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 	go func() { defer bg.Done(); c.lagLoop(bgCtx) }()
 	go func() { defer bg.Done(); c.mirrorLoop(bgCtx) }()
 	go func() { defer bg.Done(); c.accessLoop(bgCtx) }()
+	if c.patterns() {
+		bg.Add(1)
+		go func() { defer bg.Done(); c.topicLoop(bgCtx) }()
+	}
 	defer func() { stopBg(); bg.Wait() }()
 
 	err := c.loop(ctx, false)
@@ -65,6 +69,12 @@ func (c *Consumer) open(ctx context.Context) error {
 	}
 	// The admin client lives on its own connection, set before the group
 	// client exists: rebalance callbacks use it from franz-go's goroutines.
+	if c.patterns() {
+		if err := c.findTopics(ctx, kadm.NewClient(seed)); err != nil {
+			seed.Close()
+			return err
+		}
+	}
 	if err := c.readTopics(ctx, seed, c.topics); err != nil {
 		return err
 	}
@@ -107,6 +117,7 @@ func (c *Consumer) open(ctx context.Context) error {
 	c.mu.Lock()
 	c.cl = cl
 	c.mu.Unlock()
+	c.started.Store(true)
 	return nil
 }
 
@@ -136,7 +147,12 @@ func (c *Consumer) readTopics(ctx context.Context, seed *kgo.Client, topics []st
 		return fmt.Errorf("read kafka metadata from %v: %w", c.cfg.Brokers, err)
 	}
 	c.clusterID = md.Cluster
-	c.topicIDs = map[string]string{}
+	ids := map[string]string{}
+	defer func() {
+		c.mu.Lock()
+		c.topicIDs = ids
+		c.mu.Unlock()
+	}()
 	for _, t := range topics {
 		d, ok := md.Topics[t]
 		if ok && errors.Is(d.Err, kerr.TopicAuthorizationFailed) {
@@ -149,7 +165,7 @@ func (c *Consumer) readTopics(ctx context.Context, seed *kgo.Client, topics []st
 			return c.acc.explain(kerr.TopicAuthorizationFailed, "READ", t)
 		}
 		if d.ID != (kadm.TopicID{}) {
-			c.topicIDs[t] = d.ID.String()
+			ids[t] = d.ID.String()
 		}
 	}
 	return nil
@@ -162,7 +178,8 @@ func (c *Consumer) stored(ctx context.Context, r *Route) (offsets.Map, error) {
 	if err != nil {
 		return offsets.Map{}, fmt.Errorf("read offsets of table %s: %w", r.Sink.Table(), err)
 	}
-	src := offsets.Source{ClusterID: c.clusterID, TopicIDs: c.topicIDs, ResetMismatched: c.cfg.AllowTopicMismatch}
+	_, ids := c.snapshotTopics()
+	src := offsets.Source{ClusterID: c.clusterID, TopicIDs: ids, ResetMismatched: c.cfg.AllowTopicMismatch}
 	r.Sink.SetSource(src)
 	m, dropped, err := src.Check(r.Sink.Table(), m)
 	if err != nil {
@@ -188,13 +205,17 @@ func (c *Consumer) stored(ctx context.Context, r *Route) (offsets.Map, error) {
 // recreated) or a failed metadata request is not a mismatch: the next check
 // sees how it ends.
 func (c *Consumer) checkTopicIDs(ctx context.Context) error {
-	md, err := c.adm.Metadata(ctx, c.topics...)
+	topics, ids := c.snapshotTopics()
+	if len(topics) == 0 {
+		return nil
+	}
+	md, err := c.adm.Metadata(ctx, topics...)
 	if err != nil {
 		return nil
 	}
-	for _, t := range c.topics {
+	for _, t := range topics {
 		d, ok := md.Topics[t]
-		was := c.topicIDs[t]
+		was := ids[t]
 		if !ok || d.Err != nil || d.ID == (kadm.TopicID{}) || was == "" || d.ID.String() == was {
 			continue
 		}
@@ -238,14 +259,19 @@ func (c *Consumer) adjust(ctx context.Context, assigned map[string]map[int32]kgo
 	}
 	starts := map[topicPartition]int64{}
 	fromTable := map[topicPartition]bool{}
-	var missing []string
-	for _, r := range c.routes {
-		var topics []string
-		for _, t := range r.Topics {
-			if _, ok := assigned[t]; ok {
-				topics = append(topics, t)
-			}
+	var missing, missingLate []string
+	c.mu.Lock()
+	byRoute := map[*Route][]string{}
+	late := map[string]bool{}
+	for t := range assigned {
+		if r := c.byTopic[t]; r != nil {
+			byRoute[r] = append(byRoute[r], t)
+			late[t] = c.late[t]
 		}
+	}
+	c.mu.Unlock()
+	for _, r := range c.routes {
+		topics := byRoute[r]
 		if len(topics) == 0 {
 			continue
 		}
@@ -261,28 +287,39 @@ func (c *Consumer) adjust(ctx context.Context, assigned map[string]map[int32]kgo
 		}
 		for _, t := range topics {
 			for p := range assigned[t] {
-				if next, ok := s.Topics[t].Next[p]; ok {
+				switch next, ok := s.Topics[t].Next[p]; {
+				case ok:
 					starts[topicPartition{t, p}] = next
 					fromTable[topicPartition{t, p}] = true
-				} else {
+				case late[t]:
+					missingLate = append(missingLate, t)
+				default:
 					missing = append(missing, t)
 				}
 			}
 		}
 	}
-	if len(missing) > 0 {
+	// A topic created while floe runs is read from its first offset: all of
+	// it was written after floe started.
+	for _, l := range []struct {
+		from   string
+		topics []string
+	}{{c.cfg.StartFrom, missing}, {"earliest", missingLate}} {
+		if len(l.topics) == 0 {
+			continue
+		}
 		var listed kadm.ListedOffsets
 		var err error
-		if c.cfg.StartFrom == "latest" {
-			listed, err = c.adm.ListEndOffsets(ctx, missing...)
+		if l.from == "latest" {
+			listed, err = c.adm.ListEndOffsets(ctx, l.topics...)
 		} else {
-			listed, err = c.adm.ListStartOffsets(ctx, missing...)
+			listed, err = c.adm.ListStartOffsets(ctx, l.topics...)
 		}
 		if err == nil {
 			err = listed.Error()
 		}
 		if err != nil {
-			return nil, fmt.Errorf("list %s offsets: %w", c.cfg.StartFrom, err)
+			return nil, fmt.Errorf("list %s offsets: %w", l.from, err)
 		}
 		listed.Each(func(o kadm.ListedOffset) {
 			tp := topicPartition{o.Topic, o.Partition}
@@ -728,11 +765,9 @@ func (c *Consumer) balanceMemory() {
 // topics of tables that cannot commit; it resumes the rest. c.mu held.
 func (c *Consumer) applyPauses() {
 	want := map[string]bool{}
-	for _, r := range c.routes {
-		if c.memoryPaused || c.unhealthy[r.Sink.Table()] {
-			for _, t := range r.Topics {
-				want[t] = true
-			}
+	for _, t := range c.topics {
+		if c.memoryPaused || c.unhealthy[c.byTopic[t].Sink.Table()] {
+			want[t] = true
 		}
 	}
 	for t := range c.denied {

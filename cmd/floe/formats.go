@@ -94,8 +94,10 @@ func (p *pipeline) writerColumns(ctx context.Context, tc config.Table, topics []
 		}
 	case p.registry == nil:
 		return nil, "", errors.New("no tables[].schema, avro-schema or schema-registry to create the table from")
+	case len(topics) == 0 && tc.Codec.SubjectNameStrategy != registry.RecordNameStrategy:
+		return nil, "", errNoTopicYet(tc)
 	default:
-		subject, err := registry.Subject(tc.Codec.SubjectNameStrategy, topics[0], tc.Codec.RecordName, false)
+		subject, err := registry.Subject(tc.Codec.SubjectNameStrategy, firstOf(topics), tc.Codec.RecordName, false)
 		if err != nil {
 			return nil, "", fmt.Errorf("%w: set record-name (the record the table is created from) or declare tables[].schema", err)
 		}
@@ -113,6 +115,21 @@ func (p *pipeline) writerColumns(ctx context.Context, tc config.Table, topics []
 		return nil, "", fmt.Errorf("writer schema from %s: %w", from, err)
 	}
 	return cols, from, nil
+}
+
+// errNoTopicYet: a table to create from subjects named after its topics,
+// when its topics-pattern matches none yet.
+func errNoTopicYet(tc config.Table) error {
+	return fmt.Errorf("no topic matches topics-pattern %q yet, and the table's schema would come from the subject of its first topic: "+
+		"declare tables[].schema (or key-schema), use subject-name-strategy: record with record-name, or create a matching topic first", tc.TopicsPattern)
+}
+
+// firstOf is the first of topics, or "" (record strategy: no topic needed).
+func firstOf(topics []string) string {
+	if len(topics) == 0 {
+		return ""
+	}
+	return topics[0]
 }
 
 // checkWriterSchema reports at start when the latest schema of an existing
@@ -184,6 +201,9 @@ func (p *pipeline) metadataFields(ctx context.Context, tc config.Table, topics [
 				}
 				if p.registry == nil {
 					return nil, fmt.Errorf("key-format %s: needs schema-registry.urls", tc.Codec.KeyFormat)
+				}
+				if len(topics) == 0 {
+					return nil, fmt.Errorf("key column %q: %w", f.Name, errNoTopicYet(tc))
 				}
 				subject, _ := registry.Subject(registry.TopicNameStrategy, topics[0], "", true)
 				w, from, err := registry.WriterOf(ctx, p.registry, registryFormat(tc.Codec.KeyFormat), subject, registry.Message{})

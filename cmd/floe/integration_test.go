@@ -78,10 +78,16 @@ func newBed(t testing.TB, partitions int32, opts ...kfake.Opt) *bed {
 // produce writes n records with unique ids, spread over the partitions.
 func (b *bed) produce(n int) {
 	b.t.Helper()
+	b.produceTo(b.topic, n)
+}
+
+// produceTo is produce to another topic; the ids go on from the last.
+func (b *bed) produceTo(topic string, n int) {
+	b.t.Helper()
 	recs := make([]*kgo.Record, n)
 	for i := range recs {
 		id := b.next + i
-		recs[i] = &kgo.Record{Key: []byte(fmt.Sprint(id)),
+		recs[i] = &kgo.Record{Topic: topic, Key: []byte(fmt.Sprint(id)),
 			Value: fmt.Appendf(nil, `{"id":"r%07d","n":%d,"amount":"%d.%02d","ts":"2026-11-26T10:%02d:%02dZ","tags":["a","b"],"user":{"name":"u%d","age":%d}}`,
 				id, id, id%1000, id%100, id%60, id%60, id%97, id%90)}
 	}

@@ -85,13 +85,19 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 		return nil, err
 	}
 	ctx = p.store.Context(ctx)
+	found, err := p.topicsByPattern(ctx)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
 	var routes []*consumer.Route
-	for _, tc := range cfg.Tables {
-		_, route, err := p.openTable(ctx, tc, tableTarget{Group: cfg.Kafka.Group, Topics: tc.Topics})
+	for i, tc := range cfg.Tables {
+		_, route, err := p.openTable(ctx, tc, tableTarget{Group: cfg.Kafka.Group, Topics: tc.Topics, Found: found[i]})
 		if err != nil {
 			p.Close()
 			return nil, err
 		}
+		route.Pattern, _ = tc.Pattern() // validated
 		routes = append(routes, route)
 	}
 	if err := p.newConsumer(routes); err != nil {
@@ -99,6 +105,43 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 		return nil, err
 	}
 	return p, nil
+}
+
+// topicsByPattern lists, per configured table, the topics in Kafka now that
+// its topics-pattern matches and no table lists by name; nil for a table
+// without a pattern. (The consumer routes them itself, and follows the
+// cluster; these only give a table created from the registry its schema.)
+func (p *pipeline) topicsByPattern(ctx context.Context) ([][]string, error) {
+	found := make([][]string, len(p.cfg.Tables))
+	listed := map[string]bool{}
+	var any bool
+	for _, tc := range p.cfg.Tables {
+		for _, t := range tc.Topics {
+			listed[t] = true
+		}
+		any = any || tc.TopicsPattern != ""
+	}
+	if !any {
+		return found, nil
+	}
+	adm, err := consumer.NewAdmin(p.cfg.Kafka, p.kafka...)
+	if err != nil {
+		return nil, err
+	}
+	defer adm.Close()
+	topics, err := adm.Topics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i, tc := range p.cfg.Tables {
+		re, _ := tc.Pattern() // validated
+		for _, t := range topics {
+			if re != nil && !listed[t] && re.MatchString(t) {
+				found[i] = append(found[i], t)
+			}
+		}
+	}
+	return found, nil
 }
 
 // openPipeline opens the catalog and the object store, with no table yet:
@@ -243,6 +286,9 @@ type tableTarget struct {
 	Group  string
 	Branch string
 	Topics []string
+	// Found are the topics the table's topics-pattern matches at start:
+	// with Topics, they give a table created from the registry its schema.
+	Found []string
 	// OnLanded, if set, is told what each landed commit holds (the report
 	// at the end of `floe replay`).
 	OnLanded func(committer.Landed)
@@ -251,15 +297,16 @@ type tableTarget struct {
 // openTable loads or creates a configured table (and its dead-letter table)
 // and adds its committer; the returned route is how the consumer feeds it.
 func (p *pipeline) openTable(ctx context.Context, tc config.Table, target tableTarget) (*committer.Committer, *consumer.Route, error) {
-	tbl, created, err := committer.LoadOrCreateTable(ctx, p.cat, tc.TableConfig, p.metadataFields(ctx, tc, target.Topics))
+	topics := append(slices.Clone(target.Topics), target.Found...) // whose subjects the schema may come from
+	tbl, created, err := committer.LoadOrCreateTable(ctx, p.cat, tc.TableConfig, p.metadataFields(ctx, tc, topics))
 	if notCreatable := (*committer.TableNotCreatableError)(nil); errors.As(err, &notCreatable) && tc.Codec.Format != "json" {
 		// No declared schema: the writer schema's fields are the columns.
 		tcfg := tc.TableConfig
 		var from string
-		if tcfg.Schema, from, err = p.writerColumns(ctx, tc, target.Topics); err != nil {
+		if tcfg.Schema, from, err = p.writerColumns(ctx, tc, topics); err != nil {
 			return nil, nil, fmt.Errorf("table %s: %w", tc.Name, err)
 		}
-		if tbl, created, err = committer.LoadOrCreateTable(ctx, p.cat, tcfg, p.metadataFields(ctx, tc, target.Topics)); err == nil && created {
+		if tbl, created, err = committer.LoadOrCreateTable(ctx, p.cat, tcfg, p.metadataFields(ctx, tc, topics)); err == nil && created {
 			p.log.Info("table schema from the writer schema", "table", tc.Name, "from", from)
 		}
 	}
@@ -303,7 +350,7 @@ func (p *pipeline) openTable(ctx context.Context, tc config.Table, target tableT
 		return nil, nil, fmt.Errorf("table %s: %w", tc.Name, err)
 	}
 	if !created {
-		p.checkWriterSchema(ctx, tc, schema, target.Topics)
+		p.checkWriterSchema(ctx, tc, schema, topics)
 	}
 	route := &consumer.Route{
 		Topics: target.Topics, Schema: schema, Decoder: dec, OnError: tc.Codec.OnError, Sink: com,
@@ -429,14 +476,14 @@ func (p *pipeline) Run(ctx context.Context) error {
 }
 
 // maintainer is the maintenance of table tc while floe runs: on the
-// replica that owns the first partition of the table's first topic.
+// replica that owns the first partition of the table's first topic (by
+// name, among those it reads now).
 func (p *pipeline) maintainer(tc config.Table) (*maintenance.Maintainer, error) {
 	ident, err := committer.ParseIdentifier(tc.Name)
 	if err != nil {
 		return nil, err
 	}
-	first := slices.Min(tc.Topics)
-	owns := func() bool { return p.consumer.Owns(first, 0) }
+	owns := func() bool { return p.consumer.OwnsFirstOf(tc.Name) }
 	t := maintenance.Table{Name: tc.Name, Ident: ident, Catalog: p.cat, TargetFileSize: tc.TargetFileSize}
 	return maintenance.NewMaintainer(tc.Maintenance, t, owns, p.log, p.reg), nil
 }

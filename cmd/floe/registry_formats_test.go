@@ -249,4 +249,22 @@ func TestRegistryTableCreationRefusals(t *testing.T) {
 	p = b.start(cfg)
 	require.Equal(t, 1, p.wait(t))
 	require.Contains(t, p.out.String(), `key column "_key" from subject events-key version 1 (schema 2): avro schema: the top level must be a record, got string`)
+
+	// A table by pattern that matches no topic yet has no subject to take
+	// its schema (or its key's) from.
+	byPattern := func(path string) string {
+		yaml := strings.Replace(readFile(t, path), "    topics: [events]\n", "    topics-pattern: 'later\\..+'\n", 1)
+		require.NoError(t, os.WriteFile(path, []byte(yaml), 0o644))
+		return path
+	}
+	p = b.start(byPattern(b.registryConfig("refused", fake.URL(), "protobuf", "")))
+	require.Equal(t, 1, p.wait(t))
+	require.Contains(t, p.out.String(), `table itest.events: no topic matches topics-pattern "later\\..+" yet, and the table's schema would come from the subject of its first topic`)
+	_, _, err = fake.RegisterSchema("itest.User", sr.Schema{Schema: protoUser, Type: sr.TypeProtobuf})
+	require.NoError(t, err)
+	cfg = byPattern(b.registryConfig("refused", fake.URL(), "protobuf", "    subject-name-strategy: record\n    record-name: itest.User\n    key-format: avro\n"))
+	addMetadata(t, cfg, "key: _key")
+	p = b.start(cfg)
+	require.Equal(t, 1, p.wait(t))
+	require.Contains(t, p.out.String(), `key column "_key": no topic matches topics-pattern`)
 }

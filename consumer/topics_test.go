@@ -1,0 +1,168 @@
+package consumer
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/floe-dev/floe/batcher"
+	"github.com/floe-dev/floe/codec"
+	"github.com/floe-dev/floe/internal/promtest"
+	"github.com/floe-dev/floe/offsets"
+)
+
+// newPatternEnv is a consumer whose one table takes the topics pattern
+// matches, on a cluster holding topic "t" only; the topics are listed
+// every 20 ms.
+func newPatternEnv(t *testing.T, pattern string, mutate func(*Config), more ...*Route) *consumerEnv {
+	t.Helper()
+	kc, prod := newCluster(t, 1)
+	cfg := DefaultConfig()
+	cfg.Brokers = kc.ListenAddrs()
+	cfg.Batch.MaxAge = 50 * time.Millisecond
+	cfg.LagInterval = 50 * time.Millisecond
+	cfg.TopicRefresh = 20 * time.Millisecond
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	sink := &fakeSink{stored: offsets.Map{Topics: map[string]offsets.Topic{}}}
+	routes := append([]*Route{{
+		Pattern: regexp.MustCompile(`^(?:` + pattern + `)$`),
+		Schema:  idSchema, Decoder: idDecoder{}, OnError: codec.OnErrorSkip, Sink: sink,
+	}}, more...)
+	reg := prometheus.NewRegistry()
+	c, err := New(cfg, routes, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	require.NoError(t, err)
+	return &consumerEnv{t: t, kafka: kc, prod: prod, sink: sink, reg: reg, c: c}
+}
+
+func (e *consumerEnv) produceTo(topic string, p int32, values ...string) {
+	e.t.Helper()
+	for _, v := range values {
+		require.NoError(e.t, e.prod.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Partition: p, Value: []byte(v)}).FirstErr())
+	}
+}
+
+// coveredIn is covered for the batches of one topic.
+func coveredIn(t testing.TB, bs []*batcher.Batch, topic string) map[int32][2]int64 {
+	var of []*batcher.Batch
+	for _, b := range bs {
+		if b.Topic == topic {
+			of = append(of, b)
+		}
+	}
+	return covered(t, of)
+}
+
+func (e *consumerEnv) topicsOf(table string) float64 {
+	return promtest.ValueOrZero(e.t, e.reg, "floe_consumer_topics", map[string]string{"table": table})
+}
+
+// A table's topics-pattern takes the matching topics there at start (from
+// kafka.start-from) and those created while floe runs, from their first
+// offset whatever start-from says; a matching topic that is deleted is
+// released. Topics the pattern does not match are not read.
+func TestTopicsPatternFollowsTheCluster(t *testing.T) {
+	e := newPatternEnv(t, `orders\..*`, func(c *Config) { c.StartFrom = "latest" })
+	require.NoError(t, e.kafka.CreateTopic("orders.eu", 1, nil))
+	e.produceTo("orders.eu", 0, "old-1", "old-2")
+	e.run()
+	require.Eventually(t, e.c.Joined, waitFor, tick)
+	require.Equal(t, 1.0, e.topicsOf("db.t"))
+	e.produceTo("orders.eu", 0, "new-1")
+	require.Eventually(t, func() bool { return coveredIn(t, e.sink.snapshot(), "orders.eu")[0][1] == 3 }, waitFor, tick)
+	require.Equal(t, [2]int64{2, 3}, coveredIn(t, e.sink.snapshot(), "orders.eu")[0], "start-from: latest at start")
+
+	// Records are written to the new topic before floe can have seen it.
+	require.NoError(t, e.kafka.CreateTopic("orders.us", 2, nil))
+	e.produceTo("orders.us", 0, "a", "b")
+	e.produceTo("orders.us", 1, "c")
+	require.NoError(t, e.kafka.CreateTopic("payments", 1, nil))
+	e.produceTo("payments", 0, "not for this table")
+	require.Eventually(t, func() bool {
+		c := coveredIn(t, e.sink.snapshot(), "orders.us")
+		return c[0][1] == 2 && c[1][1] == 1
+	}, waitFor, tick)
+	require.Equal(t, map[int32][2]int64{0: {0, 2}, 1: {0, 1}}, coveredIn(t, e.sink.snapshot(), "orders.us"),
+		"a topic created while floe runs is read from its first offset")
+	require.Equal(t, 2.0, e.topicsOf("db.t"))
+	e.produceTo("t", 0, "not for this table either")
+
+	// Deleted: its partitions are released, the rest goes on.
+	adm := kadm.NewClient(e.prod)
+	_, err := adm.DeleteTopics(context.Background(), "orders.us")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return e.topicsOf("db.t") == 1 }, waitFor, tick)
+	require.Contains(t, e.sink.dropped(), "orders.us[0]@1")
+	require.Contains(t, e.sink.dropped(), "orders.us[1]@1")
+	e.produceTo("orders.eu", 0, "new-2")
+	require.Eventually(t, func() bool { return coveredIn(t, e.sink.snapshot(), "orders.eu")[0][1] == 4 }, waitFor, tick)
+	for _, b := range e.sink.snapshot() {
+		require.Contains(t, []string{"orders.eu", "orders.us"}, b.Topic)
+	}
+	select {
+	case err := <-e.done:
+		e.done <- err // for the cleanup
+		t.Fatalf("the consumer stopped: %v", err)
+	default:
+	}
+}
+
+// A topic that two tables' patterns match feeds neither: at start floe
+// refuses to start, naming both tables; while running it is left out, with
+// a metric, and the rest goes on. A topic a table lists by name is that
+// table's even when another's pattern matches it.
+func TestTopicsMatchedByTwoPatterns(t *testing.T) {
+	other := &fakeSink{table: "db.other", stored: offsets.Map{Topics: map[string]offsets.Topic{}}}
+	second := &Route{Pattern: regexp.MustCompile(`^(?:orders\.eu.*)$`), Topics: []string{"orders.listed"},
+		Schema: idSchema, Decoder: idDecoder{}, OnError: codec.OnErrorSkip, Sink: other}
+	e := newPatternEnv(t, `orders\..*`, nil, second)
+	require.NoError(t, e.kafka.CreateTopic("orders.listed", 1, nil))
+	e.produceTo("orders.listed", 0, "x")
+	e.run()
+	require.Eventually(t, func() bool { return coveredIn(t, other.snapshot(), "orders.listed")[0][1] == 1 }, waitFor, tick,
+		"a listed topic goes to its table, whatever the patterns")
+	require.Empty(t, e.sink.snapshot())
+
+	require.NoError(t, e.kafka.CreateTopic("orders.eu-west", 1, nil))
+	require.NoError(t, e.kafka.CreateTopic("orders.us", 1, nil))
+	e.produceTo("orders.eu-west", 0, "ambiguous")
+	e.produceTo("orders.us", 0, "y")
+	require.Eventually(t, func() bool { return coveredIn(t, e.sink.snapshot(), "orders.us")[0][1] == 1 }, waitFor, tick)
+	require.Eventually(t, func() bool {
+		return promtest.Value(t, e.reg, "floe_consumer_topics_left_out", nil) == 1
+	}, waitFor, tick)
+	for _, b := range append(e.sink.snapshot(), other.snapshot()...) {
+		require.NotEqual(t, "orders.eu-west", b.Topic)
+	}
+
+	// At start the same topic stops floe.
+	e2 := newPatternEnv(t, `orders\..*`, nil, &Route{Pattern: regexp.MustCompile(`^(?:orders\.eu.*)$`),
+		Schema: idSchema, Decoder: idDecoder{}, OnError: codec.OnErrorSkip,
+		Sink: &fakeSink{table: "db.other", stored: offsets.Map{Topics: map[string]offsets.Topic{}}}})
+	require.NoError(t, e2.kafka.CreateTopic("orders.eu", 1, nil))
+	err := e2.c.Run(context.Background())
+	require.EqualError(t, err, `topic "orders.eu" matches the topics-pattern of tables db.t and db.other: a topic feeds one table; `+
+		`narrow one of the patterns, or list the topic in one table's topics`)
+}
+
+// A pattern that matches nothing yet leaves floe ready, with nothing to
+// read; the first matching topic is picked up.
+func TestTopicsPatternMatchingNothingYet(t *testing.T) {
+	e := newPatternEnv(t, `late\..*`, nil)
+	e.run()
+	require.Eventually(t, e.c.Joined, waitFor, tick, "nothing to join is not unready")
+	require.Zero(t, e.topicsOf("db.t"))
+	require.NoError(t, e.kafka.CreateTopic("late.one", 1, nil))
+	e.produceTo("late.one", 0, "a", "b")
+	require.Eventually(t, func() bool { return coveredIn(t, e.sink.snapshot(), "late.one")[0][1] == 2 }, waitFor, tick)
+	require.Equal(t, [2]int64{0, 2}, coveredIn(t, e.sink.snapshot(), "late.one")[0])
+}
