@@ -41,6 +41,8 @@ type fakeSink struct {
 	drops   []string
 	submit  func(b *batcher.Batch)
 	health  func(table string, healthy bool) // registered by the consumer
+	// onOffsets, if set, runs at each Offsets call, before it answers.
+	onOffsets func()
 }
 
 func (s *fakeSink) Table() string {
@@ -50,6 +52,12 @@ func (s *fakeSink) Table() string {
 	return s.table
 }
 func (s *fakeSink) Offsets(context.Context) (offsets.Map, error) {
+	s.mu.Lock()
+	hook := s.onOffsets
+	s.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stored, nil

@@ -262,11 +262,11 @@ func (c *Consumer) adjust(ctx context.Context, assigned map[string]map[int32]kgo
 	var missing, missingLate []string
 	c.mu.Lock()
 	byRoute := map[*Route][]string{}
-	late := map[string]bool{}
+	late, found := map[string]bool{}, map[string]bool{}
 	for t := range assigned {
 		if r := c.byTopic[t]; r != nil {
 			byRoute[r] = append(byRoute[r], t)
-			late[t] = c.late[t]
+			late[t], found[t] = c.late[t], c.found[t]
 		}
 	}
 	c.mu.Unlock()
@@ -286,12 +286,18 @@ func (c *Consumer) adjust(ctx context.Context, assigned map[string]map[int32]kgo
 			return nil, err
 		}
 		for _, t := range topics {
+			// A topic found by pattern that the table holds no offsets
+			// for, while it holds some: it may have been created after the
+			// table's first start (found by another replica, or by an
+			// earlier run that stopped before committing it), so all of it
+			// is read. start-from (perhaps latest) is for a first start.
+			fresh := late[t] || (found[t] && len(s.Topics) > 0)
 			for p := range assigned[t] {
 				switch next, ok := s.Topics[t].Next[p]; {
 				case ok:
 					starts[topicPartition{t, p}] = next
 					fromTable[topicPartition{t, p}] = true
-				case late[t]:
+				case fresh:
 					missingLate = append(missingLate, t)
 				default:
 					missing = append(missing, t)
@@ -335,6 +341,12 @@ func (c *Consumer) adjust(ctx context.Context, assigned map[string]map[int32]kgo
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for tp, start := range starts {
+		if c.byTopic[tp.topic] == nil {
+			// Deleted and released while its offsets were read: not
+			// positioned, so franz-go does not fetch it.
+			c.log.Info("partition of a released topic not started", "topic", tp.topic, "partition", tp.partition)
+			continue
+		}
 		if out[tp.topic] == nil {
 			out[tp.topic] = map[int32]kgo.Offset{}
 		}

@@ -2,11 +2,13 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -62,8 +64,9 @@ func (c *Consumer) addTopic(r *Route, topic string) {
 	c.m.topics.WithLabelValues(r.Sink.Table()).Inc()
 }
 
-// removeTopic forgets a found topic that is gone from the cluster and
-// drops its partitions' uncommitted work. c.mu held.
+// removeTopic forgets a found topic that is gone from the cluster: drops
+// its partitions' uncommitted work, its pause and access state (a topic of
+// that name created later starts afresh) and its metric series. c.mu held.
 func (c *Consumer) removeTopic(topic string) {
 	for tp := range c.parts {
 		if tp.topic == topic {
@@ -72,6 +75,14 @@ func (c *Consumer) removeTopic(topic string) {
 	}
 	if r := c.byTopic[topic]; r != nil {
 		c.m.topics.WithLabelValues(r.Sink.Table()).Dec()
+	}
+	if c.pausedTopics[topic] && c.cl != nil {
+		c.cl.ResumeFetchTopics(topic) // franz-go keeps a purged topic's pause
+	}
+	delete(c.pausedTopics, topic)
+	delete(c.denied, topic)
+	for _, m := range []*prometheus.CounterVec{c.m.records, c.m.bytes, c.m.badRecords, c.m.withoutRow} {
+		m.DeletePartialMatch(prometheus.Labels{"topic": topic})
 	}
 	delete(c.byTopic, topic)
 	delete(c.found, topic)
@@ -97,55 +108,24 @@ func (c *Consumer) initTopicMetrics(r *Route, topic string) {
 // findTopics routes the topics in Kafka that a pattern matches, before the
 // group client exists; readTopics then checks them with the listed ones.
 func (c *Consumer) findTopics(ctx context.Context, adm *kadm.Client) error {
-	listed, err := adm.ListTopics(ctx)
+	md, err := adm.Metadata(kadm.WithAuthorizedOps(ctx))
 	if err != nil {
 		return fmt.Errorf("list kafka topics for topics-pattern: %w", err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, name := range listed.Names() {
-		if c.byTopic[name] != nil {
-			continue
-		}
-		r, err := c.matchRoute(name)
-		if err != nil {
-			return err
-		}
-		if r != nil {
-			c.addTopic(r, name)
-			c.found[name] = true
-			c.log.Info("topic matches topics-pattern", "topic", name, "table", r.Sink.Table())
-		}
-	}
-	return nil
+	_, err = c.matchNew(md, true)
+	return err
 }
 
-// topicLoop refreshes the topics by pattern until ctx is done.
-func (c *Consumer) topicLoop(ctx context.Context) {
-	t := time.NewTicker(c.cfg.TopicRefresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		c.refreshTopics(ctx)
-	}
-}
-
-// refreshTopics subscribes to the topics created since the last listing
-// that a pattern matches, and releases found topics that are gone. A topic
-// floe may not READ, or that two patterns match, is left out with an error
-// logged once; it is looked at again at each listing.
-func (c *Consumer) refreshTopics(ctx context.Context) {
-	md, err := c.adm.Metadata(kadm.WithAuthorizedOps(ctx))
-	if err != nil {
-		c.log.Warn("list kafka topics for topics-pattern; trying again later", "error", err)
-		return
-	}
-	c.mu.Lock()
-	var added, gone []string
+// matchNew routes the topics in md that a pattern matches and no route has
+// yet, and returns them. A topic that is not ready (a metadata error, e.g.
+// while it is being created) waits for the next listing; one floe may not
+// READ is left out, logged once, and so is one that two patterns match —
+// except at start, where that stops floe. Topics found after the start
+// are late: read from their first offset. c.mu held.
+func (c *Consumer) matchNew(md kadm.Metadata, atStart bool) ([]string, error) {
+	var added []string
 	for _, name := range slices.Sorted(maps.Keys(md.Topics)) {
 		d := md.Topics[name]
 		if d.IsInternal || d.Err != nil || c.byTopic[name] != nil {
@@ -154,6 +134,9 @@ func (c *Consumer) refreshTopics(ctx context.Context) {
 		r, err := c.matchRoute(name)
 		if r == nil && err == nil {
 			continue
+		}
+		if err != nil && atStart {
+			return nil, err
 		}
 		if err == nil && !hasOp(d.AuthorizedOperations, kadm.OpRead) {
 			err = c.acc.explain(kerr.TopicAuthorizationFailed, "READ", name)
@@ -171,18 +154,56 @@ func (c *Consumer) refreshTopics(ctx context.Context) {
 			c.m.topicsLeftOut.Dec()
 		}
 		c.addTopic(r, name)
-		c.found[name], c.late[name] = true, true
+		c.found[name] = true
 		if d.ID != (kadm.TopicID{}) {
 			ids := maps.Clone(c.topicIDs)
+			if ids == nil {
+				ids = map[string]string{}
+			}
 			ids[name] = d.ID.String()
 			c.topicIDs = ids
 		}
 		added = append(added, name)
-		c.log.Info("new topic matches topics-pattern: consuming it from its first offset", "topic", name, "table", r.Sink.Table())
+		if atStart {
+			c.log.Info("topic matches topics-pattern", "topic", name, "table", r.Sink.Table())
+		} else {
+			c.late[name] = true
+			c.log.Info("new topic matches topics-pattern: consuming it from its first offset", "topic", name, "table", r.Sink.Table())
+		}
 	}
+	return added, nil
+}
+
+// topicLoop refreshes the topics by pattern until ctx is done.
+func (c *Consumer) topicLoop(ctx context.Context) {
+	t := time.NewTicker(c.cfg.TopicRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.refreshTopics(ctx)
+	}
+}
+
+// refreshTopics subscribes to the topics created since the last listing
+// that a pattern matches (see matchNew), and releases found topics that are
+// gone. A topic missing from the listing is gone only once Kafka says it
+// does not exist: a topic whose DESCRIBE was taken away is missing too.
+func (c *Consumer) refreshTopics(ctx context.Context) {
+	md, err := c.adm.Metadata(kadm.WithAuthorizedOps(ctx))
+	if err != nil {
+		c.log.Warn("list kafka topics for topics-pattern; trying again later", "error", err)
+		return
+	}
+	c.mu.Lock()
+	added, _ := c.matchNew(md, false)
+	var missing []string
 	for name := range c.found {
 		if _, ok := md.Topics[name]; !ok {
-			gone = append(gone, name)
+			missing = append(missing, name)
 		}
 	}
 	for name := range c.leftOut {
@@ -196,19 +217,39 @@ func (c *Consumer) refreshTopics(ctx context.Context) {
 	if len(added) > 0 {
 		cl.AddConsumeTopics(added...)
 	}
+	gone := c.deleted(ctx, missing)
 	if len(gone) == 0 {
 		return
 	}
-	slices.Sort(gone)
 	cl.PurgeTopicsFromConsuming(gone...)
 	c.mu.Lock()
 	for _, name := range gone {
-		table := c.byTopic[name].Sink.Table()
-		c.removeTopic(name)
-		c.log.Info("topic deleted: its partitions are released", "topic", name, "table", table)
+		if r := c.byTopic[name]; r != nil {
+			c.removeTopic(name)
+			c.log.Info("topic deleted: its partitions are released", "topic", name, "table", r.Sink.Table())
+		}
 	}
 	c.mu.Unlock()
 	c.poke()
+}
+
+// deleted returns, sorted, those of topics Kafka says do not exist.
+func (c *Consumer) deleted(ctx context.Context, topics []string) []string {
+	if len(topics) == 0 {
+		return nil
+	}
+	md, err := c.adm.Metadata(ctx, topics...)
+	if err != nil {
+		return nil
+	}
+	var gone []string
+	for _, t := range topics {
+		if d, ok := md.Topics[t]; !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+			gone = append(gone, t)
+		}
+	}
+	slices.Sort(gone)
+	return gone
 }
 
 // snapshotTopics returns the routed topics and their IDs as they are now.

@@ -2,9 +2,11 @@ package consumer
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"regexp"
+	"slices"
 	"testing"
 	"time"
 
@@ -103,6 +105,8 @@ func TestTopicsPatternFollowsTheCluster(t *testing.T) {
 	require.Eventually(t, func() bool { return e.topicsOf("db.t") == 1 }, waitFor, tick)
 	require.Contains(t, e.sink.dropped(), "orders.us[0]@1")
 	require.Contains(t, e.sink.dropped(), "orders.us[1]@1")
+	require.Zero(t, seriesOf(t, e.reg, "orders.us"), "a deleted topic's series go with it")
+	require.NotZero(t, seriesOf(t, e.reg, "orders.eu"))
 	e.produceTo("orders.eu", 0, "new-2")
 	require.Eventually(t, func() bool { return coveredIn(t, e.sink.snapshot(), "orders.eu")[0][1] == 4 }, waitFor, tick)
 	for _, b := range e.sink.snapshot() {
@@ -165,4 +169,102 @@ func TestTopicsPatternMatchingNothingYet(t *testing.T) {
 	e.produceTo("late.one", 0, "a", "b")
 	require.Eventually(t, func() bool { return coveredIn(t, e.sink.snapshot(), "late.one")[0][1] == 2 }, waitFor, tick)
 	require.Equal(t, [2]int64{0, 2}, coveredIn(t, e.sink.snapshot(), "late.one")[0])
+}
+
+// seriesOf counts the series labelled with topic.
+func seriesOf(t *testing.T, reg *prometheus.Registry, topic string) int {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	n := 0
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "topic" && l.GetValue() == topic {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
+// start-from applies to a table's first start only: once the table holds
+// offsets, a matching topic it holds none for may have been created since
+// (found by another replica, or by a run that stopped before committing),
+// and is read from its first offset, even with start-from: latest.
+func TestTopicsPatternStartFromIsForTheFirstStart(t *testing.T) {
+	for _, ran := range []bool{false, true} {
+		t.Run(fmt.Sprintf("table ran before %v", ran), func(t *testing.T) {
+			e := newPatternEnv(t, `orders\..*`, func(c *Config) { c.StartFrom = "latest" })
+			for _, topic := range []string{"orders.a", "orders.b"} {
+				require.NoError(t, e.kafka.CreateTopic(topic, 1, nil))
+				e.produceTo(topic, 0, "x", "y")
+			}
+			if ran {
+				e.sink.stored.Topics["orders.a"] = offsets.Topic{Next: map[int32]int64{0: 1}}
+			}
+			e.run()
+			require.Eventually(t, e.c.Joined, waitFor, tick)
+			e.produceTo("orders.a", 0, "z")
+			e.produceTo("orders.b", 0, "z")
+			require.Eventually(t, func() bool {
+				bs := e.sink.snapshot()
+				return coveredIn(t, bs, "orders.a")[0][1] == 3 && coveredIn(t, bs, "orders.b")[0][1] == 3
+			}, waitFor, tick)
+			bs := e.sink.snapshot()
+			if ran {
+				require.Equal(t, [2]int64{1, 3}, coveredIn(t, bs, "orders.a")[0], "from the table's offset")
+				require.Equal(t, [2]int64{0, 3}, coveredIn(t, bs, "orders.b")[0], "from its first offset")
+			} else {
+				require.Equal(t, [2]int64{2, 3}, coveredIn(t, bs, "orders.a")[0], "start-from: latest")
+				require.Equal(t, [2]int64{2, 3}, coveredIn(t, bs, "orders.b")[0], "start-from: latest")
+			}
+		})
+	}
+}
+
+// A topic released while its partitions are being positioned (the table's
+// offsets being read) is not started, and floe goes on.
+func TestTopicReleasedWhilePositioned(t *testing.T) {
+	e := newPatternEnv(t, `orders\..*`, nil)
+	require.NoError(t, e.kafka.CreateTopic("orders.a", 1, nil))
+	require.NoError(t, e.kafka.CreateTopic("orders.b", 1, nil))
+	e.produceTo("orders.b", 0, "x")
+	calls := 0
+	e.sink.onOffsets = func() {
+		if calls++; calls == 2 { // the first is at start, the second positions the assignment
+			e.c.mu.Lock()
+			e.c.removeTopic("orders.a")
+			e.c.mu.Unlock()
+		}
+	}
+	e.run()
+	require.Eventually(t, func() bool { return coveredIn(t, e.sink.snapshot(), "orders.b")[0][1] == 1 }, waitFor, tick)
+	require.False(t, e.c.Owns("orders.a", 0))
+	select {
+	case err := <-e.done:
+		e.done <- err
+		t.Fatalf("the consumer stopped: %v", err)
+	default:
+	}
+}
+
+// A found topic paused (its table cannot commit) and then deleted does not
+// stay paused in the client: created again, it is read.
+func TestDeletedPausedTopicIsReadWhenCreatedAgain(t *testing.T) {
+	e := newPatternEnv(t, `orders\..*`, nil)
+	require.NoError(t, e.kafka.CreateTopic("orders.a", 1, nil))
+	e.run()
+	require.Eventually(t, e.c.Joined, waitFor, tick)
+	e.sink.setHealthy(false)
+	require.Eventually(t, func() bool { return slices.Contains(e.pausedTopics(), "orders.a") }, waitFor, tick)
+	_, err := kadm.NewClient(e.prod).DeleteTopics(context.Background(), "orders.a")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return e.topicsOf("db.t") == 0 }, waitFor, tick)
+	e.sink.setHealthy(true)
+
+	require.NoError(t, e.kafka.CreateTopic("orders.a", 1, nil))
+	e.produceTo("orders.a", 0, "again")
+	require.Eventually(t, func() bool { return coveredIn(t, e.sink.snapshot(), "orders.a")[0][1] == 1 }, waitFor, tick)
 }
