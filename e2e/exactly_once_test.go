@@ -101,6 +101,9 @@ type pipeline struct {
 	catalog map[string]any // the catalog as check.py takes it
 	cfgPath string         // a config for floe commits
 	procs   []*floeProc    // every floe process started, in order
+	// also are more topics the table takes beside topic (by its
+	// topics-pattern); finish judges each.
+	also []string
 	// maintained: the table's maintenance runs (see expectation).
 	maintained bool
 	// killedAt: the last SIGKILL of a floe (see expectation).
@@ -190,12 +193,24 @@ func (p *pipeline) committed() (map[int32]int64, []commitInfo, error) {
 	return committedOffsets(hist, p.topic), hist, nil
 }
 
-// waitUntil polls the table until done says so; each of procs must stay
-// alive meanwhile.
+// tableTopics are the topics the table takes: topic, and also.
+func (p *pipeline) tableTopics() []string {
+	return append([]string{p.topic}, p.also...)
+}
+
+// waitUntil polls the table until done says so of topic's offsets; each of
+// procs must stay alive meanwhile.
 func (p *pipeline) waitUntil(what string, timeout time.Duration, done func(map[int32]int64) bool, procs ...*floeProc) []commitInfo {
 	p.t.Helper()
+	return p.waitHistory(what, timeout, func(hist []commitInfo) bool { return done(committedOffsets(hist, p.topic)) }, procs...)
+}
+
+// waitHistory polls floe's commit history until done says so; each of procs
+// must stay alive meanwhile.
+func (p *pipeline) waitHistory(what string, timeout time.Duration, done func([]commitInfo) bool, procs ...*floeProc) []commitInfo {
+	p.t.Helper()
 	deadline := time.Now().Add(timeout)
-	var last map[int32]int64
+	var last []commitInfo
 	var lastErr error
 	for {
 		for _, proc := range procs {
@@ -203,18 +218,22 @@ func (p *pipeline) waitUntil(what string, timeout time.Duration, done func(map[i
 				p.t.Fatalf("floe %s exited (%v) while waiting until %s; log:\n%s", proc.name, proc.err, what, proc.logTail(40))
 			}
 		}
-		next, hist, err := p.committed()
+		hist, err := floeCommits(p.cfgPath)
 		if err == nil {
-			last, lastErr = next, nil
-			if done(next) {
+			last, lastErr = hist, nil
+			if done(hist) {
 				return hist
 			}
 		} else {
 			lastErr = err
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("not %s after %v: table offsets %v (%d records), last error: %v",
-				what, timeout, last, sumOffsets(last), lastErr)
+			var at []string
+			for _, topic := range p.tableTopics() {
+				next := committedOffsets(last, topic)
+				at = append(at, fmt.Sprintf("%s %v (%d records)", topic, next, sumOffsets(next)))
+			}
+			p.t.Fatalf("not %s after %v: table offsets %s, last error: %v", what, timeout, strings.Join(at, ", "), lastErr)
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
@@ -223,10 +242,18 @@ func (p *pipeline) waitUntil(what string, timeout time.Duration, done func(map[i
 // waitCommitted waits until the table covers at least n records.
 func (p *pipeline) waitCommitted(n int, procs ...*floeProc) {
 	p.t.Helper()
+	p.waitTopicCommitted(p.topic, n, procs...)
+}
+
+// waitTopicCommitted waits until the table covers at least n records of
+// topic.
+func (p *pipeline) waitTopicCommitted(topic string, n int, procs ...*floeProc) {
+	p.t.Helper()
 	start := time.Now()
-	p.waitUntil(fmt.Sprintf("%d records committed", n), 5*time.Minute,
-		func(m map[int32]int64) bool { return sumOffsets(m) >= int64(n) }, procs...)
-	p.t.Logf("%d records committed after %v", n, time.Since(start).Round(time.Millisecond))
+	p.waitHistory(fmt.Sprintf("%d records of %s committed", n, topic), 5*time.Minute, func(hist []commitInfo) bool {
+		return sumOffsets(committedOffsets(hist, topic)) >= int64(n)
+	}, procs...)
+	p.t.Logf("%d records of %s committed after %v", n, topic, time.Since(start).Round(time.Millisecond))
 }
 
 // waitEachCommitted waits until each of procs has logged a commit, keeping
@@ -248,17 +275,28 @@ func waitEachCommitted(t testing.TB, prod *producer, procs ...*floeProc) {
 	t.Logf("each of %d replicas has committed (waited %v)", len(procs), time.Since(start).Round(time.Millisecond))
 }
 
-// finish waits until the table's offsets reach the topic's end, stops procs
-// with SIGTERM (all at once: each must exit 0), has the readers check the
-// table and returns floe's commit history.
+// finish waits until the table's offsets reach its topics' ends, stops
+// procs with SIGTERM (all at once: each must exit 0), has the readers check
+// the table and returns floe's commit history.
 func (p *pipeline) finish(ids []string, procs ...*floeProc) []commitInfo {
 	p.t.Helper()
-	ends := endOffsets(p.t, p.adm, p.topic)
-	if sumOffsets(ends) != int64(len(ids)) {
-		p.t.Fatalf("the topic ends at %v (%d records); %d were produced", ends, sumOffsets(ends), len(ids))
+	ends := map[string]map[int32]int64{}
+	var total int64
+	for _, topic := range p.tableTopics() {
+		ends[topic] = endOffsets(p.t, p.adm, topic)
+		total += sumOffsets(ends[topic])
 	}
-	p.waitUntil("caught up with the topic's end", 10*time.Minute,
-		func(m map[int32]int64) bool { return maps.Equal(m, withoutEmpty(ends)) }, procs...)
+	if total != int64(len(ids)) {
+		p.t.Fatalf("the topics end at %v (%d records); %d were produced", ends, total, len(ids))
+	}
+	p.waitHistory("caught up with the topics' ends", 10*time.Minute, func(hist []commitInfo) bool {
+		for topic, e := range ends {
+			if !maps.Equal(committedOffsets(hist, topic), withoutEmpty(e)) {
+				return false
+			}
+		}
+		return true
+	}, procs...)
 	stopAll(p.t, procs...)
 
 	hist, err := floeCommits(p.cfgPath)
@@ -269,16 +307,21 @@ func (p *pipeline) finish(ids []string, procs ...*floeProc) []commitInfo {
 	for _, proc := range p.procs {
 		p.t.Logf("floe %s: %s", proc.name, proc.logSummary())
 	}
-	clusterID, topicID := topicIdentity(p.t, p.adm, p.topic)
-	var extra map[string]any
+	want := expectation{ids: ids, topics: map[string]topicEnd{}, commits: hist, maintained: p.maintained, killedAt: p.killedAt}
+	for topic, e := range ends {
+		var id string
+		want.clusterID, id = topicIdentity(p.t, p.adm, topic)
+		want.topics[topic] = topicEnd{ends: e, id: id}
+	}
+	extra := map[string]any{}
 	if p.maintained {
-		extra = map[string]any{"time_travel": true, "orphans": true}
+		extra["time_travel"], extra["orphans"] = true, true
+	}
+	if p.conf.topicColumn != "" {
+		extra["topic_column"] = p.conf.topicColumn
 	}
 	py, duck := readTableWith(p.t, p.svc, p.catalog, p.table, p.group, ids, extra)
-	requireExactlyOnce(p.t, expectation{
-		topic: p.topic, ids: ids, ends: ends, clusterID: clusterID, topicID: topicID, commits: hist,
-		maintained: p.maintained, killedAt: p.killedAt,
-	}, py, duck)
+	requireExactlyOnce(p.t, want, py, duck)
 	return hist
 }
 

@@ -274,6 +274,15 @@ type floeConfig struct {
 	// tableExtra is more YAML for the table's list item (indented by four
 	// spaces), e.g. on-error and dlq.
 	tableExtra string
+	// kafkaExtra is more YAML for the kafka: section (indented by two
+	// spaces), e.g. topic-refresh-interval.
+	kafkaExtra string
+	// topicsPattern, if set, is the table's topics-pattern in place of
+	// topics: [topic].
+	topicsPattern string
+	// topicColumn, if set, names a metadata column with each row's topic:
+	// what tells a table's partitions apart when several topics feed it.
+	topicColumn string
 }
 
 // write writes a config with a free http.addr to dir/name.yaml and returns
@@ -281,6 +290,18 @@ type floeConfig struct {
 func (c floeConfig) write(t testing.TB, dir, name string) (path, addr string) {
 	t.Helper()
 	addr = freeAddr(t)
+	topics := "topics: [" + c.topic + "]"
+	if c.topicsPattern != "" {
+		topics = "topics-pattern: " + yamlStr(c.topicsPattern)
+	}
+	kafka := ""
+	if c.kafkaExtra != "" {
+		kafka = "\n" + c.kafkaExtra
+	}
+	meta := "      partition: _kafka_partition\n      offset: _kafka_offset"
+	if c.topicColumn != "" {
+		meta += "\n      topic: " + c.topicColumn
+	}
 	yaml := fmt.Sprintf(`# floe e2e: %s
 kafka:
   brokers: [%s]
@@ -290,7 +311,7 @@ kafka:
   lag-interval: 2s
   batch:
     max-records: 5000
-    max-age: 500ms
+    max-age: 500ms%s
 catalog:
 %s
 commit:
@@ -306,11 +327,10 @@ shutdown:
   timeout: 60s
 tables:
   - name: %s
-    topics: [%s]
+    %s
     commit-interval: 1s
     metadata-columns:
-      partition: _kafka_partition
-      offset: _kafka_offset
+%s
     schema:
       - {name: id, type: string, required: true}
       - {name: n, type: long, required: true}
@@ -324,7 +344,7 @@ tables:
           - {name: segment, type: string}
       - {name: tags, type: "list<string>"}
     partition-by: [day(ts)]
-%s`, name, c.brokers, c.group, name, c.catalog, addr, c.table, c.topic, c.tableExtra)
+%s`, name, c.brokers, c.group, name, kafka, c.catalog, addr, c.table, topics, meta, c.tableExtra)
 	path = filepath.Join(dir, name+".yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)

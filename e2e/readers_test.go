@@ -34,6 +34,9 @@ type readerResult struct {
 	UnexpectedCount int                 `json:"unexpected_count"`
 	Unexpected      []string            `json:"unexpected"`
 	Partitions      map[string]coverage `json:"partitions"`
+	// TopicPartitions replaces Partitions when the readers are given a
+	// topic_column: coverage per topic, then partition.
+	TopicPartitions map[string]map[string]coverage `json:"topic_partitions"`
 	aggregates
 
 	// DuckDB only: the table's snapshots, as iceberg_snapshots lists them.
@@ -49,9 +52,10 @@ type readerResult struct {
 	// TimeTravel (asked for): each retained snapshot with the group's
 	// offsets, read as of itself.
 	TimeTravel []struct {
-		SnapshotID int64               `json:"snapshot_id"`
-		Offsets    *storedOffsets      `json:"offsets"`
-		Partitions map[string]coverage `json:"partitions"`
+		SnapshotID      int64                          `json:"snapshot_id"`
+		Offsets         *storedOffsets                 `json:"offsets"`
+		Partitions      map[string]coverage            `json:"partitions"`
+		TopicPartitions map[string]map[string]coverage `json:"topic_partitions"`
 	} `json:"time_travel"`
 	// Orphans (asked for): data files no retained snapshot references.
 	Orphans []struct {
@@ -95,7 +99,7 @@ func readTable(t testing.TB, s *services, catalog map[string]any, table, group s
 }
 
 // readTableWith is readTable with more of check.py's options (time_travel,
-// orphans) in extra.
+// orphans, topic_column) in extra.
 func readTableWith(t testing.TB, s *services, catalog map[string]any, table, group string, ids []string, extra map[string]any) (py, duck readerResult) {
 	t.Helper()
 	req := map[string]any{
@@ -141,7 +145,10 @@ type expectation struct {
 	ends      map[int32]int64 // the topic's end offsets
 	clusterID string          // Kafka's cluster ID
 	topicID   string          // Kafka's topic ID
-	commits   []commitInfo    // floe commits --json
+	// topics, if set, are the table's topics in place of topic, ends and
+	// topicID: a table fed by several (a topics-pattern).
+	topics  map[string]topicEnd
+	commits []commitInfo // floe commits --json
 	// maintained: table maintenance ran (expiry removed snapshots, manifest
 	// rewrites and compactions added replace snapshots without floe keys);
 	// the readers then also read every retained snapshot with the group's
@@ -150,6 +157,40 @@ type expectation struct {
 	// killedAt is the last SIGKILL: a data file no snapshot references must
 	// be older (a killed writer's, for the sweep); the zero time allows none.
 	killedAt time.Time
+}
+
+// topicEnd is what the table must hold of one topic: every offset up to
+// the topic's end offsets, under the topic's Kafka ID.
+type topicEnd struct {
+	ends map[int32]int64
+	id   string
+}
+
+// perTopic is the table's topics, one or several, with their ends and IDs.
+func (w expectation) perTopic() map[string]topicEnd {
+	if w.topics != nil {
+		return w.topics
+	}
+	return map[string]topicEnd{w.topic: {ends: w.ends, id: w.topicID}}
+}
+
+// byTopic is a reader's offset coverage per topic and partition: as it
+// read it through the topic column, or, without one, every row as the one
+// topic's. A table of several topics needs the column: each topic has a
+// partition 0.
+func byTopic(want expectation, partitions map[string]coverage, topicPartitions map[string]map[string]coverage) (map[string]map[string]coverage, error) {
+	if topicPartitions != nil {
+		return topicPartitions, nil
+	}
+	topics := want.perTopic()
+	if len(topics) != 1 {
+		return nil, fmt.Errorf("coverage by partition alone cannot tell %d topics apart: read with a topic_column", len(topics))
+	}
+	out := map[string]map[string]coverage{}
+	for topic := range topics {
+		out[topic] = partitions
+	}
+	return out, nil
 }
 
 // requireExactlyOnce checks both readers' view against what was produced.
@@ -214,18 +255,32 @@ func checkRows(t testing.TB, name string, r readerResult, want expectation, agg 
 	if r.aggregates != agg {
 		t.Errorf("%s: column aggregates differ\n got: %+v\nwant: %+v", name, r.aggregates, agg)
 	}
-	for p, end := range want.ends {
-		c, ok := r.Partitions[strconv.Itoa(int(p))]
-		switch {
-		case end == 0 && ok:
-			t.Errorf("%s: partition %d is empty in Kafka but has rows in the table: %+v", name, p, c)
-		case end > 0 && c != (coverage{Rows: end, Distinct: end, Min: 0, Max: end - 1}):
-			t.Errorf("%s: partition %d holds %+v; want offsets 0..%d each once", name, p, c, end-1)
+	covered, err := byTopic(want, r.Partitions, r.TopicPartitions)
+	if err != nil {
+		t.Errorf("%s: %v", name, err)
+		return
+	}
+	topics := want.perTopic()
+	for topic, te := range topics {
+		parts := covered[topic]
+		for p, end := range te.ends {
+			c, ok := parts[strconv.Itoa(int(p))]
+			switch {
+			case end == 0 && ok:
+				t.Errorf("%s: partition %s/%d is empty in Kafka but has rows in the table: %+v", name, topic, p, c)
+			case end > 0 && c != (coverage{Rows: end, Distinct: end, Min: 0, Max: end - 1}):
+				t.Errorf("%s: partition %s/%d holds %+v; want offsets 0..%d each once", name, topic, p, c, end-1)
+			}
+		}
+		for p := range parts {
+			if i, err := strconv.Atoi(p); err != nil || !hasPartition(te.ends, int32(i)) {
+				t.Errorf("%s: rows of partition %s/%s, which the topic does not have", name, topic, p)
+			}
 		}
 	}
-	for p := range r.Partitions {
-		if i, err := strconv.Atoi(p); err != nil || !hasPartition(want.ends, int32(i)) {
-			t.Errorf("%s: rows of partition %s, which the topic does not have", name, p)
+	for topic, parts := range covered {
+		if _, ok := topics[topic]; !ok {
+			t.Errorf("%s: rows of topic %s, which the table must not take: %v", name, topic, parts)
 		}
 	}
 }
@@ -235,8 +290,8 @@ func hasPartition(m map[int32]int64, p int32) bool {
 	return ok
 }
 
-// checkOffsets: the tagged snapshot's floe.offsets.<group> is the topic's
-// end, for Kafka's cluster and topic IDs.
+// checkOffsets: the tagged snapshot's floe.offsets.<group> is each topic's
+// end, for Kafka's cluster and topic IDs, and names no other topic.
 func checkOffsets(t testing.TB, got *storedOffsets, want expectation) {
 	t.Helper()
 	if got == nil {
@@ -246,26 +301,29 @@ func checkOffsets(t testing.TB, got *storedOffsets, want expectation) {
 	if got.ClusterID != want.clusterID {
 		t.Errorf("stored cluster_id %q, Kafka's is %q", got.ClusterID, want.clusterID)
 	}
-	if len(got.Topics) != 1 {
-		t.Errorf("stored offsets name topics %v, want only %s", keys(got.Topics), want.topic)
+	topics := want.perTopic()
+	if !slices.Equal(keys(got.Topics), keys(topics)) {
+		t.Errorf("stored offsets name topics %v, want only %v", keys(got.Topics), keys(topics))
 	}
-	st, ok := got.Topics[want.topic]
-	if !ok {
-		t.Errorf("stored offsets lack topic %s", want.topic)
-		return
-	}
-	if st.TopicID != want.topicID {
-		t.Errorf("stored topic_id %q, Kafka's is %q", st.TopicID, want.topicID)
-	}
-	for p, end := range want.ends {
-		next, ok := st.Partitions[strconv.Itoa(int(p))]
-		if next != end || (!ok && end > 0) {
-			t.Errorf("stored offset of partition %d is %d (present %v); the topic ends at %d", p, next, ok, end)
+	for topic, te := range topics {
+		st, ok := got.Topics[topic]
+		if !ok {
+			t.Errorf("stored offsets lack topic %s", topic)
+			continue
 		}
-	}
-	for p := range st.Partitions {
-		if i, err := strconv.Atoi(p); err != nil || !hasPartition(want.ends, int32(i)) {
-			t.Errorf("stored offsets name partition %s, which the topic does not have", p)
+		if st.TopicID != te.id {
+			t.Errorf("stored topic_id of %s %q, Kafka's is %q", topic, st.TopicID, te.id)
+		}
+		for p, end := range te.ends {
+			next, ok := st.Partitions[strconv.Itoa(int(p))]
+			if next != end || (!ok && end > 0) {
+				t.Errorf("stored offset of partition %s/%d is %d (present %v); the topic ends at %d", topic, p, next, ok, end)
+			}
+		}
+		for p := range st.Partitions {
+			if i, err := strconv.Atoi(p); err != nil || !hasPartition(te.ends, int32(i)) {
+				t.Errorf("stored offsets name partition %s/%s, which the topic does not have", topic, p)
+			}
 		}
 	}
 }
@@ -335,19 +393,26 @@ func checkTimeTravel(t testing.TB, py readerResult, want expectation) {
 			t.Errorf("time travel to %d: no offsets", tt.SnapshotID)
 			continue
 		}
-		next := tt.Offsets.Topics[want.topic].Partitions
-		for p, cov := range tt.Partitions {
-			if _, ok := next[p]; !ok {
-				t.Errorf("time travel to %d: partition %s has %d rows but no offset", tt.SnapshotID, p, cov.Rows)
-			}
+		covered, err := byTopic(want, tt.Partitions, tt.TopicPartitions)
+		if err != nil {
+			t.Errorf("time travel to %d: %v", tt.SnapshotID, err)
+			continue
 		}
-		for p, n := range next {
-			cov := tt.Partitions[p]
-			if n == 0 {
-				continue
+		for topic := range want.perTopic() {
+			next, parts := tt.Offsets.Topics[topic].Partitions, covered[topic]
+			for p, cov := range parts {
+				if _, ok := next[p]; !ok {
+					t.Errorf("time travel to %d: partition %s/%s has %d rows but no offset", tt.SnapshotID, topic, p, cov.Rows)
+				}
 			}
-			if cov.Rows != n || cov.Distinct != n || cov.Min != 0 || cov.Max != n-1 {
-				t.Errorf("time travel to %d: partition %s holds %+v; its offset there is %d", tt.SnapshotID, p, cov, n)
+			for p, n := range next {
+				cov := parts[p]
+				if n == 0 {
+					continue
+				}
+				if cov.Rows != n || cov.Distinct != n || cov.Min != 0 || cov.Max != n-1 {
+					t.Errorf("time travel to %d: partition %s/%s holds %+v; its offset there is %d", tt.SnapshotID, topic, p, cov, n)
+				}
 			}
 		}
 	}
@@ -371,47 +436,55 @@ func checkOrphans(t testing.TB, py readerResult, want expectation) {
 	t.Logf("orphans: %d data files no snapshot references, each older than the last SIGKILL", killed)
 }
 
-// checkHistory: the ranges floe's commits added tile every partition from 0
-// to its end, without a gap or an overlap. When maintenance expired the
+// checkHistory: the ranges floe's commits added tile every partition of
+// every topic from 0 to its end, without a gap or an overlap. When maintenance expired the
 // older commits, the retained ones tile each partition from where the
 // retained history starts to its end.
 func checkHistory(t testing.TB, want expectation) {
 	t.Helper()
 	type span struct{ start, end int64 }
-	spans := map[int32][]span{}
+	type topicPartition struct {
+		topic     string
+		partition int32
+	}
+	topics := want.perTopic()
+	spans := map[topicPartition][]span{}
 	var records int64
 	for _, c := range want.commits {
 		records += c.Records
 		for _, r := range c.Ranges {
-			if r.Topic != want.topic {
+			if _, ok := topics[r.Topic]; !ok {
 				t.Errorf("commit %d covers topic %s", c.SnapshotID, r.Topic)
 				continue
 			}
-			spans[r.Partition] = append(spans[r.Partition], span{r.Start, r.End})
+			tp := topicPartition{r.Topic, r.Partition}
+			spans[tp] = append(spans[tp], span{r.Start, r.End})
 		}
 	}
 	if records != int64(len(want.ids)) && !(want.maintained && records < int64(len(want.ids))) {
 		t.Errorf("floe commits added %d records in all; produced %d", records, len(want.ids))
 	}
-	for p, end := range want.ends {
-		ss := spans[p]
-		slices.SortFunc(ss, func(a, b span) int { return int(a.start - b.start) })
-		var at int64
-		if want.maintained {
-			if len(ss) == 0 {
-				continue // no retained commit touched it; checkOffsets covers its end
+	for topic, te := range topics {
+		for p, end := range te.ends {
+			ss := spans[topicPartition{topic, p}]
+			slices.SortFunc(ss, func(a, b span) int { return int(a.start - b.start) })
+			var at int64
+			if want.maintained {
+				if len(ss) == 0 {
+					continue // no retained commit touched it; checkOffsets covers its end
+				}
+				at = ss[0].start
 			}
-			at = ss[0].start
-		}
-		for _, s := range ss {
-			if s.start != at || s.end <= s.start {
-				t.Errorf("partition %d: commit ranges %v do not tile [%d, %d)", p, ss, ss[0].start, end)
-				break
+			for _, s := range ss {
+				if s.start != at || s.end <= s.start {
+					t.Errorf("partition %s/%d: commit ranges %v do not tile [%d, %d)", topic, p, ss, ss[0].start, end)
+					break
+				}
+				at = s.end
 			}
-			at = s.end
-		}
-		if at != end {
-			t.Errorf("partition %d: commit ranges reach %d; the topic ends at %d", p, at, end)
+			if at != end {
+				t.Errorf("partition %s/%d: commit ranges reach %d; the topic ends at %d", topic, p, at, end)
+			}
 		}
 	}
 }

@@ -22,6 +22,7 @@ Input: one JSON object on stdin:
       "expected_ids": ["o0000000", ...],    # optional: reports missing/unexpected ids
       "partition_column": "_kafka_partition",  # optional: per-partition offset coverage
       "offset_column": "_kafka_offset",
+      "topic_column": "_kafka_topic",       # optional: coverage per topic and partition
       "time_travel": false,                 # optional: read every retained snapshot
       "orphans": false,                     # optional: unreferenced data files (file://)
       "aggregates": true                    # optional: false for a table without record(i)'s columns
@@ -34,7 +35,9 @@ decoded by decode_offsets and decode_ranges below, without reading a table.
 Output (stdout): {"pyiceberg": {...}, "duckdb": {...}}. Each reader reports
 rows, distinct_ids, duplicates (first few), missing/unexpected ids (first few,
 with counts), column aggregates (sum_n, sum_amount, min_ts, max_ts, tags,
-customer_id_sum) and per-partition offset coverage. PyIceberg also reports the
+customer_id_sum) and per-partition offset coverage ("partitions": {"<p>": {...}};
+with topic_column, "topic_partitions": {topic: {"<p>": {...}}} instead, for a
+table several topics feed, each with its own partition 0). PyIceberg also reports the
 current snapshot's floe.offsets.<group> (decoded by decode_offsets into floe's
 JSON shape, {"cluster_id", "topics": {name: {"topic_id", "partitions": {"<p>":
 next}}}}), every snapshot ID and which of them
@@ -135,9 +138,9 @@ def read_pyiceberg(req):
     res.update(id_report(ids, req.get("expected_ids")))
     if req.get("aggregates", True):  # false: the table lacks record(i)'s columns
         res.update(aggregates_pyarrow(arrow, pc))
-    pcol, ocol = req.get("partition_column"), req.get("offset_column")
-    if pcol and ocol:
-        res["partitions"] = coverage(zip(arrow.column(pcol).to_pylist(), arrow.column(ocol).to_pylist()))
+    cols = coverage_columns(req)
+    if cols:
+        res.update(coverage_report(zip(*(arrow.column(c).to_pylist() for c in cols)), req))
 
     key = "floe.offsets." + req["group"]
     snap = tbl.current_snapshot()
@@ -162,27 +165,26 @@ def read_pyiceberg(req):
             "added_records": int(props.get("added-records", "0")),
             "operation": s.summary.operation.value if s.summary else None,
         })
-    if req.get("time_travel") and pcol and ocol:
-        res["time_travel"] = time_travel(tbl, key, pcol, ocol)
+    if req.get("time_travel") and cols:
+        res["time_travel"] = time_travel(tbl, key, cols, req)
     if req.get("orphans"):
         res["orphans"] = orphan_data_files(tbl)
     return res
 
 
-def time_travel(tbl, key, pcol, ocol):
+def time_travel(tbl, key, cols, req):
     """Every retained snapshot carrying the group's offsets, read as of
-    itself: its offsets and the coverage of the rows it holds."""
+    itself: its offsets and the coverage of the rows it holds (cols:
+    coverage_columns)."""
     out = []
     for s in tbl.metadata.snapshots:
         raw = s.summary.additional_properties.get(key) if s.summary else None
         if raw is None:
             continue
-        arrow = tbl.scan(snapshot_id=s.snapshot_id, selected_fields=(pcol, ocol)).to_arrow()
-        out.append({
-            "snapshot_id": s.snapshot_id,
-            "offsets": decode_offsets(raw),
-            "partitions": coverage(zip(arrow.column(pcol).to_pylist(), arrow.column(ocol).to_pylist())),
-        })
+        arrow = tbl.scan(snapshot_id=s.snapshot_id, selected_fields=tuple(cols)).to_arrow()
+        snap = {"snapshot_id": s.snapshot_id, "offsets": decode_offsets(raw)}
+        snap.update(coverage_report(zip(*(arrow.column(c).to_pylist() for c in cols)), req))
+        out.append(snap)
     return out
 
 
@@ -304,10 +306,10 @@ def read_duckdb(req):
             "tags": int(row[4]) if row[4] is not None else None,
             "customer_id_sum": int(row[5]) if row[5] is not None else None,
         })
-    pcol, ocol = req.get("partition_column"), req.get("offset_column")
-    if pcol and ocol:
-        res["partitions"] = coverage(
-            con.execute(f"SELECT {quote_ident(pcol)}, {quote_ident(ocol)} FROM {source}").fetchall())
+    cols = coverage_columns(req)
+    if cols:
+        res.update(coverage_report(
+            con.execute(f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {source}").fetchall(), req))
     res["snapshot_ids"] = sorted(
         int(r[0]) for r in con.execute(f"SELECT snapshot_id FROM iceberg_snapshots({table_arg})").fetchall())
     return res
@@ -513,6 +515,28 @@ def id_report(ids, expected):
             "unexpected": unexpected[:SAMPLE],
         })
     return res
+
+
+def coverage_columns(req):
+    """The columns offset coverage reads: [topic_column,] partition_column,
+    offset_column; None without the last two."""
+    pcol, ocol = req.get("partition_column"), req.get("offset_column")
+    if not (pcol and ocol):
+        return None
+    return ([req["topic_column"]] if req.get("topic_column") else []) + [pcol, ocol]
+
+
+def coverage_report(rows, req):
+    """Offset coverage of rows read from coverage_columns: {"partitions": ...}
+    of (partition, offset) rows, or, with topic_column, {"topic_partitions":
+    {topic: ...}} of (topic, partition, offset) rows: partitions of several
+    topics share numbers, so they are told apart by topic first."""
+    if not req.get("topic_column"):
+        return {"partitions": coverage(rows)}
+    by_topic = {}
+    for topic, p, o in rows:
+        by_topic.setdefault(topic, []).append((p, o))
+    return {"topic_partitions": {topic: coverage(pairs) for topic, pairs in by_topic.items()}}
 
 
 def coverage(pairs):
