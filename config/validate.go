@@ -152,6 +152,9 @@ func (t Table) validate() error {
 	if err := tc.Validate(); err != nil {
 		return err
 	}
+	if err := t.validateTemplate(); err != nil {
+		return err
+	}
 	if len(t.Topics) == 0 && t.TopicsPattern == "" {
 		return errors.New("topics or topics-pattern: one is required (the topics whose records become rows)")
 	}

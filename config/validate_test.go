@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -212,4 +213,49 @@ func TestSlogLevel(t *testing.T) {
 	require.Equal(t, "DEBUG", Log{Level: "debug"}.SlogLevel().String())
 	require.Equal(t, "WARN", Log{Level: "warn"}.SlogLevel().String())
 	require.Equal(t, "INFO", Log{Level: "bogus"}.SlogLevel().String())
+}
+
+func TestTemplates(t *testing.T) {
+	c := validConfig()
+	tpl := &c.Tables[1]
+	tpl.Name, tpl.Topics, tpl.TopicsPattern = "raw.t_{topic}", nil, `clicks\..+`
+	tpl.Codec.OnError, tpl.DLQ.Table = codec.OnErrorDLQ, "raw.t_{topic}_dlq"
+	require.NoError(t, c.Validate())
+	require.True(t, tpl.IsTemplate())
+	require.False(t, c.Tables[0].IsTemplate())
+
+	eu := tpl.ForTopic("Clicks.EU-1")
+	require.Equal(t, "raw.t_clicks_eu_1", eu.Name)
+	require.Equal(t, "raw.t_clicks_eu_1_dlq", eu.DLQ.Table)
+	require.Equal(t, []string{"Clicks.EU-1"}, eu.Topics)
+	require.Empty(t, eu.TopicsPattern)
+	require.Equal(t, map[string]string{"floe.topic": "Clicks.EU-1", "floe.template": "raw.t_{topic}"}, eu.Properties)
+	require.Nil(t, tpl.Properties, "the template itself is left as it was")
+	m := tpl.NameShape().FindStringSubmatch("raw.t_clicks_eu_1")
+	require.Equal(t, []string{"raw.t_clicks_eu_1", "clicks_eu_1"}, m)
+	require.Nil(t, tpl.NameShape().FindStringSubmatch("raw.clicks_eu"))
+	require.Equal(t, "raw.t_clicks_eu_1", tpl.ForNamePart(m[1]).Name)
+
+	for _, tc := range []struct {
+		name   string
+		mutate func(t *Table)
+		want   string
+	}{
+		{"twice", func(t *Table) { t.Name = "raw.{topic}_{topic}" }, "name: raw.{topic}_{topic} holds {topic} more than once"},
+		{"in the namespace", func(t *Table) { t.Name = "{topic}.events" },
+			"name: {topic}.events: {topic} may stand only in the table's part of namespace.table (e.g. raw.{topic})"},
+		{"other braces", func(t *Table) { t.Name = "raw.{topic}_{x}" },
+			"name: raw.{topic}_{x}: {topic} may stand only in the table's part of namespace.table (e.g. raw.{topic})"},
+		{"one dlq table for all", func(t *Table) { t.DLQ.Table = "raw.dlq" },
+			"dlq.table: raw.dlq must hold {topic} too: each table the template makes has a dead-letter table of its own"},
+		{"dlq template without a template", func(t *Table) { t.Name = "raw.clicks" },
+			"dlq.table: raw.t_{topic}_dlq holds {topic} but the table's name does not"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validConfig()
+			c.Tables[1] = *tpl
+			tc.mutate(&c.Tables[1])
+			require.EqualError(t, c.Validate(), fmt.Sprintf("config: tables[1] (%s): %s", c.Tables[1].Name, tc.want))
+		})
+	}
 }

@@ -62,9 +62,15 @@ type Route struct {
 	// that no route lists: those in Kafka at start and those created while
 	// floe runs (see topics.go). It must match whole names (^…$).
 	Pattern *regexp.Regexp
-	Schema  *arrow.Schema // the rows' schema: the table's, with field IDs
-	Decoder Decoder
-	OnError codec.OnError
+	// Spawn, if set, makes the route a template: it has no sink, and each
+	// topic it takes (listed or by Pattern) gets a route of its own from
+	// Spawn — a table per topic, created or loaded by Spawn. Template names
+	// the template in logs and errors.
+	Spawn    func(ctx context.Context, topic string) (*Route, error)
+	Template string
+	Schema   *arrow.Schema // the rows' schema: the table's, with field IDs
+	Decoder  Decoder
+	OnError  codec.OnError
 	// MaxLetterValue cuts the value of a dead letter to this many bytes
 	// (on-error: dlq); 0 keeps it whole.
 	MaxLetterValue int64
@@ -194,6 +200,12 @@ func New(cfg Config, routes []*Route, logger *slog.Logger, reg prometheus.Regist
 		opts:         extra,
 	}
 	for _, r := range routes {
+		if r.Spawn != nil {
+			if r.Sink != nil {
+				return nil, errors.New("a template route makes a route per topic: it has no sink")
+			}
+			continue // its listed topics are spawned in open
+		}
 		if r.Sink == nil || r.Decoder == nil || r.Schema == nil {
 			return nil, errors.New("route needs a sink, a decoder and a schema")
 		}
@@ -206,6 +218,9 @@ func New(cfg Config, routes []*Route, logger *slog.Logger, reg prometheus.Regist
 	}
 	c.m = newMetrics(reg)
 	for _, r := range routes {
+		if r.Spawn != nil {
+			continue
+		}
 		c.m.topics.WithLabelValues(r.Sink.Table())
 		for _, t := range r.Topics {
 			c.addTopic(r, t)
@@ -213,6 +228,14 @@ func New(cfg Config, routes []*Route, logger *slog.Logger, reg prometheus.Regist
 		r.Sink.OnHealth(c.TableHealth)
 	}
 	return c, nil
+}
+
+// table names the route's table, or its template.
+func (r *Route) table() string {
+	if r.Sink == nil {
+		return r.Template
+	}
+	return r.Sink.Table()
 }
 
 // badOutcome is the outcome label of a bad record under policy.

@@ -82,6 +82,9 @@ func (c *Consumer) open(ctx context.Context) error {
 		return err
 	}
 	for _, r := range c.routes {
+		if r.Sink == nil {
+			continue // a template: its tables' routes are among the routes
+		}
 		if _, err := c.stored(ctx, r); err != nil {
 			return err
 		}
@@ -269,8 +272,9 @@ func (c *Consumer) adjust(ctx context.Context, assigned map[string]map[int32]kgo
 			late[t], found[t] = c.late[t], c.found[t]
 		}
 	}
+	routes := c.routes
 	c.mu.Unlock()
-	for _, r := range c.routes {
+	for _, r := range routes {
 		topics := byRoute[r]
 		if len(topics) == 0 {
 			continue
@@ -803,7 +807,7 @@ func (c *Consumer) applyPauses() {
 	c.pausedTopics = want
 	unhealthy := 0
 	for _, r := range c.routes {
-		if c.unhealthy[r.Sink.Table()] {
+		if r.Sink != nil && c.unhealthy[r.Sink.Table()] {
 			unhealthy++
 		}
 	}

@@ -26,10 +26,11 @@ import (
 // its partitions are released. The group's rebalance hands the partitions
 // out, and adjust starts them from the table as for any other topic.
 
-// patterns reports whether a route takes topics by pattern.
+// patterns reports whether a route takes topics by pattern, or is a
+// template: then floe lists the cluster's topics.
 func (c *Consumer) patterns() bool {
 	for _, r := range c.routes {
-		if r.Pattern != nil {
+		if r.Pattern != nil || r.Spawn != nil {
 			return true
 		}
 	}
@@ -41,12 +42,13 @@ func (c *Consumer) patterns() bool {
 func (c *Consumer) matchRoute(topic string) (*Route, error) {
 	var hit *Route
 	for _, r := range c.routes {
-		if r.Pattern == nil || !r.Pattern.MatchString(topic) {
+		listed := r.Spawn != nil && slices.Contains(r.Topics, topic) // a template's
+		if !listed && (r.Pattern == nil || !r.Pattern.MatchString(topic)) {
 			continue
 		}
 		if hit != nil {
 			return nil, fmt.Errorf("topic %q matches the topics-pattern of tables %s and %s: a topic feeds one table; "+
-				"narrow one of the patterns, or list the topic in one table's topics", topic, hit.Sink.Table(), r.Sink.Table())
+				"narrow one of the patterns, or list the topic in one table's topics", topic, hit.table(), r.table())
 		}
 		hit = r
 	}
@@ -112,20 +114,33 @@ func (c *Consumer) findTopics(ctx context.Context, adm *kadm.Client) error {
 	if err != nil {
 		return fmt.Errorf("list kafka topics for topics-pattern: %w", err)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, err = c.matchNew(md, true)
+	_, err = c.routeNew(ctx, md, true)
 	return err
 }
 
-// matchNew routes the topics in md that a pattern matches and no route has
-// yet, and returns them. A topic that is not ready (a metadata error, e.g.
-// while it is being created) waits for the next listing; one floe may not
-// READ is left out, logged once, and so is one that two patterns match —
-// except at start, where that stops floe. Topics found after the start
-// are late: read from their first offset. c.mu held.
-func (c *Consumer) matchNew(md kadm.Metadata, atStart bool) ([]string, error) {
-	var added []string
+// ErrTopicRefused is what a template's Spawn wraps when the topic cannot
+// have a table of its own (its name is another topic's table's): the topic
+// is left out, at start too, and the rest goes on.
+var ErrTopicRefused = errors.New("topic refused")
+
+// match is a topic to route: the route that takes it, and its ID.
+type match struct {
+	topic string
+	route *Route
+	id    string
+}
+
+// routeNew routes the topics in md that a pattern (or a template's list)
+// takes and no route has yet, and returns them. A topic that is not ready
+// (a metadata error, e.g. while it is being created) waits for the next
+// listing; one floe may not READ is left out, logged once, and so is one
+// that two patterns match or whose template cannot make its table —
+// except at start, where those stop floe. Topics found after the start are
+// late: read from their first offset. A template's tables are made
+// without c.mu held (Spawn talks to the catalog).
+func (c *Consumer) routeNew(ctx context.Context, md kadm.Metadata, atStart bool) ([]string, error) {
+	c.mu.Lock()
+	var todo []match
 	for _, name := range slices.Sorted(maps.Keys(md.Topics)) {
 		d := md.Topics[name]
 		if d.IsInternal || d.Err != nil || c.byTopic[name] != nil {
@@ -136,42 +151,85 @@ func (c *Consumer) matchNew(md kadm.Metadata, atStart bool) ([]string, error) {
 			continue
 		}
 		if err != nil && atStart {
+			c.mu.Unlock()
 			return nil, err
 		}
 		if err == nil && !hasOp(d.AuthorizedOperations, kadm.OpRead) {
 			err = c.acc.explain(kerr.TopicAuthorizationFailed, "READ", name)
 		}
 		if err != nil {
-			if c.leftOut[name] == "" {
-				c.log.Error("topic matches topics-pattern but is left out", "topic", name, "error", err)
-				c.m.topicsLeftOut.Inc()
-			}
-			c.leftOut[name] = err.Error()
+			c.leaveOut(name, err)
 			continue
 		}
-		if c.leftOut[name] != "" {
-			delete(c.leftOut, name)
-			c.m.topicsLeftOut.Dec()
-		}
-		c.addTopic(r, name)
-		c.found[name] = true
+		m := match{topic: name, route: r}
 		if d.ID != (kadm.TopicID{}) {
-			ids := maps.Clone(c.topicIDs)
-			if ids == nil {
-				ids = map[string]string{}
+			m.id = d.ID.String()
+		}
+		todo = append(todo, m)
+	}
+	c.mu.Unlock()
+
+	var added []string
+	for _, m := range todo {
+		if m.route.Spawn != nil {
+			r, err := m.route.Spawn(ctx, m.topic)
+			if err != nil {
+				err = fmt.Errorf("table for topic %q from template %s: %w", m.topic, m.route.Template, err)
+				if atStart && !errors.Is(err, ErrTopicRefused) {
+					return added, err
+				}
+				c.mu.Lock()
+				c.leaveOut(m.topic, err)
+				c.mu.Unlock()
+				continue
 			}
-			ids[name] = d.ID.String()
-			c.topicIDs = ids
+			m.route = r
 		}
-		added = append(added, name)
-		if atStart {
-			c.log.Info("topic matches topics-pattern", "topic", name, "table", r.Sink.Table())
-		} else {
-			c.late[name] = true
-			c.log.Info("new topic matches topics-pattern: consuming it from its first offset", "topic", name, "table", r.Sink.Table())
-		}
+		c.mu.Lock()
+		c.register(m, atStart)
+		c.mu.Unlock()
+		added = append(added, m.topic)
 	}
 	return added, nil
+}
+
+// leaveOut logs, once, why a topic a pattern matches is not read. c.mu held.
+func (c *Consumer) leaveOut(topic string, err error) {
+	if c.leftOut[topic] == "" {
+		c.log.Error("topic matches topics-pattern but is left out", "topic", topic, "error", err)
+		c.m.topicsLeftOut.Inc()
+	}
+	c.leftOut[topic] = err.Error()
+}
+
+// register routes a found topic: to a template's new route, which joins
+// the routes, or to the route whose pattern matched it. c.mu held.
+func (c *Consumer) register(m match, atStart bool) {
+	if c.leftOut[m.topic] != "" {
+		delete(c.leftOut, m.topic)
+		c.m.topicsLeftOut.Dec()
+	}
+	if !slices.Contains(c.routes, m.route) {
+		c.routes = append(slices.Clone(c.routes), m.route)
+		c.m.topics.WithLabelValues(m.route.Sink.Table())
+		m.route.Sink.OnHealth(c.TableHealth)
+	}
+	c.addTopic(m.route, m.topic)
+	c.found[m.topic] = true
+	if m.id != "" {
+		ids := maps.Clone(c.topicIDs)
+		if ids == nil {
+			ids = map[string]string{}
+		}
+		ids[m.topic] = m.id
+		c.topicIDs = ids
+	}
+	if atStart {
+		c.log.Info("topic matches topics-pattern", "topic", m.topic, "table", m.route.Sink.Table())
+	} else {
+		c.late[m.topic] = true
+		c.log.Info("new topic matches topics-pattern: consuming it from its first offset", "topic", m.topic, "table", m.route.Sink.Table())
+	}
 }
 
 // topicLoop refreshes the topics by pattern until ctx is done.
@@ -198,8 +256,8 @@ func (c *Consumer) refreshTopics(ctx context.Context) {
 		c.log.Warn("list kafka topics for topics-pattern; trying again later", "error", err)
 		return
 	}
+	added, _ := c.routeNew(ctx, md, false)
 	c.mu.Lock()
-	added, _ := c.matchNew(md, false)
 	var missing []string
 	for name := range c.found {
 		if _, ok := md.Topics[name]; !ok {

@@ -2,11 +2,13 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"regexp"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -267,4 +269,71 @@ func TestDeletedPausedTopicIsReadWhenCreatedAgain(t *testing.T) {
 	require.NoError(t, e.kafka.CreateTopic("orders.a", 1, nil))
 	e.produceTo("orders.a", 0, "again")
 	require.Eventually(t, func() bool { return coveredIn(t, e.sink.snapshot(), "orders.a")[0][1] == 1 }, waitFor, tick)
+}
+
+// A template route makes a route per topic through Spawn: for its listed
+// topics and those its pattern matches, at start and while running. A
+// topic Spawn refuses (ErrTopicRefused) is left out, at start too; any
+// other failure to make a table at start stops floe.
+func TestTemplateSpawnsARoutePerTopic(t *testing.T) {
+	var mu sync.Mutex
+	sinks := map[string]*fakeSink{}
+	spawn := func(_ context.Context, topic string) (*Route, error) {
+		switch topic {
+		case "orders.clash":
+			return nil, fmt.Errorf("%w: its table is another topic's", ErrTopicRefused)
+		case "orders.broken":
+			return nil, errors.New("the catalog is down")
+		}
+		s := &fakeSink{table: "raw." + topic, stored: offsets.Map{Topics: map[string]offsets.Topic{}}}
+		mu.Lock()
+		sinks[topic] = s
+		mu.Unlock()
+		return &Route{Topics: []string{topic}, Schema: idSchema, Decoder: idDecoder{}, OnError: codec.OnErrorSkip, Sink: s}, nil
+	}
+	sinkOf := func(topic string) *fakeSink {
+		mu.Lock()
+		defer mu.Unlock()
+		return sinks[topic]
+	}
+	template := &Route{Topics: []string{"t"}, Pattern: regexp.MustCompile(`^(?:orders\..*)$`), Template: "raw.{topic}", Spawn: spawn}
+	kc, prod := newCluster(t, 1)
+	cfg := DefaultConfig()
+	cfg.Brokers = kc.ListenAddrs()
+	cfg.Batch.MaxAge = 50 * time.Millisecond
+	cfg.TopicRefresh = 20 * time.Millisecond
+	reg := prometheus.NewRegistry()
+	c, err := New(cfg, []*Route{template}, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	require.NoError(t, err)
+	e := &consumerEnv{t: t, kafka: kc, prod: prod, reg: reg, c: c}
+	require.NoError(t, kc.CreateTopic("orders.clash", 1, nil))
+	e.produceTo("t", 0, "listed")
+	e.run()
+	require.Eventually(t, func() bool {
+		s := sinkOf("t")
+		return s != nil && coveredIn(t, s.snapshot(), "t")[0][1] == 1
+	}, waitFor, tick, "the template's listed topic has its table")
+	require.Equal(t, 1.0, promtest.Value(t, reg, "floe_consumer_topics_left_out", nil), "orders.clash is left out")
+
+	require.NoError(t, kc.CreateTopic("orders.eu", 1, nil))
+	e.produceTo("orders.eu", 0, "a", "b")
+	require.Eventually(t, func() bool {
+		s := sinkOf("orders.eu")
+		return s != nil && coveredIn(t, s.snapshot(), "orders.eu")[0][1] == 2
+	}, waitFor, tick, "a topic created while running has its table")
+	require.Equal(t, 1.0, promtest.Value(t, reg, "floe_consumer_topics", map[string]string{"table": "raw.orders.eu"}))
+	mu.Lock()
+	for topic, s := range sinks {
+		for _, b := range s.snapshot() {
+			require.Equal(t, topic, b.Topic, "each table gets its own topic's batches only")
+		}
+	}
+	mu.Unlock()
+
+	// At start, a table that cannot be made stops floe.
+	require.NoError(t, kc.CreateTopic("orders.broken", 1, nil))
+	c2, err := New(cfg, []*Route{{Pattern: template.Pattern, Template: "raw.{topic}", Spawn: spawn}},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	require.NoError(t, err)
+	require.EqualError(t, c2.Run(context.Background()), `table for topic "orders.broken" from template raw.{topic}: the catalog is down`)
 }

@@ -267,13 +267,19 @@ func (p *proc) wait(t testing.TB) int {
 
 func (b *bed) loadTable() *table.Table {
 	b.t.Helper()
+	return b.loadTableNamed("itest.events")
+}
+
+// loadTableNamed loads a table of the bed's catalog; nil if there is none.
+func (b *bed) loadTableNamed(name string) *table.Table {
+	b.t.Helper()
 	cat, err := catalog.Open(context.Background(), catalog.Config{
 		Type: "sql", Name: "itest", Warehouse: "file://" + b.dir + "/warehouse",
 		SQL: catalog.SQLConfig{Driver: "sqlite", DSN: b.dir + "/catalog.db"},
 	}, nil)
 	require.NoError(b.t, err)
 	defer closeCatalog(cat)
-	tbl, err := cat.LoadTable(context.Background(), table.Identifier{"itest", "events"})
+	tbl, err := cat.LoadTable(context.Background(), strings.Split(name, "."))
 	if err != nil {
 		return nil
 	}

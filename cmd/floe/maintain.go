@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 
 	"github.com/floe-dev/floe/catalog"
 	"github.com/floe-dev/floe/committer"
@@ -29,19 +28,16 @@ func maintainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	names, err := selectTables(*cfg, *tableName)
-	if err != nil {
-		return err
-	}
 	cat, err := catalog.Open(ctx, cfg.Catalog, nil)
 	if err != nil {
 		return err
 	}
 	defer closeCatalog(cat)
-	for _, tc := range cfg.Tables {
-		if !slices.Contains(names, tc.Name) {
-			continue
-		}
+	tables, err := selectTables(ctx, cat, *cfg, *tableName)
+	if err != nil {
+		return err
+	}
+	for _, tc := range tables {
 		ident, err := committer.ParseIdentifier(tc.Name)
 		if err != nil {
 			return err

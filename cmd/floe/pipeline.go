@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,15 +40,20 @@ import (
 // `floe run` and `floe demo` run it over the configured tables and serve
 // HTTP; `floe replay` runs it over one table and a range of one topic.
 type pipeline struct {
-	cfg        config.Config
-	log        *slog.Logger
-	reg        *prometheus.Registry
-	cat        icecat.Catalog
-	store      *catalog.ObjectStore
-	who        offsets.Writer
-	kafka      []kgo.Opt // the options of every Kafka client of the process
-	committers []*committer.Committer
-	consumer   *consumer.Consumer
+	cfg      config.Config
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	cat      icecat.Catalog
+	store    *catalog.ObjectStore
+	who      offsets.Writer
+	kafka    []kgo.Opt // the options of every Kafka client of the process
+	consumer *consumer.Consumer
+
+	mu         sync.Mutex             // guards what follows: templates add tables while floe runs
+	committers []*committer.Committer // one per table, in the order opened
+	opened     []config.Table         // the tables of committers
+	names      map[string]string      // lower-cased table name → what feeds it (templates' collisions)
+	live       *liveRun               // the run in progress, nil before and after
 	ln         net.Listener
 	registry   *registry.Client // nil without schema-registry.urls
 }
@@ -90,8 +96,21 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 		p.Close()
 		return nil, err
 	}
+	p.names = map[string]string{}
+	for i, tc := range cfg.Tables {
+		if !tc.IsTemplate() {
+			p.names[strings.ToLower(tc.Name)] = fmt.Sprintf("tables[%d]", i)
+		}
+	}
 	var routes []*consumer.Route
 	for i, tc := range cfg.Tables {
+		if tc.IsTemplate() {
+			// The consumer makes a table per topic (listed, or matching
+			// when floe starts or later) through spawn.
+			re, _ := tc.Pattern() // validated
+			routes = append(routes, &consumer.Route{Topics: tc.Topics, Pattern: re, Template: tc.Name, Spawn: p.spawner(tc)})
+			continue
+		}
 		_, route, err := p.openTable(ctx, tc, tableTarget{Group: cfg.Kafka.Group, Topics: tc.Topics, Found: found[i]})
 		if err != nil {
 			p.Close()
@@ -105,6 +124,52 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 		return nil, err
 	}
 	return p, nil
+}
+
+// spawner makes template tc's table for a topic while the consumer starts
+// or runs: loaded, or created with the template's schema (or the topic's
+// subject's), and joined to the run. A topic whose table name another
+// topic's or a configured table has is refused: topics "a.b" and "a_b"
+// make the same name.
+func (p *pipeline) spawner(tc config.Table) func(context.Context, string) (*consumer.Route, error) {
+	return func(ctx context.Context, topic string) (*consumer.Route, error) {
+		t := tc.ForTopic(topic)
+		key := strings.ToLower(t.Name)
+		self := fmt.Sprintf("topic %q", topic)
+		p.mu.Lock()
+		other, taken := p.names[key]
+		taken = taken && other != self // its table's owner, named before it came
+		if !taken {
+			p.names[key] = self
+		}
+		p.mu.Unlock()
+		if taken {
+			return nil, fmt.Errorf("%w: its table %s is %s's already: rename a topic, or narrow the pattern", consumer.ErrTopicRefused, t.Name, other)
+		}
+		release := func() {
+			p.mu.Lock()
+			delete(p.names, key)
+			p.mu.Unlock()
+		}
+		ctx = p.store.Context(ctx)
+		// The table says which topic it was made for: that topic keeps it,
+		// whichever of two clashing topics floe happens to see first.
+		if tbl, err := loadTable(ctx, p.cat, t.Name); err == nil {
+			if owner := tbl.Properties()["floe.topic"]; owner != "" && owner != topic {
+				p.mu.Lock()
+				p.names[key] = fmt.Sprintf("topic %q", owner)
+				p.mu.Unlock()
+				return nil, fmt.Errorf("%w: its table %s is topic %q's already: rename a topic, or narrow the pattern", consumer.ErrTopicRefused, t.Name, owner)
+			}
+		}
+		_, route, err := p.openTable(ctx, t, tableTarget{Group: p.cfg.Kafka.Group, Topics: []string{topic}})
+		if err != nil {
+			release()
+			return nil, err
+		}
+		p.log.Info("table from template", "table", t.Name, "template", tc.Name, "topic", topic)
+		return route, nil
+	}
 }
 
 // topicsByPattern lists, per configured table, the topics in Kafka now that
@@ -225,23 +290,23 @@ func openCatalog(ctx context.Context, cfg config.Config, reg prometheus.Register
 }
 
 // eachTable opens the catalog and calls fn with each configured table (or
-// only the one named), loaded.
+// only the one named), the tables templates made included.
 func eachTable(ctx context.Context, cfg *config.Config, only string, fn func(name string, tbl *table.Table) error) error {
 	cat, err := catalog.Open(ctx, cfg.Catalog, nil)
 	if err != nil {
 		return err
 	}
 	defer closeCatalog(cat)
-	names, err := selectTables(*cfg, only)
+	tables, err := selectTables(ctx, cat, *cfg, only)
 	if err != nil {
 		return err
 	}
-	for _, name := range names {
-		tbl, err := loadTable(ctx, cat, name)
+	for _, tc := range tables {
+		tbl, err := loadTable(ctx, cat, tc.Name)
 		if err != nil {
 			return err
 		}
-		if err := fn(name, tbl); err != nil {
+		if err := fn(tc.Name, tbl); err != nil {
 			return err
 		}
 	}
@@ -260,17 +325,43 @@ func loadTable(ctx context.Context, cat icecat.Catalog, name string) (*table.Tab
 	return tbl, nil
 }
 
-func selectTables(cfg config.Config, only string) ([]string, error) {
-	var names []string
+// selectTables is the configured tables, or only the one named: a
+// template stands for the tables of its namespace whose names it would
+// make, listed in the catalog (a table named by the template's shape that
+// the catalog lacks is not there yet).
+func selectTables(ctx context.Context, cat icecat.Catalog, cfg config.Config, only string) ([]config.Table, error) {
+	var out []config.Table
 	for _, t := range cfg.Tables {
-		if only == "" || t.Name == only {
-			names = append(names, t.Name)
+		if !t.IsTemplate() {
+			if only == "" || t.Name == only {
+				out = append(out, t)
+			}
+			continue
+		}
+		shape := t.NameShape()
+		if only != "" {
+			if m := shape.FindStringSubmatch(only); m != nil {
+				out = append(out, t.ForNamePart(m[1]))
+			}
+			continue
+		}
+		ident, _ := committer.ParseIdentifier(t.Name) // validated: {topic} is in the last part
+		for id, err := range cat.ListTables(ctx, ident[:len(ident)-1]) {
+			if err != nil {
+				if errors.Is(err, icecat.ErrNoSuchNamespace) {
+					break // no table made yet
+				}
+				return nil, fmt.Errorf("list the tables of template %s: %w", t.Name, err)
+			}
+			if m := shape.FindStringSubmatch(strings.Join(id, ".")); m != nil {
+				out = append(out, t.ForNamePart(m[1]))
+			}
 		}
 	}
-	if len(names) == 0 {
-		return nil, fmt.Errorf("%w: --table %q is not in the config's tables", errUsage, only)
+	if len(out) == 0 && only != "" {
+		return nil, fmt.Errorf("%w: --table %q is not in the config's tables, nor a name one of its templates makes", errUsage, only)
 	}
-	return names, nil
+	return out, nil
 }
 
 func closeCatalog(cat icecat.Catalog) {
@@ -362,7 +453,14 @@ func (p *pipeline) openTable(ctx context.Context, tc config.Table, target tableT
 	if evolves(tc.Codec) {
 		route.Evolve = evolver(com, tc.Codec, p.decoderFor)
 	}
+	p.mu.Lock()
 	p.committers = append(p.committers, com)
+	p.opened = append(p.opened, tc)
+	live := p.live
+	p.mu.Unlock()
+	if live != nil {
+		live.start(com, p.tableLoops(tc, com)...)
+	}
 	return com, route, nil
 }
 
@@ -430,7 +528,7 @@ func (p *pipeline) Ready() error {
 	if !p.consumer.Joined() {
 		return errors.New("not joined to the consumer group")
 	}
-	for _, c := range p.committers {
+	for _, c := range p.allCommitters() {
 		if !c.Healthy() {
 			return fmt.Errorf("table %s cannot commit", c.Table())
 		}
@@ -457,17 +555,11 @@ func (p *pipeline) Run(ctx context.Context) error {
 	}()
 
 	var loops []alongside
-	for _, c := range p.committers {
-		sweeper := maintenance.NewSweeper(p.cfg.Sweep, c.Table(), c.Load, p.log, p.reg)
-		loops = append(loops, func(stop, _ context.Context) { sweeper.Run(stop) }) // a sweep cut off is harmless
+	p.mu.Lock()
+	for i, c := range p.committers {
+		loops = append(loops, p.tableLoops(p.opened[i], c)...)
 	}
-	for _, tc := range p.cfg.Tables {
-		m, err := p.maintainer(tc)
-		if err != nil {
-			return err
-		}
-		loops = append(loops, m.Run)
-	}
+	p.mu.Unlock()
 	if err := p.consumeThenCommit(ctx, p.consumer.Run, finalCommits{timeout: p.cfg.Shutdown.Timeout}, loops...); err != nil {
 		return err
 	}
@@ -475,17 +567,25 @@ func (p *pipeline) Run(ctx context.Context) error {
 	return nil
 }
 
-// maintainer is the maintenance of table tc while floe runs: on the
-// replica that owns the first partition of the table's first topic (by
-// name, among those it reads now).
-func (p *pipeline) maintainer(tc config.Table) (*maintenance.Maintainer, error) {
-	ident, err := committer.ParseIdentifier(tc.Name)
-	if err != nil {
-		return nil, err
+// tableLoops is what runs beside a table's commits while floe runs: its
+// orphan sweep, and its maintenance on the replica that owns the first
+// partition of the table's first topic (by name, among those it reads now).
+func (p *pipeline) tableLoops(tc config.Table, c *committer.Committer) []alongside {
+	sweeper := maintenance.NewSweeper(p.cfg.Sweep, c.Table(), c.Load, p.log, p.reg)
+	loops := []alongside{func(stop, _ context.Context) { sweeper.Run(stop) }} // a sweep cut off is harmless
+	if ident, err := committer.ParseIdentifier(tc.Name); err == nil {         // validated
+		owns := func() bool { return p.consumer.OwnsFirstOf(tc.Name) }
+		t := maintenance.Table{Name: tc.Name, Ident: ident, Catalog: p.cat, TargetFileSize: tc.TargetFileSize}
+		loops = append(loops, maintenance.NewMaintainer(tc.Maintenance, t, owns, p.log, p.reg).Run)
 	}
-	owns := func() bool { return p.consumer.OwnsFirstOf(tc.Name) }
-	t := maintenance.Table{Name: tc.Name, Ident: ident, Catalog: p.cat, TargetFileSize: tc.TargetFileSize}
-	return maintenance.NewMaintainer(tc.Maintenance, t, owns, p.log, p.reg), nil
+	return loops
+}
+
+// allCommitters is every table's committer now.
+func (p *pipeline) allCommitters() []*committer.Committer {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.committers)
 }
 
 // finalCommits bounds the commits made once consuming has stopped.
@@ -518,16 +618,20 @@ func (p *pipeline) consumeThenCommit(ctx context.Context, consume func(context.C
 ) error {
 	rs := newRunState(ctx)
 	defer rs.stop()
-	var wg sync.WaitGroup
-	for _, c := range p.committers {
-		wg.Add(1)
-		go func() { defer wg.Done(); rs.fail(c.Run(rs.commitCtx)) }()
+	live := &liveRun{rs: rs}
+	p.mu.Lock()
+	p.live = live
+	committers := slices.Clone(p.committers)
+	p.mu.Unlock()
+	for _, c := range committers {
+		live.start(c)
 	}
-	for _, loop := range loops {
-		wg.Add(1)
-		go func() { defer wg.Done(); loop(rs.consumeCtx, rs.hardCtx) }()
-	}
+	live.start(nil, loops...)
+	// A table a template makes while consuming joins the run (openTable).
 	rs.fail(consume(rs.consumeCtx)) // after a signal, a failure or the end of a range, with every buffer sealed
+	p.mu.Lock()
+	p.live = nil
+	p.mu.Unlock()
 
 	timeout := final.timeout
 	if ctx.Err() == nil && final.finished > 0 {
@@ -538,7 +642,7 @@ func (p *pipeline) consumeThenCommit(ctx context.Context, consume func(context.C
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	p.log.Info("final commit", "timeout", timeout.String())
-	for _, c := range p.committers {
+	for _, c := range p.allCommitters() {
 		err := c.Commit(fctx)
 		for final.retry && errors.Is(err, committer.ErrCommitTimeout) && fctx.Err() == nil {
 			err = c.Commit(fctx)
@@ -550,8 +654,26 @@ func (p *pipeline) consumeThenCommit(ctx context.Context, consume func(context.C
 		}
 	}
 	rs.stopCommitting()
-	wg.Wait()
+	live.wg.Wait()
 	return rs.err()
+}
+
+// liveRun is a run of the pipeline in progress, which tables join.
+type liveRun struct {
+	rs *runState
+	wg sync.WaitGroup
+}
+
+// start runs c's commits (if c is not nil) and loops until the run's ends.
+func (l *liveRun) start(c *committer.Committer, loops ...alongside) {
+	if c != nil {
+		l.wg.Add(1)
+		go func() { defer l.wg.Done(); l.rs.fail(c.Run(l.rs.commitCtx)) }()
+	}
+	for _, loop := range loops {
+		l.wg.Add(1)
+		go func() { defer l.wg.Done(); loop(l.rs.consumeCtx, l.rs.hardCtx) }()
+	}
 }
 
 // runState is the lifetimes of a run: consuming stops on the first

@@ -81,8 +81,12 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	var tc *config.Table
 	for i := range cfg.Tables {
-		if cfg.Tables[i].Name == a.table {
+		switch t := cfg.Tables[i]; {
+		case t.Name == a.table:
 			tc = &cfg.Tables[i]
+		case t.IsTemplate() && t.ForTopic(a.topic).Name == a.table:
+			t = t.ForTopic(a.topic)
+			tc = &t
 		}
 	}
 	if tc == nil {

@@ -47,15 +47,14 @@ func rollbackCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *skip {
 		mode = maintenance.RollbackSkip
 	}
-	if _, err := selectTables(*cfg, *tableName); err != nil {
-		return err
-	}
-
 	cat, err := catalog.Open(ctx, cfg.Catalog, nil)
 	if err != nil {
 		return err
 	}
 	defer closeCatalog(cat)
+	if _, err := selectTables(ctx, cat, *cfg, *tableName); err != nil {
+		return err
+	}
 	tbl, err := loadTable(ctx, cat, *tableName)
 	if err != nil {
 		return err

@@ -29,7 +29,12 @@ func floeCmd(t testing.TB, args ...string) (int, string) {
 // rowIDs counts the table's rows by id.
 func (b *bed) rowIDs() map[string]int {
 	b.t.Helper()
-	tbl := b.loadTable()
+	return b.rowIDsIn(b.loadTable())
+}
+
+// rowIDsIn counts the rows of tbl by id.
+func (b *bed) rowIDsIn(tbl *table.Table) map[string]int {
+	b.t.Helper()
 	require.NotNil(b.t, tbl)
 	_, recs, err := tbl.Scan(table.WithSelectedFields("id")).ToArrowRecords(context.Background())
 	require.NoError(b.t, err)

@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -89,4 +92,101 @@ func TestTopicsPatternExactlyOnce(t *testing.T) {
 		require.Equal(t, o.Offset, m.Topics[o.Topic].Next[o.Partition], "%s[%d]", o.Topic, o.Partition)
 	})
 	require.NotContains(t, m.Topics, "audit")
+}
+
+// templateConfig is the bed's config with the table a template: one table
+// per topic the pattern matches, itest.t_<topic>.
+func (b *bed) templateConfig(name, pattern string) string {
+	b.t.Helper()
+	path := b.patternConfig(name, pattern)
+	yaml := strings.Replace(readFile(b.t, path), "  - name: itest.events\n", "  - name: itest.t_{topic}\n", 1)
+	require.NoError(b.t, os.WriteFile(path, []byte(yaml), 0o644))
+	return path
+}
+
+// A template makes a table per topic: for the topics there at start and
+// those created while floe runs, each exactly once across a SIGKILL, with
+// the table saying which topic and template it came from. Two topics that
+// would make one table name are refused for the second. The commands that
+// read tables find the template's tables.
+func TestTemplateMakesATablePerTopic(t *testing.T) {
+	b := newBed(t, 2)
+	cfg := b.templateConfig("floe", `(?i)events(\..+)?`)
+	b.produce(300) // ids 0-299 into events
+	p := b.start(cfg)
+	p.waitReady(t)
+
+	require.NoError(t, b.kafka.CreateTopic("events.eu", 2, nil))
+	b.produceTo("events.eu", 200) // 300-499
+	tables := map[string]int{"itest.t_events": 300, "itest.t_events_eu": 200}
+	rows := func(name string) int {
+		tbl := b.loadTableNamed(name)
+		if tbl == nil {
+			return 0
+		}
+		n := 0
+		for _, c := range b.rowIDsIn(tbl) {
+			n += c
+		}
+		return n
+	}
+	waitTables := func(want map[string]int) {
+		t.Helper()
+		require.Eventually(t, func() bool {
+			select {
+			case <-p.done:
+				t.Fatalf("floe exited early (%v):\n%s", p.err, tail(p.out.String(), 40))
+			default:
+			}
+			for name, n := range want {
+				if rows(name) < n {
+					return false
+				}
+			}
+			return true
+		}, 90*time.Second, 200*time.Millisecond)
+	}
+	waitTables(map[string]int{"itest.t_events_eu": 100})
+	p.stop(t, syscall.SIGKILL)
+
+	// "Events.EU" would make itest.t_events_eu too: refused, the rest goes on.
+	require.NoError(t, b.kafka.CreateTopic("Events.EU", 1, nil))
+	b.produceTo("Events.EU", 5) // 500-504: nowhere
+	b.produceTo("events.eu", 100)
+	tables["itest.t_events_eu"] += 100
+	p = b.start(cfg)
+	p.waitReady(t)
+	waitTables(tables)
+	require.Eventually(t, func() bool {
+		return strings.Contains(p.out.String(), `table for topic \"Events.EU\" from template itest.t_{topic}: topic refused: its table itest.t_events_eu is topic \"events.eu\"'s already`)
+	}, 90*time.Second, 100*time.Millisecond, "the clash is logged")
+	require.Equal(t, 0, p.stop(t, syscall.SIGTERM))
+
+	for name, n := range tables {
+		tbl := b.loadTableNamed(name)
+		require.NotNil(t, tbl, name)
+		ids := b.rowIDsIn(tbl)
+		require.Len(t, ids, n, name)
+		for id, c := range ids {
+			require.Equal(t, 1, c, "%s: row %s", name, id)
+		}
+		require.Equal(t, "itest.t_{topic}", tbl.Properties()["floe.template"])
+	}
+	require.Equal(t, "events.eu", b.loadTableNamed("itest.t_events_eu").Properties()["floe.topic"])
+	m, _, err := offsets.Read(b.loadTableNamed("itest.t_events_eu").Metadata(), "itest", "")
+	require.NoError(t, err)
+	require.Equal(t, []string{"events.eu"}, slices.Collect(maps.Keys(m.Topics)), "a table holds its own topic's offsets")
+
+	out, err := exec.Command(floeBin, "commits", "--config", cfg).CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.Contains(t, string(out), "table itest.t_events ")
+	require.Contains(t, string(out), "table itest.t_events_eu ")
+	out, err = exec.Command(floeBin, "maintain", "--config", cfg, "--table", "itest.t_events_eu", "--dry-run").CombinedOutput()
+	require.NoError(t, err, string(out))
+	out, err = exec.Command(floeBin, "commits", "--config", cfg, "--table", "itest.t_nope").CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "load table itest.t_nope: table does not exist", "the template's shape, but no such table yet")
+	out, err = exec.Command(floeBin, "commits", "--config", cfg, "--table", "other.events").CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), `--table "other.events" is not in the config's tables, nor a name one of its templates makes`)
 }
