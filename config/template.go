@@ -18,7 +18,8 @@ func (t Table) IsTemplate() bool { return strings.Contains(t.Name, TopicPlacehol
 
 // TableNamePart is what a topic becomes in a table name: lower case, each
 // character other than a-z, 0-9 and _ replaced by _ ("Orders.EU-1" →
-// "orders_eu_1"), so that catalogs and engines take it unquoted.
+// "orders_eu_1"), so that most engines take it unquoted (not one that
+// starts with a digit).
 func TableNamePart(topic string) string {
 	return strings.Map(func(r rune) rune {
 		switch {
@@ -73,18 +74,32 @@ func (t Table) validateTemplate() error {
 		}
 		return nil
 	}
-	if strings.Count(t.Name, TopicPlaceholder) > 1 {
-		return fmt.Errorf("name: %s holds %s more than once", t.Name, TopicPlaceholder)
+	if err := placeholderInTablePart(t.Name); err != nil {
+		return fmt.Errorf("name: %w", err)
 	}
-	ns, _, ok := cutLast(t.Name, ".")
-	if !ok || strings.Contains(ns, TopicPlaceholder) || strings.ContainsAny(strings.ReplaceAll(t.Name, TopicPlaceholder, ""), "{}") {
-		return fmt.Errorf("name: %s: %s may stand only in the table's part of namespace.table (e.g. raw.%s)", t.Name, TopicPlaceholder, TopicPlaceholder)
-	}
-	if t.DLQ.Table != "" && !strings.Contains(t.DLQ.Table, TopicPlaceholder) {
-		return fmt.Errorf("dlq.table: %s must hold %s too: each table the template makes has a dead-letter table of its own", t.DLQ.Table, TopicPlaceholder)
+	if t.DLQ.Table != "" {
+		if !strings.Contains(t.DLQ.Table, TopicPlaceholder) {
+			return fmt.Errorf("dlq.table: %s must hold %s too: each table the template makes has a dead-letter table of its own", t.DLQ.Table, TopicPlaceholder)
+		}
+		if err := placeholderInTablePart(t.DLQ.Table); err != nil {
+			return fmt.Errorf("dlq.table: %w", err)
+		}
 	}
 	if len(t.Topics) == 0 && t.TopicsPattern == "" {
 		return errors.New("topics or topics-pattern: a template needs the topics it makes tables for")
+	}
+	return nil
+}
+
+// placeholderInTablePart checks that {topic} stands once, in the table's
+// part of namespace.table.
+func placeholderInTablePart(name string) error {
+	if strings.Count(name, TopicPlaceholder) > 1 {
+		return fmt.Errorf("%s holds %s more than once", name, TopicPlaceholder)
+	}
+	ns, _, ok := cutLast(name, ".")
+	if !ok || strings.Contains(ns, TopicPlaceholder) || strings.ContainsAny(strings.ReplaceAll(name, TopicPlaceholder, ""), "{}") {
+		return fmt.Errorf("%s: %s may stand only in the table's part of namespace.table (e.g. raw.%s)", name, TopicPlaceholder, TopicPlaceholder)
 	}
 	return nil
 }

@@ -246,6 +246,8 @@ func TestTemplates(t *testing.T) {
 			"name: {topic}.events: {topic} may stand only in the table's part of namespace.table (e.g. raw.{topic})"},
 		{"other braces", func(t *Table) { t.Name = "raw.{topic}_{x}" },
 			"name: raw.{topic}_{x}: {topic} may stand only in the table's part of namespace.table (e.g. raw.{topic})"},
+		{"dlq.table namespace", func(t *Table) { t.DLQ.Table = "dlq_{topic}.t" },
+			"dlq.table: dlq_{topic}.t: {topic} may stand only in the table's part of namespace.table (e.g. raw.{topic})"},
 		{"one dlq table for all", func(t *Table) { t.DLQ.Table = "raw.dlq" },
 			"dlq.table: raw.dlq must hold {topic} too: each table the template makes has a dead-letter table of its own"},
 		{"dlq template without a template", func(t *Table) { t.Name = "raw.clicks" },

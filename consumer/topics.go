@@ -40,10 +40,14 @@ func (c *Consumer) patterns() bool {
 // matchRoute returns the route whose pattern matches topic, nil if none, or
 // an error naming both tables if two patterns do.
 func (c *Consumer) matchRoute(topic string) (*Route, error) {
+	for _, r := range c.routes {
+		if r.Spawn != nil && slices.Contains(r.Topics, topic) {
+			return r, nil // a template lists it: listed wins over patterns
+		}
+	}
 	var hit *Route
 	for _, r := range c.routes {
-		listed := r.Spawn != nil && slices.Contains(r.Topics, topic) // a template's
-		if !listed && (r.Pattern == nil || !r.Pattern.MatchString(topic)) {
+		if r.Pattern == nil || !r.Pattern.MatchString(topic) {
 			continue
 		}
 		if hit != nil {

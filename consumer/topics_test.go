@@ -297,13 +297,17 @@ func TestTemplateSpawnsARoutePerTopic(t *testing.T) {
 		return sinks[topic]
 	}
 	template := &Route{Topics: []string{"t"}, Pattern: regexp.MustCompile(`^(?:orders\..*)$`), Template: "raw.{topic}", Spawn: spawn}
+	// Another table's pattern matches "t" too: the template lists it, so it
+	// is the template's.
+	greedy := &Route{Pattern: regexp.MustCompile(`^(?:t)$`), Schema: idSchema, Decoder: idDecoder{}, OnError: codec.OnErrorSkip,
+		Sink: &fakeSink{table: "db.greedy", stored: offsets.Map{Topics: map[string]offsets.Topic{}}}}
 	kc, prod := newCluster(t, 1)
 	cfg := DefaultConfig()
 	cfg.Brokers = kc.ListenAddrs()
 	cfg.Batch.MaxAge = 50 * time.Millisecond
 	cfg.TopicRefresh = 20 * time.Millisecond
 	reg := prometheus.NewRegistry()
-	c, err := New(cfg, []*Route{template}, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	c, err := New(cfg, []*Route{template, greedy}, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	require.NoError(t, err)
 	e := &consumerEnv{t: t, kafka: kc, prod: prod, reg: reg, c: c}
 	require.NoError(t, kc.CreateTopic("orders.clash", 1, nil))
@@ -313,6 +317,7 @@ func TestTemplateSpawnsARoutePerTopic(t *testing.T) {
 		s := sinkOf("t")
 		return s != nil && coveredIn(t, s.snapshot(), "t")[0][1] == 1
 	}, waitFor, tick, "the template's listed topic has its table")
+	require.Empty(t, greedy.Sink.(*fakeSink).snapshot())
 	require.Equal(t, 1.0, promtest.Value(t, reg, "floe_consumer_topics_left_out", nil), "orders.clash is left out")
 
 	require.NoError(t, kc.CreateTopic("orders.eu", 1, nil))

@@ -49,11 +49,12 @@ type pipeline struct {
 	kafka    []kgo.Opt // the options of every Kafka client of the process
 	consumer *consumer.Consumer
 
-	mu         sync.Mutex             // guards what follows: templates add tables while floe runs
-	committers []*committer.Committer // one per table, in the order opened
-	opened     []config.Table         // the tables of committers
-	names      map[string]string      // lower-cased table name → what feeds it (templates' collisions)
-	live       *liveRun               // the run in progress, nil before and after
+	mu         sync.Mutex                 // guards what follows: templates add tables while floe runs
+	committers []*committer.Committer     // one per table, in the order opened
+	opened     []config.Table             // the tables of committers
+	names      map[string]string          // lower-cased table name → what feeds it (templates' collisions)
+	spawned    map[string]*consumer.Route // lower-cased table name → the route a template made
+	live       *liveRun                   // the run in progress, nil before and after
 	ln         net.Listener
 	registry   *registry.Client // nil without schema-registry.urls
 }
@@ -96,10 +97,13 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 		p.Close()
 		return nil, err
 	}
-	p.names = map[string]string{}
+	p.names, p.spawned = map[string]string{}, map[string]*consumer.Route{}
 	for i, tc := range cfg.Tables {
 		if !tc.IsTemplate() {
-			p.names[strings.ToLower(tc.Name)] = fmt.Sprintf("tables[%d]", i)
+			p.names[strings.ToLower(tc.Name)] = fmt.Sprintf("tables[%d] (%s)", i, tc.Name)
+			if tc.DLQ.Table != "" {
+				p.names[strings.ToLower(tc.DLQ.Table)] = fmt.Sprintf("tables[%d] (%s)'s dead-letter table", i, tc.Name)
+			}
 		}
 	}
 	var routes []*consumer.Route
@@ -128,38 +132,51 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 
 // spawner makes template tc's table for a topic while the consumer starts
 // or runs: loaded, or created with the template's schema (or the topic's
-// subject's), and joined to the run. A topic whose table name another
-// topic's or a configured table has is refused: topics "a.b" and "a_b"
-// make the same name.
+// subject's), and joined to the run; a topic deleted and created again gets
+// the route it had. A topic whose table (or dead-letter table) name is
+// taken — by another topic's table ("a.b" and "A.B" make the same name), a
+// configured table, or a table floe did not make from this template for
+// this topic (its floe.topic and floe.template properties say) — is
+// refused.
 func (p *pipeline) spawner(tc config.Table) func(context.Context, string) (*consumer.Route, error) {
 	return func(ctx context.Context, topic string) (*consumer.Route, error) {
 		t := tc.ForTopic(topic)
-		key := strings.ToLower(t.Name)
 		self := fmt.Sprintf("topic %q", topic)
+		keys := []string{strings.ToLower(t.Name)}
+		if t.DLQ.Table != "" {
+			keys = append(keys, strings.ToLower(t.DLQ.Table))
+		}
 		p.mu.Lock()
-		other, taken := p.names[key]
-		taken = taken && other != self // its table's owner, named before it came
-		if !taken {
-			p.names[key] = self
+		if r := p.spawned[keys[0]]; r != nil && p.names[keys[0]] == self {
+			p.mu.Unlock()
+			return r, nil
+		}
+		for _, k := range keys {
+			if other, taken := p.names[k]; taken && other != self {
+				p.mu.Unlock()
+				return nil, fmt.Errorf("%w: its table %s is %s's already: rename a topic, or narrow the pattern", consumer.ErrTopicRefused, k, other)
+			}
+		}
+		for _, k := range keys {
+			p.names[k] = self
 		}
 		p.mu.Unlock()
-		if taken {
-			return nil, fmt.Errorf("%w: its table %s is %s's already: rename a topic, or narrow the pattern", consumer.ErrTopicRefused, t.Name, other)
-		}
 		release := func() {
 			p.mu.Lock()
-			delete(p.names, key)
+			for _, k := range keys {
+				delete(p.names, k)
+			}
 			p.mu.Unlock()
 		}
 		ctx = p.store.Context(ctx)
-		// The table says which topic it was made for: that topic keeps it,
-		// whichever of two clashing topics floe happens to see first.
+		// The table says which topic and template it was made for: that
+		// topic keeps it, whichever of two clashing topics floe sees first.
 		if tbl, err := loadTable(ctx, p.cat, t.Name); err == nil {
-			if owner := tbl.Properties()["floe.topic"]; owner != "" && owner != topic {
-				p.mu.Lock()
-				p.names[key] = fmt.Sprintf("topic %q", owner)
-				p.mu.Unlock()
-				return nil, fmt.Errorf("%w: its table %s is topic %q's already: rename a topic, or narrow the pattern", consumer.ErrTopicRefused, t.Name, owner)
+			props := tbl.Properties()
+			if owner, from := props["floe.topic"], props["floe.template"]; owner != topic || from != tc.Name {
+				release()
+				return nil, fmt.Errorf("%w: table %s exists, made for topic %q by template %q (its floe.topic and floe.template properties), not for this one: "+
+					"rename a topic, narrow the pattern, or set those properties if the table is this topic's", consumer.ErrTopicRefused, t.Name, owner, from)
 			}
 		}
 		_, route, err := p.openTable(ctx, t, tableTarget{Group: p.cfg.Kafka.Group, Topics: []string{topic}})
@@ -167,6 +184,9 @@ func (p *pipeline) spawner(tc config.Table) func(context.Context, string) (*cons
 			release()
 			return nil, err
 		}
+		p.mu.Lock()
+		p.spawned[keys[0]] = route
+		p.mu.Unlock()
 		p.log.Info("table from template", "table", t.Name, "template", tc.Name, "topic", topic)
 		return route, nil
 	}
@@ -325,23 +345,43 @@ func loadTable(ctx context.Context, cat icecat.Catalog, name string) (*table.Tab
 	return tbl, nil
 }
 
-// selectTables is the configured tables, or only the one named: a
-// template stands for the tables of its namespace whose names it would
-// make, listed in the catalog (a table named by the template's shape that
-// the catalog lacks is not there yet).
+// selectTables is the configured tables, or only the one named, with the
+// tables templates made: those of the template's namespace, of the name's
+// shape, whose floe.template property names the template (so neither a
+// dead-letter table nor another tool's table in that namespace).
 func selectTables(ctx context.Context, cat icecat.Catalog, cfg config.Config, only string) ([]config.Table, error) {
 	var out []config.Table
+	configured := map[string]bool{}
 	for _, t := range cfg.Tables {
 		if !t.IsTemplate() {
+			configured[strings.ToLower(t.Name)] = true
 			if only == "" || t.Name == only {
 				out = append(out, t)
 			}
+		}
+	}
+	made := func(t config.Table, name string) (config.Table, bool, error) {
+		m := t.NameShape().FindStringSubmatch(name)
+		if m == nil || configured[strings.ToLower(name)] {
+			return config.Table{}, false, nil
+		}
+		tbl, err := loadTable(ctx, cat, name)
+		if err != nil {
+			return config.Table{}, false, err
+		}
+		return t.ForNamePart(m[1]), tbl.Properties()["floe.template"] == t.Name, nil
+	}
+	for _, t := range cfg.Tables {
+		if !t.IsTemplate() {
 			continue
 		}
-		shape := t.NameShape()
 		if only != "" {
-			if m := shape.FindStringSubmatch(only); m != nil {
-				out = append(out, t.ForNamePart(m[1]))
+			tc, ok, err := made(t, only)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				out = append(out, tc)
 			}
 			continue
 		}
@@ -353,13 +393,17 @@ func selectTables(ctx context.Context, cat icecat.Catalog, cfg config.Config, on
 				}
 				return nil, fmt.Errorf("list the tables of template %s: %w", t.Name, err)
 			}
-			if m := shape.FindStringSubmatch(strings.Join(id, ".")); m != nil {
-				out = append(out, t.ForNamePart(m[1]))
+			tc, ok, err := made(t, strings.Join(id, "."))
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				out = append(out, tc)
 			}
 		}
 	}
 	if len(out) == 0 && only != "" {
-		return nil, fmt.Errorf("%w: --table %q is not in the config's tables, nor a name one of its templates makes", errUsage, only)
+		return nil, fmt.Errorf("%w: --table %q is not in the config's tables, nor one of its templates made", errUsage, only)
 	}
 	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,15 +80,9 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("%w: --%s is required", errUsage, req.name)
 		}
 	}
-	var tc *config.Table
-	for i := range cfg.Tables {
-		switch t := cfg.Tables[i]; {
-		case t.Name == a.table:
-			tc = &cfg.Tables[i]
-		case t.IsTemplate() && t.ForTopic(a.topic).Name == a.table:
-			t = t.ForTopic(a.topic)
-			tc = &t
-		}
+	tc, err := replayTable(cfg, a.table, a.topic)
+	if err != nil {
+		return err
 	}
 	if tc == nil {
 		return fmt.Errorf("%w: --table %q is not in the config's tables (its schema, codec and on-error settings apply to the replay)", errUsage, a.table)
@@ -282,6 +277,29 @@ func humanBytes(n int64) string {
 }
 
 // runReplay opens the table, reads the range and commits it.
+// replayTable is the configured table named table, else the table a
+// template makes for topic under that name; nil if neither. A template
+// must take the topic (list it or match it).
+func replayTable(cfg *config.Config, table, topic string) (*config.Table, error) {
+	for i := range cfg.Tables {
+		if cfg.Tables[i].Name == table {
+			return &cfg.Tables[i], nil
+		}
+	}
+	for _, t := range cfg.Tables {
+		if !t.IsTemplate() || t.ForTopic(topic).Name != table {
+			continue
+		}
+		re, _ := t.Pattern() // validated
+		if !slices.Contains(t.Topics, topic) && (re == nil || !re.MatchString(topic)) {
+			return nil, fmt.Errorf("%w: --table %s: template %s does not take topic %q (not in its topics, no match for its topics-pattern)", errUsage, table, t.Name, topic)
+		}
+		tc := t.ForTopic(topic)
+		return &tc, nil
+	}
+	return nil, nil
+}
+
 func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *replayPlan, dryRun bool, logger *slog.Logger, stdout io.Writer) error {
 	p, err := openPipeline(ctx, *cfg, logger)
 	if err != nil {
@@ -292,6 +310,15 @@ func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *r
 
 	if dryRun {
 		return dryRunReplay(ctx, p.cat, plan, stdout)
+	}
+	if from := tc.Properties["floe.template"]; from != "" {
+		// A template's table is its topic's: Events.EU must not replay
+		// into the table of events.eu, whose name it shares.
+		if tbl, err := loadTable(ctx, p.cat, tc.Name); err == nil {
+			if owner := tbl.Properties()["floe.topic"]; owner != plan.topic {
+				return fmt.Errorf("table %s is topic %q's (its floe.topic property), not %q's", tc.Name, owner, plan.topic)
+			}
+		}
 	}
 	rep := &replayReport{}
 	com, route, err := p.openTable(ctx, tc, tableTarget{Group: plan.group(), Branch: plan.branch, Topics: []string{plan.topic},

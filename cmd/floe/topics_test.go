@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"os/exec"
@@ -15,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/floe-dev/floe/config"
+	"github.com/floe-dev/floe/consumer"
 	"github.com/floe-dev/floe/offsets"
 )
 
@@ -158,7 +162,7 @@ func TestTemplateMakesATablePerTopic(t *testing.T) {
 	p.waitReady(t)
 	waitTables(tables)
 	require.Eventually(t, func() bool {
-		return strings.Contains(p.out.String(), `table for topic \"Events.EU\" from template itest.t_{topic}: topic refused: its table itest.t_events_eu is topic \"events.eu\"'s already`)
+		return strings.Contains(p.out.String(), `table for topic \"Events.EU\" from template itest.t_{topic}: topic refused: table itest.t_events_eu exists, made for topic \"events.eu\" by template \"itest.t_{topic}\"`)
 	}, 90*time.Second, 100*time.Millisecond, "the clash is logged")
 	require.Equal(t, 0, p.stop(t, syscall.SIGTERM))
 
@@ -188,5 +192,57 @@ func TestTemplateMakesATablePerTopic(t *testing.T) {
 	require.Contains(t, string(out), "load table itest.t_nope: table does not exist", "the template's shape, but no such table yet")
 	out, err = exec.Command(floeBin, "commits", "--config", cfg, "--table", "other.events").CombinedOutput()
 	require.Error(t, err)
-	require.Contains(t, string(out), `--table "other.events" is not in the config's tables, nor a name one of its templates makes`)
+	require.Contains(t, string(out), `--table "other.events" is not in the config's tables, nor one of its templates made`)
+}
+
+// The spawner gives a topic the table its template makes, once: the same
+// route when the topic comes again (deleted and created anew), and a
+// refusal when the table's (or its dead-letter table's) name is another
+// topic's, a configured table's, or — in a later run — belongs by its
+// properties to another topic.
+func TestSpawnerClaimsEachTableOnce(t *testing.T) {
+	b := newBed(t, 1)
+	path := b.templateConfig("floe", `.+`)
+	yaml := readFile(t, path) + `  - name: itest.t_taken
+    topics: [events]
+    schema: [{name: id, type: string}]
+`
+	yaml = strings.Replace(yaml, "  - name: itest.t_{topic}\n", "  - name: itest.t_{topic}\n    on-error: dlq\n    dlq:\n      table: itest.t_{topic}_dlq\n", 1)
+	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o644))
+	cfg, err := config.Load(path, nil, nil)
+	require.NoError(t, err)
+	ctx := context.Background()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p, err := newPipeline(ctx, *cfg, logger)
+	require.NoError(t, err)
+	defer p.Close()
+	spawn := p.spawner(cfg.Tables[0])
+
+	r, err := spawn(ctx, "orders")
+	require.NoError(t, err)
+	again, err := spawn(ctx, "orders")
+	require.NoError(t, err)
+	require.Same(t, r, again, "a topic created again gets the route it had")
+	require.Len(t, p.allCommitters(), 2, "itest.t_taken and itest.t_orders, one committer each")
+
+	for topic, want := range map[string]string{
+		"Orders":     `its table itest.t_orders is topic "orders"'s already`,
+		"taken":      `its table itest.t_taken is tables[1] (itest.t_taken)'s already`,
+		"orders_dlq": `its table itest.t_orders_dlq is topic "orders"'s already`,
+	} {
+		_, err := spawn(ctx, topic)
+		require.ErrorIs(t, err, consumer.ErrTopicRefused, topic)
+		require.ErrorContains(t, err, want)
+	}
+
+	// Another run, with nothing claimed yet: the table's properties say
+	// whose it is.
+	p2, err := newPipeline(ctx, *cfg, logger)
+	require.NoError(t, err)
+	defer p2.Close()
+	_, err = p2.spawner(cfg.Tables[0])(ctx, "ORDERS")
+	require.ErrorIs(t, err, consumer.ErrTopicRefused)
+	require.ErrorContains(t, err, `table itest.t_orders exists, made for topic "orders" by template "itest.t_{topic}"`)
+	_, err = p2.spawner(cfg.Tables[0])(ctx, "orders")
+	require.NoError(t, err)
 }
