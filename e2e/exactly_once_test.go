@@ -249,11 +249,27 @@ func (p *pipeline) waitCommitted(n int, procs ...*floeProc) {
 // topic.
 func (p *pipeline) waitTopicCommitted(topic string, n int, procs ...*floeProc) {
 	p.t.Helper()
+	p.waitTopicsCommitted([]string{topic}, n, procs...)
+}
+
+// waitTopicsCommitted waits until the table (or, for a template, each
+// topic's table) covers at least n records of each of topics.
+func (p *pipeline) waitTopicsCommitted(topics []string, n int, procs ...*floeProc) {
+	p.t.Helper()
+	what := topics[0]
+	if len(topics) > 1 {
+		what = fmt.Sprintf("each of %d topics (%s … %s)", len(topics), topics[0], topics[len(topics)-1])
+	}
 	start := time.Now()
-	p.waitHistory(fmt.Sprintf("%d records of %s committed", n, topic), 5*time.Minute, func(hist []commitInfo) bool {
-		return sumOffsets(committedOffsets(hist, topic)) >= int64(n)
+	p.waitHistory(fmt.Sprintf("%d records of %s committed", n, what), 5*time.Minute, func(hist []commitInfo) bool {
+		for _, topic := range topics {
+			if sumOffsets(committedOffsets(hist, topic)) < int64(n) {
+				return false
+			}
+		}
+		return true
 	}, procs...)
-	p.t.Logf("%d records of %s committed after %v", n, topic, time.Since(start).Round(time.Millisecond))
+	p.t.Logf("%d records of %s committed after %v", n, what, time.Since(start).Round(time.Millisecond))
 }
 
 // waitEachCommitted waits until each of procs has logged a commit, keeping
@@ -280,14 +296,28 @@ func waitEachCommitted(t testing.TB, prod *producer, procs ...*floeProc) {
 // the table and returns floe's commit history.
 func (p *pipeline) finish(ids []string, procs ...*floeProc) []commitInfo {
 	p.t.Helper()
+	ends := p.stopAtEnds(len(ids), procs...)
+	hist := p.history()
+	want := p.expect(p.t, tableRun{ends: ends, ids: ids, commits: hist})
+	py, duck := readTableWith(p.t, p.svc, p.catalog, p.table, p.group, ids, p.readerOptions())
+	requireExactlyOnce(p.t, want, py, duck)
+	return hist
+}
+
+// stopAtEnds waits until the table's offsets (the tables' offsets, for a
+// template) reach the ends of every topic in tableTopics, which must hold n
+// records in all, then stops procs with SIGTERM (all at once: each must exit
+// 0). It returns each topic's end offsets.
+func (p *pipeline) stopAtEnds(n int, procs ...*floeProc) map[string]map[int32]int64 {
+	p.t.Helper()
 	ends := map[string]map[int32]int64{}
 	var total int64
 	for _, topic := range p.tableTopics() {
 		ends[topic] = endOffsets(p.t, p.adm, topic)
 		total += sumOffsets(ends[topic])
 	}
-	if total != int64(len(ids)) {
-		p.t.Fatalf("the topics end at %v (%d records); %d were produced", ends, total, len(ids))
+	if total != int64(n) {
+		p.t.Fatalf("the topics end at %v (%d records); %d were produced", ends, total, n)
 	}
 	p.waitHistory("caught up with the topics' ends", 10*time.Minute, func(hist []commitInfo) bool {
 		for topic, e := range ends {
@@ -298,7 +328,13 @@ func (p *pipeline) finish(ids []string, procs ...*floeProc) []commitInfo {
 		return true
 	}, procs...)
 	stopAll(p.t, procs...)
+	return ends
+}
 
+// history is floe's commit history once floe has stopped; it logs it and
+// what each floe process did.
+func (p *pipeline) history() []commitInfo {
+	p.t.Helper()
 	hist, err := floeCommits(p.cfgPath)
 	if err != nil {
 		p.t.Fatal(err)
@@ -307,12 +343,36 @@ func (p *pipeline) finish(ids []string, procs ...*floeProc) []commitInfo {
 	for _, proc := range p.procs {
 		p.t.Logf("floe %s: %s", proc.name, proc.logSummary())
 	}
-	want := expectation{ids: ids, topics: map[string]topicEnd{}, commits: hist, maintained: p.maintained, killedAt: p.killedAt}
-	for topic, e := range ends {
+	return hist
+}
+
+// tableRun is what one table must hold: every offset of its topics up to
+// ends, the records ids (numbered from first), and commits, floe's history
+// of the table.
+type tableRun struct {
+	ends    map[string]map[int32]int64
+	ids     []string
+	first   int
+	commits []commitInfo
+}
+
+// expect is what a table of p's must show after run. It reports to t, which
+// may be a subtest of p's test.
+func (p *pipeline) expect(t testing.TB, run tableRun) expectation {
+	t.Helper()
+	want := expectation{ids: run.ids, first: run.first, topics: map[string]topicEnd{}, commits: run.commits,
+		maintained: p.maintained, killedAt: p.killedAt}
+	for topic, e := range run.ends {
 		var id string
-		want.clusterID, id = topicIdentity(p.t, p.adm, topic)
+		want.clusterID, id = topicIdentity(t, p.adm, topic)
 		want.topics[topic] = topicEnd{ends: e, id: id}
 	}
+	return want
+}
+
+// readerOptions are check.py's options for p's tables: what maintenance
+// calls for, and the topic column.
+func (p *pipeline) readerOptions() map[string]any {
 	extra := map[string]any{}
 	if p.maintained {
 		extra["time_travel"], extra["orphans"] = true, true
@@ -320,9 +380,7 @@ func (p *pipeline) finish(ids []string, procs ...*floeProc) []commitInfo {
 	if p.conf.topicColumn != "" {
 		extra["topic_column"] = p.conf.topicColumn
 	}
-	py, duck := readTableWith(p.t, p.svc, p.catalog, p.table, p.group, ids, extra)
-	requireExactlyOnce(p.t, want, py, duck)
-	return hist
+	return extra
 }
 
 // withoutEmpty drops partitions without records: floe stores no offset for

@@ -162,10 +162,13 @@ type aggregates struct {
 }
 
 // expectedAggregates summarises records 0..n-1 as the readers should.
-func expectedAggregates(n int) aggregates {
+func expectedAggregates(n int) aggregates { return aggregatesOf(0, n) }
+
+// aggregatesOf summarises records first..first+n-1 as the readers should.
+func aggregatesOf(first, n int) aggregates {
 	var cents, tags, cust int64
 	sumN := new(big.Int)
-	for i := 0; i < n; i++ {
+	for i := first; i < first+n; i++ {
 		sumN.Add(sumN, big.NewInt(recordN(i)))
 		cents += int64(i%100_000)*100 + int64(i%100)
 		tags += int64(i % 4)
@@ -175,8 +178,8 @@ func expectedAggregates(n int) aggregates {
 	return aggregates{
 		SumN:          json.Number(sumN.String()),
 		SumAmount:     fmt.Sprintf("%d.%02d", cents/100, cents%100),
-		MinTS:         ts(0),
-		MaxTS:         ts(n - 1),
+		MinTS:         ts(first),
+		MaxTS:         ts(first + n - 1),
 		Tags:          tags,
 		CustomerIDSum: cust,
 	}
@@ -218,17 +221,22 @@ type pacedRun struct {
 	first int // the first record's number: 0, or past an earlier run's
 	n     int // how many records
 	rate  int // records per second, about
+	// chunk is how many records go in each produce call (0: 250); a slow
+	// run needs small ones to be a stream rather than a few bursts.
+	chunk int
 }
 
 // startProducer writes run to topic in the background, until it is done or
 // t ends.
 func startProducer(t testing.TB, cl *kgo.Client, topic string, run pacedRun) *producer {
 	t.Helper()
-	first, n, rate := run.first, run.n, run.rate
+	first, n, rate, chunk := run.first, run.n, run.rate, run.chunk
+	if chunk == 0 {
+		chunk = 250
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &producer{cl: cl, topic: topic, done: make(chan struct{}), next: first + n, stop: cancel}
-	const chunk = 250
-	interval := time.Duration(float64(time.Second) * chunk / float64(rate))
+	interval := time.Duration(float64(time.Second) * float64(chunk) / float64(rate))
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()

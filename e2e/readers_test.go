@@ -102,16 +102,66 @@ func readTable(t testing.TB, s *services, catalog map[string]any, table, group s
 // orphans, topic_column) in extra.
 func readTableWith(t testing.TB, s *services, catalog map[string]any, table, group string, ids []string, extra map[string]any) (py, duck readerResult) {
 	t.Helper()
+	req := readerRequest(catalog, group, extra)
+	req["table"], req["expected_ids"] = table, ids
+	out := runReaders(t, s, req)
+	return out.PyIceberg, out.DuckDB
+}
+
+// readerPair is what both readers report about one table.
+type readerPair struct {
+	PyIceberg readerResult `json:"pyiceberg"`
+	DuckDB    readerResult `json:"duckdb"`
+}
+
+// tableRead is one table for readTables, with the ids it must hold.
+type tableRead struct {
+	table string
+	ids   []string
+}
+
+// readTables is readTableWith for several tables of one catalog and group
+// in one run of check.py: each run starts Python and imports both readers
+// (about a second), so a test of many tables reads them all at once.
+func readTables(t testing.TB, s *services, catalog map[string]any, group string, reads []tableRead, extra map[string]any) []readerPair {
+	t.Helper()
+	req := readerRequest(catalog, group, extra)
+	var tables []map[string]any
+	for _, r := range reads {
+		tables = append(tables, map[string]any{"table": r.table, "expected_ids": r.ids})
+	}
+	req["tables"] = tables
+	out := runReaders(t, s, req)
+	if len(out.Tables) != len(reads) {
+		t.Fatalf("readers/check.py reported %d tables; asked for %d", len(out.Tables), len(reads))
+	}
+	return out.Tables
+}
+
+// readerRequest is check.py's request without its table: the catalog, the
+// group whose offsets to read, the columns, and extra.
+func readerRequest(catalog map[string]any, group string, extra map[string]any) map[string]any {
 	req := map[string]any{
 		"catalog":          catalog,
-		"table":            table,
 		"group":            group,
 		"id_column":        "id",
-		"expected_ids":     ids,
 		"partition_column": "_kafka_partition",
 		"offset_column":    "_kafka_offset",
 	}
 	maps.Copy(req, extra)
+	return req
+}
+
+// readerOutput is what check.py prints: both readers' reports on one table,
+// or, asked for several, on each of them (tables).
+type readerOutput struct {
+	readerPair
+	Tables []readerPair `json:"tables"`
+}
+
+// runReaders runs e2e/readers/check.py on req and logs what each reader saw.
+func runReaders(t testing.TB, s *services, req map[string]any) readerOutput {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, s.Python, "readers/check.py")
@@ -122,26 +172,33 @@ func readTableWith(t testing.TB, s *services, catalog map[string]any, table, gro
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("readers/check.py: %v\nstderr:\n%s\nstdout:\n%s", err, stderr.String(), stdout.String())
 	}
-	var out struct {
-		PyIceberg readerResult `json:"pyiceberg"`
-		DuckDB    readerResult `json:"duckdb"`
-	}
+	var out readerOutput
 	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
 		t.Fatalf("readers/check.py printed no JSON object: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
-	t.Logf("readers took %v; pyiceberg: %d rows, %d snapshots; duckdb (%s): %d rows, %d snapshots",
-		time.Since(start).Round(time.Millisecond), out.PyIceberg.Rows, len(out.PyIceberg.Snapshots),
-		out.DuckDB.Method, out.DuckDB.Rows, len(out.DuckDB.SnapshotIDs))
-	if out.DuckDB.AttachError != "" {
-		t.Logf("duckdb could not ATTACH the REST catalog, read the metadata file instead: %s", out.DuckDB.AttachError)
+	pairs, names := []readerPair{out.readerPair}, []any{req["table"]}
+	if tables, several := req["tables"].([]map[string]any); several {
+		pairs, names = out.Tables, nil
+		for _, one := range tables {
+			names = append(names, one["table"])
+		}
 	}
-	return out.PyIceberg, out.DuckDB
+	t.Logf("readers took %v for %d table(s)", time.Since(start).Round(time.Millisecond), len(pairs))
+	for i, p := range pairs {
+		t.Logf("%v: pyiceberg: %d rows, %d snapshots; duckdb (%s): %d rows, %d snapshots", names[i],
+			p.PyIceberg.Rows, len(p.PyIceberg.Snapshots), p.DuckDB.Method, p.DuckDB.Rows, len(p.DuckDB.SnapshotIDs))
+		if p.DuckDB.AttachError != "" {
+			t.Logf("duckdb could not ATTACH the REST catalog, read the metadata file instead: %s", p.DuckDB.AttachError)
+		}
+	}
+	return out
 }
 
 // expectation is what an exactly-once table must show.
 type expectation struct {
 	topic     string
 	ids       []string        // every produced id, each once
+	first     int             // the first id's record number: ids are records first..first+len(ids)-1
 	ends      map[int32]int64 // the topic's end offsets
 	clusterID string          // Kafka's cluster ID
 	topicID   string          // Kafka's topic ID
@@ -197,7 +254,7 @@ func byTopic(want expectation, partitions map[string]coverage, topicPartitions m
 // Every difference is reported, not only the first.
 func requireExactlyOnce(t testing.TB, want expectation, py, duck readerResult) {
 	t.Helper()
-	agg := expectedAggregates(len(want.ids))
+	agg := aggregatesOf(want.first, len(want.ids))
 	for _, r := range []struct {
 		name string
 		res  readerResult

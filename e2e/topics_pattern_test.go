@@ -133,18 +133,23 @@ func waitLogged(t testing.TB, proc *floeProc, msg, topic string) {
 		func() bool { return loggedFor(proc, msg, topic) }, proc)
 }
 
-// waitTableTopics waits until proc's floe_consumer_topics{table} is n, with
-// no topic left out (floe_consumer_topics_left_out).
+// waitTableTopics waits until proc's floe_consumer_topics{table} is n (with
+// table "", summed over every table), with no topic left out
+// (floe_consumer_topics_left_out).
 func waitTableTopics(t testing.TB, proc *floeProc, table string, n float64) {
 	t.Helper()
+	labels, to := map[string]string{"table": table}, table
+	if table == "" {
+		labels, to = nil, "its tables"
+	}
 	var last string
-	waitFor(t, fmt.Sprintf("floe %s to route %v topics to %s", proc.name, n, table), time.Minute, func() bool {
+	waitFor(t, fmt.Sprintf("floe %s to route %v topics to %s", proc.name, n, to), time.Minute, func() bool {
 		text, err := proc.metrics()
 		if err != nil {
 			last = err.Error()
 			return false
 		}
-		routed, _ := metricSum(text, "floe_consumer_topics", map[string]string{"table": table})
+		routed, _ := metricSum(text, "floe_consumer_topics", labels)
 		leftOut, _ := metricSum(text, "floe_consumer_topics_left_out", nil)
 		last = fmt.Sprintf("%v routed, %v left out", routed, leftOut)
 		return routed == n && leftOut == 0

@@ -28,6 +28,11 @@ Input: one JSON object on stdin:
       "aggregates": true                    # optional: false for a table without record(i)'s columns
     }
 
+or that object with "tables": [{"table": ..., "expected_ids": [...]}, ...] in place of
+"table" and "expected_ids" (each entry's keys override the object's): reads each table
+as above, in one run, and prints {"tables": [{"pyiceberg": ..., "duckdb": ...}, ...]}
+in the same order;
+
 or {"mode": "decode", "offsets": "<floe.offsets.* value>", "ranges": "<floe.ranges
 value>"} (either optional): prints {"offsets": {...}, "ranges": [...]}, the values
 decoded by decode_offsets and decode_ranges below, without reading a table.
@@ -68,13 +73,21 @@ def main():
             "pyiceberg": run_reader(pairs_pyiceberg, req),
             "duckdb": run_reader(pairs_duckdb, req),
         }
+    elif req.get("tables") is not None:
+        # Several tables in one run: Python and the readers' imports start
+        # once. Each entry's keys override the request's for that table.
+        out = {"tables": [read_both({**req, **one}) for one in req["tables"]]}
     else:
-        out = {
-            "pyiceberg": run_reader(read_pyiceberg, req),
-            "duckdb": run_reader(read_duckdb, req),
-        }
+        out = read_both(req)
     json.dump(out, sys.stdout, default=str)
     sys.stdout.write("\n")
+
+
+def read_both(req):
+    return {
+        "pyiceberg": run_reader(read_pyiceberg, req),
+        "duckdb": run_reader(read_duckdb, req),
+    }
 
 
 def run_reader(fn, req):
