@@ -68,9 +68,14 @@ type Route struct {
 	// the template in logs and errors.
 	Spawn    func(ctx context.Context, topic string) (*Route, error)
 	Template string
-	Schema   *arrow.Schema // the rows' schema: the table's, with field IDs
-	Decoder  Decoder
-	OnError  codec.OnError
+	// FromFirst starts a partition the table holds no offset for at its
+	// first offset, whatever kafka.start-from says: a template's table that
+	// existed before this start was made for a topic seen by an earlier
+	// run, which may have stopped before committing it.
+	FromFirst bool
+	Schema    *arrow.Schema // the rows' schema: the table's, with field IDs
+	Decoder   Decoder
+	OnError   codec.OnError
 	// MaxLetterValue cuts the value of a dead letter to this many bytes
 	// (on-error: dlq); 0 keeps it whole.
 	MaxLetterValue int64

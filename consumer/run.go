@@ -295,7 +295,7 @@ func (c *Consumer) adjust(ctx context.Context, assigned map[string]map[int32]kgo
 			// table's first start (found by another replica, or by an
 			// earlier run that stopped before committing it), so all of it
 			// is read. start-from (perhaps latest) is for a first start.
-			fresh := late[t] || (found[t] && len(s.Topics) > 0)
+			fresh := late[t] || (found[t] && len(s.Topics) > 0) || r.FromFirst
 			for p := range assigned[t] {
 				switch next, ok := s.Topics[t].Next[p]; {
 				case ok:

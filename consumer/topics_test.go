@@ -289,7 +289,8 @@ func TestTemplateSpawnsARoutePerTopic(t *testing.T) {
 		mu.Lock()
 		sinks[topic] = s
 		mu.Unlock()
-		return &Route{Topics: []string{topic}, Schema: idSchema, Decoder: idDecoder{}, OnError: codec.OnErrorSkip, Sink: s}, nil
+		return &Route{Topics: []string{topic}, Schema: idSchema, Decoder: idDecoder{}, OnError: codec.OnErrorSkip, Sink: s,
+			FromFirst: topic == "orders.old"}, nil // its table existed: an earlier run made it
 	}
 	sinkOf := func(topic string) *fakeSink {
 		mu.Lock()
@@ -306,17 +307,26 @@ func TestTemplateSpawnsARoutePerTopic(t *testing.T) {
 	cfg.Brokers = kc.ListenAddrs()
 	cfg.Batch.MaxAge = 50 * time.Millisecond
 	cfg.TopicRefresh = 20 * time.Millisecond
+	cfg.StartFrom = "latest"
 	reg := prometheus.NewRegistry()
 	c, err := New(cfg, []*Route{template, greedy}, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	require.NoError(t, err)
 	e := &consumerEnv{t: t, kafka: kc, prod: prod, reg: reg, c: c}
 	require.NoError(t, kc.CreateTopic("orders.clash", 1, nil))
-	e.produceTo("t", 0, "listed")
+	require.NoError(t, kc.CreateTopic("orders.old", 1, nil))
+	e.produceTo("orders.old", 0, "before this start")
+	e.produceTo("t", 0, "before this start")
 	e.run()
+	require.Eventually(t, c.Joined, waitFor, tick)
+	e.produceTo("t", 0, "listed")
+	e.produceTo("orders.old", 0, "x")
 	require.Eventually(t, func() bool {
-		s := sinkOf("t")
-		return s != nil && coveredIn(t, s.snapshot(), "t")[0][1] == 1
+		s, old := sinkOf("t"), sinkOf("orders.old")
+		return s != nil && coveredIn(t, s.snapshot(), "t")[0][1] == 2 && old != nil && coveredIn(t, old.snapshot(), "orders.old")[0][1] == 2
 	}, waitFor, tick, "the template's listed topic has its table")
+	require.Equal(t, [2]int64{1, 2}, coveredIn(t, sinkOf("t").snapshot(), "t")[0], "a new table: start-from latest")
+	require.Equal(t, [2]int64{0, 2}, coveredIn(t, sinkOf("orders.old").snapshot(), "orders.old")[0],
+		"a table an earlier run made is read from its topic's first offset")
 	require.Empty(t, greedy.Sink.(*fakeSink).snapshot())
 	require.Equal(t, 1.0, promtest.Value(t, reg, "floe_consumer_topics_left_out", nil), "orders.clash is left out")
 

@@ -171,7 +171,9 @@ func (p *pipeline) spawner(tc config.Table) func(context.Context, string) (*cons
 		ctx = p.store.Context(ctx)
 		// The table says which topic and template it was made for: that
 		// topic keeps it, whichever of two clashing topics floe sees first.
-		if tbl, err := loadTable(ctx, p.cat, t.Name); err == nil {
+		tbl, err := loadTable(ctx, p.cat, t.Name)
+		existed := err == nil
+		if existed {
 			props := tbl.Properties()
 			if owner, from := props["floe.topic"], props["floe.template"]; owner != topic || from != tc.Name {
 				release()
@@ -184,6 +186,10 @@ func (p *pipeline) spawner(tc config.Table) func(context.Context, string) (*cons
 			release()
 			return nil, err
 		}
+		// A table an earlier run made: its topic was seen then, perhaps
+		// after that run's start, so all of it is read (start-from is for
+		// a table's first start).
+		route.FromFirst = existed
 		p.mu.Lock()
 		p.spawned[keys[0]] = route
 		p.mu.Unlock()
