@@ -210,7 +210,8 @@ func (p *pipeline) topicsByPattern(ctx context.Context) ([][]string, error) {
 		for _, t := range tc.Topics {
 			listed[t] = true
 		}
-		any = any || tc.TopicsPattern != ""
+		// A template's tables take their schemas per topic (spawner).
+		any = any || (tc.TopicsPattern != "" && !tc.IsTemplate())
 	}
 	if !any {
 		return found, nil
