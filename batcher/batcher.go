@@ -100,6 +100,12 @@ type Batch struct {
 	// offset for; the committer then re-seeks rather than report a gap if
 	// another owner got there first. The consumer sets it.
 	FromTable bool
+	// Floor, for a batch of a topic routed by record content to several
+	// tables (tables[].route-by), is an offset below which every record of
+	// the partition is in its table once this batch is (see offsets.Topic's
+	// Floor); the committer stores it beside End. 0: none. The consumer sets
+	// it.
+	Floor int64
 	// Done, set by whoever sealed the batch (the consumer), is called once
 	// when the batch leaves its sink: committed, fenced or dropped. The sink
 	// calls it through [Batch.Finish]. It may be nil.
@@ -311,6 +317,9 @@ func (b *Buffer) Len() int { return b.records }
 
 // Bytes is the consumed payload size held by the buffer.
 func (b *Buffer) Bytes() int64 { return b.bytes }
+
+// Start is the first offset the buffer's next batch accounts for.
+func (b *Buffer) Start() int64 { return b.start }
 
 // Next is the offset the buffer expects next (its End).
 func (b *Buffer) Next() int64 { return b.end }

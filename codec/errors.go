@@ -45,9 +45,17 @@ func Kinds() []Kind {
 		KindMalformedJSON, KindNullValue, KindNotAnObject, KindMissingRequired,
 		KindWrongType, KindOutOfRange, KindInvalidValue, KindRecordTooLarge,
 		KindMalformedAvro, KindMalformedProtobuf, KindSchemaUnknown, KindSchemaIncompatible,
-		KindCDCDelete, KindCDCTruncate,
+		KindCDCDelete, KindCDCTruncate, KindRouteMissing, KindRouteNotAllowed,
 	}
 }
+
+// Kinds of records a table routed by content (tables[].route-by) cannot
+// route: no route value (header or field absent), or a value naming a
+// table outside the allow-list.
+const (
+	KindRouteMissing    Kind = "route_missing"
+	KindRouteNotAllowed Kind = "route_not_allowed"
+)
 
 // Kinds of the registry formats: a value whose schema ID the registry does
 // not know, and one whose writer schema cannot be written to the table

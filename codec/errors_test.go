@@ -118,7 +118,7 @@ func TestTopLevelKinds(t *testing.T) {
 }
 
 func TestKinds(t *testing.T) {
-	require.Len(t, Kinds(), 14)
+	require.Len(t, Kinds(), 16)
 	seen := map[Kind]bool{}
 	for _, k := range Kinds() {
 		require.False(t, seen[k])

@@ -204,6 +204,9 @@ func (c *Committer) stage(ctx context.Context, ag *attemptGroup, tbl *table.Tabl
 	}
 	for _, b := range include {
 		next.Set(b.Topic, src.TopicIDs[b.Topic], b.Partition, b.End)
+		if b.Floor > 0 {
+			next.RaiseFloor(b.Topic, b.Partition, b.Floor)
+		}
 	}
 	props := offsets.Summary{
 		CommitID: ag.id(), Writer: c.deps.Identity, Offsets: map[string]offsets.Map{offsets.Key(c.deps.Group): next},

@@ -536,3 +536,24 @@ func appendLetterField(fb array.Builder, name, target, version string, now time.
 	}
 	return nil
 }
+
+// LetterRows appends dead letters as rows of a dead-letter table. A topic
+// routed by content (tables[].route-by) has records no table takes (no
+// route value, or one outside the allow-list): they reach the dead-letter
+// table as its rows, through a committer of its own with the offsets they
+// account for, exactly once like any table's rows. Target is what their
+// target_table says (the router's name, e.g. "events.{route}").
+type LetterRows struct{ Target, Version string }
+
+// AppendLetter appends l, a record of topic's partition, as one row of rb
+// (the dead-letter table's columns; any other column is null).
+func (r LetterRows) AppendLetter(rb *array.RecordBuilder, topic string, partition int32, l *batcher.DeadLetter) error {
+	x := letterOf{&batcher.Batch{Topic: topic, Partition: partition}, l}
+	now := time.Now()
+	for i, f := range rb.Schema().Fields() {
+		if err := appendLetterField(rb.Field(i), f.Name, r.Target, r.Version, now, x); err != nil {
+			return fmt.Errorf("dead-letter table column %q: %w", f.Name, err)
+		}
+	}
+	return nil
+}

@@ -67,7 +67,19 @@ type Table struct {
 	// regular expression (Go RE2 syntax) to the table: the topics there at
 	// start, and those created while floe runs (found every
 	// kafka.topic-refresh-interval and read from their first offset).
-	TopicsPattern string       `koanf:"topics-pattern"`
+	TopicsPattern string `koanf:"topics-pattern"`
+	// RouteBy makes the table a router: each record of its topics goes to
+	// the table its content names — "header:<name>" (a record header) or
+	// "field:<name>" (a top-level string field of a JSON value) — and the
+	// table's name is a template holding {route}, the value's place
+	// ("events.{route}"). Tables are made the first time they are named.
+	RouteBy string `koanf:"route-by"`
+	// AllowedTables is the allow-list of a router (required with
+	// route-by): a regular expression (Go RE2) a table's whole name must
+	// match for records to be routed to it. A record naming any other
+	// table is a bad record (route_not_allowed): producers cannot make or
+	// write arbitrary tables.
+	AllowedTables string       `koanf:"allowed-tables"`
 	Codec         codec.Config `koanf:",squash"`
 	// Maintenance keeps the table healthy while floe ingests: snapshot
 	// expiry, run by the replica that owns the table.

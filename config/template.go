@@ -12,6 +12,105 @@ import (
 // per topic, named with the topic in its place.
 const TopicPlaceholder = "{topic}"
 
+// RoutePlaceholder in a router's name (tables[].route-by) stands for the
+// route value a record names.
+const RoutePlaceholder = "{route}"
+
+// IsRouter reports whether the table routes records by content (route-by).
+func (t Table) IsRouter() bool { return t.RouteBy != "" }
+
+// RouteSource splits route-by into what the value is read from (header or
+// field) and its name.
+func (t Table) RouteSource() (kind, name string) {
+	kind, name, _ = strings.Cut(t.RouteBy, ":")
+	return kind, name
+}
+
+// Allowed compiles allowed-tables to match whole table names; nil when
+// there is none.
+func (t Table) Allowed() (*regexp.Regexp, error) {
+	if t.AllowedTables == "" {
+		return nil, nil
+	}
+	re, err := regexp.Compile(`^(?:` + t.AllowedTables + `)$`)
+	if err != nil {
+		return nil, fmt.Errorf("allowed-tables: %q is not a regular expression: %w", t.AllowedTables, err)
+	}
+	return re, nil
+}
+
+// ForRoute is the table a router makes for a route value: its name with
+// the value (as TableNamePart makes it) in place of {route}, no topics of
+// its own, and the table properties floe.route-template and floe.route
+// saying where it came from.
+func (t Table) ForRoute(value string) Table {
+	out := t.ForRoutePart(TableNamePart(value))
+	out.Properties = maps.Clone(t.Properties)
+	if out.Properties == nil {
+		out.Properties = map[string]string{}
+	}
+	out.Properties["floe.route-template"] = t.Name
+	out.Properties["floe.route"] = value
+	return out
+}
+
+// ForRoutePart is the table a router made with part in place of {route}.
+func (t Table) ForRoutePart(part string) Table {
+	out := t
+	out.Name = strings.ReplaceAll(t.Name, RoutePlaceholder, part)
+	out.Topics, out.TopicsPattern, out.RouteBy, out.AllowedTables = nil, "", "", ""
+	return out
+}
+
+// validateRouter checks route-by, the name's {route} and allowed-tables.
+func (t Table) validateRouter() error {
+	if !t.IsRouter() {
+		if strings.Contains(t.Name, RoutePlaceholder) {
+			return fmt.Errorf("name: %s holds %s but route-by is not set", t.Name, RoutePlaceholder)
+		}
+		if t.AllowedTables != "" {
+			return errors.New("allowed-tables: set without route-by")
+		}
+		return nil
+	}
+	kind, name := t.RouteSource()
+	switch {
+	case (kind != "header" && kind != "field") || name == "":
+		return fmt.Errorf("route-by: must be header:<name> or field:<name>, got %q", t.RouteBy)
+	case kind == "field" && t.Codec.Format != "json":
+		return fmt.Errorf("route-by: %s reads a field of JSON values; with format %s, route by a header", t.RouteBy, t.Codec.Format)
+	case t.IsTemplate():
+		return fmt.Errorf("name: %s holds both %s and %s: a router's tables are named by the route value alone", t.Name, TopicPlaceholder, RoutePlaceholder)
+	case !strings.Contains(t.Name, RoutePlaceholder):
+		return fmt.Errorf("name: %s must hold %s with route-by (e.g. events.%s): each route value has a table of its own", t.Name, RoutePlaceholder, RoutePlaceholder)
+	case t.AllowedTables == "":
+		return fmt.Errorf("allowed-tables: required with route-by: the pattern of the tables records may be routed to (e.g. %q), so a producer cannot make or write any other",
+			strings.ReplaceAll(regexp.QuoteMeta(t.Name), regexp.QuoteMeta(RoutePlaceholder), "(orders|payments)"))
+	case strings.ContainsAny(t.DLQ.Table, "{}"):
+		return fmt.Errorf("dlq.table: %s: a router's tables share one dead-letter table; name it without placeholders", t.DLQ.Table)
+	case t.Codec.OnError == "dlq" && t.DLQ.Table == "":
+		return errors.New("dlq.table: required with route-by and on-error: dlq (records that cannot be routed have no table of their own, and are dead-lettered there)")
+	case evolvesSchema(t.Codec.SchemaEvolution):
+		return errors.New("schema-evolution: not supported with route-by yet; declare the columns every routed table needs")
+	}
+	if err := placeholderIn(t.Name, RoutePlaceholder); err != nil {
+		return fmt.Errorf("name: %w", err)
+	}
+	if _, err := t.Allowed(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func evolvesSchema(changes []string) bool {
+	for _, e := range changes {
+		if e != "none" {
+			return true
+		}
+	}
+	return false
+}
+
 // IsTemplate reports whether the table is a template (its name holds
 // {topic}).
 func (t Table) IsTemplate() bool { return strings.Contains(t.Name, TopicPlaceholder) }
@@ -62,7 +161,11 @@ func (t Table) ForNamePart(part string) Table {
 // NameShape matches the names of the tables a template makes, capturing the
 // topic's part.
 func (t Table) NameShape() *regexp.Regexp {
-	before, after, _ := strings.Cut(t.Name, TopicPlaceholder)
+	placeholder := TopicPlaceholder
+	if t.IsRouter() {
+		placeholder = RoutePlaceholder
+	}
+	before, after, _ := strings.Cut(t.Name, placeholder)
 	return regexp.MustCompile(`^` + regexp.QuoteMeta(before) + `([a-z0-9_]+)` + regexp.QuoteMeta(after) + `$`)
 }
 
@@ -74,14 +177,14 @@ func (t Table) validateTemplate() error {
 		}
 		return nil
 	}
-	if err := placeholderInTablePart(t.Name); err != nil {
+	if err := placeholderIn(t.Name, TopicPlaceholder); err != nil {
 		return fmt.Errorf("name: %w", err)
 	}
 	if t.DLQ.Table != "" {
 		if !strings.Contains(t.DLQ.Table, TopicPlaceholder) {
 			return fmt.Errorf("dlq.table: %s must hold %s too: each table the template makes has a dead-letter table of its own", t.DLQ.Table, TopicPlaceholder)
 		}
-		if err := placeholderInTablePart(t.DLQ.Table); err != nil {
+		if err := placeholderIn(t.DLQ.Table, TopicPlaceholder); err != nil {
 			return fmt.Errorf("dlq.table: %w", err)
 		}
 	}
@@ -91,15 +194,15 @@ func (t Table) validateTemplate() error {
 	return nil
 }
 
-// placeholderInTablePart checks that {topic} stands once, in the table's
-// part of namespace.table.
-func placeholderInTablePart(name string) error {
-	if strings.Count(name, TopicPlaceholder) > 1 {
-		return fmt.Errorf("%s holds %s more than once", name, TopicPlaceholder)
+// placeholderIn checks that placeholder ({topic} or {route}) stands once,
+// in the table's part of namespace.table.
+func placeholderIn(name, placeholder string) error {
+	if strings.Count(name, placeholder) > 1 {
+		return fmt.Errorf("%s holds %s more than once", name, placeholder)
 	}
 	ns, _, ok := cutLast(name, ".")
-	if !ok || strings.Contains(ns, TopicPlaceholder) || strings.ContainsAny(strings.ReplaceAll(name, TopicPlaceholder, ""), "{}") {
-		return fmt.Errorf("%s: %s may stand only in the table's part of namespace.table (e.g. raw.%s)", name, TopicPlaceholder, TopicPlaceholder)
+	if !ok || strings.Contains(ns, placeholder) || strings.ContainsAny(strings.ReplaceAll(name, placeholder, ""), "{}") {
+		return fmt.Errorf("%s: %s may stand only in the table's part of namespace.table (e.g. raw.%s)", name, placeholder, placeholder)
 	}
 	return nil
 }

@@ -152,6 +152,9 @@ func (t Table) validate() error {
 	if err := tc.Validate(); err != nil {
 		return err
 	}
+	if err := t.validateRouter(); err != nil {
+		return err
+	}
 	if err := t.validateTemplate(); err != nil {
 		return err
 	}

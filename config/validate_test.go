@@ -261,3 +261,68 @@ func TestTemplates(t *testing.T) {
 		})
 	}
 }
+
+func TestRouters(t *testing.T) {
+	c := validConfig()
+	r := &c.Tables[1]
+	r.Name, r.RouteBy, r.AllowedTables = "events.{route}", "header:x-table", `events\.(orders|payments)`
+	r.Codec.OnError, r.DLQ.Table = codec.OnErrorDLQ, "events.dead_letters"
+	require.NoError(t, c.Validate())
+	require.True(t, r.IsRouter())
+	require.False(t, r.IsTemplate())
+	require.False(t, c.Tables[0].IsRouter())
+	kind, name := r.RouteSource()
+	require.Equal(t, []string{"header", "x-table"}, []string{kind, name})
+	allowed, err := r.Allowed()
+	require.NoError(t, err)
+	require.True(t, allowed.MatchString("events.orders"))
+	require.False(t, allowed.MatchString("events.orders_x"), "whole names only")
+
+	orders := r.ForRoute("Orders")
+	require.Equal(t, "events.orders", orders.Name)
+	require.Equal(t, "events.dead_letters", orders.DLQ.Table, "one dead-letter table for all")
+	require.Empty(t, orders.Topics)
+	require.Empty(t, orders.RouteBy)
+	require.Equal(t, map[string]string{"floe.route-template": "events.{route}", "floe.route": "Orders"}, orders.Properties)
+	require.Nil(t, r.Properties, "the router itself is left as it was")
+	require.Equal(t, []string{"events.orders", "orders"}, r.NameShape().FindStringSubmatch("events.orders"))
+
+	r.RouteBy, r.Codec.OnError = "field:type", codec.OnErrorSkip
+	require.NoError(t, c.Validate(), "a JSON field")
+
+	for _, tc := range []struct {
+		name   string
+		mutate func(t *Table)
+		want   string
+	}{
+		{"no kind", func(t *Table) { t.RouteBy = "x-table" }, `route-by: must be header:<name> or field:<name>, got "x-table"`},
+		{"no name", func(t *Table) { t.RouteBy = "header:" }, `route-by: must be header:<name> or field:<name>, got "header:"`},
+		{"field of avro", func(t *Table) { t.RouteBy, t.Codec.Format, t.Codec.AvroSchema = "field:type", "avro", `"string"` },
+			"route-by: field:type reads a field of JSON values; with format avro, route by a header"},
+		{"no placeholder", func(t *Table) { t.Name = "events.all" },
+			"name: events.all must hold {route} with route-by (e.g. events.{route}): each route value has a table of its own"},
+		{"with {topic}", func(t *Table) { t.Name = "events.{topic}_{route}" },
+			"name: events.{topic}_{route} holds both {topic} and {route}: a router's tables are named by the route value alone"},
+		{"in the namespace", func(t *Table) { t.Name = "{route}.events" },
+			"name: {route}.events: {route} may stand only in the table's part of namespace.table (e.g. raw.{route})"},
+		{"no allow-list", func(t *Table) { t.AllowedTables = "" },
+			`allowed-tables: required with route-by: the pattern of the tables records may be routed to (e.g. "events\\.(orders|payments)"), so a producer cannot make or write any other`},
+		{"bad allow-list", func(t *Table) { t.AllowedTables = "events.(" },
+			"allowed-tables: \"events.(\" is not a regular expression: error parsing regexp: missing closing ): `^(?:events.()$`"},
+		{"dlq table per route", func(t *Table) { t.DLQ.Table = "events.{route}_dlq" },
+			"dlq.table: events.{route}_dlq: a router's tables share one dead-letter table; name it without placeholders"},
+		{"dlq topic only", func(t *Table) { t.Codec.OnError, t.DLQ.Table, t.DLQ.Topic = codec.OnErrorDLQ, "", "events.dlq" },
+			"dlq.table: required with route-by and on-error: dlq (records that cannot be routed have no table of their own, and are dead-lettered there)"},
+		{"evolution", func(t *Table) { t.Codec.SchemaEvolution = []string{"add-columns"} },
+			"schema-evolution: not supported with route-by yet; declare the columns every routed table needs"},
+		{"placeholder without route-by", func(t *Table) { t.RouteBy = "" }, "name: events.{route} holds {route} but route-by is not set"},
+		{"allow-list without route-by", func(t *Table) { t.Name, t.RouteBy = "events.all", "" }, "allowed-tables: set without route-by"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validConfig()
+			c.Tables[1] = *r
+			tc.mutate(&c.Tables[1])
+			require.EqualError(t, c.Validate(), fmt.Sprintf("config: tables[1] (%s): %s", c.Tables[1].Name, tc.want))
+		})
+	}
+}

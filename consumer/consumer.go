@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,6 +90,10 @@ type Route struct {
 	// row schema and a decoder for it. A *codec.DecodeError means the
 	// change cannot be made: the record is a bad record. Nil: no evolution.
 	Evolve func(ctx context.Context, ch *evolution.Change) (*arrow.Schema, Decoder, error)
+	// Router, if set, makes the route a router: it has no sink, and each
+	// record of its topics goes to the table its content names (route.go).
+	// OnError is what becomes of a record it cannot route.
+	Router *Router
 }
 
 type topicPartition struct {
@@ -118,6 +123,19 @@ type partState struct {
 	// retryAt; each retry that fails again doubles the wait.
 	retryAt time.Time
 	retries int
+
+	// A partition of a routed topic (Route.Router) holds no rows itself:
+	// buf only tracks its position, and each table its records go to has
+	// a lane, a partState of its own whose buf holds that table's rows
+	// (route.go). laneNext is each table's stored next offset.
+	lanes    map[*Route]*partState
+	laneList []*partState // lanes in the order they opened
+	laneNext map[*Route]int64
+	// Of a lane: its partition, the offset of its buffer's first record,
+	// and its batches in flight (sealed, not finished) with theirs.
+	parent  *partState
+	firstAt int64
+	flight  *inflight
 }
 
 type fenceEvent struct {
@@ -160,6 +178,7 @@ type Consumer struct {
 	gens         map[topicPartition]uint64
 	fatal        error
 	fences       []fenceEvent
+	refenced     map[topicPartition]uint64    // routed partitions to start again from their tables, at generation
 	evolving     map[*Route]bool              // a schema change of the route's table is being committed
 	evolves      sync.WaitGroup               // the goroutines committing them
 	memoryPaused bool                         // the memory budget is used up
@@ -197,6 +216,7 @@ func New(cfg Config, routes []*Route, logger *slog.Logger, reg prometheus.Regist
 		pausedTopics: map[string]bool{},
 		unhealthy:    map[string]bool{},
 		evolving:     map[*Route]bool{},
+		refenced:     map[topicPartition]uint64{},
 		denied:       map[string]error{},
 		accessWake:   make(chan struct{}, 1),
 		found:        map[string]bool{},
@@ -205,6 +225,15 @@ func New(cfg Config, routes []*Route, logger *slog.Logger, reg prometheus.Regist
 		opts:         extra,
 	}
 	for _, r := range routes {
+		if r.Router != nil {
+			if r.Sink != nil || r.Spawn != nil {
+				return nil, errors.New("a router sends records to the tables it makes: it has no sink and no spawn")
+			}
+			if err := c.addRouter(r); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if r.Spawn != nil {
 			if r.Sink != nil {
 				return nil, errors.New("a template route makes a route per topic: it has no sink")
@@ -226,9 +255,17 @@ func New(cfg Config, routes []*Route, logger *slog.Logger, reg prometheus.Regist
 		if r.Spawn != nil {
 			continue
 		}
-		c.m.topics.WithLabelValues(r.Sink.Table())
+		c.m.topics.WithLabelValues(r.table())
 		for _, t := range r.Topics {
 			c.addTopic(r, t)
+		}
+		if r.Router != nil {
+			for _, t := range r.Router.Tables {
+				c.routes = append(slices.Clone(c.routes), t)
+				c.m.topics.WithLabelValues(t.table())
+				t.Sink.OnHealth(c.TableHealth)
+			}
+			continue
 		}
 		r.Sink.OnHealth(c.TableHealth)
 	}
@@ -282,6 +319,32 @@ func (c *Consumer) batchDone(b *batcher.Batch, o batcher.Outcome) {
 	}
 }
 
+// laneDone is the Done of a lane's batches: the batch leaves the lane's
+// flight, and a committed one moves the partition's table offset (lag,
+// Kafka mirror) to its floor, where a restart would read from.
+func (c *Consumer) laneDone(lane *partState) func(b *batcher.Batch, o batcher.Outcome) {
+	return func(b *batcher.Batch, o batcher.Outcome) {
+		lane.flight.done(b)
+		if o.Kind == batcher.Committed {
+			c.released(b.Bytes)
+			c.committedFloor(b.Topic, b.Partition, b.Floor, b.MaxTimestamp)
+			return
+		}
+		c.batchDone(b, o)
+	}
+}
+
+// committedFloor is committed for a routed partition: its tables commit in
+// any order, so the offset only moves up. The Kafka mirror gets it too.
+func (c *Consumer) committedFloor(topic string, partition int32, floor int64, newest time.Time) {
+	c.mu.Lock()
+	if prev, owned := c.tableNext[topicPartition{topic, partition}]; owned && floor < prev {
+		floor = prev
+	}
+	c.mu.Unlock()
+	c.committed(topic, partition, floor, newest)
+}
+
 // released returns bytes of finished batches to the memory budget.
 func (c *Consumer) released(bytes int64) {
 	c.pendingBytes.Add(-bytes)
@@ -316,7 +379,7 @@ func (c *Consumer) OwnsFirstOf(table string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, t := range c.topics { // sorted
-		if c.byTopic[t].Sink.Table() == table {
+		if c.byTopic[t].feeds(table) {
 			_, ok := c.parts[topicPartition{t, 0}]
 			return ok
 		}

@@ -274,9 +274,46 @@ func (c *Consumer) adjust(ctx context.Context, assigned map[string]map[int32]kgo
 	}
 	routes := c.routes
 	c.mu.Unlock()
+	laneNext := map[topicPartition]map[*Route]int64{}
 	for _, r := range routes {
 		topics := byRoute[r]
 		if len(topics) == 0 {
+			continue
+		}
+		if r.Router != nil {
+			parts := map[string][]int32{}
+			for _, t := range topics {
+				for p := range assigned[t] {
+					parts[t] = append(parts[t], p)
+				}
+			}
+			floors, nexts, anyTable, err := c.routedPositions(ctx, r, parts)
+			if errors.Is(err, offsets.ErrSourceMismatch) {
+				c.setFatal(err)
+				return nil, err
+			}
+			if err != nil {
+				c.log.Warn("read the routed tables' offsets for assigned partitions", "router", r.table(), "error", err)
+				return nil, err
+			}
+			// A routed partition starts at the highest floor its tables
+			// hold; without one, from its first offset once a table was
+			// made (an earlier run may have routed records to it and
+			// died before committing), else at start-from.
+			for t, ps := range parts {
+				for _, p := range ps {
+					tp := topicPartition{t, p}
+					laneNext[tp] = nexts[tp]
+					switch f, ok := floors[tp]; {
+					case ok:
+						starts[tp], fromTable[tp] = f, true
+					case anyTable || late[t]:
+						missingLate = append(missingLate, t)
+					default:
+						missing = append(missing, t)
+					}
+				}
+			}
 			continue
 		}
 		s, err := c.stored(ctx, r)
@@ -356,6 +393,7 @@ func (c *Consumer) adjust(ctx context.Context, assigned map[string]map[int32]kgo
 		}
 		out[tp.topic][tp.partition] = kgo.NewOffset().At(start).WithEpoch(-1)
 		c.openPart(tp, start, fromTable[tp])
+		c.parts[tp].laneNext = laneNext[tp]
 		c.tableNext[tp] = start
 		c.log.Info("partition assigned", "topic", tp.topic, "partition", tp.partition, "start_offset", start)
 	}
@@ -373,14 +411,24 @@ func (c *Consumer) adjust(ctx context.Context, assigned map[string]map[int32]kgo
 func (c *Consumer) openPart(tp topicPartition, start int64, fromTable bool) {
 	if old := c.parts[tp]; old != nil {
 		old.buf.Release()
-		old.route.Sink.Drop(tp.topic, tp.partition, old.gen)
+		if old.lanes != nil {
+			c.dropLanes(tp, old, true)
+		} else {
+			old.route.Sink.Drop(tp.topic, tp.partition, old.gen)
+		}
 	}
 	c.gens[tp]++
 	r := c.byTopic[tp.topic]
-	c.parts[tp] = &partState{
+	st := &partState{
 		route: r, gen: c.gens[tp], fromTable: fromTable,
 		buf: batcher.NewBuffer(tp.topic, tp.partition, c.gens[tp], start, r.Schema, c.mem, c.cfg.Batch),
 	}
+	if r.Router != nil {
+		// buf only tracks the position (it never holds a row); the
+		// tables' lanes open as records are routed to them.
+		st.lanes = map[*Route]*partState{}
+	}
+	c.parts[tp] = st
 }
 
 func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, _ map[string][]int32) {}
@@ -415,7 +463,10 @@ func (c *Consumer) closePart(tp topicPartition) {
 	delete(c.parts, tp)
 	delete(c.tableNext, tp)
 	delete(c.tableNewest, tp)
-	if !c.closing {
+	switch {
+	case st.lanes != nil:
+		c.dropLanes(tp, st, !c.closing)
+	case !c.closing:
 		st.route.Sink.Drop(tp.topic, tp.partition, st.gen)
 	}
 	c.m.lag.DeleteLabelValues(tp.topic, partLabel(tp.partition))
@@ -455,7 +506,14 @@ func (c *Consumer) loop(ctx context.Context, finite bool) error {
 			c.balanceMemory()
 		}
 		left := len(c.parts)
+		refenced := c.refenced
+		if len(refenced) > 0 {
+			c.refenced = map[topicPartition]uint64{}
+		}
 		c.mu.Unlock()
+		if err == nil && len(refenced) > 0 {
+			err = c.repositionRouted(ctx, refenced)
+		}
 		if err != nil {
 			return err
 		}
@@ -525,7 +583,7 @@ func (c *Consumer) process(fetches kgo.Fetches) error {
 				// A transaction marker (only kept for replays): an offset
 				// without a row.
 				st.buf.SkipTo(rec.Offset + 1)
-			} else if err := c.add(st, rec, now); errors.Is(err, errWaitSchema) || errors.Is(err, errWaitRetry) {
+			} else if err := c.addTo(tp, st, rec, now); errors.Is(err, errWaitSchema) || errors.Is(err, errWaitRetry) {
 				return // the rest of this partition waits for the change
 			} else if err != nil {
 				firstErr = err
@@ -539,21 +597,21 @@ func (c *Consumer) process(fetches kgo.Fetches) error {
 	return firstErr
 }
 
+// addTo adds one record to its partition: to its buffer, or to a lane of a
+// routed partition.
+func (c *Consumer) addTo(tp topicPartition, st *partState, rec *kgo.Record, now time.Time) error {
+	if st.lanes != nil {
+		return c.addRouted(tp, st, rec, now)
+	}
+	return c.add(st, rec, now)
+}
+
 // add decodes one record into its partition's buffer.
 func (c *Consumer) add(st *partState, rec *kgo.Record, now time.Time) error {
 	size := len(rec.Value)
 	c.m.records.WithLabelValues(rec.Topic, partLabel(rec.Partition)).Inc()
 	c.m.bytes.WithLabelValues(rec.Topic, partLabel(rec.Partition)).Add(float64(size))
-	msg := codec.Message{
-		Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp,
-		Key: rec.Key, Value: rec.Value,
-	}
-	if len(rec.Headers) > 0 {
-		msg.Headers = make([]codec.Header, len(rec.Headers))
-		for i, h := range rec.Headers {
-			msg.Headers[i] = codec.Header{Key: h.Key, Value: h.Value}
-		}
-	}
+	msg := message(rec)
 	derr := st.route.Decoder.Append(st.buf.Builder(), &msg)
 	if errors.Is(derr, codec.ErrRetry) {
 		return c.waitRetry(st, rec, derr, now)
@@ -649,12 +707,28 @@ func isFatalFetchError(err error) bool {
 
 // seal submits the partition's buffer as a batch. c.mu held.
 func (c *Consumer) seal(tp topicPartition, st *partState, reason batcher.Reason) {
+	if st.lanes != nil {
+		for _, l := range st.laneList {
+			c.seal(tp, l, reason)
+		}
+		return
+	}
+	if st.parent != nil && st.buf.Len() > 0 {
+		// A lane's batch covers the partition up to its position: the
+		// records in between went to other tables.
+		st.buf.SkipTo(st.parent.buf.Next())
+	}
 	b := st.buf.Seal(reason)
 	if b == nil {
 		return
 	}
 	b.FromTable = st.fromTable
 	b.Done = c.batchDone
+	if st.parent != nil {
+		b.Floor = floor(st)
+		st.flight.add(b, st.firstAt)
+		b.Done = c.laneDone(st)
+	}
 	c.pendingBytes.Add(b.Bytes)
 	c.m.flushes.WithLabelValues(string(reason)).Inc()
 	st.route.Sink.Submit(b)
@@ -667,11 +741,11 @@ func (c *Consumer) sealAll(reason batcher.Reason) {
 }
 
 func (c *Consumer) sealDue(now time.Time) {
-	for tp, st := range c.parts {
+	c.leaves(func(tp topicPartition, st *partState) {
 		if st.buf.Due(now) {
 			c.seal(tp, st, batcher.ReasonAge)
 		}
-	}
+	})
 }
 
 // applyFences re-seeks partitions whose batches were fenced. c.mu held.
@@ -684,6 +758,10 @@ func (c *Consumer) applyFences() {
 		st := c.parts[f.tp]
 		if st == nil || st.gen > f.gen {
 			continue // revoked, or already re-seeked since
+		}
+		if st.lanes != nil {
+			c.refenced[f.tp] = max(c.refenced[f.tp], f.gen) // every table's offsets are read again (loop)
+			continue
 		}
 		c.openPart(f.tp, f.next, true)
 		c.tableNext[f.tp] = f.next
@@ -708,9 +786,7 @@ func (c *Consumer) applyFences() {
 // exceed it, fetching pauses until commits release memory. c.mu held.
 func (c *Consumer) balanceMemory() {
 	var buffered int64
-	for _, st := range c.parts {
-		buffered += st.buf.Bytes()
-	}
+	c.leaves(func(_ topicPartition, st *partState) { buffered += st.buf.Bytes() })
 	pending := c.pendingBytes.Load()
 	c.m.bufferedBytes.WithLabelValues("buffered").Set(float64(buffered))
 	c.m.bufferedBytes.WithLabelValues("pending").Set(float64(pending))
@@ -720,9 +796,7 @@ func (c *Consumer) balanceMemory() {
 		// First the room that full batches reserved in empty buffers for
 		// the next ones: without it no Arrow memory is left that sealing
 		// and commits do not release, so the pause below always ends.
-		for _, st := range c.parts {
-			st.buf.Unreserve()
-		}
+		c.leaves(func(_ topicPartition, st *partState) { st.buf.Unreserve() })
 		arrowBytes = c.mem.bytes.Load()
 	}
 	c.m.bufferedBytes.WithLabelValues("arrow").Set(float64(arrowBytes))
@@ -744,11 +818,11 @@ func (c *Consumer) balanceMemory() {
 			st *partState
 		}
 		var all []sized
-		for tp, st := range c.parts {
+		c.leaves(func(tp topicPartition, st *partState) {
 			if st.buf.Len() > 0 {
 				all = append(all, sized{tp, st})
 			}
-		}
+		})
 		sort.Slice(all, func(i, j int) bool { return all[i].st.buf.Bytes() > all[j].st.buf.Bytes() })
 		for _, s := range all {
 			if excess() <= 0 {
@@ -782,7 +856,7 @@ func (c *Consumer) balanceMemory() {
 func (c *Consumer) applyPauses() {
 	want := map[string]bool{}
 	for _, t := range c.topics {
-		if c.memoryPaused || c.unhealthy[c.byTopic[t].Sink.Table()] {
+		if c.memoryPaused || c.routeUnhealthy(c.byTopic[t]) {
 			want[t] = true
 		}
 	}

@@ -67,7 +67,7 @@ func (c *Consumer) addTopic(r *Route, topic string) {
 	c.topics = append(slices.Clone(c.topics), topic)
 	slices.Sort(c.topics)
 	c.initTopicMetrics(r, topic)
-	c.m.topics.WithLabelValues(r.Sink.Table()).Inc()
+	c.m.topics.WithLabelValues(r.table()).Inc()
 }
 
 // removeTopic forgets a found topic that is gone from the cluster: drops
@@ -80,7 +80,7 @@ func (c *Consumer) removeTopic(topic string) {
 		}
 	}
 	if r := c.byTopic[topic]; r != nil {
-		c.m.topics.WithLabelValues(r.Sink.Table()).Dec()
+		c.m.topics.WithLabelValues(r.table()).Dec()
 	}
 	if c.pausedTopics[topic] && c.cl != nil {
 		c.cl.ResumeFetchTopics(topic) // franz-go keeps a purged topic's pause
@@ -215,8 +215,10 @@ func (c *Consumer) register(m match, atStart bool) {
 	}
 	if !slices.Contains(c.routes, m.route) {
 		c.routes = append(slices.Clone(c.routes), m.route)
-		c.m.topics.WithLabelValues(m.route.Sink.Table())
-		m.route.Sink.OnHealth(c.TableHealth)
+		c.m.topics.WithLabelValues(m.route.table())
+		if m.route.Sink != nil {
+			m.route.Sink.OnHealth(c.TableHealth)
+		}
 	}
 	c.addTopic(m.route, m.topic)
 	c.found[m.topic] = true
@@ -229,10 +231,10 @@ func (c *Consumer) register(m match, atStart bool) {
 		c.topicIDs = ids
 	}
 	if atStart {
-		c.log.Info("topic matches topics-pattern", "topic", m.topic, "table", m.route.Sink.Table())
+		c.log.Info("topic matches topics-pattern", "topic", m.topic, "table", m.route.table())
 	} else {
 		c.late[m.topic] = true
-		c.log.Info("new topic matches topics-pattern: consuming it from its first offset", "topic", m.topic, "table", m.route.Sink.Table())
+		c.log.Info("new topic matches topics-pattern: consuming it from its first offset", "topic", m.topic, "table", m.route.table())
 	}
 }
 
@@ -288,7 +290,7 @@ func (c *Consumer) refreshTopics(ctx context.Context) {
 	for _, name := range gone {
 		if r := c.byTopic[name]; r != nil {
 			c.removeTopic(name)
-			c.log.Info("topic deleted: its partitions are released", "topic", name, "table", r.Sink.Table())
+			c.log.Info("topic deleted: its partitions are released", "topic", name, "table", r.table())
 		}
 	}
 	c.mu.Unlock()

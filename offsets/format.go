@@ -22,6 +22,10 @@ import (
 //
 //	v2;<cluster id>;<topic>:<topic id>:<partitions>;<topic>:<topic id>:<partitions>…
 //
+// A topic of a table fed by a routed topic (tables[].route-by) also holds
+// its partitions' floors (see [Topic.Floor]) as a fourth part,
+// <topic>:<topic id>:<partitions>:<floors>, written as <partitions> is.
+//
 // floe.ranges (the [Range]s one commit added):
 //
 //	v2;<topic>:<ranges>;<topic>:<ranges>…   ("v2" alone: no ranges)
@@ -255,15 +259,8 @@ func encodeMap(m Map) string {
 		if len(parts) > 0 && parts[0] < 0 {
 			return encodeLegacyMap(m)
 		}
-		prev := int64(0)
-		negative := false
-		payload = appendRuns(payload[:0], parts, func(b []byte, i int) []byte {
-			o := t.Next[parts[i]]
-			negative = negative || o < 0
-			b = binary.AppendVarint(b, o-prev)
-			prev = o
-			return b
-		})
+		var negative bool
+		payload, negative = appendOffsets(payload[:0], parts, t.Next)
 		if negative {
 			return encodeLegacyMap(m)
 		}
@@ -273,8 +270,35 @@ func encodeMap(m Map) string {
 		buf = escape(buf, t.TopicID)
 		buf = append(buf, topicSep)
 		buf = b64.AppendEncode(buf, payload)
+		if len(t.Floor) > 0 {
+			floors := sortedParts(t.Floor)
+			if floors[0] < 0 {
+				return encodeLegacyMap(m)
+			}
+			payload, negative = appendOffsets(payload[:0], floors, t.Floor)
+			if negative {
+				return encodeLegacyMap(m)
+			}
+			buf = append(buf, topicSep)
+			buf = b64.AppendEncode(buf, payload)
+		}
 	}
 	return string(buf)
+}
+
+// appendOffsets writes the runs of parts with their offsets in m, each as
+// the zigzag difference from the previous one; negative reports an offset
+// the format cannot hold.
+func appendOffsets(buf []byte, parts []int32, m map[int32]int64) (out []byte, negative bool) {
+	prev := int64(0)
+	out = appendRuns(buf, parts, func(b []byte, i int) []byte {
+		o := m[parts[i]]
+		negative = negative || o < 0
+		b = binary.AppendVarint(b, o-prev)
+		prev = o
+		return b
+	})
+	return out, negative
 }
 
 func decodeMap(s string) (Map, error) {
@@ -290,8 +314,8 @@ func decodeMap(s string) (Map, error) {
 	prevName := ""
 	for i, f := range fields[2:] {
 		parts := strings.Split(f, string(topicSep))
-		if len(parts) != 3 {
-			return Map{}, fmt.Errorf("topic %d: %q is not <topic>:<topic id>:<partitions>", i, f)
+		if len(parts) != 3 && len(parts) != 4 {
+			return Map{}, fmt.Errorf("topic %d: %q is not <topic>:<topic id>:<partitions>[:<floors>]", i, f)
 		}
 		name, err := unescape(parts[0])
 		if err != nil {
@@ -309,27 +333,45 @@ func decodeMap(s string) (Map, error) {
 		if err != nil {
 			return Map{}, fmt.Errorf("topic %q partitions: base64: %w", name, err)
 		}
-		r := &reader{buf: payload}
-		next := make(map[int32]int64, len(payload)/5)
-		prev := int64(0)
-		readRuns(r, func(p int32) {
-			d := r.varint()
-			o := prev + d
-			switch {
-			case r.err != nil:
-				r.err = fmt.Errorf("partition %d: offset: %w", p, r.err)
-			case (d > 0 && o < prev) || o < 0:
-				r.err = fmt.Errorf("partition %d: offset %d%+d is out of range", p, prev, d)
-			default:
-				next[p], prev = o, o
-			}
-		})
-		if r.err != nil {
-			return Map{}, fmt.Errorf("topic %q: %w", name, r.err)
+		next, err := decodeOffsets(payload)
+		if err != nil {
+			return Map{}, fmt.Errorf("topic %q: %w", name, err)
 		}
-		m.Topics[name] = Topic{TopicID: id, Next: next}
+		t := Topic{TopicID: id, Next: next}
+		if len(parts) == 4 {
+			if payload, err = decodeBase64(parts[3]); err != nil {
+				return Map{}, fmt.Errorf("topic %q floors: base64: %w", name, err)
+			}
+			if t.Floor, err = decodeOffsets(payload); err != nil {
+				return Map{}, fmt.Errorf("topic %q floors: %w", name, err)
+			}
+			if len(t.Floor) == 0 {
+				return Map{}, fmt.Errorf("topic %q floors: empty (a topic without floors has no fourth part)", name)
+			}
+		}
+		m.Topics[name] = t
 	}
 	return m, nil
+}
+
+// decodeOffsets reads what appendOffsets wrote.
+func decodeOffsets(payload []byte) (map[int32]int64, error) {
+	r := &reader{buf: payload}
+	out := make(map[int32]int64, len(payload)/5)
+	prev := int64(0)
+	readRuns(r, func(p int32) {
+		d := r.varint()
+		o := prev + d
+		switch {
+		case r.err != nil:
+			r.err = fmt.Errorf("partition %d: offset: %w", p, r.err)
+		case (d > 0 && o < prev) || o < 0:
+			r.err = fmt.Errorf("partition %d: offset %d%+d is out of range", p, prev, d)
+		default:
+			out[p], prev = o, o
+		}
+	})
+	return out, r.err
 }
 
 // EncodeRanges returns the value of floe.ranges for rs. ref is the offsets

@@ -125,7 +125,10 @@ func TestDecodeErrors(t *testing.T) {
 		{`v2;%4`, `cluster id: %-escape at 0 is not two upper-case hex digits`},
 		{`v2;%2a`, `cluster id: %-escape at 0 is not two upper-case hex digits`},
 		{`v2;c;t:id`, `topic 0: "t:id" is not <topic>:<topic id>:<partitions>`},
-		{`v2;c;t:id:AAEC:x`, `topic 0: "t:id:AAEC:x" is not`},
+		{`v2;c;t:id:AAEC:x:y`, `topic 0: "t:id:AAEC:x:y" is not`},
+		{`v2;c;t:id:AAEC:x!`, `topic "t" floors: base64: illegal base64 data at input byte 1`},
+		{`v2;c;t:id:AAEC:`, `topic "t" floors: empty`},
+		{`v2;c;t:id:AAEC:` + payload(0, 1), `topic "t" floors: partition 0: offset: payload ends early`},
 		{`v2;c;b:x:AAEC;a:x:AAEC`, `topic "a": after "b" (topics are in ascending order, once each)`},
 		{`v2;c;a:x:AAEC;a:x:AAEC`, `topic "a": after "a"`},
 		{`v2;c;t:i d:AAEC`, `topic "t" id: byte ' '`},
@@ -322,4 +325,29 @@ func FuzzDecodeRanges(f *testing.F) {
 			require.Equal(t, rs, again)
 		}
 	})
+}
+
+// A routed topic's table keeps floors beside its offsets; they survive the
+// round trip, only grow, and a map without them encodes as before.
+func TestFloors(t *testing.T) {
+	m := eventsAt(15, 7)
+	plain := m.Encode()
+	m.RaiseFloor("events", 0, 12)
+	m.RaiseFloor("events", 0, 9) // lower: kept at 12
+	m.RaiseFloor("events", 1, 7)
+	m.RaiseFloor("absent", 0, 3) // a topic not in the map: nothing
+	f, ok := m.GetFloor("events", 0)
+	require.True(t, ok)
+	require.Equal(t, int64(12), f)
+	_, ok = m.GetFloor("absent", 0)
+	require.False(t, ok)
+	enc := m.Encode()
+	require.True(t, strings.HasPrefix(enc, plain+":"), enc)
+	got, err := Decode(enc)
+	require.NoError(t, err)
+	require.Equal(t, m, got)
+	c := m.Clone()
+	c.RaiseFloor("events", 0, 20)
+	f, _ = m.GetFloor("events", 0)
+	require.Equal(t, int64(12), f, "Clone copies the floors")
 }

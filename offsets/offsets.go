@@ -61,6 +61,14 @@ type Topic struct {
 	TopicID string `json:"topic_id"`
 	// Next maps partition to the next offset to consume.
 	Next map[int32]int64 `json:"partitions"`
+	// Floor, kept only by tables a routed topic feeds (tables[].route-by),
+	// maps partition to an offset below which every record of the
+	// partition is in the table it was routed to (or was a bad record
+	// accounted for): where a restart reads the partition from. The
+	// tables of one routed topic hold different Next offsets, each
+	// covering only the records routed to it; the highest Floor among them
+	// is where all of them are complete.
+	Floor map[int32]int64 `json:"floors,omitempty"`
 }
 
 // Get returns the next offset for a partition, and whether one is stored.
@@ -89,11 +97,34 @@ func (m *Map) Set(topic, topicID string, partition int32, next int64) {
 	m.Topics[topic] = t
 }
 
+// GetFloor returns the partition's floor (see [Topic.Floor]), and whether
+// one is stored.
+func (m Map) GetFloor(topic string, partition int32) (int64, bool) {
+	o, ok := m.Topics[topic].Floor[partition]
+	return o, ok
+}
+
+// RaiseFloor stores floor as the partition's floor unless a higher one is
+// stored: a floor only grows. The topic must be in m (Set first).
+func (m *Map) RaiseFloor(topic string, partition int32, floor int64) {
+	t, ok := m.Topics[topic]
+	if !ok {
+		return
+	}
+	if t.Floor == nil {
+		t.Floor = make(map[int32]int64)
+	}
+	if old, ok := t.Floor[partition]; !ok || floor > old {
+		t.Floor[partition] = floor
+	}
+	m.Topics[topic] = t
+}
+
 // Clone returns a deep copy.
 func (m Map) Clone() Map {
 	out := Map{ClusterID: m.ClusterID, Topics: make(map[string]Topic, len(m.Topics))}
 	for name, t := range m.Topics {
-		out.Topics[name] = Topic{TopicID: t.TopicID, Next: maps.Clone(t.Next)}
+		out.Topics[name] = Topic{TopicID: t.TopicID, Next: maps.Clone(t.Next), Floor: maps.Clone(t.Floor)}
 	}
 	return out
 }

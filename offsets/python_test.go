@@ -20,6 +20,9 @@ func TestPythonDecoder(t *testing.T) {
 	escaped := Map{ClusterID: "c l%uster"}
 	escaped.Set("a b;c:%", "x y", 7, 1)
 	big := commitOf(1000)
+	routed := eventsAt(15, 7)
+	routed.RaiseFloor("events", 0, 12)
+	routed.RaiseFloor("events", 1, 7)
 	cases := []struct {
 		m      Map
 		offs   string
@@ -29,6 +32,7 @@ func TestPythonDecoder(t *testing.T) {
 		{big.Offsets[Key("floe")], big.Offsets[Key("floe")].Encode(), big.Ranges, ""},
 		{big.Offsets[Key("floe")], big.Offsets[Key("floe")].Encode(), big.Ranges[:100], EncodeRanges(big.Ranges[:100], Map{})},
 		{escaped, escaped.Encode(), []Range{{"a b;c:%", 7, 0, 1}}, ""},
+		{routed, routed.Encode(), []Range{{"events", 0, 0, 15}}, ""},
 		{eventsAt(15, 7), oldOffsets1, []Range{{"events", 0, 0, 15}, {"events", 1, 0, 7}}, oldRanges1},
 	}
 	for _, tc := range cases {

@@ -108,6 +108,16 @@ func newPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, ex
 	}
 	var routes []*consumer.Route
 	for i, tc := range cfg.Tables {
+		if tc.IsRouter() {
+			route, err := p.router(ctx, tc)
+			if err != nil {
+				p.Close()
+				return nil, err
+			}
+			route.Pattern, _ = tc.Pattern() // validated
+			routes = append(routes, route)
+			continue
+		}
 		if tc.IsTemplate() {
 			// The consumer makes a table per topic (listed, or matching
 			// when floe starts or later) through spawn.
@@ -360,7 +370,7 @@ func selectTables(ctx context.Context, cat icecat.Catalog, cfg config.Config, on
 	var out []config.Table
 	configured := map[string]bool{}
 	for _, t := range cfg.Tables {
-		if !t.IsTemplate() {
+		if !t.IsTemplate() && !t.IsRouter() {
 			configured[strings.ToLower(t.Name)] = true
 			if only == "" || t.Name == only {
 				out = append(out, t)
@@ -376,10 +386,13 @@ func selectTables(ctx context.Context, cat icecat.Catalog, cfg config.Config, on
 		if err != nil {
 			return config.Table{}, false, err
 		}
+		if t.IsRouter() {
+			return t.ForRoutePart(m[1]), tbl.Properties()["floe.route-template"] == t.Name, nil
+		}
 		return t.ForNamePart(m[1]), tbl.Properties()["floe.template"] == t.Name, nil
 	}
 	for _, t := range cfg.Tables {
-		if !t.IsTemplate() {
+		if !t.IsTemplate() && !t.IsRouter() {
 			continue
 		}
 		if only != "" {

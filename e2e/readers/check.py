@@ -418,13 +418,22 @@ def decode_offsets(raw):
         raise ValueError(f"not a floe offsets value: {raw[:40]!r}")
     out = {"cluster_id": unescape(fields[1]), "topics": {}}
     for field in fields[2:]:
-        name, topic_id, payload = field.split(":")
-        ints, parts, prev = Varints(unbase64(payload)), {}, 0
-        for p in partitions(ints):
-            prev += ints.signed()  # the difference from the previous partition's
-            parts[str(p)] = prev
-        out["topics"][unescape(name)] = {"topic_id": unescape(topic_id), "partitions": parts}
+        # A table a routed topic feeds also holds each partition's floor.
+        name, topic_id, payload, *floors = field.split(":")
+        topic = {"topic_id": unescape(topic_id), "partitions": decode_partition_offsets(payload)}
+        if floors:
+            topic["floors"] = decode_partition_offsets(floors[0])
+        out["topics"][unescape(name)] = topic
     return out
+
+
+def decode_partition_offsets(payload):
+    """<partitions> (or <floors>): {"<p>": offset}."""
+    ints, parts, prev = Varints(unbase64(payload)), {}, 0
+    for p in partitions(ints):
+        prev += ints.signed()  # the difference from the previous partition's
+        parts[str(p)] = prev
+    return parts
 
 
 def decode_ranges(raw, offsets):
