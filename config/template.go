@@ -29,14 +29,7 @@ func (t Table) RouteSource() (kind, name string) {
 // Allowed compiles allowed-tables to match whole table names; nil when
 // there is none.
 func (t Table) Allowed() (*regexp.Regexp, error) {
-	if t.AllowedTables == "" {
-		return nil, nil
-	}
-	re, err := regexp.Compile(`^(?:` + t.AllowedTables + `)$`)
-	if err != nil {
-		return nil, fmt.Errorf("allowed-tables: %q is not a regular expression: %w", t.AllowedTables, err)
-	}
-	return re, nil
+	return wholeNames("allowed-tables", t.AllowedTables)
 }
 
 // ForRoute is the table a router makes for a route value: its name with

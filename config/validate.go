@@ -131,12 +131,18 @@ func (c Config) validateTables() error {
 // Pattern compiles topics-pattern to match whole topic names; nil when
 // there is none.
 func (t Table) Pattern() (*regexp.Regexp, error) {
-	if t.TopicsPattern == "" {
+	return wholeNames("topics-pattern", t.TopicsPattern)
+}
+
+// wholeNames compiles expr (the value of key) to match whole names; nil
+// when it is empty.
+func wholeNames(key, expr string) (*regexp.Regexp, error) {
+	if expr == "" {
 		return nil, nil
 	}
-	re, err := regexp.Compile(`^(?:` + t.TopicsPattern + `)$`)
+	re, err := regexp.Compile(`^(?:` + expr + `)$`)
 	if err != nil {
-		return nil, fmt.Errorf("topics-pattern: %q is not a regular expression: %w", t.TopicsPattern, err)
+		return nil, fmt.Errorf("%s: %q is not a regular expression: %w", key, expr, err)
 	}
 	return re, nil
 }

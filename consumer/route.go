@@ -75,6 +75,10 @@ type LetterDecoder interface {
 	AppendLetter(rb *array.RecordBuilder, topic string, partition int32, l *batcher.DeadLetter) error
 }
 
+// errReleased stops the records of a partition released while they were
+// being read.
+var errReleased = errors.New("partition released")
+
 // ErrRouteNotAllowed is what Router.Table wraps when a route value names a
 // table the allow-list does not allow.
 var ErrRouteNotAllowed = errors.New("route not allowed")
@@ -227,6 +231,9 @@ func (c *Consumer) addRouted(tp topicPartition, st *partState, rec *kgo.Record, 
 	default:
 		var err error
 		r, err = c.makeRouteTable(st, value)
+		if c.parts[tp] != st {
+			return errReleased // its topic deleted while the table was made
+		}
 		switch {
 		case errors.Is(err, ErrRouteNotAllowed):
 			derr = &codec.DecodeError{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,

@@ -583,7 +583,7 @@ func (c *Consumer) process(fetches kgo.Fetches) error {
 				// A transaction marker (only kept for replays): an offset
 				// without a row.
 				st.buf.SkipTo(rec.Offset + 1)
-			} else if err := c.addTo(tp, st, rec, now); errors.Is(err, errWaitSchema) || errors.Is(err, errWaitRetry) {
+			} else if err := c.addTo(tp, st, rec, now); errors.Is(err, errWaitSchema) || errors.Is(err, errWaitRetry) || errors.Is(err, errReleased) {
 				return // the rest of this partition waits for the change
 			} else if err != nil {
 				firstErr = err
