@@ -7,7 +7,10 @@
 # (a schema registry with a Confluent-compatible API); a registry already
 # running (registry-start.sh) is kept and named in the env file either way.
 #
-# usage: [E2E_WITH_REGISTRY=1] e2e/testbed/up.sh
+# With E2E_WITH_CATALOGS=1 it then starts moto (Glue), a Hive Metastore and
+# Nessie (catalogs-start.sh), which add their lines to the env file.
+#
+# usage: [E2E_WITH_REGISTRY=1] [E2E_WITH_CATALOGS=1] e2e/testbed/up.sh
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -104,4 +107,7 @@ if [[ -n $registry ]]; then
   printf 'E2E_SCHEMA_REGISTRY=%s\n' "$registry" >>"$ENV_FILE.tmp"
 fi
 mv "$ENV_FILE.tmp" "$ENV_FILE"
+if [[ ${E2E_WITH_CATALOGS:-0} == 1 ]]; then
+  E2E_TESTBED_LOCKED=1 "$TESTBED_DIR/catalogs-start.sh" >/dev/null
+fi
 log "test bed up in $((SECONDS - T0))s; env: $ENV_FILE"
