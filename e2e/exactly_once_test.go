@@ -224,6 +224,9 @@ func (p *pipeline) waitHistory(what string, timeout time.Duration, done func([]c
 			}
 		}
 		hist, err := floeCommits(p.cfgPath)
+		if err == nil && p.headOnly {
+			hist, err = p.headOffsets()
+		}
 		if err == nil {
 			last, lastErr = hist, nil
 			if done(hist) {
