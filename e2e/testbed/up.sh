@@ -25,6 +25,11 @@ case "${E2E_WITH_REGISTRY:-0}" in
   0 | "") with_registry=0 ;;
   *) die "E2E_WITH_REGISTRY=${E2E_WITH_REGISTRY}: use 1 (start the schema registry) or 0" ;;
 esac
+case "${E2E_WITH_CATALOGS:-0}" in
+  1) with_catalogs=1 ;;
+  0 | "") with_catalogs=0 ;;
+  *) die "E2E_WITH_CATALOGS=${E2E_WITH_CATALOGS}: use 1 (start moto, a Hive Metastore and Nessie) or 0" ;;
+esac
 
 # --- 1. fetch and cache (in parallel; each step is a no-op when cached) ---
 # The Maven fetches share ~/.m2, so they run one after the other.
@@ -107,7 +112,9 @@ if [[ -n $registry ]]; then
   printf 'E2E_SCHEMA_REGISTRY=%s\n' "$registry" >>"$ENV_FILE.tmp"
 fi
 mv "$ENV_FILE.tmp" "$ENV_FILE"
-if [[ ${E2E_WITH_CATALOGS:-0} == 1 ]]; then
+# The extra catalogs: started when asked; ones already running (from
+# catalogs-start.sh) are kept and named in the env file either way.
+if ((with_catalogs)) || [[ -s $PID_DIR/moto.pid || -s $PID_DIR/hive.pid || -s $PID_DIR/nessie.pid ]]; then
   E2E_TESTBED_LOCKED=1 "$TESTBED_DIR/catalogs-start.sh" >/dev/null
 fi
 log "test bed up in $((SECONDS - T0))s; env: $ENV_FILE"
