@@ -41,6 +41,7 @@ func TestExactlyOnceCatalogs(t *testing.T) {
 			first := p.start("run1")
 			first.waitReady(t)
 			p.waitCommitted(n*25/100, first)
+			requireCatalogMetrics(t, first, setup)
 			time.Sleep(randUpTo(rng, time.Second)) // anywhere in the commit cycle
 			first.kill(t)
 			p.killedAt = time.Now()
@@ -159,6 +160,34 @@ func (p *pipeline) headOffsets() ([]commitInfo, error) {
 		}
 	}
 	return []commitInfo{c}, nil
+}
+
+// requireCatalogMetrics: the catalog client's requests are measured per
+// operation under the same names for every catalog (REST, Glue's HTTP,
+// Hive's Thrift calls), the table's loads and commits among them; Hive's
+// commits take the metastore's lock.
+func requireCatalogMetrics(t testing.TB, proc *floeProc, setup string) {
+	t.Helper()
+	text, err := proc.metrics()
+	if err != nil {
+		t.Fatalf("floe %s /metrics: %v", proc.name, err)
+	}
+	ops := []string{"load_table", "commit_table", "create_table", "namespace"}
+	if setup == "hive-file" {
+		ops = append(ops, "lock")
+	}
+	var seen []string
+	for _, op := range ops {
+		n, _ := metricSum(text, "floe_catalog_request_duration_seconds_count", map[string]string{"operation": op})
+		if n == 0 {
+			t.Errorf("floe_catalog_request_duration_seconds has no %s request after commits through %s", op, setup)
+		}
+		seen = append(seen, fmt.Sprintf("%s %.0f", op, n))
+	}
+	if _, ok := metricSum(text, "floe_catalog_requests_in_flight", nil); !ok {
+		t.Errorf("no floe_catalog_requests_in_flight with %s", setup)
+	}
+	t.Logf("catalog requests of floe %s: %s", proc.name, strings.Join(seen, ", "))
 }
 
 // catalogServices are the extra catalogs e2e/testbed/catalogs-start.sh
