@@ -146,6 +146,14 @@ func (c *hiveClient) take(ctx context.Context) (*hiveConn, error) {
 	case <-c.done:
 		return nil, ErrHiveClosed
 	}
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed { // a token can be had after Close too: select picks at random
+		c.closeConn(hc)
+		c.conns <- nil
+		return nil, ErrHiveClosed
+	}
 	if hc != nil && time.Since(hc.lastUsed) > c.cfg.IdleTimeout {
 		// The metastore may have dropped it meanwhile.
 		c.closeConn(hc)
