@@ -1,7 +1,8 @@
 // Package catalog opens what floe commits through: the Iceberg catalog
 // (REST, through an HTTP transport that caps connections and requests in
 // flight, retries reads, refreshes OAuth2 tokens and measures every
-// operation; or SQL) and the object store the data files go to (floe's own
+// operation; AWS Glue through the same transport; Hive Metastore through a
+// Thrift connection pool under the same limits and metrics; or SQL) and the object store the data files go to (floe's own
 // S3 client, with the same limits and metrics). It also says why an
 // operation failed (Reason), as a type, for metrics and logs, and holds
 // floe's one backoff.
@@ -53,10 +54,13 @@ const sqliteBusyTimeoutMillis = "5000"
 // builds its own http.Client, so bound calls with their context. When the
 // config has TLS settings the transport must be nil or an *http.Transport,
 // which is cloned with the TLS settings applied. Open ignores
-// httpClient for SQL catalogs.
+// httpClient for SQL catalogs. A Glue catalog sends its AWS requests through
+// httpClient's transport; a Hive catalog needs a *CatalogTransport there (or
+// none), whose in-flight cap and metrics its Thrift calls share.
 //
-// A REST catalog is contacted at once (GET /v1/config); a SQL catalog creates
-// its tables if missing.
+// A REST catalog is contacted at once (GET /v1/config), so is a Hive
+// Metastore (get_all_databases); a SQL catalog creates its tables if
+// missing; a Glue catalog is first contacted by the first table operation.
 func Open(ctx context.Context, cfg Config, httpClient *http.Client) (catalog.Catalog, error) {
 	name := cfg.Name
 	if name == "" {
@@ -75,8 +79,34 @@ func Open(ctx context.Context, cfg Config, httpClient *http.Client) (catalog.Cat
 			return nil, fmt.Errorf("open rest catalog %s at %s: %w", name, cfg.URI, err)
 		}
 		return cat, nil
+	case "glue":
+		cat, err := openGlueCatalog(ctx, cfg, catalogTransport(cfg, httpClient))
+		if err != nil {
+			return nil, fmt.Errorf("open glue catalog %s: %w", name, err)
+		}
+		return cat, nil
+	case "hive":
+		t, ok := catalogTransport(cfg, httpClient).(*CatalogTransport)
+		if !ok {
+			return nil, fmt.Errorf("open hive catalog %s: the catalog client must be a *catalog.CatalogTransport, got %T", name, httpClient.Transport)
+		}
+		cat, err := openHiveCatalog(ctx, cfg, t)
+		if err != nil {
+			return nil, fmt.Errorf("open hive catalog %s at %s: %w", name, cfg.Hive.URI, err)
+		}
+		return cat, nil
 	}
-	return nil, fmt.Errorf("open catalog: catalog.type: must be rest or sql, got %q", cfg.Type)
+	return nil, fmt.Errorf("open catalog: catalog.type: must be rest, sql, glue or hive, got %q", cfg.Type)
+}
+
+// catalogTransport is httpClient's transport, or floe's limits without
+// metrics when there is none (the daemon passes a client whose transport
+// registers them).
+func catalogTransport(cfg Config, httpClient *http.Client) http.RoundTripper {
+	if httpClient == nil || httpClient.Transport == nil {
+		return NewCatalogTransport(cfg.HTTP, nil)
+	}
+	return httpClient.Transport
 }
 
 // sqlCatalog is iceberg-go's SQL catalog with the database handle floe
@@ -206,12 +236,7 @@ func openRESTCatalog(ctx context.Context, name string, cfg Config, httpClient *h
 	if err != nil {
 		return nil, err
 	}
-	if httpClient == nil {
-		// floe's own limits, without metrics (the daemon passes a client
-		// whose transport registers them).
-		httpClient = &http.Client{Transport: NewCatalogTransport(cfg.HTTP, nil)}
-	}
-	rt, err := transportWithTLS(httpClient.Transport, tlsCfg)
+	rt, err := transportWithTLS(catalogTransport(cfg, httpClient), tlsCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -225,14 +250,22 @@ func openRESTCatalog(ctx context.Context, name string, cfg Config, httpClient *h
 		opts = append(opts, rest.WithAuthManager(auth))
 		rt = &reauthTransport{next: rt, auth: auth}
 	}
-	opts = append(opts, rest.WithCustomTransport(rt))
+	probe := &nessieProbe{next: rt}
+	opts = append(opts, rest.WithCustomTransport(probe))
 
 	props := s3Properties(cfg.S3)
 	maps.Copy(props, cfg.Properties)
 	if len(props) > 0 {
 		opts = append(opts, rest.WithAdditionalProps(props))
 	}
-	return rest.NewCatalog(ctx, name, cfg.URI, opts...)
+	cat, err := rest.NewCatalog(ctx, name, cfg.URI, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if probe.nessie.Load() {
+		return &nessieCatalog{Catalog: cat}, nil
+	}
+	return cat, nil
 }
 
 // restTLSConfig builds the REST client's TLS settings; nil when none are set.

@@ -32,7 +32,13 @@ func sqliteCatalogConfig(t testing.TB) Config {
 // openTestCatalog opens cfg and closes the catalog when the test ends.
 func openTestCatalog(t testing.TB, cfg Config) catalog.Catalog {
 	t.Helper()
-	cat, err := Open(context.Background(), cfg, nil)
+	return openTestCatalogWith(t, cfg, nil)
+}
+
+// openTestCatalogWith is openTestCatalog with a catalog HTTP client.
+func openTestCatalogWith(t testing.TB, cfg Config, httpClient *http.Client) catalog.Catalog {
+	t.Helper()
+	cat, err := Open(context.Background(), cfg, httpClient)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, cat.(catalog.Closer).Close()) })
 	return cat
@@ -63,7 +69,9 @@ func TestOpenCatalogErrors(t *testing.T) {
 		cfg     Config
 		wantErr string
 	}{
-		{"bad type", Config{Type: "hive"}, `catalog.type: must be rest or sql, got "hive"`},
+		{"bad type", Config{Type: "nessie"}, `catalog.type: must be rest, sql, glue or hive, got "nessie"`},
+		{"hive bad uri", Config{Type: "hive", Warehouse: "file:///w", Hive: HiveConfig{URI: "hms:9083"}},
+			`open hive catalog floe at hms:9083: catalog.hive.uri: must be thrift://host[:port], got "hms:9083"`},
 		{"bad driver", Config{Type: "sql", Warehouse: "file:///w", SQL: SQLConfig{Driver: "mysql", DSN: "x"}},
 			`open sql catalog floe: catalog.sql.driver: must be sqlite or postgres, got "mysql"`},
 		{"no dsn", Config{Type: "sql", Warehouse: "file:///w", SQL: SQLConfig{Driver: "sqlite"}},

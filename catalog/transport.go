@@ -373,15 +373,28 @@ func (c *countedConn) Close() error {
 }
 
 // Catalog operations, the values of the operation label.
-var catalogOperations = []string{"config", "token", "load_table", "commit_table", "create_table", "namespace", "other"}
+var catalogOperations = []string{"config", "token", "load_table", "commit_table", "create_table", "namespace", "lock", "other"}
+
+// glueOperations names the AWS Glue actions (X-Amz-Target: AWSGlue.<action>)
+// floe's table operations make.
+var glueOperations = map[string]string{
+	"GetTable": "load_table", "UpdateTable": "commit_table", "CreateTable": "create_table",
+	"GetDatabase": "namespace", "GetDatabases": "namespace", "CreateDatabase": "namespace",
+}
 
 var (
 	restTablePath  = regexp.MustCompile(`/namespaces/[^/]+/tables/[^/]+/?$`)
 	restTablesPath = regexp.MustCompile(`/namespaces/[^/]+/tables/?$`)
 )
 
-// catalogOperation names a REST catalog request for metrics.
+// catalogOperation names a REST catalog or AWS Glue request for metrics.
 func catalogOperation(r *http.Request) string {
+	if action, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), "AWSGlue."); ok {
+		if op, ok := glueOperations[action]; ok {
+			return op
+		}
+		return "other"
+	}
 	p := r.URL.Path
 	switch {
 	case strings.HasSuffix(p, "/v1/config"):

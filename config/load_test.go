@@ -172,6 +172,13 @@ func TestLoadEnv(t *testing.T) {
 		{"secret", []string{"FLOE_CATALOG__S3__SECRET_ACCESS_KEY=s3cr3t"}, func(t *testing.T, cfg *Config) {
 			require.Equal(t, "s3cr3t", cfg.Catalog.S3.SecretAccessKey)
 		}},
+		{"glue and hive keys", []string{"FLOE_CATALOG__GLUE__SECRET_ACCESS_KEY=glue-s3cr3t", "FLOE_CATALOG__GLUE__CATALOG_ID=123456789012",
+			"FLOE_CATALOG__HIVE__URI=thrift://hms:9083", "FLOE_CATALOG__HIVE__LOCK_CHECK_MAX_WAIT=2s"}, func(t *testing.T, cfg *Config) {
+			require.Equal(t, "glue-s3cr3t", cfg.Catalog.Glue.SecretAccessKey)
+			require.Equal(t, "123456789012", cfg.Catalog.Glue.CatalogID)
+			require.Equal(t, "thrift://hms:9083", cfg.Catalog.Hive.URI)
+			require.Equal(t, 2*time.Second, cfg.Catalog.Hive.LockCheckMaxWait)
+		}},
 		{"map entry", []string{"FLOE_CATALOG__PROPERTIES__FOO=bar"}, func(t *testing.T, cfg *Config) {
 			require.Equal(t, map[string]string{"foo": "bar"}, cfg.Catalog.Properties)
 		}},
@@ -260,6 +267,10 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{name: "unknown key", yaml: "kafka:\n  brokrs: [x]\n", want: `config: unknown key "kafka.brokrs"`},
 		{name: "unknown top-level key", yaml: "kafak: {}\n", want: `config: unknown key "kafak"`},
+		{name: "unknown glue key", env: []string{"FLOE_CATALOG__GLUE__REGOIN=eu-west-1"}, want: `config: unknown key "catalog.glue.regoin" (from environment variable FLOE_CATALOG__GLUE__REGOIN)`},
+		{name: "unknown hive key", env: []string{"FLOE_CATALOG__HIVE__URL=thrift://hms"}, want: `config: unknown key "catalog.hive.url" (from environment variable FLOE_CATALOG__HIVE__URL)`},
+		{name: "bad hive lock wait", env: []string{"FLOE_CATALOG__HIVE__LOCK_CHECK_MIN_WAIT=soon"},
+			want: `config: catalog.hive.lock-check-min-wait: invalid duration "soon": want a number with a unit, like 500ms, 30s, 5m or 1h30m (from environment variable FLOE_CATALOG__HIVE__LOCK_CHECK_MIN_WAIT)`},
 		{name: "unknown replay key", yaml: "replay: {max-byte: 1GiB}\n", want: `config: unknown key "replay.max-byte"`},
 		{name: "bad replay size", yaml: "replay: {max-bytes: 10 gigs}\n", want: `config: replay.max-bytes: invalid size "10 gigs": unknown unit "gigs" (want B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)`},
 		{name: "keys are case-sensitive", yaml: "Log: {level: info}\n", want: `config: unknown key "Log"`},

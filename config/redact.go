@@ -29,6 +29,8 @@ func (c Config) Redacted() Config {
 	cat.REST.Headers = redactMap(cat.REST.Headers)
 	cat.S3.SecretAccessKey = mask(cat.S3.SecretAccessKey)
 	cat.S3.SessionToken = mask(cat.S3.SessionToken)
+	cat.Glue.SecretAccessKey = mask(cat.Glue.SecretAccessKey)
+	cat.Glue.SessionToken = mask(cat.Glue.SessionToken)
 	cat.SQL.DSN = redactDSN(cat.SQL.DSN)
 	out.Kafka.SASL.Password = mask(out.Kafka.SASL.Password)
 	out.Kafka.SASL.OAuth.Token = mask(out.Kafka.SASL.OAuth.Token)

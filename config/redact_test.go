@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/floe-dev/floe/catalog"
 	"github.com/floe-dev/floe/consumer"
 )
 
@@ -18,6 +19,7 @@ func TestRedacted(t *testing.T) {
 	c.Catalog.S3.SecretAccessKey = "wJalrXUtnFEMI"
 	c.Catalog.S3.SessionToken = "FwoGZXIvYXdzE"
 	c.Catalog.SQL.DSN = "postgres://floe:pa55@db:5432/catalog?sslmode=require"
+	c.Catalog.Glue = catalog.GlueConfig{Region: "eu-west-1", AccessKeyID: "AKIAGLUE", SecretAccessKey: "glue-s3cret-5", SessionToken: "glue-tok-6"}
 	c.Catalog.Properties = map[string]string{"s3.secret-access-key": "x", "gcs.oauth2.token": "y", "write.format.default": "parquet"}
 	c.Tables[0].Properties = map[string]string{"api-key": "k"}
 	c.Kafka.SASL = consumer.SASLConfig{Mechanism: "SCRAM-SHA-512", Username: "floe", Password: "kafka-pw-9",
@@ -38,13 +40,14 @@ func TestRedacted(t *testing.T) {
 	require.Equal(t, "AKIAEXAMPLE", r.Catalog.S3.AccessKeyID)
 	require.Equal(t, "REDACTED", r.Catalog.S3.SecretAccessKey)
 	require.Equal(t, "REDACTED", r.Catalog.S3.SessionToken)
+	require.Equal(t, catalog.GlueConfig{Region: "eu-west-1", AccessKeyID: "AKIAGLUE", SecretAccessKey: "REDACTED", SessionToken: "REDACTED"}, r.Catalog.Glue)
 	require.Equal(t, "postgres://floe:REDACTED@db:5432/catalog?sslmode=require", r.Catalog.SQL.DSN)
 	require.Equal(t, map[string]string{"s3.secret-access-key": "REDACTED", "gcs.oauth2.token": "REDACTED", "write.format.default": "parquet"}, r.Catalog.Properties)
 	require.Equal(t, map[string]string{"api-key": "REDACTED"}, r.Tables[0].Properties)
 
 	// Nothing secret is left anywhere in the printed copy.
 	printed := fmt.Sprintf("%+v", r)
-	for _, secret := range []string{"tok-123", "s3cr3t", "wJalrXUtnFEMI", "FwoGZXIvYXdzE", "pa55", "kafka-pw-9", "eyJoauth-tok", "oauth-cs-7", "ext-tok-3"} {
+	for _, secret := range []string{"tok-123", "s3cr3t", "wJalrXUtnFEMI", "FwoGZXIvYXdzE", "pa55", "kafka-pw-9", "eyJoauth-tok", "oauth-cs-7", "ext-tok-3", "glue-s3cret-5", "glue-tok-6"} {
 		require.NotContains(t, printed, secret)
 	}
 

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -43,7 +44,46 @@ func TestValidate(t *testing.T) {
 	}{
 		{"kafka", func(c *Config) { c.Kafka.Batch.MaxAge = 0 }, "config: kafka.batch.max-age: must be > 0, got 0s"},
 		{"kafka brokers", func(c *Config) { c.Kafka.Brokers = nil }, "config: kafka.brokers: at least one broker is required"},
-		{"catalog not prefixed twice", func(c *Config) { c.Catalog.Type = "glue" }, `config: catalog.type: must be rest or sql, got "glue"`},
+		{"catalog not prefixed twice", func(c *Config) { c.Catalog.Type = "nessie" }, `config: catalog.type: must be rest, sql, glue or hive, got "nessie"`},
+		{"glue no warehouse", func(c *Config) { c.Catalog.Type, c.Catalog.Warehouse = "glue", "" },
+			"config: catalog.warehouse: required for a glue catalog (s3://bucket/prefix)"},
+		{"glue bad endpoint", func(c *Config) { c.Catalog.Type, c.Catalog.Glue.Endpoint = "glue", "localhost:5000" },
+			`config: catalog.glue.endpoint: must be an absolute http(s) URL, got "localhost:5000"`},
+		{"glue endpoint without s3 endpoint", func(c *Config) { c.Catalog.Type, c.Catalog.Glue.Endpoint = "glue", "http://127.0.0.1:5000" },
+			"config: catalog.s3.endpoint: required with catalog.glue.endpoint (for AWS S3: https://s3.<region>.amazonaws.com)"},
+		{"glue half a key", func(c *Config) { c.Catalog.Type, c.Catalog.Glue.AccessKeyID = "glue", "AKIA" },
+			"config: catalog.glue.access-key-id, catalog.glue.secret-access-key: set both or neither"},
+		{"glue token without keys", func(c *Config) { c.Catalog.Type, c.Catalog.Glue.SessionToken = "glue", "tok" },
+			"config: catalog.glue.session-token: needs access-key-id and secret-access-key"},
+		{"glue catalog id", func(c *Config) { c.Catalog.Type, c.Catalog.Glue.CatalogID = "glue", "acme" },
+			`config: catalog.glue.catalog-id: must be an AWS account ID (digits), got "acme"`},
+		{"glue http limits", func(c *Config) { c.Catalog.Type, c.Catalog.HTTP.MaxInFlight = "glue", 0 },
+			"config: catalog.http.max-in-flight: must be > 0, got 0"},
+		{"hive no uri", func(c *Config) { c.Catalog.Type = "hive" },
+			"config: catalog.hive.uri: required for a hive catalog (thrift://host:9083)"},
+		{"hive bad scheme", func(c *Config) { c.Catalog.Type, c.Catalog.Hive.URI = "hive", "http://hms:9083" },
+			`config: catalog.hive.uri: must be thrift://host[:port], got "http://hms:9083"`},
+		{"hive bad port", func(c *Config) { c.Catalog.Type, c.Catalog.Hive.URI = "hive", "thrift://hms:0" },
+			`config: catalog.hive.uri: port must be 1-65535, got "0"`},
+		{"hive lock waits", func(c *Config) {
+			c.Catalog.Type, c.Catalog.Hive.URI = "hive", "thrift://hms"
+			c.Catalog.Hive.LockCheckMinWait, c.Catalog.Hive.LockCheckMaxWait = 5*time.Second, time.Second
+		}, "config: catalog.hive.lock-check-min-wait: must be below lock-check-max-wait (1s), got 5s"},
+		{"hive negative lock wait", func(c *Config) {
+			c.Catalog.Type, c.Catalog.Hive.URI, c.Catalog.Hive.LockCheckMaxWait = "hive", "thrift://hms", -time.Second
+		}, "config: catalog.hive.lock-check-max-wait: must be >= 0 (0: the default), got -1s"},
+		{"hive negative lock min wait", func(c *Config) {
+			c.Catalog.Type, c.Catalog.Hive.URI, c.Catalog.Hive.LockCheckMinWait = "hive", "thrift://hms", -time.Second
+		}, "config: catalog.hive.lock-check-min-wait: must be >= 0 (0: the default), got -1s"},
+		{"hive lock retries", func(c *Config) {
+			c.Catalog.Type, c.Catalog.Hive.URI, c.Catalog.Hive.LockCheckRetries = "hive", "thrift://hms", -1
+		}, "config: catalog.hive.lock-check-retries: must be >= 0 (0: the default), got -1"},
+		{"hive no warehouse", func(c *Config) { c.Catalog.Type, c.Catalog.Hive.URI, c.Catalog.Warehouse = "hive", "thrift://hms", "" },
+			"config: catalog.warehouse: required for a hive catalog"},
+		{"hive http limits", func(c *Config) {
+			c.Catalog.Type, c.Catalog.Hive.URI, c.Catalog.HTTP.RequestTimeout = "hive", "thrift://hms", 0
+		},
+			"config: catalog.http.request-timeout: must be > 0, got 0s"},
 		{"commit", func(c *Config) { c.Commit.RetryMin = 0 }, "config: commit.retry-min: must be > 0, got 0s"},
 		{"no tables", func(c *Config) { c.Tables = nil }, "config: tables: at least one table is required"},
 		{

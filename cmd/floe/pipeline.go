@@ -565,8 +565,16 @@ func evolver(com *committer.Committer, cfg codec.Config,
 
 // catalogEndpoint names the catalog for error messages, without secrets.
 func catalogEndpoint(c catalog.Config) string {
-	if c.Type == "rest" {
+	switch c.Type {
+	case "rest":
 		return c.URI
+	case "hive":
+		return c.Hive.URI
+	case "glue":
+		if c.Glue.Endpoint != "" {
+			return "glue catalog (" + c.Glue.Endpoint + ")"
+		}
+		return "glue catalog (" + c.Glue.Region + ")"
 	}
 	return "sql catalog (" + c.SQL.Driver + ")"
 }

@@ -9,9 +9,12 @@ Input: one JSON object on stdin:
 
     {
       "catalog": {
-        "type": "rest" | "sql",
+        "type": "rest" | "sql" | "glue" | "hive",
         "name": "e2e",                      # sql: the catalog_name floe writes
-        "uri": "http://127.0.0.1:18181",    # rest URI, or a postgres:// / sqlite:/// URI
+        "uri": "http://127.0.0.1:18181",    # rest URI, a postgres:// / sqlite:/// URI,
+                                            # the Glue endpoint, or thrift://host:port
+        "region": "us-east-1",              # glue: region and keys
+        "access_key": "...", "secret_key": "...",
         "warehouse": "s3://bucket/prefix",
         "s3": {"endpoint": "http://127.0.0.1:17070", "region": "us-east-1",
                "access_key": "...", "secret_key": "..."}   # optional
@@ -125,6 +128,16 @@ def pyiceberg_catalog(cat):
             # A reader: never create the catalog's tables.
             "init_catalog_tables": "false",
         })
+    elif cat["type"] == "glue":
+        props.update({
+            "type": "glue",
+            "glue.endpoint": cat["uri"],
+            "glue.region": cat["region"],
+            "glue.access-key-id": cat["access_key"],
+            "glue.secret-access-key": cat["secret_key"],
+        })
+    elif cat["type"] == "hive":
+        props.update({"type": "hive", "uri": cat["uri"], "warehouse": cat["warehouse"]})
     else:
         raise ValueError(f"unknown catalog type {cat['type']!r}")
     return load_catalog(cat.get("name") or "floe", **props)
@@ -138,11 +151,26 @@ def sqlalchemy_uri(uri):
     return uri
 
 
-def read_pyiceberg(req):
-    import pyarrow.compute as pc
+def load_table(req):
+    """The table through PyIceberg, its files read with PyArrow: a catalog
+    may name another FileIO in its answer (Nessie names fsspec, whose s3fs
+    this venv lacks)."""
+    from pyiceberg.io.pyarrow import PyArrowFileIO
+    from pyiceberg.table import Table
 
     catalog = pyiceberg_catalog(req["catalog"])
     tbl = catalog.load_table(req["table"])
+    if type(tbl.io) is not PyArrowFileIO:
+        props = dict(tbl.io.properties)
+        props.pop("py-io-impl", None)
+        tbl = Table(tbl._identifier, tbl.metadata, tbl.metadata_location, PyArrowFileIO(props), catalog)
+    return catalog, tbl
+
+
+def read_pyiceberg(req):
+    import pyarrow.compute as pc
+
+    catalog, tbl = load_table(req)
     arrow = tbl.scan().to_arrow()
     res = {"metadata_location": tbl.metadata_location}
 
@@ -373,8 +401,7 @@ def pair_columns(req):
 
 
 def pairs_pyiceberg(req):
-    catalog = pyiceberg_catalog(req["catalog"])
-    tbl = catalog.load_table(req["table"])
+    catalog, tbl = load_table(req)
     cols = pair_columns(req)
     arrow = tbl.scan(selected_fields=tuple(c for c in cols if c is not None)).to_arrow()
     lists = [arrow.column(c).to_pylist() if c is not None else [None] * arrow.num_rows for c in cols]

@@ -23,6 +23,7 @@ if [[ -d $RUN_DIR ]]; then
   # overlaps with the rest.
   stop_kafka TERM &
   kpid=$!
+  E2E_TESTBED_LOCKED=1 "$TESTBED_DIR/catalogs-stop.sh"
   stop_apicurio
   stop_svc rest-s3 "$(rest_marker rest-s3)"
   stop_svc rest-file "$(rest_marker rest-file)"

@@ -7,7 +7,10 @@
 # (a schema registry with a Confluent-compatible API); a registry already
 # running (registry-start.sh) is kept and named in the env file either way.
 #
-# usage: [E2E_WITH_REGISTRY=1] e2e/testbed/up.sh
+# With E2E_WITH_CATALOGS=1 it then starts moto (Glue), a Hive Metastore and
+# Nessie (catalogs-start.sh), which add their lines to the env file.
+#
+# usage: [E2E_WITH_REGISTRY=1] [E2E_WITH_CATALOGS=1] e2e/testbed/up.sh
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -21,6 +24,11 @@ case "${E2E_WITH_REGISTRY:-0}" in
   1) with_registry=1 ;;
   0 | "") with_registry=0 ;;
   *) die "E2E_WITH_REGISTRY=${E2E_WITH_REGISTRY}: use 1 (start the schema registry) or 0" ;;
+esac
+case "${E2E_WITH_CATALOGS:-0}" in
+  1) with_catalogs=1 ;;
+  0 | "") with_catalogs=0 ;;
+  *) die "E2E_WITH_CATALOGS=${E2E_WITH_CATALOGS}: use 1 (start moto, a Hive Metastore and Nessie) or 0" ;;
 esac
 
 # --- 1. fetch and cache (in parallel; each step is a no-op when cached) ---
@@ -104,4 +112,9 @@ if [[ -n $registry ]]; then
   printf 'E2E_SCHEMA_REGISTRY=%s\n' "$registry" >>"$ENV_FILE.tmp"
 fi
 mv "$ENV_FILE.tmp" "$ENV_FILE"
+# The extra catalogs: started when asked; ones already running (from
+# catalogs-start.sh) are kept and named in the env file either way.
+if ((with_catalogs)) || [[ -s $PID_DIR/moto.pid || -s $PID_DIR/hive.pid || -s $PID_DIR/nessie.pid ]]; then
+  E2E_TESTBED_LOCKED=1 "$TESTBED_DIR/catalogs-start.sh" >/dev/null
+fi
 log "test bed up in $((SECONDS - T0))s; env: $ENV_FILE"

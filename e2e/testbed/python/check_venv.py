@@ -12,7 +12,8 @@ import pyarrow
 import pyiceberg
 import sqlalchemy  # noqa: F401  (pyiceberg[sql-sqlite])
 import psycopg2  # noqa: F401  (pyiceberg[sql-postgres])
-import boto3  # noqa: F401
+import boto3  # noqa: F401  (also pyiceberg[glue])
+import thrift  # noqa: F401  (pyiceberg[hive])
 import matplotlib  # noqa: F401  (e2e/benchlongrun/chart.py)
 
 
