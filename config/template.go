@@ -83,6 +83,8 @@ func (t Table) validateRouter() error {
 		return fmt.Errorf("dlq.table: %s: a router's tables share one dead-letter table; name it without placeholders", t.DLQ.Table)
 	case t.Codec.OnError == "dlq" && t.DLQ.Table == "":
 		return errors.New("dlq.table: required with route-by and on-error: dlq (records that cannot be routed have no table of their own, and are dead-lettered there)")
+	case t.Codec.Format == "json" && len(t.Schema) == 0:
+		return errors.New("schema: required with route-by and format json: each table a record names is created with it")
 	case evolvesSchema(t.Codec.SchemaEvolution):
 		return errors.New("schema-evolution: not supported with route-by yet; declare the columns every routed table needs")
 	}

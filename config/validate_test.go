@@ -306,6 +306,7 @@ func TestRouters(t *testing.T) {
 	c := validConfig()
 	r := &c.Tables[1]
 	r.Name, r.RouteBy, r.AllowedTables = "events.{route}", "header:x-table", `events\.(orders|payments)`
+	r.Schema = []committer.Column{{Name: "id", Type: "long"}}
 	r.Codec.OnError, r.DLQ.Table = codec.OnErrorDLQ, "events.dead_letters"
 	require.NoError(t, c.Validate())
 	require.True(t, r.IsRouter())
@@ -353,6 +354,8 @@ func TestRouters(t *testing.T) {
 			"dlq.table: events.{route}_dlq: a router's tables share one dead-letter table; name it without placeholders"},
 		{"dlq topic only", func(t *Table) { t.Codec.OnError, t.DLQ.Table, t.DLQ.Topic = codec.OnErrorDLQ, "", "events.dlq" },
 			"dlq.table: required with route-by and on-error: dlq (records that cannot be routed have no table of their own, and are dead-lettered there)"},
+		{"json without a schema", func(t *Table) { t.Schema = nil },
+			"schema: required with route-by and format json: each table a record names is created with it"},
 		{"evolution", func(t *Table) { t.Codec.SchemaEvolution = []string{"add-columns"} },
 			"schema-evolution: not supported with route-by yet; declare the columns every routed table needs"},
 		{"placeholder without route-by", func(t *Table) { t.RouteBy = "" }, "name: events.{route} holds {route} but route-by is not set"},

@@ -128,9 +128,11 @@ type partState struct {
 	// buf only tracks its position, and each table its records go to has
 	// a lane, a partState of its own whose buf holds that table's rows
 	// (route.go). laneNext is each table's stored next offset.
-	lanes    map[*Route]*partState
-	laneList []*partState // lanes in the order they opened
-	laneNext map[*Route]int64
+	lanes     map[*Route]*partState
+	laneList  []*partState // lanes in the order they opened
+	laneNext  map[*Route]int64
+	floorSent int64      // the highest floor a lane's batch carried
+	lastLane  *partState // the lane sealed last
 	// Of a lane: its partition, the offset of its buffer's first record,
 	// and its batches in flight (sealed, not finished) with theirs.
 	parent  *partState
@@ -324,25 +326,17 @@ func (c *Consumer) batchDone(b *batcher.Batch, o batcher.Outcome) {
 // Kafka mirror) to its floor, where a restart would read from.
 func (c *Consumer) laneDone(lane *partState) func(b *batcher.Batch, o batcher.Outcome) {
 	return func(b *batcher.Batch, o batcher.Outcome) {
-		lane.flight.done(b)
 		if o.Kind == batcher.Committed {
+			lane.flight.done(b)
 			c.released(b.Bytes)
-			c.committedFloor(b.Topic, b.Partition, b.Floor, b.MaxTimestamp)
+			c.committedUpTo(b.Topic, b.Partition, b.Floor, b.MaxTimestamp, true)
 			return
 		}
+		// A fenced or dropped batch stays in flight: its records are in
+		// no table, so no floor may pass them until the partition starts
+		// again (new lanes) from the tables' offsets.
 		c.batchDone(b, o)
 	}
-}
-
-// committedFloor is committed for a routed partition: its tables commit in
-// any order, so the offset only moves up. The Kafka mirror gets it too.
-func (c *Consumer) committedFloor(topic string, partition int32, floor int64, newest time.Time) {
-	c.mu.Lock()
-	if prev, owned := c.tableNext[topicPartition{topic, partition}]; owned && floor < prev {
-		floor = prev
-	}
-	c.mu.Unlock()
-	c.committed(topic, partition, floor, newest)
 }
 
 // released returns bytes of finished batches to the memory budget.
@@ -391,9 +385,19 @@ func (c *Consumer) OwnsFirstOf(table string) bool {
 // a partition for the lag metrics and queues the offset for the Kafka group
 // mirror (for standard lag tools only; floe never reads it back).
 func (c *Consumer) committed(topic string, partition int32, next int64, newest time.Time) {
+	c.committedUpTo(topic, partition, next, newest, false)
+}
+
+// committedUpTo is committed; with onlyUp (a routed partition's floor: its
+// tables commit in any order) the offset never moves back.
+func (c *Consumer) committedUpTo(topic string, partition int32, next int64, newest time.Time, onlyUp bool) {
 	c.mu.Lock()
 	tp := topicPartition{topic, partition}
-	if _, owned := c.parts[tp]; owned {
+	prev, owned := c.tableNext[tp]
+	if onlyUp && owned && next < prev {
+		next = prev
+	}
+	if owned {
 		c.tableNext[tp] = next // a commit's batches come in offset order
 		if newest.After(c.tableNewest[tp]) {
 			c.tableNewest[tp] = newest

@@ -181,11 +181,12 @@ func (c *Consumer) routeUnhealthy(r *Route) bool {
 	return false
 }
 
-// routedPositions reads every table of router route r and returns, per
-// assigned partition of topics, the highest floor stored (absent: none
-// stored) and each table's next offset. anyTable says a table exists, so
-// a partition without a floor is read from its first offset (an earlier
-// run may have routed records to a table and died before any floor).
+// routedPositions reads every table of router route r this process knows
+// and returns, per assigned partition of topics, the highest floor stored
+// (absent: none stored) and each table's next offset. anyTable says a
+// table was made (or the dead-letter table holds offsets), so a partition
+// without a floor is read from its first offset (an earlier run may have
+// routed records to a table and died before any floor).
 func (c *Consumer) routedPositions(ctx context.Context, r *Route, topics map[string][]int32) (floors map[topicPartition]int64, nexts map[topicPartition]map[*Route]int64, anyTable bool, err error) {
 	c.mu.Lock()
 	tables := r.Router.tables
@@ -196,6 +197,9 @@ func (c *Consumer) routedPositions(ctx context.Context, r *Route, topics map[str
 		if err != nil {
 			return nil, nil, false, err
 		}
+		// The dead-letter table exists from the first start: only offsets
+		// in it say an earlier run routed records.
+		anyTable = anyTable || t != r.Router.Letters || !m.Empty()
 		for topic, parts := range topics {
 			for _, p := range parts {
 				tp := topicPartition{topic, p}
@@ -211,7 +215,7 @@ func (c *Consumer) routedPositions(ctx context.Context, r *Route, topics map[str
 			}
 		}
 	}
-	return floors, nexts, len(tables) > 0, nil
+	return floors, nexts, anyTable, nil
 }
 
 // addRouted routes one record of a routed partition to its table's lane.
@@ -391,6 +395,50 @@ func floor(lane *partState) int64 {
 	return f
 }
 
+// raiseIdleFloor stores a routed partition's position as its floor once
+// nothing of it is left uncommitted: each lane's last batch was sealed while
+// other lanes still held records, so no floor stored so far reaches the
+// position, and without this the partition would show lag (and a restart
+// would read its tail again) until more records come. It seals the last
+// sealed lane's range up to the position (empty if its range reaches it):
+// a commit of offsets only, once per idle spell. c.mu held.
+func (c *Consumer) raiseIdleFloor(tp topicPartition, st *partState) {
+	if st.buf.Next() <= max(st.floorSent, st.buf.Start()) {
+		return
+	}
+	for _, l := range st.laneList {
+		if l.buf.Len() > 0 {
+			return
+		}
+		if _, busy := l.flight.lowest(); busy {
+			return
+		}
+	}
+	lane := st.lastLane
+	if lane == nil {
+		// Nothing routed to a table yet (every record skipped): the
+		// position goes to the dead-letter table, else any table.
+		rt := st.route.Router
+		r := rt.Letters
+		if r == nil && len(rt.tables) > 0 {
+			r = rt.tables[0]
+		}
+		if r == nil {
+			return // no table to hold it
+		}
+		lane = c.openLane(tp, st, r, st.buf.Start())
+	}
+	lane.buf.SkipTo(st.buf.Next())
+	b := lane.buf.Seal(batcher.ReasonAge)
+	if b == nil {
+		// The lane's range reaches the position already (its last batch
+		// did): an empty range, for the floor alone.
+		at := lane.buf.Next()
+		b = &batcher.Batch{Topic: tp.topic, Partition: tp.partition, Generation: lane.gen, Start: at, End: at, Reason: batcher.ReasonAge}
+	}
+	c.submit(lane, b)
+}
+
 // leaves calls fn with every buffer that holds rows: each partition's, or
 // each lane's of a routed partition. c.mu held.
 func (c *Consumer) leaves(fn func(tp topicPartition, st *partState)) {
@@ -464,6 +512,7 @@ func (c *Consumer) repositionRouted(ctx context.Context, fenced map[topicPartiti
 				}
 				c.openPart(tp, start, true)
 				c.parts[tp].laneNext = nexts[tp]
+				c.tableNext[tp] = start
 				if seek[topic] == nil {
 					seek[topic] = map[int32]kgo.EpochOffset{}
 				}

@@ -331,3 +331,78 @@ func TestRoutedFencedPartitionStartsAgain(t *testing.T) {
 		require.Equal(t, vs, env.sink(name).committed(), "table %s", name)
 	}
 }
+
+// Once a routed partition is idle and every table has committed, the
+// highest floor its tables store reaches the partition's end: no lag is
+// left, and a restart reads nothing again.
+func TestRoutedIdlePartitionFloorReachesItsEnd(t *testing.T) {
+	kc, prod := newCluster(t, 1)
+	cfg := DefaultConfig()
+	cfg.Brokers = kc.ListenAddrs()
+	cfg.Batch.MaxAge = 20 * time.Millisecond
+	cfg.LagInterval = 50 * time.Millisecond
+	env := &routedEnv{sinks: map[string]*committingSink{}}
+	for i := range 60 {
+		rec := &kgo.Record{Value: []byte(fmt.Sprintf("v%d", i))}
+		if i%10 != 9 { // every tenth has no route: skipped, its offset passed by
+			rec.Headers = []kgo.RecordHeader{{Key: "x-table", Value: []byte([]string{"a", "b", "c"}[i%3])}}
+		}
+		require.NoError(t, prod.ProduceSync(context.Background(), rec).FirstErr())
+	}
+	reg := prometheus.NewRegistry()
+	c, err := New(cfg, []*Route{env.router()}, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+	require.Eventually(t, func() bool {
+		var top int64
+		for _, name := range []string{"a", "b", "c"} {
+			m, _ := env.sink(name).Offsets(context.Background())
+			if f, ok := m.GetFloor("t", 0); ok {
+				top = max(top, f)
+			}
+		}
+		return top == 60
+	}, waitFor, tick, "the highest floor reaches the end")
+	require.Eventually(t, func() bool {
+		return promtest.Value(t, reg, "floe_consumer_lag_records", map[string]string{"topic": "t", "partition": "0"}) == 0
+	}, waitFor, tick, "no lag")
+}
+
+// A lane's batch that is fenced (or dropped) holds no record in any table:
+// until the partition starts again from the tables, no other lane's floor
+// may pass it. A committed one stops holding the floor.
+func TestFencedLaneBatchHoldsTheFloor(t *testing.T) {
+	c := &Consumer{m: newMetrics(prometheus.NewRegistry()), wake: make(chan struct{}, 1), mirrorWake: make(chan struct{}, 1),
+		tableNext: map[topicPartition]int64{}, tableNewest: map[topicPartition]time.Time{}, mirror: map[string]map[int32]kgo.EpochOffset{},
+		parts: map[topicPartition]*partState{}}
+	policy := batcher.DefaultPolicy()
+	part := &partState{buf: batcher.NewBuffer("t", 0, 1, 0, nil, nil, policy)}
+	lane := func() *partState {
+		return &partState{parent: part, flight: &inflight{}, buf: batcher.NewBuffer("t", 0, 1, 0, idSchema, nil, policy)}
+	}
+	a, b := lane(), lane()
+	part.laneList = []*partState{a, b}
+	part.buf.SkipTo(20)
+	require.Equal(t, int64(20), floor(a), "nothing held elsewhere: the position")
+
+	batch := func(l *partState, first, start, end int64) *batcher.Batch {
+		bt := &batcher.Batch{Topic: "t", Start: start, End: end, Generation: 1}
+		l.flight.add(bt, first)
+		bt.Done = c.laneDone(l)
+		return bt
+	}
+	fenced := batch(b, 3, 1, 10)
+	committed := batch(b, 12, 10, 15)
+	require.Equal(t, int64(3), floor(a))
+	fenced.Finish(batcher.Outcome{Kind: batcher.Fenced, TableNext: 5})
+	require.Equal(t, int64(3), floor(a), "a fenced batch still holds the floor down")
+	committed.Finish(batcher.Outcome{Kind: batcher.Committed})
+	require.Equal(t, int64(3), floor(a))
+	dropped := batch(b, 1, 0, 1)
+	dropped.Finish(batcher.Outcome{Kind: batcher.Dropped})
+	require.Equal(t, int64(1), floor(a), "so does a dropped one")
+	require.Len(t, c.fences, 1, "the fence reached the consumer")
+}

@@ -411,6 +411,10 @@ func (c *Consumer) adjust(ctx context.Context, assigned map[string]map[int32]kgo
 func (c *Consumer) openPart(tp topicPartition, start int64, fromTable bool) {
 	if old := c.parts[tp]; old != nil {
 		old.buf.Release()
+		if !old.retryAt.IsZero() && c.cl != nil {
+			// Paused to retry a record: the fresh start reads it anew.
+			c.cl.ResumeFetchPartitions(map[string][]int32{tp.topic: {tp.partition}})
+		}
 		if old.lanes != nil {
 			c.dropLanes(tp, old, true)
 		} else {
@@ -718,19 +722,24 @@ func (c *Consumer) seal(tp topicPartition, st *partState, reason batcher.Reason)
 		// records in between went to other tables.
 		st.buf.SkipTo(st.parent.buf.Next())
 	}
-	b := st.buf.Seal(reason)
-	if b == nil {
-		return
+	if b := st.buf.Seal(reason); b != nil {
+		c.submit(st, b)
 	}
+}
+
+// submit hands a sealed batch of st to its sink. c.mu held.
+func (c *Consumer) submit(st *partState, b *batcher.Batch) {
 	b.FromTable = st.fromTable
 	b.Done = c.batchDone
 	if st.parent != nil {
 		b.Floor = floor(st)
+		st.parent.floorSent = max(st.parent.floorSent, b.Floor)
+		st.parent.lastLane = st
 		st.flight.add(b, st.firstAt)
 		b.Done = c.laneDone(st)
 	}
 	c.pendingBytes.Add(b.Bytes)
-	c.m.flushes.WithLabelValues(string(reason)).Inc()
+	c.m.flushes.WithLabelValues(string(b.Reason)).Inc()
 	st.route.Sink.Submit(b)
 }
 
@@ -746,6 +755,11 @@ func (c *Consumer) sealDue(now time.Time) {
 			c.seal(tp, st, batcher.ReasonAge)
 		}
 	})
+	for tp, st := range c.parts {
+		if st.lanes != nil {
+			c.raiseIdleFloor(tp, st)
+		}
+	}
 }
 
 // applyFences re-seeks partitions whose batches were fenced. c.mu held.

@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	icecat "github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/catalog/rest"
 
+	"github.com/floe-dev/floe/catalog"
 	"github.com/floe-dev/floe/codec"
 	"github.com/floe-dev/floe/committer"
 	"github.com/floe-dev/floe/config"
@@ -43,6 +45,12 @@ func (p *pipeline) router(ctx context.Context, tc config.Table) (*consumer.Route
 	}
 	for _, v := range existing {
 		r, err := rt.Table(ctx, v)
+		if errors.Is(err, consumer.ErrRouteNotAllowed) {
+			// allowed-tables was narrowed since: no record goes there now
+			// (its floors are left out, which only reads more again).
+			p.log.Warn("table made by route-by is not allowed any more: nothing is routed to it", "table", tc.ForRoute(v).Name, "router", tc.Name, "error", err)
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("table %s (made by route-by of %s): %w", tc.ForRoute(v).Name, tc.Name, err)
 		}
@@ -65,11 +73,15 @@ func (p *pipeline) routeTable(tc config.Table) func(context.Context, string) (*c
 	allowed, _ := tc.Allowed() // validated
 	self := "route-by of " + tc.Name
 	return func(ctx context.Context, value string) (*consumer.Route, error) {
+		// Errors name the table, never the raw value (record content).
+		if len(value) > maxRouteValue {
+			return nil, fmt.Errorf("%w: %s holds %d bytes, over the %d a route value may have", consumer.ErrRouteNotAllowed, tc.RouteBy, len(value), maxRouteValue)
+		}
 		t := tc.ForRoute(value)
 		key := strings.ToLower(t.Name)
 		if !allowed.MatchString(t.Name) {
-			return nil, fmt.Errorf("%w: %s %q names table %s, which allowed-tables %q does not match",
-				consumer.ErrRouteNotAllowed, tc.RouteBy, value, t.Name, tc.AllowedTables)
+			return nil, fmt.Errorf("%w: %s names table %s, which allowed-tables %q does not match",
+				consumer.ErrRouteNotAllowed, tc.RouteBy, t.Name, tc.AllowedTables)
 		}
 		p.mu.Lock()
 		if r := p.spawned[key]; r != nil && p.names[key] == self {
@@ -78,7 +90,7 @@ func (p *pipeline) routeTable(tc config.Table) func(context.Context, string) (*c
 		}
 		if other, taken := p.names[key]; taken && other != self {
 			p.mu.Unlock()
-			return nil, fmt.Errorf("%w: %s %q names table %s, which is %s's", consumer.ErrRouteNotAllowed, tc.RouteBy, value, t.Name, other)
+			return nil, fmt.Errorf("%w: %s names table %s, which is %s's", consumer.ErrRouteNotAllowed, tc.RouteBy, t.Name, other)
 		}
 		p.names[key] = self
 		p.mu.Unlock()
@@ -91,8 +103,8 @@ func (p *pipeline) routeTable(tc config.Table) func(context.Context, string) (*c
 		if tbl, err := loadTable(ctx, p.cat, t.Name); err == nil {
 			if from := tbl.Properties()["floe.route-template"]; from != tc.Name {
 				release()
-				return nil, fmt.Errorf("%w: %s %q names table %s, which exists but was not made by %s (its floe.route-template property is %q)",
-					consumer.ErrRouteNotAllowed, tc.RouteBy, value, t.Name, self, from)
+				return nil, fmt.Errorf("%w: %s names table %s, which exists but was not made by %s (its floe.route-template property is %q)",
+					consumer.ErrRouteNotAllowed, tc.RouteBy, t.Name, self, from)
 			}
 		}
 		// The router's topics give a table created from the registry its
@@ -100,6 +112,11 @@ func (p *pipeline) routeTable(tc config.Table) func(context.Context, string) (*c
 		_, route, err := p.openTable(ctx, t, tableTarget{Group: p.cfg.Kafka.Group, Found: tc.Topics})
 		if err != nil {
 			release()
+			if refused(err) {
+				// Asking again cannot help: the record is a bad record, not
+				// one its partition waits on for ever.
+				return nil, fmt.Errorf("%w: %s names table %s, which the catalog refuses to make: %v", consumer.ErrRouteNotAllowed, tc.RouteBy, t.Name, err)
+			}
 			return nil, err
 		}
 		p.mu.Lock()
@@ -108,6 +125,18 @@ func (p *pipeline) routeTable(tc config.Table) func(context.Context, string) (*c
 		p.log.Info("table from route-by", "table", t.Name, "router", tc.Name, "value", value)
 		return route, nil
 	}
+}
+
+// maxRouteValue bounds a route value: a table name past the catalogs' limits
+// (255 in Glue and Hive, less in some engines) is a producer's mistake.
+const maxRouteValue = 128
+
+// refused reports a catalog's answer that making the table again will not
+// change: a name it rejects, a denial, a table floe cannot create.
+func refused(err error) bool {
+	var notCreatable *committer.TableNotCreatableError
+	return errors.As(err, &notCreatable) || errors.Is(err, rest.ErrBadRequest) ||
+		catalog.Reason(err) == catalog.ReasonAccessDenied
 }
 
 // routedTables lists the route values of the tables router tc made (their

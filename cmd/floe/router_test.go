@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/iceberg-go/catalog/rest"
 	"github.com/apache/iceberg-go/table"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/floe-dev/floe/committer"
 	"github.com/floe-dev/floe/offsets"
 )
 
@@ -173,4 +175,74 @@ func TestRoutedTopicExactlyOnce(t *testing.T) {
 		})
 	}
 	require.Len(t, floors, 3, "every partition has a floor")
+}
+
+// The refusals around a router: a route value too long for a table name
+// is a dead letter, not a stalled partition; a table the allow-list no
+// longer allows is left alone at the next start (its records dead-lettered
+// from then on); rollback --replay of a routed table is refused.
+func TestRouterRefusals(t *testing.T) {
+	rb := &routedBed{bed: newBed(t, 1), want: map[string]map[string]int{}, bad: map[string]string{}}
+	write := func(allowed string) string {
+		path := rb.config("floe", "    route-by: header:x-table\n    allowed-tables: '"+allowed+"'\n"+
+			"    on-error: dlq\n    dlq:\n      table: itest.ev_dead_letters\n")
+		yaml := strings.Replace(readFile(t, path), "  - name: itest.events\n", "  - name: itest.ev_{route}\n", 1)
+		yaml = strings.Replace(yaml, `    partition-by: ["bucket(4, id)"]`+"\n", "", 1)
+		require.NoError(t, os.WriteFile(path, []byte(yaml), 0o644))
+		return path
+	}
+	produce := func(v string) string {
+		rid := fmt.Sprintf("r%07d", rb.next)
+		rb.next++
+		rec := &kgo.Record{Topic: "events", Key: []byte(rid), Value: fmt.Appendf(nil, `{"id":"%s","n":1}`, rid),
+			Headers: []kgo.RecordHeader{{Key: "x-table", Value: []byte(v)}}}
+		require.NoError(t, rb.prod.ProduceSync(context.Background(), rec).FirstErr())
+		return rid
+	}
+	path := write(`itest\.ev_[a-z_]+`)
+	long := produce(strings.Repeat("x", 129)) // allowed by the pattern, too long for a name
+	a, b := produce("a"), produce("b")
+	p := rb.start(path)
+	p.waitReady(t)
+	require.Eventually(t, func() bool {
+		return len(rb.deadLetterRows()) == 1 && len(rb.rows()) == 0 && rb.loadTableNamed("itest.ev_b") != nil &&
+			rb.loadTableNamed("itest.ev_b").CurrentSnapshot() != nil && rb.loadTableNamed("itest.ev_a").CurrentSnapshot() != nil
+	},
+		90*time.Second, 200*time.Millisecond)
+	require.Equal(t, 0, p.stop(t, syscall.SIGTERM))
+	require.Equal(t, []string{"itest.ev_{route}/route_not_allowed"}, rb.deadLetterRows()[long])
+	require.Contains(t, p.out.String(), "header:x-table holds 129 bytes, over the 128 a route value may have")
+	require.NotContains(t, p.out.String(), strings.Repeat("x", 129), "the route value is record content: never logged")
+	require.Equal(t, map[string]int{a: 1}, rb.rowIDsIn(rb.loadTableNamed("itest.ev_a")))
+	require.Equal(t, map[string]int{b: 1}, rb.rowIDsIn(rb.loadTableNamed("itest.ev_b")))
+
+	// b is not allowed any more: floe starts, leaves its table alone, and
+	// b's records are dead letters.
+	path = write(`itest\.ev_a`)
+	b2 := produce("b")
+	a2 := produce("a")
+	p = rb.start(path)
+	p.waitReady(t)
+	require.Eventually(t, func() bool {
+		return len(rb.deadLetterRows()) == 2 && len(rb.rowIDsIn(rb.loadTableNamed("itest.ev_a"))) == 2
+	},
+		90*time.Second, 200*time.Millisecond)
+	require.Equal(t, 0, p.stop(t, syscall.SIGTERM))
+	require.Contains(t, p.out.String(), `"msg":"table made by route-by is not allowed any more: nothing is routed to it","table":"itest.ev_b"`)
+	require.Equal(t, []string{"itest.ev_{route}/route_not_allowed"}, rb.deadLetterRows()[b2])
+	require.Equal(t, map[string]int{a: 1, a2: 1}, rb.rowIDsIn(rb.loadTableNamed("itest.ev_a")))
+	require.Equal(t, map[string]int{b: 1}, rb.rowIDsIn(rb.loadTableNamed("itest.ev_b")))
+
+	snap := rb.loadTableNamed("itest.ev_a").CurrentSnapshot().SnapshotID
+	code, out := floeCmd(t, "rollback", "--config", path, "--table", "itest.ev_a", "--to-snapshot", fmt.Sprint(snap), "--replay")
+	require.Equal(t, 2, code, out)
+	require.Contains(t, out, "--replay: table itest.ev_a is fed by route-by of itest.ev_{route}")
+}
+
+func TestRefusedByTheCatalog(t *testing.T) {
+	require.True(t, refused(fmt.Errorf("create: %w", &committer.TableNotCreatableError{})))
+	require.True(t, refused(fmt.Errorf("create: %w", rest.ErrBadRequest)))
+	require.True(t, refused(fmt.Errorf("create: %w", rest.ErrForbidden)))
+	require.False(t, refused(fmt.Errorf("create: %w", rest.ErrServiceUnavailable)), "an outage is waited out")
+	require.False(t, refused(context.DeadlineExceeded))
 }
