@@ -172,6 +172,15 @@ func TestLoadEnv(t *testing.T) {
 		{"secret", []string{"FLOE_CATALOG__S3__SECRET_ACCESS_KEY=s3cr3t"}, func(t *testing.T, cfg *Config) {
 			require.Equal(t, "s3cr3t", cfg.Catalog.S3.SecretAccessKey)
 		}},
+		{"object-store secrets", []string{
+			"FLOE_CATALOG__GCS__CREDENTIALS_JSON={\"type\":\"service_account\"}",
+			"FLOE_CATALOG__AZURE__CONNECTION_STRING=AccountName=a;AccountKey=k",
+			"FLOE_CATALOG__AZURE__HTTP__MAX_IN_FLIGHT=4",
+		}, func(t *testing.T, cfg *Config) {
+			require.JSONEq(t, `{"type":"service_account"}`, cfg.Catalog.GCS.CredentialsJSON)
+			require.Equal(t, "AccountName=a;AccountKey=k", cfg.Catalog.Azure.ConnectionString)
+			require.Equal(t, 4, cfg.Catalog.Azure.HTTP.MaxInFlight)
+		}},
 		{"map entry", []string{"FLOE_CATALOG__PROPERTIES__FOO=bar"}, func(t *testing.T, cfg *Config) {
 			require.Equal(t, map[string]string{"foo": "bar"}, cfg.Catalog.Properties)
 		}},
@@ -260,6 +269,7 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{name: "unknown key", yaml: "kafka:\n  brokrs: [x]\n", want: `config: unknown key "kafka.brokrs"`},
 		{name: "unknown top-level key", yaml: "kafak: {}\n", want: `config: unknown key "kafak"`},
+		{name: "unknown gcs key", env: []string{"FLOE_CATALOG__GCS__NOAUTH=true"}, want: `config: unknown key "catalog.gcs.noauth" (from environment variable FLOE_CATALOG__GCS__NOAUTH)`},
 		{name: "unknown replay key", yaml: "replay: {max-byte: 1GiB}\n", want: `config: unknown key "replay.max-byte"`},
 		{name: "bad replay size", yaml: "replay: {max-bytes: 10 gigs}\n", want: `config: replay.max-bytes: invalid size "10 gigs": unknown unit "gigs" (want B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)`},
 		{name: "keys are case-sensitive", yaml: "Log: {level: info}\n", want: `config: unknown key "Log"`},
