@@ -14,6 +14,7 @@ import sqlalchemy  # noqa: F401  (pyiceberg[sql-sqlite])
 import psycopg2  # noqa: F401  (pyiceberg[sql-postgres])
 import boto3  # noqa: F401
 import matplotlib  # noqa: F401  (e2e/benchlongrun/chart.py)
+import adlfs  # noqa: F401  (PyIceberg and DuckDB read abfs:// through it)
 
 
 def main() -> None:
