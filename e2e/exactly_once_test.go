@@ -159,6 +159,9 @@ func catalogFor(t testing.TB, s *services, setup, suffix string) (yaml string, r
 				yamlStr(warehouse), yamlStr(s.PGDSN), s3yaml),
 			map[string]any{"type": "sql", "name": "e2e", "uri": s.PGDSN, "warehouse": warehouse, "s3": s3reader}
 	}
+	if yaml, reader, ok := storeCatalogFor(t, s, setup, suffix); ok { // stores_test.go
+		return yaml, reader
+	}
 	t.Fatalf("unknown catalog setup %q", setup)
 	return "", nil
 }

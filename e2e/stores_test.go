@@ -1,0 +1,243 @@
+//go:build e2e
+
+package e2e
+
+// floe on the cloud object stores' emulators (issue 15): GCS
+// (fake-gcs-server, behind the reference REST catalog with GCSFileIO) and
+// Azure Blob (Azurite, behind the SQL catalog on PostgreSQL or SQLite: the
+// reference server's ADLSFileIO speaks the Data Lake API, which Azurite does
+// not serve). They start with E2E_WITH_STORES=1 (make test sets it) or
+// e2e/testbed/stores-start.sh.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
+)
+
+// storeServices are the emulators stores-start.sh wrote to the env file.
+type storeServices struct {
+	GCSEndpoint, GCSBucket          string // fake-gcs-server, its bucket
+	RESTGCSURI, RESTGCSWarehouse    string // the REST catalog whose warehouse is on it
+	Azurite, AzureAccount, AzureKey string // Azurite's blob endpoint (with the account), account, key
+}
+
+var (
+	storesOnce sync.Once
+	stores     *storeServices
+	storesErr  error
+)
+
+// needStores returns the store emulators or fails the test; it never skips
+// (see needServices).
+func needStores(t testing.TB) *storeServices {
+	t.Helper()
+	storesOnce.Do(func() { stores, storesErr = loadStores(envFile()) })
+	if storesErr != nil {
+		t.Fatalf("the object-store emulators are not available: %v\nrun `E2E_WITH_STORES=1 make up` "+
+			"(or e2e/testbed/stores-start.sh next to a running test bed), then run the tests again", storesErr)
+	}
+	return stores
+}
+
+func loadStores(path string) (*storeServices, error) {
+	env, err := readEnvFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	get := func(k string) string {
+		if env[k] == "" {
+			missing = append(missing, k)
+		}
+		return env[k]
+	}
+	s := &storeServices{
+		GCSEndpoint: get("E2E_GCS_ENDPOINT"), GCSBucket: get("E2E_GCS_BUCKET"),
+		RESTGCSURI: get("E2E_REST_GCS_URI"), RESTGCSWarehouse: get("E2E_REST_GCS_WAREHOUSE"),
+		Azurite: get("E2E_AZURITE"), AzureAccount: get("E2E_AZURITE_ACCOUNT"), AzureKey: get("E2E_AZURITE_KEY"),
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%s lacks %s: the test bed runs without the store emulators", path, strings.Join(missing, ", "))
+	}
+	// Stale lines (the emulators were stopped): say so here.
+	for _, u := range []string{s.GCSEndpoint, s.RESTGCSURI, s.Azurite} {
+		pu, err := url.Parse(u)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		conn, err := net.DialTimeout("tcp", pu.Host, 3*time.Second)
+		if err != nil {
+			return nil, fmt.Errorf("%s (from %s): %w", u, path, err)
+		}
+		conn.Close()
+	}
+	return s, nil
+}
+
+// azuriteConnectionString is the connection string of Azurite's account.
+func (st *storeServices) azuriteConnectionString() string {
+	return fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=%s;",
+		st.AzureAccount, st.AzureKey, st.Azurite)
+}
+
+// newContainer creates a container of its own for a test (removed at its
+// end) and returns its name.
+func (st *storeServices) newContainer(t testing.TB, suffix string) string {
+	t.Helper()
+	name := "e2e-" + strings.ToLower(suffix)
+	c, err := container.NewClientFromConnectionString(st.azuriteConnectionString(), name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.Create(ctx, nil); err != nil {
+		t.Fatalf("create container %s on Azurite: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = c.Delete(ctx, nil)
+	})
+	return name
+}
+
+// containerSAS is a SAS of Azurite's account key for container: every
+// permission floe needs (read, add, create, write, delete, list), for an hour.
+func (st *storeServices) containerSAS(t testing.TB, name string) string {
+	t.Helper()
+	cred, err := container.NewSharedKeyCredential(st.AzureAccount, st.AzureKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qp, err := sas.BlobSignatureValues{
+		Protocol: sas.ProtocolHTTPSandHTTP, StartTime: time.Now().Add(-time.Minute).UTC(),
+		ExpiryTime:    time.Now().Add(time.Hour).UTC(),
+		Permissions:   (&sas.ContainerPermissions{Read: true, Add: true, Create: true, Write: true, Delete: true, List: true}).String(),
+		ContainerName: name,
+	}.SignWithSharedKey(cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return qp.Encode()
+}
+
+// azureLocation is an abfs:// location in container of Azurite's account.
+func (st *storeServices) azureLocation(container, path string) string {
+	return fmt.Sprintf("abfs://%s@%s.dfs.core.windows.net/%s", container, st.AzureAccount, path)
+}
+
+// azureReader is check.py's "adls" entry: PyIceberg's and DuckDB's adlfs
+// on Azurite.
+func (st *storeServices) azureReader() map[string]any {
+	return map[string]any{"connection_string": st.azuriteConnectionString()}
+}
+
+// storeCatalogFor is catalogFor for the setups on the store emulators:
+//   - rest-gcs: the REST catalog with its warehouse on fake-gcs-server, floe
+//     anonymous (catalog.gcs.no-auth);
+//   - sql-postgres-azure: the SQL catalog on PostgreSQL, the warehouse in a
+//     container of the test's own on Azurite, floe with a connection string;
+//   - sql-sqlite-azure-key, sql-sqlite-azure-sas: a SQLite catalog, the
+//     same, floe with the account key, or a SAS of the container.
+func storeCatalogFor(t testing.TB, s *services, setup, suffix string) (yaml string, reader map[string]any, ok bool) {
+	t.Helper()
+	if !strings.Contains(setup, "gcs") && !strings.Contains(setup, "azure") {
+		return "", nil, false
+	}
+	st := needStores(t)
+	switch setup {
+	case "rest-gcs":
+		return fmt.Sprintf("  type: rest\n  name: e2e-rest-gcs\n  uri: %s\n  warehouse: %s\n  gcs:\n    endpoint: %s\n    no-auth: true",
+				yamlStr(st.RESTGCSURI), yamlStr(st.RESTGCSWarehouse), yamlStr(st.GCSEndpoint)),
+			map[string]any{"type": "rest", "uri": st.RESTGCSURI, "warehouse": st.RESTGCSWarehouse,
+				"gcs": map[string]any{"endpoint": st.GCSEndpoint}}, true
+	case "sql-postgres-azure", "sql-sqlite-azure-key", "sql-sqlite-azure-sas":
+		c := st.newContainer(t, suffix)
+		warehouse := st.azureLocation(c, "sql-"+suffix)
+		var auth string
+		switch {
+		case strings.HasSuffix(setup, "-key"):
+			auth = fmt.Sprintf("    account-key: %s\n    endpoint: %s", yamlStr(st.AzureKey), yamlStr(st.Azurite))
+		case strings.HasSuffix(setup, "-sas"):
+			auth = fmt.Sprintf("    sas-token: %s\n    endpoint: %s", yamlStr(st.containerSAS(t, c)), yamlStr(st.Azurite))
+		default:
+			auth = "    connection-string: " + yamlStr(st.azuriteConnectionString())
+		}
+		reader = map[string]any{"type": "sql", "name": "e2e", "warehouse": warehouse, "adls": st.azureReader()}
+		dsn := s.PGDSN
+		if strings.HasPrefix(setup, "sql-sqlite") {
+			dir := t.TempDir()
+			dsn = filepath.Join(dir, "catalog.db")
+			reader["uri"] = "sqlite:///" + dsn
+		} else {
+			reader["uri"] = s.PGDSN
+		}
+		driver := "postgres"
+		if strings.HasPrefix(setup, "sql-sqlite") {
+			driver = "sqlite"
+		}
+		return fmt.Sprintf("  type: sql\n  name: e2e\n  warehouse: %s\n  sql:\n    driver: %s\n    dsn: %s\n  azure:\n%s",
+			yamlStr(warehouse), driver, yamlStr(dsn), auth), reader, true
+	}
+	t.Fatalf("unknown store setup %q", setup)
+	return "", nil, false
+}
+
+// TestExactlyOnceStores streams records into a table on each store
+// emulator while floe is killed with SIGKILL mid-stream and restarted; then
+// PyIceberg and DuckDB read the table: every produced record is in it once,
+// and the stored offsets are the topic's end.
+func TestExactlyOnceStores(t *testing.T) {
+	s := needServices(t)
+	needStores(t)
+	for _, setup := range []string{"rest-gcs", "sql-postgres-azure"} {
+		t.Run(setup, func(t *testing.T) {
+			const n = 12_000
+			p := newPipeline(t, s, setup, 6)
+			prod := startProducer(t, p.cl, p.topic, pacedRun{n: n, rate: 1000})
+
+			first := p.start("run1")
+			first.waitReady(t)
+			p.waitCommitted(n*25/100, first)
+			first.kill(t) // mid-stream, no final commit
+
+			second := p.start("run2")
+			p.waitCommitted(n*55/100, second)
+			second.kill(t)
+
+			last := p.start("run3")
+			ids := prod.wait(t)
+			p.finish(ids, last)
+		})
+	}
+}
+
+// TestAzureAuthModes runs floe on Azurite with the account key and with a
+// SAS of the container (the connection string is TestExactlyOnceStores's):
+// every record lands once, read back by PyIceberg and DuckDB.
+func TestAzureAuthModes(t *testing.T) {
+	s := needServices(t)
+	needStores(t)
+	for _, setup := range []string{"sql-sqlite-azure-key", "sql-sqlite-azure-sas"} {
+		t.Run(setup, func(t *testing.T) {
+			const n = 2_000
+			p := newPipeline(t, s, setup, 2)
+			prod := startProducer(t, p.cl, p.topic, pacedRun{n: n, rate: 2000})
+			f := p.start("run1")
+			f.waitReady(t)
+			ids := prod.wait(t)
+			p.finish(ids, f)
+		})
+	}
+}
