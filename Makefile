@@ -18,10 +18,11 @@ all: lint test build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/floe
 
-# test starts the test bed with the schema registry (E2E_WITH_REGISTRY=1):
-# the e2e suite has registry tests; `make up` alone starts it only when asked.
+# test starts the test bed with the schema registry (E2E_WITH_REGISTRY=1) and
+# the object-store emulators (E2E_WITH_STORES=1): the e2e suite has registry
+# and GCS/Azure tests; `make up` alone starts them only when asked.
 test: lint unit
-	@E2E_WITH_REGISTRY=1 $(TESTBED)/up.sh && $(MAKE) --no-print-directory e2e; rc=$$?; $(TESTBED)/down.sh; exit $$rc
+	@E2E_WITH_REGISTRY=1 E2E_WITH_STORES=1 $(TESTBED)/up.sh && $(MAKE) --no-print-directory e2e; rc=$$?; $(TESTBED)/down.sh; exit $$rc
 
 # unit puts promtool on PATH (e2e/testbed/promtool.sh: Debian's, unpacked
 # into the cache) so the alert rules and their unit tests are checked.
