@@ -25,11 +25,16 @@ var ErrStorageAccessDenied = errors.New("access denied by object storage")
 var ErrStorageBucketMissing = errors.New("bucket or container does not exist")
 
 // StorageError wraps an error of step op (writing data files, staging the
-// manifests) as a write failure and, for an access error or a missing
-// bucket, names the request the store refused, the endpoint that refused it
-// and the config section to check, as an operator needs them to fix a
-// credential, a bucket policy or a location.
+// manifests) as a write failure, with StorageHint's explanation.
 func StorageError(op string, err error) error {
+	return WriteFailed(fmt.Errorf("%s: %w", op, StorageHint(err)))
+}
+
+// StorageHint explains an access error or a missing bucket: it names the
+// request the store refused, the endpoint that refused it and the config
+// section to check, as an operator needs them to fix a credential, a bucket
+// policy or a location. Other errors come back as they are.
+func StorageHint(err error) error {
 	switch {
 	case storageDenied(err):
 		what, where, section := storageRequest(err)
@@ -38,14 +43,13 @@ func StorageError(op string, err error) error {
 			"catalog.gcs":   "catalog.gcs credentials and the bucket's IAM roles",
 			"catalog.azure": "catalog.azure credentials, the SAS's permissions or the identity's role on the container",
 		}[section]
-		return WriteFailed(fmt.Errorf("%s: %w: %s refused by %s (check %s): %w",
-			op, ErrStorageAccessDenied, what, where, hint, err))
+		return fmt.Errorf("%w: %s refused by %s (check %s): %w", ErrStorageAccessDenied, what, where, hint, err)
 	case storageBucketMissing(err):
 		_, where, section := storageRequest(err)
-		return WriteFailed(fmt.Errorf("%s: %w at %s (create it, or fix catalog.warehouse or the table's location; %s sets the endpoint): %w",
-			op, ErrStorageBucketMissing, where, section, err))
+		return fmt.Errorf("%w at %s (create it, or fix catalog.warehouse or the table's location; %s sets the endpoint): %w",
+			ErrStorageBucketMissing, where, section, err)
 	}
-	return WriteFailed(fmt.Errorf("%s: %w", op, err))
+	return err
 }
 
 // storageRequest names the request err is about, the endpoint that answered

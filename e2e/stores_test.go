@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -238,6 +239,59 @@ func TestAzureAuthModes(t *testing.T) {
 			f.waitReady(t)
 			ids := prod.wait(t)
 			p.finish(ids, f)
+		})
+	}
+}
+
+// TestStoreErrors starts floe against what the emulators refuse: an Azure
+// account key that is wrong (403), an Azure container and a GCS bucket that
+// do not exist (404). floe stops at the start, creating its table, with a
+// message that says what was refused and which config section to check.
+func TestStoreErrors(t *testing.T) {
+	s := needServices(t)
+	st := needStores(t)
+	wrongKey := "d3Jvbmcta2V5LW5vdC1henVyaXRlcy1rZXktZmxvZS1lMmUtdGVzdA=="
+	for _, tt := range []struct {
+		name    string
+		catalog func(suffix string) string
+		want    []string
+	}{
+		{"azure wrong key", func(suffix string) string {
+			c := st.newContainer(t, suffix)
+			return fmt.Sprintf("  azure:\n    account-key: %s\n    endpoint: %s\n  warehouse: %s",
+				yamlStr(wrongKey), yamlStr(st.Azurite), yamlStr(st.azureLocation(c, "w")))
+		}, []string{"access denied by object storage: Azure PUT (AuthorizationFailure) refused by " + st.Azurite[:strings.LastIndex(st.Azurite, "/")],
+			"check catalog.azure credentials"}},
+		{"azure missing container", func(suffix string) string {
+			return fmt.Sprintf("  azure:\n    connection-string: %s\n  warehouse: %s",
+				yamlStr(st.azuriteConnectionString()), yamlStr(st.azureLocation("e2e-missing-"+strings.ToLower(suffix), "w")))
+		}, []string{"bucket or container does not exist at " + st.Azurite[:strings.LastIndex(st.Azurite, "/")], "ContainerNotFound"}},
+		{"gcs missing bucket", func(suffix string) string {
+			return fmt.Sprintf("  gcs:\n    endpoint: %s\n    no-auth: true\n  warehouse: %s",
+				yamlStr(st.GCSEndpoint), yamlStr("gs://floe-e2e-missing-"+strings.ToLower(suffix)+"/w"))
+		}, []string{"bucket or container does not exist at GCS", "catalog.gcs sets the endpoint"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+			dir := t.TempDir()
+			cat := fmt.Sprintf("  type: sql\n  name: e2e\n  sql:\n    driver: sqlite\n    dsn: %s\n%s",
+				yamlStr(filepath.Join(dir, "catalog.db")), tt.catalog(suffix))
+			_, adm := kafkaClient(t, s)
+			topic := "e2e-store-errors-" + suffix
+			createTopic(t, adm, topic, 1)
+			conf := floeConfig{brokers: s.Kafka, group: "floe-e2e-store-errors-" + suffix, topic: topic,
+				table: "e2e.store_errors_" + suffix, catalog: cat}
+			cfg, addr := conf.write(t, dir, "run")
+			f := startFloe(t, "run", cfg, addr)
+			if code := f.wait(t, 2*time.Minute); code == 0 {
+				t.Fatalf("floe exited 0; want a failed start")
+			}
+			log := f.log()
+			for _, w := range tt.want {
+				if !strings.Contains(log, w) {
+					t.Errorf("floe's log lacks %q; last lines:\n%s", w, f.logTail(10))
+				}
+			}
 		})
 	}
 }
