@@ -147,7 +147,7 @@ func (l azureLocation) blobServiceURL(endpoint string) string {
 
 // azureContainer builds the container client for loc from the credentials
 // props name.
-func azureContainer(loc azureLocation, props map[string]string, opts *container.ClientOptions) (*container.Client, error) {
+func azureContainer(s *ObjectStore, loc azureLocation, props map[string]string, opts *container.ClientOptions) (*container.Client, error) {
 	containerURL := loc.blobServiceURL(props[azureEndpoint]) + "/" + url.PathEscape(loc.container)
 	connStr := props[azureConnectionString]
 	if connStr == "" {
@@ -179,11 +179,21 @@ func azureContainer(loc azureLocation, props map[string]string, opts *container.
 	case sas != "":
 		return container.NewClientWithNoCredential(containerURL+"?"+strings.TrimPrefix(sas, "?"), opts)
 	}
-	cred, err := azidentity.NewDefaultAzureCredential(nil)
+	cred, err := s.azureDefaultCredential()
 	if err != nil {
 		return nil, fmt.Errorf("catalog.azure: no credentials (set connection-string, account-key or sas-token, or configure DefaultAzureCredential): %w", err)
 	}
 	return container.NewClient(containerURL, cred, opts)
+}
+
+// azureDefaultCredential is the DefaultAzureCredential of s, made once: it
+// caches its tokens, and iceberg-go opens a file IO for every table
+// operation.
+func (s *ObjectStore) azureDefaultCredential() (azcore.TokenCredential, error) {
+	s.azureCredOnce.Do(func() {
+		s.azureCred, s.azureCredErr = azidentity.NewDefaultAzureCredential(nil)
+	})
+	return s.azureCred, s.azureCredErr
 }
 
 // azureFileIO opens an Azure container for iceberg-go through floe's Azure
@@ -205,7 +215,7 @@ func azureFileIO(ctx context.Context, u *url.URL, props map[string]string) (iceb
 		// name, so a repeated upload cannot leave a second copy behind.
 		Retry: policy.RetryOptions{MaxRetries: retries, MaxRetryDelay: s.azureHTTP.RetryMax},
 	}}
-	client, err := azureContainer(loc, props, opts)
+	client, err := azureContainer(s, loc, props, opts)
 	if err != nil {
 		return nil, err
 	}

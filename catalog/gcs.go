@@ -136,6 +136,31 @@ func gcsCredentials(ctx context.Context, props map[string]string) (*google.Crede
 	return creds, nil
 }
 
+// cachedGCSCredentials is gcsCredentials, kept in s for the process's life
+// for a key or Application Default Credentials: iceberg-go opens a file IO
+// for every table operation, and fresh credentials would fetch a fresh
+// token each time (a token endpoint or metadata server call per commit).
+// A key file is thus read once; a rotated key needs a restart. No-auth and
+// vended tokens cost nothing to build and are not kept.
+func (s *ObjectStore) cachedGCSCredentials(ctx context.Context, props map[string]string) (*google.Credentials, error) {
+	noAuth, _ := strconv.ParseBool(props[icebergio.GCSNoAuth])
+	if noAuth || props[icebergio.GCSOAuthToken] != "" {
+		return gcsCredentials(ctx, props)
+	}
+	key := "file\x00" + props[icebergio.GCSKeyPath] + "\x00json\x00" + props[icebergio.GCSJSONKey]
+	if c, ok := s.gcsCreds.Load(key); ok {
+		return c.(*google.Credentials), nil
+	}
+	// Not under a lock: two first opens at once both build credentials,
+	// and one is kept.
+	creds, err := gcsCredentials(context.WithoutCancel(ctx), props)
+	if err != nil {
+		return nil, err
+	}
+	c, _ := s.gcsCreds.LoadOrStore(key, creds)
+	return c.(*google.Credentials), nil
+}
+
 // gcsKeyCredentials parses a JSON key of one of gcsCredentialTypes.
 func gcsKeyCredentials(ctx context.Context, data []byte, what string) (*google.Credentials, error) {
 	var head struct {
@@ -166,7 +191,7 @@ func gcsKeyCredentials(ctx context.Context, data []byte, what string) (*google.C
 // with no way to replace it.
 func gcsFileIO(ctx context.Context, u *url.URL, props map[string]string) (icebergio.IO, error) {
 	s := storeFrom(ctx)
-	creds, err := gcsCredentials(ctx, props)
+	creds, err := s.cachedGCSCredentials(ctx, props)
 	if err != nil {
 		return nil, err
 	}

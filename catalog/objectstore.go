@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/utils"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -124,6 +125,11 @@ type ObjectStore struct {
 
 	gcs, azure         *CatalogTransport
 	gcsHTTP, azureHTTP ObjectStoreHTTPConfig // with defaults filled in
+
+	gcsCreds      sync.Map // cachedGCSCredentials
+	azureCredOnce sync.Once
+	azureCred     azcore.TokenCredential
+	azureCredErr  error
 }
 
 // NewObjectStore builds the object-store clients with c's S3 settings and

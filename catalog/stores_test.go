@@ -235,6 +235,19 @@ func TestGCSCredentials(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "ya29.from-key", tok.AccessToken)
 		require.Equal(t, int64(1), asked.Load())
+
+		// The store keeps the key's credentials: opening file IO again
+		// (every table operation does) asks for no new token.
+		store, err := NewObjectStoreFor(ctx, Config{}, nil)
+		require.NoError(t, err)
+		props := gcsProperties(GCSConfig{CredentialsFile: key})
+		for range 3 {
+			c, err := store.cachedGCSCredentials(ctx, props)
+			require.NoError(t, err)
+			_, err = c.TokenSource.Token()
+			require.NoError(t, err)
+		}
+		require.Equal(t, int64(2), asked.Load(), "one token for the three opens")
 	})
 }
 
