@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -170,11 +171,7 @@ func gcsKeyCredentials(ctx context.Context, data []byte, what string) (*google.C
 		return nil, fmt.Errorf("%s: not a JSON key: %w", what, err)
 	}
 	typ := google.CredentialsType(head.Type)
-	known := false
-	for _, k := range gcsCredentialTypes {
-		known = known || k == typ
-	}
-	if !known {
+	if !slices.Contains(gcsCredentialTypes, typ) {
 		return nil, fmt.Errorf("%s: key type %q is not one of service_account, authorized_user, impersonated_service_account, external_account", what, head.Type)
 	}
 	creds, err := google.CredentialsFromJSONWithType(ctx, data, typ, gcsScope)
