@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -213,7 +214,8 @@ func azureFileIO(ctx context.Context, u *url.URL, props map[string]string) (iceb
 		Transport: &http.Client{Transport: s.azure},
 		// Every request may be retried: floe writes each file under a new
 		// name, so a repeated upload cannot leave a second copy behind.
-		Retry: policy.RetryOptions{MaxRetries: retries, MaxRetryDelay: s.azureHTTP.RetryMax},
+		Retry: policy.RetryOptions{MaxRetries: retries, RetryDelay: min(100*time.Millisecond, s.azureHTTP.RetryMax),
+			MaxRetryDelay: s.azureHTTP.RetryMax},
 	}}
 	client, err := azureContainer(s, loc, props, opts)
 	if err != nil {

@@ -214,7 +214,7 @@ func gcsFileIO(ctx context.Context, u *url.URL, props map[string]string) (iceber
 		// Every request may be retried: floe writes each file under a new
 		// name, so a repeated upload cannot leave a second copy behind.
 		sc.SetRetry(storage.WithPolicy(storage.RetryAlways), storage.WithMaxAttempts(s.gcsHTTP.MaxAttempts),
-			storage.WithBackoff(gax.Backoff{Initial: 100 * time.Millisecond, Max: s.gcsHTTP.RetryMax, Multiplier: 2}))
+			storage.WithBackoff(gax.Backoff{Initial: min(100*time.Millisecond, s.gcsHTTP.RetryMax), Max: s.gcsHTTP.RetryMax, Multiplier: 2}))
 	}
 	return blobfs.New(ctx, bucket, blobfs.DefaultObjectLocationExtractor(u.Host, "gs")), nil
 }

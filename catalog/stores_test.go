@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/prometheus/client_golang/prometheus"
@@ -301,4 +303,76 @@ func TestStoreOperations(t *testing.T) {
 	} {
 		require.Equal(t, tt.want, azureOperation(tt.r), "%s %s", tt.r.Method, tt.r.URL)
 	}
+}
+
+// catalog.gcs.http and catalog.azure.http bound their stores' transports
+// (the cap itself is TestObjectStoreCapsRequestsAndConnections's), and zero
+// fields take the defaults.
+func TestStoreLimitsApply(t *testing.T) {
+	store, err := NewObjectStoreFor(context.Background(), Config{
+		GCS:   GCSConfig{HTTP: ObjectStoreHTTPConfig{MaxInFlight: 2, MaxConnsPerHost: 3, MaxAttempts: 5}},
+		Azure: AzureConfig{HTTP: ObjectStoreHTTPConfig{MaxInFlight: 4, MaxIdleConns: 1, RequestTimeout: 7}},
+	}, nil)
+	require.NoError(t, err)
+	defer store.Close()
+	require.Equal(t, 2, cap(store.gcs.slots))
+	require.Equal(t, 3, store.gcs.base.MaxConnsPerHost)
+	require.Equal(t, 5, store.gcsHTTP.MaxAttempts)
+	require.Equal(t, "catalog.gcs.http", store.gcs.kind.limitsKey)
+	d := DefaultObjectStoreHTTPConfig()
+	require.Equal(t, 4, cap(store.azure.slots))
+	require.Equal(t, 1, store.azure.base.MaxIdleConns)
+	require.Equal(t, d.MaxConnsPerHost, store.azure.base.MaxConnsPerHost)
+	require.EqualValues(t, 7, store.azure.cfg.RequestTimeout)
+	require.Equal(t, d.MaxAttempts, store.azureHTTP.MaxAttempts)
+	require.Equal(t, "catalog.azure.http", store.azure.kind.limitsKey)
+}
+
+// A 503 is tried max-attempts times in all, by each store's SDK: for GCS a
+// read (the GCS client's JSON uploads retry until their context ends,
+// whatever max-attempts says), for Azure a write.
+func TestStoreRetriesFollowMaxAttempts(t *testing.T) {
+	for _, attempts := range []int{1, 3} {
+		h := ObjectStoreHTTPConfig{MaxAttempts: attempts, RetryMax: 50 * time.Millisecond}
+		t.Run(fmt.Sprintf("gcs %d", attempts), func(t *testing.T) {
+			srv, n := refusingStore(t, http.StatusServiceUnavailable, map[string]string{"Content-Type": "application/json"},
+				gcsErrorBody(http.StatusServiceUnavailable, "backendError", "floe test"))
+			cfg := Config{GCS: GCSConfig{Endpoint: srv.URL, NoAuth: true, HTTP: h}}
+			store, err := NewObjectStoreFor(context.Background(), cfg, nil)
+			require.NoError(t, err)
+			fs, err := icebergio.LoadFS(store.Context(context.Background()), storeProperties(cfg), "gs://b/w")
+			require.NoError(t, err)
+			_, err = fs.(icebergio.ReadFileIO).ReadFile("gs://b/w/a")
+			require.Error(t, err)
+			require.Equal(t, int64(attempts), n.Load())
+		})
+		t.Run(fmt.Sprintf("azure %d", attempts), func(t *testing.T) {
+			srv, n := refusingStore(t, http.StatusServiceUnavailable, map[string]string{"x-ms-error-code": "ServerBusy"}, "")
+			cfg := Config{Azure: AzureConfig{AccountKey: "a2V5", Endpoint: srv.URL + "/acct", HTTP: h}}
+			store, err := NewObjectStoreFor(context.Background(), cfg, nil)
+			require.NoError(t, err)
+			loc := "abfs://c@acct.dfs.core.windows.net/w"
+			fs, err := icebergio.LoadFS(store.Context(context.Background()), storeProperties(cfg), loc)
+			require.NoError(t, err)
+			require.Error(t, fs.(icebergio.WriteFileIO).WriteFile(loc+"/a", []byte("x")))
+			require.Equal(t, int64(attempts), n.Load())
+		})
+	}
+}
+
+// A GCS upload that keeps failing with 503 is retried (with backoff) until
+// its context ends — the commit attempt's deadline — and then fails.
+func TestGCSUploadRetriesEndWithTheContext(t *testing.T) {
+	srv, n := refusingStore(t, http.StatusServiceUnavailable, map[string]string{"Content-Type": "application/json"},
+		gcsErrorBody(http.StatusServiceUnavailable, "backendError", "floe test"))
+	cfg := Config{GCS: GCSConfig{Endpoint: srv.URL, NoAuth: true, HTTP: ObjectStoreHTTPConfig{MaxAttempts: 2, RetryMax: 20 * time.Millisecond}}}
+	store, err := NewObjectStoreFor(context.Background(), cfg, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	fs, err := icebergio.LoadFS(store.Context(ctx), storeProperties(cfg), "gs://b/w")
+	require.NoError(t, err)
+	err = fs.(icebergio.WriteFileIO).WriteFile("gs://b/w/a", []byte("x"))
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Positive(t, n.Load())
 }
