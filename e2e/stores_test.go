@@ -260,15 +260,25 @@ func requireStoreRequests(t testing.TB, f *floeProc) {
 
 // TestAzureAuthModes runs floe on Azurite with the account key and with a
 // SAS of the container (the connection string is TestExactlyOnceStores's):
-// every record lands once, read back by PyIceberg and DuckDB.
+// every record lands once, read back by PyIceberg and DuckDB. The key's run
+// also maintains the table every second (compaction, manifest rewrite,
+// snapshot expiry: rewrites and deletes on Azure): every retained snapshot
+// holds, as of itself, exactly the records below its offsets, and no data
+// file is left that no snapshot references.
 func TestAzureAuthModes(t *testing.T) {
 	s := needServices(t)
 	needStores(t)
 	for _, setup := range []string{"sql-sqlite-azure-key", "sql-sqlite-azure-sas"} {
 		t.Run(setup, func(t *testing.T) {
-			const n = 2_000
+			n, rate := 2_000, 2000
 			p := newPipeline(t, s, setup, 2)
-			prod := startProducer(t, p.cl, p.topic, pacedRun{n: n, rate: 2000})
+			if strings.HasSuffix(setup, "-key") {
+				n, rate = 8_000, 1000
+				p.maintained = true
+				p.conf.tableExtra = "    maintenance: {interval: 1s, expire: {keep-last: 3, keep-for: 0s, min-expired: 1}, " +
+					"manifests: {max: 3}, compact: {min-files: 3}}\n"
+			}
+			prod := startProducer(t, p.cl, p.topic, pacedRun{n: n, rate: rate})
 			f := p.start("run1")
 			f.waitReady(t)
 			ids := prod.wait(t)
@@ -333,7 +343,9 @@ func TestStoreErrors(t *testing.T) {
 // TestGCSCredentialsFile runs floe on the REST catalog's GCS warehouse with
 // a service-account key (catalog.gcs.credentials-file) whose token endpoint
 // is the test's: floe must get a token there and send its requests with it
-// (fake-gcs-server accepts any), and every record lands once.
+// (fake-gcs-server accepts any), and every record lands once. The table is
+// maintained every second meanwhile (rewrites and deletes on GCS): the same
+// checks as TestAzureAuthModes's key run.
 func TestGCSCredentialsFile(t *testing.T) {
 	s := needServices(t)
 	st := needStores(t)
@@ -350,14 +362,17 @@ func TestGCSCredentialsFile(t *testing.T) {
 	defer tokenSrv.Close()
 	key := writeServiceAccountKey(t, tokenSrv.URL)
 
-	const n = 2_000
+	const n = 8_000
 	p := newPipeline(t, s, "rest-gcs", 2)
+	p.maintained = true
+	p.conf.tableExtra = "    maintenance: {interval: 1s, expire: {keep-last: 3, keep-for: 0s, min-expired: 1}, " +
+		"manifests: {max: 3}, compact: {min-files: 3}}\n"
 	p.conf.catalog = strings.Replace(p.conf.catalog, "    no-auth: true", "    credentials-file: "+yamlStr(key), 1)
 	if !strings.Contains(p.conf.catalog, "credentials-file") {
 		t.Fatalf("no credentials-file in the catalog section:\n%s", p.conf.catalog)
 	}
 	p.cfgPath, _ = p.conf.write(t, p.dir, "commits")
-	prod := startProducer(t, p.cl, p.topic, pacedRun{n: n, rate: 2000})
+	prod := startProducer(t, p.cl, p.topic, pacedRun{n: n, rate: 1000})
 	f := p.start("run1")
 	f.waitReady(t)
 	ids := prod.wait(t)

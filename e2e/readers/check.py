@@ -26,7 +26,7 @@ Input: one JSON object on stdin:
       "offset_column": "_kafka_offset",
       "topic_column": "_kafka_topic",       # optional: coverage per topic and partition
       "time_travel": false,                 # optional: read every retained snapshot
-      "orphans": false,                     # optional: unreferenced data files (file://)
+      "orphans": false,                     # optional: unreferenced data files (file://, gs://, abfs://)
       "aggregates": true                    # optional: false for a table without record(i)'s columns
     }
 
@@ -224,21 +224,47 @@ def time_travel(tbl, key, cols, req):
 
 
 def orphan_data_files(tbl):
-    """Data files under a file:// table's data/ directory that no retained
-    snapshot references, with their modification time (Unix seconds)."""
+    """Data files under a table's data/ directory that no retained snapshot
+    references, with their modification time (Unix seconds): file:// tables
+    listed with os, gs:// and abfs:// ones through the table's own file IO
+    (pyarrow's GcsFileSystem, adlfs)."""
     import os
     from urllib.parse import urlparse
 
     loc = urlparse(tbl.location())
-    if loc.scheme not in ("", "file"):
-        raise ValueError(f"orphans: only file:// tables are listed, not {tbl.location()}")
-    referenced = {urlparse(p).path for p in tbl.inspect.all_data_files().column("file_path").to_pylist()}
+    if loc.scheme in ("", "file"):
+        referenced = {urlparse(p).path for p in tbl.inspect.all_data_files().column("file_path").to_pylist()}
+        out = []
+        for root, _, files in os.walk(os.path.join(loc.path, "data")):
+            for f in files:
+                path = os.path.join(root, f)
+                if f.endswith(".parquet") and path not in referenced:
+                    out.append({"path": path, "mtime": os.path.getmtime(path)})
+        return out
+    if loc.scheme not in ("gs", "abfs", "abfss"):
+        raise ValueError(f"orphans: file://, gs:// and abfs:// tables are listed, not {tbl.location()}")
+    referenced = set(tbl.inspect.all_data_files().column("file_path").to_pylist())
+    data = tbl.location().rstrip("/") + "/data"
+    prefix = f"{loc.scheme}://{loc.netloc}/"
     out = []
-    for root, _, files in os.walk(os.path.join(loc.path, "data")):
-        for f in files:
-            path = os.path.join(root, f)
-            if f.endswith(".parquet") and path not in referenced:
-                out.append({"path": path, "mtime": os.path.getmtime(path)})
+    if loc.scheme == "gs":
+        import pyarrow.fs as pafs
+
+        scheme, netloc, path = tbl.io.parse_location(data)
+        fs = tbl.io.fs_by_scheme(scheme, netloc)
+        for fi in fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True)):
+            full = "gs://" + fi.path
+            if fi.is_file and full.endswith(".parquet") and full not in referenced:
+                out.append({"path": full, "mtime": fi.mtime.timestamp()})
+    else:
+        fs = tbl.io.get_fs(loc.scheme)
+        container = loc.netloc.split("@", 1)[0]
+        for path, info in fs.find(data, detail=True).items():
+            # adlfs names objects "<container>/<key>"
+            full = prefix + path.split("/", 1)[1] if path.startswith(container + "/") else path
+            if full.endswith(".parquet") and full not in referenced:
+                mtime = info.get("last_modified")
+                out.append({"path": full, "mtime": mtime.timestamp() if mtime else 0})
     return out
 
 
