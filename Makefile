@@ -18,11 +18,12 @@ all: lint test build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/floe
 
-# test starts the test bed with the schema registry (E2E_WITH_REGISTRY=1)
-# and the Glue, Hive and Nessie catalogs (E2E_WITH_CATALOGS=1): the e2e suite
-# has tests of them; `make up` alone starts them only when asked.
+# test starts the test bed with the schema registry (E2E_WITH_REGISTRY=1),
+# the Glue, Hive and Nessie catalogs (E2E_WITH_CATALOGS=1) and the object-store
+# emulators (E2E_WITH_STORES=1): the e2e suite has tests of them; `make up`
+# alone starts them only when asked.
 test: lint unit
-	@E2E_WITH_REGISTRY=1 E2E_WITH_CATALOGS=1 $(TESTBED)/up.sh && $(MAKE) --no-print-directory e2e; rc=$$?; $(TESTBED)/down.sh; exit $$rc
+	@E2E_WITH_REGISTRY=1 E2E_WITH_CATALOGS=1 E2E_WITH_STORES=1 $(TESTBED)/up.sh && $(MAKE) --no-print-directory e2e; rc=$$?; $(TESTBED)/down.sh; exit $$rc
 
 # unit puts promtool on PATH (e2e/testbed/promtool.sh: Debian's, unpacked
 # into the cache) so the alert rules and their unit tests are checked.

@@ -33,7 +33,8 @@ import (
 
 	"github.com/floe-dev/floe/internal/tlsfiles"
 
-	// Registers the s3:// (and s3a://) file IO; file:// is built into io.
+	// Registers the s3:// (and s3a://) file IO; file:// is built into io;
+	// gs:// and Azure's are floe's own (objectstore.go).
 	_ "github.com/apache/iceberg-go/io/gocloud/s3"
 )
 
@@ -155,7 +156,7 @@ func openSQLCatalog(name string, cfg Config) (catalog.Catalog, error) {
 		// tables if missing (CREATE TABLE IF NOT EXISTS).
 		"init_catalog_tables": "true",
 	}
-	maps.Copy(props, s3Properties(cfg.S3))
+	maps.Copy(props, storeProperties(cfg))
 	maps.Copy(props, cfg.Properties)
 	cat, err := sqlcat.NewCatalog(name, db, dialect, props)
 	if err != nil {
@@ -253,7 +254,7 @@ func openRESTCatalog(ctx context.Context, name string, cfg Config, httpClient *h
 	probe := &nessieProbe{next: rt}
 	opts = append(opts, rest.WithCustomTransport(probe))
 
-	props := s3Properties(cfg.S3)
+	props := storeProperties(cfg)
 	maps.Copy(props, cfg.Properties)
 	if len(props) > 0 {
 		opts = append(opts, rest.WithAdditionalProps(props))
@@ -302,6 +303,14 @@ func transportWithTLS(rt http.RoundTripper, tlsCfg *tls.Config) (http.RoundTripp
 	}
 	return nil, fmt.Errorf("catalog.rest.tls: cannot apply TLS settings to a %T transport; "+
 		"set them on the underlying *http.Transport", rt)
+}
+
+// storeProperties maps floe's object-store settings to file IO properties.
+func storeProperties(cfg Config) iceberg.Properties {
+	props := s3Properties(cfg.S3)
+	maps.Copy(props, gcsProperties(cfg.GCS))
+	maps.Copy(props, azureProperties(cfg.Azure))
+	return props
 }
 
 // s3Properties maps floe's S3 settings to iceberg-go file IO properties.

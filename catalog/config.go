@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -19,12 +20,14 @@ type Config struct {
 	URI string `koanf:"uri"`
 	// Warehouse is the warehouse location (file:///…, s3://bucket/prefix) or,
 	// for REST catalogs that use warehouse names, that name.
-	Warehouse string     `koanf:"warehouse"`
-	REST      RESTConfig `koanf:"rest"`
-	SQL       SQLConfig  `koanf:"sql"`
-	Glue      GlueConfig `koanf:"glue"`
-	Hive      HiveConfig `koanf:"hive"`
-	S3        S3Config   `koanf:"s3"`
+	Warehouse string      `koanf:"warehouse"`
+	REST      RESTConfig  `koanf:"rest"`
+	SQL       SQLConfig   `koanf:"sql"`
+	Glue      GlueConfig  `koanf:"glue"`
+	Hive      HiveConfig  `koanf:"hive"`
+	S3        S3Config    `koanf:"s3"`
+	GCS       GCSConfig   `koanf:"gcs"`
+	Azure     AzureConfig `koanf:"azure"`
 	// HTTP bounds the catalog client (connections, requests in flight,
 	// timeouts, read retries): the REST catalog's and Glue's HTTP client,
 	// and the Hive Metastore's Thrift connections (see HiveConfig).
@@ -117,7 +120,12 @@ type S3Config struct {
 
 // DefaultConfig returns the catalog defaults.
 func DefaultConfig() Config {
-	return Config{Type: "sql", Name: "floe", HTTP: DefaultHTTPConfig(), S3: S3Config{HTTP: DefaultObjectStoreHTTPConfig()}}
+	return Config{
+		Type: "sql", Name: "floe", HTTP: DefaultHTTPConfig(),
+		S3:    S3Config{HTTP: DefaultObjectStoreHTTPConfig()},
+		GCS:   GCSConfig{HTTP: DefaultObjectStoreHTTPConfig()},
+		Azure: AzureConfig{HTTP: DefaultObjectStoreHTTPConfig()},
+	}
 }
 
 // Validate reports the first invalid field, named by its config key.
@@ -177,9 +185,18 @@ func (cat Config) Validate() error {
 	if err := cat.S3.HTTP.Validate(); err != nil {
 		return fmt.Errorf("catalog.s3.http.%w", err)
 	}
-	if w := cat.Warehouse; w != "" && strings.Contains(w, "://") &&
-		!strings.HasPrefix(w, "file://") && !strings.HasPrefix(w, "s3://") && !strings.HasPrefix(w, "s3a://") {
-		return fmt.Errorf("catalog.warehouse: scheme must be file:// or s3://, got %q", w)
+	if err := cat.GCS.Validate(); err != nil {
+		return err
+	}
+	if err := cat.Azure.Validate(); err != nil {
+		return err
+	}
+	if w := cat.Warehouse; w != "" && strings.Contains(w, "://") {
+		scheme, _, _ := strings.Cut(w, "://")
+		if !slices.Contains(warehouseSchemes, scheme) {
+			return fmt.Errorf("catalog.warehouse: scheme must be one of %s://, got %q",
+				strings.Join(warehouseSchemes, "://, "), w)
+		}
 	}
 	return nil
 }
@@ -237,6 +254,9 @@ func absoluteHTTPURL(s string) error {
 	}
 	return nil
 }
+
+// warehouseSchemes are the schemes of the object stores floe writes to.
+var warehouseSchemes = []string{"file", "s3", "s3a", "gs", "abfs", "abfss", "wasb", "wasbs"}
 
 // Local is a SQL catalog on a SQLite file with a file:// warehouse, both
 // under dir: `floe demo`'s catalog, and the tests'.

@@ -162,7 +162,7 @@ func TestObjectStoreCarriesFloeClientToIcebergIO(t *testing.T) {
 	require.Equal(t, uint64(1), objectStoreCount(t, reg, "put"))
 	require.GreaterOrEqual(t, objectStoreCount(t, reg, "get")+objectStoreCount(t, reg, "head"), uint64(1))
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP floe_objectstore_requests_in_flight Requests to the object store sent and not yet finished (bounded by catalog.s3.http.max-in-flight).
+# HELP floe_objectstore_requests_in_flight Requests to the object store sent and not yet finished (bounded by catalog.{s3,gcs,azure}.http.max-in-flight).
 # TYPE floe_objectstore_requests_in_flight gauge
 floe_objectstore_requests_in_flight 0
 `), "floe_objectstore_requests_in_flight"))
@@ -223,7 +223,7 @@ func TestObjectStoreCapsRequestsAndConnections(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return atStore() == 2 }, 30*time.Second, time.Millisecond)
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP floe_objectstore_requests_waiting Requests to the object store waiting for a slot under catalog.s3.http.max-in-flight.
+# HELP floe_objectstore_requests_waiting Requests to the object store waiting for a slot under catalog.{s3,gcs,azure}.http.max-in-flight.
 # TYPE floe_objectstore_requests_waiting gauge
 floe_objectstore_requests_waiting 4
 `), "floe_objectstore_requests_waiting"))

@@ -89,6 +89,7 @@ type transportKind struct {
 	subsystem   string // metric names are floe_<subsystem>_…
 	service     string // for help texts
 	limitsKey   string // the config section of the limits, for messages
+	helpLimits  string // the config section(s) of the limits, for help texts (limitsKey if empty)
 	operations  []string
 	operation   func(*http.Request) string
 	dialTimeout time.Duration
@@ -109,7 +110,9 @@ type transportMetrics struct {
 	retries  *prometheus.CounterVec // nil when reads are not retried here
 	inFlight prometheus.Gauge
 	waiting  prometheus.Gauge
-	open     prometheus.GaugeFunc
+	// open is a plain gauge, not a function of one transport's count, so
+	// that the object store's transports (S3, GCS, Azure) share it.
+	open prometheus.Gauge
 }
 
 // withDefaults fills the fields left zero (a Config built in code
@@ -163,10 +166,15 @@ func newTransport(cfg HTTPConfig, kind transportKind, reg prometheus.Registerer)
 				return nil, err
 			}
 			t.conns.Add(1)
-			return &countedConn{Conn: c, done: func() { t.conns.Add(-1) }}, nil
+			t.m.open.Inc()
+			return &countedConn{Conn: c, done: func() { t.conns.Add(-1); t.m.open.Dec() }}, nil
 		},
 	}
 	name := func(n string) string { return "floe_" + kind.subsystem + "_" + n }
+	limits := kind.helpLimits
+	if limits == "" {
+		limits = kind.limitsKey
+	}
 	t.m = &transportMetrics{
 		duration: prom.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    name("request_duration_seconds"),
@@ -174,14 +182,14 @@ func newTransport(cfg HTTPConfig, kind transportKind, reg prometheus.Registerer)
 			Buckets: prometheus.ExponentialBuckets(0.002, 2, 15),
 		}, []string{"operation", "status"})),
 		inFlight: prom.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: name("requests_in_flight"), Help: "Requests to " + kind.service + " sent and not yet finished (bounded by " + kind.limitsKey + ".max-in-flight).",
+			Name: name("requests_in_flight"), Help: "Requests to " + kind.service + " sent and not yet finished (bounded by " + limits + ".max-in-flight).",
 		})),
 		waiting: prom.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: name("requests_waiting"), Help: "Requests to " + kind.service + " waiting for a slot under " + kind.limitsKey + ".max-in-flight.",
+			Name: name("requests_waiting"), Help: "Requests to " + kind.service + " waiting for a slot under " + limits + ".max-in-flight.",
 		})),
-		open: prom.Register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: name("open_connections"), Help: "TCP connections open to " + kind.service + " (bounded by " + kind.limitsKey + ".max-conns-per-host).",
-		}, func() float64 { return float64(t.conns.Load()) })),
+		open: prom.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: name("open_connections"), Help: "TCP connections open to " + kind.service + " (bounded by " + limits + ".max-conns-per-host).",
+		})),
 	}
 	if cfg.ReadRetries > 0 {
 		t.m.retries = prom.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -123,7 +123,9 @@ func LoadOrCreateTable(ctx context.Context, cat icecat.Catalog, tc TableConfig, 
 		return tbl, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("create table %s: %w", tc.Name, err)
+		// The catalog writes the first metadata file (SQL: floe's file IO):
+		// a refused or missing bucket shows here first.
+		return nil, false, fmt.Errorf("create table %s: %w", tc.Name, catalog.StorageHint(err))
 	}
 	return tbl, true, nil
 }

@@ -179,6 +179,15 @@ func TestLoadEnv(t *testing.T) {
 			require.Equal(t, "thrift://hms:9083", cfg.Catalog.Hive.URI)
 			require.Equal(t, 2*time.Second, cfg.Catalog.Hive.LockCheckMaxWait)
 		}},
+		{"object-store secrets", []string{
+			"FLOE_CATALOG__GCS__CREDENTIALS_JSON={\"type\":\"service_account\"}",
+			"FLOE_CATALOG__AZURE__CONNECTION_STRING=AccountName=a;AccountKey=k",
+			"FLOE_CATALOG__AZURE__HTTP__MAX_IN_FLIGHT=4",
+		}, func(t *testing.T, cfg *Config) {
+			require.JSONEq(t, `{"type":"service_account"}`, cfg.Catalog.GCS.CredentialsJSON)
+			require.Equal(t, "AccountName=a;AccountKey=k", cfg.Catalog.Azure.ConnectionString)
+			require.Equal(t, 4, cfg.Catalog.Azure.HTTP.MaxInFlight)
+		}},
 		{"map entry", []string{"FLOE_CATALOG__PROPERTIES__FOO=bar"}, func(t *testing.T, cfg *Config) {
 			require.Equal(t, map[string]string{"foo": "bar"}, cfg.Catalog.Properties)
 		}},
@@ -271,6 +280,7 @@ func TestLoadErrors(t *testing.T) {
 		{name: "unknown hive key", env: []string{"FLOE_CATALOG__HIVE__URL=thrift://hms"}, want: `config: unknown key "catalog.hive.url" (from environment variable FLOE_CATALOG__HIVE__URL)`},
 		{name: "bad hive lock wait", env: []string{"FLOE_CATALOG__HIVE__LOCK_CHECK_MIN_WAIT=soon"},
 			want: `config: catalog.hive.lock-check-min-wait: invalid duration "soon": want a number with a unit, like 500ms, 30s, 5m or 1h30m (from environment variable FLOE_CATALOG__HIVE__LOCK_CHECK_MIN_WAIT)`},
+		{name: "unknown gcs key", env: []string{"FLOE_CATALOG__GCS__NOAUTH=true"}, want: `config: unknown key "catalog.gcs.noauth" (from environment variable FLOE_CATALOG__GCS__NOAUTH)`},
 		{name: "unknown replay key", yaml: "replay: {max-byte: 1GiB}\n", want: `config: unknown key "replay.max-byte"`},
 		{name: "bad replay size", yaml: "replay: {max-bytes: 10 gigs}\n", want: `config: replay.max-bytes: invalid size "10 gigs": unknown unit "gigs" (want B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)`},
 		{name: "keys are case-sensitive", yaml: "Log: {level: info}\n", want: `config: unknown key "Log"`},

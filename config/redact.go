@@ -13,6 +13,8 @@ const redacted = "REDACTED"
 
 // Redacted returns a copy of c that is safe to log: the REST token, the
 // secret half of the OAuth2 credential, the S3 secret key and session token,
+// the GCS JSON key, the Azure account key, SAS token and the key (or
+// signature) inside the Azure connection string,
 // a password inside the SQL DSN, Kafka's SASL password, OAUTHBEARER token
 // and client secret, and property or header values whose names
 // look secret (token, secret, password, credential, authorization, api-key)
@@ -31,6 +33,10 @@ func (c Config) Redacted() Config {
 	cat.S3.SessionToken = mask(cat.S3.SessionToken)
 	cat.Glue.SecretAccessKey = mask(cat.Glue.SecretAccessKey)
 	cat.Glue.SessionToken = mask(cat.Glue.SessionToken)
+	cat.GCS.CredentialsJSON = mask(cat.GCS.CredentialsJSON)
+	cat.Azure.ConnectionString = redactConnectionString(cat.Azure.ConnectionString)
+	cat.Azure.AccountKey = mask(cat.Azure.AccountKey)
+	cat.Azure.SASToken = mask(cat.Azure.SASToken)
 	cat.SQL.DSN = redactDSN(cat.SQL.DSN)
 	out.Kafka.SASL.Password = mask(out.Kafka.SASL.Password)
 	out.Kafka.SASL.OAuth.Token = mask(out.Kafka.SASL.OAuth.Token)
@@ -118,4 +124,13 @@ func redactDSN(dsn string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
+}
+
+// connStringSecret finds the secrets of an Azure connection string.
+var connStringSecret = regexp.MustCompile(`(?i)\b(AccountKey|SharedAccessSignature)=[^;]*`)
+
+// redactConnectionString masks the account key and SAS of an Azure
+// connection string, keeping the account name and endpoints for debugging.
+func redactConnectionString(s string) string {
+	return connStringSecret.ReplaceAllString(s, "${1}="+redacted)
 }

@@ -20,6 +20,9 @@ func TestRedacted(t *testing.T) {
 	c.Catalog.S3.SessionToken = "FwoGZXIvYXdzE"
 	c.Catalog.SQL.DSN = "postgres://floe:pa55@db:5432/catalog?sslmode=require"
 	c.Catalog.Glue = catalog.GlueConfig{Region: "eu-west-1", AccessKeyID: "AKIAGLUE", SecretAccessKey: "glue-s3cret-5", SessionToken: "glue-tok-6"}
+	c.Catalog.GCS.CredentialsJSON = `{"type":"service_account","private_key":"gcs-pk-1"}`
+	c.Catalog.Azure.AccountKey = "YXp1cmUta2V5LTI="
+	c.Catalog.Azure.SASToken = "sv=2024&sig=azure-sig-3"
 	c.Catalog.Properties = map[string]string{"s3.secret-access-key": "x", "gcs.oauth2.token": "y", "write.format.default": "parquet"}
 	c.Tables[0].Properties = map[string]string{"api-key": "k"}
 	c.Kafka.SASL = consumer.SASLConfig{Mechanism: "SCRAM-SHA-512", Username: "floe", Password: "kafka-pw-9",
@@ -42,12 +45,16 @@ func TestRedacted(t *testing.T) {
 	require.Equal(t, "REDACTED", r.Catalog.S3.SessionToken)
 	require.Equal(t, catalog.GlueConfig{Region: "eu-west-1", AccessKeyID: "AKIAGLUE", SecretAccessKey: "REDACTED", SessionToken: "REDACTED"}, r.Catalog.Glue)
 	require.Equal(t, "postgres://floe:REDACTED@db:5432/catalog?sslmode=require", r.Catalog.SQL.DSN)
+	require.Equal(t, "REDACTED", r.Catalog.GCS.CredentialsJSON)
+	require.Equal(t, "REDACTED", r.Catalog.Azure.AccountKey)
+	require.Equal(t, "REDACTED", r.Catalog.Azure.SASToken)
 	require.Equal(t, map[string]string{"s3.secret-access-key": "REDACTED", "gcs.oauth2.token": "REDACTED", "write.format.default": "parquet"}, r.Catalog.Properties)
 	require.Equal(t, map[string]string{"api-key": "REDACTED"}, r.Tables[0].Properties)
 
 	// Nothing secret is left anywhere in the printed copy.
 	printed := fmt.Sprintf("%+v", r)
-	for _, secret := range []string{"tok-123", "s3cr3t", "wJalrXUtnFEMI", "FwoGZXIvYXdzE", "pa55", "kafka-pw-9", "eyJoauth-tok", "oauth-cs-7", "ext-tok-3", "glue-s3cret-5", "glue-tok-6"} {
+	for _, secret := range []string{"tok-123", "s3cr3t", "wJalrXUtnFEMI", "FwoGZXIvYXdzE", "pa55", "kafka-pw-9", "eyJoauth-tok", "oauth-cs-7", "ext-tok-3",
+		"glue-s3cret-5", "glue-tok-6", "gcs-pk-1", "YXp1cmUta2V5LTI=", "azure-sig-3"} {
 		require.NotContains(t, printed, secret)
 	}
 
@@ -75,5 +82,17 @@ func TestRedactDSN(t *testing.T) {
 	}
 	for _, tt := range tests {
 		require.Equal(t, tt.want, redactDSN(tt.dsn), tt.dsn)
+	}
+}
+
+func TestRedactAzureConnectionString(t *testing.T) {
+	for in, want := range map[string]string{
+		"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=c2VjcmV0==;EndpointSuffix=core.windows.net": "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=REDACTED;EndpointSuffix=core.windows.net",
+		"BlobEndpoint=https://acct.blob.core.windows.net/;SharedAccessSignature=sv=2024&sig=abc":                "BlobEndpoint=https://acct.blob.core.windows.net/;SharedAccessSignature=REDACTED",
+		"": "",
+	} {
+		c := validConfig()
+		c.Catalog.Azure.ConnectionString = in
+		require.Equal(t, want, c.Redacted().Catalog.Azure.ConnectionString)
 	}
 }

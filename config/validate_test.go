@@ -29,6 +29,11 @@ func validConfig() Config {
 
 func TestValidate(t *testing.T) {
 	require.NoError(t, validConfig().Validate())
+	for _, w := range []string{"gs://b/w", "abfss://c@acct.dfs.core.windows.net/w", "wasb://c@acct.blob.core.windows.net/w"} {
+		c := validConfig()
+		c.Catalog.Warehouse = w
+		require.NoError(t, c.Validate(), w)
+	}
 	byPattern := validConfig()
 	byPattern.Tables[1].Topics, byPattern.Tables[1].TopicsPattern = nil, `clicks(-v\d+)?`
 	require.NoError(t, byPattern.Validate(), "a table may name its topics by a pattern alone")
@@ -225,6 +230,46 @@ func TestValidate(t *testing.T) {
 		{
 			"max record bytes", func(c *Config) { c.Tables[1].Codec.MaxRecordBytes = -1 },
 			"config: tables[1] (demo.clicks): max-record-bytes: must be > 0, got -1",
+		},
+		{
+			"warehouse scheme", func(c *Config) { c.Catalog.Warehouse = "hdfs://nn/warehouse" },
+			`config: catalog.warehouse: scheme must be one of file://, s3://, s3a://, gs://, abfs://, abfss://, wasb://, wasbs://, got "hdfs://nn/warehouse"`,
+		},
+		{
+			"gcs endpoint", func(c *Config) { c.Catalog.GCS.Endpoint = "127.0.0.1:4443" },
+			`config: catalog.gcs.endpoint: must be an http:// or https:// URL, got "127.0.0.1:4443"`,
+		},
+		{
+			"gcs two keys", func(c *Config) { c.Catalog.GCS.CredentialsFile, c.Catalog.GCS.CredentialsJSON = "/k.json", "{}" },
+			"config: catalog.gcs: set credentials-file or credentials-json, not both",
+		},
+		{
+			"gcs no-auth with a key", func(c *Config) { c.Catalog.GCS.NoAuth, c.Catalog.GCS.CredentialsFile = true, "/k.json" },
+			"config: catalog.gcs.no-auth: cannot be true with credentials-file or credentials-json",
+		},
+		{
+			"gcs http", func(c *Config) { c.Catalog.GCS.HTTP.MaxInFlight = -1 },
+			"config: catalog.gcs.http.max-in-flight: must be >= 0 (0: the default), got -1",
+		},
+		{
+			"azure two credentials", func(c *Config) { c.Catalog.Azure.AccountKey, c.Catalog.Azure.SASToken = "a2V5", "sv=x" },
+			"config: catalog.azure: set one of connection-string, account-key and sas-token, not several",
+		},
+		{
+			"azure connection string", func(c *Config) { c.Catalog.Azure.ConnectionString = "UseDevelopmentStorage" },
+			"config: catalog.azure.connection-string: needs AccountName or BlobEndpoint (key=value pairs separated by ';')",
+		},
+		{
+			"azure account key", func(c *Config) { c.Catalog.Azure.AccountKey = "not base64!" },
+			"config: catalog.azure.account-key: must be the base64 key of the storage account",
+		},
+		{
+			"azure endpoint", func(c *Config) { c.Catalog.Azure.Endpoint = "ftp://x" },
+			`config: catalog.azure.endpoint: must be an http:// or https:// URL, got "ftp://x"`,
+		},
+		{
+			"azure http", func(c *Config) { c.Catalog.Azure.HTTP.MaxIdleConns, c.Catalog.Azure.HTTP.MaxConnsPerHost = 8, 4 },
+			"config: catalog.azure.http.max-idle-conns: must be at most max-conns-per-host (4), got 8",
 		},
 		{"http addr empty", func(c *Config) { c.HTTP.Addr = "" }, "config: http.addr: required, as host:port"},
 		{"http addr no port", func(c *Config) { c.HTTP.Addr = "localhost" }, `config: http.addr: must be host:port, got "localhost"`},

@@ -164,6 +164,9 @@ func catalogFor(t testing.TB, s *services, setup, suffix string) (yaml string, r
 	if yaml, reader, ok := moreCatalogFor(t, s, setup, suffix); ok {
 		return yaml, reader
 	}
+	if yaml, reader, ok := storeCatalogFor(t, s, setup, suffix); ok { // stores_test.go
+		return yaml, reader
+	}
 	t.Fatalf("unknown catalog setup %q", setup)
 	return "", nil
 }

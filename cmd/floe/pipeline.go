@@ -310,10 +310,11 @@ func newIdentity() offsets.Writer {
 
 // openCatalog opens the object store and the catalog with floe's limits;
 // close both when done. Data files, manifests and metadata files go through
-// floe's S3 client (catalog.s3.http) whatever the catalog: the contexts of
-// table operations carry it (store.Context).
+// floe's object-store clients (catalog.s3.http, catalog.gcs.http,
+// catalog.azure.http) whatever the catalog: the contexts of table operations
+// carry them (store.Context).
 func openCatalog(ctx context.Context, cfg config.Config, reg prometheus.Registerer) (icecat.Catalog, *catalog.ObjectStore, error) {
-	store, err := catalog.NewObjectStore(ctx, cfg.Catalog.S3, reg)
+	store, err := catalog.NewObjectStoreFor(ctx, cfg.Catalog, reg)
 	if err != nil {
 		return nil, nil, err
 	}

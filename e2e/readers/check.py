@@ -17,7 +17,9 @@ Input: one JSON object on stdin:
         "access_key": "...", "secret_key": "...",
         "warehouse": "s3://bucket/prefix",
         "s3": {"endpoint": "http://127.0.0.1:17070", "region": "us-east-1",
-               "access_key": "...", "secret_key": "..."}   # optional
+               "access_key": "...", "secret_key": "..."},  # optional
+        "gcs": {"endpoint": "http://127.0.0.1:17080"},     # optional: an emulator, anonymous
+        "adls": {"connection_string": "..."}              # optional: Azurite
       },
       "table": "namespace.table",
       "group": "floe consumer group",       # reads floe.offsets.<group>
@@ -27,7 +29,7 @@ Input: one JSON object on stdin:
       "offset_column": "_kafka_offset",
       "topic_column": "_kafka_topic",       # optional: coverage per topic and partition
       "time_travel": false,                 # optional: read every retained snapshot
-      "orphans": false,                     # optional: unreferenced data files (file://)
+      "orphans": false,                     # optional: unreferenced data files (file://, gs://, abfs://)
       "aggregates": true                    # optional: false for a table without record(i)'s columns
     }
 
@@ -116,6 +118,7 @@ def pyiceberg_catalog(cat):
             "s3.secret-access-key": s3["secret_key"],
             "s3.force-virtual-addressing": "false",
         })
+    props.update(gcs_adls_props(cat))
     if cat["type"] == "rest":
         props.update({"type": "rest", "uri": cat["uri"]})
         if cat.get("warehouse"):
@@ -141,6 +144,25 @@ def pyiceberg_catalog(cat):
     else:
         raise ValueError(f"unknown catalog type {cat['type']!r}")
     return load_catalog(cat.get("name") or "floe", **props)
+
+
+def gcs_adls_props(cat):
+    """PyIceberg's pyarrow file IO for the GCS and Azure emulators."""
+    props = {}
+    gcs = cat.get("gcs") or {}
+    if gcs:
+        # pyarrow's GcsFileSystem has no anonymous mode through PyIceberg: a
+        # token the emulator ignores keeps it from looking for credentials.
+        props.update({
+            "gcs.service.host": gcs["endpoint"],
+            "gcs.oauth2.token": "e2e-emulator",
+            "gcs.oauth2.token-expires-at": str(4102444800000),  # 2100-01-01
+        })
+    adls = cat.get("adls") or {}
+    if adls:
+        # PyIceberg reads abfs:// through fsspec's adlfs.
+        props["adls.connection-string"] = adls["connection_string"]
+    return props
 
 
 def sqlalchemy_uri(uri):
@@ -230,21 +252,47 @@ def time_travel(tbl, key, cols, req):
 
 
 def orphan_data_files(tbl):
-    """Data files under a file:// table's data/ directory that no retained
-    snapshot references, with their modification time (Unix seconds)."""
+    """Data files under a table's data/ directory that no retained snapshot
+    references, with their modification time (Unix seconds): file:// tables
+    listed with os, gs:// and abfs:// ones through the table's own file IO
+    (pyarrow's GcsFileSystem, adlfs)."""
     import os
     from urllib.parse import urlparse
 
     loc = urlparse(tbl.location())
-    if loc.scheme not in ("", "file"):
-        raise ValueError(f"orphans: only file:// tables are listed, not {tbl.location()}")
-    referenced = {urlparse(p).path for p in tbl.inspect.all_data_files().column("file_path").to_pylist()}
+    if loc.scheme in ("", "file"):
+        referenced = {urlparse(p).path for p in tbl.inspect.all_data_files().column("file_path").to_pylist()}
+        out = []
+        for root, _, files in os.walk(os.path.join(loc.path, "data")):
+            for f in files:
+                path = os.path.join(root, f)
+                if f.endswith(".parquet") and path not in referenced:
+                    out.append({"path": path, "mtime": os.path.getmtime(path)})
+        return out
+    if loc.scheme not in ("gs", "abfs", "abfss"):
+        raise ValueError(f"orphans: file://, gs:// and abfs:// tables are listed, not {tbl.location()}")
+    referenced = set(tbl.inspect.all_data_files().column("file_path").to_pylist())
+    data = tbl.location().rstrip("/") + "/data"
+    prefix = f"{loc.scheme}://{loc.netloc}/"
     out = []
-    for root, _, files in os.walk(os.path.join(loc.path, "data")):
-        for f in files:
-            path = os.path.join(root, f)
-            if f.endswith(".parquet") and path not in referenced:
-                out.append({"path": path, "mtime": os.path.getmtime(path)})
+    if loc.scheme == "gs":
+        import pyarrow.fs as pafs
+
+        scheme, netloc, path = tbl.io.parse_location(data)
+        fs = tbl.io.fs_by_scheme(scheme, netloc)
+        for fi in fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True)):
+            full = "gs://" + fi.path
+            if fi.is_file and full.endswith(".parquet") and full not in referenced:
+                out.append({"path": full, "mtime": fi.mtime.timestamp()})
+    else:
+        fs = tbl.io.get_fs(loc.scheme)
+        container = loc.netloc.split("@", 1)[0]
+        for path, info in fs.find(data, detail=True).items():
+            # adlfs names objects "<container>/<key>"
+            full = prefix + path.split("/", 1)[1] if path.startswith(container + "/") else path
+            if full.endswith(".parquet") and full not in referenced:
+                mtime = info.get("last_modified")
+                out.append({"path": full, "mtime": mtime.timestamp() if mtime else 0})
     return out
 
 
@@ -275,10 +323,11 @@ def aggregates_pyarrow(arrow, pc):
 # ---------------------------------------------------------------- DuckDB
 
 
-def duckdb_connect(s3):
+def duckdb_connect(cat):
     import duckdb
     import duckdb_extensions
 
+    s3 = cat.get("s3")
     con = duckdb.connect()
     # Offline: the extensions come from PyPI wheels, never from the network.
     con.execute("SET autoinstall_known_extensions = false")
@@ -294,7 +343,72 @@ def duckdb_connect(s3):
             f"CREATE SECRET e2e_s3 (TYPE s3, KEY_ID {sql_str(s3['access_key'])}, "
             f"SECRET {sql_str(s3['secret_key'])}, REGION {sql_str(s3['region'])}, "
             f"ENDPOINT {sql_str(endpoint)}, URL_STYLE 'path', USE_SSL {'true' if use_ssl else 'false'})")
+    if cat.get("gcs") or cat.get("adls"):
+        register_arrow_filesystems(con, cat)
     return con
+
+
+def register_arrow_filesystems(con, cat):
+    """DuckDB reads gs:// and abfs:// here through fsspec filesystems it is
+    given: for gs:// pyarrow's GcsFileSystem (the one PyIceberg's file IO
+    builds, with the same settings) behind a small fsspec adapter, for abfs://
+    adlfs. DuckDB's own GCS access is S3 interoperability with HMAC keys,
+    which fake-gcs-server lacks, and its azure extension is not among the
+    offline wheels. DuckDB's Iceberg, Avro and Parquet readers are its own;
+    only the bytes come through these filesystems."""
+    import fsspec
+
+    if cat.get("gcs"):
+        import pyarrow.fs as pafs
+        from pyiceberg.io.pyarrow import PyArrowFileIO
+
+        io = PyArrowFileIO(gcs_adls_props({"gcs": cat["gcs"]}))
+
+        class ArrowGCS(fsspec.AbstractFileSystem):
+            protocol = ("gs",)
+
+            def _fs_key(self, path):
+                path = str(path)
+                if "://" not in path:
+                    path = "gs://" + path
+                scheme, netloc, key = io.parse_location(path)
+                return io.fs_by_scheme(scheme, netloc), key
+
+            def _open(self, path, mode="rb", **kw):
+                if "r" not in mode:
+                    raise PermissionError(f"{path}: read only")
+                import io as pyio
+
+                # Whole, into memory (the test tables' files are small):
+                # fake-gcs-server answers a ranged read at the end of an
+                # object with 416, which DuckDB's reads would reach.
+                fs, key = self._fs_key(path)
+                with fs.open_input_file(key) as f:
+                    return pyio.BytesIO(f.readall())
+
+            def info(self, path, **kw):
+                fs, key = self._fs_key(path)
+                fi = fs.get_file_info(key)
+                if fi.type == pafs.FileType.NotFound:
+                    raise FileNotFoundError(path)
+                kind = "directory" if fi.type == pafs.FileType.Directory else "file"
+                return {"name": path, "size": fi.size or 0, "type": kind}
+
+            def modified(self, path):
+                fs, key = self._fs_key(path)
+                return fs.get_file_info(key).mtime
+
+            def ls(self, path, detail=True, **kw):
+                fs, key = self._fs_key(path)
+                out = [{"name": "gs://" + f.path, "size": f.size or 0, "type": "file"}
+                       for f in fs.get_file_info(pafs.FileSelector(key))]
+                return out if detail else [o["name"] for o in out]
+
+        con.register_filesystem(ArrowGCS())
+    if cat.get("adls"):
+        from adlfs import AzureBlobFileSystem
+
+        con.register_filesystem(AzureBlobFileSystem(connection_string=cat["adls"]["connection_string"]))
 
 
 def sql_str(s):
@@ -303,7 +417,7 @@ def sql_str(s):
 
 def read_duckdb(req):
     cat = req["catalog"]
-    con = duckdb_connect(cat.get("s3"))
+    con = duckdb_connect(cat)
     res = {}
     source = table_arg = None
     if cat["type"] == "rest":
@@ -415,7 +529,7 @@ def pairs_pyiceberg(req):
 
 def pairs_duckdb(req):
     cat = req["catalog"]
-    con = duckdb_connect(cat.get("s3"))
+    con = duckdb_connect(cat)
     location = metadata_location_from_catalog(req)
     source = f"iceberg_scan({sql_str(duckdb_path(location))})"
     cols = [quote_ident(c) if c is not None else "NULL" for c in pair_columns(req)]

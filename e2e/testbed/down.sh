@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stop what e2e/testbed/up.sh (or registry-start.sh) started (only processes
+# Stop what e2e/testbed/up.sh (or registry-start.sh, stores-start.sh) started (only processes
 # recorded in .run/pids whose command line still matches). Idempotent.
 #
 # usage: e2e/testbed/down.sh [--purge]   (--purge also deletes .run: all data and logs)
@@ -7,6 +7,8 @@ set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=stores.sh
+source "$TESTBED_DIR/stores.sh"
 
 purge=0
 case "${1:-}" in
@@ -25,6 +27,7 @@ if [[ -d $RUN_DIR ]]; then
   kpid=$!
   E2E_TESTBED_LOCKED=1 "$TESTBED_DIR/catalogs-stop.sh"
   stop_apicurio
+  stop_stores
   stop_svc rest-s3 "$(rest_marker rest-s3)"
   stop_svc rest-file "$(rest_marker rest-file)"
   stop_svc versitygw "$S3_MARKER"

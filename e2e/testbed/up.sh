@@ -6,15 +6,20 @@
 # With E2E_WITH_REGISTRY=1 it also builds (once) and starts Apicurio Registry
 # (a schema registry with a Confluent-compatible API); a registry already
 # running (registry-start.sh) is kept and named in the env file either way.
+# With E2E_WITH_STORES=1 it also starts the cloud object-store emulators
+# (stores.sh: fake-gcs-server, a REST catalog on it, Azurite); likewise kept
+# and named when already running (stores-start.sh).
 #
 # With E2E_WITH_CATALOGS=1 it then starts moto (Glue), a Hive Metastore and
 # Nessie (catalogs-start.sh), which add their lines to the env file.
 #
-# usage: [E2E_WITH_REGISTRY=1] [E2E_WITH_CATALOGS=1] e2e/testbed/up.sh
+# usage: [E2E_WITH_REGISTRY=1] [E2E_WITH_STORES=1] [E2E_WITH_CATALOGS=1] e2e/testbed/up.sh
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=stores.sh
+source "$TESTBED_DIR/stores.sh"
 
 ensure_dirs
 exec 9>"$RUN_DIR/.lock"
@@ -29,6 +34,11 @@ case "${E2E_WITH_CATALOGS:-0}" in
   1) with_catalogs=1 ;;
   0 | "") with_catalogs=0 ;;
   *) die "E2E_WITH_CATALOGS=${E2E_WITH_CATALOGS}: use 1 (start moto, a Hive Metastore and Nessie) or 0" ;;
+esac
+case "${E2E_WITH_STORES:-0}" in
+  1) with_stores=1 ;;
+  0 | "") with_stores=0 ;;
+  *) die "E2E_WITH_STORES=${E2E_WITH_STORES}: use 1 (start the object-store emulators) or 0" ;;
 esac
 
 # --- 1. fetch and cache (in parallel; each step is a no-op when cached) ---
@@ -111,6 +121,8 @@ EOF
 if [[ -n $registry ]]; then
   printf 'E2E_SCHEMA_REGISTRY=%s\n' "$registry" >>"$ENV_FILE.tmp"
 fi
+if ((with_stores)); then start_stores; fi
+if stores_running; then stores_env >>"$ENV_FILE.tmp"; fi
 mv "$ENV_FILE.tmp" "$ENV_FILE"
 # The extra catalogs: started when asked; ones already running (from
 # catalogs-start.sh) are kept and named in the env file either way.

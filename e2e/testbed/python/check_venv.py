@@ -15,6 +15,7 @@ import psycopg2  # noqa: F401  (pyiceberg[sql-postgres])
 import boto3  # noqa: F401  (also pyiceberg[glue])
 import thrift  # noqa: F401  (pyiceberg[hive])
 import matplotlib  # noqa: F401  (e2e/benchlongrun/chart.py)
+import adlfs  # noqa: F401  (PyIceberg and DuckDB read abfs:// through it)
 
 
 def main() -> None:
