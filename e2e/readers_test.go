@@ -278,19 +278,25 @@ func requireExactlyOnce(t testing.TB, want expectation, py, duck readerResult) {
 			checkOrphans(t, py, want)
 		}
 		if duck.Error == "" {
-			var pyIDs []int64
-			for _, s := range py.Snapshots {
-				pyIDs = append(pyIDs, s.SnapshotID)
-			}
-			slices.Sort(pyIDs)
-			if !slices.Equal(pyIDs, duck.SnapshotIDs) {
-				t.Errorf("DuckDB sees snapshots %v; PyIceberg sees %v", duck.SnapshotIDs, pyIDs)
-			}
+			sameSnapshots(t, py, duck)
 		}
 	}
 	checkHistory(t, want)
 	if t.Failed() {
 		t.FailNow()
+	}
+}
+
+// sameSnapshots: DuckDB sees the snapshots PyIceberg sees.
+func sameSnapshots(t testing.TB, py, duck readerResult) {
+	t.Helper()
+	var ids []int64
+	for _, s := range py.Snapshots {
+		ids = append(ids, s.SnapshotID)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, duck.SnapshotIDs) {
+		t.Errorf("DuckDB sees snapshots %v; PyIceberg sees %v", duck.SnapshotIDs, ids)
 	}
 }
 
