@@ -800,3 +800,39 @@ func (rt *routedPipeline) judgeRestart(t testing.TB, run2 *floeProc, killed time
 	}
 	t.Logf("floe run2 started the partitions at the highest floors stored before the SIGKILL: %v", got)
 }
+
+// TestRoutedTopicLagReachesZero: once every record of a routed topic is in
+// its table and no more arrive, floe_consumer_lag_records reaches 0.
+func TestRoutedTopicLagReachesZero(t *testing.T) {
+	t.Skip("floe bug: a routed partition's floor is computed only when a lane's batch is sealed (consumer/run.go seal: " +
+		"b.Floor = floor(st)), capped by the records other lanes then hold or commit; when the records stop, each lane's " +
+		"last batch is sealed while another lane still holds or commits some, so its floor stops below them, and no " +
+		"later batch raises it. " +
+		"floe_consumer_lag_records then stays 10-40 records per partition above 0 for good, though every record " +
+		"is committed (and a restart reads that tail again). Unskip once floe raises the floor after the lanes' last batches land.")
+	s := needServices(t)
+	rt := newRoutedPipeline(t, s, 3)
+	p := rt.p
+	plan := planRouted(seededRand(t), rt, 1500)
+	prod := startRoutedProducer(t, p.cl, p.topic, plan, 300, 15)
+	run := p.start("run")
+	run.waitReady(t)
+	prod.wait(t)
+	rt.waitRows(t, plan, 100, run)
+	ends := endOffsets(t, p.adm, p.topic)
+	var last string
+	if held, ok := holdUntil(t, holdFor{atMost: time.Minute}, func() bool {
+		text, err := run.metrics()
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		lag, found := metricSum(text, "floe_consumer_lag_records", map[string]string{"topic": p.topic})
+		last = fmt.Sprintf("%v (reported: %v)", lag, found)
+		return found && lag == 0
+	}, run); !ok {
+		t.Errorf("floe_consumer_lag_records of %s is still %s %v after every record was committed; the topic ends at %v",
+			p.topic, last, held.Round(time.Second), ends)
+	}
+	stopAll(t, run)
+}
