@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
+	"math"
 	"math/big"
 	"sync"
 	"testing"
@@ -166,20 +168,36 @@ func expectedAggregates(n int) aggregates { return aggregatesOf(0, n) }
 
 // aggregatesOf summarises records first..first+n-1 as the readers should.
 func aggregatesOf(first, n int) aggregates {
+	return aggregatesOfRecords(func(yield func(int) bool) {
+		for i := first; i < first+n; i++ {
+			if !yield(i) {
+				return
+			}
+		}
+	})
+}
+
+// aggregatesOfRecords summarises the records numbered by nums (at least
+// one, each once) as the readers should: a table holding some of a run's
+// records, e.g. those routed to it.
+func aggregatesOfRecords(nums iter.Seq[int]) aggregates {
 	var cents, tags, cust int64
 	sumN := new(big.Int)
-	for i := first; i < first+n; i++ {
+	lo, hi := math.MaxInt, math.MinInt
+	for i := range nums {
 		sumN.Add(sumN, big.NewInt(recordN(i)))
 		cents += int64(i%100_000)*100 + int64(i%100)
 		tags += int64(i % 4)
 		cust += int64(i % 5000)
+		lo, hi = min(lo, i), max(hi, i)
 	}
+	// recordTS grows with the record number.
 	ts := func(i int) string { return recordTS(i).UTC().Format("2006-01-02T15:04:05.000000Z") }
 	return aggregates{
 		SumN:          json.Number(sumN.String()),
 		SumAmount:     fmt.Sprintf("%d.%02d", cents/100, cents%100),
-		MinTS:         ts(first),
-		MaxTS:         ts(first + n - 1),
+		MinTS:         ts(lo),
+		MaxTS:         ts(hi),
 		Tags:          tags,
 		CustomerIDSum: cust,
 	}

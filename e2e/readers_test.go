@@ -79,6 +79,9 @@ type storedOffsets struct {
 	Topics    map[string]struct {
 		TopicID    string           `json:"topic_id"`
 		Partitions map[string]int64 `json:"partitions"`
+		// Floors, kept by the tables a routed topic feeds: per partition,
+		// the offset below which every record is in its table.
+		Floors map[string]int64 `json:"floors"`
 	} `json:"topics"`
 }
 
@@ -89,6 +92,9 @@ type snapshotInfo struct {
 	CommitID     string `json:"commit_id"`
 	AddedRecords int64  `json:"added_records"`
 	Operation    string `json:"operation"`
+	TimestampMs  int64  `json:"timestamp_ms"`
+	// Offsets is the snapshot's own floe.offsets.<group>, if it has one.
+	Offsets *storedOffsets `json:"offsets"`
 }
 
 // readTable runs e2e/readers/check.py with the services' Python: PyIceberg
@@ -276,14 +282,7 @@ func requireExactlyOnce(t testing.TB, want expectation, py, duck readerResult) {
 			checkOrphans(t, py, want)
 		}
 		if duck.Error == "" {
-			var pyIDs []int64
-			for _, s := range py.Snapshots {
-				pyIDs = append(pyIDs, s.SnapshotID)
-			}
-			slices.Sort(pyIDs)
-			if !slices.Equal(pyIDs, duck.SnapshotIDs) {
-				t.Errorf("DuckDB sees snapshots %v; PyIceberg sees %v", duck.SnapshotIDs, pyIDs)
-			}
+			sameSnapshots(t, py, duck)
 		}
 	}
 	checkHistory(t, want)
@@ -292,29 +291,25 @@ func requireExactlyOnce(t testing.TB, want expectation, py, duck readerResult) {
 	}
 }
 
+// sameSnapshots: DuckDB sees the snapshots PyIceberg sees.
+func sameSnapshots(t testing.TB, py, duck readerResult) {
+	t.Helper()
+	var ids []int64
+	for _, s := range py.Snapshots {
+		ids = append(ids, s.SnapshotID)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, duck.SnapshotIDs) {
+		t.Errorf("DuckDB sees snapshots %v; PyIceberg sees %v", duck.SnapshotIDs, ids)
+	}
+}
+
 // checkRows: every produced id once, nothing else, the values intact, and
 // every Kafka offset of every partition once.
 func checkRows(t testing.TB, name string, r readerResult, want expectation, agg aggregates) {
 	t.Helper()
-	if r.Error != "" {
-		t.Errorf("%s could not read the table: %s\n%s", name, r.Error, r.Traceback)
+	if !checkIDs(t, name, r, len(want.ids), agg) {
 		return
-	}
-	n := len(want.ids)
-	if r.Rows != n || r.DistinctIDs != n {
-		t.Errorf("%s: %d rows, %d distinct ids; produced %d", name, r.Rows, r.DistinctIDs, n)
-	}
-	if r.DuplicateCount != 0 {
-		t.Errorf("%s: %d ids are duplicated, e.g. [id, count]: %v", name, r.DuplicateCount, r.Duplicates)
-	}
-	if r.MissingCount != 0 {
-		t.Errorf("%s: %d produced ids are missing, e.g. %v", name, r.MissingCount, r.Missing)
-	}
-	if r.UnexpectedCount != 0 {
-		t.Errorf("%s: %d ids were never produced, e.g. %v", name, r.UnexpectedCount, r.Unexpected)
-	}
-	if r.aggregates != agg {
-		t.Errorf("%s: column aggregates differ\n got: %+v\nwant: %+v", name, r.aggregates, agg)
 	}
 	covered, err := byTopic(want, r.Partitions, r.TopicPartitions)
 	if err != nil {
@@ -344,6 +339,33 @@ func checkRows(t testing.TB, name string, r readerResult, want expectation, agg 
 			t.Errorf("%s: rows of topic %s, which the table must not take: %v", name, topic, parts)
 		}
 	}
+}
+
+// checkIDs: the reader read the table, and found n rows, each of the
+// expected ids once and no other, with the column aggregates agg. It
+// reports false when the reader could not read the table.
+func checkIDs(t testing.TB, name string, r readerResult, n int, agg aggregates) bool {
+	t.Helper()
+	if r.Error != "" {
+		t.Errorf("%s could not read the table: %s\n%s", name, r.Error, r.Traceback)
+		return false
+	}
+	if r.Rows != n || r.DistinctIDs != n {
+		t.Errorf("%s: %d rows, %d distinct ids; produced %d", name, r.Rows, r.DistinctIDs, n)
+	}
+	if r.DuplicateCount != 0 {
+		t.Errorf("%s: %d ids are duplicated, e.g. [id, count]: %v", name, r.DuplicateCount, r.Duplicates)
+	}
+	if r.MissingCount != 0 {
+		t.Errorf("%s: %d produced ids are missing, e.g. %v", name, r.MissingCount, r.Missing)
+	}
+	if r.UnexpectedCount != 0 {
+		t.Errorf("%s: %d ids were never produced, e.g. %v", name, r.UnexpectedCount, r.Unexpected)
+	}
+	if r.aggregates != agg {
+		t.Errorf("%s: column aggregates differ\n got: %+v\nwant: %+v", name, r.aggregates, agg)
+	}
+	return true
 }
 
 func hasPartition(m map[int32]int64, p int32) bool {

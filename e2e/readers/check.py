@@ -50,7 +50,8 @@ with topic_column, "topic_partitions": {topic: {"<p>": {...}}} instead, for a
 table several topics feed, each with its own partition 0). PyIceberg also reports the
 current snapshot's floe.offsets.<group> (decoded by decode_offsets into floe's
 JSON shape, {"cluster_id", "topics": {name: {"topic_id", "partitions": {"<p>":
-next}}}}), every snapshot ID and which of them
+next}, "floors": {"<p>": floor} (routed topics only)}}}), every snapshot ID, its
+time and its own decoded offsets, and which of them
 carry floe keys (with time_travel: each snapshot carrying the group's
 offsets read as of itself; with orphans: the data files no retained snapshot
 references); DuckDB lists the snapshot IDs (iceberg_snapshots). A reader that fails reports {"error": "..."} instead; the
@@ -227,6 +228,8 @@ def read_pyiceberg(req):
             "commit_id": props.get("floe.commit-id"),
             "added_records": int(props.get("added-records", "0")),
             "operation": s.summary.operation.value if s.summary else None,
+            "timestamp_ms": s.timestamp_ms,
+            "offsets": decode_offsets(props[key]) if key in props else None,
         })
     if req.get("time_travel") and cols:
         res["time_travel"] = time_travel(tbl, key, cols, req)
