@@ -802,14 +802,9 @@ func (rt *routedPipeline) judgeRestart(t testing.TB, run2 *floeProc, killed time
 }
 
 // TestRoutedTopicLagReachesZero: once every record of a routed topic is in
-// its table and no more arrive, floe_consumer_lag_records reaches 0.
+// its table and no more arrive, floe_consumer_lag_records reaches 0 (an
+// idle routed partition stores its position as its floor).
 func TestRoutedTopicLagReachesZero(t *testing.T) {
-	t.Skip("floe bug: a routed partition's floor is computed only when a lane's batch is sealed (consumer/run.go seal: " +
-		"b.Floor = floor(st)), capped by the records other lanes then hold or commit; when the records stop, each lane's " +
-		"last batch is sealed while another lane still holds or commits some, so its floor stops below them, and no " +
-		"later batch raises it. " +
-		"floe_consumer_lag_records then stays 10-40 records per partition above 0 for good, though every record " +
-		"is committed (and a restart reads that tail again). Unskip once floe raises the floor after the lanes' last batches land.")
 	s := needServices(t)
 	rt := newRoutedPipeline(t, s, 3)
 	p := rt.p
