@@ -177,13 +177,14 @@ def sqlalchemy_uri(uri):
 def load_table(req):
     """The table through PyIceberg, its files read with PyArrow: a catalog
     may name another FileIO in its answer (Nessie names fsspec, whose s3fs
-    this venv lacks)."""
+    this venv lacks). Azure tables keep fsspec's adlfs (see gcs_adls_props)."""
     from pyiceberg.io.pyarrow import PyArrowFileIO
     from pyiceberg.table import Table
 
     catalog = pyiceberg_catalog(req["catalog"])
     tbl = catalog.load_table(req["table"])
-    if type(tbl.io) is not PyArrowFileIO:
+    azure = tbl.metadata_location.startswith(("abfs", "wasb"))
+    if type(tbl.io) is not PyArrowFileIO and not azure:
         props = dict(tbl.io.properties)
         props.pop("py-io-impl", None)
         tbl = Table(tbl._identifier, tbl.metadata, tbl.metadata_location, PyArrowFileIO(props), catalog)
