@@ -65,7 +65,8 @@ type Router struct {
 	// is a table of the router like the others (a lane, offsets, floors).
 	Letters *Route
 
-	values map[string]*Route // route value → table (c.mu)
+	values  map[string]*Route   // route value → table (c.mu)
+	refused map[string]refusal // route value → why its table is refused, for a while (c.mu)
 	tables []*Route          // Tables and those made since (c.mu; replaced, never changed in place)
 }
 
@@ -78,6 +79,18 @@ type LetterDecoder interface {
 // errReleased stops the records of a partition released while they were
 // being read.
 var errReleased = errors.New("partition released")
+
+// A refused route value is refused again without asking for refuseFor; at
+// most maxRefused values are kept.
+const (
+	refuseFor  = time.Minute
+	maxRefused = 1024
+)
+
+type refusal struct {
+	why string
+	at  time.Time
+}
 
 // ErrRouteNotAllowed is what Router.Table wraps when a route value names a
 // table the allow-list does not allow.
@@ -150,7 +163,7 @@ func (c *Consumer) addRouter(r *Route) error {
 		}
 		c.byTopic[t] = r
 	}
-	rt.values = map[string]*Route{}
+	rt.values, rt.refused = map[string]*Route{}, map[string]refusal{}
 	rt.tables = rt.Tables
 	return nil
 }
@@ -232,6 +245,9 @@ func (c *Consumer) addRouted(tp topicPartition, st *partState, rec *kgo.Record, 
 			Kind: codec.KindRouteMissing, Detail: "the record has no " + rt.By + " to route it by"}
 	case rt.values[value] != nil:
 		r = rt.values[value]
+	case now.Sub(rt.refused[value].at) < refuseFor:
+		derr = &codec.DecodeError{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+			Kind: codec.KindRouteNotAllowed, Detail: rt.refused[value].why}
 	default:
 		var err error
 		r, err = c.makeRouteTable(st, value)
@@ -242,8 +258,15 @@ func (c *Consumer) addRouted(tp topicPartition, st *partState, rec *kgo.Record, 
 		case errors.Is(err, ErrRouteNotAllowed):
 			derr = &codec.DecodeError{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
 				Kind: codec.KindRouteNotAllowed, Detail: err.Error()}
+			// Records naming it again are refused without asking the
+			// catalog each time (a foreign table is one load per record
+			// otherwise); the values kept are bounded, as producers choose them.
+			if len(rt.refused) >= maxRefused {
+				clear(rt.refused)
+			}
+			rt.refused[value] = refusal{why: err.Error(), at: now}
 		case err != nil:
-			return c.waitRetry(st, rec, fmt.Errorf("make the table %s %q routes to: %w", rt.By, value, err), now)
+			return c.waitRetry(st, rec, fmt.Errorf("make the table %s names: %w", rt.By, err), now)
 		}
 	}
 	if derr != nil {

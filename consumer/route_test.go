@@ -145,6 +145,7 @@ func (s *committingSink) committed() map[string]int {
 type routedEnv struct {
 	mu    sync.Mutex
 	sinks map[string]*committingSink
+	asked map[string]int // route value → Table calls
 }
 
 func (r *routedEnv) sink(name string) *committingSink {
@@ -179,6 +180,9 @@ func (r *routedEnv) router(existing ...string) *Route {
 			return "", false
 		},
 		Table: func(_ context.Context, v string) (*Route, error) {
+			r.mu.Lock()
+			r.asked[v]++
+			r.mu.Unlock()
 			if v != "a" && v != "b" && v != "c" {
 				return nil, fmt.Errorf("%w: db.%s is not in allowed-tables", ErrRouteNotAllowed, v)
 			}
@@ -203,7 +207,7 @@ func TestRoutedTopicFeedsTablesExactlyOnce(t *testing.T) {
 	cfg.Brokers = kc.ListenAddrs()
 	cfg.Batch.MaxAge = 20 * time.Millisecond
 	cfg.Batch.MaxRecords = 7 // many batches per table
-	env := &routedEnv{sinks: map[string]*committingSink{}}
+	env := &routedEnv{sinks: map[string]*committingSink{}, asked: map[string]int{}}
 	want := map[string]map[string]int{"a": {}, "b": {}, "c": {}}
 	rng := rand.New(rand.NewPCG(1, 2))
 	n := 0
@@ -252,6 +256,9 @@ func TestRoutedTopicFeedsTablesExactlyOnce(t *testing.T) {
 		require.Greater(t, promtest.Value(t, reg, "floe_consumer_bad_records_total",
 			map[string]string{"topic": "t", "reason": reason, "outcome": "skipped"}), 0.0, reason)
 	}
+	env.mu.Lock()
+	require.Equal(t, 1, env.asked["secrets"], "a refused value is not asked for again at once")
+	env.mu.Unlock()
 	stop()
 	env.sink("c").crash()
 	require.Empty(t, env.sink("c").committed())
@@ -291,7 +298,7 @@ func TestRoutedFencedPartitionStartsAgain(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Brokers = kc.ListenAddrs()
 	cfg.Batch.MaxAge = 20 * time.Millisecond
-	env := &routedEnv{sinks: map[string]*committingSink{}}
+	env := &routedEnv{sinks: map[string]*committingSink{}, asked: map[string]int{}}
 	want := map[string]map[string]int{"a": {}, "b": {}}
 	n := 0
 	produce := func(count int) {
@@ -341,7 +348,7 @@ func TestRoutedIdlePartitionFloorReachesItsEnd(t *testing.T) {
 	cfg.Brokers = kc.ListenAddrs()
 	cfg.Batch.MaxAge = 20 * time.Millisecond
 	cfg.LagInterval = 50 * time.Millisecond
-	env := &routedEnv{sinks: map[string]*committingSink{}}
+	env := &routedEnv{sinks: map[string]*committingSink{}, asked: map[string]int{}}
 	for i := range 60 {
 		rec := &kgo.Record{Value: []byte(fmt.Sprintf("v%d", i))}
 		if i%10 != 9 { // every tenth has no route: skipped, its offset passed by
