@@ -32,7 +32,7 @@ unit:
 
 # e2e runs the black-box suite against services already started by `make up`.
 e2e:
-	$(GO) test -tags e2e -count=1 -timeout 30m ./e2e/
+	$(GO) test -tags e2e -count=1 -timeout 45m ./e2e/
 
 up:
 	$(TESTBED)/up.sh
