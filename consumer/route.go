@@ -65,9 +65,9 @@ type Router struct {
 	// is a table of the router like the others (a lane, offsets, floors).
 	Letters *Route
 
-	values  map[string]*Route   // route value → table (c.mu)
+	values  map[string]*Route  // route value → table (c.mu)
 	refused map[string]refusal // route value → why its table is refused, for a while (c.mu)
-	tables []*Route          // Tables and those made since (c.mu; replaced, never changed in place)
+	tables  []*Route           // Tables and those made since (c.mu; replaced, never changed in place)
 }
 
 // LetterDecoder appends a dead letter as a row of a dead-letter table: the
