@@ -281,7 +281,7 @@ func (c *Consumer) addRouted(tp topicPartition, st *partState, rec *kgo.Record, 
 		if lane.buf.Len() == 0 {
 			lane.firstAt = rec.Offset
 		}
-		err := c.add(lane, rec, now)
+		err := c.addMessage(lane, rec, &msg, now)
 		if errors.Is(err, errWaitRetry) {
 			// The partition waits, not the lane: its position is where
 			// the record is read again.

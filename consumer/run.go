@@ -612,11 +612,17 @@ func (c *Consumer) addTo(tp topicPartition, st *partState, rec *kgo.Record, now 
 
 // add decodes one record into its partition's buffer.
 func (c *Consumer) add(st *partState, rec *kgo.Record, now time.Time) error {
+	msg := message(rec)
+	return c.addMessage(st, rec, &msg, now)
+}
+
+// addMessage is add with the record's codec view already made (a routed
+// record's, read once to route it).
+func (c *Consumer) addMessage(st *partState, rec *kgo.Record, msg *codec.Message, now time.Time) error {
 	size := len(rec.Value)
 	c.m.records.WithLabelValues(rec.Topic, partLabel(rec.Partition)).Inc()
 	c.m.bytes.WithLabelValues(rec.Topic, partLabel(rec.Partition)).Add(float64(size))
-	msg := message(rec)
-	derr := st.route.Decoder.Append(st.buf.Builder(), &msg)
+	derr := st.route.Decoder.Append(st.buf.Builder(), msg)
 	if errors.Is(derr, codec.ErrRetry) {
 		return c.waitRetry(st, rec, derr, now)
 	}
