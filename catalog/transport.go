@@ -306,8 +306,9 @@ func (t *CatalogTransport) once(base http.RoundTripper, r *http.Request, op stri
 			<-t.slots
 		})
 	}
+	req, sent := trackBody(r.WithContext(ctx))
 	start := time.Now()
-	resp, err := base.RoundTrip(r.WithContext(ctx))
+	resp, err := base.RoundTrip(req)
 	status := "error"
 	switch {
 	case err == nil:
@@ -318,11 +319,73 @@ func (t *CatalogTransport) once(base http.RoundTripper, r *http.Request, op stri
 	}
 	t.m.duration.WithLabelValues(op, status).Observe(time.Since(start).Seconds())
 	if err != nil {
+		sent.wait(ctx)
 		release()
 		return nil, err
 	}
-	resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
+	resp.Body = &releasingBody{ReadCloser: resp.Body, release: func() { sent.wait(ctx); release() }}
 	return resp, nil
+}
+
+// sentBody follows a request body through the transport. net/http may still
+// be writing a body after RoundTrip has returned (a server that answers 503
+// before reading the upload), and the stores' SDKs rewind the same body for
+// their next try as soon as they have the answer: two goroutines on one
+// reader, and a retry that can send a shortened body. RoundTrip's contract is
+// that a body is reusable once the transport has closed it, so floe waits for
+// that close before it hands the response's end back.
+type sentBody struct{ cur atomic.Pointer[closeSignal] }
+
+type closeSignal struct {
+	io.ReadCloser
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (c *closeSignal) Close() error {
+	err := c.ReadCloser.Close()
+	c.once.Do(func() { close(c.closed) })
+	return err
+}
+
+// trackBody returns r with its body (and any body GetBody makes for a
+// transport-level resend) signalling its close.
+func trackBody(r *http.Request) (*http.Request, *sentBody) {
+	s := &sentBody{}
+	if r.Body == nil || r.Body == http.NoBody {
+		return r, s
+	}
+	r2 := *r
+	r2.Body = s.track(r.Body)
+	if get := r.GetBody; get != nil {
+		r2.GetBody = func() (io.ReadCloser, error) {
+			b, err := get()
+			if err != nil || b == nil || b == http.NoBody {
+				return b, err
+			}
+			return s.track(b), nil
+		}
+	}
+	return &r2, s
+}
+
+func (s *sentBody) track(b io.ReadCloser) io.ReadCloser {
+	c := &closeSignal{ReadCloser: b, closed: make(chan struct{})}
+	s.cur.Store(c)
+	return c
+}
+
+// wait waits until the transport has closed the body it sent last, or until
+// ctx (the request's own timeout) ends. Once the response is read or closed,
+// net/http ends an unfinished write within moments by closing the
+// connection, so this is short.
+func (s *sentBody) wait(ctx context.Context) {
+	if c := s.cur.Load(); c != nil {
+		select {
+		case <-c.closed:
+		case <-ctx.Done():
+		}
+	}
 }
 
 func retryable(resp *http.Response, err error) bool {
