@@ -34,10 +34,11 @@ const (
 	ReasonShutdown Reason = "shutdown" // the process is stopping
 	ReasonSchema   Reason = "schema"   // the table's schema changed (schema evolution)
 	ReasonEnd      Reason = "end"      // a replay reached the end of its range
+	ReasonCommit   Reason = "commit"   // the table's commit is starting: it takes what was read
 )
 
 // Reasons lists every flush reason, for initialising metric labels.
-var Reasons = []Reason{ReasonRecords, ReasonBytes, ReasonAge, ReasonMemory, ReasonShutdown, ReasonSchema, ReasonEnd}
+var Reasons = []Reason{ReasonRecords, ReasonBytes, ReasonAge, ReasonMemory, ReasonShutdown, ReasonSchema, ReasonEnd, ReasonCommit}
 
 // Policy says when a partition's buffer is full. Zero fields are invalid;
 // use [DefaultPolicy] as the base.

@@ -54,6 +54,12 @@ func (c *Committer) commitOnce(ctx context.Context) error {
 	ag := c.inflight
 	if ag == nil {
 		c.mu.Lock()
+		seal := c.onCommit
+		c.mu.Unlock()
+		if seal != nil {
+			seal() // never under c.mu: the consumer submits under its own lock
+		}
+		c.mu.Lock()
 		batches := c.pending
 		c.pending = nil
 		c.mu.Unlock()

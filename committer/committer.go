@@ -115,6 +115,7 @@ type Committer struct {
 	lastWarn     time.Time // rate limit for attempt warnings
 	suppressed   int       // attempt warnings not logged since lastWarn
 	onHealth     func(table string, healthy bool)
+	onCommit     func() // seals the table's buffers (consumer.Sink.OnCommit)
 }
 
 // New returns a Committer for deps.Table.
@@ -264,6 +265,14 @@ func (c *Committer) finishBatch(b *batcher.Batch, o batcher.Outcome) {
 func (c *Committer) OnHealth(fn func(table string, healthy bool)) {
 	c.mu.Lock()
 	c.onHealth = fn
+	c.mu.Unlock()
+}
+
+// OnCommit registers fn to be called as each new commit starts, before it
+// takes the pending batches: the consumer seals the table's buffers then.
+func (c *Committer) OnCommit(fn func()) {
+	c.mu.Lock()
+	c.onCommit = fn
 	c.mu.Unlock()
 }
 

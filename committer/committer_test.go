@@ -227,6 +227,24 @@ func TestCommitPlain(t *testing.T) {
 	requireNoDuplicates(t, e.rows(), 24)
 }
 
+// A new commit first asks the consumer to seal the table's buffers
+// (OnCommit), and takes what that submits.
+func TestCommitSealsFirst(t *testing.T) {
+	e := newProtoEnv(t)
+	c := e.committer("a")
+	calls := 0
+	c.OnCommit(func() {
+		calls++
+		if calls == 1 {
+			c.Submit(e.batch(c, 0, 1, 0, 10))
+		}
+	})
+	require.NoError(t, c.Commit(context.Background()))
+	require.Equal(t, 1, calls)
+	require.Equal(t, map[int32]int64{0: 10}, e.offsets().Topics["events"].Next)
+	requireNoDuplicates(t, e.rows(), 10)
+}
+
 // A commit over many partitions logs the ranges of the first 32 and how
 // many more there were (floe commits lists them all): a commit's log line
 // stays small at 1,000 partitions.

@@ -49,6 +49,10 @@ type Sink interface {
 	// OnHealth registers fn to be told when the table starts or stops
 	// being able to commit.
 	OnHealth(fn func(table string, healthy bool))
+	// OnCommit registers fn to be called as each commit starts, before the
+	// commit takes the batches submitted so far: the consumer seals the
+	// table's buffers then, so a commit holds every record read before it.
+	OnCommit(fn func())
 }
 
 // Decoder appends one record as one row, or nothing and an error.
@@ -105,7 +109,8 @@ type partState struct {
 	route     *Route
 	buf       *batcher.Buffer
 	gen       uint64
-	fromTable bool // the start offset was read from the table
+	fromTable bool  // the start offset was read from the table
+	hwm       int64 // the partition's high watermark at the last fetch
 
 	// A record that needs a schema change stops its partition until the
 	// change lands: records are skipped while waitSchema; once the change
@@ -265,11 +270,11 @@ func New(cfg Config, routes []*Route, logger *slog.Logger, reg prometheus.Regist
 			for _, t := range r.Router.Tables {
 				c.routes = append(slices.Clone(c.routes), t)
 				c.m.topics.WithLabelValues(t.table())
-				t.Sink.OnHealth(c.TableHealth)
+				c.watch(t.Sink)
 			}
 			continue
 		}
-		r.Sink.OnHealth(c.TableHealth)
+		c.watch(r.Sink)
 	}
 	return c, nil
 }
@@ -437,6 +442,26 @@ func (c *Consumer) mirrorLoop(ctx context.Context) {
 		})
 		cancel()
 	}
+}
+
+// watch registers the consumer with a table's sink: for its health, and to
+// seal the table's buffers as each of its commits starts.
+func (c *Consumer) watch(sink Sink) {
+	sink.OnHealth(c.TableHealth)
+	sink.OnCommit(func() { c.sealFor(sink) })
+}
+
+// sealFor seals every buffer of sink's table that holds records, so the
+// commit starting now takes them: a record waits for at most one commit
+// interval, not for its batch's max-age as well.
+func (c *Consumer) sealFor(sink Sink) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.leaves(func(tp topicPartition, st *partState) {
+		if st.route.Sink == sink && st.buf.Len() > 0 {
+			c.seal(tp, st, batcher.ReasonCommit)
+		}
+	})
 }
 
 // TableHealth is told (through Sink.OnHealth) when a table starts or stops

@@ -41,6 +41,8 @@ type fakeSink struct {
 	drops   []string
 	submit  func(b *batcher.Batch)
 	health  func(table string, healthy bool) // registered by the consumer
+	// onCommit seals the table's buffers (registered by the consumer).
+	onCommit func()
 	// onOffsets, if set, runs at each Offsets call, before it answers.
 	onOffsets func()
 }
@@ -71,6 +73,11 @@ func (s *fakeSink) Submit(b *batcher.Batch) {
 	if f != nil {
 		f(b)
 	}
+}
+func (s *fakeSink) OnCommit(fn func()) {
+	s.mu.Lock()
+	s.onCommit = fn
+	s.mu.Unlock()
 }
 func (s *fakeSink) OnHealth(fn func(string, bool)) {
 	s.mu.Lock()
@@ -384,6 +391,45 @@ func TestShutdownSealsEverything(t *testing.T) {
 	c := covered(t, e.sink.snapshot())
 	require.Equal(t, map[int32][2]int64{0: {0, 10}, 1: {0, 10}, 2: {0, 10}}, c)
 	require.Empty(t, e.sink.dropped(), "leaving the group keeps the sealed batches")
+}
+
+// A commit starting seals the table's buffers first, so it takes every
+// record read before it, not only those whose batches were full or old.
+func TestCommitSealsTheTablesBuffers(t *testing.T) {
+	e := newConsumerEnv(t, 3, func(c *Config) { c.Batch.MaxAge = time.Hour })
+	e.run()
+	for i := 0; i < 30; i++ {
+		e.produce(int32(i%3), fmt.Sprint(i))
+	}
+	records := func(p string) float64 {
+		return promtest.ValueOrZero(t, e.reg, "floe_consumer_records_total", map[string]string{"topic": "t", "partition": p})
+	}
+	require.Eventually(t, func() bool { return records("0")+records("1")+records("2") == 30 }, waitFor, tick)
+	require.Empty(t, e.sink.snapshot(), "nothing is full yet")
+	e.sink.mu.Lock()
+	seal := e.sink.onCommit
+	e.sink.mu.Unlock()
+	require.NotNil(t, seal, "the consumer registered with its sink")
+	seal()
+	bs := e.sink.snapshot()
+	require.Equal(t, map[int32][2]int64{0: {0, 10}, 1: {0, 10}, 2: {0, 10}}, covered(t, bs))
+	for _, b := range bs {
+		require.Equal(t, batcher.ReasonCommit, b.Reason)
+	}
+	seal() // nothing new: no empty batches
+	require.Len(t, e.sink.snapshot(), len(bs))
+}
+
+// A partition behind its high watermark does not seal on age: a backlog
+// drains in full batches; once it has caught up, age seals it again.
+func TestBehindPartitionSealsOnSizeNotAge(t *testing.T) {
+	st := &partState{buf: batcher.NewBuffer("t", 0, 0, 0, idSchema, nil, batcher.Policy{MaxRecords: 100, MaxBytes: 1 << 20, MaxAge: time.Millisecond}), hwm: 10}
+	require.True(t, behind(st))
+	st.buf.SkipTo(10)
+	require.False(t, behind(st), "caught up")
+	lane := &partState{parent: st}
+	st.hwm = 11
+	require.True(t, behind(lane), "a lane is as far behind as its partition")
 }
 
 func TestSkippedRecordsAreAccountedFor(t *testing.T) {

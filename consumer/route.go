@@ -324,7 +324,7 @@ func (c *Consumer) makeRouteTable(st *partState, value string) (*Route, error) {
 	rt.tables = append(rt.tables[:len(rt.tables):len(rt.tables)], r)
 	c.routes = append(c.routes[:len(c.routes):len(c.routes)], r)
 	c.m.topics.WithLabelValues(r.table())
-	r.Sink.OnHealth(c.TableHealth)
+	c.watch(r.Sink)
 	c.log.Info("routing records to a new table", "route_by", rt.By, "value", value, "table", r.table())
 	return r, nil
 }

@@ -56,6 +56,7 @@ func (s *committingSink) Offsets(context.Context) (offsets.Map, error) {
 	return s.stored.Clone(), nil
 }
 func (s *committingSink) SetSource(offsets.Source) {}
+func (s *committingSink) OnCommit(func())          {}
 func (s *committingSink) OnHealth(fn func(string, bool)) {
 	s.mu.Lock()
 	s.health = fn

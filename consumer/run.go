@@ -574,6 +574,7 @@ func (c *Consumer) process(fetches kgo.Fetches) error {
 		if st.waitSchema {
 			return // read again once the table's schema changed
 		}
+		st.hwm = fp.HighWatermark
 		before := st.buf.Next()
 		defer func() { c.rangeRead.Add(max(st.buf.Next()-before, 0)) }()
 		for _, rec := range fp.Records {
@@ -757,7 +758,7 @@ func (c *Consumer) sealAll(reason batcher.Reason) {
 
 func (c *Consumer) sealDue(now time.Time) {
 	c.leaves(func(tp topicPartition, st *partState) {
-		if st.buf.Due(now) {
+		if st.buf.Due(now) && !behind(st) {
 			c.seal(tp, st, batcher.ReasonAge)
 		}
 	})
@@ -766,6 +767,16 @@ func (c *Consumer) sealDue(now time.Time) {
 			c.raiseIdleFloor(tp, st)
 		}
 	}
+}
+
+// behind is true while st's partition has records in Kafka beyond what was
+// read: its buffers then seal on size (and at each commit), not on age, so
+// a backlog drains in full batches.
+func behind(st *partState) bool {
+	if st.parent != nil {
+		st = st.parent
+	}
+	return st.buf.Next() < st.hwm
 }
 
 // applyFences re-seeks partitions whose batches were fenced. c.mu held.

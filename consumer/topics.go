@@ -217,7 +217,7 @@ func (c *Consumer) register(m match, atStart bool) {
 		c.routes = append(slices.Clone(c.routes), m.route)
 		c.m.topics.WithLabelValues(m.route.table())
 		if m.route.Sink != nil {
-			m.route.Sink.OnHealth(c.TableHealth)
+			c.watch(m.route.Sink)
 		}
 	}
 	c.addTopic(m.route, m.topic)
