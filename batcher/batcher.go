@@ -92,6 +92,9 @@ type Batch struct {
 	Opened time.Time
 	Reason Reason
 	Rows   arrow.RecordBatch
+	// RowCount is the number of rows, still known once a sink released
+	// Rows early (written ahead of the batch's commit). The sink sets it.
+	RowCount int64
 	// Letters are the records of the batch that went to the dead-letter
 	// table instead of becoming rows (a subset of Skipped), in offset order.
 	Letters []DeadLetter
@@ -111,6 +114,12 @@ type Batch struct {
 	// when the batch leaves its sink: committed, fenced or dropped. The sink
 	// calls it through [Batch.Finish]. It may be nil.
 	Done func(b *Batch, o Outcome)
+	// Written, set by whoever sealed the batch, is called once when the
+	// sink has written the batch's rows ahead of its commit and released
+	// them: its memory is free, its offsets not committed yet. It may be
+	// nil. The sink calls it through [Batch.ReleaseWritten].
+	Written func(b *Batch)
+	written bool
 }
 
 // Outcome is what became of a batch a sink was handed.
@@ -144,6 +153,24 @@ func (b *Batch) Finish(o Outcome) {
 		done(b, o)
 	}
 }
+
+// ReleaseWritten frees the rows of a batch whose rows the sink wrote ahead
+// of its commit, and tells Written. The letters stay for the commit.
+func (b *Batch) ReleaseWritten() {
+	if b.Rows != nil {
+		b.Rows.Release()
+		b.Rows = nil
+	}
+	b.written = true
+	if w := b.Written; w != nil {
+		b.Written = nil
+		w(b)
+	}
+}
+
+// WrittenAhead reports whether ReleaseWritten was called: the batch's
+// memory was handed back before its outcome.
+func (b *Batch) WrittenAhead() bool { return b.written }
 
 // Release frees the Arrow memory of the batch's rows and its dead letters.
 func (b *Batch) Release() {

@@ -158,6 +158,10 @@ func (c *Committer) attempt(ctx context.Context, ag *attemptGroup) error {
 // committed map, (c′) land the dead letters, (c) add files for exactly the
 // included batches with the offsets in the summary.
 func (c *Committer) stage(ctx context.Context, ag *attemptGroup, tbl *table.Table, txn *table.Transaction) error {
+	// Batches written ahead are the commit's once their writes end.
+	if err := c.waitAhead(ctx, ag.batches); err != nil {
+		return err
+	}
 	committed, _, err := offsets.Read(tbl.Metadata(), c.deps.Group, c.deps.Branch)
 	if err != nil {
 		return tablecommit.Fatal(err)
@@ -187,19 +191,23 @@ func (c *Committer) stage(ctx context.Context, ag *attemptGroup, tbl *table.Tabl
 	offsetsOnly := rowsOf(include) == 0
 	if key := includeKey(include); ag.data.key != key && !offsetsOnly {
 		ag.data.abandon(ag.commit.Unknown())
-		files, err := c.writeFiles(ctx, tbl, include)
+		// The batches written ahead have their files; the rest (holding
+		// their rows still) are written now, together.
+		ahead := c.aheadFiles(include)
+		written, err := c.writeFiles(ctx, tbl, include)
 		if err != nil {
 			return err
 		}
+		files := append(ahead, written...)
 		if len(files) > c.tc.MaxFilesPerCommit {
-			c.removeFiles(tbl, filePaths(files))
+			c.removeFiles(tbl, filePaths(written))
 			c.m.refused.WithLabelValues("too_many_files").Inc()
 			return tablecommit.Fatal(fmt.Errorf("%w: the commit would add %d data files to %s, over max-files-per-commit %d "+
 				"(a batch spread over many partitions of the table's partition spec?); raise tables[].max-files-per-commit "+
 				"or coarsen the partitioning; nothing was committed, and the records are read again after a restart",
 				ErrRefused, len(files), c.tc.Name, c.tc.MaxFilesPerCommit))
 		}
-		ag.data.files, ag.data.key = files, key
+		ag.data.files, ag.data.ahead, ag.data.key = files, len(ahead), key
 	}
 	next := committed.Clone()
 	c.mu.Lock()
@@ -341,6 +349,11 @@ func (c *Committer) fence(ag *attemptGroup, committed offsets.Map) ([]*batcher.B
 	}
 	ag.batches = keep
 	for _, f := range done {
+		if ag.commit.Unknown() {
+			// An attempt whose outcome is unknown may reference the
+			// files it wrote ahead: the orphan sweep removes them if not.
+			c.forgetAhead(f.b, false, true)
+		}
 		c.finishBatch(f.b, f.o)
 	}
 	return include, nil
@@ -362,9 +375,7 @@ func rangesOf(bs []*batcher.Batch) []offsets.Range {
 func rowsOf(bs []*batcher.Batch) int64 {
 	var n int64
 	for _, b := range bs {
-		if b.Rows != nil {
-			n += b.Rows.NumRows()
-		}
+		n += b.RowCount
 	}
 	return n
 }

@@ -82,6 +82,9 @@ type Deps struct {
 	// OnLanded, if set, is told what each landed commit holds (for reports
 	// such as the end of `floe replay`).
 	OnLanded func(Landed)
+	// Writers, if set, writes full batches ahead of their commit (see
+	// ahead.go); one pool serves every table of the process.
+	Writers *Writers
 }
 
 type topicPartition struct {
@@ -107,7 +110,9 @@ type Committer struct {
 	tbl          *table.Table
 	source       offsets.Source
 	pending      []*batcher.Batch
-	stale        map[topicPartition]uint64 // batches with Generation <= this are dropped
+	aheads       map[*batcher.Batch]*ahead       // batches written ahead of their commit
+	aheadTable   func(*table.Table) *table.Table // tests: the table writes ahead go to
+	stale        map[topicPartition]uint64       // batches with Generation <= this are dropped
 	watermarks   map[topicPartition]time.Time
 	lastCommit   time.Time
 	healthy      bool
@@ -147,6 +152,7 @@ func New(cfg Config, tc TableConfig, deps Deps, logger *slog.Logger, reg prometh
 		m:          newMetrics(reg, tc.Name),
 		tbl:        deps.Table,
 		stale:      map[topicPartition]uint64{},
+		aheads:     map[*batcher.Batch]*ahead{},
 		watermarks: map[topicPartition]time.Time{},
 		healthy:    true,
 	}, nil
@@ -211,9 +217,20 @@ func (c *Committer) branch() string {
 // commit; the committer owns (and releases) the batch from now on.
 func (c *Committer) Submit(b *batcher.Batch) {
 	c.mu.Lock()
+	if b.Rows != nil {
+		b.RowCount = b.Rows.NumRows()
+	}
 	c.pending = append(c.pending, b)
 	c.m.pendingBytes.Add(float64(b.Bytes))
+	var a *ahead
+	if c.writesAhead(b) {
+		a = &ahead{done: make(chan struct{})}
+		c.aheads[b] = a
+	}
 	c.mu.Unlock()
+	if a != nil {
+		go c.writeAhead(b, a)
+	}
 }
 
 // Drop discards every batch of a partition with a generation up to
@@ -229,12 +246,18 @@ func (c *Committer) Drop(topic string, partition int32, generation uint64) {
 	keep := c.pending[:0]
 	var (
 		dropped  []*batcher.Batch
+		n        int
 		released int64
 	)
 	for _, b := range c.pending {
 		if b.Topic == topic && b.Partition == partition && b.Generation <= generation {
-			dropped = append(dropped, b)
+			n++
 			released += b.Bytes
+			if a := c.aheads[b]; a != nil && !a.ended {
+				a.dropped = true // its writer finishes it once written
+				continue
+			}
+			dropped = append(dropped, b)
 			continue
 		}
 		keep = append(keep, b)
@@ -242,10 +265,10 @@ func (c *Committer) Drop(topic string, partition int32, generation uint64) {
 	clear(c.pending[len(keep):])
 	c.pending = keep
 	c.mu.Unlock()
-	if len(dropped) > 0 {
+	if n > 0 {
 		c.log.Info("uncommitted batches dropped: the partition was revoked or re-seeked; its next owner reads them again from the table",
-			"topic", topic, "partition", partition, "generation", generation, "batches", len(dropped), "bytes", released)
-		c.m.dropped.WithLabelValues("stale").Add(float64(len(dropped)))
+			"topic", topic, "partition", partition, "generation", generation, "batches", n, "bytes", released)
+		c.m.dropped.WithLabelValues("stale").Add(float64(n))
 	}
 	for _, b := range dropped {
 		c.finishBatch(b, batcher.Outcome{Kind: batcher.Dropped})
@@ -256,6 +279,7 @@ func (c *Committer) Drop(topic string, partition int32, generation uint64) {
 // sealed it, with its outcome (see [batcher.Batch.Done]). Never under c.mu:
 // the consumer's side takes its own lock.
 func (c *Committer) finishBatch(b *batcher.Batch, o batcher.Outcome) {
+	c.forgetAhead(b, o.Kind == batcher.Committed, false)
 	c.m.pendingBytes.Sub(float64(b.Bytes))
 	b.Finish(o)
 }

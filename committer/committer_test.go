@@ -32,6 +32,7 @@ import (
 
 type protoEnv struct {
 	t        testing.TB
+	dir      string // the warehouse
 	cat      *catalogtest.Faults
 	tc       TableConfig
 	reg      *prometheus.Registry
@@ -64,7 +65,7 @@ func newProtoEnvWith(t testing.TB, props map[string]string) *protoEnv {
 	tc.Properties = props
 	_, _, err := LoadOrCreateTable(context.Background(), raw, tc, nil)
 	require.NoError(t, err)
-	return &protoEnv{t: t, cat: catalogtest.Wrap(raw), tc: tc, reg: prometheus.NewRegistry()}
+	return &protoEnv{t: t, dir: dir, cat: catalogtest.Wrap(raw), tc: tc, reg: prometheus.NewRegistry()}
 }
 
 func (e *protoEnv) committer(instance string) *Committer {

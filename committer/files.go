@@ -23,6 +23,9 @@ func (c *Committer) writeFiles(ctx context.Context, tbl *table.Table, batches []
 	if err != nil {
 		return nil, fmt.Errorf("arrow schema of %s: %w", c.tc.Name, err)
 	}
+	if rowsHeld(batches) == 0 {
+		return nil, nil // every batch was written ahead
+	}
 	var convErr error
 	records := func(yield func(arrow.RecordBatch, error) bool) {
 		for _, b := range batches {
@@ -55,10 +58,22 @@ func (c *Committer) writeFiles(ctx context.Context, tbl *table.Table, batches []
 	return files, nil
 }
 
+// rowsHeld counts the batches still holding their rows.
+func rowsHeld(bs []*batcher.Batch) int {
+	n := 0
+	for _, b := range bs {
+		if b.Rows != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // staged are the data files written for one commit of an attempt group
 // (the table's, or the dead-letter table's).
 type staged struct {
 	files   []iceberg.DataFile
+	ahead   int      // files[:ahead] belong to batches written ahead, not to this commit
 	key     string   // what the files hold: the include set, the letters
 	orphans []string // files of definitely failed attempts, to delete
 }
@@ -68,14 +83,14 @@ type staged struct {
 // later; otherwise they are left to an orphan sweep.
 func (s *staged) abandon(unknown bool) {
 	if !unknown {
-		s.orphans = append(s.orphans, filePaths(s.files)...)
+		s.orphans = append(s.orphans, filePaths(s.files[s.ahead:])...)
 	}
-	s.files, s.key = nil, ""
+	s.files, s.ahead, s.key = nil, 0, ""
 }
 
 // landed forgets the files: a snapshot references them now (or, after an
 // unknown outcome, may).
-func (s *staged) landed() { s.files, s.key = nil, "" }
+func (s *staged) landed() { s.files, s.ahead, s.key = nil, 0, "" }
 
 // cleanup deletes the files of attempts that definitely failed, of the
 // table's commit and of a dead-letter commit that did not land.

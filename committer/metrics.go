@@ -35,6 +35,7 @@ type metrics struct {
 	deadLettersTopic  prometheus.Counter
 	refused           *prometheus.CounterVec
 	schemaChanges     prometheus.Counter
+	writeAhead        *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, tableName string) *metrics {
@@ -63,7 +64,7 @@ func newMetrics(reg prometheus.Registerer, tableName string) *metrics {
 	}, []string{"table"}))
 	writeDur := prom.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "floe_committer_write_duration_seconds",
-		Help:    "Time to write one commit's Parquet data files.",
+		Help:    "Time to write Parquet data files: a commit's, or one batch's written ahead of its commit.",
 		Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
 	}, []string{"table"}))
 	fileBytes := prom.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -110,6 +111,11 @@ func newMetrics(reg prometheus.Registerer, tableName string) *metrics {
 		Help: "Schema changes floe committed to the table (schema-evolution: add-columns, widen).",
 	}, []string{"table"}))
 
+	writeAhead := prom.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "floe_committer_write_ahead_total",
+		Help: "Full batches written to Parquet ahead of their commit, by result: written, failed (the commit writes it).",
+	}, []string{"table", "result"})).MustCurryWith(l)
+
 	objPerCommit := prom.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "floe_committer_objectstore_requests_per_commit",
 		Help:    "Object-store HTTP requests (every try) one commit made: data files, manifests, metadata (S3 warehouses through floe's client).",
@@ -126,7 +132,10 @@ func newMetrics(reg prometheus.Registerer, tableName string) *metrics {
 		deadLetters:       deadLetters.With(prometheus.Labels{"table": tableName, "destination": "table"}),
 		deadLettersTopic:  deadLetters.With(prometheus.Labels{"table": tableName, "destination": "topic"}),
 		refused:           refused, schemaChanges: schemaChanges.With(l),
+		writeAhead: writeAhead,
 	}
+	m.writeAhead.WithLabelValues("written")
+	m.writeAhead.WithLabelValues("failed")
 	m.refused.WithLabelValues("too_many_files")
 	for _, o := range []string{outcomeCommitted, outcomeConflictRetried, outcomeRetried, outcomeLandedAfterUnknown, outcomeFailed} {
 		m.commits.WithLabelValues(o)

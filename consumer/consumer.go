@@ -317,7 +317,7 @@ func (c *Consumer) Joined() bool {
 // partition. It never blocks on Kafka, and for a dropped batch (the sink's
 // Drop, which the consumer calls holding c.mu) takes no lock.
 func (c *Consumer) batchDone(b *batcher.Batch, o batcher.Outcome) {
-	c.released(b.Bytes)
+	c.releasedBatch(b)
 	switch o.Kind {
 	case batcher.Committed:
 		c.committed(b.Topic, b.Partition, b.End, b.MaxTimestamp)
@@ -333,7 +333,7 @@ func (c *Consumer) laneDone(lane *partState) func(b *batcher.Batch, o batcher.Ou
 	return func(b *batcher.Batch, o batcher.Outcome) {
 		if o.Kind == batcher.Committed {
 			lane.flight.done(b)
-			c.released(b.Bytes)
+			c.releasedBatch(b)
 			c.committedUpTo(b.Topic, b.Partition, b.Floor, b.MaxTimestamp, true)
 			return
 		}
@@ -341,6 +341,14 @@ func (c *Consumer) laneDone(lane *partState) func(b *batcher.Batch, o batcher.Ou
 		// no table, so no floor may pass them until the partition starts
 		// again (new lanes) from the tables' offsets.
 		c.batchDone(b, o)
+	}
+}
+
+// releasedBatch returns a finished batch's bytes to the memory budget,
+// unless they came back when its rows were written ahead.
+func (c *Consumer) releasedBatch(b *batcher.Batch) {
+	if !b.WrittenAhead() {
+		c.released(b.Bytes)
 	}
 }
 

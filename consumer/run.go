@@ -738,6 +738,7 @@ func (c *Consumer) seal(tp topicPartition, st *partState, reason batcher.Reason)
 func (c *Consumer) submit(st *partState, b *batcher.Batch) {
 	b.FromTable = st.fromTable
 	b.Done = c.batchDone
+	b.Written = func(b *batcher.Batch) { c.released(b.Bytes) } // written ahead: the memory is free
 	if st.parent != nil {
 		b.Floor = floor(st)
 		st.parent.floorSent = max(st.parent.floorSent, b.Floor)

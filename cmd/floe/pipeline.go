@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -57,6 +58,9 @@ type pipeline struct {
 	live       *liveRun                   // the run in progress, nil before and after
 	ln         net.Listener
 	registry   *registry.Client // nil without schema-registry.urls
+	// writers writes full batches ahead of their commits, for every table:
+	// one write per core.
+	writers *committer.Writers
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
@@ -266,7 +270,7 @@ func openPipeline(ctx context.Context, cfg config.Config, logger *slog.Logger, e
 	if err != nil {
 		return nil, err
 	}
-	return &pipeline{cfg: cfg, log: logger, reg: reg, cat: cat, store: store, who: newIdentity(),
+	return &pipeline{cfg: cfg, log: logger, reg: reg, cat: cat, store: store, who: newIdentity(), writers: committer.NewWriters(runtime.GOMAXPROCS(0)),
 		kafka: append(kafka, extra...), registry: sreg}, nil
 }
 
@@ -493,6 +497,7 @@ func (p *pipeline) openTable(ctx context.Context, tc config.Table, target tableT
 	com, err := committer.New(p.cfg.Commit, tc.TableConfig, committer.Deps{
 		Catalog: p.cat, Endpoint: catalogEndpoint(p.cfg.Catalog), Table: tbl, DLQ: dlq, LetterTopic: letterTopic,
 		Group: target.Group, Branch: target.Branch, Identity: p.who, OnLanded: target.OnLanded,
+		Writers: p.writers,
 	}, p.log, p.reg)
 	if err != nil {
 		return nil, nil, err
