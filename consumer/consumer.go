@@ -111,6 +111,8 @@ type partState struct {
 	gen       uint64
 	fromTable bool  // the start offset was read from the table
 	hwm       int64 // the partition's high watermark at the last fetch
+	// read and readBytes are the partition's records and bytes counters.
+	read, readBytes prometheus.Counter
 
 	// A record that needs a schema change stops its partition until the
 	// change lands: records are skipped while waitSchema; once the change
@@ -170,8 +172,11 @@ type Consumer struct {
 	everJoined  bool             // the group was joined once (c.mu)
 	denied      map[string]error // topics Kafka refuses to serve (c.mu); fetching them is paused
 	groupDenied error            // the group refuses floe (c.mu); franz-go rejoins with backoff
-	retryErr    error            // why partitions wait to decode a record again (c.mu), nil when none does
-	accessWake  chan struct{}
+	retryErr    error            // why partitions wait to decode a record again (c.mu and sideMu), nil when none does
+	// sideMu guards, besides c.mu, the consumer-wide fields that decoding
+	// partitions side by side reach (decodeParallel): retryErr, evolving.
+	sideMu     sync.Mutex
+	accessWake chan struct{}
 
 	clusterID string
 	topicIDs  map[string]string // replaced, never changed in place (c.mu once running)

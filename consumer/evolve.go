@@ -34,6 +34,8 @@ func (c *Consumer) needSchema(st *partState, ch *evolution.Change) error {
 	st.changeRounds++
 	st.waitSchema = true
 	r := st.route
+	c.sideMu.Lock()
+	defer c.sideMu.Unlock()
 	if c.evolving[r] {
 		return errWaitSchema // read again when the change in flight lands
 	}

@@ -27,6 +27,8 @@ func (c *Consumer) waitRetry(st *partState, rec *kgo.Record, derr error, now tim
 	wait = min(wait, retryMax)
 	st.retries++
 	st.waitSchema, st.retryAt = true, now.Add(wait)
+	c.sideMu.Lock()
+	defer c.sideMu.Unlock()
 	if c.retryErr == nil {
 		c.log.Error("cannot decode records now: the partition waits and reads them again; nothing is skipped",
 			"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "retry_in", wait, "error", derr)

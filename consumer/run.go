@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -526,7 +528,7 @@ func (c *Consumer) loop(ctx context.Context, finite bool) error {
 		}
 
 		pollCtx, cancel := context.WithTimeout(ctx, maxPollWait)
-		fetches := c.cl.PollRecords(pollCtx, 10_000)
+		fetches := c.cl.PollRecords(pollCtx, 50_000)
 		cancel()
 		if fetches.IsClientClosed() {
 			return nil
@@ -561,45 +563,118 @@ func (c *Consumer) process(fetches kgo.Fetches) error {
 		c.log.Warn("fetch error; the client retries", "topic", fe.Topic, "partition", fe.Partition, "error", fe.Err)
 	}
 	now := time.Now()
-	var firstErr error
+	// Partitions are decoded side by side, each by one goroutine in offset
+	// order (see decodeParallel); routed partitions and replays, whose
+	// records reach state shared across partitions (the router's tables, the
+	// replay's stops), one after another.
+	var (
+		parallel, serial []partWork
+	)
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-		if firstErr != nil {
-			return
-		}
 		tp := topicPartition{fp.Topic, fp.Partition}
 		st := c.parts[tp]
-		if st == nil {
-			return // revoked while the fetch was buffered
-		}
-		if st.waitSchema {
-			return // read again once the table's schema changed
+		if st == nil || st.waitSchema {
+			return // revoked while the fetch was buffered, or read again once the table's schema changed
 		}
 		st.hwm = fp.HighWatermark
-		before := st.buf.Next()
-		defer func() { c.rangeRead.Add(max(st.buf.Next()-before, 0)) }()
-		for _, rec := range fp.Records {
-			if rec.Offset < st.buf.Next() {
-				continue // re-delivered before a re-seek took effect
-			}
-			if c.atStop(tp, st, rec.Offset) {
-				return // a replay past its range
-			}
-			if rec.Attrs.IsControl() {
-				// A transaction marker (only kept for replays): an offset
-				// without a row.
-				st.buf.SkipTo(rec.Offset + 1)
-			} else if err := c.addTo(tp, st, rec, now); errors.Is(err, errWaitSchema) || errors.Is(err, errWaitRetry) || errors.Is(err, errReleased) {
-				return // the rest of this partition waits for the change
-			} else if err != nil {
-				firstErr = err
-				return
-			}
-			if c.atStop(tp, st, st.buf.Next()) {
-				return
-			}
+		w := partWork{tp: tp, st: st, records: fp.Records}
+		if st.lanes != nil || len(c.stops) > 0 {
+			serial = append(serial, w)
+		} else {
+			parallel = append(parallel, w)
 		}
 	})
+	firstErr := c.decodeParallel(parallel, now)
+	for _, w := range serial {
+		if firstErr != nil {
+			break
+		}
+		firstErr = c.decodePart(w, now)
+	}
 	return firstErr
+}
+
+// partWork is one partition's records of a poll.
+type partWork struct {
+	tp      topicPartition
+	st      *partState
+	records []*kgo.Record
+}
+
+// decodeParallel decodes the partitions of ws on up to GOMAXPROCS
+// goroutines, each partition on one of them, its records in offset order,
+// and returns the first error. c.mu held (by the caller, for all of them).
+//
+// A partition's decode touches only its own state (partState, buffer,
+// batches) and what is safe for concurrent use: the decoders, metrics,
+// the sinks' Submit, atomic counters; the few consumer-wide fields its
+// rarer paths reach (a schema change, a decode retry) are under c.sideMu.
+// Nothing here is bound to one goroutine, so decoding grows with the cores
+// while each partition's order, and so the commit protocol, is kept.
+func (c *Consumer) decodeParallel(ws []partWork, now time.Time) error {
+	workers := min(runtime.GOMAXPROCS(0), len(ws))
+	if workers <= 1 {
+		for _, w := range ws {
+			if err := c.decodePart(w, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var (
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		errMu    sync.Mutex
+		firstErr error
+	)
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(ws) {
+					return
+				}
+				if err := c.decodePart(ws[i], now); err != nil {
+					errMu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					errMu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// decodePart decodes one partition's records of a poll into its buffer.
+func (c *Consumer) decodePart(w partWork, now time.Time) error {
+	tp, st := w.tp, w.st
+	before := st.buf.Next()
+	defer func() { c.rangeRead.Add(max(st.buf.Next()-before, 0)) }()
+	for _, rec := range w.records {
+		if rec.Offset < st.buf.Next() {
+			continue // re-delivered before a re-seek took effect
+		}
+		if c.atStop(tp, st, rec.Offset) {
+			return nil // a replay past its range
+		}
+		if rec.Attrs.IsControl() {
+			// A transaction marker (only kept for replays): an offset
+			// without a row.
+			st.buf.SkipTo(rec.Offset + 1)
+		} else if err := c.addTo(tp, st, rec, now); errors.Is(err, errWaitSchema) || errors.Is(err, errWaitRetry) || errors.Is(err, errReleased) {
+			return nil // the rest of this partition waits for the change
+		} else if err != nil {
+			return err
+		}
+		if c.atStop(tp, st, st.buf.Next()) {
+			return nil
+		}
+	}
+	return nil
 }
 
 // addTo adds one record to its partition: to its buffer, or to a lane of a
@@ -621,8 +696,12 @@ func (c *Consumer) add(st *partState, rec *kgo.Record, now time.Time) error {
 // record's, read once to route it).
 func (c *Consumer) addMessage(st *partState, rec *kgo.Record, msg *codec.Message, now time.Time) error {
 	size := len(rec.Value)
-	c.m.records.WithLabelValues(rec.Topic, partLabel(rec.Partition)).Inc()
-	c.m.bytes.WithLabelValues(rec.Topic, partLabel(rec.Partition)).Add(float64(size))
+	if st.read == nil {
+		st.read = c.m.records.WithLabelValues(rec.Topic, partLabel(rec.Partition))
+		st.readBytes = c.m.bytes.WithLabelValues(rec.Topic, partLabel(rec.Partition))
+	}
+	st.read.Inc()
+	st.readBytes.Add(float64(size))
 	derr := st.route.Decoder.Append(st.buf.Builder(), msg)
 	if errors.Is(derr, codec.ErrRetry) {
 		return c.waitRetry(st, rec, derr, now)
