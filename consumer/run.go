@@ -527,7 +527,17 @@ func (c *Consumer) loop(ctx context.Context, finite bool) error {
 			return nil // a replay: every partition reached its end
 		}
 
+		// A poke (memory released, a fence, a schema change landed) ends
+		// the wait at once: a loop paused on the memory budget resumes as
+		// soon as a batch is written, not at the next poll timeout.
 		pollCtx, cancel := context.WithTimeout(ctx, maxPollWait)
+		go func() {
+			select {
+			case <-c.wake:
+				cancel()
+			case <-pollCtx.Done():
+			}
+		}()
 		fetches := c.cl.PollRecords(pollCtx, 50_000)
 		cancel()
 		if fetches.IsClientClosed() {
