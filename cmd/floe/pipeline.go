@@ -448,6 +448,9 @@ type tableTarget struct {
 	// OnLanded, if set, is told what each landed commit holds (the report
 	// at the end of `floe replay`).
 	OnLanded func(committer.Landed)
+	// Replay is set by `floe replay`: old records, whose age is not
+	// freshness (committer.Deps.Replay).
+	Replay bool
 }
 
 // openTable loads or creates a configured table (and its dead-letter table)
@@ -492,7 +495,7 @@ func (p *pipeline) openTable(ctx context.Context, tc config.Table, target tableT
 	}
 	com, err := committer.New(p.cfg.Commit, tc.TableConfig, committer.Deps{
 		Catalog: p.cat, Endpoint: catalogEndpoint(p.cfg.Catalog), Table: tbl, DLQ: dlq, LetterTopic: letterTopic,
-		Group: target.Group, Branch: target.Branch, Identity: p.who, OnLanded: target.OnLanded,
+		Group: target.Group, Branch: target.Branch, Identity: p.who, OnLanded: target.OnLanded, Replay: target.Replay,
 	}, p.log, p.reg)
 	if err != nil {
 		return nil, nil, err
