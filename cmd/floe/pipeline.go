@@ -494,8 +494,8 @@ func (p *pipeline) openTable(ctx context.Context, tc config.Table, target tableT
 		letterTopic = w
 	}
 	com, err := committer.New(p.cfg.Commit, tc.TableConfig, committer.Deps{
-		Catalog: p.cat, Endpoint: catalogEndpoint(p.cfg.Catalog), Table: tbl, DLQ: dlq, LetterTopic: letterTopic,
-		Group: target.Group, Branch: target.Branch, Identity: p.who, OnLanded: target.OnLanded, Replay: target.Replay,
+		Replay: target.Replay, Catalog: p.cat, Endpoint: catalogEndpoint(p.cfg.Catalog), Table: tbl, DLQ: dlq, LetterTopic: letterTopic,
+		Group: target.Group, Branch: target.Branch, Identity: p.who, OnLanded: target.OnLanded,
 	}, p.log, p.reg)
 	if err != nil {
 		return nil, nil, err
