@@ -88,6 +88,9 @@ type Batch struct {
 	Bytes      int64 // consumed payload bytes
 	// MaxTimestamp is the newest record timestamp in the batch (watermark input).
 	MaxTimestamp time.Time
+	// Stamps is the distribution of the batch's record timestamps (rows,
+	// skipped records and dead letters): freshness input when it lands.
+	Stamps Stamps
 	// Opened is when the first record was added; used for lag in seconds.
 	Opened time.Time
 	Reason Reason
@@ -241,6 +244,7 @@ type Buffer struct {
 	bytes   int64
 	letters []DeadLetter
 	maxTS   time.Time
+	stamps  Stamps
 	opened  time.Time
 }
 
@@ -287,6 +291,7 @@ func (b *Buffer) Add(offset int64, ts time.Time, size int, row bool, now time.Ti
 	if ts.After(b.maxTS) {
 		b.maxTS = ts
 	}
+	b.stamps.Add(ts)
 	return b.full(now), nil
 }
 
@@ -364,7 +369,7 @@ func (b *Buffer) Seal(reason Reason) *Batch {
 		Topic: b.topic, Partition: b.partition, Generation: b.generation,
 		Start: b.start, End: b.end,
 		Records: b.records, Skipped: b.skipped, Bytes: b.bytes,
-		MaxTimestamp: b.maxTS, Opened: b.opened, Reason: reason,
+		MaxTimestamp: b.maxTS, Stamps: b.stamps.clone(), Opened: b.opened, Reason: reason,
 		Letters: b.letters,
 	}
 	if b.builder != nil && b.rows > 0 {
@@ -379,6 +384,7 @@ func (b *Buffer) Seal(reason Reason) *Batch {
 	b.start = b.end
 	b.records, b.skipped, b.rows, b.bytes = 0, 0, 0, 0
 	b.letters = nil
+	b.stamps.reset()
 	b.maxTS, b.opened = time.Time{}, time.Time{}
 	return batch
 }

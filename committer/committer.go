@@ -79,6 +79,10 @@ type Deps struct {
 	// letters always go to the dead-letter table's main branch.
 	Branch   string
 	Identity offsets.Writer
+	// Replay says the records are read again long after they were
+	// produced (`floe replay`): their age is not freshness, so
+	// floe_table_freshness_seconds is not observed.
+	Replay bool
 	// OnLanded, if set, is told what each landed commit holds (for reports
 	// such as the end of `floe replay`).
 	OnLanded func(Landed)

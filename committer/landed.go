@@ -32,6 +32,19 @@ func (c *Committer) watermarkAfter(include []*batcher.Batch) time.Time {
 	return low
 }
 
+// observeFreshness adds every record of the landed batches to
+// floe_table_freshness_seconds, at landedAt minus its timestamp: one weighted
+// observation per run of a batch's timestamp distribution (batcher.Stamps),
+// not one per record. A timestamp after landedAt (clock skew between the
+// producer or broker and floe) counts as fresh: 0 s.
+func (c *Committer) observeFreshness(landedAt time.Time, include []*batcher.Batch) {
+	for _, b := range include {
+		b.Stamps.Each(func(at time.Time, n int) {
+			c.m.freshness.ObserveN(max(landedAt.Sub(at).Seconds(), 0), uint64(n))
+		})
+	}
+}
+
 // logRanges is how many ranges a commit's log line lists; the table's
 // floe.ranges (floe commits) has them all. At 1,000 partitions every range
 // would make a 56 KB line per commit.
@@ -55,7 +68,8 @@ func (c *Committer) finish(ag *attemptGroup, tbl *table.Table, snap *table.Snaps
 	for _, f := range ag.data.files {
 		fileBytes += f.FileSizeBytes()
 	}
-	dur := time.Since(ag.started)
+	landedAt := time.Now()
+	dur := landedAt.Sub(ag.started)
 
 	c.mu.Lock()
 	c.tbl = tbl
@@ -81,6 +95,9 @@ func (c *Committer) finish(ag *attemptGroup, tbl *table.Table, snap *table.Snaps
 	objects := ag.requests.Objects()
 	if objects > 0 { // a file:// warehouse makes none
 		c.m.objectsPerCommit.Observe(float64(objects))
+	}
+	if !c.deps.Replay {
+		c.observeFreshness(landedAt, include)
 	}
 	if wm := c.watermarkAfter(nil); !wm.IsZero() {
 		c.m.watermark.Set(float64(wm.UnixMilli()) / 1000)

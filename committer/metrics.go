@@ -15,6 +15,10 @@ const (
 	outcomeFailed             = "failed"
 )
 
+// FreshnessBuckets are the upper bounds of floe_table_freshness_seconds:
+// from a fast commit-interval's sub-second freshness to an hour behind.
+var FreshnessBuckets = []float64{0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600}
+
 type metrics struct {
 	commits           *prometheus.CounterVec
 	attemptErrors     *prometheus.CounterVec
@@ -29,6 +33,7 @@ type metrics struct {
 	healthy           prometheus.Gauge
 	lastCommit        prometheus.Gauge
 	watermark         prometheus.Gauge
+	freshness         *prom.WeightedHistogram
 	requestsPerCommit prometheus.Observer
 	objectsPerCommit  prometheus.Observer
 	deadLetters       prometheus.Counter
@@ -91,6 +96,12 @@ func newMetrics(reg prometheus.Registerer, tableName string) *metrics {
 		Name: "floe_committer_watermark_timestamp_seconds", Help: "Committed watermark: min over partitions of the newest committed record timestamp.",
 	}, []string{"table"}))
 
+	freshness := prom.Register(reg, prom.NewWeightedHistogramVec(prometheus.HistogramOpts{
+		Name:    "floe_table_freshness_seconds",
+		Help:    "Time from each record's Kafka timestamp to the landing of the commit that holds it (rows, skipped records and dead letters; not for floe replay).",
+		Buckets: FreshnessBuckets,
+	}, []string{"table"}))
+
 	perCommit := prom.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "floe_committer_catalog_requests_per_commit",
 		Help:    "Catalog HTTP requests (every try) one commit made: the API cost of a commit.",
@@ -127,6 +138,7 @@ func newMetrics(reg prometheus.Registerer, tableName string) *metrics {
 		commitDuration: commitDur.With(l), writeDuration: writeDur.With(l), fileBytes: fileBytes.With(l),
 		rows: rows.With(l), files: files.With(l), pendingBytes: pending.With(l),
 		healthy: healthy.With(l), lastCommit: last.With(l), watermark: wm.With(l),
+		freshness:         freshness.WithLabelValues(tableName),
 		requestsPerCommit: perCommit.With(l),
 		objectsPerCommit:  objPerCommit.With(l),
 		deadLetters:       deadLetters.With(prometheus.Labels{"table": tableName, "destination": "table"}),

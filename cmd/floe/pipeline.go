@@ -452,6 +452,9 @@ type tableTarget struct {
 	// OnLanded, if set, is told what each landed commit holds (the report
 	// at the end of `floe replay`).
 	OnLanded func(committer.Landed)
+	// Replay is set by `floe replay`: old records, whose age is not
+	// freshness (committer.Deps.Replay).
+	Replay bool
 }
 
 // openTable loads or creates a configured table (and its dead-letter table)
@@ -495,7 +498,7 @@ func (p *pipeline) openTable(ctx context.Context, tc config.Table, target tableT
 		letterTopic = w
 	}
 	com, err := committer.New(p.cfg.Commit, tc.TableConfig, committer.Deps{
-		Catalog: p.cat, Endpoint: catalogEndpoint(p.cfg.Catalog), Table: tbl, DLQ: dlq, LetterTopic: letterTopic,
+		Replay: target.Replay, Catalog: p.cat, Endpoint: catalogEndpoint(p.cfg.Catalog), Table: tbl, DLQ: dlq, LetterTopic: letterTopic,
 		Group: target.Group, Branch: target.Branch, Identity: p.who, OnLanded: target.OnLanded,
 		Writers: p.writers,
 	}, p.log, p.reg)

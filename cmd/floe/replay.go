@@ -322,7 +322,7 @@ func runReplay(ctx context.Context, cfg *config.Config, tc config.Table, plan *r
 	}
 	rep := &replayReport{}
 	com, route, err := p.openTable(ctx, tc, tableTarget{Group: plan.group(), Branch: plan.branch, Topics: []string{plan.topic},
-		OnLanded: rep.landed})
+		OnLanded: rep.landed, Replay: true})
 	if err != nil {
 		return err
 	}

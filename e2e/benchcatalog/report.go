@@ -15,63 +15,17 @@ import (
 	"github.com/floe-dev/floe/e2e/internal/floebench"
 )
 
-// hist is a histogram merged over processes and label sets: cumulative
-// counts per upper bound.
-type hist struct {
-	bounds []float64
-	counts []float64
-	count  float64
-	sum    float64
-}
-
-func (h *hist) add(m *dto.Metric) {
-	hg := m.GetHistogram()
-	if h.bounds == nil {
-		for _, b := range hg.GetBucket() {
-			h.bounds = append(h.bounds, b.GetUpperBound())
-		}
-		h.counts = make([]float64, len(h.bounds))
-	}
-	for i, b := range hg.GetBucket() {
-		if i < len(h.counts) {
-			h.counts[i] += float64(b.GetCumulativeCount())
-		}
-	}
-	h.count += float64(hg.GetSampleCount())
-	h.sum += hg.GetSampleSum()
-}
-
-// quantile interpolates linearly inside the bucket that holds the q-th
-// observation, as PromQL's histogram_quantile does.
-func (h *hist) quantile(q float64) float64 {
-	if h == nil || h.count == 0 {
-		return math.NaN()
-	}
-	rank := q * h.count
-	lower, below := 0.0, 0.0
-	for i, c := range h.counts {
-		if c >= rank {
-			if c == below {
-				return h.bounds[i]
-			}
-			return lower + (h.bounds[i]-lower)*(rank-below)/(c-below)
-		}
-		lower, below = h.bounds[i], c
-	}
-	return lower // above the last bound
-}
-
 // merge merges histogram name over every process, grouped by label key
 // (empty: one group).
-func merge(fams []floebench.Families, name, key string) map[string]*hist {
-	out := map[string]*hist{}
+func merge(fams []floebench.Families, name, key string) map[string]*floebench.Hist {
+	out := map[string]*floebench.Hist{}
 	for _, f := range fams {
 		for _, m := range f[name].GetMetric() {
 			k := label(m, key)
 			if out[k] == nil {
-				out[k] = &hist{}
+				out[k] = &floebench.Hist{}
 			}
-			out[k].add(m)
+			out[k].Add(m)
 		}
 	}
 	return out
@@ -155,12 +109,12 @@ func (b *bench) report(fams []floebench.Families, tcp *connSampler, g *gaugeSamp
 	fmt.Printf("| retried attempts per landed commit | %.3f (%.0f; by reason: %s) |\n", attemptErrors/max(landed, 1), attemptErrors, formatCounts(reasons))
 	fmt.Printf("| catalog read retries (429/5xx/network) | %.0f |\n", readRetries)
 	fmt.Printf("| batches dropped (fenced, stale) | %s |\n", formatCounts(dropped))
-	if perCommit != nil && perCommit.count > 0 {
-		fmt.Printf("| catalog requests per commit, mean / p99 | %.2f / %.0f |\n", perCommit.sum/perCommit.count, perCommit.quantile(0.99))
+	if perCommit != nil && perCommit.Count > 0 {
+		fmt.Printf("| catalog requests per commit, mean / p99 | %.2f / %.0f |\n", perCommit.Sum/perCommit.Count, perCommit.Quantile(0.99))
 	}
-	if objReqs := merge(fams, "floe_objectstore_request_duration_seconds", "")[""]; objReqs != nil && objReqs.count > 0 {
+	if objReqs := merge(fams, "floe_objectstore_request_duration_seconds", "")[""]; objReqs != nil && objReqs.Count > 0 {
 		fmt.Printf("| object-store requests per landed commit (all of the run) | %.1f (%.0f requests; peak %.0f connections per process) |\n",
-			objReqs.count/max(landed, 1), objReqs.count, g.peak("floe_objectstore_open_connections"))
+			objReqs.Count/max(landed, 1), objReqs.Count, g.peak("floe_objectstore_open_connections"))
 	}
 	fmt.Printf("| commit latency p50 / p99 (log) | %s / %s |\n", floebench.Pct(lat, 50), floebench.Pct(lat, 99))
 	fmt.Printf("| peak open connections per process, floe's gauge | %s |\n", under(g.peak("floe_catalog_open_connections"), limConns))
@@ -187,7 +141,7 @@ func (b *bench) report(fams []floebench.Families, tcp *connSampler, g *gaugeSamp
 	sort.Strings(ops)
 	for _, op := range ops {
 		h := byOp[op]
-		fmt.Printf("| %s | %.0f | %s | %s | %s |\n", op, h.count, ms(h.quantile(0.5)), ms(h.quantile(0.99)), formatCounts(byStatus[op]))
+		fmt.Printf("| %s | %.0f | %s | %s | %s |\n", op, h.Count, ms(h.Quantile(0.5)), ms(h.Quantile(0.99)), formatCounts(byStatus[op]))
 	}
 	fmt.Printf("\nmachine: %s, %d CPUs, %s; %s\n", host, runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format(time.RFC3339))
 }

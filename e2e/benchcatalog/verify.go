@@ -130,18 +130,8 @@ func (b *bench) checkReaders(ctx context.Context, v *verdict, t int, end map[int
 	for i := range ids {
 		ids[i] = floebench.RecordID(t, i)
 	}
-	catalog := map[string]any{"type": "rest", "uri": b.catURI}
-	if b.o.catalog == "rest-s3" {
-		catalog["warehouse"] = b.env["E2E_REST_S3_WAREHOUSE"]
-		catalog["s3"] = map[string]any{
-			"endpoint": b.env["E2E_S3_ENDPOINT"], "region": b.env["E2E_S3_REGION"],
-			"access_key": b.env["E2E_S3_ACCESS_KEY"], "secret_key": b.env["E2E_S3_SECRET_KEY"],
-		}
-	} else if w := b.env["E2E_REST_FILE_WAREHOUSE"]; w != "" {
-		catalog["warehouse"] = w
-	}
 	out, err := floebench.RunReaders(ctx, b.env["E2E_PYTHON"], b.o.readers, map[string]any{
-		"catalog": catalog, "table": table, "group": b.group, "id_column": "id", "expected_ids": ids,
+		"catalog": floebench.ReaderCatalog(b.env, b.o.catalog), "table": table, "group": b.group, "id_column": "id", "expected_ids": ids,
 		"partition_column": "_kafka_partition", "offset_column": "_kafka_offset",
 	})
 	if err != nil {

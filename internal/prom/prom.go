@@ -1,6 +1,8 @@
 // Package prom registers floe's Prometheus collectors on an injected
 // registry, so several components (one committer per table, the catalog and
-// object-store transports) can share one metric family.
+// object-store transports) can share one metric family, and holds the
+// collectors client_golang lacks (a histogram that takes weighted
+// observations).
 package prom
 
 import (

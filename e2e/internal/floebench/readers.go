@@ -71,3 +71,22 @@ func (r ReaderResult) RowProblem(name string, produced int) string {
 	}
 	return ""
 }
+
+// ReaderCatalog is the "catalog" object check.py takes for one of the test
+// bed's REST catalogs: rest-file (file:// warehouse) or rest-s3.
+func ReaderCatalog(env map[string]string, catalog string) map[string]any {
+	if catalog == "rest-s3" {
+		return map[string]any{
+			"type": "rest", "uri": env["E2E_REST_S3_URI"], "warehouse": env["E2E_REST_S3_WAREHOUSE"],
+			"s3": map[string]any{
+				"endpoint": env["E2E_S3_ENDPOINT"], "region": env["E2E_S3_REGION"],
+				"access_key": env["E2E_S3_ACCESS_KEY"], "secret_key": env["E2E_S3_SECRET_KEY"],
+			},
+		}
+	}
+	c := map[string]any{"type": "rest", "uri": env["E2E_REST_FILE_URI"]}
+	if w := env["E2E_REST_FILE_WAREHOUSE"]; w != "" {
+		c["warehouse"] = w
+	}
+	return c
+}
