@@ -39,7 +39,7 @@ func startFloe(o *options, env map[string]string, topic, table, group, budget st
 	if f.addr, err = floebench.FreeAddr(); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(f.cfg, []byte(config(env, o.catalog, topic, table, group, f.addr, budget)), 0o644); err != nil {
+	if err := os.WriteFile(f.cfg, []byte(config(env, o.catalog, topic, table, group, f.addr, budget, o.batch)), 0o644); err != nil {
 		return nil, err
 	}
 	if f.logFile, err = os.Create(f.log); err != nil {
@@ -170,15 +170,20 @@ func (f *floeRun) commits(bin string) ([]commitInfo, error) {
 	}
 }
 
-// config is floe's config for one benchmark run: the drain's batch policy
-// and a 2 s commit interval in every mode, budget as kafka.memory-budget.
-func config(env map[string]string, catalog, topic, table, group, addr, budget string) string {
+// config is floe's config for one benchmark run: batch as kafka.batch, a
+// 2 s commit interval in every mode, budget as kafka.memory-budget
+// ("default": floe's).
+func config(env map[string]string, catalog, topic, table, group, addr, budget, batch string) string {
 	uri, warehouse := env["E2E_REST_FILE_URI"], env["E2E_REST_FILE_WAREHOUSE"]
 	s3 := ""
 	if catalog == "rest-s3" {
 		uri, warehouse = env["E2E_REST_S3_URI"], env["E2E_REST_S3_WAREHOUSE"]
 		s3 = fmt.Sprintf("  s3: {endpoint: %q, region: %q, access-key-id: %q, secret-access-key: %q, path-style: true}\n",
 			env["E2E_S3_ENDPOINT"], env["E2E_S3_REGION"], env["E2E_S3_ACCESS_KEY"], env["E2E_S3_SECRET_KEY"])
+	}
+	budgetLine := ""
+	if budget != "default" {
+		budgetLine = fmt.Sprintf("  memory-budget: %s\n", budget)
 	}
 	wh := ""
 	if warehouse != "" {
@@ -187,8 +192,7 @@ func config(env map[string]string, catalog, topic, table, group, addr, budget st
 	return fmt.Sprintf(`kafka:
   brokers: [%q]
   group: %q
-  memory-budget: %s
-  batch: {max-records: 200000, max-bytes: 16MiB, max-age: 2s}
+%s  batch: %s
 catalog:
   type: rest
   uri: %q
@@ -208,7 +212,7 @@ tables:
       - {name: tags, type: "list<string>"}
       - {name: note, type: string}
     partition-by: ["day(ts)"]
-`, env["E2E_KAFKA"], group, budget, uri, wh, s3, addr, table, topic, commitInterval)
+`, env["E2E_KAFKA"], group, budgetLine, batch, uri, wh, s3, addr, table, topic, commitInterval)
 }
 
 // commitInterval is the tables' commit-interval in every mode.

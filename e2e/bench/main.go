@@ -50,6 +50,7 @@ func main() {
 type options struct {
 	floe, envFile, catalog, profile, readers string
 	mode, budget, budgets, csv, chart        string
+	batch                                    string
 	chartScript                              string
 	records, partitions, size, rate          int
 	duration                                 time.Duration
@@ -66,7 +67,8 @@ func run() error {
 	flag.IntVar(&o.records, "records", 2_000_000, "drain: records to produce before floe starts")
 	flag.IntVar(&o.partitions, "partitions", 8, "partitions of the topic")
 	flag.IntVar(&o.size, "size", 300, "approximate record size in bytes")
-	flag.StringVar(&o.budget, "memory-budget", "512MiB", "floe's kafka.memory-budget")
+	flag.StringVar(&o.budget, "memory-budget", "default", "floe's kafka.memory-budget (default: floe's own)")
+	flag.StringVar(&o.batch, "batch", "{max-age: 2s}", "floe's kafka.batch (floe's defaults for what it leaves out)")
 	flag.IntVar(&o.rate, "rate", 20_000, "steady: records per second")
 	flag.DurationVar(&o.duration, "duration", 2*time.Minute, "steady: how long to produce")
 	flag.StringVar(&o.budgets, "budgets", "", "run the drain once per kafka.memory-budget in this comma-separated list (e.g. 128MiB,256MiB,512MiB,1GiB) and chart them")
