@@ -35,10 +35,11 @@ const (
 	ReasonSchema   Reason = "schema"   // the table's schema changed (schema evolution)
 	ReasonEnd      Reason = "end"      // a replay reached the end of its range
 	ReasonCommit   Reason = "commit"   // the table's commit is starting: it takes what was read
+	ReasonCaughtUp Reason = "caught_up" // a large buffer's partition read its last record: the end of a backlog
 )
 
 // Reasons lists every flush reason, for initialising metric labels.
-var Reasons = []Reason{ReasonRecords, ReasonBytes, ReasonAge, ReasonMemory, ReasonShutdown, ReasonSchema, ReasonEnd, ReasonCommit}
+var Reasons = []Reason{ReasonRecords, ReasonBytes, ReasonAge, ReasonMemory, ReasonShutdown, ReasonSchema, ReasonEnd, ReasonCommit, ReasonCaughtUp}
 
 // Policy says when a partition's buffer is full. Zero fields are invalid;
 // use [DefaultPolicy] as the base.
@@ -350,6 +351,9 @@ func (b *Buffer) Len() int { return b.records }
 
 // Bytes is the consumed payload size held by the buffer.
 func (b *Buffer) Bytes() int64 { return b.bytes }
+
+// Policy is the buffer's flush policy.
+func (b *Buffer) Policy() Policy { return b.policy }
 
 // Start is the first offset the buffer's next batch accounts for.
 func (b *Buffer) Start() int64 { return b.start }

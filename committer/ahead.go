@@ -52,7 +52,7 @@ func (c *Committer) writesAhead(b *batcher.Batch) bool {
 		return false
 	}
 	switch b.Reason {
-	case batcher.ReasonBytes, batcher.ReasonRecords, batcher.ReasonMemory:
+	case batcher.ReasonBytes, batcher.ReasonRecords, batcher.ReasonMemory, batcher.ReasonCaughtUp:
 		return true
 	}
 	return false

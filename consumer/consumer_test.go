@@ -432,6 +432,26 @@ func TestBehindPartitionSealsOnSizeNotAge(t *testing.T) {
 	require.True(t, behind(lane), "a lane is as far behind as its partition")
 }
 
+// A large buffer whose partition has read its last record (the end of a
+// backlog) seals at once, to be written beside the rest, not at the commit.
+func TestCaughtUpLargeBufferSeals(t *testing.T) {
+	e := newConsumerEnv(t, 2, func(c *Config) { c.Batch.MaxAge, c.Batch.MaxBytes = time.Hour, 4<<20 }) // seals from 1 MiB
+	value := strings.Repeat("x", 1024)
+	var recs []*kgo.Record
+	for range 1100 { // past 1 MiB
+		recs = append(recs, &kgo.Record{Partition: 0, Value: []byte(value)})
+	}
+	require.NoError(t, e.prod.ProduceSync(context.Background(), recs...).FirstErr())
+	e.produce(1, "small") // caught up too, but small: it waits for its commit
+	e.run()
+	require.Eventually(t, func() bool { return len(e.sink.snapshot()) > 0 }, waitFor, tick)
+	bs := e.sink.snapshot()
+	require.Equal(t, map[int32][2]int64{0: {0, 1100}}, covered(t, bs))
+	for _, b := range bs {
+		require.Equal(t, batcher.ReasonCaughtUp, b.Reason)
+	}
+}
+
 func TestSkippedRecordsAreAccountedFor(t *testing.T) {
 	e := newConsumerEnv(t, 1, nil)
 	e.produce(0, "a", "bad", "c")

@@ -848,8 +848,14 @@ func (c *Consumer) sealAll(reason batcher.Reason) {
 
 func (c *Consumer) sealDue(now time.Time) {
 	c.leaves(func(tp topicPartition, st *partState) {
-		if st.buf.Due(now) && !behind(st) {
+		switch {
+		case behind(st):
+		case st.buf.Due(now):
 			c.seal(tp, st, batcher.ReasonAge)
+		case st.buf.Bytes() >= caughtUpBytes(st.buf.Policy()):
+			// The end of a backlog: its large tail is written now,
+			// beside the reading of the rest, not at the next commit.
+			c.seal(tp, st, batcher.ReasonCaughtUp)
 		}
 	})
 	for tp, st := range c.parts {
@@ -858,6 +864,11 @@ func (c *Consumer) sealDue(now time.Time) {
 		}
 	}
 }
+
+// caughtUpBytes is the size from which a buffer whose partition has caught
+// up seals at once (ReasonCaughtUp): an eighth of a full batch. Steady
+// streams fill buffers far more slowly than their commits seal them.
+func caughtUpBytes(p batcher.Policy) int64 { return max(p.MaxBytes/8, 1<<20) }
 
 // behind is true while st's partition has records in Kafka beyond what was
 // read: its buffers then seal on size (and at each commit), not on age, so

@@ -33,17 +33,23 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return p.Run(ctx)
 }
 
-// memoryLimit is the Go runtime's soft memory limit floe sets: 1.5 ×
-// kafka.memory-budget, unless GOMEMLIMIT is set (the runtime has read it
-// then). Without a limit the garbage collector lets the heap grow to twice
-// what is live, so the process's RSS ran at about 2 × the budget; with it,
-// about 1.4 × (docs/BENCHMARKS.md).
+// memoryLimit is the Go runtime's soft memory limit floe sets:
+// kafka.memory-budget plus room for what the budget does not count (the
+// Parquet writers' pages and compressors, Kafka fetch buffers), half the
+// budget and at least memoryRoom, unless GOMEMLIMIT is set (the runtime
+// has read it then). Without a limit the garbage collector lets the heap
+// grow to twice what is live; with one too tight for what is live, it
+// collects without end and the CPU goes to it (docs/BENCHMARKS.md).
 func memoryLimit(env func(string) string, budget int64) (limit int64, source string) {
 	if v := env("GOMEMLIMIT"); v != "" {
 		return -1, "GOMEMLIMIT=" + v
 	}
-	return budget + budget/2, "1.5 × kafka.memory-budget"
+	return budget + max(budget/2, memoryRoom), "kafka.memory-budget + max(half of it, 192 MiB)"
 }
+
+// memoryRoom is the least room the soft memory limit leaves above the
+// budget: about what two Parquet writers and the fetch buffers hold.
+const memoryRoom = 192 << 20
 
 // setMemoryLimit applies memoryLimit and logs it.
 func setMemoryLimit(logger *slog.Logger, budget int64) {

@@ -10,7 +10,9 @@ func TestMemoryLimit(t *testing.T) {
 	noEnv := func(string) string { return "" }
 	limit, source := memoryLimit(noEnv, 512<<20)
 	require.Equal(t, int64(768<<20), limit)
-	require.Equal(t, "1.5 × kafka.memory-budget", source)
+	require.Equal(t, "kafka.memory-budget + max(half of it, 192 MiB)", source)
+	limit, _ = memoryLimit(noEnv, 256<<20)
+	require.Equal(t, int64(448<<20), limit, "at least 192 MiB of room")
 
 	limit, source = memoryLimit(func(k string) string {
 		if k == "GOMEMLIMIT" {
