@@ -27,14 +27,14 @@ type Reason string
 
 const (
 	ReasonNone     Reason = ""
-	ReasonRecords  Reason = "records"  // Policy.MaxRecords reached
-	ReasonBytes    Reason = "bytes"    // Policy.MaxBytes reached
-	ReasonAge      Reason = "age"      // Policy.MaxAge elapsed since the first record
-	ReasonMemory   Reason = "memory"   // the global memory budget asked for room
-	ReasonShutdown Reason = "shutdown" // the process is stopping
-	ReasonSchema   Reason = "schema"   // the table's schema changed (schema evolution)
-	ReasonEnd      Reason = "end"      // a replay reached the end of its range
-	ReasonCommit   Reason = "commit"   // the table's commit is starting: it takes what was read
+	ReasonRecords  Reason = "records"   // Policy.MaxRecords reached
+	ReasonBytes    Reason = "bytes"     // Policy.MaxBytes reached
+	ReasonAge      Reason = "age"       // Policy.MaxAge elapsed since the first record
+	ReasonMemory   Reason = "memory"    // the global memory budget asked for room
+	ReasonShutdown Reason = "shutdown"  // the process is stopping
+	ReasonSchema   Reason = "schema"    // the table's schema changed (schema evolution)
+	ReasonEnd      Reason = "end"       // a replay reached the end of its range
+	ReasonCommit   Reason = "commit"    // the table's commit is starting: it takes what was read
 	ReasonCaughtUp Reason = "caught_up" // a large buffer's partition read its last record: the end of a backlog
 )
 
