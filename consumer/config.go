@@ -55,7 +55,7 @@ func DefaultConfig() Config {
 		SessionTimeout: 45 * time.Second,
 		FetchMaxBytes:  50 << 20,
 		Batch:          batcher.DefaultPolicy(),
-		MemoryBudget:   256 << 20,
+		MemoryBudget:   128 << 20,
 		LagInterval:    15 * time.Second,
 		TopicRefresh:   30 * time.Second,
 	}
