@@ -374,7 +374,10 @@ func TestReservedRoomDoesNotKeepFetchingPaused(t *testing.T) {
 	require.Zero(t, promtest.Value(t, e.reg, "floe_consumer_memory_bytes", map[string]string{"state": "arrow"}))
 }
 
-func TestShutdownSealsEverything(t *testing.T) {
+// readThirty runs a consumer that has read 30 records, 10 per partition of
+// 3, none of them sealed yet.
+func readThirty(t *testing.T) *consumerEnv {
+	t.Helper()
 	e := newConsumerEnv(t, 3, func(c *Config) { c.Batch.MaxAge = time.Hour })
 	e.run()
 	for i := 0; i < 30; i++ {
@@ -385,6 +388,11 @@ func TestShutdownSealsEverything(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return records("0")+records("1")+records("2") == 30 }, waitFor, tick)
 	require.Empty(t, e.sink.snapshot(), "nothing is full yet")
+	return e
+}
+
+func TestShutdownSealsEverything(t *testing.T) {
+	e := readThirty(t)
 	e.stop()
 	require.NoError(t, <-e.done)
 	e.done <- nil // for the cleanup
@@ -396,16 +404,7 @@ func TestShutdownSealsEverything(t *testing.T) {
 // A commit starting seals the table's buffers first, so it takes every
 // record read before it, not only those whose batches were full or old.
 func TestCommitSealsTheTablesBuffers(t *testing.T) {
-	e := newConsumerEnv(t, 3, func(c *Config) { c.Batch.MaxAge = time.Hour })
-	e.run()
-	for i := 0; i < 30; i++ {
-		e.produce(int32(i%3), fmt.Sprint(i))
-	}
-	records := func(p string) float64 {
-		return promtest.ValueOrZero(t, e.reg, "floe_consumer_records_total", map[string]string{"topic": "t", "partition": p})
-	}
-	require.Eventually(t, func() bool { return records("0")+records("1")+records("2") == 30 }, waitFor, tick)
-	require.Empty(t, e.sink.snapshot(), "nothing is full yet")
+	e := readThirty(t)
 	e.sink.mu.Lock()
 	seal := e.sink.onCommit
 	e.sink.mu.Unlock()

@@ -3,8 +3,6 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/floe-dev/floe/e2e/internal/floebench"
 )
 
 // floeProc is one running floe process.
@@ -377,27 +377,7 @@ type commitInfo struct {
 // floeCommits runs `floe commits --config cfg --json`: the commit history as
 // floe reads it from the table, newest first.
 func floeCommits(cfg string) ([]commitInfo, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, floeBin, "commits", "--config", cfg, "--json")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("floe commits: %w: %s", err, strings.TrimSpace(stderr.String()))
-	}
-	var out []commitInfo
-	dec := json.NewDecoder(&stdout)
-	for {
-		var c commitInfo
-		err := dec.Decode(&c)
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("floe commits: decode: %w", err)
-		}
-		out = append(out, c)
-	}
+	return floebench.Commits[commitInfo](floeBin, cfg)
 }
 
 // committedOffsets folds a commit history into the next offset of every

@@ -1,12 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -147,27 +142,7 @@ type commitInfo struct {
 // commits runs `floe commits --json`: the table's commit history as floe
 // reads it, newest first.
 func (f *floeRun) commits(bin string) ([]commitInfo, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "commits", "--config", f.cfg, "--json")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("floe commits: %w: %s", err, stderr.String())
-	}
-	var out []commitInfo
-	dec := json.NewDecoder(&stdout)
-	for {
-		var c commitInfo
-		err := dec.Decode(&c)
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("floe commits: %w", err)
-		}
-		out = append(out, c)
-	}
+	return floebench.Commits[commitInfo](bin, f.cfg)
 }
 
 // config is floe's config for one benchmark run: batch as kafka.batch, a

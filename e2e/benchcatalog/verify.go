@@ -1,17 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
 	"sort"
 	"strconv"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
@@ -172,25 +165,5 @@ func (b *bench) checkReaders(ctx context.Context, v *verdict, t int, end map[int
 // floeCommits runs `floe commits --config cfg --json`: every table's commit
 // history as floe reads it.
 func floeCommits(bin, cfg string) ([]commitInfo, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "commits", "--config", cfg, "--json")
-	var stdout bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("floe commits: %w", err)
-	}
-	var out []commitInfo
-	dec := json.NewDecoder(&stdout)
-	for {
-		var c commitInfo
-		err := dec.Decode(&c)
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("floe commits: decode: %w", err)
-		}
-		out = append(out, c)
-	}
+	return floebench.Commits[commitInfo](bin, cfg)
 }
