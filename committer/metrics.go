@@ -16,8 +16,9 @@ const (
 )
 
 // FreshnessBuckets are the upper bounds of floe_table_freshness_seconds:
-// from a fast commit-interval's sub-second freshness to an hour behind.
-var FreshnessBuckets = []float64{0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600}
+// from a fast commit-interval's sub-second freshness to an hour behind, finer
+// around the usual commit intervals (seconds) so a p99 near them reads true.
+var FreshnessBuckets = []float64{0.1, 0.25, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 7.5, 10, 15, 20, 30, 60, 120, 300, 600, 1800, 3600}
 
 type metrics struct {
 	commits           *prometheus.CounterVec
