@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"time"
 	"testing"
 
 	icebergio "github.com/apache/iceberg-go/io"
@@ -174,6 +175,26 @@ func TestWriteAheadFailureFallsBackToTheCommit(t *testing.T) {
 	require.NotNil(t, b.Rows, "rows kept for the commit")
 	require.False(t, b.WrittenAhead())
 	require.Equal(t, 1.0, promtest.Value(t, e.reg, "floe_committer_write_ahead_total", map[string]string{"table": "db.events", "result": "failed"}))
+	require.NoError(t, c.Commit(context.Background()))
+	requireNoDuplicates(t, e.rows(), 10)
+	require.Equal(t, map[int32]int64{0: 10}, e.offsets().Topics["events"].Next)
+}
+
+// A commit waits for the writes ahead of its batches; one that cannot end
+// before the commit's deadline fails the commit with its batches kept, and
+// the next commit lands them.
+func TestCommitWaitsForWritesAhead(t *testing.T) {
+	e := newProtoEnv(t)
+	c := e.aheadCommitter("a")
+	release := make(chan struct{})
+	c.aheadTable = func(tbl *table.Table) *table.Table { <-release; return tbl } // a slow store
+	b := e.fullBatch(c, 0, 1, 0, 10)
+	c.Submit(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, c.Commit(ctx), ErrCommitTimeout)
+	require.Empty(t, e.rows())
+	close(release)
 	require.NoError(t, c.Commit(context.Background()))
 	requireNoDuplicates(t, e.rows(), 10)
 	require.Equal(t, map[int32]int64{0: 10}, e.offsets().Topics["events"].Next)
