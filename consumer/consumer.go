@@ -111,6 +111,7 @@ type partState struct {
 	gen       uint64
 	fromTable bool  // the start offset was read from the table
 	hwm       int64 // the partition's high watermark at the last fetch
+	backlog   bool  // a fetch ended short of the high watermark, and the partition has not caught up since
 	// read and readBytes are the partition's records and bytes counters.
 	read, readBytes prometheus.Counter
 

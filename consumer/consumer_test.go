@@ -431,23 +431,45 @@ func TestBehindPartitionSealsOnSizeNotAge(t *testing.T) {
 	require.True(t, behind(lane), "a lane is as far behind as its partition")
 }
 
-// A large buffer whose partition has read its last record (the end of a
-// backlog) seals at once, to be written beside the rest, not at the commit.
+// A large buffer whose partition has read the last record of a backlog
+// seals at once, to be written beside the rest, not at the commit; a
+// partition that keeps up (no fetch ended short of its high watermark), or
+// is still behind, keeps filling its batch.
 func TestCaughtUpLargeBufferSeals(t *testing.T) {
-	e := newConsumerEnv(t, 2, func(c *Config) { c.Batch.MaxAge, c.Batch.MaxBytes = time.Hour, 4<<20 }) // seals from 1 MiB
-	value := strings.Repeat("x", 1024)
-	var recs []*kgo.Record
-	for range 1100 { // past 1 MiB
-		recs = append(recs, &kgo.Record{Partition: 0, Value: []byte(value)})
+	e := newConsumerEnv(t, 1, nil)
+	policy := batcher.Policy{MaxRecords: 1 << 20, MaxBytes: 4 << 20, MaxAge: time.Hour} // seals from 1 MiB
+	part := func(backlog bool, hwm int64) *partState {
+		st := &partState{route: e.c.routes[0], buf: batcher.NewBuffer("t", 0, 1, 0, idSchema, nil, policy), backlog: backlog, hwm: hwm}
+		for o := range int64(1100) { // 1,100 records of 1 KiB: past 1 MiB
+			st.buf.Builder().Field(0).(*array.StringBuilder).Append("x")
+			_, err := st.buf.Add(o, time.Now(), 1024, true, time.Now())
+			require.NoError(t, err)
+		}
+		return st
 	}
-	require.NoError(t, e.prod.ProduceSync(context.Background(), recs...).FirstErr())
-	e.produce(1, "small") // caught up too, but small: it waits for its commit
-	e.run()
-	require.Eventually(t, func() bool { return len(e.sink.snapshot()) > 0 }, waitFor, tick)
-	bs := e.sink.snapshot()
-	require.Equal(t, map[int32][2]int64{0: {0, 1100}}, covered(t, bs))
-	for _, b := range bs {
-		require.Equal(t, batcher.ReasonCaughtUp, b.Reason)
+	tp := topicPartition{"t", 0}
+	for _, tt := range []struct {
+		name    string
+		st      *partState
+		reasons []batcher.Reason
+	}{
+		{"backlog read to its end", part(true, 1100), []batcher.Reason{batcher.ReasonCaughtUp}},
+		{"kept up all along", part(false, 1100), nil},
+		{"still behind", part(true, 5000), nil},
+	} {
+		e.sink.mu.Lock()
+		e.sink.batches = nil
+		e.sink.mu.Unlock()
+		e.c.mu.Lock()
+		e.c.parts = map[topicPartition]*partState{tp: tt.st}
+		e.c.sealDue(time.Now())
+		e.c.mu.Unlock()
+		var reasons []batcher.Reason
+		for _, b := range e.sink.snapshot() {
+			reasons = append(reasons, b.Reason)
+		}
+		require.Equal(t, tt.reasons, reasons, tt.name)
+		require.Equal(t, tt.st.hwm > 1100, tt.st.backlog, "%s: the backlog flag lasts while behind", tt.name)
 	}
 }
 

@@ -587,6 +587,9 @@ func (c *Consumer) process(fetches kgo.Fetches) error {
 			return // revoked while the fetch was buffered, or read again once the table's schema changed
 		}
 		st.hwm = fp.HighWatermark
+		if n := len(fp.Records); n > 0 && fp.Records[n-1].Offset+1 < fp.HighWatermark {
+			st.backlog = true // more was in Kafka than this fetch brought
+		}
 		w := partWork{tp: tp, st: st, records: fp.Records}
 		if st.lanes != nil || len(c.stops) > 0 {
 			serial = append(serial, w)
@@ -848,26 +851,35 @@ func (c *Consumer) sealAll(reason batcher.Reason) {
 
 func (c *Consumer) sealDue(now time.Time) {
 	c.leaves(func(tp topicPartition, st *partState) {
+		part := st
+		if st.parent != nil {
+			part = st.parent
+		}
 		switch {
 		case behind(st):
 		case st.buf.Due(now):
 			c.seal(tp, st, batcher.ReasonAge)
-		case st.buf.Bytes() >= caughtUpBytes(st.buf.Policy()):
-			// The end of a backlog: its large tail is written now,
-			// beside the reading of the rest, not at the next commit.
+		case part.backlog && st.buf.Bytes() >= caughtUpBytes(st.buf.Policy()):
+			// The partition just read the last record of a backlog: its
+			// large tail is written now, beside the reading of the rest,
+			// not at the next commit. (A stream that keeps up never
+			// fetches short of its high watermark: its batches stay full.)
 			c.seal(tp, st, batcher.ReasonCaughtUp)
 		}
 	})
 	for tp, st := range c.parts {
+		if !behind(st) {
+			st.backlog = false
+		}
 		if st.lanes != nil {
 			c.raiseIdleFloor(tp, st)
 		}
 	}
 }
 
-// caughtUpBytes is the size from which a buffer whose partition has caught
-// up seals at once (ReasonCaughtUp): an eighth of a full batch. Steady
-// streams fill buffers far more slowly than their commits seal them.
+// caughtUpBytes is the size from which a buffer whose partition has just
+// caught up with a backlog seals at once (ReasonCaughtUp): an eighth of a
+// full batch.
 func caughtUpBytes(p batcher.Policy) int64 { return max(p.MaxBytes/8, 1<<20) }
 
 // behind is true while st's partition has records in Kafka beyond what was
