@@ -19,12 +19,12 @@ func (c *Committer) writeFiles(ctx context.Context, tbl *table.Table, batches []
 	// Batches decoded before a schema change have the older schema: they
 	// are written as the table's current one (new columns null, widened
 	// types cast), so one file set has one schema.
+	if rowsHeld(batches) == 0 {
+		return nil, nil // every batch was written ahead
+	}
 	sc, err := table.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
 	if err != nil {
 		return nil, fmt.Errorf("arrow schema of %s: %w", c.tc.Name, err)
-	}
-	if rowsHeld(batches) == 0 {
-		return nil, nil // every batch was written ahead
 	}
 	var convErr error
 	records := func(yield func(arrow.RecordBatch, error) bool) {

@@ -498,9 +498,9 @@ func (p *pipeline) openTable(ctx context.Context, tc config.Table, target tableT
 		letterTopic = w
 	}
 	com, err := committer.New(p.cfg.Commit, tc.TableConfig, committer.Deps{
-		Replay: target.Replay, Catalog: p.cat, Endpoint: catalogEndpoint(p.cfg.Catalog), Table: tbl, DLQ: dlq, LetterTopic: letterTopic,
+		Catalog: p.cat, Endpoint: catalogEndpoint(p.cfg.Catalog), Table: tbl, DLQ: dlq, LetterTopic: letterTopic,
 		Group: target.Group, Branch: target.Branch, Identity: p.who, OnLanded: target.OnLanded,
-		Writers: p.writers,
+		Replay: target.Replay, Writers: p.writers,
 	}, p.log, p.reg)
 	if err != nil {
 		return nil, nil, err
