@@ -143,7 +143,7 @@ func (r drainResult) print(o *options) {
 	fmt.Printf("| snapshots | %d |\n", r.snapshots)
 	fmt.Printf("| data files | %.0f, average %.1f MiB |\n", r.files, r.fileBytes/max(r.files, 1)/(1<<20))
 	fmt.Printf("| commit latency p50 / p99 | %s / %s (%d commits) |\n", floebench.Pct(r.lat, 50), floebench.Pct(r.lat, 99), len(r.lat))
-	fmt.Printf("| exactly once | holds: PyIceberg and DuckDB read every id once, floe.offsets = Kafka's end offsets |\n")
+	fmt.Printf("| exactly once | %s |\n", exactlyOnce(o))
 }
 
 // value is record i: a JSON object of about size bytes (id prefix+i).

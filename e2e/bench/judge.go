@@ -89,6 +89,15 @@ func judge(ctx context.Context, o *options, env map[string]string, cl *kgo.Clien
 	return nil
 }
 
+// exactlyOnce is the result table's row on exactly once: what the readers
+// found, or that they were not asked.
+func exactlyOnce(o *options) string {
+	if o.readers == "" {
+		return "NOT judged: -readers is empty"
+	}
+	return "holds: PyIceberg and DuckDB read every id once, floe.offsets = Kafka's end offsets"
+}
+
 // cleanupTable deletes a run's topic and drops its table with its files
 // (unless -keep): a sweep of 2-million-record runs would otherwise fill
 // the test bed's disk.

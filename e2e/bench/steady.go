@@ -150,7 +150,7 @@ func (r steadyResult) print(o *options) {
 	fmt.Printf("| target: p99 ≤ commit-interval + 1 s = %s | %s |\n", r.target(), verdict)
 	fmt.Printf("| floe's floe_table_freshness_seconds p50 / p99 (bucket interpolation) | %s / %s (%.0f records) |\n",
 		secs(r.floe.Quantile(0.5)), secs(r.floe.Quantile(0.99)), r.floeCount())
-	fmt.Printf("| exactly once | holds: PyIceberg and DuckDB read every id once, floe.offsets = Kafka's end offsets |\n")
+	fmt.Printf("| exactly once | %s |\n", exactlyOnce(o))
 }
 
 func (r steadyResult) floeCount() float64 {
