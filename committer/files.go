@@ -11,6 +11,8 @@ import (
 
 	"github.com/floe-dev/floe/batcher"
 	"github.com/floe-dev/floe/catalog"
+	// Parquet pages compress with a 1 MiB zstd window (see the package).
+	_ "github.com/floe-dev/floe/internal/pqzstd"
 )
 
 // writeFiles writes the rows of batches as Parquet data files. A file holds
