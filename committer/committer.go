@@ -125,6 +125,8 @@ type Committer struct {
 	suppressed   int       // attempt warnings not logged since lastWarn
 	onHealth     func(table string, healthy bool)
 	onCommit     func() // seals the table's buffers (consumer.Sink.OnCommit)
+
+	caughtUp chan struct{} // CaughtUp's signal to Run
 }
 
 // New returns a Committer for deps.Table.
@@ -159,6 +161,7 @@ func New(cfg Config, tc TableConfig, deps Deps, logger *slog.Logger, reg prometh
 		aheads:     map[*batcher.Batch]*ahead{},
 		watermarks: map[topicPartition]time.Time{},
 		healthy:    true,
+		caughtUp:   make(chan struct{}, 1),
 	}, nil
 }
 
@@ -304,23 +307,63 @@ func (c *Committer) OnCommit(fn func()) {
 	c.mu.Unlock()
 }
 
-// Run commits pending batches until ctx is done, starting a commit at most
-// once per commit interval (start to start), so the snapshot rate is bounded
-// whatever the partition count. A commit in progress runs under ctx too:
-// cancel ctx only when in-flight work may be abandoned (its batches are then
-// read again after a restart). Run returns nil on cancellation and an error
-// only for conditions that retrying cannot fix (a gap, a source mismatch).
-// Commit may be called concurrently, e.g. for the final commit on shutdown.
+// CaughtUp tells the committer that the partitions feeding its table here
+// have read to the end of a backlog (consumer.Sink): with
+// commit-on-catch-up, Run commits soon rather than at its next interval.
+func (c *Committer) CaughtUp() {
+	if !c.tc.CommitOnCatchUp {
+		return
+	}
+	select {
+	case c.caughtUp <- struct{}{}:
+	default:
+	}
+}
+
+// Run commits pending batches until ctx is done, starting a commit once per
+// commit interval (start to start), so the snapshot rate is bounded
+// whatever the partition count. A table that catches up with a backlog
+// (CaughtUp) commits sooner: a quarter interval after the last commit at
+// the earliest, once between two interval commits; the interval restarts
+// from it. A commit in progress runs under ctx too: cancel ctx only when
+// in-flight work may be abandoned (its batches are then read again after a
+// restart). Run returns nil on cancellation and an error only for
+// conditions that retrying cannot fix (a gap, a source mismatch). Commit
+// may be called concurrently, e.g. for the final commit on shutdown.
 func (c *Committer) Run(ctx context.Context) error {
-	timer := time.NewTimer(c.tc.CommitInterval)
+	var (
+		last      = time.Now() // the last commit's start; Run's before the first
+		due       = last.Add(c.tc.CommitInterval)
+		early     bool // the timer is set for a commit on catching up
+		earlyDone bool // one came since the last interval commit
+	)
+	timer := time.NewTimer(time.Until(due))
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-c.caughtUp:
+			if early || earlyDone || !c.Healthy() {
+				continue
+			}
+			at := last.Add(c.tc.CommitInterval / 4)
+			if !at.Before(due) {
+				continue // the interval's commit comes first anyway
+			}
+			early, due = true, at
+			if wait := time.Until(at); wait > 0 {
+				timer.Reset(wait)
+				continue
+			}
+			timer.Stop()
 		case <-timer.C:
 		}
-		started := time.Now()
+		earlyDone, early = early, false
+		if earlyDone {
+			c.m.catchUpCommits.Inc()
+		}
+		last = time.Now()
 		err := c.Commit(ctx)
 		switch {
 		case err == nil:
@@ -334,7 +377,9 @@ func (c *Committer) Run(ctx context.Context) error {
 		default:
 			return err
 		}
-		timer.Reset(c.untilNext(time.Since(started)))
+		wait := c.untilNext(time.Since(last))
+		due = time.Now().Add(wait)
+		timer.Reset(wait)
 	}
 }
 

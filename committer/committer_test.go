@@ -444,6 +444,62 @@ func TestRunWaitsTheIntervalEvenWhenIdle(t *testing.T) {
 	require.Equal(t, c.cfg.RetryMax, c.untilNext(0), "a failing table retries sooner")
 }
 
+// In a synctest bubble (fake time): a table that caught up commits a
+// quarter interval after its last commit rather than at the interval, once
+// between two interval commits, and the interval restarts from it.
+func TestCaughtUpCommitsBeforeTheInterval(t *testing.T) {
+	run := func(t *testing.T, enabled bool, script func(c *Committer, e *protoEnv)) []time.Duration {
+		e := newBubbleEnv(t)
+		c := e.committer("a")
+		c.tc.CommitInterval, c.tc.CommitOnCatchUp = time.Minute, enabled
+		var (
+			mu sync.Mutex
+			at []time.Duration
+		)
+		start := time.Now()
+		c.OnCommit(func() {
+			mu.Lock()
+			at = append(at, time.Since(start))
+			mu.Unlock()
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- c.Run(ctx) }()
+		script(c, e)
+		cancel()
+		require.NoError(t, <-done)
+		mu.Lock()
+		defer mu.Unlock()
+		return at
+	}
+	synctest.Test(t, func(t *testing.T) {
+		var e0 *protoEnv
+		at := run(t, true, func(c *Committer, e *protoEnv) {
+			e0 = e
+			c.Submit(e.batch(c, 0, 1, 0, 5))
+			c.CaughtUp() // at 0 s: the commit waits for a quarter interval
+			time.Sleep(20 * time.Second)
+			c.CaughtUp() // at 20 s: one catch-up commit since the last interval commit already
+			time.Sleep(60 * time.Second)
+			c.Submit(e.batch(c, 0, 1, 5, 8))
+			c.CaughtUp() // at 80 s: after the interval commit at 75 s, so at 90 s
+			time.Sleep(75 * time.Second)
+		})
+		require.Equal(t, []time.Duration{15 * time.Second, 75 * time.Second, 90 * time.Second, 150 * time.Second}, at)
+		require.Equal(t, 2.0, promtest.Value(t, e0.reg, "floe_committer_catch_up_commits_total", map[string]string{"table": "db.events"}))
+		require.Equal(t, map[int32]int64{0: 8}, e0.offsets().Topics["events"].Next)
+		requireNoDuplicates(t, e0.rows(), 8)
+	})
+	synctest.Test(t, func(t *testing.T) {
+		at := run(t, false, func(c *Committer, e *protoEnv) {
+			c.Submit(e.batch(c, 0, 1, 0, 5))
+			c.CaughtUp()
+			time.Sleep(90 * time.Second)
+		})
+		require.Equal(t, []time.Duration{60 * time.Second}, at, "commit-on-catch-up: false commits on the interval only")
+	})
+}
+
 func TestCommitRefusesRecreatedTopic(t *testing.T) {
 	e := newProtoEnv(t)
 	c := e.committer("a")

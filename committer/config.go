@@ -40,9 +40,17 @@ type TableConfig struct {
 	Properties map[string]string `koanf:"properties"`
 	// Owner is stored as the table property floe.owner on create.
 	Owner string `koanf:"owner"`
-	// CommitInterval is the least time between two commits to this table:
-	// snapshots per hour stay bounded whatever the partition count.
+	// CommitInterval is the time between two commits to this table, start
+	// to start: snapshots per hour stay bounded whatever the partition
+	// count. Only a commit on catching up (CommitOnCatchUp) comes sooner.
 	CommitInterval time.Duration `koanf:"commit-interval"`
+	// CommitOnCatchUp commits as soon as the table's partitions have read
+	// to the end of a backlog (after an outage, a deploy, a replay of the
+	// group), rather than at the next interval: the tail of a catch-up is
+	// visible when it is read. Such a commit starts no sooner than a quarter
+	// of CommitInterval after the last one, at most once between two
+	// interval commits, and the interval restarts from it.
+	CommitOnCatchUp bool `koanf:"commit-on-catch-up"`
 	// TargetFileSize is the data file size floe aims for.
 	TargetFileSize int64 `koanf:"target-file-size"`
 	// MaxFilesPerCommit refuses a commit that would add more data files
@@ -97,7 +105,7 @@ func DefaultConfig() Config {
 // DefaultTableConfig returns the per-table defaults.
 func DefaultTableConfig() TableConfig {
 	return TableConfig{
-		CommitInterval: 30 * time.Second, TargetFileSize: 128 << 20, MaxFilesPerCommit: 1000,
+		CommitInterval: 30 * time.Second, CommitOnCatchUp: true, TargetFileSize: 128 << 20, MaxFilesPerCommit: 1000,
 		DLQ: DLQConfig{MaxValueBytes: 1 << 20},
 	}
 }

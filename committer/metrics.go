@@ -42,6 +42,7 @@ type metrics struct {
 	refused           *prometheus.CounterVec
 	schemaChanges     prometheus.Counter
 	writeAhead        *prometheus.CounterVec
+	catchUpCommits    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, tableName string) *metrics {
@@ -128,6 +129,11 @@ func newMetrics(reg prometheus.Registerer, tableName string) *metrics {
 		Help: "Full batches written to Parquet ahead of their commit, by result: written, failed (the commit writes it).",
 	}, []string{"table", "result"})).MustCurryWith(l)
 
+	catchUp := prom.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "floe_committer_catch_up_commits_total",
+		Help: "Commits started before their interval because the table's partitions had read to the end of a backlog (commit-on-catch-up).",
+	}, []string{"table"}))
+
 	objPerCommit := prom.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "floe_committer_objectstore_requests_per_commit",
 		Help:    "Object-store HTTP requests (every try) one commit made: data files, manifests, metadata (S3 warehouses through floe's client).",
@@ -145,7 +151,7 @@ func newMetrics(reg prometheus.Registerer, tableName string) *metrics {
 		deadLetters:       deadLetters.With(prometheus.Labels{"table": tableName, "destination": "table"}),
 		deadLettersTopic:  deadLetters.With(prometheus.Labels{"table": tableName, "destination": "topic"}),
 		refused:           refused, schemaChanges: schemaChanges.With(l),
-		writeAhead: writeAhead,
+		writeAhead: writeAhead, catchUpCommits: catchUp.With(l),
 	}
 	m.writeAhead.WithLabelValues("written")
 	m.writeAhead.WithLabelValues("failed")

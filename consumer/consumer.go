@@ -53,6 +53,9 @@ type Sink interface {
 	// commit takes the batches submitted so far: the consumer seals the
 	// table's buffers then, so a commit holds every record read before it.
 	OnCommit(fn func())
+	// CaughtUp tells the sink that every partition feeding its table here
+	// has read to the end of a backlog: it may commit before its interval.
+	CaughtUp()
 }
 
 // Decoder appends one record as one row, or nothing and an error.

@@ -45,6 +45,7 @@ type fakeSink struct {
 	onCommit func()
 	// onOffsets, if set, runs at each Offsets call, before it answers.
 	onOffsets func()
+	caughtUp  int // CaughtUp calls
 }
 
 func (s *fakeSink) Table() string {
@@ -78,6 +79,16 @@ func (s *fakeSink) OnCommit(fn func()) {
 	s.mu.Lock()
 	s.onCommit = fn
 	s.mu.Unlock()
+}
+func (s *fakeSink) CaughtUp() {
+	s.mu.Lock()
+	s.caughtUp++
+	s.mu.Unlock()
+}
+func (s *fakeSink) caughtUps() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.caughtUp
 }
 func (s *fakeSink) OnHealth(fn func(string, bool)) {
 	s.mu.Lock()
@@ -471,6 +482,35 @@ func TestCaughtUpLargeBufferSeals(t *testing.T) {
 		require.Equal(t, tt.reasons, reasons, tt.name)
 		require.Equal(t, tt.st.hwm > 1100, tt.st.backlog, "%s: the backlog flag lasts while behind", tt.name)
 	}
+}
+
+// A sink hears that its table caught up once, when the last of its
+// partitions that had a backlog reads to its end; never while one is still
+// behind, and never for a stream that kept up.
+func TestCaughtUpTellsTheSinkOnce(t *testing.T) {
+	e := newConsumerEnv(t, 2, nil)
+	policy := batcher.Policy{MaxRecords: 1 << 20, MaxBytes: 4 << 20, MaxAge: time.Hour}
+	part := func(p int32, backlog bool, hwm int64) *partState {
+		return &partState{route: e.c.routes[0], buf: batcher.NewBuffer("t", p, 1, 0, idSchema, nil, policy), backlog: backlog, hwm: hwm}
+	}
+	step := func(parts ...*partState) int {
+		e.c.mu.Lock()
+		e.c.parts = map[topicPartition]*partState{}
+		for i, st := range parts {
+			e.c.parts[topicPartition{"t", int32(i)}] = st
+		}
+		e.c.sealDue(time.Now())
+		e.c.mu.Unlock()
+		return e.sink.caughtUps()
+	}
+	p0, p1 := part(0, true, 0), part(1, true, 10)
+	require.Equal(t, 0, step(p0, p1), "partition 1 is still behind")
+	require.False(t, p0.backlog, "partition 0's backlog ended")
+	p1.hwm = 0
+	require.Equal(t, 1, step(p0, p1), "the last partition behind read to its end")
+	require.Equal(t, 1, step(p0, p1), "told once: no backlog since")
+	require.Equal(t, 2, step(part(0, true, 0), part(1, true, 0)), "two partitions ending their backlogs at once: told once")
+	require.Equal(t, 2, step(part(0, false, 0), part(1, false, 0)), "a stream that kept up")
 }
 
 func TestSkippedRecordsAreAccountedFor(t *testing.T) {

@@ -57,6 +57,7 @@ func (s *committingSink) Offsets(context.Context) (offsets.Map, error) {
 }
 func (s *committingSink) SetSource(offsets.Source) {}
 func (s *committingSink) OnCommit(func())          {}
+func (s *committingSink) CaughtUp()                {}
 func (s *committingSink) OnHealth(fn func(string, bool)) {
 	s.mu.Lock()
 	s.health = fn

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -867,14 +868,53 @@ func (c *Consumer) sealDue(now time.Time) {
 			c.seal(tp, st, batcher.ReasonCaughtUp)
 		}
 	})
+	var caught []Sink
 	for tp, st := range c.parts {
 		if !behind(st) {
+			if st.backlog {
+				caught = st.sinks(caught)
+			}
 			st.backlog = false
 		}
 		if st.lanes != nil {
 			c.raiseIdleFloor(tp, st)
 		}
 	}
+	c.tellCaughtUp(caught)
+}
+
+// tellCaughtUp tells each of sinks, whose partitions have just read to the
+// end of a backlog, that it has caught up, unless another partition feeding
+// it here is still behind. c.mu held.
+func (c *Consumer) tellCaughtUp(sinks []Sink) {
+	for i, sink := range sinks {
+		if slices.Contains(sinks[:i], sink) {
+			continue
+		}
+		still := false
+		c.leaves(func(_ topicPartition, st *partState) {
+			still = still || (st.route.Sink == sink && behind(st))
+		})
+		if !still {
+			sink.CaughtUp()
+		}
+	}
+}
+
+// sinks appends the sinks st's partition feeds: its route's, or its lanes'.
+func (st *partState) sinks(to []Sink) []Sink {
+	if st.lanes == nil {
+		if st.route.Sink != nil {
+			to = append(to, st.route.Sink)
+		}
+		return to
+	}
+	for _, l := range st.laneList {
+		if l.route.Sink != nil {
+			to = append(to, l.route.Sink)
+		}
+	}
+	return to
 }
 
 // caughtUpBytes is the size from which a buffer whose partition has just
