@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/iceberg-go"
 	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 	"github.com/stretchr/testify/require"
@@ -198,4 +199,36 @@ func TestCommitWaitsForWritesAhead(t *testing.T) {
 	require.NoError(t, c.Commit(context.Background()))
 	requireNoDuplicates(t, e.rows(), 10)
 	require.Equal(t, map[int32]int64{0: 10}, e.offsets().Topics["events"].Next)
+}
+
+// Another writer changes the partition spec between a batch's write ahead
+// and its commit: the file keeps the spec it was written with (still in the
+// table's metadata), the rest is written with the new one, and every row
+// lands once.
+func TestWriteAheadSurvivesASpecChange(t *testing.T) {
+	e := newProtoEnv(t)
+	c := e.aheadCommitter("a")
+	full := e.fullBatch(c, 0, 1, 0, 10)
+	c.Submit(full)
+	aheadOf(t, c, full)
+
+	txn := e.reload().NewTransaction()
+	require.NoError(t, txn.UpdateSpec(true).AddField("n", iceberg.BucketTransform{NumBuckets: 4}, "n_bucket").Commit())
+	_, err := txn.Commit(context.Background())
+	require.NoError(t, err)
+	spec := e.reload().Spec()
+	require.Equal(t, 1, spec.ID(), "the spec changed under the committer")
+
+	c.Submit(e.batch(c, 0, 1, 10, 15))
+	require.NoError(t, c.Commit(context.Background()))
+	requireNoDuplicates(t, e.rows(), 15)
+	require.Equal(t, map[int32]int64{0: 15}, e.offsets().Topics["events"].Next)
+	tbl := e.reload()
+	mans, err := tbl.CurrentSnapshot().Manifests(mustFS(t, tbl))
+	require.NoError(t, err)
+	specs := map[int32]bool{}
+	for _, m := range mans {
+		specs[m.PartitionSpecID()] = true
+	}
+	require.Equal(t, map[int32]bool{0: true, 1: true}, specs, "the file written ahead kept its spec; the rest has the new one")
 }
