@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/debug"
 )
 
@@ -35,25 +36,32 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // memoryLimit is the Go runtime's soft memory limit floe sets:
 // kafka.memory-budget plus room for what the budget does not count (the
-// Parquet writers' pages and compressors, Kafka fetch buffers), half the
-// budget and at least memoryRoom, unless GOMEMLIMIT is set (the runtime
-// has read it then). Without a limit the garbage collector lets the heap
-// grow to twice what is live; with one too tight for what is live, it
-// collects without end and the CPU goes to it (docs/BENCHMARKS.md).
-func memoryLimit(env func(string) string, budget int64) (limit int64, source string) {
+// Parquet writers' pages and compressors, one writer per core, and Kafka's
+// fetch buffers): half the budget, and at least memoryRoom plus
+// writerRoom per core (procs, GOMAXPROCS). Unless GOMEMLIMIT is set (the
+// runtime has read it then). Without a limit the garbage collector lets
+// the heap grow to twice what is live; with one too tight for what is
+// live, it collects without end and the CPU goes to it
+// (docs/BENCHMARKS.md: 256 MiB on 2 cores cost 12 % more CPU than 288).
+func memoryLimit(env func(string) string, budget int64, procs int) (limit int64, source string) {
 	if v := env("GOMEMLIMIT"); v != "" {
 		return -1, "GOMEMLIMIT=" + v
 	}
-	return budget + max(budget/2, memoryRoom), "kafka.memory-budget + max(half of it, 192 MiB)"
+	return budget + max(budget/2, memoryRoom+writerRoom*int64(procs)),
+		"kafka.memory-budget + max(half of it, 128 MiB + 16 MiB per core)"
 }
 
-// memoryRoom is the least room the soft memory limit leaves above the
-// budget: about what two Parquet writers and the fetch buffers hold.
-const memoryRoom = 192 << 20
+// memoryRoom and writerRoom make the least room the soft memory limit
+// leaves above the budget: fetch buffers and the runtime, and what each
+// Parquet writer holds besides its batch.
+const (
+	memoryRoom = 128 << 20
+	writerRoom = 16 << 20
+)
 
 // setMemoryLimit applies memoryLimit and logs it.
 func setMemoryLimit(logger *slog.Logger, budget int64) {
-	limit, source := memoryLimit(os.Getenv, budget)
+	limit, source := memoryLimit(os.Getenv, budget, runtime.GOMAXPROCS(0))
 	if limit > 0 {
 		debug.SetMemoryLimit(limit)
 	}
