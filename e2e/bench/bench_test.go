@@ -20,6 +20,13 @@ func TestCPUSamples(t *testing.T) {
 	require.NoError(t, err)
 }
 
+func TestCPUTrace(t *testing.T) {
+	require.Equal(t, "50 100 0", percentages([]float64{0.5, 0.999, 0}))
+	tr := startCPUTrace(time.Millisecond)
+	first := tr.end()
+	require.Equal(t, first, tr.end(), "ending twice (a deferred end after the first) gives the same")
+}
+
 func TestSteadyPercentiles(t *testing.T) {
 	r := steadyResult{lat: []float64{0.5, 1, 1.5, 2, 10}}
 	require.Equal(t, 1500*time.Millisecond, r.pct(50), "nearest rank")

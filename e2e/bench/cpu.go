@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -74,4 +75,58 @@ func processCPU(pid int) (time.Duration, error) {
 		ticks += n
 	}
 	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
+// cpuTrace samples the machine's CPU busy share every interval until
+// stopped: a timeline of the run, to see where the cores sat idle.
+type cpuTrace struct {
+	every  time.Duration
+	once   sync.Once
+	stop   chan struct{}
+	done   chan struct{}
+	shares []float64
+}
+
+func startCPUTrace(every time.Duration) *cpuTrace {
+	t := &cpuTrace{every: every, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(t.done)
+		prev, err := sampleCPU()
+		if err != nil {
+			return
+		}
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-t.stop:
+				return
+			case <-tick.C:
+			}
+			s, err := sampleCPU()
+			if err != nil {
+				return
+			}
+			t.shares = append(t.shares, busyShare(prev, s))
+			prev = s
+		}
+	}()
+	return t
+}
+
+// end stops the trace and returns it as percentages, one per interval.
+// It may be called again (on an error path, deferred).
+func (t *cpuTrace) end() string {
+	t.once.Do(func() { close(t.stop) })
+	<-t.done
+	return percentages(t.shares)
+}
+
+// percentages writes shares (0 to 1) as whole percentages.
+func percentages(shares []float64) string {
+	out := make([]string, len(shares))
+	for i, s := range shares {
+		out[i] = strconv.Itoa(int(100*s + 0.5))
+	}
+	return strings.Join(out, " ")
 }

@@ -25,6 +25,7 @@ type drainResult struct {
 	elapsed     time.Duration // floe start → last record committed
 	cpu         time.Duration // floe's CPU time, start to exit (rusage)
 	busy        float64       // the machine's CPUs busy, floe start → last commit
+	trace       string        // the machine's CPUs busy per traceEvery, in %
 	floeShare   float64       // floe's CPU time over the same span / (wall × CPUs)
 	maxRSS      int64         // bytes
 	snapshots   int
@@ -59,6 +60,8 @@ func drain(ctx context.Context, o *options, env map[string]string, budget string
 		return res, err
 	}
 	defer f.cleanup(o.keep)
+	trace := startCPUTrace(traceEvery)
+	defer trace.end()
 	var (
 		profiled    bool
 		profileDone = make(chan struct{})
@@ -90,6 +93,7 @@ func drain(ctx context.Context, o *options, env map[string]string, budget string
 		return res, err
 	}
 	res.busy = busyShare(f.cpu0, cpu1)
+	res.trace = trace.end()
 	res.floeShare = floeCPU.Seconds() / (res.elapsed.Seconds() * float64(runtime.NumCPU()))
 	if profiled {
 		<-profileDone
@@ -128,6 +132,9 @@ func drain(ctx context.Context, o *options, env map[string]string, budget string
 	return res, nil
 }
 
+// traceEvery is the step of the drain's CPU timeline.
+const traceEvery = 250 * time.Millisecond
+
 // print writes the drain's figures as a Markdown table.
 func (r drainResult) print(o *options) {
 	fmt.Printf("| metric | value |\n|---|---|\n")
@@ -140,6 +147,7 @@ func (r drainResult) print(o *options) {
 	fmt.Printf("| peak RSS | %.0f MiB |\n", float64(r.maxRSS)/(1<<20))
 	fmt.Printf("| CPU time | %s (%.1f CPU-s per GB) |\n", r.cpu.Round(time.Millisecond), r.cpuPerGB())
 	fmt.Printf("| CPU busy, all %d CPUs, floe start to last commit | %.0f %% (floe's own share %.0f %%) |\n", runtime.NumCPU(), 100*r.busy, 100*r.floeShare)
+	fmt.Printf("| CPU busy per %s, floe start to last commit | %s |\n", traceEvery, r.trace)
 	fmt.Printf("| snapshots | %d |\n", r.snapshots)
 	fmt.Printf("| data files | %.0f, average %.1f MiB |\n", r.files, r.fileBytes/max(r.files, 1)/(1<<20))
 	fmt.Printf("| commit latency p50 / p99 | %s / %s (%d commits) |\n", floebench.Pct(r.lat, 50), floebench.Pct(r.lat, 99), len(r.lat))
