@@ -363,6 +363,10 @@ func (c *Committer) Run(ctx context.Context) error {
 		if earlyDone {
 			c.m.catchUpCommits.Inc()
 		}
+		select {
+		case <-c.caughtUp: // this commit takes what was read before it
+		default:
+		}
 		last = time.Now()
 		err := c.Commit(ctx)
 		switch {
