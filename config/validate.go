@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/floe-dev/floe/codec"
 )
@@ -23,6 +24,20 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: %w", err)
 	}
 	return nil
+}
+
+// Unreferenced is the longest floe may hold a data file it wrote before a
+// snapshot references it: a batch written ahead waits for its table's next
+// commit (commit-interval), and a commit keeps its files across its tries
+// until it lands or floe gives up (commit.give-up-after). With
+// give-up-after 0 (never) a failing commit keeps its files unboundedly;
+// its timeout is the floor then. A sweep must leave younger files alone.
+func (c Config) Unreferenced() time.Duration {
+	var interval time.Duration
+	for _, t := range c.Tables {
+		interval = max(interval, t.CommitInterval)
+	}
+	return interval + max(c.Commit.CommitTimeout, c.Commit.GiveUpAfter)
 }
 
 func (c Config) validate() error {
@@ -44,6 +59,10 @@ func (c Config) validate() error {
 	}
 	if err := c.validateTables(); err != nil {
 		return err
+	}
+	if u := c.Unreferenced(); c.Sweep.Interval > 0 && c.Sweep.OlderThan <= u {
+		return fmt.Errorf("sweep.older-than: must be more than %s, the longest a data file may wait here for the commit "+
+			"that references it (the longest commit-interval plus commit.give-up-after or commit.timeout), got %s", u, c.Sweep.OlderThan)
 	}
 	if err := validateAddr(c.HTTP.Addr); err != nil {
 		return fmt.Errorf("http.addr: %w", err)

@@ -288,6 +288,24 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// A sweep must never reach a file that floe still means to commit: one
+// written ahead waits for its table's commit-interval, and a commit keeps
+// its files across tries until commit.give-up-after.
+func TestSweepLeavesFilesAwaitingTheirCommit(t *testing.T) {
+	c := validConfig()
+	require.Equal(t, 30*time.Second+15*time.Minute, c.Unreferenced(), "defaults: commit-interval 30s, give-up-after 15m")
+	c.Tables[1].CommitInterval = 2 * time.Hour
+	c.Sweep.Interval, c.Sweep.OlderThan = time.Hour, time.Hour
+	require.EqualError(t, c.Validate(), "config: sweep.older-than: must be more than 2h15m0s, the longest a data file may wait here "+
+		"for the commit that references it (the longest commit-interval plus commit.give-up-after or commit.timeout), got 1h0m0s")
+	c.Sweep.OlderThan = 3 * time.Hour
+	require.NoError(t, c.Validate())
+	c.Sweep.Interval, c.Sweep.OlderThan = 0, time.Hour
+	require.NoError(t, c.Validate(), "no periodic sweep: nothing to check")
+	c.Commit.GiveUpAfter = 0 // never give up: a commit keeps its files for its timeout
+	require.Equal(t, 2*time.Hour+2*time.Minute, c.Unreferenced())
+}
+
 func TestValidateAddr(t *testing.T) {
 	for _, addr := range []string{":9090", "0.0.0.0:9090", "[::1]:9090", "localhost:0"} {
 		require.NoError(t, validateAddr(addr), addr)

@@ -169,6 +169,15 @@ func TestSweepCommand(t *testing.T) {
 	out, _ = cmd.CombinedOutput()
 	require.Equal(t, 2, cmd.ProcessState.ExitCode())
 	require.Contains(t, string(out), "--older-than must be at least 1h0m0s")
+
+	// A table whose batches wait two hours for their commit (files written
+	// ahead): a 90-minute sweep could delete them before they are referenced.
+	yaml := strings.Replace(readFile(t, cfg), "commit-interval: 500ms", "commit-interval: 2h", 1)
+	require.NoError(t, os.WriteFile(cfg, []byte(yaml), 0o644))
+	cmd = exec.Command(floeBin, "sweep", "--config", cfg, "--older-than", "90m")
+	out, _ = cmd.CombinedOutput()
+	require.Equal(t, 2, cmd.ProcessState.ExitCode(), string(out))
+	require.Contains(t, string(out), "--older-than must be more than 2h15m0s: a data file may wait that long here for the commit that references it")
 }
 
 // A SIGTERM while floe is still starting (here: waiting for a catalog that

@@ -30,6 +30,10 @@ func sweepCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *olderThan < maintenance.MinSweepAge {
 		return fmt.Errorf("%w: --older-than must be at least %s: files of commits in progress are younger", errUsage, maintenance.MinSweepAge)
 	}
+	if u := cfg.Unreferenced(); *olderThan <= u {
+		return fmt.Errorf("%w: --older-than must be more than %s: a data file may wait that long here for the commit that references it "+
+			"(the longest commit-interval plus commit.give-up-after or commit.timeout)", errUsage, u)
+	}
 	return eachTable(ctx, cfg, *tableName, func(name string, tbl *table.Table) error {
 		res, err := maintenance.Sweep(ctx, tbl, *olderThan, *apply)
 		if err != nil {
