@@ -3,6 +3,7 @@ package committer
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/floe-dev/floe/batcher"
 	"github.com/floe-dev/floe/catalog"
+
 	// Parquet pages compress with a 1 MiB zstd window (see the package).
 	_ "github.com/floe-dev/floe/internal/pqzstd"
 )
@@ -18,12 +20,12 @@ import (
 // writeFiles writes the rows of batches as Parquet data files. A file holds
 // rows of many partitions; that is how files stay large.
 func (c *Committer) writeFiles(ctx context.Context, tbl *table.Table, batches []*batcher.Batch) ([]iceberg.DataFile, error) {
+	if !slices.ContainsFunc(batches, holdsRows) {
+		return nil, nil // every batch was written ahead
+	}
 	// Batches decoded before a schema change have the older schema: they
 	// are written as the table's current one (new columns null, widened
 	// types cast), so one file set has one schema.
-	if rowsHeld(batches) == 0 {
-		return nil, nil // every batch was written ahead
-	}
 	sc, err := table.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
 	if err != nil {
 		return nil, fmt.Errorf("arrow schema of %s: %w", c.tc.Name, err)
@@ -60,16 +62,8 @@ func (c *Committer) writeFiles(ctx context.Context, tbl *table.Table, batches []
 	return files, nil
 }
 
-// rowsHeld counts the batches still holding their rows.
-func rowsHeld(bs []*batcher.Batch) int {
-	n := 0
-	for _, b := range bs {
-		if b.Rows != nil {
-			n++
-		}
-	}
-	return n
-}
+// holdsRows reports whether b still holds its rows (not written ahead).
+func holdsRows(b *batcher.Batch) bool { return b.Rows != nil }
 
 // staged are the data files written for one commit of an attempt group
 // (the table's, or the dead-letter table's).
